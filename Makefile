@@ -1,0 +1,51 @@
+# Everything installs itself from the checked-in lock files; only python3 (>= 3.11) is needed.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP     := $(VENV)/.dev-installed
+
+.PHONY: demo test soak lint typecheck check bench lock clean
+
+$(RUNTIME_STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
+	$(BIN)/python -m pip install -q -r requirements-dev.lock
+	touch $@
+
+## The main job on embedded defaults: SQLite under ./var and the sandboxes on loopback.
+demo: $(RUNTIME_STAMP)
+	$(BIN)/bitrix-inflow demo
+
+## The whole test suite (PostgreSQL tests too when BITRIX_INFLOW_TEST_PG is set).
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Long soak/load tests, kept out of `make test`.
+soak: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m soak -o addopts="-ra --strict-markers" $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck
+
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## Re-resolve the lock files after editing pyproject.toml (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml -q --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml -q --extra dev --python-version 3.11 -c requirements.lock -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

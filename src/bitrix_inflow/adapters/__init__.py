@@ -1,0 +1,1 @@
+"""One typed adapter per remote system: the only code that speaks their protocols."""

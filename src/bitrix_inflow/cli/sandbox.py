@@ -1,0 +1,7 @@
+"""``bitrix-inflow sandbox wms|bitrix``: the faithful stand-ins for the warehouse and the shop."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True)
