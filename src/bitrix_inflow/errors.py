@@ -59,5 +59,5 @@ class AuthError(PermanentError):
     """Credentials are missing, wrong, expired beyond refresh, or lack a permission."""
 
 
-class NothingToDo(IntegrationError):  # noqa: N818 - it is an outcome, not an error, and reads better so
+class NothingToDo(IntegrationError):
     """Raised by a handler to end its job as done without effect (already applied, superseded, stale)."""

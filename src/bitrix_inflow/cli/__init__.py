@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from bitrix_inflow.cli import sandbox
+from bitrix_inflow.cli import config_cmd, db, demo, jobs, placeholders, sandbox, serve
+from bitrix_inflow.cli.common import state
 
 app = typer.Typer(
     name="bitrix-inflow",
@@ -12,7 +16,28 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML file (default: ./bitrix-inflow.toml or $BITRIX_INFLOW_CONFIG)"),
+    ] = None,
+) -> None:
+    state.config_path = config
+
+
+app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("reconcile")(placeholders.reconcile)
+app.command("check")(placeholders.check)
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(placeholders.sync_app, name="sync")
+app.add_typer(placeholders.mapping_app, name="mapping")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(db.app, name="db")
+app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:

@@ -1,1 +1,1 @@
-"""Faithful sandboxes of the remote systems (Inflow WMS, 1C-Bitrix). They share no code with the adapters that talk to them."""
+"""Faithful sandboxes of the remote systems (Inflow WMS, 1C-Bitrix); they share no code with the adapters."""

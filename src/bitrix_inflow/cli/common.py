@@ -1,0 +1,60 @@
+"""What every command needs: the settings, the database, a console, and uniform failure exits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from bitrix_inflow import log
+from bitrix_inflow.config import ConfigError, Settings, load_settings
+from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.store.engine import make_engine
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_PROBLEM = 1  # the command ran and found problems (config check, failed jobs)
+EXIT_CANNOT_START = 2  # configuration or schema prevents running
+EXIT_NOT_AVAILABLE = 3  # the feature is not built yet
+
+
+@dataclass
+class CliState:
+    config_path: Path | None = None
+
+
+state = CliState()
+
+
+def fail(message: str, code: int = EXIT_CANNOT_START) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        loaded = load_settings(state.config_path)
+    except ConfigError as exc:
+        fail(str(exc))
+    log.configure(level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values())
+    return loaded
+
+
+def engine(loaded: Settings) -> Engine:
+    try:
+        return make_engine(loaded.database.url)
+    except Exception as exc:
+        fail(f"database.url: cannot open the database: {exc}")
+
+
+def not_available(feature: str, arrives_with: str) -> NoReturn:
+    fail(f"{feature} is not available yet in this version (it arrives with {arrives_with}).", EXIT_NOT_AVAILABLE)
+
+
+def cannot_start(exc: PermanentError) -> NoReturn:
+    fail(str(exc))

@@ -1,0 +1,34 @@
+"""``bitrix-inflow db upgrade|status``."""
+
+from __future__ import annotations
+
+import typer
+
+from bitrix_inflow.cli.common import console, engine, settings
+from bitrix_inflow.store import schema
+
+app = typer.Typer(help="Manage the state database.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade() -> None:
+    """Create or migrate the database schema to this version."""
+    db = engine(settings())
+    before = schema.current_revision(db)
+    schema.upgrade(db)
+    after = schema.current_revision(db)
+    where = db.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"database {where} already at schema [bold]{after}[/]")
+    else:
+        console.print(f"database {where} upgraded: {before or '(empty)'} → [bold]{after}[/]")
+
+
+@app.command("status")
+def status() -> None:
+    """Show the schema version of the database and the one this version needs."""
+    db = engine(settings())
+    current, head = schema.current_revision(db), schema.head_revision()
+    console.print(f"database schema: {current or '(empty)'}; this version needs: {head}")
+    if current != head:
+        raise typer.Exit(1)

@@ -1,0 +1,135 @@
+"""``bitrix-inflow demo``: runs what exists on embedded defaults (SQLite under ./var) and shows what happened.
+
+Until the sandboxes and sync flows are wired in, the demo exercises the durable job engine end to end: jobs per
+order serialised by lock key, a transient failure retried with backoff, a rate limit honoured, a permanent failure
+parked as ``dead`` for an operator, all in the real state database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+
+from rich.table import Table
+from sqlalchemy import select
+
+from bitrix_inflow.cli.common import console, engine, settings
+from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.clock import SystemClock
+from bitrix_inflow.jobs.model import Job, JobStatus, RetryPolicy
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry
+from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.store import schema
+from bitrix_inflow.store.tables import jobs as jobs_table
+
+DEMO_TIMEOUT_SECONDS = 60
+
+
+def _registry(calls: Counter[str]) -> JobRegistry:
+    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=4, base_delay=0.3, max_delay=2.0))
+    lock = threading.Lock()
+
+    def count(ctx: JobContext) -> int:
+        with lock:
+            calls[f"{ctx.job.kind}#{ctx.job.id}"] += 1
+            return calls[f"{ctx.job.kind}#{ctx.job.id}"]
+
+    @registry.handler("demo.forward_order")
+    def forward_order(ctx: JobContext) -> None:
+        count(ctx)
+        time.sleep(0.02)
+
+    @registry.handler("demo.flaky_wms")
+    def flaky(ctx: JobContext) -> None:
+        if count(ctx) <= 2:
+            raise TransientError("WMS answered 503 Service Unavailable")
+
+    @registry.handler("demo.rate_limited")
+    def limited(ctx: JobContext) -> None:
+        if count(ctx) == 1:
+            raise RateLimitedError("Bitrix answered 503 QUERY_LIMIT_EXCEEDED", retry_after=1.0)
+
+    @registry.handler("demo.bad_mapping")
+    def bad(ctx: JobContext) -> None:
+        count(ctx)
+        raise PermanentError("Inflow status 'SHORT_PICK' has no Bitrix status in the mapping table")
+
+    return registry
+
+
+def demo() -> None:
+    """Run the main job on embedded defaults and show the outcome."""
+    loaded = settings()
+    db = engine(loaded)
+    schema.upgrade(db)
+    console.rule("[bold]bitrix-inflow demo")
+    console.print(f"state database: {db.url.render_as_string(hide_password=True)} (schema {schema.head_revision()})")
+    clock = SystemClock()
+    ids: list[int] = []
+    with db.begin() as conn:
+        for n, order in zip(range(12), itertools.cycle(("1001", "1002", "1003")), strict=False):
+            ids.append(
+                queue.enqueue(
+                    conn, "demo.forward_order", {"order": order, "step": n}, now=clock.now(), lock_key=f"order:{order}"
+                ).job_id
+            )
+        for kind in ("demo.flaky_wms", "demo.rate_limited", "demo.bad_mapping"):
+            ids.append(queue.enqueue(conn, kind, {}, now=clock.now(), max_attempts=4).job_id)
+    console.print(f"enqueued {len(ids)} jobs; running 2 workers…")
+    calls: Counter[str] = Counter()
+    registry = _registry(calls)
+    stop = threading.Event()
+    workers = [
+        Worker(db, registry, settings=WorkerSettings(lease_seconds=10, heartbeat_seconds=2, poll_seconds=0.1))
+        for _ in range(2)
+    ]
+    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with db.connect() as conn:
+            open_jobs = conn.execute(
+                select(jobs_table.c.id).where(
+                    jobs_table.c.id.in_(ids),
+                    jobs_table.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                )
+            ).all()
+        if not open_jobs:
+            break
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    with db.connect() as conn:
+        finished = [j for j in (queue.get(conn, job_id) for job_id in ids) if j is not None]
+    _show(finished)
+
+
+def _show(finished: list[Job]) -> None:
+    table = Table(title="jobs of this demo run", header_style="bold")
+    for column in ("id", "kind", "lock key", "status", "attempts", "note / last error"):
+        table.add_column(column, overflow="fold")
+    for job in finished:
+        colour = {"done": "green", "dead": "red"}.get(job.status.value, "yellow")
+        table.add_row(
+            str(job.id),
+            job.kind,
+            job.lock_key or "",
+            f"[{colour}]{job.status.value}[/]",
+            str(job.attempts),
+            (job.last_error or "").splitlines()[0] if job.last_error else "",
+        )
+    console.print(table)
+    dead = [j.id for j in finished if j.status is JobStatus.DEAD]
+    console.print(
+        f"done: {sum(j.status is JobStatus.DONE for j in finished)}, dead: {len(dead)}"
+        + (
+            f" — inspect with `bitrix-inflow jobs list --status dead`, re-run with `bitrix-inflow jobs retry {dead[0]}`"
+            if dead
+            else ""
+        )
+    )

@@ -1,0 +1,64 @@
+"""Commands reserved for features that later issues build; each says so and exits non-zero."""
+
+from __future__ import annotations
+
+import typer
+
+from bitrix_inflow.cli.common import not_available
+
+sync_app = typer.Typer(help="Run one synchronisation flow now.", no_args_is_help=True)
+mapping_app = typer.Typer(help="The Inflow → Bitrix status mapping table.", no_args_is_help=True)
+
+FLOWS = "the sync flows issue"
+
+
+@sync_app.command("stock")
+def sync_stock() -> None:
+    """Push the warehouse's sellable stock to the shop."""
+    not_available("sync stock", FLOWS)
+
+
+@sync_app.command("orders")
+def sync_orders() -> None:
+    """Send new shop orders to the warehouse as picking orders."""
+    not_available("sync orders", FLOWS)
+
+
+@sync_app.command("statuses")
+def sync_statuses() -> None:
+    """Apply warehouse status changes to shop orders."""
+    not_available("sync statuses", FLOWS)
+
+
+def reconcile() -> None:
+    """Compare stock and open orders on both sides and repair drift."""
+    not_available("reconcile", FLOWS)
+
+
+def check() -> None:
+    """Check connectivity and credentials of both remote systems."""
+    not_available("check", "the Inflow client and Bitrix gateway issues")
+
+
+@mapping_app.command("show")
+def mapping_show() -> None:
+    """Show the status mapping table."""
+    not_available("mapping show", "the status mapping issue")
+
+
+@mapping_app.command("set")
+def mapping_set(inflow_status: str, bitrix_status: str) -> None:
+    """Map one Inflow status to a Bitrix status."""
+    not_available("mapping set", "the status mapping issue")
+
+
+@mapping_app.command("import")
+def mapping_import(path: str) -> None:
+    """Replace the mapping table from a TOML file."""
+    not_available("mapping import", "the status mapping issue")
+
+
+@mapping_app.command("export")
+def mapping_export(path: str) -> None:
+    """Write the mapping table to a TOML file."""
+    not_available("mapping export", "the status mapping issue")

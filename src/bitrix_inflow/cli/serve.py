@@ -1,0 +1,28 @@
+"""``bitrix-inflow serve``: the long-running service (scheduler + workers)."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from bitrix_inflow import log
+from bitrix_inflow.cli.common import cannot_start, settings
+from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.service import Service
+
+
+def serve() -> None:
+    """Run the scheduler and the job workers until SIGTERM or Ctrl-C. Logs are JSON lines on stderr."""
+    loaded = settings()
+    log.configure(level=loaded.log.level, fmt="json" if loaded.log.format == "auto" else loaded.log.format)
+    try:
+        service = Service.from_settings(loaded)
+    except PermanentError as exc:
+        cannot_start(exc)
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        service.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    service.run()

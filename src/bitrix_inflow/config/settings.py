@@ -1,0 +1,167 @@
+"""The settings model. Unknown keys are errors: a typo must never be silently ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
+
+MIN_INTERVAL_SECONDS = 30
+ENV_PREFIX = "BITRIX_INFLOW__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path")
+    return value
+
+
+def _secret_from_file(secret: SecretStr | None, path: Path | None, key: str) -> SecretStr | None:
+    if secret is not None or path is None:
+        return secret
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror}") from exc
+
+
+class DatabaseSettings(Section):
+    url: str = Field(DEFAULT_SQLITE_URL, description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db")
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname")
+        return value
+
+
+class JobsSettings(Section):
+    workers: int = Field(2, ge=1, le=64, description="worker threads in `serve`")
+    lease_seconds: float = Field(60, ge=5, description="a job whose worker stops heartbeating is re-run after this")
+    heartbeat_seconds: float = Field(15, ge=1)
+    poll_seconds: float = Field(1.0, gt=0, le=60)
+    max_attempts: int = Field(8, ge=1, le=100)
+    base_delay_seconds: float = Field(2.0, ge=0)
+    max_delay_seconds: float = Field(900.0, ge=0)
+    keep_finished_days: int = Field(14, ge=1, description="done/cancelled jobs older than this are pruned")
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> JobsSettings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
+                f"({self.lease_seconds}), or a slow heartbeat lets a live job's lease expire"
+            )
+        return self
+
+
+class ScheduleSettings(Section):
+    stock_seconds: int = Field(300, ge=MIN_INTERVAL_SECONDS, description="stock sync (2-5 min for busy warehouses)")
+    orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
+    statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
+    reconcile_seconds: int = Field(3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile")
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8750, ge=1, le=65535)
+
+
+class InflowSettings(Section):
+    base_url: str | None = Field(None, description="e.g. https://wms.example.com (None: the embedded sandbox)")
+    transport: Literal["rest", "soap"] = "rest"
+    warehouse: str = "main"
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_client_secret_file: Path | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _full_url(cls, value: str | None) -> str | None:
+        return _require_url(value)
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> InflowSettings:
+        api_key = _secret_from_file(self.api_key, self.api_key_file, "api_key")
+        client_secret = _secret_from_file(
+            self.oauth_client_secret, self.oauth_client_secret_file, "oauth_client_secret"
+        )
+        object.__setattr__(self, "api_key", api_key)
+        object.__setattr__(self, "oauth_client_secret", client_secret)
+        return self
+
+
+class BitrixSettings(Section):
+    webhook_url: SecretStr | None = Field(
+        None, description="inbound webhook https://HOST/rest/USER/CODE/ (None: the embedded sandbox)"
+    )
+    webhook_url_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> BitrixSettings:
+        url = _secret_from_file(self.webhook_url, self.webhook_url_file, "webhook_url")
+        if url is not None:
+            _require_url(url.get_secret_value())
+        object.__setattr__(self, "webhook_url", url)
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything bitrix-inflow reads at start-up. Precedence: environment > TOML file > defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    jobs: JobsSettings = JobsSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
+    log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()
+    inflow: InflowSettings = InflowSettings()
+    bitrix: BitrixSettings = BitrixSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs; the environment must win over it.
+        return env_settings, init_settings
+
+    def secret_values(self) -> list[str]:
+        """Every secret's clear text, so the log redactor can blank it wherever it appears."""
+        found: list[str] = []
+        for section in (self.inflow, self.bitrix):
+            for value in section.__dict__.values():
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+        return found

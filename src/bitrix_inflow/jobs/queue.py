@@ -1,0 +1,312 @@
+"""Every statement that touches the ``jobs`` table. The database, not Python, guarantees the invariants.
+
+State changes made by a worker are *fenced*: they only apply while the row is still running under that worker's
+lease and attempt number, so a worker that lost its lease (it stalled, the reaper re-queued its job and another
+worker took it) can never overwrite the newer attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bitrix_inflow.jobs.model import EnqueueResult, Job, JobStatus
+from bitrix_inflow.store.sql import insert_ignoring_conflict
+from bitrix_inflow.store.tables import jobs
+
+DEFAULT_CONNECTION = "default"
+DEFAULT_MAX_ATTEMPTS = 8
+_ACTIVE = jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+
+
+def enqueue(
+    conn: Connection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime,
+    connection_id: str = DEFAULT_CONNECTION,
+    dedupe_key: str | None = None,
+    lock_key: str | None = None,
+    priority: int = 100,
+    run_after: dt.datetime | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> EnqueueResult:
+    """Add a job inside the caller's transaction (the outbox): it exists if and only if the caller commits.
+
+    With a ``dedupe_key``, at most one queued-or-running job per key exists; a second enqueue returns the first.
+    """
+    values: dict[str, Any] = {
+        "connection_id": connection_id,
+        "kind": kind,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "lock_key": lock_key,
+        "priority": priority,
+        "status": JobStatus.QUEUED.value,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if dedupe_key is None:
+        job_id = conn.execute(jobs.insert().values(**values).returning(jobs.c.id)).scalar_one()
+        return EnqueueResult(int(job_id), created=True)
+    new_id = insert_ignoring_conflict(conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE)
+    if new_id is not None:
+        return EnqueueResult(new_id, created=True)
+    existing = conn.execute(select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)).scalar_one()
+    return EnqueueResult(int(existing), created=False)
+
+
+def claim(
+    engine: Engine,
+    worker_id: str,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    kinds: Collection[str] | None = None,
+) -> Job | None:
+    """Take the next runnable job, or ``None``.
+
+    One statement for both dialects: PostgreSQL locks the candidate with ``FOR UPDATE SKIP LOCKED`` so concurrent
+    workers pass over each other's rows; SQLite serialises writers (``BEGIN IMMEDIATE``) so the statement is atomic.
+    A job whose ``lock_key`` has a running job, or an older queued one, waits: work on one entity runs in order and
+    never in parallel. Two PostgreSQL workers may still pick different rows of one lock key at the same instant;
+    the partial unique index on running lock keys rejects the loser, who simply polls again.
+
+    The candidate is a *scalar* subquery (``id = (SELECT …)``), which PostgreSQL evaluates once as an InitPlan.
+    Written as ``id IN (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED)`` the planner may pick a semi-join that re-runs
+    the locking subquery for every outer row, and one "claim" then takes several jobs at once.
+    """
+    j = jobs.alias("j")
+    other = jobs.alias("o")
+    blocked = exists().where(
+        other.c.lock_key == j.c.lock_key,
+        or_(
+            other.c.status == JobStatus.RUNNING.value,
+            and_(other.c.status == JobStatus.QUEUED.value, other.c.id < j.c.id),
+        ),
+    )
+    candidate = select(j.c.id).where(
+        j.c.status == JobStatus.QUEUED.value,
+        j.c.run_after <= now,
+        or_(j.c.lock_key.is_(None), ~blocked),
+    )
+    if kinds is not None:
+        candidate = candidate.where(j.c.kind.in_(list(kinds)))
+    candidate = candidate.order_by(j.c.priority, j.c.id).limit(1).with_for_update(skip_locked=True)
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == candidate.scalar_subquery(), jobs.c.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            leased_by=worker_id,
+            lease_until=now + lease,
+            attempts=jobs.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    )
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(stmt).mappings().all()
+    except IntegrityError:
+        return None
+    assert len(rows) <= 1, "a claim must never take more than one job"
+    return Job.from_row(rows[0]) if rows else None
+
+
+def _fenced(job: Job, worker_id: str) -> Any:
+    return and_(
+        jobs.c.id == job.id,
+        jobs.c.status == JobStatus.RUNNING.value,
+        jobs.c.leased_by == worker_id,
+        jobs.c.attempts == job.attempts,
+    )
+
+
+def extend_lease(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Heartbeat: push the lease forward. ``False`` means the lease was lost (the job was re-queued)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(jobs).where(_fenced(job, worker_id)).values(lease_until=now + lease, updated_at=now)
+        )
+    return result.rowcount == 1
+
+
+def mark_done(conn: Connection, job: Job, worker_id: str, *, now: dt.datetime, note: str | None = None) -> bool:
+    """Finish the job in the caller's transaction, so a handler can commit its effect and the completion together."""
+    values: dict[str, Any] = {
+        "status": JobStatus.DONE.value,
+        "finished_at": now,
+        "updated_at": now,
+        "lease_until": None,
+    }
+    if note is not None:
+        values["last_error"] = note
+    return conn.execute(update(jobs).where(_fenced(job, worker_id)).values(**values)).rowcount == 1
+
+
+def mark_retry(
+    engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, run_after: dt.datetime, error: str
+) -> bool:
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(jobs)
+            .where(_fenced(job, worker_id))
+            .values(
+                status=JobStatus.QUEUED.value,
+                run_after=run_after,
+                last_error=error,
+                leased_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+    return result.rowcount == 1
+
+
+def mark_dead(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, error: str) -> bool:
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(jobs)
+            .where(_fenced(job, worker_id))
+            .values(status=JobStatus.DEAD.value, last_error=error, finished_at=now, lease_until=None, updated_at=now)
+        )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class ReapedJob:
+    job_id: int
+    worker_id: str | None
+    new_status: JobStatus
+
+
+def requeue_expired(engine: Engine, *, now: dt.datetime) -> list[ReapedJob]:
+    """Give the jobs of workers that stopped heartbeating back to the queue (or bury them if out of attempts)."""
+    reaped: list[ReapedJob] = []
+    with engine.begin() as conn:
+        expired = conn.execute(
+            select(jobs.c.id, jobs.c.leased_by, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_until).where(
+                jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now
+            )
+        ).all()
+        for job_id, worker_id, attempts, max_attempts, lease_until in expired:
+            reason = (
+                f"lease expired at {lease_until.isoformat()}: worker {worker_id} stopped responding "
+                f"during attempt {attempts}"
+            )
+            still_expired = and_(
+                jobs.c.id == job_id,
+                jobs.c.status == JobStatus.RUNNING.value,
+                jobs.c.attempts == attempts,
+                jobs.c.lease_until < now,
+            )
+            if attempts >= max_attempts:
+                values: dict[str, Any] = {
+                    "status": JobStatus.DEAD.value,
+                    "finished_at": now,
+                    "last_error": f"gave up after {attempts} attempts; {reason}",
+                }
+            else:
+                values = {"status": JobStatus.QUEUED.value, "run_after": now, "last_error": reason, "leased_by": None}
+            changed = conn.execute(
+                update(jobs).where(still_expired).values(lease_until=None, updated_at=now, **values)
+            ).rowcount
+            if changed:
+                reaped.append(ReapedJob(int(job_id), worker_id, JobStatus(values["status"])))
+    return reaped
+
+
+def get(conn: Connection, job_id: int) -> Job | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return None if row is None else Job.from_row(row)
+
+
+def list_jobs(
+    conn: Connection,
+    *,
+    statuses: Sequence[JobStatus] | None = None,
+    kind: str | None = None,
+    connection_id: str | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    stmt = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+    if statuses:
+        stmt = stmt.where(jobs.c.status.in_([s.value for s in statuses]))
+    if kind:
+        stmt = stmt.where(jobs.c.kind == kind)
+    if connection_id:
+        stmt = stmt.where(jobs.c.connection_id == connection_id)
+    return [Job.from_row(row) for row in conn.execute(stmt).mappings()]
+
+
+def count_by_status(conn: Connection) -> dict[JobStatus, int]:
+    rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, count in rows:
+        counts[JobStatus(status)] = int(count)
+    return counts
+
+
+class JobStateError(Exception):
+    """An operator asked for something the job's state does not allow; the message says why."""
+
+
+def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
+    """Operator retry of a dead or cancelled job: back to the queue with a fresh attempt budget."""
+    with engine.begin() as conn:
+        job = get(conn, job_id)
+        if job is None:
+            raise JobStateError(f"job {job_id} does not exist")
+        if job.status not in (JobStatus.DEAD, JobStatus.CANCELLED):
+            raise JobStateError(f"job {job_id} is {job.status}; only dead or cancelled jobs can be retried")
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
+                    .values(
+                        status=JobStatus.QUEUED.value,
+                        attempts=0,
+                        run_after=now,
+                        finished_at=None,
+                        leased_by=None,
+                        lease_until=None,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise JobStateError(
+                f"job {job_id} cannot be re-queued: another job with dedupe key {job.dedupe_key!r} is already "
+                "queued or running, and it will do the same work"
+            ) from exc
+        refreshed = get(conn, job_id)
+    assert refreshed is not None
+    return refreshed
+
+
+def discard(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
+    """Operator discard: a queued or dead job is cancelled and will not run."""
+    with engine.begin() as conn:
+        job = get(conn, job_id)
+        if job is None:
+            raise JobStateError(f"job {job_id} does not exist")
+        if job.status not in (JobStatus.QUEUED, JobStatus.DEAD):
+            raise JobStateError(f"job {job_id} is {job.status}; only queued or dead jobs can be discarded")
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
+            .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
+        )
+        refreshed = get(conn, job_id)
+    assert refreshed is not None
+    return refreshed

@@ -1,0 +1,82 @@
+"""Which handler runs which job kind, with which retry policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.model import Job, RetryPolicy
+
+
+class LeaseLostError(Exception):
+    """The job was re-queued while this worker still held it; its transaction must not commit."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: its job, the database, the clock, a logger bound to the job's ids.
+
+    Handlers must be idempotent (delivery is at-least-once). Local database effects get exactly-once semantics by
+    calling :meth:`complete_in` inside the transaction that writes them: effect and completion commit together.
+    """
+
+    job: Job
+    engine: Engine
+    worker_id: str
+    now: Callable[[], dt.datetime]
+    log: Any
+    completed: bool = field(default=False, init=False)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    def complete_in(self, conn: Connection, note: str | None = None) -> None:
+        if not queue.mark_done(conn, self.job, self.worker_id, now=self.now(), note=note):
+            raise LeaseLostError(f"job {self.job.id} attempt {self.job.attempts} no longer holds its lease")
+        self.completed = True
+
+
+Handler = Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class JobType:
+    kind: str
+    handler: Handler
+    policy: RetryPolicy
+
+
+class JobRegistry:
+    def __init__(self, default_policy: RetryPolicy | None = None) -> None:
+        self._types: dict[str, JobType] = {}
+        self.default_policy = default_policy or RetryPolicy()
+
+    def register(self, kind: str, handler: Handler, policy: RetryPolicy | None = None) -> None:
+        if kind in self._types:
+            raise ValueError(f"job kind {kind!r} is registered twice")
+        self._types[kind] = JobType(kind, handler, policy or self.default_policy)
+
+    def handler(self, kind: str, policy: RetryPolicy | None = None) -> Callable[[Handler], Handler]:
+        def decorate(func: Handler) -> Handler:
+            self.register(kind, func, policy)
+            return func
+
+        return decorate
+
+    def get(self, kind: str) -> JobType | None:
+        return self._types.get(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._types)
+
+
+def bound_logger(job: Job) -> Any:
+    return structlog.get_logger("bitrix_inflow.jobs").bind(**job.log_context)

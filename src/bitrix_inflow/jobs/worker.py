@@ -1,0 +1,172 @@
+"""A worker process: claims jobs, heartbeats their leases, runs handlers, records outcomes, reaps dead peers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, delete
+
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.clock import Clock, SystemClock
+from bitrix_inflow.jobs.model import Job
+from bitrix_inflow.jobs.outcome import Outcome, decide, describe
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry, LeaseLostError, bound_logger
+from bitrix_inflow.store.sql import upsert_worker
+from bitrix_inflow.store.tables import workers
+
+log = structlog.get_logger("bitrix_inflow.worker")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    poll_seconds: float = 1.0
+    reap_seconds: float = 10.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: JobRegistry,
+        *,
+        settings: WorkerSettings | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings or WorkerSettings()
+        self.clock = clock or SystemClock()
+        self.worker_id = worker_id or new_worker_id()
+        self.rng = rng or random.Random()
+        self._lease = dt.timedelta(seconds=self.settings.lease_seconds)
+        self._last_reap: dt.datetime | None = None
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, max_jobs: int | None = None, exit_when_idle: bool = False) -> int:
+        """Work until ``stop`` is set (or ``max_jobs`` ran, or the queue is empty with ``exit_when_idle``)."""
+        self._register()
+        done = 0
+        try:
+            while not stop.is_set() and (max_jobs is None or done < max_jobs):
+                self.reap_if_due()
+                if self.run_one():
+                    done += 1
+                    continue
+                if exit_when_idle:
+                    break
+                stop.wait(self.settings.poll_seconds)
+        finally:
+            self._unregister()
+        return done
+
+    def reap_if_due(self) -> None:
+        now = self.clock.now()
+        if self._last_reap and (now - self._last_reap).total_seconds() < self.settings.reap_seconds:
+            return
+        self._last_reap = now
+        for reaped in queue.requeue_expired(self.engine, now=now):
+            log.warning("job.lease_expired", job_id=reaped.job_id, dead_worker=reaped.worker_id, now=reaped.new_status)
+
+    def run_one(self) -> bool:
+        """Claim and run one job; ``False`` when nothing was runnable."""
+        job = queue.claim(
+            self.engine, self.worker_id, now=self.clock.now(), lease=self._lease, kinds=self.registry.kinds
+        )
+        if job is None:
+            return False
+        self.execute(job)
+        return True
+
+    # -- one job ----------------------------------------------------------------------------------------------
+
+    def execute(self, job: Job) -> Outcome:
+        job_log = bound_logger(job).bind(attempt=job.attempts, worker_id=self.worker_id)
+        job_type = self.registry.get(job.kind)
+        assert job_type is not None, "claim only returns kinds this worker handles"
+        ctx = JobContext(job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log)
+        stop_heartbeat = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        heartbeat.start()
+        error: BaseException | None = None
+        try:
+            job_type.handler(ctx)
+        except LeaseLostError:
+            job_log.warning("job.lease_lost", detail="another attempt owns the job now; this result is discarded")
+            return Outcome("retry", error="lease lost")
+        except Exception as exc:
+            error = exc
+        finally:
+            stop_heartbeat.set()
+            heartbeat.join()
+        outcome = decide(
+            error,
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            policy=job_type.policy,
+            now=self.clock.now(),
+            rng=self.rng,
+        )
+        self._record(job, ctx, outcome, job_log, error)
+        return outcome
+
+    def _record(self, job: Job, ctx: JobContext, outcome: Outcome, logger: Any, error: BaseException | None) -> None:
+        now = self.clock.now()
+        if outcome.action == "done":
+            if not ctx.completed:
+                with self.engine.begin() as conn:
+                    applied = queue.mark_done(conn, job, self.worker_id, now=now, note=outcome.error)
+                if not applied:
+                    logger.warning("job.lease_lost", detail="finished after the lease was lost; outcome discarded")
+                    return
+            logger.info("job.done", note=outcome.error)
+        elif outcome.action == "retry":
+            assert outcome.run_after is not None and outcome.error is not None
+            queue.mark_retry(
+                self.engine, job, self.worker_id, now=now, run_after=outcome.run_after, error=outcome.error
+            )
+            logger.warning("job.retry", run_after=outcome.run_after.isoformat(), error=outcome.error)
+        else:
+            assert outcome.error is not None
+            queue.mark_dead(self.engine, job, self.worker_id, now=now, error=outcome.error)
+            logger.error("job.dead", error=outcome.error, exc_type=type(error).__name__ if error else None)
+
+    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.heartbeat_seconds):
+            try:
+                now = self.clock.now()
+                if not queue.extend_lease(self.engine, job, self.worker_id, now=now, lease=self._lease):
+                    log.warning("job.lease_lost", **job.log_context)
+                    return
+                self._touch(now)
+            except Exception as exc:
+                log.warning("worker.heartbeat_failed", error=describe(exc, with_traceback=False), **job.log_context)
+
+    # -- the workers table, for operators --------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        self._touch(self.clock.now())
+
+    def _touch(self, now: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            upsert_worker(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
+
+    def _unregister(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(workers).where(workers.c.id == self.worker_id))

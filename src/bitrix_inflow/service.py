@@ -1,0 +1,90 @@
+"""Assembles the running service from its settings: database, job registry, schedules, workers, scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Engine
+
+from bitrix_inflow.config import Settings
+from bitrix_inflow.jobs import maintenance
+from bitrix_inflow.jobs.model import RetryPolicy
+from bitrix_inflow.jobs.registry import JobRegistry
+from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
+from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
+from bitrix_inflow.store.engine import make_engine
+from bitrix_inflow.store.schema import ensure_current
+
+log = structlog.get_logger("bitrix_inflow.service")
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.jobs.max_attempts,
+        base_delay=settings.jobs.base_delay_seconds,
+        max_delay=settings.jobs.max_delay_seconds,
+    )
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        lease_seconds=settings.jobs.lease_seconds,
+        heartbeat_seconds=settings.jobs.heartbeat_seconds,
+        poll_seconds=settings.jobs.poll_seconds,
+    )
+
+
+def build_registry(settings: Settings) -> JobRegistry:
+    registry = JobRegistry(default_policy=retry_policy(settings))
+    maintenance.register(registry)
+    return registry
+
+
+def build_schedules(settings: Settings) -> list[Schedule]:
+    return [
+        Schedule(
+            name="maintenance.prune",
+            every=dt.timedelta(hours=6),
+            kind=maintenance.PRUNE_KIND,
+            payload={"keep_days": settings.jobs.keep_finished_days},
+        )
+    ]
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    registry: JobRegistry
+    schedules: list[Schedule]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Service:
+        engine = make_engine(settings.database.url)
+        ensure_current(engine)  # refuse to run on an outdated schema
+        return cls(settings, engine, build_registry(settings), build_schedules(settings))
+
+    def run(self) -> None:
+        """Run the scheduler and the workers until :attr:`stop` is set."""
+        instance = new_worker_id()
+        threads = [
+            threading.Thread(
+                target=Scheduler(self.engine, self.schedules, instance_id=instance).run,
+                args=(self.stop,),
+                name="scheduler",
+                daemon=True,
+            )
+        ]
+        for n in range(self.settings.jobs.workers):
+            worker = Worker(self.engine, self.registry, settings=worker_settings(self.settings))
+            threads.append(threading.Thread(target=worker.run, args=(self.stop,), name=f"worker-{n}", daemon=True))
+        log.info("service.started", workers=self.settings.jobs.workers, kinds=self.registry.kinds, instance=instance)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        log.info("service.stopped", instance=instance)

@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy Core tables, Alembic migrations, engine set-up for SQLite and PostgreSQL."""
