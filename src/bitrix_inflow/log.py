@@ -95,3 +95,5 @@ def configure(
     root.setLevel(level.upper())
     # Access logs of every request would drown the signal; warnings and errors still come through.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Alembic narrates every schema check at INFO; `db upgrade` reports the outcome itself.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

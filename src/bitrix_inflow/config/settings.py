@@ -158,10 +158,20 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
     def secret_values(self) -> list[str]:
-        """Every secret's clear text, so the log redactor can blank it wherever it appears."""
+        """Every secret's clear text, so the log redactor can blank it wherever it appears.
+
+        For a Bitrix webhook URL only the code segment is secret (``/rest/{user}/{code}/``): blanking just that keeps
+        the host and method readable in logs.
+        """
         found: list[str] = []
         for section in (self.inflow, self.bitrix):
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr) and value.get_secret_value():
                     found.append(value.get_secret_value())
+        if self.bitrix.webhook_url is not None:
+            url = self.bitrix.webhook_url.get_secret_value()
+            segments = [part for part in urlsplit(url).path.split("/") if part]
+            if len(segments) >= 3 and segments[0] == "rest":
+                found.remove(url)
+                found.append(segments[2])
         return found

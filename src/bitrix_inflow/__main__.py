@@ -1,0 +1,3 @@
+from bitrix_inflow.cli import main
+
+main()

@@ -1,0 +1,138 @@
+"""The command line, run as a user runs it: a real process, its exit code and its output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.model import JobStatus
+from bitrix_inflow.store import schema
+from bitrix_inflow.store.engine import make_engine
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+    full_env.update({"COLUMNS": "250", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "bitrix_inflow", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_config_check_lists_every_problem_and_fails(tmp_path: Path) -> None:
+    (tmp_path / "bitrix-inflow.toml").write_text("[schedules]\nstock_seconds = 5\n[jobs]\nworker = 3\n")
+    result = cli("config", "check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "2 problem(s)" in result.stderr
+    assert "schedules.stock_seconds" in result.stderr and "jobs.worker" in result.stderr
+
+
+def test_config_check_passes_on_defaults_and_hides_secrets(tmp_path: Path) -> None:
+    result = cli("config", "check", cwd=tmp_path, env={"BITRIX_INFLOW__INFLOW__API_KEY": "topsecret-1"})
+    assert result.returncode == 0, result.stderr
+    assert "configuration: OK" in result.stdout and "topsecret-1" not in result.stdout
+
+
+def test_db_upgrade_then_status(tmp_path: Path) -> None:
+    assert cli("db", "status", cwd=tmp_path).returncode == 1
+    upgraded = cli("db", "upgrade", cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "upgraded" in upgraded.stdout and (tmp_path / "var" / "bitrix-inflow.db").exists()
+    status = cli("db", "status", cwd=tmp_path)
+    assert status.returncode == 0 and schema.head_revision() in status.stdout
+    assert "already at schema" in cli("db", "upgrade", cwd=tmp_path).stdout
+
+
+def test_serve_refuses_an_outdated_schema(tmp_path: Path) -> None:
+    result = cli("serve", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "bitrix-inflow db upgrade" in result.stderr
+
+
+def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bitrix_inflow", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = json.loads(proc.stderr.readline())
+        assert first["event"] == "service.started" and "maintenance.prune" in first["kinds"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        events = [json.loads(line)["event"] for line in proc.stderr.read().splitlines() if line.startswith("{")]
+        assert "service.stopped" in events
+    finally:
+        proc.kill()
+
+
+def test_jobs_list_retry_discard(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = make_engine(db_url)
+    schema.upgrade(engine)
+    with engine.begin() as conn:
+        dead_id = queue.enqueue(conn, "sync.order", {"order": 5}, now=NOW).job_id
+        queued_id = queue.enqueue(conn, "sync.order", {"order": 6}, now=NOW).job_id
+    job = queue.claim(engine, "w", now=NOW, lease=dt.timedelta(seconds=30))
+    assert job is not None and job.id == dead_id
+    queue.mark_dead(engine, job, "w", now=NOW, error="PermanentError: no mapping for SHORT_PICK")
+    env = {"BITRIX_INFLOW__DATABASE__URL": db_url}
+
+    listed = cli("jobs", "list", "--status", "dead", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "dead: 1" in listed.stdout and "no mapping for SHORT_PICK" in listed.stdout
+
+    assert cli("jobs", "retry", str(dead_id), cwd=tmp_path, env=env).returncode == 0
+    refused = cli("jobs", "retry", str(queued_id), cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and "only dead or cancelled" in refused.stderr
+    assert cli("jobs", "discard", str(queued_id), cwd=tmp_path, env=env).returncode == 0
+    with engine.connect() as conn:
+        statuses = {j.id: j.status for j in queue.list_jobs(conn)}
+    assert statuses == {dead_id: JobStatus.QUEUED, queued_id: JobStatus.CANCELLED}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sync", "stock"),
+        ("sync", "orders"),
+        ("sync", "statuses"),
+        ("reconcile",),
+        ("check",),
+        ("mapping", "show"),
+        ("mapping", "export", "out.toml"),
+    ],
+)
+def test_unbuilt_features_say_so_and_fail(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "not available yet" in result.stderr
+
+
+def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    result = cli("demo", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "var" / "bitrix-inflow.db").exists()
+    assert "done: 14, dead: 1" in result.stdout

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bitrix_inflow import log
+from bitrix_inflow.config import ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("BITRIX_INFLOW__") or key == "BITRIX_INFLOW_CONFIG":
+            monkeypatch.delenv(key)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bitrix-inflow.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    return {p.key: p.message for p in caught.value.problems}
+
+
+def test_defaults_need_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.database.url == "sqlite:///./var/bitrix-inflow.db"
+    assert settings.schedules.stock_seconds == 300
+
+
+def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
+    found = problems(
+        write(
+            tmp_path,
+            """
+            [database]
+            url = "mysql://db/shop"
+            [jobs]
+            lease_secnds = 10
+            [schedules]
+            stock_seconds = 10
+            [inflow]
+            base_url = "wms.example.com/api"
+            [surprise]
+            x = 1
+            """,
+        )
+    )
+    assert set(found) == {"database.url", "jobs.lease_secnds", "schedules.stock_seconds", "inflow.base_url", "surprise"}
+    assert "postgresql://" in found["database.url"]
+    assert "unknown key" in found["jobs.lease_secnds"] and "lease_seconds" in found["jobs.lease_secnds"]
+    assert "below the minimum of 30 s" in found["schedules.stock_seconds"]
+    assert "scheme" in found["inflow.base_url"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[schedules]\nstock_seconds = 600\norders_seconds = 90\n")
+    monkeypatch.setenv("BITRIX_INFLOW__SCHEDULES__STOCK_SECONDS", "120")
+    settings = load_settings(path)
+    assert settings.schedules.stock_seconds == 120
+    assert settings.schedules.orders_seconds == 90  # the rest of the section still comes from the file
+
+
+def test_bad_environment_values_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__JOBS__WORKERS", "many")
+    found = problems(write(tmp_path, ""))
+    assert "jobs.workers" in found
+
+
+def test_secrets_are_refused_in_the_file_but_read_from_env_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = problems(write(tmp_path, '[inflow]\napi_key = "plain-text-key"\n'))
+    assert "BITRIX_INFLOW__INFLOW__API_KEY" in found["inflow.api_key"]
+    secret_file = tmp_path / "key.txt"
+    secret_file.write_text("key-from-file\n")
+    settings = load_settings(write(tmp_path, f'[inflow]\napi_key_file = "{secret_file}"\n'))
+    assert settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-file"
+    assert "key-from-file" not in repr(settings)
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "key-from-env")
+    settings = load_settings(write(tmp_path, ""))
+    assert settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-env"
+
+
+def test_a_missing_secret_file_is_named(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, '[inflow]\napi_key_file = "/nonexistent/key"\n'))
+    assert any("api_key_file" in message for message in found.values())
+
+
+def test_an_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    found = problems(tmp_path / "nope.toml")
+    assert "does not exist" in found["(file)"]
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "[jobs\nworkers = 2"))
+    assert "not valid TOML" in found["(file)"]
+
+
+def test_heartbeat_must_fit_in_the_lease(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "[jobs]\nlease_seconds = 10\nheartbeat_seconds = 8\n"))
+    assert "at most half of lease_seconds" in found["jobs"]
+
+
+def test_logs_never_carry_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    webhook = "https://shop.example.ru/rest/1/k9xq2secretcode77/"
+    monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", webhook)
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "wms-api-key-123456")
+    settings = load_settings(write(tmp_path, ""))
+    stream = io.StringIO()
+    log.configure(level="info", fmt="json", secrets=settings.secret_values())
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    logger = structlog.get_logger("test")
+    logger.info("calling", url=webhook + "sale.order.list", api_key="wms-api-key-123456", settings=settings.inflow)
+    logger.info("headers", headers={"X-API-Key": "anything", "Accept": "application/json"})
+    logging.getLogger("httpx").info("HTTP Request: POST %ssale.order.get", webhook)
+    output = stream.getvalue()
+    assert "k9xq2secretcode77" not in output and "wms-api-key-123456" not in output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert lines[0]["url"] == "https://shop.example.ru/rest/1/***/sale.order.list"
+    assert lines[0]["api_key"] == "***"
+    assert lines[1]["headers"] == {"X-API-Key": "***", "Accept": "application/json"}
+    assert lines[2]["event"] == "HTTP Request: POST https://shop.example.ru/rest/1/***/sale.order.get"

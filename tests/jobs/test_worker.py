@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
+
+from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.clock import SystemClock
+from bitrix_inflow.jobs.model import JobStatus, RetryPolicy
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry
+from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.store.tables import workers
+
+effects_meta = MetaData()
+effects = Table("test_effects", effects_meta, Column("job_id", Integer, primary_key=True), Column("note", String(50)))
+
+
+@pytest.fixture
+def effects_engine(engine: Engine) -> Engine:
+    effects_meta.create_all(engine)
+    return engine
+
+
+def enqueue(engine: Engine, clock: Any, kind: str, **kwargs: Any) -> int:
+    with engine.begin() as conn:
+        return queue.enqueue(conn, kind, kwargs.pop("payload", {}), now=clock.now(), **kwargs).job_id
+
+
+def job(engine: Engine, job_id: int) -> queue.Job:
+    with engine.connect() as conn:
+        found = queue.get(conn, job_id)
+    assert found is not None
+    return found
+
+
+def make_worker(engine: Engine, registry: JobRegistry, clock: Any, **settings: Any) -> Worker:
+    return Worker(engine, registry, settings=WorkerSettings(**settings), clock=clock, worker_id="w-test")
+
+
+def test_a_handler_effect_and_its_completion_commit_together(effects_engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+
+    @registry.handler("write")
+    def write(ctx: JobContext) -> None:
+        with ctx.engine.begin() as conn:
+            conn.execute(insert(effects).values(job_id=ctx.job.id, note=ctx.payload["note"]))
+            ctx.complete_in(conn)
+
+    job_id = enqueue(effects_engine, clock, "write", payload={"note": "hello"})
+    assert make_worker(effects_engine, registry, clock).run_one()
+    assert job(effects_engine, job_id).status is JobStatus.DONE
+    with effects_engine.connect() as conn:
+        assert conn.execute(select(effects.c.note)).scalars().all() == ["hello"]
+
+
+def test_an_effect_is_rolled_back_when_the_lease_was_lost(effects_engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+
+    @registry.handler("write")
+    def write(ctx: JobContext) -> None:
+        # Meanwhile the job was reaped and re-claimed elsewhere (as if this worker had stalled past its lease).
+        clock.advance(120)
+        queue.requeue_expired(ctx.engine, now=clock.now())
+        assert queue.claim(ctx.engine, "other-worker", now=clock.now(), lease=dt.timedelta(seconds=60))
+        with ctx.engine.begin() as conn:
+            conn.execute(insert(effects).values(job_id=ctx.job.id, note="stale"))
+            ctx.complete_in(conn)
+
+    job_id = enqueue(effects_engine, clock, "write")
+    make_worker(effects_engine, registry, clock, lease_seconds=60, heartbeat_seconds=30).run_one()
+    with effects_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(effects)).scalar_one() == 0
+    current = job(effects_engine, job_id)
+    assert (current.status, current.leased_by, current.attempts) == (JobStatus.RUNNING, "other-worker", 2)
+
+
+def test_transient_failures_are_retried_then_succeed(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=5, base_delay=10, max_delay=10, jitter=0))
+    calls: list[int] = []
+
+    @registry.handler("flaky")
+    def flaky(ctx: JobContext) -> None:
+        calls.append(ctx.job.attempts)
+        if len(calls) < 3:
+            raise TransientError("WMS 503")
+
+    job_id = enqueue(engine, clock, "flaky", max_attempts=5)
+    worker = make_worker(engine, registry, clock)
+    assert worker.run_one()
+    assert not worker.run_one()  # backing off: not due yet
+    retried = job(engine, job_id)
+    assert retried.status is JobStatus.QUEUED and retried.last_error == "TransientError: WMS 503"
+    assert retried.run_after == clock.now() + dt.timedelta(seconds=10)
+    clock.advance(10)
+    assert worker.run_one()
+    clock.advance(20)
+    assert worker.run_one()
+    assert calls == [1, 2, 3]
+    assert job(engine, job_id).status is JobStatus.DONE
+
+
+def test_rate_limited_job_waits_for_retry_after(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry(default_policy=RetryPolicy(base_delay=1, max_delay=1))
+
+    @registry.handler("limited")
+    def limited(ctx: JobContext) -> None:
+        raise RateLimitedError("503 QUERY_LIMIT_EXCEEDED", retry_after=30)
+
+    job_id = enqueue(engine, clock, "limited")
+    make_worker(engine, registry, clock).run_one()
+    wait = (job(engine, job_id).run_after - clock.now()).total_seconds()
+    assert 30 <= wait <= 31
+
+
+def test_permanent_failure_parks_the_job_dead_with_its_reason(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+
+    @registry.handler("bad")
+    def bad(ctx: JobContext) -> None:
+        raise PermanentError("status 'SHORT_PICK' is not in the mapping table")
+
+    job_id = enqueue(engine, clock, "bad")
+    make_worker(engine, registry, clock).run_one()
+    dead = job(engine, job_id)
+    assert dead.status is JobStatus.DEAD and dead.attempts == 1
+    assert dead.last_error == "PermanentError: status 'SHORT_PICK' is not in the mapping table"
+
+
+def test_nothing_to_do_finishes_with_a_note(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+
+    @registry.handler("noop")
+    def noop(ctx: JobContext) -> None:
+        raise NothingToDo("order 17 was already forwarded")
+
+    job_id = enqueue(engine, clock, "noop")
+    make_worker(engine, registry, clock).run_one()
+    finished = job(engine, job_id)
+    assert finished.status is JobStatus.DONE and "already forwarded" in (finished.last_error or "")
+
+
+def test_a_worker_leaves_kinds_it_does_not_know_to_others(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+    registry.register("known", lambda ctx: None)
+    unknown = enqueue(engine, clock, "someone-elses")
+    assert not make_worker(engine, registry, clock).run_one()
+    assert job(engine, unknown).status is JobStatus.QUEUED
+
+
+def test_registering_a_kind_twice_is_an_error() -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    with pytest.raises(ValueError, match="twice"):
+        registry.register("k", lambda ctx: None)
+
+
+def test_heartbeat_keeps_a_slow_job_from_being_reaped(engine: Engine) -> None:
+    """Real clock: a 2.5 s job under a 1 s lease survives because its worker heartbeats every 0.2 s."""
+    registry = JobRegistry()
+    started = threading.Event()
+
+    @registry.handler("slow")
+    def slow(ctx: JobContext) -> None:
+        started.set()
+        time.sleep(2.5)
+
+    with engine.begin() as conn:
+        job_id = queue.enqueue(conn, "slow", {}, now=SystemClock().now()).job_id
+    worker = Worker(engine, registry, settings=WorkerSettings(lease_seconds=1, heartbeat_seconds=0.2))
+    thread = threading.Thread(target=worker.run_one)
+    thread.start()
+    assert started.wait(10)
+    reaped = []
+    while thread.is_alive():
+        reaped += queue.requeue_expired(engine, now=SystemClock().now())
+        time.sleep(0.1)
+    thread.join()
+    assert reaped == []
+    finished = job(engine, job_id)
+    assert finished.status is JobStatus.DONE and finished.attempts == 1
+
+
+def test_run_stops_when_asked_and_unregisters_the_worker(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    for _ in range(3):
+        enqueue(engine, clock, "k")
+    stop = threading.Event()
+    worker = make_worker(engine, registry, clock, poll_seconds=0.01)
+    assert worker.run(stop, exit_when_idle=True) == 3
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(workers)).scalar_one() == 0
