@@ -261,14 +261,20 @@ class JobStateError(Exception):
     """An operator asked for something the job's state does not allow; the message says why."""
 
 
+def _job_in_state(conn: Connection, job_id: int, allowed: tuple[JobStatus, ...], action: str) -> Job:
+    job = get(conn, job_id)
+    if job is None:
+        raise JobStateError(f"job {job_id} does not exist")
+    if job.status not in allowed:
+        names = " or ".join(status.value for status in allowed)
+        raise JobStateError(f"job {job_id} is {job.status}; only {names} jobs can be {action}")
+    return job
+
+
 def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
     """Operator retry of a dead or cancelled job: back to the queue with a fresh attempt budget."""
     with engine.begin() as conn:
-        job = get(conn, job_id)
-        if job is None:
-            raise JobStateError(f"job {job_id} does not exist")
-        if job.status not in (JobStatus.DEAD, JobStatus.CANCELLED):
-            raise JobStateError(f"job {job_id} is {job.status}; only dead or cancelled jobs can be retried")
+        job = _job_in_state(conn, job_id, (JobStatus.DEAD, JobStatus.CANCELLED), "retried")
         try:
             with conn.begin_nested():
                 conn.execute(
@@ -297,11 +303,7 @@ def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
 def discard(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
     """Operator discard: a queued or dead job is cancelled and will not run."""
     with engine.begin() as conn:
-        job = get(conn, job_id)
-        if job is None:
-            raise JobStateError(f"job {job_id} does not exist")
-        if job.status not in (JobStatus.QUEUED, JobStatus.DEAD):
-            raise JobStateError(f"job {job_id} is {job.status}; only queued or dead jobs can be discarded")
+        job = _job_in_state(conn, job_id, (JobStatus.QUEUED, JobStatus.DEAD), "discarded")
         conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
