@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
@@ -55,7 +55,7 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
             raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
     elif required or path is not None or CONFIG_PATH_ENV in os.environ:
         raise ConfigError(str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")])
-    problems.extend(_secrets_written_in_file(data))
+    problems.extend(_resolve_secrets(data))
     try:
         settings = Settings(**data)
     except PydanticValidationError as exc:
@@ -66,25 +66,50 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     return settings
 
 
-def _secret_fields(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings model inside an annotation such as ``X``, ``X | None`` or ``Optional[X]``."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            yield from _secret_fields(annotation, f"{prefix}{name}.")
-        elif SecretStr in getattr(annotation, "__args__", ()) or annotation is SecretStr:
-            yield f"{prefix}{name}"
+        nested = _model_of(field.annotation)
+        if nested is not None:
+            yield from _secret_paths(nested, (*prefix, name))
+        elif _is_secret(field.annotation):
+            yield (*prefix, name)
 
 
-def _secrets_written_in_file(data: Mapping[str, Any]) -> Iterator[ConfigProblem]:
-    for dotted in _secret_fields(Settings):
-        section, _, key = dotted.rpartition(".")
-        if isinstance(data.get(section), Mapping) and key in data[section]:
-            env = f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
+    """Refuse secrets written in the file; replace each ``<secret>_file = "path"`` by the file's content."""
+    for path in _secret_paths(Settings):
+        section: Any = data
+        for part in path[:-1]:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict):
+            continue
+        key = path[-1]
+        dotted = ".".join(path)
+        if key in section:
+            env = ENV_PREFIX + "__".join(part.upper() for part in path)
             yield ConfigProblem(
                 dotted,
                 f"secrets must not be written in the TOML file; set the environment variable {env} "
-                f"or point {section}.{key}_file at a file that holds it",
+                f"or point {dotted}_file at a file that holds it",
             )
+        if f"{key}_file" in section:
+            file = Path(section.pop(f"{key}_file"))
+            try:
+                section[key] = file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                yield ConfigProblem(f"{dotted}_file", f"cannot read {file}: {exc.strerror}; fix the path or its rights")
 
 
 def _translate(exc: PydanticValidationError, data: Mapping[str, Any]) -> Iterator[ConfigProblem]:
@@ -106,8 +131,8 @@ def _known_keys_hint(loc: list[str]) -> str:
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
         field = model.model_fields.get(part)
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        nested = _model_of(field.annotation) if field else None
+        if nested is None:
             break
-        model = annotation
+        model = nested
     return "known keys here: " + ", ".join(sorted(model.model_fields))

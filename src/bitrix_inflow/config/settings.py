@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -26,15 +25,6 @@ def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")
     if parts.scheme not in schemes or not parts.netloc:
         raise ValueError(f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path")
     return value
-
-
-def _secret_from_file(secret: SecretStr | None, path: Path | None, key: str) -> SecretStr | None:
-    if secret is not None or path is None:
-        return secret
-    try:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
-    except OSError as exc:
-        raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror}") from exc
 
 
 class DatabaseSettings(Section):
@@ -90,40 +80,26 @@ class InflowSettings(Section):
     transport: Literal["rest", "soap"] = "rest"
     warehouse: str = "main"
     api_key: SecretStr | None = None
-    api_key_file: Path | None = None
     oauth_client_id: str | None = None
     oauth_client_secret: SecretStr | None = None
-    oauth_client_secret_file: Path | None = None
 
     @field_validator("base_url")
     @classmethod
     def _full_url(cls, value: str | None) -> str | None:
         return _require_url(value)
 
-    @model_validator(mode="after")
-    def _secrets_from_files(self) -> InflowSettings:
-        api_key = _secret_from_file(self.api_key, self.api_key_file, "api_key")
-        client_secret = _secret_from_file(
-            self.oauth_client_secret, self.oauth_client_secret_file, "oauth_client_secret"
-        )
-        object.__setattr__(self, "api_key", api_key)
-        object.__setattr__(self, "oauth_client_secret", client_secret)
-        return self
-
 
 class BitrixSettings(Section):
     webhook_url: SecretStr | None = Field(
         None, description="inbound webhook https://HOST/rest/USER/CODE/ (None: the embedded sandbox)"
     )
-    webhook_url_file: Path | None = None
 
-    @model_validator(mode="after")
-    def _secrets_from_files(self) -> BitrixSettings:
-        url = _secret_from_file(self.webhook_url, self.webhook_url_file, "webhook_url")
-        if url is not None:
-            _require_url(url.get_secret_value())
-        object.__setattr__(self, "webhook_url", url)
-        return self
+    @field_validator("webhook_url")
+    @classmethod
+    def _full_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _require_url(value.get_secret_value())
+        return value
 
 
 class Settings(BaseSettings):
