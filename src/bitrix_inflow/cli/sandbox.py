@@ -4,4 +4,6 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True
+)

@@ -247,7 +247,12 @@ class BitrixGateway:
         order_id = _positive_id(order_id, "order_id")
         if not isinstance(status_id, str) or not status_id.strip():
             raise ValidationError("status_id", "must be a non-empty Bitrix status code", "e.g. 'P'")
-        current = self._current_status(order_id)
+        try:
+            current = self._current_status(order_id)
+        except NotFoundError as exc:
+            if str(order_id) in str(exc):
+                raise
+            raise NotFoundError(f"order {order_id}: {exc}") from exc
         if current == status_id:
             return StatusChange(order_id, StatusOutcome.ALREADY_SET, current, current)
         if current not in allowed_from:

@@ -34,7 +34,13 @@ from b24pysdk.errors import (
 )
 from b24pysdk.errors.oauth import BitrixOAuthException
 
-from bitrix_inflow.errors import AuthError, IntegrationError, RateLimitedError, TransientError
+from bitrix_inflow.errors import (
+    AuthError,
+    IntegrationError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
 
 from . import error_map
 from .pacing import Backoff, Clock, LeakyBucket, MonotonicClock
@@ -295,6 +301,13 @@ def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationE
     if isinstance(exc, BitrixRequestTimeout):
         return TransientError(f"{method}: Bitrix did not answer in time ({exc})")
     if isinstance(exc, BitrixRequestError):
+        if isinstance(exc.__cause__, requests.exceptions.SSLError):
+            # An untrusted certificate will not fix itself: retrying only delays the operator.
+            return ValidationError(
+                "verify",
+                f"{method}: the Bitrix server's TLS certificate is not trusted ({exc.__cause__})",
+                "set verify to the CA bundle (PEM) that signed the site's certificate",
+            )
         return TransientError(f"{method}: network error talking to Bitrix ({exc})")
     if isinstance(exc, BitrixAPIError):
         response = exc.response
