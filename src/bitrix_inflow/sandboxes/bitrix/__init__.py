@@ -1,7 +1,7 @@
 """A faithful 1C-Bitrix REST sandbox shop (sale, catalog, im; tasks and crm in the Bitrix24 profile).
 
-Start it in-process with :func:`running_bitrix_sandbox` or from the shell with ``bitrix-inflow sandbox bitrix``.
-See docs/sandbox-bitrix.md.
+Start it in-process with :func:`running_bitrix_sandbox` or from the shell with
+``bitrix-inflow sandbox bitrix``. See docs/sandbox-bitrix.md.
 """
 
 from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox

@@ -31,7 +31,7 @@ from bitrix_inflow.sandboxes.bitrix.shop import Shop
 
 
 def php_json(body: Any) -> bytes:
-    # PHP's json_encode escapes "/" and non-ASCII; clients must cope with "392\/1", so the sandbox sends it too.
+    # PHP's json_encode escapes "/" and non-ASCII; clients must cope with "392\/1", so the sandbox does too.
     return json.dumps(body, ensure_ascii=True).replace("/", "\\/").encode()
 
 

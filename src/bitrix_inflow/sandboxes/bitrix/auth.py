@@ -1,4 +1,4 @@
-"""Credentials: inbound webhooks (user id + secret code in the path) and OAuth tokens (``auth=`` parameter)."""
+"""Credentials: inbound webhooks (user id + secret code in the path) and OAuth tokens (``auth=``)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ class Credentials:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.webhooks.append(Webhook(self.config.webhook_user_id, self.config.webhook_code, self.config.scopes()))
+        self.webhooks.append(
+            Webhook(self.config.webhook_user_id, self.config.webhook_code, self.config.scopes())
+        )
 
     def add_webhook(self, user_id: int, code: str, scopes: tuple[str, ...]) -> Webhook:
         hook = Webhook(user_id, code, scopes)

@@ -1,6 +1,6 @@
 """``batch``: up to 50 ``"method?query"`` commands with ``$result[...]`` / ``$next[...]`` / ``$total[...]``
-references resolved the way the PHP server does it (walk the path, stop at the first missing key and use what was
-reached; a value that is only a reference takes the referenced value whole, otherwise it is spliced into text).
+references resolved the way the PHP server does it: walk the path, stop at the first missing key and use what
+was reached; a value that is only a reference takes the referenced value whole, otherwise it is spliced in.
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ def split_command(command: Any) -> tuple[str, dict[str, Any]]:
     return method.strip(), parse_str(query)
 
 
+def _has_index(value: Any, index: int) -> bool:
+    if isinstance(value, dict):
+        return index in value
+    return isinstance(value, list) and index < len(value)
+
+
 def _walk(value: Any, path: str) -> Any:
     for key in _SEGMENT.findall(path):
         if isinstance(value, dict) and key in value:
             value = value[key]
-        elif isinstance(value, dict) and key.isdigit() and int(key) in value:
-            value = value[int(key)]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+        elif key.isdigit() and _has_index(value, int(key)):
             value = value[int(key)]
         else:
             break

@@ -16,15 +16,21 @@ app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
 
 
 @app.callback(invoke_without_command=True)
-def run(
+def run(  # noqa: PLR0917 - typer maps each option to a parameter
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 8443,
-    profile: Annotated[str, typer.Option(help="site (sale+catalog+im) or bitrix24 (adds tasks, crm).")] = "site",
-    mode: Annotated[str, typer.Option(help="cloud (rate limits on) or onprem; default follows the profile.")] = "",
+    profile: Annotated[
+        str, typer.Option(help="site (sale+catalog+im) or bitrix24 (adds tasks, crm).")
+    ] = "site",
+    mode: Annotated[
+        str, typer.Option(help="cloud (rate limits on) or onprem; default follows the profile.")
+    ] = "",
     http: Annotated[bool, typer.Option("--http", help="Serve plain HTTP instead of HTTPS.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for the deterministic shop content.")] = 1,
     products: Annotated[int, typer.Option(help="Number of products to create.")] = 20,
     orders: Annotated[int, typer.Option(help="Number of orders to place at start.")] = 0,
-    webhook_code: Annotated[str, typer.Option(help="Secret of the inbound webhook.")] = "sandbox0webhook0code",
+    webhook_code: Annotated[
+        str, typer.Option(help="Secret of the inbound webhook.")
+    ] = "sandbox0webhook0code",
     event_handler: Annotated[str, typer.Option(help="URL that receives outgoing events.")] = "",
     state_dir: Annotated[Path, typer.Option(help="Where the test CA and server key are written.")] = Path(
         "var/bitrix-sandbox"
@@ -44,7 +50,9 @@ def run(
     tls = None if http else create_test_ca(state_dir)
     scheme = "http" if http else "https"
     typer.echo(f"Bitrix sandbox ({config.profile}, {config.mode}) on {scheme}://127.0.0.1:{port}")
-    typer.echo(f"  webhook URL: {scheme}://127.0.0.1:{port}/rest/{config.webhook_user_id}/{config.webhook_code}/")
+    typer.echo(
+        f"  webhook URL: {scheme}://127.0.0.1:{port}/rest/{config.webhook_user_id}/{config.webhook_code}/"
+    )
     typer.echo(f"  control API: {scheme}://127.0.0.1:{port}/_sandbox/")
     if tls is not None:
         typer.echo(f"  test CA:     {tls.ca_cert}  (export REQUESTS_CA_BUNDLE={tls.ca_cert})")

@@ -1,4 +1,4 @@
-"""Settings of one sandbox shop: fixed at start (profile, mode, credentials) and faults changeable at run time."""
+"""Settings of one sandbox shop: fixed at start (profile, mode, credentials); faults change at run time."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ class SandboxConfig:
     webhook_scopes: tuple[str, ...] | None = None  # None = every scope of the profile
     require_https: bool = False  # on-prem refuses webhooks over HTTP unless REST_APAUTH_ALLOW_HTTP is defined
     oauth_client_id: str = "local.sandbox0000000001"
-    oauth_client_secret: str = "sandbox0client0secret0000000000000000000000000000"
+    oauth_client_secret: str = "sandbox0client0secret0000000000000000000000000000"  # noqa: S105 - test value
     token_ttl_s: float = 3600.0
-    application_token: str = "sandbox0application0token000001"
+    application_token: str = "sandbox0application0token000001"  # noqa: S105 - test value
     event_handler_url: str | None = None
     utc_offset_minutes: int = 180
     # start=-1 answers without a count: the PHP source omits "total", the docs example shows 0.
@@ -84,7 +84,11 @@ class Faults:
                 setattr(self, key, None if key == "operating_limit_s" else current)
             elif isinstance(current, bool) or key in ("limiter", "force_429"):
                 setattr(self, key, bool(value))
-            elif isinstance(current, int) and not isinstance(current, bool) and key in ("bucket_size", "slow_ms"):
+            elif (
+                isinstance(current, int)
+                and not isinstance(current, bool)
+                and key in ("bucket_size", "slow_ms")
+            ):
                 setattr(self, key, int(value))
             else:
                 setattr(self, key, float(value))

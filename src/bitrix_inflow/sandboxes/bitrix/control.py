@@ -47,7 +47,9 @@ async def _json(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _bad("body", f"not valid JSON ({error})", "send a JSON object with Content-Type: application/json") from error
+        raise _bad(
+            "body", f"not valid JSON ({error})", "send a JSON object with Content-Type: application/json"
+        ) from error
     if not isinstance(data, dict):
         raise _bad("body", "the body must be a JSON object", "wrap the values in {...}")
     return data
@@ -152,10 +154,19 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 if shipments is not None and not (
                     isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)
                 ):
-                    raise _bad("shipments", "must be a list of objects", '[{"deliveryId": 2, "lines": [0, 1]}]')
+                    raise _bad(
+                        "shipments", "must be a list of objects", '[{"deliveryId": 2, "lines": [0, 1]}]'
+                    )
                 for index, plan in enumerate(shipments or []):
-                    if plan.get("deliveryId") is not None and shop.t("deliveries").get(plan["deliveryId"]) is None:
-                        raise _bad(f"shipments[{index}].deliveryId", "unknown delivery service", "see /_sandbox/entities/deliveries")
+                    if (
+                        plan.get("deliveryId") is not None
+                        and shop.t("deliveries").get(plan["deliveryId"]) is None
+                    ):
+                        raise _bad(
+                            f"shipments[{index}].deliveryId",
+                            "unknown delivery service",
+                            "see /_sandbox/entities/deliveries",
+                        )
                 order = shop.place_order(
                     _lines(data),
                     shipments=shipments,
@@ -219,9 +230,16 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         with shop.lock:
             row = shop.t(table).get(request.path_params["entity_id"])
             if row is None:
-                row = next((r for r in shop.t(table).all() if str(r.get("id")) == request.path_params["entity_id"]), None)
+                row = next(
+                    (r for r in shop.t(table).all() if str(r.get("id")) == request.path_params["entity_id"]),
+                    None,
+                )
             if row is None:
-                raise _bad("entity_id", f"no row {request.path_params['entity_id']} in {table}", "list the table first")
+                raise _bad(
+                    "entity_id",
+                    f"no row {request.path_params['entity_id']} in {table}",
+                    "list the table first",
+                )
             if table == "orders":
                 return full_order(shop, row)
             return public(row)
@@ -236,7 +254,11 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             raise _bad("type", "must be O (order) or D (delivery)", 'pass "O" or "D"')
         with shop.lock:
             return shop.add_status(
-                status_id, str(data.get("name", status_id)), kind=kind, sort=_int(data, "sort", 100), color=str(data.get("color", ""))
+                status_id,
+                str(data.get("name", status_id)),
+                kind=kind,
+                sort=_int(data, "sort", 100),
+                color=str(data.get("color", "")),
             )
 
     async def add_delivery(request: Request) -> dict[str, Any]:
@@ -265,9 +287,13 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             try:
                 unknown = sandbox.faults.update(data)
             except (TypeError, ValueError) as error:
-                raise _bad("body", f"bad value: {error}", "numbers for rates, true/false for switches") from error
+                raise _bad(
+                    "body", f"bad value: {error}", "numbers for rates, true/false for switches"
+                ) from error
             if unknown:
-                raise _bad(unknown[0], "unknown fault switch", "one of: " + ", ".join(sandbox.faults.as_dict()))
+                raise _bad(
+                    unknown[0], "unknown fault switch", "one of: " + ", ".join(sandbox.faults.as_dict())
+                )
             if not data.get("limiter", True):
                 sandbox.engine.bucket.reset()
         return sandbox.faults.as_dict()
@@ -284,7 +310,10 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 sandbox.config.event_handler_url = data["handler_url"] or None
             if "application_token" in data:
                 sandbox.config.application_token = str(data["application_token"])
-            return {"handler_url": sandbox.config.event_handler_url, "application_token": sandbox.config.application_token}
+            return {
+                "handler_url": sandbox.config.event_handler_url,
+                "application_token": sandbox.config.application_token,
+            }
         sandbox.events.wait_idle()
         return [vars(d) for d in sandbox.events.log]
 
@@ -299,7 +328,8 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         if scopes is not None and not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
             raise _bad("scopes", "must be a list of scope names", '["sale", "catalog"]')
         token = sandbox.credentials.issue(
-            _int(data, "userId", sandbox.config.webhook_user_id, minimum=1), tuple(scopes) if scopes is not None else None
+            _int(data, "userId", sandbox.config.webhook_user_id, minimum=1),
+            tuple(scopes) if scopes is not None else None,
         )
         return sandbox.credentials.token_body(token)
 
@@ -311,7 +341,9 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         scopes = data.get("scopes", list(sandbox.config.profile_scopes()))
         if not isinstance(scopes, list):
             raise _bad("scopes", "must be a list", '["sale"]')
-        hook = sandbox.credentials.add_webhook(_int(data, "userId", 1, minimum=1), code, tuple(str(s) for s in scopes))
+        hook = sandbox.credentials.add_webhook(
+            _int(data, "userId", 1, minimum=1), code, tuple(str(s) for s in scopes)
+        )
         return {"path": f"/rest/{hook.user_id}/{hook.code}/", "scopes": list(hook.scopes)}
 
     def route(path: str, handler: Callable[[Request], Awaitable[Any]], methods: list[str]) -> Route:

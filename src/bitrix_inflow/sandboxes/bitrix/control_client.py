@@ -36,11 +36,13 @@ class ControlClient:
         return dict(self._call("POST", "/seed", options))
 
     def place_order(self, **order: Any) -> dict[str, Any]:
-        """``lines=[{"productId": 1, "quantity": 2}]``, ``shipments=[{"deliveryId": 2, "lines": [0]}]``; no lines
-        places a random order (``shipments=<n>`` then means how many)."""
+        """``lines=[{"productId": 1, "quantity": 2}]``, ``shipments=[{"deliveryId": 2, "lines": [0]}]``;
+        without lines a random order is placed (``shipments=<n>`` then says how many)."""
         return dict(self._call("POST", "/orders", order))
 
-    def stream_orders(self, *, count: int, rate_per_s: float, shipments: int = 1, seed: int = 1) -> dict[str, Any]:
+    def stream_orders(
+        self, *, count: int, rate_per_s: float, shipments: int = 1, seed: int = 1
+    ) -> dict[str, Any]:
         body = {"count": count, "rate_per_s": rate_per_s, "shipments": shipments, "seed": seed}
         return dict(self._call("POST", "/orders/stream", body))
 
@@ -57,7 +59,9 @@ class ControlClient:
         return dict(self._call("GET", f"/entities/{table}/{entity_id}"))
 
     def add_status(self, status_id: str, name: str, *, kind: str = "O", sort: int = 100) -> dict[str, Any]:
-        return dict(self._call("POST", "/statuses", {"id": status_id, "name": name, "type": kind, "sort": sort}))
+        return dict(
+            self._call("POST", "/statuses", {"id": status_id, "name": name, "type": kind, "sort": sort})
+        )
 
     def add_delivery(self, name: str, xml_id: str = "") -> dict[str, Any]:
         return dict(self._call("POST", "/deliveries", {"name": name, "xmlId": xml_id}))
@@ -74,7 +78,9 @@ class ControlClient:
     def reset_limits(self) -> None:
         self._call("POST", "/limits/reset")
 
-    def configure_events(self, *, handler_url: str | None, application_token: str | None = None) -> dict[str, Any]:
+    def configure_events(
+        self, *, handler_url: str | None, application_token: str | None = None
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"handler_url": handler_url}
         if application_token is not None:
             body["application_token"] = application_token

@@ -38,9 +38,11 @@ class Engine:
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     requests_served: int = 0
 
-    # -- envelope -------------------------------------------------------------------------------------------------
+    # -- envelope --------------------------------------------------------------------------------------------
 
-    def _time(self, started: float, cpu_started: float, credential: str | None, method: str | None) -> dict[str, Any]:
+    def _time(
+        self, started: float, cpu_started: float, credential: str | None, method: str | None
+    ) -> dict[str, Any]:
         finished = self.clock.now()
         body: dict[str, Any] = {
             "start": started,
@@ -66,7 +68,7 @@ class Engine:
         body["time"] = time_body
         return body
 
-    # -- request --------------------------------------------------------------------------------------------------
+    # -- request ---------------------------------------------------------------------------------------------
 
     def handle(self, path: str, params: dict[str, Any], *, https: bool, client_ip: str) -> Reply:
         self.requests_served += 1
@@ -108,7 +110,9 @@ class Engine:
             return Reply(200, self._envelope(Answer(result), self._time(started, cpu_started, None, None)))
         method = self._lookup(name, identity)
         answer = self._run(method, params, identity)
-        return Reply(200, self._envelope(answer, self._time(started, cpu_started, identity.credential, method.name)))
+        return Reply(
+            200, self._envelope(answer, self._time(started, cpu_started, identity.credential, method.name))
+        )
 
     def _lookup(self, name: str, identity: Identity) -> Method:
         method = self.methods.find(name, self.config.profile)
@@ -117,6 +121,11 @@ class Engine:
         if method.scope and method.scope not in identity.scopes:
             raise rest_errors.insufficient_scope()
         return method
+
+    def _lookup_in_batch(self, name: str, identity: Identity) -> Method:
+        if name == "batch":
+            raise RestError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
+        return self._lookup(name, identity)
 
     def _run(self, method: Method, params: dict[str, Any], identity: Identity) -> Answer:
         now = self.clock.now()
@@ -138,14 +147,16 @@ class Engine:
             cost = time.perf_counter() - started + self.faults.operating_cost_s
             self.operating.book(identity.credential, method.name, now, cost)
 
-    # -- batch ----------------------------------------------------------------------------------------------------
+    # -- batch -----------------------------------------------------------------------------------------------
 
     def _batch(self, params: dict[str, Any], identity: Identity) -> dict[str, Any]:
         halt = batching.truthy(params.get("halt", 0))
         acc: dict[str, dict[str, Any]] = {"result": {}, "error": {}, "total": {}, "next": {}, "time": {}}
         for index, (key, command) in enumerate(batching.commands_of(params.get("cmd"))):
             if index >= batching.MAX_COMMANDS:
-                acc["error"][key] = RestError(400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded").body()
+                acc["error"][key] = RestError(
+                    400, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"
+                ).body()
                 continue
             started = self.clock.now()
             cpu_started = time.perf_counter()
@@ -156,9 +167,7 @@ class Engine:
                 for suffix in _FORMATS:
                     if name.endswith(suffix):
                         name = name[: -len(suffix)]
-                if name == "batch":
-                    raise RestError(405, "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage")
-                method = self._lookup(name, identity)
+                method = self._lookup_in_batch(name, identity)
                 sub_params = {k: v for k, v in sub_params.items() if k != "auth"}
                 answer = self._run(method, sub_params, identity)
             except RestError as error:

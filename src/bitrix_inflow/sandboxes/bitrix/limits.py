@@ -1,4 +1,4 @@
-"""Cloud limits: the per-IP leaky bucket (503 QUERY_LIMIT_EXCEEDED) and the per-method operating time (429)."""
+"""Cloud limits: the per-IP leaky bucket (503 QUERY_LIMIT_EXCEEDED) and per-method operating time (429)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """``select`` / ``filter`` / ``order`` / ``start`` of the controller list methods (sale.*, catalog.*).
 
-Unknown keys are dropped without an error, like the sale internalizer does, so a misspelt filter returns all rows.
+Unknown keys are dropped without an error, as the sale internalizer does: a misspelt filter returns all rows.
 Pages hold 50 rows; page = floor(start / 50) + 1; ``start=-1`` skips the count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,6 +125,10 @@ def _sort_key(value: Any) -> tuple[int, Any]:
         return (2, str(value))
 
 
+def _key_of(name: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    return lambda row: _sort_key(row.get(name))
+
+
 def order_rows(spec: EntitySpec, rows: list[dict[str, Any]], raw: Any) -> list[dict[str, Any]]:
     keys: list[tuple[str, bool]] = []
     if isinstance(raw, dict):
@@ -136,7 +140,7 @@ def order_rows(spec: EntitySpec, rows: list[dict[str, Any]], raw: Any) -> list[d
         keys.append(("id", False))
     ordered = list(rows)
     for name, descending in reversed(keys):
-        ordered.sort(key=lambda row, n=name: _sort_key(row.get(n)), reverse=descending)
+        ordered.sort(key=_key_of(name), reverse=descending)
     return ordered
 
 

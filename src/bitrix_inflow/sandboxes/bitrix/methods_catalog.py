@@ -1,4 +1,4 @@
-"""``catalog.*`` methods: catalogs, products and offers, properties, stores, per-store stock, stock documents."""
+"""``catalog.*`` methods: catalogs, products and offers, properties, stores, per-store stock, documents."""
 
 from __future__ import annotations
 

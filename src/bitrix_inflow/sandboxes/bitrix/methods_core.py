@@ -1,4 +1,4 @@
-"""Probe methods every REST installation has: ``profile``, ``scope``, ``methods``, ``method.get``, ``server.time``."""
+"""Probe methods of every installation: profile, scope, methods, method.get, server.time."""
 
 from __future__ import annotations
 

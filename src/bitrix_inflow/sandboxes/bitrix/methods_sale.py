@@ -29,7 +29,8 @@ def full_order(shop: Shop, order: Row) -> Row:
     result["payments"] = [public(p) for p in shop.children("payments", "orderId", order_id)]
     result["shipments"] = [full_shipment(shop, s) for s in shop.order_shipments(order_id)]
     result["propertyValues"] = [
-        {k: v for k, v in public(p).items() if k != "orderId"} for p in shop.children("propertyValues", "orderId", order_id)
+        {k: v for k, v in public(p).items() if k != "orderId"}
+        for p in shop.children("propertyValues", "orderId", order_id)
     ]
     result["clients"] = [
         {
@@ -49,11 +50,13 @@ def full_order(shop: Shop, order: Row) -> Row:
 
 def full_shipment(shop: Shop, shipment: Row) -> Row:
     result = public(shipment)
-    result["shipmentItems"] = [public(line) for line in shop.children("shipmentItems", "orderDeliveryId", shipment["id"])]
+    result["shipmentItems"] = [
+        public(line) for line in shop.children("shipmentItems", "orderDeliveryId", shipment["id"])
+    ]
     return dict(sorted(result.items()))
 
 
-# -- orders ---------------------------------------------------------------------------------------------------
+# -- orders --------------------------------------------------------------------------------------------------
 
 
 def order_list(call: Call) -> Answer:
@@ -75,8 +78,8 @@ def order_update(call: Call) -> Answer:
 def order_add(call: Call) -> Answer:
     """Creates an order from ``fields`` plus the sandbox's ``basketItems`` list (``productId``, ``quantity``).
 
-    The real method creates an empty order and the basket comes from sale.basketitem.add; the sandbox takes the
-    lines in one go so a client can place an order without the control API.
+    The real method creates an empty order and the basket comes from sale.basketitem.add; the sandbox takes
+    the lines in one go so a client can place an order without the control API.
     """
     raw = call.require("fields")
     fields = E.internalize(E.ORDER, raw, for_update=False)
@@ -96,7 +99,7 @@ def order_add(call: Call) -> Answer:
     return Answer({"order": full_order(call.shop, order)})
 
 
-# -- statuses -------------------------------------------------------------------------------------------------
+# -- statuses ------------------------------------------------------------------------------------------------
 
 
 def status_list(call: Call) -> Answer:
@@ -107,11 +110,13 @@ def statuslang_list(call: Call) -> Answer:
     return list_answer(call, E.STATUS_LANG, call.shop.t("statusLangs").all(), "statusLangs")
 
 
-# -- basket ---------------------------------------------------------------------------------------------------
+# -- basket --------------------------------------------------------------------------------------------------
 
 
 def basket_list(call: Call) -> Answer:
-    return list_answer(call, E.BASKET_ITEM, [public(r) for r in call.shop.t("basketItems").all()], "basketItems")
+    return list_answer(
+        call, E.BASKET_ITEM, [public(r) for r in call.shop.t("basketItems").all()], "basketItems"
+    )
 
 
 def basket_get(call: Call) -> Answer:
@@ -131,7 +136,7 @@ def basket_properties_add(call: Call) -> Answer:
     return Answer({"basketProperty": public(row)})
 
 
-# -- shipments ------------------------------------------------------------------------------------------------
+# -- shipments -----------------------------------------------------------------------------------------------
 
 
 def shipment_list(call: Call) -> Answer:
@@ -166,7 +171,7 @@ def shipment_item_update(call: Call) -> Answer:
     return Answer({"shipmentItem": public(call.shop.update_shipment_item(item_id, fields))})
 
 
-# -- payments -------------------------------------------------------------------------------------------------
+# -- payments ------------------------------------------------------------------------------------------------
 
 
 def payment_list(call: Call) -> Answer:
@@ -184,7 +189,7 @@ def payment_update(call: Call) -> Answer:
     return Answer({"payment": public(call.shop.update_payment(payment_id, fields))})
 
 
-# -- shipment properties (marking-code carriers) --------------------------------------------------------------
+# -- shipment properties (marking-code carriers) -------------------------------------------------------------
 
 
 def shipment_property_list(call: Call) -> Answer:

@@ -1,6 +1,6 @@
 """camelCase <-> UPPER_SNAKE as the sale/catalog REST internalizer converts keys.
 
-The conversion is mechanical, which is why an upper-case ``ID`` turns into ``I_D`` and is then silently dropped.
+The conversion is mechanical, which is why an upper-case ``ID`` becomes ``I_D`` and is then silently dropped.
 """
 
 from __future__ import annotations

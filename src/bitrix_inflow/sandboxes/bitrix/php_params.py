@@ -2,7 +2,7 @@
 
 Bitrix reads every non-JSON parameter through PHP, so ``filter[%3Eid]=5&select[]=id`` must become
 ``{"filter": {">id": "5"}, "select": ["id"]}`` exactly as PHP would build it, including ``[]`` appends and
-numeric keys. Arrays whose keys are 0..n-1 come back as lists because that is how PHP's json_encode shows them.
+numeric keys. Arrays whose keys are 0..n-1 come back as lists, as PHP's json_encode shows them.
 """
 
 from __future__ import annotations

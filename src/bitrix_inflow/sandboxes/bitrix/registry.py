@@ -24,7 +24,7 @@ class Call:
     def require(self, name: str) -> Any:
         """Controller methods answer ``{"error": 100, ...}`` when an argument such as ``id`` is missing."""
         value = self.params.get(name)
-        if value is None or value == "" or value == [] or value == {}:
+        if value is None or value in ("", [], {}):
             raise rest_errors.required_argument(name)
         return value
 

@@ -1,4 +1,4 @@
-"""Deterministic shop content: the same ``seed`` always gives the same catalog, stock, carriers and statuses."""
+"""Deterministic shop content: the same ``seed`` gives the same catalog, stock, carriers and statuses."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def _gtin13(rng: random.Random) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-def install_reference_data(shop: Shop, *, carriers: tuple[str, ...] = DEFAULT_CARRIERS, stores: int = 2) -> None:
+def install_reference_data(
+    shop: Shop, *, carriers: tuple[str, ...] = DEFAULT_CARRIERS, stores: int = 2
+) -> None:
     for status_id, name, sort, color in ORDER_STATUSES:
         shop.add_status(status_id, name, sort=sort, color=color)
     for status_id, name, sort in DELIVERY_STATUSES:
@@ -189,7 +191,13 @@ def seed_shop(
         sku = f"ART-{number:05d}"
         if offers_per_product:
             parent = add_product(
-                shop, name=name, sku=sku, gtin=_gtin13(rng), marking_group=group, price=price, stock={},
+                shop,
+                name=name,
+                sku=sku,
+                gtin=_gtin13(rng),
+                marking_group=group,
+                price=price,
+                stock={},
                 product_type=3,
             )
             for variant in range(1, offers_per_product + 1):
@@ -234,6 +242,7 @@ def random_order(shop: Shop, rng: random.Random, *, shipments: int = 1) -> Row:
     delivery_ids = [row["id"] for row in shop.t("deliveries").all()] or [None]
     count = max(1, min(shipments, len(lines)))
     plan = [
-        {"deliveryId": rng.choice(delivery_ids), "lines": list(range(i, len(lines), count))} for i in range(count)
+        {"deliveryId": rng.choice(delivery_ids), "lines": list(range(i, len(lines), count))}
+        for i in range(count)
     ]
     return shop.place_order(lines, shipments=plan, user_id=rng.randint(2, 50))

@@ -22,7 +22,7 @@ from bitrix_inflow.sandboxes.bitrix.tls import TlsFiles, create_test_ca
 
 @dataclass
 class RunningSandbox:
-    """What a client needs: the webhook URL (ends with ``/``), the CA file to trust, and the control client."""
+    """What a client needs: the webhook URL (ends with ``/``), the CA file to trust, the control client."""
 
     base_url: str
     webhook_url: str
@@ -69,14 +69,18 @@ def running_bitrix_sandbox(
     if seed is not None:
         sandbox.seed(seed=seed, products=products, **seed_options)
     with contextlib.ExitStack() as stack:
-        directory = state_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bitrix-sandbox-")))
+        directory = state_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="bitrix-sandbox-"))
+        )
         tls = create_test_ca(directory) if https else None
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         server = uvicorn.Server(_uvicorn_config(sandbox, tls, port, "127.0.0.1"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="bitrix-sandbox")
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="bitrix-sandbox"
+        )
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:

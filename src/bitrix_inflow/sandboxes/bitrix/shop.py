@@ -2,8 +2,8 @@
 
 Rows are kept in their REST shape. Stock follows the catalog module with inventory management: a product's
 ``quantity`` is what is free to sell and ``quantityReserved`` what orders hold; per store, ``amount`` is the
-physical count and ``quantityReserved`` the part held by orders. Placing an order reserves, cancelling (``canceled``
-=Y or a cancel status) releases, deducting a shipment takes the reserved units off the store.
+physical count and ``quantityReserved`` the part held by orders. Placing an order reserves; cancelling
+(``canceled=Y`` or a cancel status) releases; deducting a shipment takes the reserved units off the store.
 """
 
 from __future__ import annotations
@@ -87,15 +87,21 @@ class Shop:
     def reset(self) -> None:
         self.tables = {name: Table() for name in TABLES}
 
-    # -- reference data ---------------------------------------------------------------------------------------
+    # -- reference data --------------------------------------------------------------------------------------
 
     def add_status(
-        self, status_id: str, name: str, *, kind: str = "O", sort: int = 100, color: str = "", notify: str = "Y"
+        self,
+        status_id: str,
+        name: str,
+        *,
+        kind: str = "O",
+        sort: int = 100,
+        color: str = "",
+        notify: str = "Y",
     ) -> Row:
         statuses = self.t("statuses")
-        for row in statuses.all():
-            if row["id"] == status_id:
-                raise rest_errors.controller(0, f"status {status_id} already exists")
+        if any(existing["id"] == status_id for existing in statuses.all()):
+            raise rest_errors.controller(0, f"status {status_id} already exists")
         row: Row = {
             "id": status_id,
             "type": kind,
@@ -168,7 +174,7 @@ class Shop:
         self.t("shipmentProperties").insert(row)
         return row
 
-    # -- catalog ----------------------------------------------------------------------------------------------
+    # -- catalog ---------------------------------------------------------------------------------------------
 
     def store_product(self, product_id: int, store_id: int) -> Row:
         for row in self.t("storeProducts").all():
@@ -206,7 +212,7 @@ class Shop:
         cell["quantityReserved"] = _num(cell["quantityReserved"] + sign * quantity)
         self._touch_product(product)
 
-    # -- orders -----------------------------------------------------------------------------------------------
+    # -- orders ----------------------------------------------------------------------------------------------
 
     def order(self, order_id: Any) -> Row:
         row = self.t("orders").get(order_id)
@@ -228,8 +234,8 @@ class Shop:
     ) -> Row:
         """Create an order with its basket, payment and shipments, and reserve the goods.
 
-        ``shipments`` is a list of ``{"deliveryId": int, "lines": [basket line indexes]}``; by default one shipment
-        with the first delivery service carries every line.
+        ``shipments`` is a list of ``{"deliveryId": int, "lines": [basket line indexes]}``; by default one
+        shipment with the first delivery service carries every line.
         """
         if not lines:
             raise rest_errors.required_fields(["basketItems"])
@@ -292,7 +298,11 @@ class Shop:
             product = self.product(product_id)
             price = float(product.get("_price", 100))
             total += price * quantity
-            basket_ids.append(self._add_basket_item(order_id, product, quantity, price, reserve_store, now))
+            basket_ids.append(
+                self._add_basket_item(
+                    order_id, product, quantity, price=price, store_id=reserve_store, now=now
+                )
+            )
         order["price"] = _num(round(total, 2))
         pay_systems = self.t("paySystems").all()
         pay_system = pay_systems[0] if pay_systems else {"id": 0, "name": "", "xmlId": "", "isCash": "N"}
@@ -324,7 +334,7 @@ class Shop:
         return order
 
     def _add_basket_item(
-        self, order_id: int, product: Row, quantity: float, price: float, store_id: int, now: str
+        self, order_id: int, product: Row, quantity: float, *, price: float, store_id: int, now: str
     ) -> int:
         basket = self.t("basketItems")
         item: Row = {
@@ -401,7 +411,9 @@ class Shop:
         item["properties"] = [p for p in self.t("basketProperties").all() if p["basketId"] == basket_id]
         return row
 
-    def _add_shipment(self, order: Row, number: int, delivery_id: Any, basket_ids: list[int], now: str) -> Row:
+    def _add_shipment(
+        self, order: Row, number: int, delivery_id: Any, basket_ids: list[int], now: str
+    ) -> Row:
         deliveries = self.t("deliveries")
         delivery = deliveries.get(delivery_id) if delivery_id is not None else None
         if delivery is None:
@@ -530,7 +542,9 @@ class Shop:
         self._emit_order(order)
 
     def _emit_order(self, order: Row) -> None:
-        self._events("ONSALEORDERSAVED", {"FIELDS": {"ID": order["id"], "XML_ID": order["xmlId"], "ACTION": "save"}})
+        self._events(
+            "ONSALEORDERSAVED", {"FIELDS": {"ID": order["id"], "XML_ID": order["xmlId"], "ACTION": "save"}}
+        )
 
     def shipment(self, shipment_id: Any) -> Row:
         row = self.t("shipments").get(shipment_id)
@@ -627,7 +641,7 @@ class Shop:
         self._save_order(order)
         return payment
 
-    # -- stock documents --------------------------------------------------------------------------------------
+    # -- stock documents -------------------------------------------------------------------------------------
 
     def conduct_document(self, document_id: Any) -> Row:
         document = self.t("documents").get(document_id)
@@ -661,7 +675,9 @@ class Shop:
             raise rest_errors.controller(0, f"Store {store_id} not found for product {product_id}")
         cell = self.store_product(product_id, store["id"])
         if cell["amount"] + delta < 0:
-            raise rest_errors.controller(0, f"Not enough stock of product {product_id} in store {store['id']}")
+            raise rest_errors.controller(
+                0, f"Not enough stock of product {product_id} in store {store['id']}"
+            )
         self.set_store_amount(product_id, store["id"], cell["amount"] + delta)
 
 
