@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,10 @@ class ControlError(RuntimeError):
 
 class ControlClient:
     def __init__(self, base_url: str, *, verify: str | Path | bool = True, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/") + "/_sandbox",
-            verify=str(verify) if isinstance(verify, Path) else verify,
-            timeout=timeout,
+        trust: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(verify)) if isinstance(verify, str | Path) else verify
         )
+        self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_sandbox", verify=trust, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
