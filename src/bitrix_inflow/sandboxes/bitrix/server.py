@@ -73,7 +73,9 @@ def running_bitrix_sandbox(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="bitrix-sandbox-"))
         )
         tls = create_test_ca(directory) if https else None
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP; with proto 0 every
+        # response waits ~40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
