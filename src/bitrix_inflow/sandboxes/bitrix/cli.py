@@ -1,0 +1,59 @@
+"""``bitrix-inflow sandbox bitrix``: run the sandbox shop in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
+from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig
+from bitrix_inflow.sandboxes.bitrix.server import serve_forever
+from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
+
+app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
+
+
+@app.callback(invoke_without_command=True)
+def run(  # noqa: PLR0917 - typer maps each option to a parameter
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 8443,
+    profile: Annotated[
+        str, typer.Option(help="site (sale+catalog+im) or bitrix24 (adds tasks, crm).")
+    ] = "site",
+    mode: Annotated[
+        str, typer.Option(help="cloud (rate limits on) or onprem; default follows the profile.")
+    ] = "",
+    http: Annotated[bool, typer.Option("--http", help="Serve plain HTTP instead of HTTPS.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the deterministic shop content.")] = 1,
+    products: Annotated[int, typer.Option(help="Number of products to create.")] = 20,
+    orders: Annotated[int, typer.Option(help="Number of orders to place at start.")] = 0,
+    webhook_code: Annotated[
+        str, typer.Option(help="Secret of the inbound webhook.")
+    ] = "sandbox0webhook0code",
+    event_handler: Annotated[str, typer.Option(help="URL that receives outgoing events.")] = "",
+    state_dir: Annotated[Path, typer.Option(help="Where the test CA and server key are written.")] = Path(
+        "var/bitrix-sandbox"
+    ),
+) -> None:
+    try:
+        config = SandboxConfig(
+            profile=profile,
+            mode=mode or None,
+            webhook_code=webhook_code,
+            event_handler_url=event_handler or None,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    sandbox = BitrixSandbox(config, https=not http)
+    sandbox.seed(seed=seed, products=products, orders=orders)
+    tls = None if http else create_test_ca(state_dir)
+    scheme = "http" if http else "https"
+    typer.echo(f"Bitrix sandbox ({config.profile}, {config.mode}) on {scheme}://127.0.0.1:{port}")
+    typer.echo(
+        f"  webhook URL: {scheme}://127.0.0.1:{port}/rest/{config.webhook_user_id}/{config.webhook_code}/"
+    )
+    typer.echo(f"  control API: {scheme}://127.0.0.1:{port}/_sandbox/")
+    if tls is not None:
+        typer.echo(f"  test CA:     {tls.ca_cert}  (export REQUESTS_CA_BUNDLE={tls.ca_cert})")
+    serve_forever(sandbox, host="127.0.0.1", port=port, tls=tls)
