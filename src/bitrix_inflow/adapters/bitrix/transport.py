@@ -169,7 +169,8 @@ class Transport:
         # Proxies/CA bundles from the environment must not override the explicit configuration.
         self.session.trust_env = False
         self._timeout = (settings.connect_timeout, settings.read_timeout)
-        self.requests_sent = 0
+        self.requests_sent = 0  # HTTP requests, retries included (metrics, tests)
+        self.retries = 0
         self.token = self._make_token()
 
     def _make_token(self) -> _GatewayToken:
@@ -218,6 +219,33 @@ class Transport:
             return BatchReply(results={}, errors={})
         if len(commands) > 50:
             raise ValueError("a Bitrix batch holds at most 50 commands")
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            reply = self._batch_once(commands, halt=halt, idempotent=idempotent)
+            # The envelope is always 200; limits and server trouble show up per command. A repeatable
+            # batch is sent again as a whole, like a single call would be.
+            retryable = [
+                e
+                for e in reply.errors.values()
+                if isinstance(e, RateLimitedError) or (idempotent and isinstance(e, TransientError))
+            ]
+            if not retryable or not idempotent or attempt == attempts:
+                return reply
+            waits = [e.retry_after for e in retryable if isinstance(e, RateLimitedError) and e.retry_after]
+            server_wait = max(waits) if waits else None
+            if any(isinstance(e, RateLimitedError) for e in retryable) and self.limiter is not None:
+                self.limiter.saturate()
+            if self.backoff.too_long(server_wait):
+                return reply
+            wait = self.backoff.delay(attempt, server_wait)
+            self.retries += 1
+            log.warning("bitrix batch: %s; retry %d/%d in %.1fs", retryable[0], attempt, attempts - 1, wait)
+            self._clock.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _batch_once(
+        self, commands: Mapping[str, tuple[str, JSON]], *, halt: bool, idempotent: bool
+    ) -> BatchReply:
         envelope = self.guard(
             "batch", lambda: self.token.call_batch(dict(commands), halt=halt, idempotent=idempotent)
         )
@@ -289,6 +317,7 @@ class Transport:
             if not retryable or attempt == attempts or self.backoff.too_long(server_wait):
                 raise error
             wait = self.backoff.delay(attempt, server_wait)
+            self.retries += 1
             log.warning(
                 "bitrix %s failed (%s); retry %d/%d in %.1fs", method, error, attempt, attempts - 1, wait
             )
