@@ -63,6 +63,8 @@ def _like(value: Any, pattern: Any) -> bool:
 
 
 def _match(op: str, value: Any, wanted: Any) -> bool:
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]  # iblock property cells {"value": ..., "valueId": ...} filter on their value
     if op in ("@", "!@"):
         found = any(_equal(value, item) for item in _as_list(wanted))
         return found if op == "@" else not found
