@@ -44,7 +44,11 @@ def handler() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
 
 def _events_for(received: list[tuple[str, bytes]], order_id: int) -> list[dict[str, str]]:
     decoded = [dict(parse_qsl(body.decode())) for _, body in received]
-    return [d for d in decoded if d.get("data[FIELDS][ID]") == str(order_id) or d.get("data[FIELDS][ORDER_ID]") == str(order_id)]
+    return [
+        d
+        for d in decoded
+        if d.get("data[FIELDS][ID]") == str(order_id) or d.get("data[FIELDS][ORDER_ID]") == str(order_id)
+    ]
 
 
 def test_order_and_shipment_saves_are_posted_form_encoded(
@@ -55,7 +59,12 @@ def test_order_and_shipment_saves_are_posted_form_encoded(
     try:
         order = place(shop, (1, 1))
         shipment = order["shipments"][0]
-        fields = {"allowDelivery": "Y", "deducted": "N", "deliveryId": shipment["deliveryId"], "trackingNumber": "T1"}
+        fields = {
+            "allowDelivery": "Y",
+            "deducted": "N",
+            "deliveryId": shipment["deliveryId"],
+            "trackingNumber": "T1",
+        }
         rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})
         log = shop.control.event_log()
     finally:
@@ -66,7 +75,13 @@ def test_order_and_shipment_saves_are_posted_form_encoded(
     assert first["data[FIELDS][XML_ID]"] == order["xmlId"]
     assert first["data[FIELDS][ACTION]"] == "save"
     assert first["auth[application_token]"] == "apptoken123"
-    assert set(first) >= {"event_handler_id", "ts", "auth[domain]", "auth[client_endpoint]", "auth[member_id]"}
+    assert set(first) >= {
+        "event_handler_id",
+        "ts",
+        "auth[domain]",
+        "auth[client_endpoint]",
+        "auth[member_id]",
+    }
     assert "auth[access_token]" not in first  # an outgoing webhook gets no tokens
     assert all(kind == "application/x-www-form-urlencoded" for kind, _ in received)
     raw = next(body for _, body in received if b"ONSHIPMENTENTITYSAVED" in body)
@@ -115,7 +130,9 @@ def test_leaky_bucket_answers_503_when_it_overflows(clean_faults: RunningSandbox
     assert cloud_rest.post("server.time").status_code == 200
 
 
-def test_limiter_is_on_by_default_in_cloud_and_off_on_prem(cloud_shop: RunningSandbox, shop: RunningSandbox) -> None:
+def test_limiter_is_on_by_default_in_cloud_and_off_on_prem(
+    cloud_shop: RunningSandbox, shop: RunningSandbox
+) -> None:
     cloud = cloud_shop.control.faults()
     assert (cloud["limiter"], cloud["bucket_size"], cloud["drain_per_s"]) == (True, 50, 2.0)
     assert cloud["operating_limit_s"] == 480.0

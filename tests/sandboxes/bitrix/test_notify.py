@@ -8,7 +8,9 @@ from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
 
 def test_system_and_personal_notifications_are_recorded(shop: RunningSandbox, rest: Any) -> None:
-    first = rest.ok("im.notify.system.add", {"USER_ID": 1, "MESSAGE": "Order 5: [b]picking error[/b]", "TAG": "WMS|5"})
+    first = rest.ok(
+        "im.notify.system.add", {"USER_ID": 1, "MESSAGE": "Order 5: [b]picking error[/b]", "TAG": "WMS|5"}
+    )
     second = rest.ok("im.notify.personal.add", {"user_id": "1", "message": "lower-case keys work too"})
     assert isinstance(first["result"], int)
     assert second["result"] == first["result"] + 1
@@ -19,7 +21,11 @@ def test_system_and_personal_notifications_are_recorded(shop: RunningSandbox, re
 
 
 def test_task_add_on_bitrix24(cloud_shop: RunningSandbox, cloud_rest: Any) -> None:
-    fields = {"TITLE": "Picking error in order 5", "RESPONSIBLE_ID": 1, "DEADLINE": "2026-12-31T23:59:59+03:00"}
+    fields = {
+        "TITLE": "Picking error in order 5",
+        "RESPONSIBLE_ID": 1,
+        "DEADLINE": "2026-12-31T23:59:59+03:00",
+    }
     task = cloud_rest.ok("tasks.task.add", {"fields": fields})["result"]["task"]
     assert task["id"].isdigit()
     assert task["title"] == "Picking error in order 5"
@@ -38,6 +44,12 @@ def test_timeline_comment_on_bitrix24(cloud_shop: RunningSandbox, cloud_rest: An
     assert cloud_shop.control.entity("timelineComments", comment_id)["comment"] == "WMS could not pick line 2"
     assert cloud_rest.error("crm.timeline.comment.add", {"FIELDS": fields}, status=400)["error"] == 100
     unknown = {**fields, "ENTITY_ID": 987654}
-    assert cloud_rest.error("crm.timeline.comment.add", {"fields": unknown}, status=400)["error"] == "OWNER_NOT_FOUND"
+    assert (
+        cloud_rest.error("crm.timeline.comment.add", {"fields": unknown}, status=400)["error"]
+        == "OWNER_NOT_FOUND"
+    )
     empty = {**fields, "COMMENT": " "}
-    assert cloud_rest.error("crm.timeline.comment.add", {"fields": empty}, status=400)["error"] == "INVALID_ARG_VALUE"
+    assert (
+        cloud_rest.error("crm.timeline.comment.add", {"fields": empty}, status=400)["error"]
+        == "INVALID_ARG_VALUE"
+    )

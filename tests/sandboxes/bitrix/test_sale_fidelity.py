@@ -7,12 +7,21 @@ from typing import Any
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
 
-def test_order_get_has_the_documented_shape_and_mixed_id_types(shop: RunningSandbox, rest: Any, place: Any) -> None:
+def test_order_get_has_the_documented_shape_and_mixed_id_types(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
     order_id = place(shop, (1, 2), (2, 1))["id"]
     order = rest.ok("sale.order.get", {"id": order_id})["result"]["order"]
     assert isinstance(order["id"], int)
     assert order["accountNumber"] == str(order_id)
-    assert set(order) >= {"basketItems", "payments", "shipments", "propertyValues", "clients", "tradeBindings"}
+    assert set(order) >= {
+        "basketItems",
+        "payments",
+        "shipments",
+        "propertyValues",
+        "clients",
+        "tradeBindings",
+    }
     item = order["basketItems"][0]
     assert item["id"] == str(int(item["id"]))  # text ids on nested basket items, as in the docs example
     assert item["orderId"] == str(order_id)
@@ -27,10 +36,14 @@ def test_order_get_has_the_documented_shape_and_mixed_id_types(shop: RunningSand
     assert order["dateInsert"][-6] in "+-"
 
 
-def test_unknown_filter_and_select_keys_are_dropped_silently(shop: RunningSandbox, rest: Any, place: Any) -> None:
+def test_unknown_filter_and_select_keys_are_dropped_silently(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
     place(shop, (1, 1))
     everything = rest.ok("sale.order.list", {"select": ["id"]})["total"]
-    body = rest.ok("sale.order.list", {"select": ["id", "nonsense", "STATUS_ID"], "filter": {"statusIdd": "Z"}})
+    body = rest.ok(
+        "sale.order.list", {"select": ["id", "nonsense", "STATUS_ID"], "filter": {"statusIdd": "Z"}}
+    )
     assert body["total"] == everything
     assert set(body["result"]["orders"][0]) == {"id"}
 
@@ -89,8 +102,12 @@ def test_custom_error_status_can_be_added_and_used(shop: RunningSandbox, rest: A
     assert langs == [{"statusId": "E", "lid": "en", "name": "Picking error", "description": ""}]
 
 
-def test_shipment_update_with_required_fields_and_carrier(shop: RunningSandbox, rest: Any, place: Any) -> None:
-    order = place(shop, (4, 1), (5, 1), shipments=[{"deliveryId": 1, "lines": [0]}, {"deliveryId": 2, "lines": [1]}])
+def test_shipment_update_with_required_fields_and_carrier(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order = place(
+        shop, (4, 1), (5, 1), shipments=[{"deliveryId": 1, "lines": [0]}, {"deliveryId": 2, "lines": [1]}]
+    )
     shipments = rest.ok("sale.shipment.list", {"filter": {"orderId": order["id"]}})["result"]["shipments"]
     assert [s["deliveryId"] for s in shipments] == [1, 2]
     assert shipments[1]["deliveryName"] == "CDEK"
@@ -120,10 +137,15 @@ def test_shipment_update_with_required_fields_and_carrier(shop: RunningSandbox, 
 def test_shipment_with_unknown_delivery_or_status(shop: RunningSandbox, rest: Any, place: Any) -> None:
     shipment = place(shop, (4, 1))["shipments"][0]
     base = {"allowDelivery": "Y", "deducted": "N", "deliveryId": 1}
-    assert rest.error("sale.shipment.update", {"id": shipment["id"], "fields": {**base, "deliveryId": 99}}, status=400)[
-        "error"
-    ] == 0
-    wrong = rest.error("sale.shipment.update", {"id": shipment["id"], "fields": {**base, "statusId": "N"}}, status=400)
+    assert (
+        rest.error(
+            "sale.shipment.update", {"id": shipment["id"], "fields": {**base, "deliveryId": 99}}, status=400
+        )["error"]
+        == 0
+    )
+    wrong = rest.error(
+        "sale.shipment.update", {"id": shipment["id"], "fields": {**base, "statusId": "N"}}, status=400
+    )
     assert "Delivery status" in wrong["error_description"]
 
 
@@ -132,7 +154,9 @@ def test_shipment_item_quantity_update(shop: RunningSandbox, rest: Any, place: A
     line = order["shipments"][0]["shipmentItems"][0]
     updated = rest.ok("sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": 2}})
     assert updated["result"]["shipmentItem"]["quantity"] == 2
-    too_many = rest.error("sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": 5}}, status=400)
+    too_many = rest.error(
+        "sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": 5}}, status=400
+    )
     assert too_many["error"] == 0
 
 
@@ -143,18 +167,30 @@ def test_payment_paid_flag_updates_order_payed(shop: RunningSandbox, rest: Any, 
     missing = rest.error("sale.payment.update", {"id": payment["id"], "fields": {"paid": "Y"}}, status=400)
     assert missing["error_description"] == "Required fields: paySystemId"  # starred on update in the docs
     fields = {"paid": "Y", "paySystemId": payment["paySystemId"]}
-    assert rest.ok("sale.payment.update", {"id": payment["id"], "fields": fields})["result"]["payment"]["paid"] == "Y"
+    assert (
+        rest.ok("sale.payment.update", {"id": payment["id"], "fields": fields})["result"]["payment"]["paid"]
+        == "Y"
+    )
     assert rest.ok("sale.order.get", {"id": order["id"]})["result"]["order"]["payed"] == "Y"
 
 
 def test_marking_codes_via_shipment_property_values(shop: RunningSandbox, rest: Any, place: Any) -> None:
     shipment = place(shop, (8, 2))["shipments"][0]
-    props = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "MARKING_CODES"}})["result"]["properties"]
+    props = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "MARKING_CODES"}})["result"][
+        "properties"
+    ]
     prop_id = props[0]["id"]
     codes = "010460406000600021N4N57RSCBUZTQ\u001d2403004002910161218"
     modified = rest.ok(
         "sale.shipmentpropertyvalue.modify",
-        {"fields": {"shipment": {"id": shipment["id"], "propertyValues": [{"shipmentPropsId": prop_id, "value": codes}]}}},
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [{"shipmentPropsId": prop_id, "value": codes}],
+                }
+            }
+        },
     )["result"]["propertyValues"]
     assert modified[0]["value"] == codes
     listed = rest.ok("sale.shipmentpropertyvalue.list", {"filter": {"shipmentId": shipment["id"]}})["result"]
@@ -172,11 +208,20 @@ def test_basket_properties_add_and_list(shop: RunningSandbox, rest: Any, place: 
     basket_id = int(place(shop, (9, 1))["basketItems"][0]["id"])
     added = rest.ok(
         "sale.basketproperties.add",
-        {"fields": {"basketId": basket_id, "name": "Marking code", "code": "MARKING_CODE", "value": "0104604"}},
+        {
+            "fields": {
+                "basketId": basket_id,
+                "name": "Marking code",
+                "code": "MARKING_CODE",
+                "value": "0104604",
+            }
+        },
     )["result"]["basketProperty"]
     assert added["basketId"] == basket_id
     assert added["xmlId"]
-    listed = rest.ok("sale.basketproperties.list", {"filter": {"basketId": basket_id, "code": "MARKING_CODE"}})
+    listed = rest.ok(
+        "sale.basketproperties.list", {"filter": {"basketId": basket_id, "code": "MARKING_CODE"}}
+    )
     assert [p["value"] for p in listed["result"]["basketProperties"]] == ["0104604"]
     missing = rest.error("sale.basketproperties.add", {"fields": {"basketId": basket_id}}, status=400)
     assert missing["error_description"] == "Required fields: name, value"

@@ -31,7 +31,9 @@ def test_placing_reserves_and_cancelling_releases(shop: RunningSandbox, rest: An
     reservations = order["basketItems"][0]["reservations"]
     assert reservations[0]["storeId"] == 1
     assert reservations[0]["quantity"] == 3
-    rest.ok("sale.order.update", {"id": order["id"], "fields": {"canceled": "Y", "reasonCanceled": "WMS: out"}})
+    rest.ok(
+        "sale.order.update", {"id": order["id"], "fields": {"canceled": "Y", "reasonCanceled": "WMS: out"}}
+    )
     after = _product(rest, 20)
     assert after["quantityReserved"] == before["quantityReserved"]
     assert after["quantity"] == before["quantity"]
@@ -67,8 +69,16 @@ def test_deducting_a_shipment_takes_stock_off_the_store(shop: RunningSandbox, re
     shipment = order["shipments"][0]
     body = rest.ok(
         "sale.shipment.update",
-        {"id": shipment["id"], "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": shipment["deliveryId"], "statusId": "DF"}},
-    )["result"]["shipment"]  # fmt: skip
+        {
+            "id": shipment["id"],
+            "fields": {
+                "allowDelivery": "Y",
+                "deducted": "Y",
+                "deliveryId": shipment["deliveryId"],
+                "statusId": "DF",
+            },
+        },
+    )["result"]["shipment"]
     assert body["deducted"] == "Y"
     assert body["dateDeducted"] is not None
     cell_after = _cell(rest, 23, 1)
@@ -111,7 +121,10 @@ def test_write_off_beyond_stock_is_refused(shop: RunningSandbox, rest: Any) -> N
     _fresh_product(shop, 25, 1)
     doc = rest.ok("catalog.document.add", {"fields": {"docType": "D", "currency": "RUB", "responsibleId": 1}})
     doc_id = doc["result"]["document"]["id"]
-    rest.ok("catalog.document.element.add", {"fields": {"docId": doc_id, "elementId": 25, "storeFrom": 1, "amount": 50}})
+    rest.ok(
+        "catalog.document.element.add",
+        {"fields": {"docId": doc_id, "elementId": 25, "storeFrom": 1, "amount": 50}},
+    )
     refused = rest.error("catalog.document.conduct", {"id": doc_id}, status=400)
     assert "Not enough stock" in refused["error_description"]
 
