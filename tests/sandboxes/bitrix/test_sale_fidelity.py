@@ -244,3 +244,21 @@ def test_order_add_with_basket(shop: RunningSandbox, rest: Any) -> None:
     )["result"]["order"]
     assert created["userId"] == 5
     assert created["basketItems"][0]["productId"] == 10
+
+
+def test_date_filters_accept_iso_and_site_format(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (1, 1))
+    stamp = order["dateUpdate"]  # e.g. 2026-11-27T03:59:44+03:00
+    day, clock = stamp[:10].split("-"), stamp[11:19]
+    site_format = f"{day[2]}.{day[1]}.{day[0]} {clock}"
+    for value in (stamp, site_format):
+        found = _ids(rest, {">=dateUpdate": value, "id": order["id"]})
+        assert found == [order["id"]], value
+    shop.control.advance_clock(120)
+    try:
+        rest.ok("sale.order.update", {"id": order["id"], "fields": {"comments": "touched later"}})
+    finally:
+        shop.control.advance_clock(-120)
+    changed = _ids(rest, {">dateUpdate": stamp})
+    assert order["id"] in changed
+    assert _ids(rest, {">dateUpdate": stamp, "<id": order["id"]}) == []

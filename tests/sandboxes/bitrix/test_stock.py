@@ -93,7 +93,7 @@ def test_deducting_a_shipment_takes_stock_off_the_store(shop: RunningSandbox, re
 def test_stock_documents_receive_move_and_write_off(shop: RunningSandbox, rest: Any) -> None:
     _fresh_product(shop, 24, 10)
     start_1, start_2 = _cell(rest, 24, 1)["amount"], _cell(rest, 24, 2)["amount"]
-    types = rest.ok("catalog.enum.getStoreDocumentTypes")["result"]
+    types = rest.ok("catalog.enum.getStoreDocumentTypes")["result"]["enum"]
     assert {t["id"] for t in types} == {"A", "S", "M", "R", "D"}
 
     def document(doc_type: str, **element: Any) -> int:
