@@ -23,7 +23,9 @@ class Rest:
         self.running = running
         self.http = httpx.Client(verify=trust(running), timeout=20)
 
-    def post(self, method: str, params: dict[str, Any] | None = None, *, base: str | None = None) -> httpx.Response:
+    def post(
+        self, method: str, params: dict[str, Any] | None = None, *, base: str | None = None
+    ) -> httpx.Response:
         return self.http.post((base or self.running.webhook_url) + method, json=params or {})
 
     def ok(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -83,7 +85,9 @@ def clean_faults(cloud_shop: RunningSandbox) -> Iterator[RunningSandbox]:
 
 
 def _place(running: RunningSandbox, *lines: tuple[int, float], **extra: Any) -> dict[str, Any]:
-    return running.control.place_order(lines=[{"productId": pid, "quantity": qty} for pid, qty in lines], **extra)
+    return running.control.place_order(
+        lines=[{"productId": pid, "quantity": qty} for pid, qty in lines], **extra
+    )
 
 
 @pytest.fixture(scope="session")

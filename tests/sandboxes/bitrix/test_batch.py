@@ -15,7 +15,8 @@ def test_documented_example_with_a_result_reference(shop: RunningSandbox, rest: 
             "halt": 0,
             "cmd": {
                 "o": f"sale.order.get?id={order['id']}",
-                "sh": "sale.shipment.list?filter[orderId]=$result[o][order][id]&select[]=id&select[]=statusId",
+                "sh": "sale.shipment.list?filter[orderId]=$result[o][order][id]"
+                "&select[]=id&select[]=statusId",
             },
         },
     )
@@ -31,9 +32,13 @@ def test_documented_example_with_a_result_reference(shop: RunningSandbox, rest: 
 
 
 def test_failed_command_goes_to_result_error_and_batch_stays_200(rest: Any) -> None:
-    body = rest.ok("batch", {"cmd": {"bad": "sale.order.get?id=987654", "ok": "sale.status.list?select[]=id"}})
+    body = rest.ok(
+        "batch", {"cmd": {"bad": "sale.order.get?id=987654", "ok": "sale.status.list?select[]=id"}}
+    )
     batch = body["result"]
-    assert batch["result_error"] == {"bad": {"error": 200540400001, "error_description": "order is not exists"}}
+    assert batch["result_error"] == {
+        "bad": {"error": 200540400001, "error_description": "order is not exists"}
+    }
     assert "ok" in batch["result"]
 
 
@@ -90,11 +95,14 @@ def test_id_cursor_chain_like_b24pysdk_as_list_fast(shop: RunningSandbox, rest: 
     total = len(shop.control.entities("orders"))
     cmd = {
         "1": "sale.order.list?order[id]=ASC&start=-1&select[]=id",
-        "2": "sale.order.list?filter[%3Eid]=%24result%5B1%5D%5Borders%5D%5B49%5D%5Bid%5D&order[id]=ASC&start=-1",
+        "2": "sale.order.list?filter[%3Eid]=%24result%5B1%5D%5Borders%5D%5B49%5D%5Bid%5D"
+        "&order[id]=ASC&start=-1",
     }
     batch = rest.ok("batch", {"halt": True, "cmd": cmd})["result"]
     assert batch["result_error"] == []
-    first = batch["result"]["1"]["orders"] if isinstance(batch["result"], dict) else batch["result"][0]["orders"]
+    first = (
+        batch["result"]["1"]["orders"] if isinstance(batch["result"], dict) else batch["result"][0]["orders"]
+    )
     assert len(first) == min(total, 50)
 
 
@@ -102,7 +110,9 @@ def test_form_encoded_batch_with_double_encoding(shop: RunningSandbox, rest: Any
     # In form transport the command strings are encoded twice: "&" inside a command is %26 -> %2526.
     body = "halt=0&cmd[a]=sale.status.list%3Ffilter%5Bid%5D%3DN%26select%5B%5D%3Did"
     response = rest.http.post(
-        shop.webhook_url + "batch", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        shop.webhook_url + "batch",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
     assert response.json()["result"]["result"]["a"] == {"statuses": [{"id": "N"}]}
@@ -110,6 +120,8 @@ def test_form_encoded_batch_with_double_encoding(shop: RunningSandbox, rest: Any
 
 def test_extra_client_params_are_ignored_in_commands(shop: RunningSandbox, rest: Any, place: Any) -> None:
     order = place(shop, (6, 1))
-    cmd = {"order0000000000": f"sale.order.update?__order=order0000000000&id={order['id']}&fields[statusId]=P&"}
+    cmd = {
+        "order0000000000": f"sale.order.update?__order=order0000000000&id={order['id']}&fields[statusId]=P&"
+    }
     batch = rest.ok("batch", {"halt": 0, "cmd": cmd})["result"]
     assert batch["result"]["order0000000000"]["order"]["statusId"] == "P"

@@ -17,7 +17,10 @@ def test_unknown_method(rest: Any) -> None:
 
 
 def test_bitrix24_only_methods_are_missing_on_site_management(rest: Any) -> None:
-    assert rest.error("tasks.task.add", {"fields": {"TITLE": "x"}}, status=404)["error"] == "ERROR_METHOD_NOT_FOUND"
+    assert (
+        rest.error("tasks.task.add", {"fields": {"TITLE": "x"}}, status=404)["error"]
+        == "ERROR_METHOD_NOT_FOUND"
+    )
     assert rest.error("crm.timeline.comment.add", status=404)["error"] == "ERROR_METHOD_NOT_FOUND"
 
 
@@ -25,7 +28,10 @@ def test_bad_webhook_code_and_user(shop: RunningSandbox, rest: Any) -> None:
     wrong_code = shop.webhook_url.replace(shop.webhook.split("/")[1], "wrongcode")
     response = rest.post("sale.order.list", base=wrong_code)
     assert response.status_code == 401
-    assert response.json() == {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
+    assert response.json() == {
+        "error": "INVALID_CREDENTIALS",
+        "error_description": "Invalid request credentials",
+    }
     wrong_user = f"{shop.base_url}/rest/7/{shop.webhook.split('/')[1]}/"
     assert rest.post("sale.order.list", base=wrong_user).json()["error"] == "INVALID_CREDENTIALS"
 
@@ -107,11 +113,31 @@ def test_https_required_for_webhooks_when_configured() -> None:
 @pytest.mark.parametrize(
     ("method", "params", "expected"),
     [
-        ("sale.order.get", {}, {"error": 100, "error_description": "Could not find value for parameter {id}"}),
-        ("sale.order.update", {"id": 1}, {"error": 100, "error_description": "Could not find value for parameter {fields}"}),
-        ("sale.order.get", {"id": 987654}, {"error": 200540400001, "error_description": "order is not exists"}),
-        ("sale.shipment.get", {"id": 987654}, {"error": 201140400001, "error_description": "shipment is not exists"}),
-        ("sale.shipmentitem.get", {"id": 987654}, {"error": 201240400001, "error_description": "shipment item is not exists"}),
+        (
+            "sale.order.get",
+            {},
+            {"error": 100, "error_description": "Could not find value for parameter {id}"},
+        ),
+        (
+            "sale.order.update",
+            {"id": 1},
+            {"error": 100, "error_description": "Could not find value for parameter {fields}"},
+        ),
+        (
+            "sale.order.get",
+            {"id": 987654},
+            {"error": 200540400001, "error_description": "order is not exists"},
+        ),
+        (
+            "sale.shipment.get",
+            {"id": 987654},
+            {"error": 201140400001, "error_description": "shipment is not exists"},
+        ),
+        (
+            "sale.shipmentitem.get",
+            {"id": 987654},
+            {"error": 201240400001, "error_description": "shipment item is not exists"},
+        ),
         (
             "sale.shipment.update",
             {"id": 1, "fields": {"trackingNumber": "RU1"}},
@@ -137,11 +163,21 @@ def test_https_required_for_webhooks_when_configured() -> None:
             {"filter": {"iblockId": 23}, "select": ["name"]},
             {"error": 0, "error_description": "Required select fields: id, iblockId"},
         ),
-        ("im.notify.system.add", {"MESSAGE": "hi"}, {"error": "USER_ID_EMPTY", "error_description": "User ID can't be empty"}),
-        ("im.notify.system.add", {"USER_ID": 1}, {"error": "MESSAGE_EMPTY", "error_description": "Message can't be empty"}),
+        (
+            "im.notify.system.add",
+            {"MESSAGE": "hi"},
+            {"error": "USER_ID_EMPTY", "error_description": "User ID can't be empty"},
+        ),
+        (
+            "im.notify.system.add",
+            {"USER_ID": 1},
+            {"error": "MESSAGE_EMPTY", "error_description": "Message can't be empty"},
+        ),
     ],
-)  # fmt: skip
-def test_documented_method_errors(rest: Any, method: str, params: dict[str, Any], expected: dict[str, Any]) -> None:
+)
+def test_documented_method_errors(
+    rest: Any, method: str, params: dict[str, Any], expected: dict[str, Any]
+) -> None:
     assert rest.error(method, params, status=400) == expected
 
 
@@ -184,7 +220,10 @@ def test_garbage_parameters_never_give_a_500(shop: RunningSandbox, rest: Any, va
         for params in (
             {"id": value, "fields": value},
             {"filter": value, "select": value, "order": value, "start": value},
-            {"id": 1, "fields": {"statusId": value, "quantity": value, "deducted": value, "allowDelivery": value}},
+            {
+                "id": 1,
+                "fields": {"statusId": value, "quantity": value, "deducted": value, "allowDelivery": value},
+            },
             {"cmd": value, "halt": value},
             {"fields": {"shipment": {"id": value, "propertyValues": value}}},
         ):
@@ -223,6 +262,8 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             answer = response.json()
             assert answer["field"] == field
             assert answer["fix"]
-        broken = http.post(shop.base_url + "/_sandbox/orders", content=b"{", headers={"Content-Type": "application/json"})
+        broken = http.post(
+            shop.base_url + "/_sandbox/orders", content=b"{", headers={"Content-Type": "application/json"}
+        )
         assert broken.status_code == 400
         assert http.get(shop.base_url + "/_sandbox/entities/nope").json()["field"] == "table"

@@ -10,6 +10,7 @@ import httpx
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
+
 def test_envelope_has_result_total_and_a_realistic_time_object(rest: Any) -> None:
     body = rest.ok("sale.status.list", {"select": ["id", "type"]})
     assert set(body) == {"result", "total", "time"}
@@ -43,13 +44,20 @@ def test_headers_and_php_style_json(shop: RunningSandbox, rest: Any, place: Any)
 def test_url_forms_are_equivalent(shop: RunningSandbox, rest: Any, place: Any) -> None:
     base = shop.webhook_url
     expected = rest.ok("sale.status.list")["result"]
-    for suffix in ("sale.status.list.json", "sale.status.list/", "SALE.Status.LIST", "sale.status.list.json/"):
+    for suffix in (
+        "sale.status.list.json",
+        "sale.status.list/",
+        "SALE.Status.LIST",
+        "sale.status.list.json/",
+    ):
         response = rest.http.post(base + suffix, json={})
         assert response.status_code == 200, suffix
         assert response.json()["result"] == expected
 
 
-def test_get_form_multipart_and_json_transport_are_equivalent(shop: RunningSandbox, rest: Any, place: Any) -> None:
+def test_get_form_multipart_and_json_transport_are_equivalent(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
     placed = place(shop, (2, 1))
     place(shop, (3, 1))
     url = shop.webhook_url + "sale.order.list"
@@ -85,7 +93,9 @@ def test_body_overrides_query_and_plus_is_a_space(shop: RunningSandbox, rest: An
     assert response.json()["result"]["order"]["comments"] == "picked by WMS now"
 
 
-def test_json_body_is_only_read_with_the_json_content_type(shop: RunningSandbox, rest: Any, place: Any) -> None:
+def test_json_body_is_only_read_with_the_json_content_type(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
     url = shop.webhook_url + "sale.order.get"
     as_text = rest.http.post(url, content=b'{"id": 1}', headers={"Content-Type": "text/plain"})
     assert as_text.status_code == 400
@@ -106,7 +116,10 @@ def test_oauth_url_form_with_auth_parameter(shop: RunningSandbox) -> None:
 
 def test_probe_methods(rest: Any) -> None:
     assert rest.ok("scope")["result"] == ["sale", "catalog", "im"]
-    assert rest.ok("method.get", {"name": "sale.order.list"})["result"] == {"isExisting": True, "isAvailable": True}
+    assert rest.ok("method.get", {"name": "sale.order.list"})["result"] == {
+        "isExisting": True,
+        "isAvailable": True,
+    }
     assert rest.ok("method.get", {"name": "tasks.task.add"})["result"] == {
         "isExisting": False,
         "isAvailable": False,

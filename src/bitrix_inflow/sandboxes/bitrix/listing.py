@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix.entities import EntitySpec
@@ -35,6 +35,38 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+MOSCOW = timezone(timedelta(hours=3))
+_SITE_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y")
+
+
+def _instant(value: Any, site_tz: timezone) -> Any:
+    """ISO-8601 or the site format (``27.11.2026 10:00:00``) as a unix time; dates without an offset are in
+    the site's zone. Anything else is returned unchanged."""
+    if not isinstance(value, str) or len(value) < 10:
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+        for pattern in _SITE_FORMATS:
+            try:
+                moment = datetime.strptime(value, pattern)
+                break
+            except ValueError:
+                continue
+    if moment is None:
+        return value
+    return (moment if moment.tzinfo else moment.replace(tzinfo=site_tz)).timestamp()
+
+
+def _instants(value: Any, site_tz: timezone) -> Any:
+    if isinstance(value, list):
+        return [_instant(item, site_tz) for item in value]
+    if isinstance(value, dict):
+        return [_instant(item, site_tz) for item in value.values()]
+    return _instant(value, site_tz)
+
+
 def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
     """Compare like a database would: numbers as numbers, ISO dates as instants, the rest as text."""
     if isinstance(left, bool) or isinstance(right, bool):
@@ -43,11 +75,6 @@ def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
         return float(left), float(right)
     except (TypeError, ValueError):
         pass
-    if isinstance(left, str) and isinstance(right, str) and len(left) >= 10 and len(right) >= 10:
-        try:
-            return datetime.fromisoformat(left).timestamp(), datetime.fromisoformat(right).timestamp()
-        except ValueError:
-            pass
     return ("" if left is None else str(left)), ("" if right is None else str(right))
 
 
@@ -63,6 +90,8 @@ def _like(value: Any, pattern: Any) -> bool:
 
 
 def _match(op: str, value: Any, wanted: Any) -> bool:
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]  # iblock property cells {"value": ..., "valueId": ...} filter on their value
     if op in ("@", "!@"):
         found = any(_equal(value, item) for item in _as_list(wanted))
         return found if op == "@" else not found
@@ -97,23 +126,39 @@ def _match(op: str, value: Any, wanted: Any) -> bool:
     return _equal(value, wanted)
 
 
-def parse_filter(spec: EntitySpec, raw: Any) -> list[tuple[str, str, Any]]:
-    conditions: list[tuple[str, str, Any]] = []
+@dataclass(frozen=True)
+class Condition:
+    op: str
+    name: str
+    wanted: Any
+    is_date: bool = False
+
+
+def parse_filter(spec: EntitySpec, raw: Any, site_tz: timezone = MOSCOW) -> list[Condition]:
+    conditions: list[Condition] = []
     if not isinstance(raw, dict):
         return conditions
     for key, wanted in raw.items():
         text = str(key)
         op = next((o for o in _OPERATORS if text.startswith(o)), "")
         name = spec.resolve(text[len(op) :])
-        if name is not None:
-            conditions.append((op, name, wanted))
+        if name is None:
+            continue
+        if spec.kind(name) == "date":
+            conditions.append(Condition(op, name, _instants(wanted, site_tz), is_date=True))
+        else:
+            conditions.append(Condition(op, name, wanted))
     return conditions
 
 
-def filter_rows(
-    rows: Iterable[dict[str, Any]], conditions: list[tuple[str, str, Any]]
-) -> list[dict[str, Any]]:
-    return [row for row in rows if all(_match(op, row.get(name), wanted) for op, name, wanted in conditions)]
+def _row_value(row: dict[str, Any], condition: Condition) -> Any:
+    value = row.get(condition.name)
+    # Stored dates always carry their offset, so the zone passed here never applies.
+    return _instant(value, MOSCOW) if condition.is_date else value
+
+
+def filter_rows(rows: Iterable[dict[str, Any]], conditions: list[Condition]) -> list[dict[str, Any]]:
+    return [row for row in rows if all(_match(c.op, _row_value(row, c), c.wanted) for c in conditions)]
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -186,9 +231,9 @@ def run_list(
     params: dict[str, Any],
     *,
     total_on_no_count: int | None,
-    extra_conditions: list[tuple[str, str, Any]] | None = None,
+    site_tz: timezone = MOSCOW,
 ) -> Page:
-    conditions = parse_filter(spec, params.get("filter")) + (extra_conditions or [])
+    conditions = parse_filter(spec, params.get("filter"), site_tz)
     found = order_rows(spec, filter_rows(rows, conditions), params.get("order"))
     page = paginate(found, parse_start(params.get("start", 0)), total_on_no_count=total_on_no_count)
     names = select_fields(spec, params.get("select"))

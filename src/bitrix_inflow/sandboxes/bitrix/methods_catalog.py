@@ -165,14 +165,14 @@ def document_conduct(call: Call) -> Answer:
 
 
 def enum_document_types(call: Call) -> Answer:
-    names = {
-        "A": "Receipt",
-        "S": "Stock adjustment",
-        "M": "Transfer",
-        "R": "Return",
-        "D": "Write-off",
-    }
-    return Answer([{"id": key, "name": value} for key, value in names.items()])
+    names = (
+        ("A", "Goods Receipt"),
+        ("S", "Goods Acquisition"),
+        ("M", "Goods Transfer Between Warehouses"),
+        ("R", "Goods Return"),
+        ("D", "Goods Write-off"),
+    )
+    return Answer({"enum": [{"id": key, "name": value} for key, value in names]})
 
 
 METHODS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta, timezone
 from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
@@ -73,5 +74,6 @@ class MethodTable:
 
 def list_answer(call: Call, spec: EntitySpec, rows: list[Row], wrap: str) -> Answer:
     no_count = 0 if call.config.no_count_total == "zero" else None
-    page = run_list(spec, rows, call.params, total_on_no_count=no_count)
+    site_tz = timezone(timedelta(minutes=call.config.utc_offset_minutes))
+    page = run_list(spec, rows, call.params, total_on_no_count=no_count, site_tz=site_tz)
     return Answer({wrap: page.rows}, total=page.total, next=page.next, has_total=page.total is not None)

@@ -42,7 +42,14 @@ def _uvicorn_config(sandbox: BitrixSandbox, tls: TlsFiles | None, port: int, hos
     if tls is not None:
         options = {"ssl_certfile": str(tls.server_cert), "ssl_keyfile": str(tls.server_key)}
     return uvicorn.Config(
-        sandbox.app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", **options
+        sandbox.app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        **options,
     )
 
 
