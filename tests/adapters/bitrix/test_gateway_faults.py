@@ -156,7 +156,7 @@ def test_batch_sub_commands_over_the_budget_raise_rate_limited(
 ) -> None:
     faults.control.reset_limits()
     faults.control.faults(operating_limit_s=1.0, operating_cost_s=5.0)
-    gateway = gateway_for(faults, profile="bitrix24")
+    gateway = gateway_for(faults, profile="bitrix24", max_attempts=2)
     pid = product_ids(faults)[0]
     gateway.set_product_quantities({pid: 1})  # books the budget of catalog.product.update
     with pytest.raises(RateLimitedError):
@@ -168,7 +168,7 @@ def test_batch_sub_commands_over_the_budget_raise_rate_limited(
 
 def test_500s_on_reads_are_retried(faults: RunningSandbox, gateway_for: MakeGateway) -> None:
     faults.control.faults(error_500_rate=0.4)
-    gateway = gateway_for(faults, profile="bitrix24", max_attempts=12)
+    gateway = gateway_for(faults, profile="bitrix24", rate_limit=False, max_attempts=12, backoff_cap=0.1)
     for _ in range(10):
         assert gateway.statuses()
     assert gateway.transport.retries > 0
