@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -191,3 +192,22 @@ def test_notices_need_a_manager(site_shop: RunningSandbox, gateway_for: MakeGate
     assert caught.value.field == "manager_user_id"
     with pytest.raises(ValidationError):
         gateway_for(site_shop).notify_manager("   ")
+
+
+def test_task_deadline_must_carry_an_offset(cloud_shop: RunningSandbox, gateway_for: MakeGateway) -> None:
+    gateway = gateway_for(cloud_shop, profile="bitrix24")
+    with pytest.raises(ValidationError) as caught:
+        gateway.create_task("T", "D", deadline=datetime(2030, 1, 1, 12, 0))
+    assert caught.value.field == "deadline"
+    task = gateway.create_task("T", "D", deadline=datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    stored = [t for t in cloud_shop.control.entities("tasks") if int(t["id"]) == task.id]
+    assert "2030-01-01" in str(stored[0])
+
+
+def test_stock_document_currency_is_checked(cloud_shop: RunningSandbox, gateway_for: MakeGateway) -> None:
+    gateway = gateway_for(cloud_shop, profile="bitrix24")
+    with pytest.raises(ValidationError) as caught:
+        gateway.post_stock_document(
+            "A", [StockLine(product_id=1, amount=Decimal(1), store_to=1)], currency="rubles"
+        )
+    assert caught.value.field == "currency"

@@ -194,3 +194,27 @@ def test_update_shipment_echoes_the_required_fields(
 def test_update_missing_shipment_is_not_found(gateway: BitrixGateway) -> None:
     with pytest.raises(NotFoundError, match="shipment"):
         gateway.update_shipment(987654, tracking_number="X")
+
+
+def test_allowed_from_must_be_a_collection_not_a_string(gateway: BitrixGateway) -> None:
+    with pytest.raises(ValidationError) as caught:
+        gateway.set_order_status(1, "P", allowed_from="NP")
+    assert caught.value.field == "allowed_from"
+    assert gateway.transport.requests_sent == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({}, "update_shipment"),
+        ({"deducted": "Y"}, "deducted"),
+        ({"allow_delivery": 1}, "allow_delivery"),
+    ],
+)
+def test_update_shipment_refuses_bad_input_before_calling(
+    gateway: BitrixGateway, kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        gateway.update_shipment(1, **kwargs)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert gateway.transport.requests_sent == 0

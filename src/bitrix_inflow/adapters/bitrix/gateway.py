@@ -247,6 +247,9 @@ class BitrixGateway:
         order_id = _positive_id(order_id, "order_id")
         if not isinstance(status_id, str) or not status_id.strip():
             raise ValidationError("status_id", "must be a non-empty Bitrix status code", "e.g. 'P'")
+        if isinstance(allowed_from, str) or not all(isinstance(s, str) for s in allowed_from):
+            # A plain string would be matched by substring ("NP" would allow "N" and "P" and "NP").
+            raise ValidationError("allowed_from", "must be a collection of status codes", "e.g. {'N', 'P'}")
         try:
             current = self._current_status(order_id)
         except NotFoundError as exc:
@@ -291,6 +294,14 @@ class BitrixGateway:
         """Change a shipment. Bitrix re-requires ``allowDelivery``, ``deducted`` and ``deliveryId`` on every
         update, so the current values are read first and echoed back unless the caller changes them."""
         shipment_id = _positive_id(shipment_id, "shipment_id")
+        changes = (tracking_number, status_id, deducted, allow_delivery, delivery_doc_num)
+        if all(change is None for change in changes):
+            raise ValidationError(
+                "update_shipment", "nothing to change", "pass tracking_number, status_id, deducted, ..."
+            )
+        for name, flag in (("deducted", deducted), ("allow_delivery", allow_delivery)):
+            if flag is not None and not isinstance(flag, bool):
+                raise ValidationError(name, f"must be True/False, got {flag!r}")
         current = _obj(
             _wrapped(
                 self.transport.call("sale.shipment.get", {"id": shipment_id}), "shipment", "sale.shipment.get"
@@ -373,6 +384,8 @@ class BitrixGateway:
             )
         if not lines:
             raise ValidationError("lines", "a stock document needs at least one line")
+        if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+            raise ValidationError("currency", f"expected an ISO 4217 code, got {currency!r}", "e.g. 'RUB'")
         element_fields = [_element_fields(doc_type, i, line) for i, line in enumerate(lines)]
         header: JSON = {"docType": doc_type, "currency": currency, "title": title}
         if responsible_id is not None or self.settings.manager_user_id is not None:
@@ -477,6 +490,10 @@ class BitrixGateway:
         if self.settings.profile == "bitrix24":
             fields: JSON = {"TITLE": title, "DESCRIPTION": description, "RESPONSIBLE_ID": target}
             if deadline is not None:
+                if deadline.tzinfo is None:
+                    raise ValidationError(
+                        "deadline", "must be timezone-aware", "attach the shop's UTC offset"
+                    )
                 fields["DEADLINE"] = format_dt(deadline)
             try:
                 response = self.transport.guard(
