@@ -8,7 +8,7 @@ import pytest
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderWatermark, StatusOutcome
 from bitrix_inflow.errors import ConflictError, NotFoundError, ValidationError
-from bitrix_inflow.sandboxes.bitrix import RunningSandbox
+from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
 from .conftest import MakeGateway, place
 
@@ -218,3 +218,13 @@ def test_update_shipment_refuses_bad_input_before_calling(
         gateway.update_shipment(1, **kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
     assert gateway.transport.requests_sent == 0
+
+
+def test_an_order_with_more_lines_than_a_page(gateway_for: MakeGateway) -> None:
+    with running_bitrix_sandbox(SandboxConfig(profile="site"), products=60) as big_shop:
+        placed = big_shop.control.place_order(lines=[{"productId": i, "quantity": 1} for i in range(1, 56)])
+        gateway = gateway_for(big_shop)
+        bundle = gateway.get_order(int(placed["id"]))
+        assert [line.product_id for line in bundle.basket] == list(range(1, 56))
+        assert sum(len(s.lines) for s in bundle.shipments) == 55
+        assert gateway.transport.requests_sent == 2  # the batch, then the basket's second page
