@@ -37,6 +37,7 @@ from b24pysdk.errors.oauth import BitrixOAuthException
 from bitrix_inflow.errors import (
     AuthError,
     IntegrationError,
+    PermanentError,
     RateLimitedError,
     TransientError,
     ValidationError,
@@ -351,6 +352,12 @@ def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationE
         if status in (301, 302, 307, 308):
             return AuthError(
                 f"{method}: Bitrix redirected ({status}); check the host in the webhook/portal URL"
+            )
+        if status < 400:
+            # A web page where a REST answer belongs: the URL points at the site, not at its REST endpoint.
+            return PermanentError(
+                f"{method}: HTTP {status} without a JSON body is not a Bitrix REST answer; "
+                "check the webhook/portal URL"
             )
         return error_map.translate(status, None, method=method)
     return TransientError(f"{method}: unexpected client failure ({exc})")
