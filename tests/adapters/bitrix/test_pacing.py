@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bitrix_inflow.adapters.bitrix.pacing import Backoff, LeakyBucket
 
@@ -104,3 +106,27 @@ def test_backoff_honours_the_server_wait() -> None:
 def test_backoff_attempt_counts_from_one() -> None:
     with pytest.raises(ValueError):
         Backoff().delay(0)
+
+
+@given(
+    rate=st.floats(min_value=0.5, max_value=10),
+    burst=st.integers(min_value=1, max_value=60),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=200),
+)
+def test_sends_never_overflow_a_server_bucket_of_the_same_size(
+    rate: float, burst: int, gaps: list[float]
+) -> None:
+    """Whatever the caller's rhythm, replaying the send times into Bitrix's own bucket never overflows it."""
+    clock = FakeClock()
+    bucket = LeakyBucket(rate=rate, burst=burst, clock=clock)
+    sends: list[float] = []
+    for gap in gaps:
+        clock.t += gap
+        bucket.acquire()
+        sends.append(clock.t)
+    level, last = 0.0, sends[0]
+    for at in sends:
+        level = max(0.0, level - (at - last) * rate)
+        last = at
+        assert level + 1 <= burst + 1e-6
+        level += 1
