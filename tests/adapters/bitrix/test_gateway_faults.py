@@ -311,10 +311,13 @@ def test_failed_refresh_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
 
 
 def test_wrong_client_secret_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
-    with oauth_gateway(oauth_shop, [], client_secret="wrong") as gateway:
+    with oauth_gateway(oauth_shop, [], client_secret="wrong0secret0value") as gateway:
+        refresh_token = gateway.transport.token.refresh_token
         oauth_shop.control.advance_clock(3700)
-        with pytest.raises(AuthError, match="client"):
+        with pytest.raises(AuthError, match="client") as caught:
             gateway.statuses()
+    assert "wrong0secret0value" not in str(caught.value)
+    assert refresh_token not in str(caught.value)
 
 
 def test_garbage_access_token_is_an_auth_error(oauth_shop: RunningSandbox) -> None:

@@ -185,8 +185,12 @@ def test_closed_port_is_transient() -> None:
         port = probe.getsockname()[1]
     clock = FakeClock()
     settings = BitrixSettings(
-        webhook_url=f"https://127.0.0.1:{port}/rest/1/code/", max_attempts=2, connect_timeout=2
+        webhook_url=f"https://127.0.0.1:{port}/rest/1/topsecret42/", max_attempts=2, connect_timeout=2
     )
-    with BitrixGateway(settings, clock=clock) as gateway, pytest.raises(TransientError, match="network"):
+    gateway = BitrixGateway(settings, clock=clock)
+    with gateway, pytest.raises(TransientError, match="network") as caught:
         gateway.statuses()
     assert len(clock.slept) == 1
+    # requests quotes the URL, which holds the webhook code: it must not reach logs or job records.
+    assert "topsecret42" not in str(caught.value)
+    assert caught.value.__cause__ is None

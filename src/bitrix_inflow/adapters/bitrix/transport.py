@@ -271,7 +271,37 @@ class Transport:
     # -- machinery ----------------------------------------------------------------------------------------
 
     def guard(self, method: str, action: Callable[[], T]) -> T:
-        """Run a b24pysdk call, letting only taxonomy errors out."""
+        """Run a b24pysdk call, letting only taxonomy errors out, with every secret blanked."""
+        try:
+            return self._translated(method, action)
+        except IntegrationError as error:
+            # Messages end up in job records and logs; requests' errors quote URLs holding the webhook
+            # code or the refresh query. The original exception is dropped for the same reason.
+            raise self.redact(error) from None
+
+    def redact(self, error: IntegrationError) -> IntegrationError:
+        secrets = [s for s in self._secrets() if s and len(s) >= 4]
+
+        def clean(text: str) -> str:
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            return text
+
+        error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
+        if isinstance(error, ValidationError):
+            error.problem = clean(error.problem)
+        return error
+
+    def _secrets(self) -> list[str]:
+        found = [str(self.token.auth_token or ""), str(self.token.refresh_token or "")]
+        if self.settings.webhook_url is not None:
+            found.append(webhook_parts(self.settings.webhook_url.get_secret_value())[2])
+        if self.settings.oauth is not None:
+            found.append(self.settings.oauth.client_secret.get_secret_value())
+            found.append(self.settings.oauth.refresh_token.get_secret_value())
+        return found
+
+    def _translated(self, method: str, action: Callable[[], T]) -> T:
         try:
             return action()
         except IntegrationError:
@@ -308,7 +338,7 @@ class Transport:
             except BitrixAPIExpiredToken:
                 raise  # b24pysdk's token refreshes and repeats the call once
             except BitrixSDKException as exc:
-                error = translate_exception(exc, method=method)
+                error = self.redact(translate_exception(exc, method=method))
             retryable = isinstance(error, RateLimitedError) or (
                 isinstance(error, TransientError) and idempotent
             )
