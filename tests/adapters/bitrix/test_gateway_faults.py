@@ -323,3 +323,33 @@ def test_wrong_client_secret_is_an_auth_error(oauth_shop: RunningSandbox) -> Non
 def test_garbage_access_token_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
     with oauth_gateway(oauth_shop, [], access_token="garbage") as gateway, pytest.raises(AuthError):
         gateway.statuses()
+
+
+# -- start-up access check ----------------------------------------------------------------------------------
+
+
+def test_check_access_with_every_scope(faults: RunningSandbox, gateway_for: MakeGateway) -> None:
+    report = gateway_for(faults, profile="bitrix24").check_access()
+    assert report.ok, report
+    assert {"sale", "catalog", "im", "task"} <= set(report.scopes)
+
+
+def test_check_access_names_missing_scopes_and_methods(
+    faults: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    faults.control.add_webhook(user_id=1, code="saleonly2", scopes=["sale"])
+    gateway = gateway_for(faults, webhook_url=faults.base_url + "/rest/1/saleonly2/", profile="bitrix24")
+    report = gateway.check_access()
+    assert not report.ok
+    assert report.missing_scopes == ("catalog", "im", "task")
+    assert "catalog" in report.unavailable_methods["catalog.store.list"]
+    assert "sale.order.list" not in report.unavailable_methods
+
+
+def test_check_access_on_site_flags_tasks_only_when_asked_for(
+    oauth_shop: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    assert gateway_for(oauth_shop).check_access().ok
+    report = gateway_for(oauth_shop, profile="bitrix24").check_access()
+    assert "tasks.task.add" in report.unavailable_methods
+    assert "not on this Bitrix" in report.unavailable_methods["tasks.task.add"]

@@ -2,6 +2,7 @@
 
 from .gateway import BitrixGateway
 from .models import (
+    AccessReport,
     BasketLine,
     ChangedOrders,
     Notice,
@@ -23,6 +24,7 @@ from .models import (
 from .settings import BitrixSettings, OAuthCredentials
 
 __all__ = [
+    "AccessReport",
     "BasketLine",
     "BitrixGateway",
     "BitrixSettings",

@@ -22,8 +22,9 @@ from bitrix_inflow.errors import (
     ValidationError,
 )
 
-from . import mapping
+from . import error_map, mapping
 from .models import (
+    AccessReport,
     ChangedOrders,
     Notice,
     NoticeKind,
@@ -49,6 +50,21 @@ PAGE = 50  # Bitrix's fixed page size (IRestService::LIST_LIMIT)
 BATCH = 50  # commands per batch request
 
 T = TypeVar("T")
+
+# What the sync flows call; checked by check_access().
+_NEEDED_METHODS = (
+    "sale.order.list",
+    "sale.order.get",
+    "sale.order.update",
+    "sale.basketitem.list",
+    "sale.shipment.list",
+    "sale.shipment.update",
+    "sale.status.list",
+    "catalog.product.update",
+    "catalog.store.list",
+    "catalog.document.add",
+    "im.notify.system.add",
+)
 
 # Stock document types (catalog.enum.getStoreDocumentTypes) and which stores their lines need.
 _DOC_STORES = {
@@ -91,6 +107,39 @@ class BitrixGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- start-up -----------------------------------------------------------------------------------------
+
+    def check_access(self) -> AccessReport:
+        """Which needed scopes and methods this webhook/app lacks, in one ``batch`` request.
+
+        On-prem REST lags the cloud and modules may be missing, so the docs advise checking at install time.
+        """
+        needed = _NEEDED_METHODS + (("tasks.task.add",) if self.settings.profile == "bitrix24" else ())
+        commands: dict[str, tuple[str, JSON]] = {"scope": ("scope", {})}
+        commands.update({f"m{i}": ("method.get", {"name": name}) for i, name in enumerate(needed)})
+        reply = self.transport.batch(commands)
+        _raise_first(reply, "scope")
+        granted = tuple(str(s) for s in _rows_or_scalars(reply.results.get("scope")))
+        wanted_scopes = {"sale", "catalog", "im"} | (
+            {"task"} if self.settings.profile == "bitrix24" else set()
+        )
+        unavailable: dict[str, str] = {}
+        for i, name in enumerate(needed):
+            key = f"m{i}"
+            if key in reply.errors:
+                unavailable[name] = str(reply.errors[key])
+                continue
+            info = reply.results.get(key)
+            if not isinstance(info, Mapping) or not info.get("isExisting"):
+                unavailable[name] = "not on this Bitrix (module not installed or edition without it)"
+            elif not info.get("isAvailable"):
+                unavailable[name] = f"needs the scope {error_map.scope_for(name)}"
+        return AccessReport(
+            scopes=granted,
+            missing_scopes=tuple(sorted(wanted_scopes - set(granted))),
+            unavailable_methods=unavailable,
+        )
 
     # -- orders -------------------------------------------------------------------------------------------
 
@@ -563,6 +612,14 @@ def _element_fields(doc_type: str, index: int, line: StockLine) -> JSON:
         fields["purchasingPrice"] = _quantity(line.purchasing_price, f"{field}.purchasing_price")
     assert_wire_safe(fields, field)
     return fields
+
+
+def _rows_or_scalars(value: object) -> list[object]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, Mapping):
+        return list(value.values())
+    raise PermanentError(f"scope: expected a list of scopes, got {str(value)[:100]}")
 
 
 def _payload_id(value: object, *, field: str) -> int:

@@ -176,3 +176,16 @@ class NoticeKind(enum.Enum):
 class Notice:
     kind: NoticeKind
     id: int | None
+
+
+@dataclass(frozen=True)
+class AccessReport:
+    """What the webhook/app may do, checked once at start-up (``BitrixGateway.check_access``)."""
+
+    scopes: tuple[str, ...]
+    missing_scopes: tuple[str, ...]
+    unavailable_methods: dict[str, str] = field(default_factory=dict)  # method -> why
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_scopes and not self.unavailable_methods
