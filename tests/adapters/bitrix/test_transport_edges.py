@@ -12,14 +12,15 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
-from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
+from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError, ValidationError
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 
 TIME = {
@@ -194,3 +195,54 @@ def test_closed_port_is_transient() -> None:
     # requests quotes the URL, which holds the webhook code: it must not reach logs or job records.
     assert "topsecret42" not in str(caught.value)
     assert caught.value.__cause__ is None
+
+
+def test_shipment_lines_are_fetched_when_a_server_does_not_nest_them(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    order = {"id": 9, "statusId": "N", "propertyValues": [], "shipments": [{"id": "3", "system": "N"}]}
+    batch = {
+        "result": {
+            "result": {
+                "order": {"order": order},
+                "basket": {"basketItems": [{"id": "2", "orderId": "9", "productId": "4", "quantity": "1"}]},
+                "shipments": {
+                    "shipments": [
+                        {"id": "3", "orderId": "9", "allowDelivery": "N", "deducted": "N", "deliveryId": "1"}
+                    ]
+                },
+            },
+            "result_error": [],
+            "result_total": {"basket": 1, "shipments": 1},
+            "result_next": [],
+        },
+        "time": TIME,
+    }
+    items = {
+        "result": {"shipmentItems": [{"id": "7", "orderDeliveryId": "3", "basketId": "2", "quantity": "1"}]},
+        "total": 1,
+        "time": TIME,
+    }
+    script.replies[:] = [Reply(200, batch), Reply(200, items)]
+    bundle = gateway.get_order(9)
+    assert script.seen == ["/rest/1/code/batch.json", "/rest/1/code/sale.shipmentitem.list.json"]
+    assert [(line.id, line.basket_id) for line in bundle.shipments[0].lines] == [(7, 2)]
+
+
+@pytest.mark.parametrize(
+    ("watermark", "max_pages", "field"),
+    [
+        (OrderWatermark(), 0, "max_pages"),
+        (OrderWatermark(last_id=-1), 5, "watermark.last_id"),
+        (OrderWatermark(updated_at=datetime(2024, 1, 1)), 5, "watermark.updated_at"),
+    ],
+)
+def test_poll_refuses_bad_watermarks(
+    scripted: tuple[BitrixGateway, Script, FakeClock], watermark: OrderWatermark, max_pages: int, field: str
+) -> None:
+    gateway, script, _ = scripted
+    with pytest.raises(ValidationError) as caught:
+        gateway.orders_changed_since(watermark, max_pages=max_pages)
+    assert caught.value.field == field
+    assert script.seen == []

@@ -151,6 +151,14 @@ class BitrixGateway:
         deduplicate on (id, date_update). ``max_pages`` bounds one poll; the watermark only moves past
         what was really read.
         """
+        if not isinstance(max_pages, int) or max_pages < 1:
+            raise ValidationError("max_pages", f"must be a positive number of pages, got {max_pages!r}")
+        if watermark.last_id < 0:
+            raise ValidationError("watermark.last_id", "must be 0 or a Bitrix order id")
+        if watermark.updated_at is not None and watermark.updated_at.tzinfo is None:
+            raise ValidationError(
+                "watermark.updated_at", "must be timezone-aware", "store it with its offset"
+            )
         new, new_complete = self._scan_orders({}, after_id=watermark.last_id, max_pages=max_pages)
         changed: list[OrderHeader] = []
         changed_complete = True
@@ -243,8 +251,8 @@ class BitrixGateway:
         while next_start is not None:
             page = self.transport.call(method, {**params, "start": next_start})
             rows += _rows(_wrapped(page, key, method), field=f"{method}.{key}")
-            nxt = page.get("next")
-            next_start = nxt if isinstance(nxt, int) and nxt > next_start else None
+            following = _next_of(page)
+            next_start = following if following is not None and following > next_start else None
         return rows
 
     def _with_lines(
@@ -266,15 +274,14 @@ class BitrixGateway:
         ids = [_payload_id(r.get("id"), field="sale.shipment.list.shipments.id") for r in rows]
         missing = [i for i in ids if i not in nested]
         if missing:
+            params: JSON = {"filter": {"@orderDeliveryId": missing}, "order": {"id": "asc"}}
+            first = self.transport.call("sale.shipmentitem.list", params)
             items = self._rest_of_list(
                 "sale.shipmentitem.list",
-                {"filter": {"@orderDeliveryId": missing}, "order": {"id": "asc"}},
+                params,
                 "shipmentItems",
-                first=self.transport.call(
-                    "sale.shipmentitem.list",
-                    {"filter": {"@orderDeliveryId": missing}, "order": {"id": "asc"}},
-                ).get("result"),
-                next_start=None,
+                first=first.get("result"),
+                next_start=_next_of(first),
             )
             lines = _mapped("sale.shipmentitem.list", mapping.shipment_line, items)
             for sid in missing:
@@ -612,6 +619,11 @@ def _element_fields(doc_type: str, index: int, line: StockLine) -> JSON:
         fields["purchasingPrice"] = _quantity(line.purchasing_price, f"{field}.purchasing_price")
     assert_wire_safe(fields, field)
     return fields
+
+
+def _next_of(envelope: Mapping[str, Any]) -> int | None:
+    value = envelope.get("next")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _rows_or_scalars(value: object) -> list[object]:
