@@ -132,7 +132,9 @@ def basket_properties_list(call: Call) -> Answer:
 def basket_properties_add(call: Call) -> Answer:
     fields = E.internalize(E.BASKET_PROPERTY, call.require("fields"), for_update=False)
     row = call.shop.add_basket_property(int(fields["basketId"]), fields)
-    call.shop.update_order(call.shop.t("basketItems").get(row["basketId"])["orderId"], {})  # type: ignore[index]
+    item = call.shop.t("basketItems").get(row["basketId"])
+    if item is not None:  # saving the order is what fires ONSALEORDERSAVED, as on a real shop
+        call.shop.update_order(item["orderId"], {})
     return Answer({"basketProperty": public(row)})
 
 
