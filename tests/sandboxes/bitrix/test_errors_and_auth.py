@@ -216,23 +216,8 @@ GARBAGE: list[Any] = [
 
 @pytest.mark.parametrize("value", GARBAGE, ids=repr)
 def test_garbage_parameters_never_give_a_500(shop: RunningSandbox, rest: Any, value: Any) -> None:
-    methods = [
-        "sale.order.list",
-        "sale.order.get",
-        "sale.order.update",
-        "sale.shipment.update",
-        "sale.shipmentitem.update",
-        "sale.payment.update",
-        "sale.basketproperties.add",
-        "sale.shipmentpropertyvalue.modify",
-        "catalog.product.list",
-        "catalog.product.update",
-        "catalog.document.add",
-        "catalog.document.element.add",
-        "catalog.document.conduct",
-        "im.notify.system.add",
-        "batch",
-    ]
+    methods = [*rest.ok("methods", {"full": "true"})["result"], "batch"]
+    assert len(methods) > 40
     for method in methods:
         for params in (
             {"id": value, "fields": value},
@@ -248,6 +233,25 @@ def test_garbage_parameters_never_give_a_500(shop: RunningSandbox, rest: Any, va
             assert response.status_code < 500, (method, params, response.text)
             body = response.json()
             assert ("error" in body) != ("result" in body), body
+
+
+def test_odd_paths_never_give_a_500(shop: RunningSandbox, rest: Any) -> None:
+    code = shop.webhook.split("/")[1]
+    for path in (
+        "/rest/",
+        "/rest/1/",
+        f"/rest/1/{code}/",
+        f"/rest/1/{code}/%00",
+        f"/rest/1/{code}/..",
+        f"/rest/1/{code}/" + "x" * 5000,
+        f"/rest/1/{code}/sale.order.list/extra",
+        "/rest/%ff/%fe/sale.order.list",
+        "/rest/sale.order.list.json?auth[]=1",
+        "/oauth/token/?grant_type[]=x",
+    ):
+        response = rest.http.get(shop.base_url + path)
+        assert response.status_code < 500, (path, response.text)
+        assert "error" in response.json()
 
 
 def test_unparseable_bodies_never_give_a_500(shop: RunningSandbox, rest: Any) -> None:
