@@ -27,7 +27,7 @@ def test_bitrix24_only_methods_are_missing_on_site_management(rest: Any) -> None
 def test_bad_webhook_code_and_user(shop: RunningSandbox, rest: Any) -> None:
     wrong_code = shop.webhook_url.replace(shop.webhook.split("/")[1], "wrongcode")
     response = rest.post("sale.order.list", base=wrong_code)
-    assert response.status_code == 401
+    assert response.status_code == 403  # the docs' status; auth_error_statuses="source" sends 401
     assert response.json() == {
         "error": "INVALID_CREDENTIALS",
         "error_description": "Invalid request credentials",
@@ -48,7 +48,7 @@ def test_missing_scope(shop: RunningSandbox, rest: Any) -> None:
     hook = shop.control.add_webhook(user_id=3, code="catalogonly1", scopes=["catalog"])
     base = shop.base_url + hook["path"]
     response = rest.post("sale.order.list", base=base)
-    assert response.status_code == 401
+    assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope"
     assert rest.post("catalog.store.list", base=base).status_code == 200
     in_batch = rest.post("batch", {"cmd": {"o": "sale.order.list"}}, base=base).json()
@@ -106,8 +106,25 @@ def test_expired_token_then_refresh(shop: RunningSandbox, rest: Any) -> None:
 def test_https_required_for_webhooks_when_configured() -> None:
     with running_bitrix_sandbox(SandboxConfig(require_https=True), https=False, products=2) as shop:
         response = httpx.post(shop.webhook_url + "sale.status.list", json={})
-    assert response.status_code == 401
+    assert response.status_code == 400
     assert response.json() == {"error": "INVALID_REQUEST", "error_description": "Https required."}
+
+
+def test_source_statuses_for_auth_errors() -> None:
+    config = SandboxConfig(require_https=True, auth_error_statuses="source")
+    with running_bitrix_sandbox(config, https=False, products=2) as shop:
+        https_required = httpx.post(shop.webhook_url + "server.time", json={})
+        bad_token = httpx.post(f"{shop.base_url}/rest/server.time", json={"auth": "nope"})
+    assert https_required.status_code == 401
+    assert https_required.json()["error"] == "INVALID_REQUEST"
+    assert bad_token.status_code == 401
+    assert bad_token.json()["error"] == "INVALID_CREDENTIALS"
+
+
+def test_config_refuses_bad_values() -> None:
+    for bad in ({"profile": "crm"}, {"mode": "hybrid"}, {"no_count_total": "none"}, {"token_ttl_s": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SandboxConfig(**bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -199,23 +216,8 @@ GARBAGE: list[Any] = [
 
 @pytest.mark.parametrize("value", GARBAGE, ids=repr)
 def test_garbage_parameters_never_give_a_500(shop: RunningSandbox, rest: Any, value: Any) -> None:
-    methods = [
-        "sale.order.list",
-        "sale.order.get",
-        "sale.order.update",
-        "sale.shipment.update",
-        "sale.shipmentitem.update",
-        "sale.payment.update",
-        "sale.basketproperties.add",
-        "sale.shipmentpropertyvalue.modify",
-        "catalog.product.list",
-        "catalog.product.update",
-        "catalog.document.add",
-        "catalog.document.element.add",
-        "catalog.document.conduct",
-        "im.notify.system.add",
-        "batch",
-    ]
+    methods = [*rest.ok("methods", {"full": "true"})["result"], "batch"]
+    assert len(methods) > 40
     for method in methods:
         for params in (
             {"id": value, "fields": value},
@@ -231,6 +233,25 @@ def test_garbage_parameters_never_give_a_500(shop: RunningSandbox, rest: Any, va
             assert response.status_code < 500, (method, params, response.text)
             body = response.json()
             assert ("error" in body) != ("result" in body), body
+
+
+def test_odd_paths_never_give_a_500(shop: RunningSandbox, rest: Any) -> None:
+    code = shop.webhook.split("/")[1]
+    for path in (
+        "/rest/",
+        "/rest/1/",
+        f"/rest/1/{code}/",
+        f"/rest/1/{code}/%00",
+        f"/rest/1/{code}/..",
+        f"/rest/1/{code}/" + "x" * 5000,
+        f"/rest/1/{code}/sale.order.list/extra",
+        "/rest/%ff/%fe/sale.order.list",
+        "/rest/sale.order.list.json?auth[]=1",
+        "/oauth/token/?grant_type[]=x",
+    ):
+        response = rest.http.get(shop.base_url + path)
+        assert response.status_code < 500, (path, response.text)
+        assert "error" in response.json()
 
 
 def test_unparseable_bodies_never_give_a_500(shop: RunningSandbox, rest: Any) -> None:
@@ -253,6 +274,9 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             ("/_sandbox/orders", {"lines": "nope"}, "lines"),
             ("/_sandbox/seed", {"products": "many"}, "products"),
             ("/_sandbox/faults", {"limiterr": True}, "limiterr"),
+            ("/_sandbox/faults", {"error_500_rate": 2}, "error_500_rate"),
+            ("/_sandbox/faults", {"limiter": "yes"}, "limiter"),
+            ("/_sandbox/faults", {"bucket_size": 0}, "bucket_size"),
             ("/_sandbox/statuses", {"id": "TOOLONG"}, "id"),
             ("/_sandbox/stock", {"productId": 1, "storeId": 99, "amount": 1}, "storeId"),
         ]

@@ -10,7 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from b24pysdk import BitrixWebhook, Client
+from b24pysdk import BitrixApp, BitrixToken, BitrixWebhook, Client
+from b24pysdk.api.requesters.bitrix_oauth_requester import BitrixOAuthRequester
 from fast_bitrix24 import Bitrix, BitrixAsync
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
@@ -82,3 +83,28 @@ def test_b24pysdk_sees_bitrix_error_codes(tls_shop: RunningSandbox, monkeypatch:
     with pytest.raises(Exception) as shipment_error:
         _ = client.sale.shipment.update(bitrix_id=1, fields={"trackingNumber": "X"}).result
     assert shipment_error.value.json_response["error_description"].startswith("Required fields")  # type: ignore[attr-defined]
+
+
+def test_b24pysdk_refreshes_an_expired_oauth_token(
+    tls_shop: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # b24pysdk's token URL is hard-coded to Bitrix's OAuth server; point it at the sandbox's /oauth/token/.
+    monkeypatch.setattr(BitrixOAuthRequester, "_OAUTH_TOKEN_URL", f"{tls_shop.base_url}/oauth/token/")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_shop.ca_file))
+    issued = tls_shop.control.issue_token()
+    config = tls_shop.sandbox.config
+    token = BitrixToken(
+        domain=tls_shop.domain,
+        auth_token=issued["access_token"],
+        refresh_token=issued["refresh_token"],
+        bitrix_app=BitrixApp(client_id=config.oauth_client_id, client_secret=config.oauth_client_secret),
+    )
+    client = Client(token)
+    assert client.sale.status.list(select=["id"]).result["statuses"]
+    tls_shop.control.advance_clock(config.token_ttl_s + 1)
+    try:
+        assert client.sale.status.list(select=["id"]).result["statuses"]  # expired_token -> refresh -> retry
+    finally:
+        tls_shop.control.advance_clock(-(config.token_ttl_s + 1))
+    assert token.auth_token != issued["access_token"]
+    assert token.refresh_token != issued["refresh_token"]

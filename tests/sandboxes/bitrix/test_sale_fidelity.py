@@ -262,3 +262,15 @@ def test_date_filters_accept_iso_and_site_format(shop: RunningSandbox, rest: Any
     changed = _ids(rest, {">dateUpdate": stamp})
     assert order["id"] in changed
     assert _ids(rest, {">dateUpdate": stamp, "<id": order["id"]}) == []
+
+
+def test_delivery_services_legacy_list(rest: Any) -> None:
+    everything = rest.ok("sale.delivery.getlist")["result"]
+    assert [d["NAME"] for d in everything] == ["Courier", "CDEK", "Russian Post", "Pickup point"]
+    assert set(everything[0]) == {"ID", "PARENT_ID", "NAME", "CURRENCY", "DESCRIPTION", "SORT", "ACTIVE"}
+    picked = rest.ok(
+        "sale.delivery.getList",
+        {"SELECT": ["ID", "NAME"], "FILTER": {"%NAME": "post"}, "ORDER": {"ID": "DESC"}},
+    )
+    assert picked["result"] == [{"ID": 3, "NAME": "Russian Post"}]
+    assert "total" not in picked

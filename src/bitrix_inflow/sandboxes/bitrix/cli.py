@@ -32,6 +32,16 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         str, typer.Option(help="Secret of the inbound webhook.")
     ] = "sandbox0webhook0code",
     event_handler: Annotated[str, typer.Option(help="URL that receives outgoing events.")] = "",
+    application_token: Annotated[
+        str, typer.Option(help="Application token sent with every event (auth.application_token).")
+    ] = "sandbox0application0token000001",  # noqa: S107 - a well-known sandbox value
+    token_ttl: Annotated[float, typer.Option(help="Lifetime of OAuth access tokens in seconds.")] = 3600.0,
+    require_https: Annotated[
+        bool, typer.Option("--require-https", help="Refuse webhooks over HTTP (on-prem default).")
+    ] = False,
+    auth_statuses: Annotated[
+        str, typer.Option(help="HTTP statuses of auth errors: docs (403/400) or source (401).")
+    ] = "docs",
     state_dir: Annotated[Path, typer.Option(help="Where the test CA and server key are written.")] = Path(
         "var/bitrix-sandbox"
     ),
@@ -42,6 +52,10 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             mode=mode or None,
             webhook_code=webhook_code,
             event_handler_url=event_handler or None,
+            application_token=application_token,
+            token_ttl_s=token_ttl,
+            require_https=require_https,
+            auth_error_statuses=auth_statuses,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
@@ -52,6 +66,10 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     typer.echo(f"Bitrix sandbox ({config.profile}, {config.mode}) on {scheme}://127.0.0.1:{port}")
     typer.echo(
         f"  webhook URL: {scheme}://127.0.0.1:{port}/rest/{config.webhook_user_id}/{config.webhook_code}/"
+    )
+    typer.echo(f"  OAuth:       {scheme}://127.0.0.1:{port}/rest/<method>?auth=<token>; tokens from")
+    typer.echo(
+        f"               POST {scheme}://127.0.0.1:{port}/_sandbox/oauth/tokens, refresh at /oauth/token/"
     )
     typer.echo(f"  control API: {scheme}://127.0.0.1:{port}/_sandbox/")
     if tls is not None:

@@ -29,6 +29,9 @@ class SandboxConfig:
     # start=-1 answers without a count: the PHP source omits "total", the docs example shows 0.
     no_count_total: str = "absent"  # "absent" | "zero"
     inventory_management: bool = True
+    # Auth errors: the docs list 403/403/400 for INVALID_CREDENTIALS/insufficient_scope/INVALID_REQUEST,
+    # the PHP source throws them with 401. Clients must key on the "error" string; choose what to send.
+    auth_error_statuses: str = "docs"  # "docs" | "source"
 
     def __post_init__(self) -> None:
         if self.profile not in ("site", "bitrix24"):
@@ -39,6 +42,10 @@ class SandboxConfig:
             raise ValueError(f"mode must be 'cloud' or 'onprem', got {self.mode!r}")
         if self.no_count_total not in ("absent", "zero"):
             raise ValueError("no_count_total must be 'absent' or 'zero'")
+        if self.auth_error_statuses not in ("docs", "source"):
+            raise ValueError("auth_error_statuses must be 'docs' or 'source'")
+        if self.token_ttl_s <= 0:
+            raise ValueError("token_ttl_s must be positive")
 
     @property
     def cloud(self) -> bool:
@@ -74,25 +81,33 @@ class Faults:
         return asdict(self)
 
     def update(self, changes: dict[str, Any]) -> list[str]:
-        """Apply known keys; returns the unknown ones so the caller can refuse them."""
+        """Apply known keys; returns the unknown ones so the caller can refuse them. Raises TypeError or
+        ValueError (message starts with the switch name) before anything is changed."""
         unknown = [key for key in changes if key not in self.__dataclass_fields__]
         if unknown:
             return unknown
-        for key, value in changes.items():
-            current = getattr(self, key)
-            if value is None:
-                setattr(self, key, None if key == "operating_limit_s" else current)
-            elif isinstance(current, bool) or key in ("limiter", "force_429"):
-                setattr(self, key, bool(value))
-            elif (
-                isinstance(current, int)
-                and not isinstance(current, bool)
-                and key in ("bucket_size", "slow_ms")
-            ):
-                setattr(self, key, int(value))
-            else:
-                setattr(self, key, float(value))
+        clean = {key: self._checked(key, value) for key, value in changes.items()}
+        for key, value in clean.items():
+            setattr(self, key, value)
         return []
+
+    @staticmethod
+    def _checked(key: str, value: Any) -> Any:
+        if key in ("limiter", "force_429"):
+            if not isinstance(value, bool):
+                raise TypeError(f"{key} must be true or false")
+            return value
+        if value is None and key == "operating_limit_s":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{key} must be a number")
+        if key in ("error_500_rate", "event_drop_rate") and not 0 <= value <= 1:
+            raise ValueError(f"{key} must be between 0 and 1")
+        if key in ("bucket_size", "drain_per_s", "operating_limit_s") and value <= 0:
+            raise ValueError(f"{key} must be positive")
+        if value < 0:
+            raise ValueError(f"{key} must not be negative")
+        return int(value) if key in ("bucket_size", "slow_ms") else float(value)
 
 
 @dataclass

@@ -287,8 +287,9 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             try:
                 unknown = sandbox.faults.update(data)
             except (TypeError, ValueError) as error:
+                switch = str(error).split(" ", 1)[0]
                 raise _bad(
-                    "body", f"bad value: {error}", "numbers for rates, true/false for switches"
+                    switch, str(error), "rates are 0..1, sizes positive, switches true/false"
                 ) from error
             if unknown:
                 raise _bad(

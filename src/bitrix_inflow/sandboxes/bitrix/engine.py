@@ -17,6 +17,7 @@ from bitrix_inflow.sandboxes.bitrix.rest_errors import RestError
 from bitrix_inflow.sandboxes.bitrix.shop import Shop
 
 _FORMATS = (".json", ".xml")
+_DOCS_AUTH_STATUS = {"INVALID_CREDENTIALS": 403, "insufficient_scope": 403, "INVALID_REQUEST": 400}
 
 
 @dataclass
@@ -75,7 +76,12 @@ class Engine:
         try:
             return self._handle(path, params, https=https, client_ip=client_ip)
         except RestError as error:
-            return Reply(error.status, error.body())
+            return Reply(self._status(error), error.body())
+
+    def _status(self, error: RestError) -> int:
+        if self.config.auth_error_statuses == "docs":
+            return _DOCS_AUTH_STATUS.get(str(error.code), error.status)
+        return error.status
 
     def _handle(self, path: str, params: dict[str, Any], *, https: bool, client_ip: str) -> Reply:
         started = self.clock.now()

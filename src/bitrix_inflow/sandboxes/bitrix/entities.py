@@ -38,6 +38,7 @@ class EntitySpec:
     name: str
     fields: dict[str, Field]
     dynamic: re.Pattern[str] | None = None
+    exact_upper: bool = False  # legacy methods take UPPER_SNAKE keys as they are
     _by_snake: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +48,8 @@ class EntitySpec:
         """The camelCase field a client key means, or None when the internalizer would drop it."""
         if self.dynamic is not None and self.dynamic.fullmatch(key):
             return key
+        if self.exact_upper:
+            return key if key in self.fields else None
         name = self._by_snake.get(camel_to_snake(key))
         if name is None or self.fields[name].hidden:
             return None
@@ -444,4 +447,18 @@ DOCUMENT_ELEMENT = _spec(
     elementId=Field(kind="int", required=True),
     amount=FLOAT,
     purchasingPrice=FLOAT,
+)
+
+DELIVERY_SERVICE = EntitySpec(
+    "deliveryService",
+    {
+        "ID": RO_INT,
+        "PARENT_ID": INT,
+        "NAME": STR,
+        "CURRENCY": STR,
+        "DESCRIPTION": STR,
+        "SORT": INT,
+        "ACTIVE": YN,
+    },
+    exact_upper=True,
 )

@@ -181,8 +181,9 @@ def order_rows(spec: EntitySpec, rows: list[dict[str, Any]], raw: Any) -> list[d
             name = spec.resolve(str(key))
             if name is not None:
                 keys.append((name, str(direction).lower() == "desc"))
-    if not any(name == "id" for name, _ in keys) and "id" in spec.fields:
-        keys.append(("id", False))
+    primary = next((key for key in ("id", "ID") if key in spec.fields), None)
+    if primary is not None and not any(name == primary for name, _ in keys):
+        keys.append((primary, False))
     ordered = list(rows)
     for name, descending in reversed(keys):
         ordered.sort(key=_key_of(name), reverse=descending)

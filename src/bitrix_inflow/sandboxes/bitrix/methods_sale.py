@@ -7,6 +7,13 @@ from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix import entities as E
 from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.listing import (
+    filter_rows,
+    order_rows,
+    parse_filter,
+    project,
+    select_fields,
+)
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
 from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
 
@@ -99,6 +106,27 @@ def order_add(call: Call) -> Answer:
     return Answer({"order": full_order(call.shop, order)})
 
 
+def delivery_get_list(call: Call) -> Answer:
+    """A legacy-style method: UPPER_SNAKE ``SELECT``/``FILTER``/``ORDER``, a bare list, no paging."""
+    params = {str(k).upper(): v for k, v in call.params.items()}
+    rows = [
+        {
+            "ID": row["id"],
+            "PARENT_ID": None,
+            "NAME": row["name"],
+            "CURRENCY": row["currency"],
+            "DESCRIPTION": row["description"],
+            "SORT": 500,
+            "ACTIVE": row["active"],
+        }
+        for row in call.shop.t("deliveries").all()
+    ]
+    conditions = parse_filter(E.DELIVERY_SERVICE, params.get("FILTER"))
+    found = order_rows(E.DELIVERY_SERVICE, filter_rows(rows, conditions), params.get("ORDER"))
+    names = select_fields(E.DELIVERY_SERVICE, params.get("SELECT"))
+    return Answer([project(row, names, E.DELIVERY_SERVICE) for row in found])
+
+
 # -- statuses ------------------------------------------------------------------------------------------------
 
 
@@ -132,7 +160,9 @@ def basket_properties_list(call: Call) -> Answer:
 def basket_properties_add(call: Call) -> Answer:
     fields = E.internalize(E.BASKET_PROPERTY, call.require("fields"), for_update=False)
     row = call.shop.add_basket_property(int(fields["basketId"]), fields)
-    call.shop.update_order(call.shop.t("basketItems").get(row["basketId"])["orderId"], {})  # type: ignore[index]
+    item = call.shop.t("basketItems").get(row["basketId"])
+    if item is not None:  # saving the order is what fires ONSALEORDERSAVED, as on a real shop
+        call.shop.update_order(item["orderId"], {})
     return Answer({"basketProperty": public(row)})
 
 
@@ -260,6 +290,7 @@ METHODS = [
     Method("sale.order.get", "sale", order_get),
     Method("sale.order.update", "sale", order_update),
     Method("sale.order.add", "sale", order_add),
+    Method("sale.delivery.getList", "sale", delivery_get_list),
     Method("sale.status.list", "sale", status_list),
     Method("sale.statusLang.list", "sale", statuslang_list),
     Method("sale.basketItem.list", "sale", basket_list),
