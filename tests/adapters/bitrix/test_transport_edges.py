@@ -45,6 +45,7 @@ class Reply:
 class Script:
     replies: list[Reply] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
 
 
 class FakeClock:
@@ -68,7 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            script.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
             script.seen.append(self.path)
             reply = script.replies.pop(0) if script.replies else Reply(200, STATUSES)
             data = reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode()
@@ -101,6 +102,7 @@ def scripted(server: tuple[str, Path, Script]) -> Iterator[tuple[BitrixGateway, 
     base, ca, script = server
     script.replies.clear()
     script.seen.clear()
+    script.bodies.clear()
     clock = FakeClock()
     settings = BitrixSettings(
         webhook_url=f"{base}/rest/1/code/", verify=ca, backoff_base=0.5, backoff_cap=30.0, max_attempts=4
@@ -246,3 +248,21 @@ def test_poll_refuses_bad_watermarks(
         gateway.orders_changed_since(watermark, max_pages=max_pages)
     assert caught.value.field == field
     assert script.seen == []
+
+
+def test_shipment_update_sends_y_n_strings_and_echoes_the_required_fields(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    current = {"id": 338, "orderId": 236, "allowDelivery": "Y", "deducted": "N", "deliveryId": "7"}
+    updated = {**current, "deducted": "Y", "trackingNumber": "RU1"}
+    script.replies[:] = [
+        Reply(200, {"result": {"shipment": current}, "time": TIME}),
+        Reply(200, {"result": {"shipment": updated}, "time": TIME}),
+    ]
+    shipment = gateway.update_shipment(338, tracking_number="RU1", deducted=True)
+    assert script.bodies[1] == {
+        "id": 338,
+        "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": 7, "trackingNumber": "RU1"},
+    }
+    assert shipment.deducted is True and shipment.delivery_id == 7
