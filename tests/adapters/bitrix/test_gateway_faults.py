@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -353,3 +354,52 @@ def test_check_access_on_site_flags_tasks_only_when_asked_for(
     report = gateway_for(oauth_shop, profile="bitrix24").check_access()
     assert "tasks.task.add" in report.unavailable_methods
     assert "not on this Bitrix" in report.unavailable_methods["tasks.task.add"]
+
+
+def test_threads_sharing_a_gateway_refresh_the_token_once(oauth_shop: RunningSandbox) -> None:
+    refreshed: list[tuple[str, str | None]] = []
+    failures: list[BaseException] = []
+    with oauth_gateway(oauth_shop, refreshed) as gateway:
+        assert gateway.statuses()
+        oauth_shop.control.advance_clock(3700)
+        start = threading.Barrier(4)
+
+        def work() -> None:
+            start.wait()
+            try:
+                for _ in range(3):
+                    gateway.statuses()
+            except BaseException as exc:  # collected for the assertion below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    # Refresh tokens rotate: a second, concurrent refresh would have used a dead one.
+    assert len(refreshed) == 1
+
+
+def test_a_failing_token_store_does_not_fail_the_call(oauth_shop: RunningSandbox) -> None:
+    def broken_store(access: str, refresh: str | None) -> None:
+        raise OSError("disk full")
+
+    token = oauth_shop.control.issue_token()
+    config = oauth_shop.sandbox.config
+    settings = BitrixSettings(
+        oauth=OAuthCredentials(
+            portal_url=oauth_shop.base_url,
+            client_id=config.oauth_client_id,
+            client_secret=config.oauth_client_secret,
+            access_token=token["access_token"],
+            refresh_token=token["refresh_token"],
+            token_url=oauth_shop.base_url + "/oauth/token/",
+        ),
+        verify=oauth_shop.ca_file,
+    )
+    with BitrixGateway(settings, on_token_refreshed=broken_store) as gateway:
+        oauth_shop.control.advance_clock(3700)
+        assert gateway.statuses()
+        assert gateway.transport.token.auth_token != token["access_token"]

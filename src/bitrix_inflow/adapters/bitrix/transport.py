@@ -14,6 +14,7 @@ here through its own extension points (README.md has the evidence):
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -113,17 +114,22 @@ class _GatewayToken(BitrixToken):  # type: ignore[misc]
     def __init__(self, transport: Transport, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._transport = transport
+        # One request at a time per portal (what Bitrix asks of integrations), and above all one refresh:
+        # refresh tokens rotate, so two threads refreshing at once would leave one with a dead token.
+        # Re-entrant because a batch calls back into call_method.
+        self._lock = threading.RLock()
 
     def call_method(
         self, api_method: str, params: JSON | None = None, timeout: Any = None, **kwargs: Any
     ) -> JSON:
         idempotent = bool(kwargs.pop("idempotent", True))
-        return cast(
-            JSON,
-            self._execute_with_retries(
-                lambda: self._transport.send(api_method, params or {}, idempotent=idempotent)
-            ),
-        )
+        with self._lock:
+            return cast(
+                JSON,
+                self._execute_with_retries(
+                    lambda: self._transport.send(api_method, params or {}, idempotent=idempotent)
+                ),
+            )
 
     def refresh_and_set_oauth_token(self, **kwargs: Any) -> None:
         super().refresh_and_set_oauth_token(**kwargs)
@@ -204,7 +210,12 @@ class Transport:
     def token_refreshed(self, access_token: str, refresh_token: str | None) -> None:
         log.info("bitrix OAuth token refreshed")
         if self._on_token_refreshed is not None:
-            self._on_token_refreshed(access_token, refresh_token)
+            try:
+                self._on_token_refreshed(access_token, refresh_token)
+            except Exception:
+                # The call that triggered the refresh still succeeds with the new token held in memory;
+                # the next refresh offers it again. Losing it on restart means re-authorising the app.
+                log.exception("could not persist the refreshed Bitrix OAuth token")
 
     # -- public calls -------------------------------------------------------------------------------------
 
