@@ -228,3 +228,23 @@ def test_an_order_with_more_lines_than_a_page(gateway_for: MakeGateway) -> None:
         assert [line.product_id for line in bundle.basket] == list(range(1, 56))
         assert sum(len(s.lines) for s in bundle.shipments) == 55
         assert gateway.transport.requests_sent == 2  # the batch, then the basket's second page
+
+
+def test_statuses_beyond_one_page(gateway_for: MakeGateway) -> None:
+    with running_bitrix_sandbox(SandboxConfig(profile="site"), products=1) as shop:
+        custom = [f"{chr(ord('A') + n // 10)}{n % 10}" for n in range(55)]  # A0 … F4, ids are 1-2 chars
+        for n, status_id in enumerate(custom):
+            shop.control.add_status(status_id, f"Custom {n}", sort=1000 + n)
+        gateway = gateway_for(shop)
+        ids = {s.id for s in gateway.statuses()}
+        assert set(custom) <= ids
+        assert {"N", "F", "DN", "DF"} <= ids
+        assert gateway.transport.requests_sent >= 2
+
+
+def test_polling_ignores_total_in_no_count_mode(gateway_for: MakeGateway) -> None:
+    # The docs' example shows "total": 0 with start=-1, the PHP source omits it; neither may matter.
+    with running_bitrix_sandbox(SandboxConfig(profile="site", no_count_total="zero"), products=2) as shop:
+        placed = [int(place(shop, (1, 1))["id"]) for _ in range(3)]
+        polled = gateway_for(shop).orders_changed_since(OrderWatermark())
+        assert [o.id for o in polled.new] == placed
