@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -15,22 +16,16 @@ import httpx
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_cli_serves_https_with_the_printed_ca(tmp_path: Path) -> None:
-    port = _free_port()
     command = [
         sys.executable,
+        "-u",
         "-c",
         "from bitrix_inflow.cli import main; main()",
         "sandbox",
         "bitrix",
         "--port",
-        str(port),
+        "0",
         "--profile",
         "bitrix24",
         "--mode",
@@ -46,19 +41,23 @@ def test_cli_serves_https_with_the_printed_ca(tmp_path: Path) -> None:
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        ca_file = tmp_path / "sandbox-ca.pem"
-        context = None
+        assert process.stdout is not None
+        printed = [process.stdout.readline() for _ in range(6)]
+        banner = "".join(printed)
+        found = re.search(r"on https://127\.0\.0\.1:(\d+)", banner)
+        assert found, banner
+        port = int(found.group(1))
+        assert port > 0
+        assert f"webhook URL: https://127.0.0.1:{port}/rest/1/" in banner
+        assert str(tmp_path / "sandbox-ca.pem") in banner
+        context = ssl.create_default_context(cafile=str(tmp_path / "sandbox-ca.pem"))
         body: dict[str, Any] = {}
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            if ca_file.exists():
-                context = context or ssl.create_default_context(cafile=str(ca_file))
-                try:
-                    body = httpx.get(f"https://127.0.0.1:{port}/_sandbox/", verify=context).json()
-                    break
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
+        while not body and time.monotonic() < deadline and process.poll() is None:
+            try:
+                body = httpx.get(f"https://127.0.0.1:{port}/_sandbox/", verify=context).json()
+            except httpx.HTTPError:
+                time.sleep(0.1)
         assert body["profile"] == "bitrix24"
         assert body["mode"] == "onprem"
         assert body["counts"]["products"] == 4
@@ -68,9 +67,20 @@ def test_cli_serves_https_with_the_printed_ca(tmp_path: Path) -> None:
         assert scope == ["sale", "catalog", "im", "task", "crm"]
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=15)
-    assert f"webhook URL: https://127.0.0.1:{port}/rest/1/" in output
-    assert str(tmp_path / "sandbox-ca.pem") in output
+        process.communicate(timeout=15)
+
+
+def test_cli_refuses_a_busy_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-c", "from bitrix_inflow.cli import main; main()", "sandbox", "bitrix"]
+        result = subprocess.run(
+            [*command, "--http", "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert result.returncode != 0
+    assert "cannot listen on 127.0.0.1" in result.stdout + result.stderr
 
 
 def test_cli_rejects_an_unknown_profile() -> None:

@@ -102,7 +102,11 @@ def test_dropped_events_are_lost_without_retry(
         shop.control.faults(event_drop_rate=0.0)
         shop.control.configure_events(handler_url=None)
     assert _events_for(received, order["id"]) == []
-    assert [e["outcome"] for e in log if e["order_id"] == order["id"]] == ["dropped"]
+    mine = [e for e in log if e["order_id"] == order["id"]]
+    assert [(e["event"], e["outcome"]) for e in mine] == [
+        ("ONSALEORDERSAVED", "dropped"),
+        ("ONORDERENTITYSAVED", "no-handler"),  # the outgoing webhook is not subscribed to it
+    ]
 
 
 def test_unreachable_handler_is_logged_as_failed(shop: RunningSandbox, place: Any) -> None:
@@ -115,7 +119,10 @@ def test_unreachable_handler_is_logged_as_failed(shop: RunningSandbox, place: An
         log = shop.control.event_log()
     finally:
         shop.control.configure_events(handler_url=None)
-    assert [e["outcome"] for e in log if e["order_id"] == order["id"]] == ["failed"]
+    outcomes = [
+        e["outcome"] for e in log if e["order_id"] == order["id"] and e["event"] == "ONSALEORDERSAVED"
+    ]
+    assert outcomes == ["failed"]
 
 
 def test_leaky_bucket_answers_503_when_it_overflows(clean_faults: RunningSandbox, cloud_rest: Any) -> None:
@@ -165,3 +172,77 @@ def test_forced_429_500_and_slow_responses(clean_faults: RunningSandbox, cloud_r
     started = time.monotonic()
     assert cloud_rest.post("server.time").status_code == 200
     assert time.monotonic() - started >= 0.3  # the switch took effect (not a speed assertion)
+
+
+def _app(shop: RunningSandbox, rest: Any, **token_options: Any) -> Any:
+    token = shop.control.issue_token(**token_options)["access_token"]
+
+    def call(method: str, params: dict[str, Any] | None = None) -> Any:
+        return rest.post(method, {**(params or {}), "auth": token}, base=f"{shop.base_url}/rest/")
+
+    return call
+
+
+def test_event_methods_need_an_application_context(rest: Any) -> None:
+    refused = rest.error("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"}, status=403)
+    assert refused["error"] == "WRONG_AUTH_TYPE"
+
+
+def test_offline_queue_keeps_the_latest_state_per_object(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    app = _app(shop, rest)
+    assert app("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"}).json()["result"] is True
+    try:
+        assert {"event": "ONSALEORDERSAVED", "handler": "", "auth_type": "0", "offline": 1} in app(
+            "event.get"
+        ).json()["result"]
+        app("event.offline.get", {"clear": 1, "limit": 1000})  # drop whatever earlier tests queued
+        order = place(shop, (1, 1))
+        for comment in ("first", "second", "third"):
+            app("sale.order.update", {"id": order["id"], "fields": {"comments": comment}})
+        other = place(shop, (2, 1))
+        reserved = app("event.offline.get", {"clear": 0}).json()["result"]
+        assert reserved["process_id"]
+        events = reserved["events"]
+        assert [e["EVENT_NAME"] for e in events] == ["ONSALEORDERSAVED", "ONSALEORDERSAVED"]
+        assert [e["EVENT_DATA"]["FIELDS"]["ID"] for e in events] == [order["id"], other["id"]]
+        assert app("event.offline.get", {"clear": 0}).json()["result"]["events"] == []  # both are reserved
+        again = app("event.offline.get", {"clear": 0, "process_id": reserved["process_id"]}).json()["result"]
+        assert [e["ID"] for e in again["events"]] == [e["ID"] for e in events]
+        cleared = app("event.offline.clear", {"process_id": reserved["process_id"], "id": [events[0]["ID"]]})
+        assert cleared.json()["result"] is True
+        left = app("event.offline.get", {"process_id": reserved["process_id"]}).json()["result"]["events"]
+        assert [e["ID"] for e in left] == [events[1]["ID"]]
+    finally:
+        app("event.unbind", {"event": "ONSALEORDERSAVED", "event_type": "offline"})
+    assert app("event.get").json()["result"] == []
+
+
+def test_offline_events_need_an_administrator(shop: RunningSandbox, rest: Any) -> None:
+    app = _app(shop, rest, user_id=5)
+    refused = app("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "ACCESS_DENIED"
+    unknown = app("event.bind", {"event": "OnSomethingElse", "handler": "https://example.org/h"})
+    assert unknown.json() == {"error": "ERROR_EVENT_NOT_FOUND", "error_description": "Event not found"}
+
+
+def test_online_binding_delivers_to_the_app_handler(
+    shop: RunningSandbox, rest: Any, place: Any, handler: tuple[str, list[tuple[str, bytes]]]
+) -> None:
+    url, received = handler
+    app = _app(shop, rest)
+    app("event.bind", {"event": "OnPaymentEntitySaved", "handler": url})
+    try:
+        order = place(shop, (3, 1))
+        payment = order["payments"][0]
+        fields = {"paid": "Y", "paySystemId": payment["paySystemId"]}
+        assert app("sale.payment.update", {"id": payment["id"], "fields": fields}).status_code == 200
+        log = shop.control.event_log()
+    finally:
+        assert app("event.unbind", {"event": "OnPaymentEntitySaved", "handler": url}).json()["result"] == {
+            "count": 1
+        }
+    delivered = [e for e in log if e["event"] == "ONPAYMENTENTITYSAVED" and e["handler"] == url]
+    assert [e["outcome"] for e in delivered] == ["delivered"]
+    mine = [dict(parse_qsl(body.decode())) for _, body in received if b"ONPAYMENTENTITYSAVED" in body]
+    assert mine[-1]["data[FIELDS][ORDER_ID]"] == str(order["id"])

@@ -274,3 +274,28 @@ def test_delivery_services_legacy_list(rest: Any) -> None:
     )
     assert picked["result"] == [{"ID": 3, "NAME": "Russian Post"}]
     assert "total" not in picked
+
+
+def test_flags_must_be_y_or_n_and_numbers_are_cast_like_php(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order = place(shop, (11, 3))
+    shipment = order["shipments"][0]
+    fields = {"allowDelivery": "True", "deducted": "N", "deliveryId": shipment["deliveryId"]}
+    wrong = rest.error("sale.shipment.update", {"id": shipment["id"], "fields": fields}, status=400)
+    assert wrong == {
+        "error": 0,
+        "error_description": "Invalid value of field allowDelivery: 'True', use Y or N",
+    }
+    fields["allowDelivery"] = True  # a JSON boolean is accepted as Y
+    assert (
+        rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})["result"]["shipment"][
+            "allowDelivery"
+        ]
+        == "Y"
+    )
+    line = shipment["shipmentItems"][0]
+    cast = rest.ok("sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": "2pcs"}})
+    assert cast["result"]["shipmentItem"]["quantity"] == 2
+    nested = rest.error("sale.order.update", {"id": order["id"], "fields": {"comments": ["a"]}}, status=400)
+    assert nested["error"] == 0

@@ -19,9 +19,11 @@ from bitrix_inflow.sandboxes.bitrix.auth import Credentials
 from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
 from bitrix_inflow.sandboxes.bitrix.control import control_routes
 from bitrix_inflow.sandboxes.bitrix.engine import Engine
+from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
 from bitrix_inflow.sandboxes.bitrix.events import EventSender
 from bitrix_inflow.sandboxes.bitrix.methods_catalog import METHODS as CATALOG_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_core import core_methods
+from bitrix_inflow.sandboxes.bitrix.methods_events import METHODS as EVENT_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_notify import METHODS as NOTIFY_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_sale import METHODS as SALE_METHODS
 from bitrix_inflow.sandboxes.bitrix.php_params import merge_pairs, parse_str
@@ -82,14 +84,18 @@ class BitrixSandbox:
         self.clock = Clock(self.config.utc_offset_minutes)
         self.faults = Faults.for_mode(self.config.mode or "onprem")
         self.events = EventSender(self.config, self.clock, self.faults)
-        self.shop = Shop(self.config, self.clock, self.events.emit)
+        self.hub = EventHub(self.events, self.clock)
+        self.shop = Shop(self.config, self.clock, self.hub.emit)
         self.credentials = Credentials(self.config, self.clock)
         self.methods = MethodTable()
         self.methods.add(core_methods(self.methods))
         self.methods.add(SALE_METHODS)
         self.methods.add(CATALOG_METHODS)
         self.methods.add(NOTIFY_METHODS)
-        self.engine = Engine(self.config, self.shop, self.credentials, self.clock, self.faults, self.methods)
+        self.methods.add(EVENT_METHODS)
+        self.engine = Engine(
+            self.config, self.shop, self.credentials, self.clock, self.faults, self.methods, hub=self.hub
+        )
         self.streams: dict[int, dict[str, Any]] = {}
         self.app = Starlette(
             routes=[

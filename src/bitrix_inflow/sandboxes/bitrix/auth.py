@@ -18,6 +18,7 @@ class Identity:
     user_id: int
     scopes: tuple[str, ...]
     credential: str  # what the operating-time limit is counted against
+    is_app: bool = False
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Credentials:
             raise rest_errors.invalid_credentials()
         if self.clock.now() >= token.expires_at:
             raise rest_errors.expired_token()
-        return Identity(token.user_id, token.scopes, f"app:{self.config.oauth_client_id}")
+        return Identity(token.user_id, token.scopes, f"app:{self.config.oauth_client_id}", is_app=True)
 
     def refresh_token(self, params: dict[str, Any]) -> dict[str, Any]:
         """``/oauth/token/?grant_type=refresh_token&client_id&client_secret&refresh_token``."""

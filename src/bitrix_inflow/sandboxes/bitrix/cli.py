@@ -9,7 +9,7 @@ import typer
 
 from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
 from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig
-from bitrix_inflow.sandboxes.bitrix.server import serve_forever
+from bitrix_inflow.sandboxes.bitrix.server import loopback_socket, serve_forever
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 
 app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
@@ -62,6 +62,13 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     sandbox = BitrixSandbox(config, https=not http)
     sandbox.seed(seed=seed, products=products, orders=orders)
     tls = None if http else create_test_ca(state_dir)
+    try:
+        sock = loopback_socket(port)
+    except OSError as error:
+        raise typer.BadParameter(
+            f"cannot listen on 127.0.0.1:{port}: {error}", param_hint="--port"
+        ) from error
+    port = sock.getsockname()[1]
     scheme = "http" if http else "https"
     typer.echo(f"Bitrix sandbox ({config.profile}, {config.mode}) on {scheme}://127.0.0.1:{port}")
     typer.echo(
@@ -74,4 +81,4 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     typer.echo(f"  control API: {scheme}://127.0.0.1:{port}/_sandbox/")
     if tls is not None:
         typer.echo(f"  test CA:     {tls.ca_cert}  (export REQUESTS_CA_BUNDLE={tls.ca_cert})")
-    serve_forever(sandbox, host="127.0.0.1", port=port, tls=tls)
+    serve_forever(sandbox, sock=sock, tls=tls)

@@ -25,6 +25,8 @@ class SandboxConfig:
     token_ttl_s: float = 3600.0
     application_token: str = "sandbox0application0token000001"  # noqa: S105 - test value
     event_handler_url: str | None = None
+    # The events the outgoing webhook was created for (chosen in its settings on a real shop).
+    event_handler_events: tuple[str, ...] = ("ONSALEORDERSAVED", "ONSHIPMENTENTITYSAVED")
     utc_offset_minutes: int = 180
     # start=-1 answers without a count: the PHP source omits "total", the docs example shows 0.
     no_count_total: str = "absent"  # "absent" | "zero"

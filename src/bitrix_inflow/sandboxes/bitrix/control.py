@@ -311,6 +311,11 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 sandbox.config.event_handler_url = data["handler_url"] or None
             if "application_token" in data:
                 sandbox.config.application_token = str(data["application_token"])
+            if "events" in data:
+                names = data["events"]
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
+                sandbox.config.event_handler_events = tuple(n.upper() for n in names)
             return {
                 "handler_url": sandbox.config.event_handler_url,
                 "application_token": sandbox.config.application_token,

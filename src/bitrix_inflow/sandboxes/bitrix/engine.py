@@ -11,6 +11,7 @@ from bitrix_inflow.sandboxes.bitrix import batch as batching
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.auth import Credentials, Identity
 from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
+from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
 from bitrix_inflow.sandboxes.bitrix.limits import LeakyBucket, OperatingTime
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, MethodTable
 from bitrix_inflow.sandboxes.bitrix.rest_errors import RestError
@@ -34,6 +35,7 @@ class Engine:
     clock: Clock
     faults: Faults
     methods: MethodTable
+    hub: EventHub | None = None
     bucket: LeakyBucket = field(default_factory=LeakyBucket)
     operating: OperatingTime = field(default_factory=OperatingTime)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -145,7 +147,16 @@ class Engine:
         started = time.perf_counter()
         try:
             with self.shop.lock:
-                return method.handler(Call(self.shop, self.config, params, identity.user_id, identity.scopes))
+                call = Call(
+                    self.shop,
+                    self.config,
+                    params,
+                    identity.user_id,
+                    identity.scopes,
+                    identity.is_app,
+                    self.hub,
+                )
+                return method.handler(call)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             # Malformed values reach PHP as wrong types too; the controller answers with its catch-all code 0.
             raise rest_errors.controller(0, f"Invalid parameter value: {error}") from error

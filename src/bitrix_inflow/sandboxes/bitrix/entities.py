@@ -63,22 +63,44 @@ class EntitySpec:
         return [name for name, spec in self.fields.items() if not spec.hidden]
 
 
-def coerce(kind: str, value: Any) -> Any:
-    """Form and query transport sends every scalar as a string; store it with the entity's type."""
-    if value is None or isinstance(value, dict | list):
-        return value
+_LEADING_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _php_number(value: Any) -> float:
+    """PHP's (float) cast: the leading number of a string, 0 when there is none."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    found = _LEADING_NUMBER.match(str(value))
+    return float(found.group(0)) if found else 0.0
+
+
+def coerce(name: str, kind: str, value: Any) -> Any:
+    """Store a written value with the field's type, the way the ORM casts it.
+
+    Form and query transport send every scalar as a string. Numbers are cast like PHP does ("12abc" -> 12,
+    "abc" -> 0). Y/N flags accept only "Y", "N" or a JSON boolean: a client that sends Python's True as the
+    string "True" gets an error instead of a silently wrong flag.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        raise rest_errors.controller(0, f"Invalid value of field {name}: a scalar is expected")
     if kind == "int":
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            return value
+        return int(_php_number(value))
     if kind == "float":
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            return value
+        number = _php_number(value)
         return int(number) if number.is_integer() else number
-    return str(value) if not isinstance(value, str) else value
+    if kind == "yn":
+        if isinstance(value, bool):
+            return "Y" if value else "N"
+        if value in ("Y", "N"):
+            return value
+        raise rest_errors.controller(0, f"Invalid value of field {name}: {value!r}, use Y or N")
+    if isinstance(value, bool):
+        return "1" if value else ""
+    return value if isinstance(value, str) else str(value)
 
 
 def internalize(
@@ -95,7 +117,7 @@ def internalize(
         attrs = spec.fields.get(name, STR)
         if attrs.readonly or (for_update and attrs.immutable):
             continue
-        clean[name] = coerce(attrs.kind, value)
+        clean[name] = coerce(name, attrs.kind, value)
     if check_required:
         missing = [
             name

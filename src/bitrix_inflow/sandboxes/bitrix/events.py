@@ -24,6 +24,7 @@ class Delivery:
     outcome: str  # delivered | dropped | failed | no-handler
     status: int | None
     at: float
+    handler: str | None
 
 
 @dataclass
@@ -48,8 +49,11 @@ class EventSender:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        self._queue.put((event, data, self.clock.now()))
+    def emit(self, event: str, data: dict[str, Any], extra_handlers: tuple[str, ...] = ()) -> None:
+        """Queue one event for the outgoing webhook (``event_handler_url``) and handlers bound by an app."""
+        webhook = self.config.event_handler_url if event in self.config.event_handler_events else None
+        targets = tuple(url for url in (webhook, *extra_handlers) if url)
+        self._queue.put((event, data, self.clock.now(), targets))
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until everything emitted so far was handled (for tests and the control API)."""
@@ -82,25 +86,25 @@ class EventSender:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
-                event, data, ts = item
-                self._deliver(client, event, data, ts)
+                event, data, ts, targets = item
+                order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
+                for url in targets or (None,):
+                    outcome, status = self._deliver(client, url, event, data, ts)
+                    with self._lock:
+                        self.log.append(Delivery(event, order_id, outcome, status, ts, url))
 
-    def _deliver(self, client: httpx.Client, event: str, data: dict[str, Any], ts: float) -> None:
-        order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
-        url = self.config.event_handler_url
-        outcome, status = "no-handler", None
-        if url:
-            if self.faults.event_drop_rate and self._rng.random() < self.faults.event_drop_rate:
-                outcome = "dropped"
-            else:
-                body = http_build_query(self.payload(event, data, ts))
-                try:
-                    response = client.post(
-                        url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
-                    )
-                    status = response.status_code
-                    outcome = "delivered" if response.status_code < 400 else "failed"
-                except httpx.HTTPError:
-                    outcome = "failed"
-        with self._lock:
-            self.log.append(Delivery(event, order_id, outcome, status, ts))
+    def _deliver(
+        self, client: httpx.Client, url: str | None, event: str, data: dict[str, Any], ts: float
+    ) -> tuple[str, int | None]:
+        if url is None:
+            return "no-handler", None
+        if self.faults.event_drop_rate and self._rng.random() < self.faults.event_drop_rate:
+            return "dropped", None
+        body = http_build_query(self.payload(event, data, ts))
+        try:
+            response = client.post(
+                url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
+        except httpx.HTTPError:
+            return "failed", None
+        return ("delivered" if response.status_code < 400 else "failed"), response.status_code

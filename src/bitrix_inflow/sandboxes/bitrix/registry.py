@@ -10,6 +10,7 @@ from typing import Any
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig
 from bitrix_inflow.sandboxes.bitrix.entities import EntitySpec
+from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
 from bitrix_inflow.sandboxes.bitrix.listing import run_list
 from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
 
@@ -21,6 +22,8 @@ class Call:
     params: dict[str, Any]
     user_id: int
     scopes: tuple[str, ...] = ()
+    is_app: bool = False  # called with an OAuth token (application context), not a webhook
+    hub: EventHub | None = None
 
     def require(self, name: str) -> Any:
         """Controller methods answer ``{"error": 100, ...}`` when an argument such as ``id`` is missing."""

@@ -32,10 +32,6 @@ class RunningSandbox:
     control: ControlClient
     sandbox: BitrixSandbox
 
-    @property
-    def host(self) -> str:
-        return self.domain
-
 
 def _uvicorn_config(sandbox: BitrixSandbox, tls: TlsFiles | None, port: int, host: str) -> uvicorn.Config:
     options: dict[str, Any] = {}
@@ -53,8 +49,19 @@ def _uvicorn_config(sandbox: BitrixSandbox, tls: TlsFiles | None, port: int, hos
     )
 
 
-def serve_forever(sandbox: BitrixSandbox, *, host: str, port: int, tls: TlsFiles | None) -> None:
-    uvicorn.Server(_uvicorn_config(sandbox, tls, port, host)).run()
+def loopback_socket(port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket on 127.0.0.1 (``port=0`` picks a free one)."""
+    # asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP; with proto 0 every
+    # response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def serve_forever(sandbox: BitrixSandbox, *, sock: socket.socket, tls: TlsFiles | None) -> None:
+    port = sock.getsockname()[1]
+    uvicorn.Server(_uvicorn_config(sandbox, tls, port, "127.0.0.1")).run(sockets=[sock])
 
 
 @contextlib.contextmanager
@@ -80,11 +87,7 @@ def running_bitrix_sandbox(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="bitrix-sandbox-"))
         )
         tls = create_test_ca(directory) if https else None
-        # asyncio only sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP; with proto 0 every
-        # response waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()
         port = sock.getsockname()[1]
         server = uvicorn.Server(_uvicorn_config(sandbox, tls, port, "127.0.0.1"))
         thread = threading.Thread(

@@ -542,9 +542,9 @@ class Shop:
         self._emit_order(order)
 
     def _emit_order(self, order: Row) -> None:
-        self._events(
-            "ONSALEORDERSAVED", {"FIELDS": {"ID": order["id"], "XML_ID": order["xmlId"], "ACTION": "save"}}
-        )
+        fields = {"ID": order["id"], "XML_ID": order["xmlId"]}
+        self._events("ONSALEORDERSAVED", {"FIELDS": {**fields, "ACTION": "save"}})
+        self._events("ONORDERENTITYSAVED", {"FIELDS": fields})
 
     def shipment(self, shipment_id: Any) -> Row:
         row = self.t("shipments").get(shipment_id)
@@ -635,6 +635,10 @@ class Shop:
         if changes.get("paid") not in (None, payment["paid"]):
             payment["datePaid"] = self.clock.iso() if changes["paid"] == "Y" else None
         payment.update(changes)
+        self._events(
+            "ONPAYMENTENTITYSAVED",
+            {"FIELDS": {"ID": payment["id"], "ORDER_ID": payment["orderId"], "XML_ID": payment["xmlId"]}},
+        )
         order = self.order(payment["orderId"])
         payments = self.children("payments", "orderId", order["id"])
         order["payed"] = "Y" if payments and all(p["paid"] == "Y" for p in payments) else "N"
