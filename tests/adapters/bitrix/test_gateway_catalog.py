@@ -211,3 +211,14 @@ def test_stock_document_currency_is_checked(cloud_shop: RunningSandbox, gateway_
             "A", [StockLine(product_id=1, amount=Decimal(1), store_to=1)], currency="rubles"
         )
     assert caught.value.field == "currency"
+
+
+def test_a_write_off_beyond_the_stock_names_the_draft(
+    cloud_shop: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    gateway = gateway_for(cloud_shop, profile="bitrix24")
+    pid = product_ids(cloud_shop)[-1]
+    too_many = _store_amount(cloud_shop, pid, 2) + 1000
+    with pytest.raises(Exception, match=r"stock document \d+ \(draft, not conducted\)") as caught:
+        gateway.post_stock_document("D", [StockLine(product_id=pid, amount=too_many, store_from=2)])
+    assert type(caught.value).__module__ == "bitrix_inflow.errors"

@@ -408,9 +408,8 @@ class BitrixGateway:
                     _raise_if_global(error)
                     failed[pid] = str(error)
                     continue
-                element = reply.results.get(key)
-                echoed = element.get("element", {}).get("quantity") if isinstance(element, Mapping) else None
-                if echoed is not None and Decimal(str(echoed)) != Decimal(str(qty)):
+                echoed = _echoed_quantity(reply.results.get(key))
+                if echoed is not None and echoed != Decimal(str(qty)):
                     failed[pid] = (
                         f"Bitrix kept quantity {echoed} instead of {qty}: quantity is read-only while "
                         "inventory management is on (use post_stock_document)"
@@ -466,9 +465,12 @@ class BitrixGateway:
                 )
         conducted = False
         if conduct:
-            result = self.transport.call("catalog.document.conduct", {"id": doc_id}, idempotent=False).get(
-                "result"
-            )
+            try:
+                reply = self.transport.call("catalog.document.conduct", {"id": doc_id}, idempotent=False)
+            except IntegrationError as error:
+                # e.g. a write-off beyond the stock: the draft stays for an operator to fix or delete.
+                raise _with_context(error, f"stock document {doc_id} (draft, not conducted)") from None
+            result = reply.get("result")
             if result in (False, None):
                 raise PermanentError(
                     f"stock document {doc_id}: Bitrix refused to conduct it (answer {result!r})"
@@ -619,6 +621,18 @@ def _element_fields(doc_type: str, index: int, line: StockLine) -> JSON:
         fields["purchasingPrice"] = _quantity(line.purchasing_price, f"{field}.purchasing_price")
     assert_wire_safe(fields, field)
     return fields
+
+
+def _echoed_quantity(result: object) -> Decimal | None:
+    """The quantity ``catalog.product.update`` answers with (``{"element": {...}}``), if it says one."""
+    element = result.get("element") if isinstance(result, Mapping) else None
+    value = element.get("quantity") if isinstance(element, Mapping) else None
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 def _next_of(envelope: Mapping[str, Any]) -> int | None:
