@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -196,7 +195,8 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             for _ in range(count):
                 with shop.lock:
                     state["placed"].append(random_order(shop, rng, shipments=shipments)["id"])
-                time.sleep(1.0 / rate)
+                if sandbox.stopping.wait(1.0 / rate):
+                    break
             state["done"] = True
 
         threading.Thread(target=run, name=f"bitrix-sandbox-stream-{stream_id}", daemon=True).start()
