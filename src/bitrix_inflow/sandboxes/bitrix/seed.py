@@ -173,7 +173,7 @@ def add_product(
     for store_id, amount in stock.items():
         shop.store_product(product_id, store_id)
         shop.set_store_amount(product_id, store_id, amount)
-    shop._touch_product(product)
+    shop.touch_product(product)
     return product
 
 

@@ -196,9 +196,9 @@ class Shop:
         cell["amount"] = _num(amount)
         product = self.product(product_id)
         product["quantity"] = _num(product["quantity"] + delta)
-        self._touch_product(product)
+        self.touch_product(product)
 
-    def _touch_product(self, product: Row) -> None:
+    def touch_product(self, product: Row) -> None:
         product["timestampX"] = self.clock.iso()
         product["available"] = "Y" if product["quantity"] > 0 or product["canBuyZero"] == "Y" else "N"
 
@@ -210,7 +210,7 @@ class Shop:
         product["quantityReserved"] = _num(product["quantityReserved"] + sign * quantity)
         cell = self.store_product(product_id, store_id)
         cell["quantityReserved"] = _num(cell["quantityReserved"] + sign * quantity)
-        self._touch_product(product)
+        self.touch_product(product)
 
     # -- orders ----------------------------------------------------------------------------------------------
 
@@ -647,7 +647,7 @@ class Shop:
                     product["quantity"] = _num(product["quantity"] - (quantity - reserved))
                 else:
                     product["quantity"] = _num(product["quantity"] + quantity)
-                self._touch_product(product)
+                self.touch_product(product)
             if sign > 0:
                 cell["quantityReserved"] = _num(cell["quantityReserved"] - reserved)
                 line["reservedQuantity"] = 0
