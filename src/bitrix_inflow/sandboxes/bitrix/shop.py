@@ -80,12 +80,14 @@ class Shop:
         self.tables: dict[str, Table] = {name: Table() for name in TABLES}
         self._events = events or (lambda _name, _data: None)
         self.inventory_management = config.inventory_management
+        self._cells: dict[tuple[int, int], Row] = {}  # storeProducts by (productId, storeId)
 
     def t(self, name: str) -> Table:
         return self.tables[name]
 
     def reset(self) -> None:
         self.tables = {name: Table() for name in TABLES}
+        self._cells = {}
 
     # -- reference data --------------------------------------------------------------------------------------
 
@@ -177,12 +179,12 @@ class Shop:
     # -- catalog ---------------------------------------------------------------------------------------------
 
     def store_product(self, product_id: int, store_id: int) -> Row:
-        for row in self.t("storeProducts").all():
-            if row["productId"] == product_id and row["storeId"] == store_id:
-                return row
-        row = {"productId": product_id, "storeId": store_id, "amount": 0, "quantityReserved": 0}
-        self.t("storeProducts").insert(row)
-        return row
+        cell = self._cells.get((product_id, store_id))
+        if cell is None:
+            cell = {"productId": product_id, "storeId": store_id, "amount": 0, "quantityReserved": 0}
+            self.t("storeProducts").insert(cell)
+            self._cells[(product_id, store_id)] = cell
+        return cell
 
     def product(self, product_id: Any) -> Row:
         row = self.t("products").get(product_id)
@@ -444,7 +446,7 @@ class Shop:
         prop_id = self.t("basketProperties").insert(row)
         if not row["xmlId"]:
             row["xmlId"] = f"bx_bprop_{prop_id}"
-        item["properties"] = [p for p in self.t("basketProperties").all() if p["basketId"] == basket_id]
+        item["properties"].append(row)  # the same row object, so both views stay in step
         return row
 
     def _add_shipment(
