@@ -273,6 +273,8 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             ("/_sandbox/orders", {"lines": [{"productId": 1, "quantity": -2}]}, "lines[0].quantity"),
             ("/_sandbox/orders", {"lines": "nope"}, "lines"),
             ("/_sandbox/seed", {"products": "many"}, "products"),
+            ("/_sandbox/seed", {"products": 10**7}, "products"),
+            ("/_sandbox/orders/stream", {"count": 0}, "count"),
             ("/_sandbox/faults", {"limiterr": True}, "limiterr"),
             ("/_sandbox/faults", {"error_500_rate": 2}, "error_500_rate"),
             ("/_sandbox/faults", {"limiter": "yes"}, "limiter"),

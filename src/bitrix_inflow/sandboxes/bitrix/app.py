@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,7 @@ class BitrixSandbox:
             self.config, self.shop, self.credentials, self.clock, self.faults, self.methods, hub=self.hub
         )
         self.streams: dict[int, dict[str, Any]] = {}
+        self.stopping = threading.Event()  # ends order streams when the server shuts down
         self.app = Starlette(
             routes=[
                 Route("/rest/{path:path}", self._rest, methods=["GET", "POST"]),
@@ -113,6 +115,7 @@ class BitrixSandbox:
         try:
             yield
         finally:
+            self.stopping.set()
             self.events.stop()
 
     def seed(self, **options: Any) -> dict[str, Any]:

@@ -42,6 +42,11 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     auth_statuses: Annotated[
         str, typer.Option(help="HTTP statuses of auth errors: docs (403/400) or source (401).")
     ] = "docs",
+    bucket_size: Annotated[int, typer.Option(help="Leaky bucket size (cloud mode).")] = 50,
+    drain_per_s: Annotated[
+        float, typer.Option(help="Leaky bucket drain rate per second (cloud mode).")
+    ] = 2.0,
+    no_limits: Annotated[bool, typer.Option("--no-limits", help="Switch the cloud limits off.")] = False,
     state_dir: Annotated[Path, typer.Option(help="Where the test CA and server key are written.")] = Path(
         "var/bitrix-sandbox"
     ),
@@ -60,6 +65,12 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     sandbox = BitrixSandbox(config, https=not http)
+    try:
+        sandbox.faults.update({"bucket_size": bucket_size, "drain_per_s": drain_per_s})
+    except (TypeError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from error
+    if no_limits:
+        sandbox.faults.update({"limiter": False, "operating_limit_s": None})
     sandbox.seed(seed=seed, products=products, orders=orders)
     tls = None if http else create_test_ca(state_dir)
     try:

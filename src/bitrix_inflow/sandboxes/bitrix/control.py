@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -55,7 +54,9 @@ async def _json(request: Request) -> dict[str, Any]:
     return data
 
 
-def _int(data: dict[str, Any], name: str, default: int | None = None, *, minimum: int = 0) -> int:
+def _int(
+    data: dict[str, Any], name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9
+) -> int:
     value = data.get(name, default)
     if value is None:
         raise _bad(name, "is required", f"pass {name} as an integer")
@@ -65,6 +66,8 @@ def _int(data: dict[str, Any], name: str, default: int | None = None, *, minimum
         raise _bad(name, f"{value!r} is not an integer", f"pass {name} as an integer >= {minimum}") from None
     if number < minimum:
         raise _bad(name, f"{number} is below {minimum}", f"pass {name} >= {minimum}")
+    if number > maximum:
+        raise _bad(name, f"{number} is above {maximum}", f"pass {name} <= {maximum}")
     return number
 
 
@@ -116,11 +119,11 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             raise _bad("carriers", "must be a non-empty list of names", 'e.g. ["CDEK", "Russian Post"]')
         options = {
             "seed": _int(data, "seed", 1),
-            "products": _int(data, "products", 20),
-            "offers_per_product": _int(data, "offers_per_product", 0),
-            "stores": _int(data, "stores", 2, minimum=1),
+            "products": _int(data, "products", 20, maximum=20_000),
+            "offers_per_product": _int(data, "offers_per_product", 0, maximum=20),
+            "stores": _int(data, "stores", 2, minimum=1, maximum=50),
             "carriers": tuple(carriers),
-            "orders": _int(data, "orders", 0),
+            "orders": _int(data, "orders", 0, maximum=50_000),
         }
         if "inventory_management" in data:
             shop.inventory_management = bool(data["inventory_management"])
@@ -180,7 +183,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
 
     async def stream(request: Request) -> dict[str, Any]:
         data = await _json(request)
-        count = _int(data, "count", 10, minimum=1)
+        count = _int(data, "count", 10, minimum=1, maximum=100_000)
         rate = _float(data, "rate_per_s", 5.0)
         if rate <= 0:
             raise _bad("rate_per_s", "must be positive", "pass orders per second > 0")
@@ -196,7 +199,8 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             for _ in range(count):
                 with shop.lock:
                     state["placed"].append(random_order(shop, rng, shipments=shipments)["id"])
-                time.sleep(1.0 / rate)
+                if sandbox.stopping.wait(1.0 / rate):
+                    break
             state["done"] = True
 
         threading.Thread(target=run, name=f"bitrix-sandbox-stream-{stream_id}", daemon=True).start()

@@ -61,7 +61,7 @@ def _update_product(call: Call, iblocks: tuple[int, ...]) -> Row:
             fields.pop(name, None)
     for key, value in fields.items():
         row[key] = value
-    call.shop._touch_product(row)
+    call.shop.touch_product(row)
     return row
 
 

@@ -62,7 +62,6 @@ def install_reference_data(
             "skuPropertyId": None,
             "subscription": "N",
             "vatId": 1,
-            "yandexExport": "N",
         }
     )
     shop.t("catalogs").insert(
@@ -75,7 +74,6 @@ def install_reference_data(
             "skuPropertyId": PROP_CML2_LINK,
             "subscription": "N",
             "vatId": 1,
-            "yandexExport": "N",
         }
     )
     for prop_id, iblock_id, code, name in (
@@ -147,6 +145,17 @@ def add_product(
         "timestampX": now,
         "iblockSectionId": None,
         "sort": 500,
+        "createdBy": 1,
+        "modifiedBy": 1,
+        "dateActiveFrom": None,
+        "dateActiveTo": None,
+        "detailPicture": None,
+        "detailText": "",
+        "detailTextType": "text",
+        "previewPicture": None,
+        "previewText": "",
+        "previewTextType": "text",
+        "vatId": 1,
         "_price": price,
     }
     product_id = products.insert(product)
@@ -164,7 +173,7 @@ def add_product(
     for store_id, amount in stock.items():
         shop.store_product(product_id, store_id)
         shop.set_store_amount(product_id, store_id, amount)
-    shop._touch_product(product)
+    shop.touch_product(product)
     return product
 
 

@@ -80,12 +80,14 @@ class Shop:
         self.tables: dict[str, Table] = {name: Table() for name in TABLES}
         self._events = events or (lambda _name, _data: None)
         self.inventory_management = config.inventory_management
+        self._cells: dict[tuple[int, int], Row] = {}  # storeProducts by (productId, storeId)
 
     def t(self, name: str) -> Table:
         return self.tables[name]
 
     def reset(self) -> None:
         self.tables = {name: Table() for name in TABLES}
+        self._cells = {}
 
     # -- reference data --------------------------------------------------------------------------------------
 
@@ -177,12 +179,12 @@ class Shop:
     # -- catalog ---------------------------------------------------------------------------------------------
 
     def store_product(self, product_id: int, store_id: int) -> Row:
-        for row in self.t("storeProducts").all():
-            if row["productId"] == product_id and row["storeId"] == store_id:
-                return row
-        row = {"productId": product_id, "storeId": store_id, "amount": 0, "quantityReserved": 0}
-        self.t("storeProducts").insert(row)
-        return row
+        cell = self._cells.get((product_id, store_id))
+        if cell is None:
+            cell = {"productId": product_id, "storeId": store_id, "amount": 0, "quantityReserved": 0}
+            self.t("storeProducts").insert(cell)
+            self._cells[(product_id, store_id)] = cell
+        return cell
 
     def product(self, product_id: Any) -> Row:
         row = self.t("products").get(product_id)
@@ -196,9 +198,9 @@ class Shop:
         cell["amount"] = _num(amount)
         product = self.product(product_id)
         product["quantity"] = _num(product["quantity"] + delta)
-        self._touch_product(product)
+        self.touch_product(product)
 
-    def _touch_product(self, product: Row) -> None:
+    def touch_product(self, product: Row) -> None:
         product["timestampX"] = self.clock.iso()
         product["available"] = "Y" if product["quantity"] > 0 or product["canBuyZero"] == "Y" else "N"
 
@@ -210,7 +212,7 @@ class Shop:
         product["quantityReserved"] = _num(product["quantityReserved"] + sign * quantity)
         cell = self.store_product(product_id, store_id)
         cell["quantityReserved"] = _num(cell["quantityReserved"] + sign * quantity)
-        self._touch_product(product)
+        self.touch_product(product)
 
     # -- orders ----------------------------------------------------------------------------------------------
 
@@ -309,19 +311,46 @@ class Shop:
         payment: Row = {
             "accountNumber": f"{order_id}/1",
             "comments": "",
+            "companyId": 0,
             "currency": "RUB",
             "dateBill": now,
+            "dateMarked": None,
             "datePaid": None,
+            "datePayBefore": None,
+            "dateResponsibleId": None,
+            "empMarkedId": None,
+            "empPaidId": None,
+            "empResponsibleId": None,
+            "empReturnId": None,
             "externalPayment": "N",
             "id1c": "",
             "isReturn": "N",
+            "marked": "N",
             "orderId": order_id,
             "paid": "N",
+            "payReturnComment": "",
+            "payReturnDate": None,
+            "payReturnNum": "",
             "paySystemId": pay_system["id"],
             "paySystemIsCash": pay_system["isCash"],
             "paySystemName": pay_system["name"],
             "paySystemXmlId": pay_system["xmlId"],
+            "payVoucherDate": None,
+            "payVoucherNum": "",
+            "priceCod": "0",
+            "psCurrency": "",
+            "psInvoiceId": None,
+            "psResponseDate": None,
+            "psStatus": "",
+            "psStatusCode": "",
+            "psStatusDescription": "",
+            "psStatusMessage": "",
+            "psSum": None,
+            "reasonMarked": "",
+            "responsibleId": None,
             "sum": order["price"],
+            "updated1c": "N",
+            "version1c": "",
             "xmlId": f"bx_pay_{order_id}",
         }
         self.t("payments").insert(payment)
@@ -345,7 +374,12 @@ class Shop:
             "currency": "RUB",
             "customPrice": "N",
             "dateInsert": now,
+            "dateRefresh": None,
             "dateUpdate": now,
+            "detailPageUrl": "",
+            "discountCoupon": "",
+            "discountName": "",
+            "discountValue": "",
             "dimensions": 'a:3:{s:5:"WIDTH";N;s:6:"HEIGHT";N;s:6:"LENGTH";N;}',
             "discountPrice": 0,
             "fuserId": 1,
@@ -361,11 +395,15 @@ class Shop:
             "priceTypeId": 1,
             "productId": product["id"],
             "productPriceId": product["id"],
+            "productProviderClass": "\\Bitrix\\Catalog\\Product\\CatalogProvider",
             "productXmlId": product["xmlId"],
             "properties": [],
             "quantity": _num(quantity),
+            "recommendation": "",
             "reservations": [],
+            "setParentId": "",
             "sort": 100,
+            "subscribe": "N",
             "type": "",
             "vatIncluded": "Y",
             "vatRate": 0.2,
@@ -408,7 +446,7 @@ class Shop:
         prop_id = self.t("basketProperties").insert(row)
         if not row["xmlId"]:
             row["xmlId"] = f"bx_bprop_{prop_id}"
-        item["properties"] = [p for p in self.t("basketProperties").all() if p["basketId"] == basket_id]
+        item["properties"].append(row)  # the same row object, so both views stay in step
         return row
 
     def _add_shipment(
@@ -432,6 +470,7 @@ class Shop:
             "dateDeducted": None,
             "dateInsert": now,
             "dateMarked": None,
+            "dateResponsibleId": None,
             "deducted": "N",
             "deliveryDocDate": None,
             "deliveryDocNum": "",
@@ -440,7 +479,10 @@ class Shop:
             "deliveryXmlId": delivery["xmlId"],
             "discountPrice": 0,
             "empAllowDeliveryId": None,
+            "empCanceledId": None,
             "empDeductedId": None,
+            "empMarkedId": None,
+            "empResponsibleId": None,
             "externalDelivery": "N",
             "id1c": "",
             "marked": "N",
@@ -607,7 +649,7 @@ class Shop:
                     product["quantity"] = _num(product["quantity"] - (quantity - reserved))
                 else:
                     product["quantity"] = _num(product["quantity"] + quantity)
-                self._touch_product(product)
+                self.touch_product(product)
             if sign > 0:
                 cell["quantityReserved"] = _num(cell["quantityReserved"] - reserved)
                 line["reservedQuantity"] = 0
