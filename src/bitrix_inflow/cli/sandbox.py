@@ -4,4 +4,10 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True)
+from bitrix_inflow.sandboxes.bitrix.cli import app as bitrix_app
+
+app = typer.Typer(
+    help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True
+)
+
+app.add_typer(bitrix_app, name="bitrix")

@@ -1,0 +1,48 @@
+"""The Bitrix adapter: ``BitrixGateway`` and its settings. Built on b24pysdk; see README.md."""
+
+from .gateway import BitrixGateway
+from .models import (
+    AccessReport,
+    BasketLine,
+    ChangedOrders,
+    Notice,
+    NoticeKind,
+    OrderBundle,
+    OrderHeader,
+    OrderStatus,
+    OrderWatermark,
+    PropertyValue,
+    QuantityUpdate,
+    Shipment,
+    ShipmentLine,
+    StatusChange,
+    StatusOutcome,
+    StockDocument,
+    StockLine,
+    Store,
+)
+from .settings import BitrixSettings, OAuthCredentials
+
+__all__ = [
+    "AccessReport",
+    "BasketLine",
+    "BitrixGateway",
+    "BitrixSettings",
+    "ChangedOrders",
+    "Notice",
+    "NoticeKind",
+    "OAuthCredentials",
+    "OrderBundle",
+    "OrderHeader",
+    "OrderStatus",
+    "OrderWatermark",
+    "PropertyValue",
+    "QuantityUpdate",
+    "Shipment",
+    "ShipmentLine",
+    "StatusChange",
+    "StatusOutcome",
+    "StockDocument",
+    "StockLine",
+    "Store",
+]

@@ -1,0 +1,184 @@
+"""Turns every Bitrix error reply into the product's error taxonomy (``bitrix_inflow.errors``).
+
+Keyed on the ``error`` value of the JSON body, never on the HTTP status alone: auth errors come as 401 from
+the code and 403/400 in the docs, and sale/catalog controllers use *integer* codes with HTTP 400.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bitrix_inflow.errors import (
+    AuthError,
+    IntegrationError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
+
+# The scope a webhook needs for each method family (Developer resources → Incoming webhook → permissions).
+_SCOPE_BY_PREFIX = {
+    "sale.": "sale (Online store)",
+    "catalog.": "catalog (Commercial catalog)",
+    "im.": "im (Chat and notifications)",
+    "tasks.": "task (Tasks)",
+    "crm.": "crm (CRM)",
+}
+
+_NOT_FOUND_WHAT = {
+    200540400001: "order",
+    201140400001: "shipment",
+    201240400001: "shipment item",
+}
+
+_AUTH_CODES = {
+    "NO_AUTH_FOUND": "Bitrix found no authorisation in the request: check the webhook URL / OAuth token",
+    "INVALID_TOKEN": "the OAuth access token is not valid: re-install or re-authorise the app",
+    "WRONG_AUTH_TYPE": "this method cannot be called with this kind of authorisation (webhook vs app)",
+    "USER_ACCESS_ERROR": "the application is not allowed for this user: widen the app's access in Bitrix",
+    "AUTHORIZATION_ERROR": "authorisation failed: check the webhook URL / OAuth credentials",
+    "PAYMENT_REQUIRED": "the Bitrix24 plan does not allow REST: a commercial plan is required",
+    "ACCESS_DENIED": "access denied: the webhook user must be an admin, or REST needs a commercial plan",
+    "ACCESS_ERROR": "access denied for the webhook user: grant it the needed module rights",
+    "ALLOWED_ONLY_INTRANET_USER": "the webhook user must be an intranet (employee) user",
+    "METHOD_CONFIRM_DENIED": "a portal administrator refused the app's access to this method",
+    "METHOD_CONFIRM_WAITING": "the method waits for a portal administrator's confirmation",
+    "PORTAL_DELETED": "the Bitrix24 portal has been deleted",
+}
+
+_REQUIRED_FIELDS = re.compile(r"Required fields?:\s*(?P<fields>.+)", re.IGNORECASE)
+_MISSING_PARAMETER = re.compile(r"parameter \{?(?P<name>\w+)\}?", re.IGNORECASE)
+
+
+def scope_for(method: str) -> str:
+    for prefix, scope in _SCOPE_BY_PREFIX.items():
+        if method.lower().startswith(prefix):
+            return scope
+    return "the scope of " + method
+
+
+def error_code(body: Mapping[str, Any] | None) -> str | int | None:
+    """The ``error`` value as sent: a string for system errors, an int for sale/catalog controllers."""
+    if not body:
+        return None
+    code = body.get("error")
+    if isinstance(code, Mapping):  # REST v3 shape {"error": {"code": …, "message": …}}
+        code = code.get("code")
+    if isinstance(code, bool) or code is None:
+        return None
+    if isinstance(code, int):
+        return code
+    text = str(code)
+    return int(text) if text.isdigit() else text
+
+
+def retry_after_from(
+    body: Mapping[str, Any] | None, header: str | None, now: float | None = None
+) -> float | None:
+    """The wait the server asked for: ``Retry-After`` header, else ``time.operating_reset_at`` (cloud)."""
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    timing = body.get("time") if body else None
+    if isinstance(timing, Mapping) and isinstance(timing.get("operating_reset_at"), int | float):
+        current = time.time() if now is None else now
+        return max(0.0, float(timing["operating_reset_at"]) - current)
+    return None
+
+
+def translate(
+    status: int | None,
+    body: Mapping[str, Any] | None,
+    *,
+    method: str,
+    retry_after: float | None = None,
+) -> IntegrationError:
+    """Map one error reply (status may be None inside a batch, whose envelope is always 200)."""
+    code = error_code(body)
+    description = str(body.get("error_description") or "") if body else ""
+    said = f"{method}: {code if code is not None else status} {description}".strip()
+    if isinstance(code, int):
+        return _controller_error(code, description, method=method, said=said)
+    upper = code.upper() if isinstance(code, str) else None
+
+    if upper in ("QUERY_LIMIT_EXCEEDED", "OVERLOAD_LIMIT", "OPERATION_TIME_LIMIT"):
+        return RateLimitedError(f"Bitrix asks to slow down ({said})", retry_after=retry_after)
+    if upper == "EXPIRED_TOKEN":
+        return AuthError(
+            f"{said}: the OAuth access token expired and refreshing it failed; check oauth.client_id/"
+            "client_secret and re-authorise the app to get a new refresh token"
+        )
+    if upper == "INVALID_CREDENTIALS":
+        return AuthError(
+            f"{said}: Bitrix rejected the webhook; fix webhook_url (user id and code must match an active "
+            "incoming webhook in Developer resources)"
+        )
+    if upper == "INSUFFICIENT_SCOPE":
+        return AuthError(f"{said}: the webhook/app lacks the scope {scope_for(method)}; add it in Bitrix")
+    if upper == "INVALID_REQUEST" and "https" in description.lower():
+        return ValidationError(
+            "webhook_url", "the site accepts webhooks over HTTPS only", "use an https:// URL"
+        )
+    if upper in _AUTH_CODES:
+        return AuthError(f"{said}: {_AUTH_CODES[upper]}")
+    if upper == "ERROR_METHOD_NOT_FOUND":
+        return PermanentError(
+            f"{said}: method not available here (module not installed, or not on this edition: "
+            "tasks.* exists on Bitrix24 only)"
+        )
+    if upper == "ERROR_ARGUMENT":
+        argument = str(body.get("argument") or "parameters") if body else "parameters"
+        return ValidationError(f"{method}.{argument}", description or "invalid argument")
+    if upper in ("ERROR_BATCH_LENGTH_EXCEEDED", "ERROR_BATCH_METHOD_NOT_ALLOWED"):
+        return PermanentError(f"{said}: batch misuse (a bug in the gateway)")
+    if upper in ("INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"):
+        return TransientError(f"Bitrix server error ({said})")
+    return _by_status(status, said, method=method, description=description, retry_after=retry_after)
+
+
+def _controller_error(code: int, description: str, *, method: str, said: str) -> IntegrationError:
+    if code in _NOT_FOUND_WHAT:
+        return NotFoundError(f"{_NOT_FOUND_WHAT[code]} does not exist in Bitrix ({said})")
+    http_class = (code // 100_000) % 1000
+    if http_class == 404:
+        return NotFoundError(f"not found in Bitrix ({said})")
+    if http_class == 403:
+        right = "write" if code % 100 == 20 else "read"
+        return AuthError(
+            f"{said}: the webhook user has no {right} right on the module; give it "
+            f"{'W (full access)' if right == 'write' else 'at least read'} in the module's access settings"
+        )
+    required = _REQUIRED_FIELDS.search(description)
+    if required:
+        names = ", ".join(n.strip() for n in required.group("fields").split(",") if n.strip())
+        return ValidationError(f"{method}.fields.{names}", "Bitrix requires these fields", f"send {names}")
+    if code == 100:
+        missing = _MISSING_PARAMETER.search(description)
+        name = missing.group("name") if missing else "parameters"
+        return ValidationError(f"{method}.{name}", description or "required argument missing", f"pass {name}")
+    return ValidationError(f"{method}.fields", description or f"rejected with code {code}")
+
+
+def _by_status(
+    status: int | None, said: str, *, method: str, description: str, retry_after: float | None
+) -> IntegrationError:
+    if status is None:
+        return PermanentError(f"Bitrix refused ({said})")
+    if status == 429:
+        return RateLimitedError(f"Bitrix asks to slow down ({said})", retry_after=retry_after)
+    if status >= 500:
+        return TransientError(f"Bitrix server error ({said})")
+    if status in (401, 403):
+        return AuthError(f"{said}: authorisation refused; check webhook_url / OAuth credentials and rights")
+    if status == 404:
+        return NotFoundError(f"not found in Bitrix ({said})")
+    if status == 400:
+        return ValidationError(f"{method}.parameters", description or "Bitrix rejected the request")
+    return PermanentError(f"Bitrix refused ({said})")

@@ -1,0 +1,413 @@
+"""One HTTP conversation with Bitrix, built on b24pysdk: pacing, retries, OAuth refresh, error translation.
+
+b24pysdk does the request plumbing (JSON POST, SDK headers, batch ``cmd`` encoding, typed exceptions carrying
+the JSON body, expired-token refresh in ``BitrixToken``). Two things it cannot be told per client are added
+here through its own extension points (README.md has the evidence):
+
+* TLS trust: its requesters call module-level ``requests.post``/``get``, so only the process-wide
+  ``REQUESTS_CA_BUNDLE`` would reach them. ``_SessionRequester`` overrides the ``_request`` hook to send
+  through this gateway's own ``requests.Session`` (``verify`` = the configured CA, our timeouts).
+* The OAuth token server: hard-coded ``oauth.bitrix24.tech``; ``_RefreshingApp`` sends the refresh to the
+  configured URL through the same session, then lets b24pysdk parse and store the renewed token.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import requests
+from b24pysdk import BitrixToken
+from b24pysdk.api.requesters import BitrixAPIRequester, BitrixOAuthRequester
+from b24pysdk.credentials import AbstractBitrixApp
+from b24pysdk.credentials.auth import RenewedOAuth
+from b24pysdk.errors import (
+    BitrixAPIError,
+    BitrixAPIExpiredToken,
+    BitrixRequestError,
+    BitrixRequestTimeout,
+    BitrixResponseJSONDecodeError,
+    BitrixSDKException,
+    BitrixValidationError,
+)
+from b24pysdk.errors.oauth import BitrixOAuthException
+
+from bitrix_inflow.errors import (
+    AuthError,
+    IntegrationError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
+
+from . import error_map
+from .pacing import Backoff, Clock, LeakyBucket, MonotonicClock
+from .settings import BitrixSettings, webhook_parts
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+class _SessionRequester(BitrixAPIRequester):  # type: ignore[misc]  # b24pysdk ships no type information
+    """b24pysdk's requester, sending through our session; its own 503 sleep-loop is off (max_retries=1)."""
+
+    def __init__(
+        self, url: str, params: JSON, session: requests.Session, timeout: tuple[float, float]
+    ) -> None:
+        super().__init__(url, params=params, timeout=timeout, max_retries=1)
+        self._session = session
+
+    def _request(self) -> requests.Response:
+        return self._session.post(
+            url=self._url,
+            json=self._params,
+            headers=self._headers,
+            timeout=self._timeout,
+            allow_redirects=False,
+        )
+
+
+class _RefreshRequester(BitrixOAuthRequester):  # type: ignore[misc]
+    def __init__(self, app: _RefreshingApp) -> None:
+        super().__init__(app, timeout=app.timeout, max_retries=1)
+        self._app = app
+
+    def _request(self, url: str, params: JSON) -> requests.Response:
+        # ``url`` is b24pysdk's hard-coded token server; the configured one replaces it.
+        return self._app.session.get(
+            self._app.token_url, params=params, headers=self._headers, timeout=self._timeout
+        )
+
+
+class _RefreshingApp(AbstractBitrixApp):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        token_url: str,
+        session: requests.Session,
+        timeout: tuple[float, float],
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url
+        self.session = session
+        self.timeout = timeout
+
+    def refresh_oauth_token(self, refresh_token: str, **kwargs: Any) -> RenewedOAuth:
+        return RenewedOAuth.from_dict(_RefreshRequester(self).refresh_oauth_token(refresh_token))
+
+
+class _GatewayToken(BitrixToken):  # type: ignore[misc]
+    """A b24pysdk token whose every call (typed wrappers and batches included) goes through ``Transport``.
+
+    b24pysdk's ``_execute_with_retries`` stays in charge of expired tokens: it refreshes and repeats once.
+    """
+
+    def __init__(self, transport: Transport, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._transport = transport
+        # One request at a time per portal (what Bitrix asks of integrations), and above all one refresh:
+        # refresh tokens rotate, so two threads refreshing at once would leave one with a dead token.
+        # Re-entrant because a batch calls back into call_method.
+        self._lock = threading.RLock()
+
+    def call_method(
+        self, api_method: str, params: JSON | None = None, timeout: Any = None, **kwargs: Any
+    ) -> JSON:
+        idempotent = bool(kwargs.pop("idempotent", True))
+        with self._lock:
+            return cast(
+                JSON,
+                self._execute_with_retries(
+                    lambda: self._transport.send(api_method, params or {}, idempotent=idempotent)
+                ),
+            )
+
+    def refresh_and_set_oauth_token(self, **kwargs: Any) -> None:
+        super().refresh_and_set_oauth_token(**kwargs)
+        self._transport.token_refreshed(self.auth_token, self.refresh_token)
+
+
+@dataclass(frozen=True)
+class BatchReply:
+    """A ``batch`` answer split per command key; ``errors`` are already translated."""
+
+    results: Mapping[str, Any]
+    errors: Mapping[str, IntegrationError]
+    totals: Mapping[str, int] = field(default_factory=dict)
+    nexts: Mapping[str, int] = field(default_factory=dict)
+
+
+TokenListener = Callable[[str, str | None], None]
+
+
+class Transport:
+    """Sends Bitrix REST calls: one per ``call``, up to 50 per ``batch``; raises only taxonomy errors."""
+
+    def __init__(
+        self,
+        settings: BitrixSettings,
+        *,
+        clock: Clock | None = None,
+        backoff: Backoff | None = None,
+        on_token_refreshed: TokenListener | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock or MonotonicClock()
+        self.limiter = (
+            LeakyBucket(settings.rate_per_second, settings.burst, self._clock)
+            if settings.limiter_on
+            else None
+        )
+        self.backoff = backoff or Backoff(base=settings.backoff_base, cap=settings.backoff_cap)
+        self._on_token_refreshed = on_token_refreshed
+        self.session = requests.Session()
+        self.session.verify = (
+            str(settings.verify) if not isinstance(settings.verify, bool) else settings.verify
+        )
+        # Proxies/CA bundles from the environment must not override the explicit configuration.
+        self.session.trust_env = False
+        self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self.requests_sent = 0  # HTTP requests, retries included (metrics, tests)
+        self.retries = 0
+        self.token = self._make_token()
+
+    def _make_token(self) -> _GatewayToken:
+        settings = self.settings
+        if settings.webhook_url is not None:
+            base, user_id, code = webhook_parts(settings.webhook_url.get_secret_value())
+            self._rest_base = base
+            return _GatewayToken(self, domain=base, auth_token=f"{user_id}/{code}")
+        oauth = settings.oauth
+        assert oauth is not None  # guaranteed by BitrixSettings
+        self._rest_base = oauth.portal_url.rstrip("/") + "/rest"
+        app = _RefreshingApp(
+            client_id=oauth.client_id,
+            client_secret=oauth.client_secret.get_secret_value(),
+            token_url=oauth.token_url,
+            session=self.session,
+            timeout=self._timeout,
+        )
+        return _GatewayToken(
+            self,
+            domain=oauth.portal_url,
+            auth_token=oauth.access_token.get_secret_value(),
+            refresh_token=oauth.refresh_token.get_secret_value(),
+            bitrix_app=app,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def token_refreshed(self, access_token: str, refresh_token: str | None) -> None:
+        log.info("bitrix OAuth token refreshed")
+        if self._on_token_refreshed is not None:
+            try:
+                self._on_token_refreshed(access_token, refresh_token)
+            except Exception:
+                # The call that triggered the refresh still succeeds with the new token held in memory;
+                # the next refresh offers it again. Losing it on restart means re-authorising the app.
+                log.exception("could not persist the refreshed Bitrix OAuth token")
+
+    # -- public calls -------------------------------------------------------------------------------------
+
+    def call(self, method: str, params: JSON | None = None, *, idempotent: bool = True) -> JSON:
+        """One REST method; returns the whole envelope (``result``, ``next``, ``total``, ``time``)."""
+        return self.guard(method, lambda: self.token.call_method(method, params or {}, idempotent=idempotent))
+
+    def batch(
+        self, commands: Mapping[str, tuple[str, JSON]], *, halt: bool = False, idempotent: bool = True
+    ) -> BatchReply:
+        """Up to 50 commands in one request; sub-command failures come back translated, per key."""
+        if not commands:
+            return BatchReply(results={}, errors={})
+        if len(commands) > 50:
+            raise ValueError("a Bitrix batch holds at most 50 commands")
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            reply = self._batch_once(commands, halt=halt, idempotent=idempotent)
+            # The envelope is always 200; limits and server trouble show up per command. A repeatable
+            # batch is sent again as a whole, like a single call would be.
+            retryable = [
+                e
+                for e in reply.errors.values()
+                if isinstance(e, RateLimitedError) or (idempotent and isinstance(e, TransientError))
+            ]
+            if not retryable or not idempotent or attempt == attempts:
+                return reply
+            waits = [e.retry_after for e in retryable if isinstance(e, RateLimitedError) and e.retry_after]
+            server_wait = max(waits) if waits else None
+            if any(isinstance(e, RateLimitedError) for e in retryable) and self.limiter is not None:
+                self.limiter.saturate()
+            if self.backoff.too_long(server_wait):
+                return reply
+            wait = self.backoff.delay(attempt, server_wait)
+            self.retries += 1
+            log.warning("bitrix batch: %s; retry %d/%d in %.1fs", retryable[0], attempt, attempts - 1, wait)
+            self._clock.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _batch_once(
+        self, commands: Mapping[str, tuple[str, JSON]], *, halt: bool, idempotent: bool
+    ) -> BatchReply:
+        envelope = self.guard(
+            "batch", lambda: self.token.call_batch(dict(commands), halt=halt, idempotent=idempotent)
+        )
+        body = envelope.get("result")
+        if not isinstance(body, Mapping):
+            raise TransientError(f"batch: malformed reply without a result object: {str(envelope)[:200]}")
+        results = _as_map(body.get("result"))
+        raw_errors = _as_map(body.get("result_error"))
+        errors = {
+            str(key): error_map.translate(
+                None, value if isinstance(value, Mapping) else None, method=commands[key][0]
+            )
+            for key, value in raw_errors.items()
+            if key in commands
+        }
+        totals = {str(k): int(v) for k, v in _as_map(body.get("result_total")).items() if _is_int(v)}
+        nexts = {str(k): int(v) for k, v in _as_map(body.get("result_next")).items() if _is_int(v)}
+        return BatchReply(
+            results={str(k): v for k, v in results.items()}, errors=errors, totals=totals, nexts=nexts
+        )
+
+    # -- machinery ----------------------------------------------------------------------------------------
+
+    def guard(self, method: str, action: Callable[[], T]) -> T:
+        """Run a b24pysdk call, letting only taxonomy errors out, with every secret blanked."""
+        try:
+            return self._translated(method, action)
+        except IntegrationError as error:
+            # Messages end up in job records and logs; requests' errors quote URLs holding the webhook
+            # code or the refresh query. The original exception is dropped for the same reason.
+            raise self.redact(error) from None
+
+    def redact(self, error: IntegrationError) -> IntegrationError:
+        secrets = [s for s in self._secrets() if s and len(s) >= 4]
+
+        def clean(text: str) -> str:
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            return text
+
+        error.args = tuple(clean(a) if isinstance(a, str) else a for a in error.args)
+        if isinstance(error, ValidationError):
+            error.problem = clean(error.problem)
+        return error
+
+    def _secrets(self) -> list[str]:
+        found = [str(self.token.auth_token or ""), str(self.token.refresh_token or "")]
+        if self.settings.webhook_url is not None:
+            found.append(webhook_parts(self.settings.webhook_url.get_secret_value())[2])
+        if self.settings.oauth is not None:
+            found.append(self.settings.oauth.client_secret.get_secret_value())
+            found.append(self.settings.oauth.refresh_token.get_secret_value())
+        return found
+
+    def _translated(self, method: str, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except IntegrationError:
+            raise
+        except BitrixOAuthException as exc:
+            raise AuthError(
+                f"refreshing the OAuth token failed ({exc}); check oauth.client_id/client_secret/token_url "
+                "and re-authorise the app for a new refresh token"
+            ) from exc
+        except BitrixValidationError as exc:
+            raise AuthError(
+                f"the OAuth server sent an unusable token reply ({exc}); check oauth.token_url"
+            ) from exc
+        except BitrixSDKException as exc:
+            raise translate_exception(exc, method=method) from exc
+
+    def url_for(self, method: str) -> str:
+        if self.token.is_webhook:
+            return f"{self._rest_base}/{self.token.auth_token}/{method}.json"
+        return f"{self._rest_base}/{method}.json"
+
+    def send(self, method: str, params: JSON, *, idempotent: bool) -> JSON:
+        """POST one request, pacing before it and retrying what is safe to retry."""
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            if self.limiter is not None:
+                self.limiter.acquire()
+            body = params if self.token.is_webhook else {**params, "auth": self.token.auth_token}
+            self.requests_sent += 1
+            try:
+                return cast(
+                    JSON, _SessionRequester(self.url_for(method), body, self.session, self._timeout).call()
+                )
+            except BitrixAPIExpiredToken:
+                raise  # b24pysdk's token refreshes and repeats the call once
+            except BitrixSDKException as exc:
+                error = self.redact(translate_exception(exc, method=method))
+            retryable = isinstance(error, RateLimitedError) or (
+                isinstance(error, TransientError) and idempotent
+            )
+            server_wait = error.retry_after if isinstance(error, RateLimitedError) else None
+            if isinstance(error, RateLimitedError) and self.limiter is not None:
+                self.limiter.saturate()
+            if not retryable or attempt == attempts or self.backoff.too_long(server_wait):
+                raise error
+            wait = self.backoff.delay(attempt, server_wait)
+            self.retries += 1
+            log.warning(
+                "bitrix %s failed (%s); retry %d/%d in %.1fs", method, error, attempt, attempts - 1, wait
+            )
+            self._clock.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationError:
+    """A b24pysdk exception → taxonomy; codes come from ``json_response`` (``exc.error`` breaks on ints)."""
+    if isinstance(exc, BitrixRequestTimeout):
+        return TransientError(f"{method}: Bitrix did not answer in time ({exc})")
+    if isinstance(exc, BitrixRequestError):
+        if isinstance(exc.__cause__, requests.exceptions.SSLError):
+            # An untrusted certificate will not fix itself: retrying only delays the operator.
+            return ValidationError(
+                "verify",
+                f"{method}: the Bitrix server's TLS certificate is not trusted ({exc.__cause__})",
+                "set verify to the CA bundle (PEM) that signed the site's certificate",
+            )
+        return TransientError(f"{method}: network error talking to Bitrix ({exc})")
+    if isinstance(exc, BitrixAPIError):
+        response = exc.response
+        body = exc.json_response if isinstance(exc.json_response, Mapping) else None
+        header = response.headers.get("Retry-After") if response is not None else None
+        status = response.status_code if response is not None else None
+        return error_map.translate(
+            status, body, method=method, retry_after=error_map.retry_after_from(body, header)
+        )
+    if isinstance(exc, BitrixResponseJSONDecodeError):
+        status = exc.response.status_code
+        if status in (301, 302, 307, 308):
+            return AuthError(
+                f"{method}: Bitrix redirected ({status}); check the host in the webhook/portal URL"
+            )
+        if status < 400:
+            # A web page where a REST answer belongs: the URL points at the site, not at its REST endpoint.
+            return PermanentError(
+                f"{method}: HTTP {status} without a JSON body is not a Bitrix REST answer; "
+                "check the webhook/portal URL"
+            )
+        return error_map.translate(status, None, method=method)
+    return TransientError(f"{method}: unexpected client failure ({exc})")
+
+
+def _as_map(value: object) -> Mapping[Any, Any]:
+    # PHP serialises an empty map as [] (e.g. "result_error": []).
+    return value if isinstance(value, Mapping) else {}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,140 @@
+"""The sandbox shop as an ASGI app: the REST endpoint, the OAuth token endpoint and the control API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.auth import Credentials
+from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
+from bitrix_inflow.sandboxes.bitrix.control import control_routes
+from bitrix_inflow.sandboxes.bitrix.engine import Engine
+from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
+from bitrix_inflow.sandboxes.bitrix.events import EventSender
+from bitrix_inflow.sandboxes.bitrix.methods_catalog import METHODS as CATALOG_METHODS
+from bitrix_inflow.sandboxes.bitrix.methods_core import core_methods
+from bitrix_inflow.sandboxes.bitrix.methods_events import METHODS as EVENT_METHODS
+from bitrix_inflow.sandboxes.bitrix.methods_notify import METHODS as NOTIFY_METHODS
+from bitrix_inflow.sandboxes.bitrix.methods_sale import METHODS as SALE_METHODS
+from bitrix_inflow.sandboxes.bitrix.php_params import merge_pairs, parse_str
+from bitrix_inflow.sandboxes.bitrix.registry import MethodTable
+from bitrix_inflow.sandboxes.bitrix.seed import seed_shop
+from bitrix_inflow.sandboxes.bitrix.shop import Shop
+
+
+def php_json(body: Any) -> bytes:
+    # PHP's json_encode escapes "/" and non-ASCII; clients must cope with "392\/1", so the sandbox does too.
+    return json.dumps(body, ensure_ascii=True).replace("/", "\\/").encode()
+
+
+def rest_response(status: int, body: Any) -> Response:
+    return Response(
+        php_json(body),
+        status_code=status,
+        headers={"Access-Control-Allow-Origin": "*"},
+        media_type="application/json; charset=utf-8",
+    )
+
+
+async def request_params(request: Request) -> dict[str, Any]:
+    """CRestUtil::getRequestData: query + form; a POST without form fields is read as JSON (only with
+    ``application/json``; broken JSON silently becomes empty) or else as a query string; the body wins."""
+    params = parse_str(request.url.query)
+    if request.method != "POST":
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body: dict[str, Any] = {}
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+        body = merge_pairs(pairs)
+        await form.close()
+    else:
+        raw = await request.body()
+        if content_type == "application/json":
+            try:
+                decoded = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                decoded = {}
+            body = {str(k): v for k, v in decoded.items()} if isinstance(decoded, dict) else {}
+        else:
+            body = parse_str(raw.decode("utf-8", errors="replace"))
+    params.update(body)
+    return params
+
+
+@dataclass
+class BitrixSandbox:
+    """Everything one running shop needs; ``app`` is the ASGI application."""
+
+    config: SandboxConfig = field(default_factory=SandboxConfig)
+    https: bool = True
+
+    def __post_init__(self) -> None:
+        self.clock = Clock(self.config.utc_offset_minutes)
+        self.faults = Faults.for_mode(self.config.mode or "onprem")
+        self.events = EventSender(self.config, self.clock, self.faults)
+        self.hub = EventHub(self.events, self.clock)
+        self.shop = Shop(self.config, self.clock, self.hub.emit)
+        self.credentials = Credentials(self.config, self.clock)
+        self.methods = MethodTable()
+        self.methods.add(core_methods(self.methods))
+        self.methods.add(SALE_METHODS)
+        self.methods.add(CATALOG_METHODS)
+        self.methods.add(NOTIFY_METHODS)
+        self.methods.add(EVENT_METHODS)
+        self.engine = Engine(
+            self.config, self.shop, self.credentials, self.clock, self.faults, self.methods, hub=self.hub
+        )
+        self.streams: dict[int, dict[str, Any]] = {}
+        self.stopping = threading.Event()  # ends order streams when the server shuts down
+        self.app = Starlette(
+            routes=[
+                Route("/rest/{path:path}", self._rest, methods=["GET", "POST"]),
+                Route("/oauth/token/", self._oauth_token, methods=["GET", "POST"]),
+                Route("/oauth/token", self._oauth_token, methods=["GET", "POST"]),
+                *control_routes(self),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        self.events.start()
+        try:
+            yield
+        finally:
+            self.stopping.set()
+            self.events.stop()
+
+    def seed(self, **options: Any) -> dict[str, Any]:
+        with self.shop.lock:
+            return seed_shop(self.shop, **options)
+
+    async def _rest(self, request: Request) -> Response:
+        params = await request_params(request)
+        client_ip = request.client.host if request.client else "unknown"
+        reply = self.engine.handle(
+            request.path_params["path"], params, https=request.url.scheme == "https", client_ip=client_ip
+        )
+        if self.faults.slow_ms:
+            await asyncio.sleep(self.faults.slow_ms / 1000)
+        return rest_response(reply.status, reply.body)
+
+    async def _oauth_token(self, request: Request) -> Response:
+        params = await request_params(request)
+        try:
+            return rest_response(200, self.credentials.refresh_token(params))
+        except rest_errors.RestError as error:
+            return rest_response(error.status, error.body())

@@ -1,0 +1,380 @@
+"""The control API under ``/_sandbox/`` (no auth): seed, place orders, inspect, set faults, move the clock.
+
+Every endpoint takes and returns JSON. Bad input answers 400 ``{"error", "field", "fix"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.methods_sale import full_order, public
+from bitrix_inflow.sandboxes.bitrix.seed import DEFAULT_CARRIERS, random_order
+from bitrix_inflow.sandboxes.bitrix.shop import TABLES
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
+
+    Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class ControlError(Exception):
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+
+
+def _bad(field: str, problem: str, fix: str) -> ControlError:
+    return ControlError(field, problem, fix)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _bad(
+            "body", f"not valid JSON ({error})", "send a JSON object with Content-Type: application/json"
+        ) from error
+    if not isinstance(data, dict):
+        raise _bad("body", "the body must be a JSON object", "wrap the values in {...}")
+    return data
+
+
+def _int(
+    data: dict[str, Any], name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9
+) -> int:
+    value = data.get(name, default)
+    if value is None:
+        raise _bad(name, "is required", f"pass {name} as an integer")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _bad(name, f"{value!r} is not an integer", f"pass {name} as an integer >= {minimum}") from None
+    if number < minimum:
+        raise _bad(name, f"{number} is below {minimum}", f"pass {name} >= {minimum}")
+    if number > maximum:
+        raise _bad(name, f"{number} is above {maximum}", f"pass {name} <= {maximum}")
+    return number
+
+
+def _float(data: dict[str, Any], name: str, default: float) -> float:
+    value = data.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _bad(name, f"{value!r} is not a number", f"pass {name} as a number") from None
+
+
+def control_routes(sandbox: BitrixSandbox) -> list[Route]:
+    shop = sandbox.shop
+
+    def guarded(handler: Callable[[Request], Awaitable[Any]]) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                result = await handler(request)
+            except ControlError as error:
+                return JSONResponse({"error": error.problem, "field": error.field, "fix": error.fix}, 400)
+            except rest_errors.RestError as error:
+                return JSONResponse({"error": error.description, "field": "", "fix": "", **error.body()}, 400)
+            except ValueError as error:
+                return JSONResponse({"error": str(error), "field": "", "fix": "seed the shop first"}, 400)
+            if isinstance(result, Response):
+                return result
+            return JSONResponse(result)
+
+        return endpoint
+
+    async def info(_: Request) -> dict[str, Any]:
+        config = sandbox.config
+        return {
+            "profile": config.profile,
+            "mode": config.mode,
+            "webhook_path": f"/rest/{config.webhook_user_id}/{config.webhook_code}/",
+            "scopes": list(config.scopes()),
+            "oauth_client_id": config.oauth_client_id,
+            "application_token": config.application_token,
+            "inventory_management": shop.inventory_management,
+            "counts": {name: len(shop.t(name).rows) for name in TABLES},
+            "requests_served": sandbox.engine.requests_served,
+        }
+
+    async def seed(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        carriers = data.get("carriers", list(DEFAULT_CARRIERS))
+        if not isinstance(carriers, list) or not carriers or not all(isinstance(c, str) for c in carriers):
+            raise _bad("carriers", "must be a non-empty list of names", 'e.g. ["CDEK", "Russian Post"]')
+        options = {
+            "seed": _int(data, "seed", 1),
+            "products": _int(data, "products", 20, maximum=20_000),
+            "offers_per_product": _int(data, "offers_per_product", 0, maximum=20),
+            "stores": _int(data, "stores", 2, minimum=1, maximum=50),
+            "carriers": tuple(carriers),
+            "orders": _int(data, "orders", 0, maximum=50_000),
+        }
+        if "inventory_management" in data:
+            shop.inventory_management = bool(data["inventory_management"])
+        return sandbox.seed(**options)
+
+    def _lines(data: dict[str, Any]) -> list[tuple[int, float]]:
+        raw = data.get("lines")
+        if not isinstance(raw, list) or not raw:
+            raise _bad("lines", "must be a non-empty list", 'e.g. [{"productId": 1, "quantity": 2}]')
+        lines = []
+        for index, line in enumerate(raw):
+            if not isinstance(line, dict):
+                raise _bad(f"lines[{index}]", "must be an object", 'use {"productId": 1, "quantity": 2}')
+            product_id = _int(line, "productId", minimum=1)
+            if shop.t("products").get(product_id) is None:
+                raise _bad(f"lines[{index}].productId", f"product {product_id} does not exist", "seed first")
+            quantity = _float(line, "quantity", 1)
+            if quantity <= 0:
+                raise _bad(f"lines[{index}].quantity", "must be positive", "pass a quantity > 0")
+            lines.append((product_id, quantity))
+        return lines
+
+    async def place_order(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        with shop.lock:
+            if data.get("random") or "lines" not in data:
+                rng = random.Random(_int(data, "seed", len(shop.t("orders").rows) + 1))
+                order = random_order(shop, rng, shipments=_int(data, "shipments", 1, minimum=1))
+            else:
+                shipments = data.get("shipments")
+                if shipments is not None and not (
+                    isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)
+                ):
+                    raise _bad(
+                        "shipments", "must be a list of objects", '[{"deliveryId": 2, "lines": [0, 1]}]'
+                    )
+                for index, plan in enumerate(shipments or []):
+                    if (
+                        plan.get("deliveryId") is not None
+                        and shop.t("deliveries").get(plan["deliveryId"]) is None
+                    ):
+                        raise _bad(
+                            f"shipments[{index}].deliveryId",
+                            "unknown delivery service",
+                            "see /_sandbox/entities/deliveries",
+                        )
+                order = shop.place_order(
+                    _lines(data),
+                    shipments=shipments,
+                    user_id=_int(data, "userId", 2, minimum=1),
+                    status_id=str(data.get("statusId", "N")),
+                    store_id=data.get("storeId"),
+                    comment=str(data.get("comment", "")),
+                    xml_id=data.get("xmlId"),
+                )
+            return full_order(shop, order)
+
+    async def stream(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        count = _int(data, "count", 10, minimum=1, maximum=100_000)
+        rate = _float(data, "rate_per_s", 5.0)
+        if rate <= 0:
+            raise _bad("rate_per_s", "must be positive", "pass orders per second > 0")
+        shipments = _int(data, "shipments", 1, minimum=1)
+        rng = random.Random(_int(data, "seed", 1))
+        if not shop.t("products").rows:
+            raise _bad("products", "the shop has no products", "POST /_sandbox/seed first")
+        stream_id = len(sandbox.streams) + 1
+        state: dict[str, Any] = {"id": stream_id, "count": count, "placed": [], "done": False}
+        sandbox.streams[stream_id] = state
+
+        def run() -> None:
+            for _ in range(count):
+                with shop.lock:
+                    state["placed"].append(random_order(shop, rng, shipments=shipments)["id"])
+                if sandbox.stopping.wait(1.0 / rate):
+                    break
+            state["done"] = True
+
+        threading.Thread(target=run, name=f"bitrix-sandbox-stream-{stream_id}", daemon=True).start()
+        return state
+
+    async def stream_status(request: Request) -> dict[str, Any]:
+        state = sandbox.streams.get(_int(dict(request.path_params), "stream_id"))
+        if state is None:
+            raise _bad("stream_id", "unknown stream", "use the id returned by POST /_sandbox/orders/stream")
+        return state
+
+    async def unreserve(request: Request) -> dict[str, Any]:
+        order_id = _int(dict(request.path_params), "order_id", minimum=1)
+        with shop.lock:
+            return full_order(shop, shop.unreserve_order(order_id))
+
+    async def entities(request: Request) -> Any:
+        table = request.path_params["table"]
+        if table not in TABLES:
+            raise _bad("table", f"unknown table {table!r}", "one of: " + ", ".join(TABLES))
+        with shop.lock:
+            rows = [public(row) for row in shop.t(table).all()]
+        for key, value in request.query_params.items():
+            rows = [row for row in rows if str(row.get(key)) == value]
+        return rows
+
+    async def entity(request: Request) -> Any:
+        table = request.path_params["table"]
+        if table not in TABLES:
+            raise _bad("table", f"unknown table {table!r}", "one of: " + ", ".join(TABLES))
+        with shop.lock:
+            row = shop.t(table).get(request.path_params["entity_id"])
+            if row is None:
+                row = next(
+                    (r for r in shop.t(table).all() if str(r.get("id")) == request.path_params["entity_id"]),
+                    None,
+                )
+            if row is None:
+                raise _bad(
+                    "entity_id",
+                    f"no row {request.path_params['entity_id']} in {table}",
+                    "list the table first",
+                )
+            if table == "orders":
+                return full_order(shop, row)
+            return public(row)
+
+    async def add_status(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        status_id = str(data.get("id", "")).strip()
+        if not status_id or len(status_id) > 2:
+            raise _bad("id", "must be 1-2 characters", 'e.g. "E" for a picking-error status')
+        kind = str(data.get("type", "O"))
+        if kind not in ("O", "D"):
+            raise _bad("type", "must be O (order) or D (delivery)", 'pass "O" or "D"')
+        with shop.lock:
+            return shop.add_status(
+                status_id,
+                str(data.get("name", status_id)),
+                kind=kind,
+                sort=_int(data, "sort", 100),
+                color=str(data.get("color", "")),
+            )
+
+    async def add_delivery(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        name = str(data.get("name", "")).strip()
+        if not name:
+            raise _bad("name", "is required", 'e.g. {"name": "CDEK"}')
+        with shop.lock:
+            return public(shop.add_delivery(name, xml_id=str(data.get("xmlId", "")), carrier=name))
+
+    async def set_stock(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        product_id = _int(data, "productId", minimum=1)
+        store_id = _int(data, "storeId", minimum=1)
+        amount = _float(data, "amount", 0)
+        with shop.lock:
+            shop.product(product_id)
+            if shop.t("stores").get(store_id) is None:
+                raise _bad("storeId", f"store {store_id} does not exist", "see /_sandbox/entities/stores")
+            shop.set_store_amount(product_id, store_id, amount)
+            return public(shop.store_product(product_id, store_id))
+
+    async def faults(request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            data = await _json(request)
+            try:
+                unknown = sandbox.faults.update(data)
+            except (TypeError, ValueError) as error:
+                switch = str(error).split(" ", 1)[0]
+                raise _bad(
+                    switch, str(error), "rates are 0..1, sizes positive, switches true/false"
+                ) from error
+            if unknown:
+                raise _bad(
+                    unknown[0], "unknown fault switch", "one of: " + ", ".join(sandbox.faults.as_dict())
+                )
+            if not data.get("limiter", True):
+                sandbox.engine.bucket.reset()
+        return sandbox.faults.as_dict()
+
+    async def reset_limits(_: Request) -> dict[str, Any]:
+        sandbox.engine.bucket.reset()
+        sandbox.engine.operating.reset()
+        return {"ok": True}
+
+    async def events(request: Request) -> Any:
+        if request.method == "POST":
+            data = await _json(request)
+            if "handler_url" in data:
+                sandbox.config.event_handler_url = data["handler_url"] or None
+            if "application_token" in data:
+                sandbox.config.application_token = str(data["application_token"])
+            if "events" in data:
+                names = data["events"]
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
+                sandbox.config.event_handler_events = tuple(n.upper() for n in names)
+            return {
+                "handler_url": sandbox.config.event_handler_url,
+                "application_token": sandbox.config.application_token,
+            }
+        sandbox.events.wait_idle()
+        return [vars(d) for d in sandbox.events.log]
+
+    async def advance_clock(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        sandbox.clock.offset_s += _float(data, "seconds", 0)
+        return {"offset_s": sandbox.clock.offset_s, "now": sandbox.clock.iso()}
+
+    async def issue_token(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        scopes = data.get("scopes")
+        if scopes is not None and not (isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)):
+            raise _bad("scopes", "must be a list of scope names", '["sale", "catalog"]')
+        token = sandbox.credentials.issue(
+            _int(data, "userId", sandbox.config.webhook_user_id, minimum=1),
+            tuple(scopes) if scopes is not None else None,
+        )
+        return sandbox.credentials.token_body(token)
+
+    async def add_webhook(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        code = str(data.get("code", "")).strip()
+        if not code.isalnum():
+            raise _bad("code", "must be a non-empty alphanumeric secret", 'e.g. "abc123def456"')
+        scopes = data.get("scopes", list(sandbox.config.profile_scopes()))
+        if not isinstance(scopes, list):
+            raise _bad("scopes", "must be a list", '["sale"]')
+        hook = sandbox.credentials.add_webhook(
+            _int(data, "userId", 1, minimum=1), code, tuple(str(s) for s in scopes)
+        )
+        return {"path": f"/rest/{hook.user_id}/{hook.code}/", "scopes": list(hook.scopes)}
+
+    def route(path: str, handler: Callable[[Request], Awaitable[Any]], methods: list[str]) -> Route:
+        return Route(f"/_sandbox{path}", guarded(handler), methods=methods)
+
+    return [
+        route("/", info, ["GET"]),
+        route("/seed", seed, ["POST"]),
+        route("/orders", place_order, ["POST"]),
+        route("/orders/stream", stream, ["POST"]),
+        route("/orders/stream/{stream_id}", stream_status, ["GET"]),
+        route("/orders/{order_id}/unreserve", unreserve, ["POST"]),
+        route("/entities/{table}", entities, ["GET"]),
+        route("/entities/{table}/{entity_id}", entity, ["GET"]),
+        route("/statuses", add_status, ["POST"]),
+        route("/deliveries", add_delivery, ["POST"]),
+        route("/stock", set_stock, ["POST"]),
+        route("/faults", faults, ["GET", "POST"]),
+        route("/limits/reset", reset_limits, ["POST"]),
+        route("/events", events, ["GET", "POST"]),
+        route("/clock/advance", advance_clock, ["POST"]),
+        route("/oauth/tokens", issue_token, ["POST"]),
+        route("/webhooks", add_webhook, ["POST"]),
+    ]

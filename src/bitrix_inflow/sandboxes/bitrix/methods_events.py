@@ -1,0 +1,121 @@
+"""``event.bind`` / ``event.get`` / ``event.unbind`` and the offline queue (``event.offline.get``/``clear``).
+
+These methods need an application context (OAuth). A webhook gets WRONG_AUTH_TYPE; the docs do not quote the
+exact message, so the one used here is a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.event_hub import KNOWN_EVENTS, Binding, EventHub
+from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method
+
+
+def _hub(call: Call) -> EventHub:
+    if not call.is_app:
+        raise rest_errors.RestError(
+            403, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method"
+        )
+    if call.hub is None:
+        raise rest_errors.internal_error()
+    return call.hub
+
+
+def _admin(call: Call) -> None:
+    if call.user_id != call.config.webhook_user_id:
+        raise rest_errors.RestError(403, "ACCESS_DENIED", "Access denied!")
+
+
+def _event_name(call: Call) -> str:
+    name = str(call.params.get("event", "")).strip().upper()
+    if name not in KNOWN_EVENTS:
+        raise rest_errors.RestError(400, "ERROR_EVENT_NOT_FOUND", "Event not found")
+    return name
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return str(value).strip().lower() in ("1", "true", "y", "yes")
+
+
+def event_bind(call: Call) -> Answer:
+    hub = _hub(call)
+    event = _event_name(call)
+    offline = str(call.params.get("event_type", "online")).lower() == "offline"
+    handler = str(call.params.get("handler", "") or "")
+    if offline:
+        _admin(call)
+    elif not handler.startswith(("http://", "https://")):
+        raise rest_errors.RestError(
+            400, "ERROR_HANDLER_URL_MISMATCH", "Handler URL host doesn't match application url"
+        )
+    try:
+        auth_type = int(str(call.params.get("auth_type", 0) or 0))
+    except ValueError:
+        auth_type = 0
+    if auth_type and auth_type != call.user_id:
+        _admin(call)
+    hub.bind(
+        Binding(
+            event, "" if offline else handler, auth_type, offline, str(call.params.get("auth_connector", ""))
+        )
+    )
+    return Answer(True)
+
+
+def event_get(call: Call) -> Answer:
+    hub = _hub(call)
+    return Answer(
+        [
+            {"event": b.event, "handler": b.handler, "auth_type": str(b.auth_type), "offline": int(b.offline)}
+            for b in hub.bindings
+        ]
+    )
+
+
+def event_unbind(call: Call) -> Answer:
+    hub = _hub(call)
+    event = _event_name(call)
+    kind = call.params.get("event_type")
+    offline = None if kind in (None, "") else str(kind).lower() == "offline"
+    handler = call.params.get("handler")
+    return Answer({"count": hub.unbind(event, str(handler) if handler else None, offline)})
+
+
+def offline_get(call: Call) -> Answer:
+    hub = _hub(call)
+    _admin(call)
+    try:
+        limit = max(1, min(int(str(call.params.get("limit", 50) or 50)), 1000))
+    except ValueError:
+        limit = 50
+    process_id = str(call.params.get("process_id", "") or "") or None
+    chosen, events = hub.take_offline(
+        limit=limit, clear=_flag(call.params.get("clear"), default=True), process_id=process_id
+    )
+    return Answer({"process_id": chosen, "events": events})
+
+
+def offline_clear(call: Call) -> Answer:
+    hub = _hub(call)
+    _admin(call)
+    process_id = str(call.require("process_id"))
+
+    def strings(value: Any) -> list[str]:
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+        return [str(item) for item in items]
+
+    hub.clear_offline(process_id, strings(call.params.get("id")), strings(call.params.get("message_id")))
+    return Answer(True)
+
+
+METHODS = [
+    Method("event.bind", "", event_bind),
+    Method("event.get", "", event_get),
+    Method("event.unbind", "", event_unbind),
+    Method("event.offline.get", "", offline_get),
+    Method("event.offline.clear", "", offline_clear),
+]

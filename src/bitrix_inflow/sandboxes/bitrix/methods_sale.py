@@ -1,0 +1,312 @@
+"""``sale.*`` methods: orders, statuses, basket, shipments, shipment lines, payments and their properties."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bitrix_inflow.sandboxes.bitrix import entities as E
+from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.listing import (
+    filter_rows,
+    order_rows,
+    parse_filter,
+    project,
+    select_fields,
+)
+from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
+from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
+
+
+def public(row: Row) -> Row:
+    return {k: copy.deepcopy(v) for k, v in row.items() if not k.startswith("_")}
+
+
+def _get(table: Any, key: Any, code: int, text: str) -> Row:
+    row = table.get(key)
+    if row is None:
+        raise rest_errors.controller(code, text)
+    return dict(row)
+
+
+def full_order(shop: Shop, order: Row) -> Row:
+    order_id = order["id"]
+    result = public(order)
+    result["basketItems"] = [public(item) for item in shop.children("basketItems", "orderId", order_id)]
+    result["payments"] = [public(p) for p in shop.children("payments", "orderId", order_id)]
+    result["shipments"] = [full_shipment(shop, s) for s in shop.order_shipments(order_id)]
+    result["propertyValues"] = [
+        {k: v for k, v in public(p).items() if k != "orderId"}
+        for p in shop.children("propertyValues", "orderId", order_id)
+    ]
+    result["clients"] = [
+        {
+            "entityId": order["userId"],
+            "entityTypeId": 3,
+            "id": order_id,
+            "isPrimary": "Y",
+            "orderId": order_id,
+            "roleId": 0,
+            "sort": 0,
+        }
+    ]
+    result["tradeBindings"] = []
+    result["requisiteLink"] = {"bankDetailId": 0, "mcBankDetailId": 0, "mcRequisiteId": 0, "requisiteId": 0}
+    return dict(sorted(result.items()))
+
+
+def full_shipment(shop: Shop, shipment: Row) -> Row:
+    result = public(shipment)
+    result["shipmentItems"] = [
+        public(line) for line in shop.children("shipmentItems", "orderDeliveryId", shipment["id"])
+    ]
+    return dict(sorted(result.items()))
+
+
+# -- orders --------------------------------------------------------------------------------------------------
+
+
+def order_list(call: Call) -> Answer:
+    return list_answer(call, E.ORDER, call.shop.t("orders").all(), "orders")
+
+
+def order_get(call: Call) -> Answer:
+    order = call.shop.order(call.require("id"))
+    return Answer({"order": full_order(call.shop, order)})
+
+
+def order_update(call: Call) -> Answer:
+    order_id = call.require("id")
+    fields = E.internalize(E.ORDER, call.require("fields"), for_update=True)
+    order = call.shop.update_order(order_id, fields)
+    return Answer({"order": full_order(call.shop, order)})
+
+
+def order_add(call: Call) -> Answer:
+    """Creates an order from ``fields`` plus the sandbox's ``basketItems`` list (``productId``, ``quantity``).
+
+    The real method creates an empty order and the basket comes from sale.basketitem.add; the sandbox takes
+    the lines in one go so a client can place an order without the control API.
+    """
+    raw = call.require("fields")
+    fields = E.internalize(E.ORDER, raw, for_update=False)
+    lines_raw = raw.get("basketItems") if isinstance(raw, dict) else None
+    lines: list[tuple[int, float]] = []
+    for line in lines_raw if isinstance(lines_raw, list) else []:
+        if isinstance(line, dict) and "productId" in line:
+            lines.append((int(line["productId"]), float(line.get("quantity", 1))))
+    order = call.shop.place_order(
+        lines,
+        user_id=int(fields.get("userId", call.user_id)),
+        status_id=str(fields.get("statusId", "N")),
+        comment=str(fields.get("comments", "")),
+        xml_id=fields.get("xmlId"),
+        person_type_id=int(fields["personTypeId"]),
+    )
+    return Answer({"order": full_order(call.shop, order)})
+
+
+def delivery_get_list(call: Call) -> Answer:
+    """A legacy-style method: UPPER_SNAKE ``SELECT``/``FILTER``/``ORDER``, a bare list, no paging."""
+    params = {str(k).upper(): v for k, v in call.params.items()}
+    rows = [
+        {
+            "ID": row["id"],
+            "PARENT_ID": None,
+            "NAME": row["name"],
+            "CURRENCY": row["currency"],
+            "DESCRIPTION": row["description"],
+            "SORT": 500,
+            "ACTIVE": row["active"],
+        }
+        for row in call.shop.t("deliveries").all()
+    ]
+    conditions = parse_filter(E.DELIVERY_SERVICE, params.get("FILTER"))
+    found = order_rows(E.DELIVERY_SERVICE, filter_rows(rows, conditions), params.get("ORDER"))
+    names = select_fields(E.DELIVERY_SERVICE, params.get("SELECT"))
+    return Answer([project(row, names, E.DELIVERY_SERVICE) for row in found])
+
+
+# -- statuses ------------------------------------------------------------------------------------------------
+
+
+def status_list(call: Call) -> Answer:
+    return list_answer(call, E.STATUS, call.shop.t("statuses").all(), "statuses")
+
+
+def statuslang_list(call: Call) -> Answer:
+    return list_answer(call, E.STATUS_LANG, call.shop.t("statusLangs").all(), "statusLangs")
+
+
+# -- basket --------------------------------------------------------------------------------------------------
+
+
+def basket_list(call: Call) -> Answer:
+    return list_answer(
+        call, E.BASKET_ITEM, [public(r) for r in call.shop.t("basketItems").all()], "basketItems"
+    )
+
+
+def basket_get(call: Call) -> Answer:
+    item = _get(call.shop.t("basketItems"), call.require("id"), 200840400001, "basket item is not exists")
+    return Answer({"basketItem": public(item)})
+
+
+def basket_properties_list(call: Call) -> Answer:
+    rows = call.shop.t("basketProperties").all()
+    return list_answer(call, E.BASKET_PROPERTY, rows, "basketProperties")
+
+
+def basket_properties_add(call: Call) -> Answer:
+    fields = E.internalize(E.BASKET_PROPERTY, call.require("fields"), for_update=False)
+    row = call.shop.add_basket_property(int(fields["basketId"]), fields)
+    item = call.shop.t("basketItems").get(row["basketId"])
+    if item is not None:  # saving the order is what fires ONSALEORDERSAVED, as on a real shop
+        call.shop.update_order(item["orderId"], {})
+    return Answer({"basketProperty": public(row)})
+
+
+# -- shipments -----------------------------------------------------------------------------------------------
+
+
+def shipment_list(call: Call) -> Answer:
+    visible = [row for row in call.shop.t("shipments").all() if row["system"] != "Y"]
+    return list_answer(call, E.SHIPMENT, visible, "shipments")
+
+
+def shipment_get(call: Call) -> Answer:
+    shipment = call.shop.shipment(call.require("id"))
+    return Answer({"shipment": full_shipment(call.shop, shipment)})
+
+
+def shipment_update(call: Call) -> Answer:
+    shipment_id = call.require("id")
+    fields = E.internalize(E.SHIPMENT, call.require("fields"), for_update=True)
+    shipment = call.shop.update_shipment(shipment_id, fields)
+    return Answer({"shipment": full_shipment(call.shop, shipment)})
+
+
+def shipment_item_list(call: Call) -> Answer:
+    return list_answer(call, E.SHIPMENT_ITEM, call.shop.t("shipmentItems").all(), "shipmentItems")
+
+
+def shipment_item_get(call: Call) -> Answer:
+    line = _get(call.shop.t("shipmentItems"), call.require("id"), 201240400001, "shipment item is not exists")
+    return Answer({"shipmentItem": public(line)})
+
+
+def shipment_item_update(call: Call) -> Answer:
+    item_id = call.require("id")
+    fields = E.internalize(E.SHIPMENT_ITEM, call.require("fields"), for_update=True)
+    return Answer({"shipmentItem": public(call.shop.update_shipment_item(item_id, fields))})
+
+
+# -- payments ------------------------------------------------------------------------------------------------
+
+
+def payment_list(call: Call) -> Answer:
+    return list_answer(call, E.PAYMENT, call.shop.t("payments").all(), "payments")
+
+
+def payment_get(call: Call) -> Answer:
+    payment = _get(call.shop.t("payments"), call.require("id"), 201040400001, "payment is not exists")
+    return Answer({"payment": public(payment)})
+
+
+def payment_update(call: Call) -> Answer:
+    payment_id = call.require("id")
+    fields = E.internalize(E.PAYMENT, call.require("fields"), for_update=True)
+    return Answer({"payment": public(call.shop.update_payment(payment_id, fields))})
+
+
+# -- shipment properties (marking-code carriers) -------------------------------------------------------------
+
+
+def shipment_property_list(call: Call) -> Answer:
+    return list_answer(call, E.SHIPMENT_PROPERTY, call.shop.t("shipmentProperties").all(), "properties")
+
+
+def _property_value_rows(shop: Shop) -> list[Row]:
+    rows = []
+    for value in shop.t("shipmentPropertyValues").all():
+        prop = shop.t("shipmentProperties").get(value["shipmentPropsId"])
+        rows.append(
+            {
+                **value,
+                "code": prop["code"] if prop else None,
+                "name": prop["name"] if prop else "",
+                "shipmentPropsXmlId": prop["xmlId"] if prop else None,
+            }
+        )
+    return rows
+
+
+def shipment_property_value_list(call: Call) -> Answer:
+    return list_answer(call, E.SHIPMENT_PROPERTY_VALUE, _property_value_rows(call.shop), "propertyValues")
+
+
+def shipment_property_value_modify(call: Call) -> Answer:
+    fields = call.require("fields")
+    shipment_block = fields.get("shipment") if isinstance(fields, dict) else None
+    if not isinstance(shipment_block, dict):
+        raise rest_errors.required_argument("fields")
+    if not str(shipment_block.get("id", "")).strip().isdigit():
+        raise rest_errors.controller(201040400006, "shipment id is invalid")
+    shop = call.shop
+    shipment = shop.t("shipments").get(shipment_block["id"])
+    if shipment is None:
+        raise rest_errors.controller(201040400007, "shipment is not exists")
+    values = shipment_block.get("propertyValues")
+    if not isinstance(values, list | dict):
+        raise rest_errors.required_fields(["propertyValues"])
+    items = list(values.values()) if isinstance(values, dict) else values
+    for item in items:
+        if not isinstance(item, dict) or "shipmentPropsId" not in item or "value" not in item:
+            raise rest_errors.required_fields(["shipmentPropsId", "value"])
+        prop = shop.t("shipmentProperties").get(item["shipmentPropsId"])
+        if prop is None:
+            raise rest_errors.controller(0, f"property {item['shipmentPropsId']} is not exists")
+        existing = next(
+            (
+                v
+                for v in shop.t("shipmentPropertyValues").all()
+                if v["shipmentId"] == shipment["id"] and v["shipmentPropsId"] == prop["id"]
+            ),
+            None,
+        )
+        if existing is None:
+            shop.t("shipmentPropertyValues").insert(
+                {"shipmentId": shipment["id"], "shipmentPropsId": prop["id"], "value": str(item["value"])}
+            )
+        else:
+            existing["value"] = str(item["value"])
+    shop.update_order(shipment["orderId"], {})
+    mine = [row for row in _property_value_rows(shop) if row["shipmentId"] == shipment["id"]]
+    return Answer({"propertyValues": [{k: r[k] for k in ("code", "id", "name", "value")} for r in mine]})
+
+
+METHODS = [
+    Method("sale.order.list", "sale", order_list),
+    Method("sale.order.get", "sale", order_get),
+    Method("sale.order.update", "sale", order_update),
+    Method("sale.order.add", "sale", order_add),
+    Method("sale.delivery.getList", "sale", delivery_get_list),
+    Method("sale.status.list", "sale", status_list),
+    Method("sale.statusLang.list", "sale", statuslang_list),
+    Method("sale.basketItem.list", "sale", basket_list),
+    Method("sale.basketItem.get", "sale", basket_get),
+    Method("sale.basketProperties.list", "sale", basket_properties_list),
+    Method("sale.basketProperties.add", "sale", basket_properties_add),
+    Method("sale.shipment.list", "sale", shipment_list),
+    Method("sale.shipment.get", "sale", shipment_get),
+    Method("sale.shipment.update", "sale", shipment_update),
+    Method("sale.shipmentItem.list", "sale", shipment_item_list),
+    Method("sale.shipmentItem.get", "sale", shipment_item_get),
+    Method("sale.shipmentItem.update", "sale", shipment_item_update),
+    Method("sale.payment.list", "sale", payment_list),
+    Method("sale.payment.get", "sale", payment_get),
+    Method("sale.payment.update", "sale", payment_update),
+    Method("sale.shipmentProperty.list", "sale", shipment_property_list),
+    Method("sale.shipmentPropertyValue.list", "sale", shipment_property_value_list),
+    Method("sale.shipmentPropertyValue.modify", "sale", shipment_property_value_modify),
+]

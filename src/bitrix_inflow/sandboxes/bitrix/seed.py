@@ -1,0 +1,257 @@
+"""Deterministic shop content: the same ``seed`` gives the same catalog, stock, carriers and statuses."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
+
+PRODUCT_IBLOCK_ID = 23
+OFFER_IBLOCK_ID = 24
+# iblock property ids of the product catalog (numeric ids are how REST filters by property).
+PROP_ARTNUMBER = 101
+PROP_GTIN = 102
+PROP_MARKING_GROUP = 103
+PROP_CML2_LINK = 104
+
+ORDER_STATUSES = (
+    ("N", "Accepted", 10, "#BEEDF1"),
+    ("P", "Processing", 20, "#C8E6C9"),
+    ("Q", "Picking", 30, "#FFE0B2"),
+    ("D", "In delivery", 40, "#BBDEFB"),
+    ("F", "Completed", 200, "#DDDDDD"),
+    ("Z", "Cancelled", 210, "#FFCDD2"),
+)
+DELIVERY_STATUSES = (("DN", "Awaiting processing", 10), ("DD", "Canceled", 20), ("DF", "Shipped", 30))
+DEFAULT_CARRIERS = ("Courier", "CDEK", "Russian Post", "Pickup point")
+MARKING_GROUPS = ("shoes", "clothes", "perfume", "tires", "")
+_NOUNS = ("T-Shirt", "Sneakers", "Jacket", "Perfume", "Tire", "Cap", "Socks", "Hoodie", "Boots", "Scarf")
+_ADJECTIVES = ("Red", "Blue", "Fire", "Classic", "Urban", "Winter", "Sport", "Light", "Night", "Sea")
+
+
+def _gtin13(rng: random.Random) -> str:
+    body = "46" + "".join(str(rng.randrange(10)) for _ in range(10))
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def install_reference_data(
+    shop: Shop, *, carriers: tuple[str, ...] = DEFAULT_CARRIERS, stores: int = 2
+) -> None:
+    for status_id, name, sort, color in ORDER_STATUSES:
+        shop.add_status(status_id, name, sort=sort, color=color)
+    for status_id, name, sort in DELIVERY_STATUSES:
+        shop.add_status(status_id, name, kind="D", sort=sort)
+    for index, carrier in enumerate(carriers, start=1):
+        shop.add_delivery(carrier, xml_id=f"delivery_{index}", carrier=carrier)
+    shop.add_pay_system("Card Payment", xml_id="bx_pay_card")
+    shop.add_pay_system("Cash on delivery", xml_id="bx_pay_cash", is_cash="Y")
+    for number in range(1, stores + 1):
+        shop.add_store(f"Warehouse {number}", code=f"store_{number}", address=f"Sandbox road {number}")
+    shop.add_shipment_property("MARKING_CODES", "Marking codes")
+    shop.add_shipment_property("SSCC", "SSCC")
+    shop.add_shipment_property("WMS_ORDER", "WMS picking order")
+    shop.t("catalogs").insert(
+        {
+            "iblockId": PRODUCT_IBLOCK_ID,
+            "iblockTypeId": "CRM_PRODUCT_CATALOG",
+            "lid": "s1",
+            "name": "Product catalog",
+            "productIblockId": None,
+            "skuPropertyId": None,
+            "subscription": "N",
+            "vatId": 1,
+        }
+    )
+    shop.t("catalogs").insert(
+        {
+            "iblockId": OFFER_IBLOCK_ID,
+            "iblockTypeId": "CRM_PRODUCT_CATALOG",
+            "lid": "s1",
+            "name": "Product catalog (offers)",
+            "productIblockId": PRODUCT_IBLOCK_ID,
+            "skuPropertyId": PROP_CML2_LINK,
+            "subscription": "N",
+            "vatId": 1,
+        }
+    )
+    for prop_id, iblock_id, code, name in (
+        (PROP_ARTNUMBER, PRODUCT_IBLOCK_ID, "ARTNUMBER", "Article (SKU)"),
+        (PROP_GTIN, PRODUCT_IBLOCK_ID, "GTIN", "GTIN"),
+        (PROP_MARKING_GROUP, PRODUCT_IBLOCK_ID, "MARKING_GROUP", "Marking group (Chestny ZNAK)"),
+        (PROP_CML2_LINK, OFFER_IBLOCK_ID, "CML2_LINK", "Parent product"),
+        (PROP_ARTNUMBER + 10, OFFER_IBLOCK_ID, "ARTNUMBER", "Article (SKU)"),
+        (PROP_GTIN + 10, OFFER_IBLOCK_ID, "GTIN", "GTIN"),
+    ):
+        table = shop.t("productProperties")
+        table.rows[prop_id] = {
+            "id": prop_id,
+            "iblockId": iblock_id,
+            "name": name,
+            "code": code,
+            "propertyType": "E" if code == "CML2_LINK" else "S",
+            "multiple": "N",
+            "active": "Y",
+            "sort": 100,
+            "xmlId": f"prop_{code.lower()}",
+        }
+        table.last_id = max(table.last_id, prop_id)
+
+
+def _property(value: str, value_id: int) -> dict[str, Any]:
+    return {"value": value, "valueId": str(value_id)}
+
+
+def add_product(
+    shop: Shop,
+    *,
+    name: str,
+    sku: str,
+    gtin: str,
+    marking_group: str,
+    price: float,
+    stock: dict[int, float],
+    iblock_id: int = PRODUCT_IBLOCK_ID,
+    product_type: int = 1,
+    parent_id: int | None = None,
+) -> Row:
+    now = shop.clock.iso()
+    products = shop.t("products")
+    product: Row = {
+        "iblockId": iblock_id,
+        "name": name,
+        "code": sku.lower(),
+        "xmlId": "",
+        "active": "Y",
+        "available": "N",
+        "type": product_type,
+        "bundle": "N",
+        "quantity": 0,
+        "quantityReserved": 0,
+        "quantityTrace": "Y",
+        "canBuyZero": "N",
+        "subscribe": "Y",
+        "measure": 5,
+        "weight": 500,
+        "width": None,
+        "height": None,
+        "length": None,
+        "purchasingPrice": round(price * 0.6, 2),
+        "purchasingCurrency": "RUB",
+        "barcodeMulti": "N",
+        "vatIncluded": "Y",
+        "dateCreate": now,
+        "timestampX": now,
+        "iblockSectionId": None,
+        "sort": 500,
+        "createdBy": 1,
+        "modifiedBy": 1,
+        "dateActiveFrom": None,
+        "dateActiveTo": None,
+        "detailPicture": None,
+        "detailText": "",
+        "detailTextType": "text",
+        "previewPicture": None,
+        "previewText": "",
+        "previewTextType": "text",
+        "vatId": 1,
+        "_price": price,
+    }
+    product_id = products.insert(product)
+    product["xmlId"] = f"{1000000000 + product_id}"
+    offset = 10 if iblock_id == OFFER_IBLOCK_ID else 0
+    value_id = product_id * 10
+    product[f"property{PROP_ARTNUMBER + offset}"] = _property(sku, value_id + 1)
+    product[f"property{PROP_GTIN + offset}"] = _property(gtin, value_id + 2)
+    if iblock_id == PRODUCT_IBLOCK_ID:
+        product[f"property{PROP_MARKING_GROUP}"] = (
+            _property(marking_group, value_id + 3) if marking_group else None
+        )
+    if parent_id is not None:
+        product[f"property{PROP_CML2_LINK}"] = _property(str(parent_id), value_id + 4)
+    for store_id, amount in stock.items():
+        shop.store_product(product_id, store_id)
+        shop.set_store_amount(product_id, store_id, amount)
+    shop.touch_product(product)
+    return product
+
+
+def seed_shop(
+    shop: Shop,
+    *,
+    seed: int = 1,
+    products: int = 20,
+    offers_per_product: int = 0,
+    stores: int = 2,
+    carriers: tuple[str, ...] = DEFAULT_CARRIERS,
+    orders: int = 0,
+) -> dict[str, Any]:
+    """Reset the shop and fill it. Returns a summary with the ids created."""
+    rng = random.Random(seed)
+    shop.reset()
+    install_reference_data(shop, carriers=carriers, stores=stores)
+    store_ids = [row["id"] for row in shop.t("stores").all()]
+    for number in range(1, products + 1):
+        name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} #{number}"
+        stock = {store_id: float(rng.randrange(0, 60)) for store_id in store_ids}
+        price = float(rng.randrange(100, 5000))
+        group = rng.choice(MARKING_GROUPS)
+        sku = f"ART-{number:05d}"
+        if offers_per_product:
+            parent = add_product(
+                shop,
+                name=name,
+                sku=sku,
+                gtin=_gtin13(rng),
+                marking_group=group,
+                price=price,
+                stock={},
+                product_type=3,
+            )
+            for variant in range(1, offers_per_product + 1):
+                add_product(
+                    shop,
+                    name=f"{name} (size {variant})",
+                    sku=f"{sku}-{variant}",
+                    gtin=_gtin13(rng),
+                    marking_group=group,
+                    price=price,
+                    stock={store_id: float(rng.randrange(0, 30)) for store_id in store_ids},
+                    iblock_id=OFFER_IBLOCK_ID,
+                    product_type=4,
+                    parent_id=parent["id"],
+                )
+        else:
+            add_product(
+                shop, name=name, sku=sku, gtin=_gtin13(rng), marking_group=group, price=price, stock=stock
+            )
+    placed = [random_order(shop, rng)["id"] for _ in range(orders)]
+    return {
+        "seed": seed,
+        "products": [row["id"] for row in shop.t("products").all()],
+        "stores": store_ids,
+        "deliveries": [row["id"] for row in shop.t("deliveries").all()],
+        "statuses": [row["id"] for row in shop.t("statuses").all()],
+        "orders": placed,
+    }
+
+
+def sellable_products(shop: Shop) -> list[Row]:
+    return [row for row in shop.t("products").all() if row["type"] in (1, 4)]
+
+
+def random_order(shop: Shop, rng: random.Random, *, shipments: int = 1) -> Row:
+    """An order of 1-4 sellable products split over ``shipments`` shipments with random carriers."""
+    candidates = sellable_products(shop)
+    if not candidates:
+        raise ValueError("the shop has no products: seed it first")
+    picked = rng.sample(candidates, k=min(len(candidates), rng.randint(1, 4)))
+    lines = [(int(row["id"]), float(rng.randint(1, 3))) for row in picked]
+    delivery_ids = [row["id"] for row in shop.t("deliveries").all()] or [None]
+    count = max(1, min(shipments, len(lines)))
+    plan = [
+        {"deliveryId": rng.choice(delivery_ids), "lines": list(range(i, len(lines), count))}
+        for i in range(count)
+    ]
+    return shop.place_order(lines, shipments=plan, user_id=rng.randint(2, 50))

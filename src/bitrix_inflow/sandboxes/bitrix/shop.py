@@ -1,0 +1,733 @@
+"""The shop's data (a b_sale_*/b_catalog_*-like set of tables in memory) and its business rules.
+
+Rows are kept in their REST shape. Stock follows the catalog module with inventory management: a product's
+``quantity`` is what is free to sell and ``quantityReserved`` what orders hold; per store, ``amount`` is the
+physical count and ``quantityReserved`` the part held by orders. Placing an order reserves; cancelling
+(``canceled=Y`` or a cancel status) releases; deducting a shipment takes the reserved units off the store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.config import Clock, SandboxConfig
+
+Row = dict[str, Any]
+EventSink = Callable[[str, dict[str, Any]], None]
+
+CANCEL_STATUSES = ("Z",)
+
+
+@dataclass
+class Table:
+    rows: dict[int, Row] = field(default_factory=dict)
+    last_id: int = 0
+
+    def insert(self, row: Row, *, as_text_id: bool = False) -> int:
+        self.last_id += 1
+        row["id"] = str(self.last_id) if as_text_id else self.last_id
+        self.rows[self.last_id] = row
+        return self.last_id
+
+    def get(self, key: Any) -> Row | None:
+        try:
+            return self.rows.get(int(str(key)))
+        except ValueError:
+            return None
+
+    def all(self) -> list[Row]:
+        return list(self.rows.values())
+
+
+TABLES = (
+    "orders",
+    "basketItems",
+    "shipments",
+    "shipmentItems",
+    "payments",
+    "propertyValues",
+    "statuses",
+    "statusLangs",
+    "deliveries",
+    "paySystems",
+    "shipmentProperties",
+    "shipmentPropertyValues",
+    "basketProperties",
+    "catalogs",
+    "products",
+    "productProperties",
+    "stores",
+    "storeProducts",
+    "documents",
+    "documentElements",
+    "notifications",
+    "tasks",
+    "timelineComments",
+)
+
+
+class Shop:
+    """All tables plus the operations that keep them consistent. Callers hold ``lock`` around use."""
+
+    def __init__(self, config: SandboxConfig, clock: Clock, events: EventSink | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.tables: dict[str, Table] = {name: Table() for name in TABLES}
+        self._events = events or (lambda _name, _data: None)
+        self.inventory_management = config.inventory_management
+        self._cells: dict[tuple[int, int], Row] = {}  # storeProducts by (productId, storeId)
+
+    def t(self, name: str) -> Table:
+        return self.tables[name]
+
+    def reset(self) -> None:
+        self.tables = {name: Table() for name in TABLES}
+        self._cells = {}
+
+    # -- reference data --------------------------------------------------------------------------------------
+
+    def add_status(
+        self,
+        status_id: str,
+        name: str,
+        *,
+        kind: str = "O",
+        sort: int = 100,
+        color: str = "",
+        notify: str = "Y",
+    ) -> Row:
+        statuses = self.t("statuses")
+        if any(existing["id"] == status_id for existing in statuses.all()):
+            raise rest_errors.controller(0, f"status {status_id} already exists")
+        row: Row = {
+            "id": status_id,
+            "type": kind,
+            "notify": notify,
+            "sort": sort,
+            "color": color or None,
+            "xmlId": None,
+        }
+        # Status ids are text keys; the table keeps its own numbering for storage only.
+        statuses.last_id += 1
+        statuses.rows[statuses.last_id] = row
+        langs = self.t("statusLangs")
+        langs.last_id += 1
+        langs.rows[langs.last_id] = {"statusId": status_id, "lid": "en", "name": name, "description": ""}
+        return row
+
+    def status(self, status_id: str) -> Row | None:
+        return next((row for row in self.t("statuses").all() if row["id"] == status_id), None)
+
+    def add_delivery(self, name: str, *, xml_id: str = "", carrier: str = "") -> Row:
+        row: Row = {"name": name, "xmlId": xml_id, "active": "Y", "description": carrier, "currency": "RUB"}
+        self.t("deliveries").insert(row)
+        return row
+
+    def add_pay_system(self, name: str, *, xml_id: str = "", is_cash: str = "N") -> Row:
+        row: Row = {"name": name, "xmlId": xml_id, "isCash": is_cash, "active": "Y"}
+        self.t("paySystems").insert(row)
+        return row
+
+    def add_store(self, title: str, *, code: str, address: str = "") -> Row:
+        now = self.clock.iso()
+        row: Row = {
+            "title": title,
+            "active": "Y",
+            "address": address,
+            "description": "",
+            "gpsN": 0,
+            "gpsS": 0,
+            "imageId": None,
+            "dateModify": now,
+            "dateCreate": now,
+            "userId": 1,
+            "modifiedBy": 1,
+            "phone": "",
+            "schedule": "",
+            "xmlId": None,
+            "sort": 100,
+            "email": "",
+            "issuingCenter": "N",
+            "code": code,
+        }
+        self.t("stores").insert(row)
+        return row
+
+    def add_shipment_property(self, code: str, name: str) -> Row:
+        row: Row = {
+            "personTypeId": 1,
+            "propsGroupId": 1,
+            "name": name,
+            "type": "STRING",
+            "required": "N",
+            "defaultValue": "",
+            "sort": 100,
+            "code": code,
+            "active": "Y",
+            "util": "N",
+            "multiple": "N",
+            "xmlId": f"bx_prop_{code.lower()}",
+        }
+        self.t("shipmentProperties").insert(row)
+        return row
+
+    # -- catalog ---------------------------------------------------------------------------------------------
+
+    def store_product(self, product_id: int, store_id: int) -> Row:
+        cell = self._cells.get((product_id, store_id))
+        if cell is None:
+            cell = {"productId": product_id, "storeId": store_id, "amount": 0, "quantityReserved": 0}
+            self.t("storeProducts").insert(cell)
+            self._cells[(product_id, store_id)] = cell
+        return cell
+
+    def product(self, product_id: Any) -> Row:
+        row = self.t("products").get(product_id)
+        if row is None:
+            raise rest_errors.controller(200040400001, "product does not exist")
+        return row
+
+    def set_store_amount(self, product_id: int, store_id: int, amount: float) -> None:
+        cell = self.store_product(product_id, store_id)
+        delta = amount - cell["amount"]
+        cell["amount"] = _num(amount)
+        product = self.product(product_id)
+        product["quantity"] = _num(product["quantity"] + delta)
+        self.touch_product(product)
+
+    def touch_product(self, product: Row) -> None:
+        product["timestampX"] = self.clock.iso()
+        product["available"] = "Y" if product["quantity"] > 0 or product["canBuyZero"] == "Y" else "N"
+
+    def _reserve(self, product_id: int, store_id: int, quantity: float, sign: int) -> None:
+        product = self.t("products").get(product_id)
+        if product is None:
+            return
+        product["quantity"] = _num(product["quantity"] - sign * quantity)
+        product["quantityReserved"] = _num(product["quantityReserved"] + sign * quantity)
+        cell = self.store_product(product_id, store_id)
+        cell["quantityReserved"] = _num(cell["quantityReserved"] + sign * quantity)
+        self.touch_product(product)
+
+    # -- orders ----------------------------------------------------------------------------------------------
+
+    def order(self, order_id: Any) -> Row:
+        row = self.t("orders").get(order_id)
+        if row is None:
+            raise rest_errors.controller(200540400001, "order is not exists")
+        return row
+
+    def place_order(
+        self,
+        lines: list[tuple[int, float]],
+        *,
+        shipments: list[dict[str, Any]] | None = None,
+        user_id: int = 1,
+        status_id: str = "N",
+        store_id: int | None = None,
+        comment: str = "",
+        xml_id: str | None = None,
+        person_type_id: int = 1,
+    ) -> Row:
+        """Create an order with its basket, payment and shipments, and reserve the goods.
+
+        ``shipments`` is a list of ``{"deliveryId": int, "lines": [basket line indexes]}``; by default one
+        shipment with the first delivery service carries every line.
+        """
+        if not lines:
+            raise rest_errors.required_fields(["basketItems"])
+        if self.status(status_id) is None:
+            raise rest_errors.controller(0, f"status {status_id} does not exist")
+        stores = self.t("stores").all()
+        reserve_store = store_id if store_id is not None else (stores[0]["id"] if stores else 0)
+        now = self.clock.iso()
+        orders = self.t("orders")
+        order: Row = {
+            "accountNumber": "",
+            "additionalInfo": "",
+            "affiliateId": None,
+            "canceled": "N",
+            "comments": comment,
+            "companyId": None,
+            "currency": "RUB",
+            "dateCanceled": None,
+            "dateInsert": now,
+            "dateLock": None,
+            "dateMarked": None,
+            "dateStatus": now,
+            "dateUpdate": now,
+            "deducted": "N",
+            "discountValue": 0,
+            "empCanceledId": None,
+            "empMarkedId": None,
+            "empStatusId": 1,
+            "externalOrder": "N",
+            "id1c": "",
+            "lid": "s1",
+            "lockedBy": "",
+            "marked": "N",
+            "orderTopic": "",
+            "payed": "N",
+            "personTypeId": person_type_id,
+            "personTypeXmlId": "",
+            "price": 0,
+            "reasonCanceled": "",
+            "reasonMarked": "",
+            "recountFlag": "Y",
+            "recurringId": "",
+            "responsibleId": 1,
+            "statusId": status_id,
+            "statusXmlId": "",
+            "taxValue": 0,
+            "updated1c": "N",
+            "userDescription": "",
+            "userId": user_id,
+            "version": 0,
+            "version1c": "",
+            "xmlId": "",
+        }
+        order_id = orders.insert(order)
+        order["accountNumber"] = str(order_id)
+        order["xmlId"] = xml_id or f"bx_{order_id:013x}"
+        total = 0.0
+        basket_ids: list[int] = []
+        for product_id, quantity in lines:
+            product = self.product(product_id)
+            price = float(product.get("_price", 100))
+            total += price * quantity
+            basket_ids.append(
+                self._add_basket_item(
+                    order_id, product, quantity, price=price, store_id=reserve_store, now=now
+                )
+            )
+        order["price"] = _num(round(total, 2))
+        pay_systems = self.t("paySystems").all()
+        pay_system = pay_systems[0] if pay_systems else {"id": 0, "name": "", "xmlId": "", "isCash": "N"}
+        payment: Row = {
+            "accountNumber": f"{order_id}/1",
+            "comments": "",
+            "companyId": 0,
+            "currency": "RUB",
+            "dateBill": now,
+            "dateMarked": None,
+            "datePaid": None,
+            "datePayBefore": None,
+            "dateResponsibleId": None,
+            "empMarkedId": None,
+            "empPaidId": None,
+            "empResponsibleId": None,
+            "empReturnId": None,
+            "externalPayment": "N",
+            "id1c": "",
+            "isReturn": "N",
+            "marked": "N",
+            "orderId": order_id,
+            "paid": "N",
+            "payReturnComment": "",
+            "payReturnDate": None,
+            "payReturnNum": "",
+            "paySystemId": pay_system["id"],
+            "paySystemIsCash": pay_system["isCash"],
+            "paySystemName": pay_system["name"],
+            "paySystemXmlId": pay_system["xmlId"],
+            "payVoucherDate": None,
+            "payVoucherNum": "",
+            "priceCod": "0",
+            "psCurrency": "",
+            "psInvoiceId": None,
+            "psResponseDate": None,
+            "psStatus": "",
+            "psStatusCode": "",
+            "psStatusDescription": "",
+            "psStatusMessage": "",
+            "psSum": None,
+            "reasonMarked": "",
+            "responsibleId": None,
+            "sum": order["price"],
+            "updated1c": "N",
+            "version1c": "",
+            "xmlId": f"bx_pay_{order_id}",
+        }
+        self.t("payments").insert(payment)
+        plan = shipments or [{"deliveryId": None, "lines": list(range(len(lines)))}]
+        for number, spec in enumerate(plan, start=2):
+            chosen = [basket_ids[i] for i in spec.get("lines", []) if 0 <= int(i) < len(basket_ids)]
+            self._add_shipment(order, number, spec.get("deliveryId"), chosen, now)
+        self._add_property_values(order_id, user_id)
+        self._emit_order(order)
+        return order
+
+    def _add_basket_item(
+        self, order_id: int, product: Row, quantity: float, *, price: float, store_id: int, now: str
+    ) -> int:
+        basket = self.t("basketItems")
+        item: Row = {
+            "barcodeMulti": product.get("barcodeMulti", "N"),
+            "basePrice": _num(price),
+            "canBuy": "Y",
+            "catalogXmlId": "catalog-sandbox-0001",
+            "currency": "RUB",
+            "customPrice": "N",
+            "dateInsert": now,
+            "dateRefresh": None,
+            "dateUpdate": now,
+            "detailPageUrl": "",
+            "discountCoupon": "",
+            "discountName": "",
+            "discountValue": "",
+            "dimensions": 'a:3:{s:5:"WIDTH";N;s:6:"HEIGHT";N;s:6:"LENGTH";N;}',
+            "discountPrice": 0,
+            "fuserId": 1,
+            "lid": "s1",
+            "measureCode": "796",
+            "measureName": "pcs",
+            "module": "catalog",
+            "name": product["name"],
+            "notes": "BASE",
+            # The docs' sale.order.get example has text ids on basket items and integers elsewhere.
+            "orderId": str(order_id),
+            "price": _num(price),
+            "priceTypeId": 1,
+            "productId": product["id"],
+            "productPriceId": product["id"],
+            "productProviderClass": "\\Bitrix\\Catalog\\Product\\CatalogProvider",
+            "productXmlId": product["xmlId"],
+            "properties": [],
+            "quantity": _num(quantity),
+            "recommendation": "",
+            "reservations": [],
+            "setParentId": "",
+            "sort": 100,
+            "subscribe": "N",
+            "type": "",
+            "vatIncluded": "Y",
+            "vatRate": 0.2,
+            "weight": product.get("weight", 0),
+            "xmlId": "",
+        }
+        basket_id = basket.insert(item, as_text_id=True)
+        item["xmlId"] = f"bx_basket_{basket_id}"
+        for code, name, value in (
+            ("CATALOG.XML_ID", "Catalog XML_ID", "catalog-sandbox-0001"),
+            ("PRODUCT.XML_ID", "Product XML_ID", product["xmlId"]),
+        ):
+            self.add_basket_property(basket_id, {"code": code, "name": name, "value": value})
+        item["reservations"] = [
+            {
+                "basketId": basket_id,
+                "dateReserve": now,
+                "dateReserveEnd": self.clock.iso(self.clock.now() + 3 * 86400),
+                "id": basket_id,
+                "quantity": _num(quantity),
+                "reservedBy": None,
+                "storeId": store_id,
+            }
+        ]
+        self._reserve(product["id"], store_id, quantity, +1)
+        return basket_id
+
+    def add_basket_property(self, basket_id: int, fields: dict[str, Any]) -> Row:
+        item = self.t("basketItems").get(basket_id)
+        if item is None:
+            raise rest_errors.controller(0, "basket item is not exists")
+        row: Row = {
+            "basketId": basket_id,
+            "code": fields.get("code", ""),
+            "name": fields.get("name", ""),
+            "sort": fields.get("sort", 100),
+            "value": fields.get("value", ""),
+            "xmlId": fields.get("xmlId") or "",
+        }
+        prop_id = self.t("basketProperties").insert(row)
+        if not row["xmlId"]:
+            row["xmlId"] = f"bx_bprop_{prop_id}"
+        item["properties"].append(row)  # the same row object, so both views stay in step
+        return row
+
+    def _add_shipment(
+        self, order: Row, number: int, delivery_id: Any, basket_ids: list[int], now: str
+    ) -> Row:
+        deliveries = self.t("deliveries")
+        delivery = deliveries.get(delivery_id) if delivery_id is not None else None
+        if delivery is None:
+            delivery = deliveries.all()[0] if deliveries.rows else {"id": 0, "name": "", "xmlId": ""}
+        shipment: Row = {
+            "accountNumber": f"{order['id']}/{number}",
+            "allowDelivery": "N",
+            "basePriceDelivery": 0,
+            "canceled": "N",
+            "comments": "",
+            "companyId": 0,
+            "currency": "RUB",
+            "customPriceDelivery": "N",
+            "dateAllowDelivery": None,
+            "dateCanceled": None,
+            "dateDeducted": None,
+            "dateInsert": now,
+            "dateMarked": None,
+            "dateResponsibleId": None,
+            "deducted": "N",
+            "deliveryDocDate": None,
+            "deliveryDocNum": "",
+            "deliveryId": delivery["id"],
+            "deliveryName": delivery["name"],
+            "deliveryXmlId": delivery["xmlId"],
+            "discountPrice": 0,
+            "empAllowDeliveryId": None,
+            "empCanceledId": None,
+            "empDeductedId": None,
+            "empMarkedId": None,
+            "empResponsibleId": None,
+            "externalDelivery": "N",
+            "id1c": "",
+            "marked": "N",
+            "orderId": order["id"],
+            "priceDelivery": 0,
+            "reasonMarked": "",
+            "reasonUndoDeducted": "",
+            "responsibleId": None,
+            "statusId": "DN",
+            "statusXmlId": "",
+            "system": "N",
+            "trackingDescription": "",
+            "trackingLastCheck": "",
+            "trackingNumber": "",
+            "trackingStatus": "",
+            "updated1c": "N",
+            "version1c": "",
+            "xmlId": "",
+        }
+        shipment_id = self.t("shipments").insert(shipment)
+        shipment["xmlId"] = f"bx_ship_{shipment_id}"
+        for basket_id in basket_ids:
+            item = self.t("basketItems").get(basket_id)
+            if item is None:
+                continue
+            line: Row = {
+                "basketId": basket_id,
+                "dateInsert": now,
+                "orderDeliveryId": shipment_id,
+                "quantity": item["quantity"],
+                "reservedQuantity": item["quantity"],
+                "xmlId": "",
+            }
+            line_id = self.t("shipmentItems").insert(line)
+            line["xmlId"] = f"bx_si_{line_id}"
+        return shipment
+
+    def _add_property_values(self, order_id: int, user_id: int) -> None:
+        for code, name, value in (
+            ("FIO", "First Last", f"Customer {user_id}"),
+            ("EMAIL", "E-Mail", f"customer{user_id}@example.com"),
+            ("PHONE", "Phone", f"7900{user_id:07d}"),
+            ("ADDRESS", "Delivery Address", f"Sandbox street {order_id}"),
+        ):
+            self.t("propertyValues").insert(
+                {
+                    "orderId": order_id,
+                    "code": code,
+                    "name": name,
+                    "orderPropsId": 20 + len(code),
+                    "orderPropsXmlId": None,
+                    "value": value,
+                }
+            )
+
+    def children(self, table: str, key: str, value: Any) -> list[Row]:
+        return [row for row in self.t(table).all() if str(row.get(key)) == str(value)]
+
+    def order_shipments(self, order_id: int) -> list[Row]:
+        return self.children("shipments", "orderId", order_id)
+
+    def _release_order(self, order: Row) -> None:
+        for item in self.children("basketItems", "orderId", order["id"]):
+            for reservation in item["reservations"]:
+                if reservation["quantity"]:
+                    self._reserve(item["productId"], reservation["storeId"], reservation["quantity"], -1)
+                    reservation["quantity"] = 0
+            for line in self.children("shipmentItems", "basketId", item["id"]):
+                line["reservedQuantity"] = 0
+
+    def unreserve_order(self, order_id: int) -> Row:
+        order = self.order(order_id)
+        self._release_order(order)
+        self._save_order(order)
+        return order
+
+    def update_order(self, order_id: Any, changes: dict[str, Any]) -> Row:
+        order = self.order(order_id)
+        now = self.clock.iso()
+        if "statusId" in changes and changes["statusId"] != order["statusId"]:
+            status = self.status(str(changes["statusId"]))
+            if status is None or status["type"] != "O":
+                raise rest_errors.controller(0, f"Status {changes['statusId']} not found")
+            order["dateStatus"] = now
+        was_canceled = order["canceled"] == "Y" or order["statusId"] in CANCEL_STATUSES
+        for key, value in changes.items():
+            order[key] = value
+        if "canceled" in changes:
+            order["dateCanceled"] = now if order["canceled"] == "Y" else None
+        is_canceled = order["canceled"] == "Y" or order["statusId"] in CANCEL_STATUSES
+        if is_canceled and not was_canceled:
+            self._release_order(order)
+        self._save_order(order)
+        return order
+
+    def _save_order(self, order: Row) -> None:
+        order["dateUpdate"] = self.clock.iso()
+        order["version"] = int(order["version"]) + 1
+        self._emit_order(order)
+
+    def _emit_order(self, order: Row) -> None:
+        fields = {"ID": order["id"], "XML_ID": order["xmlId"]}
+        self._events("ONSALEORDERSAVED", {"FIELDS": {**fields, "ACTION": "save"}})
+        self._events("ONORDERENTITYSAVED", {"FIELDS": fields})
+
+    def shipment(self, shipment_id: Any) -> Row:
+        row = self.t("shipments").get(shipment_id)
+        if row is None:
+            raise rest_errors.controller(201140400001, "shipment is not exists")
+        return row
+
+    def update_shipment(self, shipment_id: Any, changes: dict[str, Any]) -> Row:
+        shipment = self.shipment(shipment_id)
+        order = self.order(shipment["orderId"])
+        now = self.clock.iso()
+        if "deliveryId" in changes:
+            delivery = self.t("deliveries").get(changes["deliveryId"])
+            if delivery is None:
+                raise rest_errors.controller(0, f"Delivery service {changes['deliveryId']} not found")
+            shipment["deliveryName"] = delivery["name"]
+            shipment["deliveryXmlId"] = delivery["xmlId"]
+        if "statusId" in changes:
+            status = self.status(str(changes["statusId"]))
+            if status is None or status["type"] != "D":
+                raise rest_errors.controller(0, f"Delivery status {changes['statusId']} not found")
+        if changes.get("allowDelivery") not in (None, shipment["allowDelivery"]):
+            shipment["dateAllowDelivery"] = now if changes["allowDelivery"] == "Y" else None
+            shipment["empAllowDeliveryId"] = 1 if changes["allowDelivery"] == "Y" else None
+        deduct = changes.get("deducted") == "Y" and shipment["deducted"] != "Y"
+        undo = changes.get("deducted") == "N" and shipment["deducted"] == "Y"
+        for key, value in changes.items():
+            shipment[key] = value
+        if deduct:
+            self._deduct(shipment, +1)
+            shipment["dateDeducted"] = now
+            shipment["empDeductedId"] = 1
+        elif undo:
+            self._deduct(shipment, -1)
+            shipment["dateDeducted"] = now
+        all_deducted = all(s["deducted"] == "Y" for s in self.order_shipments(order["id"]))
+        order["deducted"] = "Y" if all_deducted else "N"
+        self._events(
+            "ONSHIPMENTENTITYSAVED",
+            {"FIELDS": {"ID": shipment["id"], "ORDER_ID": order["id"], "XML_ID": shipment["xmlId"]}},
+        )
+        self._save_order(order)
+        return shipment
+
+    def _deduct(self, shipment: Row, sign: int) -> None:
+        """Ship (sign +1) or un-ship (-1): reserved units leave (or return to) the store."""
+        for line in self.children("shipmentItems", "orderDeliveryId", shipment["id"]):
+            item = self.t("basketItems").get(line["basketId"])
+            if item is None:
+                continue
+            store_id = item["reservations"][0]["storeId"] if item["reservations"] else 0
+            quantity = float(line["quantity"])
+            reserved = float(line["reservedQuantity"]) if sign > 0 else 0.0
+            product = self.t("products").get(item["productId"])
+            cell = self.store_product(item["productId"], store_id)
+            cell["amount"] = _num(cell["amount"] - sign * quantity)
+            if product is not None:
+                if sign > 0:
+                    product["quantityReserved"] = _num(product["quantityReserved"] - reserved)
+                    product["quantity"] = _num(product["quantity"] - (quantity - reserved))
+                else:
+                    product["quantity"] = _num(product["quantity"] + quantity)
+                self.touch_product(product)
+            if sign > 0:
+                cell["quantityReserved"] = _num(cell["quantityReserved"] - reserved)
+                line["reservedQuantity"] = 0
+                for reservation in item["reservations"]:
+                    reservation["quantity"] = _num(max(0.0, reservation["quantity"] - quantity))
+
+    def update_shipment_item(self, item_id: Any, changes: dict[str, Any]) -> Row:
+        line = self.t("shipmentItems").get(item_id)
+        if line is None:
+            raise rest_errors.controller(201240400001, "shipment item is not exists")
+        shipment = self.shipment(line["orderDeliveryId"])
+        if shipment["deducted"] == "Y" and "quantity" in changes and changes["quantity"] != line["quantity"]:
+            raise rest_errors.controller(0, "Shipment is deducted, its items cannot be changed")
+        basket = self.t("basketItems").get(line["basketId"])
+        if basket is not None and float(changes.get("quantity", 0)) > float(basket["quantity"]):
+            raise rest_errors.controller(0, "Quantity exceeds the basket item quantity")
+        line.update(changes)
+        self._save_order(self.order(shipment["orderId"]))
+        return line
+
+    def update_payment(self, payment_id: Any, changes: dict[str, Any]) -> Row:
+        payment = self.t("payments").get(payment_id)
+        if payment is None:
+            raise rest_errors.controller(201040400001, "payment is not exists")
+        if changes.get("paid") not in (None, payment["paid"]):
+            payment["datePaid"] = self.clock.iso() if changes["paid"] == "Y" else None
+        payment.update(changes)
+        self._events(
+            "ONPAYMENTENTITYSAVED",
+            {"FIELDS": {"ID": payment["id"], "ORDER_ID": payment["orderId"], "XML_ID": payment["xmlId"]}},
+        )
+        order = self.order(payment["orderId"])
+        payments = self.children("payments", "orderId", order["id"])
+        order["payed"] = "Y" if payments and all(p["paid"] == "Y" for p in payments) else "N"
+        self._save_order(order)
+        return payment
+
+    # -- stock documents -------------------------------------------------------------------------------------
+
+    def conduct_document(self, document_id: Any) -> Row:
+        document = self.t("documents").get(document_id)
+        if document is None:
+            raise rest_errors.controller(0, "Document not found")
+        if document["status"] == "Y":
+            raise rest_errors.controller(0, "Document already conducted")
+        elements = self.children("documentElements", "docId", document["id"])
+        if not elements:
+            raise rest_errors.controller(0, "Document has no products")
+        kind = document["docType"]
+        for element in elements:
+            product_id = int(element["elementId"])
+            amount = float(element["amount"] or 0)
+            self.product(product_id)
+            if kind in ("A", "S", "R"):
+                self._stock_move(product_id, element.get("storeTo"), amount)
+            elif kind == "D":
+                self._stock_move(product_id, element.get("storeFrom"), -amount)
+            elif kind == "M":
+                self._stock_move(product_id, element.get("storeFrom"), -amount)
+                self._stock_move(product_id, element.get("storeTo"), amount)
+        document["status"] = "Y"
+        document["dateStatus"] = self.clock.iso()
+        document["statusBy"] = 1
+        return document
+
+    def _stock_move(self, product_id: int, store_id: Any, delta: float) -> None:
+        store = self.t("stores").get(store_id)
+        if store is None:
+            raise rest_errors.controller(0, f"Store {store_id} not found for product {product_id}")
+        cell = self.store_product(product_id, store["id"])
+        if cell["amount"] + delta < 0:
+            raise rest_errors.controller(
+                0, f"Not enough stock of product {product_id} in store {store['id']}"
+            )
+        self.set_store_amount(product_id, store["id"], cell["amount"] + delta)
+
+
+def _num(value: float) -> float | int:
+    """PHP/MySQL hand quantities back as integers when they are whole."""
+    number = float(value)
+    return int(number) if number.is_integer() else round(number, 4)

@@ -1,0 +1,268 @@
+"""Transport edge cases the sandbox shop does not produce (it is a faithful Bitrix, not a broken proxy):
+``Retry-After`` headers, waits beyond the cap, HTML error pages, redirects, a closed port.
+
+A scripted HTTPS server on loopback answers each request with the next canned reply.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
+from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError, ValidationError
+from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
+
+TIME = {
+    "start": 1712847891.4,
+    "finish": 1712847891.5,
+    "duration": 0.1,
+    "processing": 0.1,
+    "date_start": "2024-04-11T18:04:51+02:00",
+    "date_finish": "2024-04-11T18:04:51+02:00",
+}
+STATUSES = {"result": {"statuses": [{"id": "N", "type": "O", "notify": "Y", "sort": 10}]}, "time": TIME}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Script:
+    replies: list[Reply] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.slept.append(seconds)
+            self.t += seconds
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Script]]:
+    tls = create_test_ca(tmp_path_factory.mktemp("tls"))
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            script.bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+            script.seen.append(self.path)
+            reply = script.replies.pop(0) if script.replies else Reply(200, STATUSES)
+            data = reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode()
+            self.send_response(reply.status)
+            kind = "text/html" if isinstance(reply.body, str) else "application/json"
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls.server_cert), str(tls.server_key))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}", tls.ca_cert, script
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def scripted(server: tuple[str, Path, Script]) -> Iterator[tuple[BitrixGateway, Script, FakeClock]]:
+    base, ca, script = server
+    script.replies.clear()
+    script.seen.clear()
+    script.bodies.clear()
+    clock = FakeClock()
+    settings = BitrixSettings(
+        webhook_url=f"{base}/rest/1/code/", verify=ca, backoff_base=0.5, backoff_cap=30.0, max_attempts=4
+    )
+    gateway = BitrixGateway(settings, clock=clock)
+    yield gateway, script, clock
+    gateway.close()
+
+
+def test_retry_after_header_is_honoured(scripted: tuple[BitrixGateway, Script, FakeClock]) -> None:
+    gateway, script, clock = scripted
+    script.replies[:] = [Reply(429, {"error": "OPERATION_TIME_LIMIT"}, {"Retry-After": "12"})]
+    assert gateway.statuses()[0].id == "N"
+    assert len(clock.slept) == 1
+    assert 12.0 <= clock.slept[0] <= 12.5
+    assert script.seen == ["/rest/1/code/sale.status.list.json"] * 2
+
+
+def test_a_wait_beyond_the_cap_goes_to_the_job_engine(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, clock = scripted
+    script.replies[:] = [Reply(503, {"error": "QUERY_LIMIT_EXCEEDED"}, {"Retry-After": "600"})]
+    with pytest.raises(RateLimitedError) as caught:
+        gateway.statuses()
+    assert caught.value.retry_after == 600.0
+    assert clock.slept == [] and len(script.seen) == 1
+
+
+def test_exponential_back_off_without_a_server_wait(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, clock = scripted
+    script.replies[:] = [Reply(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many"})] * 4
+    with pytest.raises(RateLimitedError):
+        gateway.statuses()
+    assert len(script.seen) == 4
+    steps = [0.5, 1.0, 2.0]
+    assert all(step / 2 <= slept <= step for slept, step in zip(clock.slept, steps, strict=True))
+
+
+def test_html_error_page_from_a_proxy_is_transient(scripted: tuple[BitrixGateway, Script, FakeClock]) -> None:
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(502, "<html><body>Bad Gateway</body></html>")]
+    assert gateway.statuses()
+    script.replies[:] = [Reply(502, "<html>Bad Gateway</html>")] * 4
+    with pytest.raises(TransientError, match="502"):
+        gateway.statuses()
+
+
+def test_a_web_page_instead_of_rest_names_the_url(scripted: tuple[BitrixGateway, Script, FakeClock]) -> None:
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(200, "<html>Welcome to our shop</html>")]
+    with pytest.raises(PermanentError, match="URL"):
+        gateway.statuses()
+    assert len(script.seen) == 1
+
+
+def test_a_redirect_is_an_auth_error_naming_the_host(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(302, "", {"Location": "https://elsewhere.example/rest/1/code/"})] * 3
+    with pytest.raises(AuthError, match="host"):
+        gateway.statuses()
+
+
+def test_malformed_rows_are_permanent_errors_naming_the_method(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(200, {"result": {"statuses": [{"id": 5}]}, "time": TIME})]
+    with pytest.raises(PermanentError, match=r"sale\.status\.list"):
+        gateway.statuses()
+    script.replies[:] = [Reply(200, {"result": {"orders": "nope"}, "time": TIME})]
+    with pytest.raises(PermanentError):
+        gateway.set_order_status(1, "P", allowed_from={"N"})
+
+
+def test_closed_port_is_transient() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clock = FakeClock()
+    settings = BitrixSettings(
+        webhook_url=f"https://127.0.0.1:{port}/rest/1/topsecret42/", max_attempts=2, connect_timeout=2
+    )
+    gateway = BitrixGateway(settings, clock=clock)
+    with gateway, pytest.raises(TransientError, match="network") as caught:
+        gateway.statuses()
+    assert len(clock.slept) == 1
+    # requests quotes the URL, which holds the webhook code: it must not reach logs or job records.
+    assert "topsecret42" not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_shipment_lines_are_fetched_when_a_server_does_not_nest_them(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    order = {"id": 9, "statusId": "N", "propertyValues": [], "shipments": [{"id": "3", "system": "N"}]}
+    batch = {
+        "result": {
+            "result": {
+                "order": {"order": order},
+                "basket": {"basketItems": [{"id": "2", "orderId": "9", "productId": "4", "quantity": "1"}]},
+                "shipments": {
+                    "shipments": [
+                        {"id": "3", "orderId": "9", "allowDelivery": "N", "deducted": "N", "deliveryId": "1"}
+                    ]
+                },
+            },
+            "result_error": [],
+            "result_total": {"basket": 1, "shipments": 1},
+            "result_next": [],
+        },
+        "time": TIME,
+    }
+    items = {
+        "result": {"shipmentItems": [{"id": "7", "orderDeliveryId": "3", "basketId": "2", "quantity": "1"}]},
+        "total": 1,
+        "time": TIME,
+    }
+    script.replies[:] = [Reply(200, batch), Reply(200, items)]
+    bundle = gateway.get_order(9)
+    assert script.seen == ["/rest/1/code/batch.json", "/rest/1/code/sale.shipmentitem.list.json"]
+    assert [(line.id, line.basket_id) for line in bundle.shipments[0].lines] == [(7, 2)]
+
+
+@pytest.mark.parametrize(
+    ("watermark", "max_pages", "field"),
+    [
+        (OrderWatermark(), 0, "max_pages"),
+        (OrderWatermark(last_id=-1), 5, "watermark.last_id"),
+        (OrderWatermark(updated_at=datetime(2024, 1, 1)), 5, "watermark.updated_at"),
+    ],
+)
+def test_poll_refuses_bad_watermarks(
+    scripted: tuple[BitrixGateway, Script, FakeClock], watermark: OrderWatermark, max_pages: int, field: str
+) -> None:
+    gateway, script, _ = scripted
+    with pytest.raises(ValidationError) as caught:
+        gateway.orders_changed_since(watermark, max_pages=max_pages)
+    assert caught.value.field == field
+    assert script.seen == []
+
+
+def test_shipment_update_sends_y_n_strings_and_echoes_the_required_fields(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    current = {"id": 338, "orderId": 236, "allowDelivery": "Y", "deducted": "N", "deliveryId": "7"}
+    updated = {**current, "deducted": "Y", "trackingNumber": "RU1"}
+    script.replies[:] = [
+        Reply(200, {"result": {"shipment": current}, "time": TIME}),
+        Reply(200, {"result": {"shipment": updated}, "time": TIME}),
+    ]
+    shipment = gateway.update_shipment(338, tracking_number="RU1", deducted=True)
+    assert script.bodies[1] == {
+        "id": 338,
+        "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": 7, "trackingNumber": "RU1"},
+    }
+    assert shipment.deducted is True and shipment.delivery_id == 7

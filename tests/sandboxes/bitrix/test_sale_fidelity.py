@@ -1,0 +1,301 @@
+"""sale.* behaviour the docs and the module source describe (reference §1.5, §2.1-2.6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bitrix_inflow.sandboxes.bitrix import RunningSandbox
+
+
+def test_order_get_has_the_documented_shape_and_mixed_id_types(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order_id = place(shop, (1, 2), (2, 1))["id"]
+    order = rest.ok("sale.order.get", {"id": order_id})["result"]["order"]
+    assert isinstance(order["id"], int)
+    assert order["accountNumber"] == str(order_id)
+    assert set(order) >= {
+        "basketItems",
+        "payments",
+        "shipments",
+        "propertyValues",
+        "clients",
+        "tradeBindings",
+    }
+    item = order["basketItems"][0]
+    assert item["id"] == str(int(item["id"]))  # text ids on nested basket items, as in the docs example
+    assert item["orderId"] == str(order_id)
+    assert isinstance(item["productId"], int)
+    assert {p["code"] for p in item["properties"]} >= {"PRODUCT.XML_ID", "CATALOG.XML_ID"}
+    shipment = order["shipments"][0]
+    assert isinstance(shipment["id"], int)
+    assert shipment["orderId"] == order_id
+    assert shipment["accountNumber"] == f"{order_id}/2"
+    assert shipment["shipmentItems"][0]["orderDeliveryId"] == shipment["id"]
+    assert order["payments"][0]["accountNumber"] == f"{order_id}/1"
+    assert order["dateInsert"][-6] in "+-"
+
+
+def test_unknown_filter_and_select_keys_are_dropped_silently(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    place(shop, (1, 1))
+    everything = rest.ok("sale.order.list", {"select": ["id"]})["total"]
+    body = rest.ok(
+        "sale.order.list", {"select": ["id", "nonsense", "STATUS_ID"], "filter": {"statusIdd": "Z"}}
+    )
+    assert body["total"] == everything
+    assert set(body["result"]["orders"][0]) == {"id"}
+
+
+def test_upper_case_id_in_order_becomes_i_d_and_is_ignored(rest: Any) -> None:
+    ascending = rest.ok("sale.order.list", {"select": ["id"], "order": {"ID": "DESC"}})["result"]["orders"]
+    assert [row["id"] for row in ascending] == sorted(row["id"] for row in ascending)
+    descending = rest.ok("sale.order.list", {"select": ["id"], "order": {"id": "DESC"}})["result"]["orders"]
+    assert [row["id"] for row in descending] == sorted((row["id"] for row in descending), reverse=True)
+
+
+def test_filter_operators(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    first = place(shop, (1, 1))["id"]
+    second = place(shop, (2, 1), comment="urgent: fragile")["id"]
+    rest.ok("sale.order.update", {"id": second, "fields": {"statusId": "P"}})
+    within = {">=id": first, "<=id": second}
+    assert _ids(rest, {**within, "@statusId": ["P", "Q"]}) == [second]
+    assert _ids(rest, {**within, "!statusId": "P"}) == [first]
+    assert _ids(rest, {**within, "%comments": "FRAGILE"}) == [second]
+    assert _ids(rest, {**within, "statusId": ["N", "P"]}) == [first, second]
+    assert _ids(rest, {"><id": [first, second]}) == [first, second]
+
+
+def _ids(rest: Any, filter_: dict[str, Any]) -> list[int]:
+    body = rest.ok("sale.order.list", {"select": ["id"], "filter": filter_})
+    return [row["id"] for row in body["result"]["orders"]]
+
+
+def test_read_only_fields_are_dropped_on_update(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (3, 1))
+    updated = rest.ok(
+        "sale.order.update",
+        {"id": order["id"], "fields": {"payed": "Y", "accountNumber": "HACK", "statusId": "P", "bogus": 1}},
+    )["result"]["order"]
+    assert updated["payed"] == "N"
+    assert updated["accountNumber"] == str(order["id"])
+    assert updated["statusId"] == "P"
+    assert updated["version"] == order["version"] + 1
+    assert updated["dateStatus"] >= order["dateStatus"]
+
+
+def test_unknown_status_is_refused_with_code_zero(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (3, 1))
+    body = rest.error("sale.order.update", {"id": order["id"], "fields": {"statusId": "XX"}}, status=400)
+    assert body["error"] == 0
+
+
+def test_custom_error_status_can_be_added_and_used(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    shop.control.add_status("E", "Picking error", sort=150)
+    statuses = rest.ok("sale.status.list", {"filter": {"type": "O"}, "select": ["id"]})["result"]["statuses"]
+    assert [s["id"] for s in statuses] == ["D", "E", "F", "N", "P", "Q", "Z"]
+    order = place(shop, (3, 1))
+    updated = rest.ok("sale.order.update", {"id": order["id"], "fields": {"statusId": "E"}})
+    assert updated["result"]["order"]["statusId"] == "E"
+    langs = rest.ok("sale.statuslang.list", {"filter": {"statusId": "E"}})["result"]["statusLangs"]
+    assert langs == [{"statusId": "E", "lid": "en", "name": "Picking error", "description": ""}]
+
+
+def test_shipment_update_with_required_fields_and_carrier(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order = place(
+        shop, (4, 1), (5, 1), shipments=[{"deliveryId": 1, "lines": [0]}, {"deliveryId": 2, "lines": [1]}]
+    )
+    shipments = rest.ok("sale.shipment.list", {"filter": {"orderId": order["id"]}})["result"]["shipments"]
+    assert [s["deliveryId"] for s in shipments] == [1, 2]
+    assert shipments[1]["deliveryName"] == "CDEK"
+    target = shipments[0]
+    body = rest.ok(
+        "sale.shipment.update",
+        {
+            "id": target["id"],
+            "fields": {
+                "allowDelivery": "Y",
+                "deducted": "N",
+                "deliveryId": 3,
+                "statusId": "DN",
+                "trackingNumber": "RU123456789",
+                "deliveryName": "read-only, ignored",
+            },
+        },
+    )["result"]["shipment"]
+    assert body["trackingNumber"] == "RU123456789"
+    assert body["deliveryId"] == 3
+    assert body["deliveryName"] == "Russian Post"
+    assert body["allowDelivery"] == "Y"
+    assert body["dateAllowDelivery"] is not None
+    assert body["shipmentItems"]
+
+
+def test_shipment_with_unknown_delivery_or_status(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    shipment = place(shop, (4, 1))["shipments"][0]
+    base = {"allowDelivery": "Y", "deducted": "N", "deliveryId": 1}
+    assert (
+        rest.error(
+            "sale.shipment.update", {"id": shipment["id"], "fields": {**base, "deliveryId": 99}}, status=400
+        )["error"]
+        == 0
+    )
+    wrong = rest.error(
+        "sale.shipment.update", {"id": shipment["id"], "fields": {**base, "statusId": "N"}}, status=400
+    )
+    assert "Delivery status" in wrong["error_description"]
+
+
+def test_shipment_item_quantity_update(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (6, 3))
+    line = order["shipments"][0]["shipmentItems"][0]
+    updated = rest.ok("sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": 2}})
+    assert updated["result"]["shipmentItem"]["quantity"] == 2
+    too_many = rest.error(
+        "sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": 5}}, status=400
+    )
+    assert too_many["error"] == 0
+
+
+def test_payment_paid_flag_updates_order_payed(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (7, 1))
+    payment = rest.ok("sale.payment.list", {"filter": {"orderId": order["id"]}})["result"]["payments"][0]
+    assert payment["paid"] == "N"
+    missing = rest.error("sale.payment.update", {"id": payment["id"], "fields": {"paid": "Y"}}, status=400)
+    assert missing["error_description"] == "Required fields: paySystemId"  # starred on update in the docs
+    fields = {"paid": "Y", "paySystemId": payment["paySystemId"]}
+    assert (
+        rest.ok("sale.payment.update", {"id": payment["id"], "fields": fields})["result"]["payment"]["paid"]
+        == "Y"
+    )
+    assert rest.ok("sale.order.get", {"id": order["id"]})["result"]["order"]["payed"] == "Y"
+
+
+def test_marking_codes_via_shipment_property_values(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    shipment = place(shop, (8, 2))["shipments"][0]
+    props = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "MARKING_CODES"}})["result"][
+        "properties"
+    ]
+    prop_id = props[0]["id"]
+    codes = "010460406000600021N4N57RSCBUZTQ\u001d2403004002910161218"
+    modified = rest.ok(
+        "sale.shipmentpropertyvalue.modify",
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [{"shipmentPropsId": prop_id, "value": codes}],
+                }
+            }
+        },
+    )["result"]["propertyValues"]
+    assert modified[0]["value"] == codes
+    listed = rest.ok("sale.shipmentpropertyvalue.list", {"filter": {"shipmentId": shipment["id"]}})["result"]
+    assert listed["propertyValues"][0]["code"] == "MARKING_CODES"
+    assert listed["propertyValues"][0]["shipmentPropsId"] == prop_id
+    missing = rest.error(
+        "sale.shipmentpropertyvalue.modify",
+        {"fields": {"shipment": {"id": 987654, "propertyValues": []}}},
+        status=400,
+    )
+    assert missing["error"] == 201040400007
+
+
+def test_basket_properties_add_and_list(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    basket_id = int(place(shop, (9, 1))["basketItems"][0]["id"])
+    added = rest.ok(
+        "sale.basketproperties.add",
+        {
+            "fields": {
+                "basketId": basket_id,
+                "name": "Marking code",
+                "code": "MARKING_CODE",
+                "value": "0104604",
+            }
+        },
+    )["result"]["basketProperty"]
+    assert added["basketId"] == basket_id
+    assert added["xmlId"]
+    listed = rest.ok(
+        "sale.basketproperties.list", {"filter": {"basketId": basket_id, "code": "MARKING_CODE"}}
+    )
+    assert [p["value"] for p in listed["result"]["basketProperties"]] == ["0104604"]
+    missing = rest.error("sale.basketproperties.add", {"fields": {"basketId": basket_id}}, status=400)
+    assert missing["error_description"] == "Required fields: name, value"
+
+
+def test_order_add_with_basket(shop: RunningSandbox, rest: Any) -> None:
+    missing = rest.error("sale.order.add", {"fields": {"lid": "s1"}}, status=400)
+    assert missing["error_description"] == "Required fields: personTypeId, currency"
+    created = rest.ok(
+        "sale.order.add",
+        {
+            "fields": {
+                "lid": "s1",
+                "personTypeId": 1,
+                "currency": "RUB",
+                "userId": 5,
+                "basketItems": [{"productId": 10, "quantity": 2}],
+            }
+        },
+    )["result"]["order"]
+    assert created["userId"] == 5
+    assert created["basketItems"][0]["productId"] == 10
+
+
+def test_date_filters_accept_iso_and_site_format(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    order = place(shop, (1, 1))
+    stamp = order["dateUpdate"]  # e.g. 2026-11-27T03:59:44+03:00
+    day, clock = stamp[:10].split("-"), stamp[11:19]
+    site_format = f"{day[2]}.{day[1]}.{day[0]} {clock}"
+    for value in (stamp, site_format):
+        found = _ids(rest, {">=dateUpdate": value, "id": order["id"]})
+        assert found == [order["id"]], value
+    shop.control.advance_clock(120)
+    try:
+        rest.ok("sale.order.update", {"id": order["id"], "fields": {"comments": "touched later"}})
+    finally:
+        shop.control.advance_clock(-120)
+    changed = _ids(rest, {">dateUpdate": stamp})
+    assert order["id"] in changed
+    assert _ids(rest, {">dateUpdate": stamp, "<id": order["id"]}) == []
+
+
+def test_delivery_services_legacy_list(rest: Any) -> None:
+    everything = rest.ok("sale.delivery.getlist")["result"]
+    assert [d["NAME"] for d in everything] == ["Courier", "CDEK", "Russian Post", "Pickup point"]
+    assert set(everything[0]) == {"ID", "PARENT_ID", "NAME", "CURRENCY", "DESCRIPTION", "SORT", "ACTIVE"}
+    picked = rest.ok(
+        "sale.delivery.getList",
+        {"SELECT": ["ID", "NAME"], "FILTER": {"%NAME": "post"}, "ORDER": {"ID": "DESC"}},
+    )
+    assert picked["result"] == [{"ID": 3, "NAME": "Russian Post"}]
+    assert "total" not in picked
+
+
+def test_flags_must_be_y_or_n_and_numbers_are_cast_like_php(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order = place(shop, (11, 3))
+    shipment = order["shipments"][0]
+    fields = {"allowDelivery": "True", "deducted": "N", "deliveryId": shipment["deliveryId"]}
+    wrong = rest.error("sale.shipment.update", {"id": shipment["id"], "fields": fields}, status=400)
+    assert wrong == {
+        "error": 0,
+        "error_description": "Invalid value of field allowDelivery: 'True', use Y or N",
+    }
+    fields["allowDelivery"] = True  # a JSON boolean is accepted as Y
+    assert (
+        rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})["result"]["shipment"][
+            "allowDelivery"
+        ]
+        == "Y"
+    )
+    line = shipment["shipmentItems"][0]
+    cast = rest.ok("sale.shipmentitem.update", {"id": line["id"], "fields": {"quantity": "2pcs"}})
+    assert cast["result"]["shipmentItem"]["quantity"] == 2
+    nested = rest.error("sale.order.update", {"id": order["id"], "fields": {"comments": ["a"]}}, status=400)
+    assert nested["error"] == 0
