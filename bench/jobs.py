@@ -52,7 +52,9 @@ def _worker(url: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
     latencies: list[float] = []
     while True:
         started = time.perf_counter()
-        job = queue.claim(engine, worker.worker_id, now=clock.now(), lease=dt.timedelta(seconds=60), kinds=["bench"])
+        job = queue.claim(
+            engine, worker.worker_id, now=clock.now(), lease=dt.timedelta(seconds=60), kinds=["bench"]
+        )
         latencies.append(time.perf_counter() - started)
         if job is None:
             break

@@ -35,7 +35,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             conn.execute(text("SELECT 1"))
         admin.dispose()
     except Exception as exc:
-        raise pytest.UsageError(f"{PG_ENV} is set to {url!r} but PostgreSQL cannot be reached: {exc}") from exc
+        raise pytest.UsageError(
+            f"{PG_ENV} is set to {url!r} but PostgreSQL cannot be reached: {exc}"
+        ) from exc
 
 
 @pytest.fixture

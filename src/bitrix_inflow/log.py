@@ -16,7 +16,9 @@ import structlog
 from pydantic import SecretStr
 
 REDACTED = "***"
-SECRET_KEY_PATTERN = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization|webhook_url|auth)", re.I)
+SECRET_KEY_PATTERN = re.compile(
+    r"(api[_-]?key|token|secret|password|passwd|authorization|webhook_url|auth)", re.I
+)
 MIN_SECRET_LENGTH = 4  # shorter values would blank ordinary words
 
 
@@ -44,7 +46,9 @@ class SecretRedactor:
             return type(value)(self._scrub(v) for v in value)
         return value
 
-    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    def __call__(
+        self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         for key, value in list(event_dict.items()):
             event_dict[key] = REDACTED if _secret_key(key) and value is not None else self._scrub(value)
         return event_dict

@@ -81,8 +81,15 @@ class Service:
         ]
         for n in range(self.settings.jobs.workers):
             worker = Worker(self.engine, self.registry, settings=worker_settings(self.settings))
-            threads.append(threading.Thread(target=worker.run, args=(self.stop,), name=f"worker-{n}", daemon=True))
-        log.info("service.started", workers=self.settings.jobs.workers, kinds=self.registry.kinds, instance=instance)
+            threads.append(
+                threading.Thread(target=worker.run, args=(self.stop,), name=f"worker-{n}", daemon=True)
+            )
+        log.info(
+            "service.started",
+            workers=self.settings.jobs.workers,
+            kinds=self.registry.kinds,
+            instance=instance,
+        )
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -82,7 +82,9 @@ def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
         assert first["event"] == "service.started" and "maintenance.prune" in first["kinds"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        events = [json.loads(line)["event"] for line in proc.stderr.read().splitlines() if line.startswith("{")]
+        events = [
+            json.loads(line)["event"] for line in proc.stderr.read().splitlines() if line.startswith("{")
+        ]
         assert "service.stopped" in events
     finally:
         proc.kill()

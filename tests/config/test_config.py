@@ -57,7 +57,13 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
             """,
         )
     )
-    assert set(found) == {"database.url", "jobs.lease_secnds", "schedules.stock_seconds", "inflow.base_url", "surprise"}
+    assert set(found) == {
+        "database.url",
+        "jobs.lease_secnds",
+        "schedules.stock_seconds",
+        "inflow.base_url",
+        "surprise",
+    }
     assert "postgresql://" in found["database.url"]
     assert "unknown key" in found["jobs.lease_secnds"] and "lease_seconds" in found["jobs.lease_secnds"]
     assert "below the minimum of 30 s" in found["schedules.stock_seconds"]
@@ -86,11 +92,15 @@ def test_secrets_are_refused_in_the_file_but_read_from_env_or_file(
     secret_file = tmp_path / "key.txt"
     secret_file.write_text("key-from-file\n")
     settings = load_settings(write(tmp_path, f'[inflow]\napi_key_file = "{secret_file}"\n'))
-    assert settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-file"
+    assert (
+        settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-file"
+    )
     assert "key-from-file" not in repr(settings)
     monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "key-from-env")
     settings = load_settings(write(tmp_path, ""))
-    assert settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-env"
+    assert (
+        settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-env"
+    )
 
 
 def test_a_missing_secret_file_is_named(tmp_path: Path) -> None:
@@ -122,7 +132,9 @@ def test_logs_never_carry_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     log.configure(level="info", fmt="json", secrets=settings.secret_values())
     logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
     logger = structlog.get_logger("test")
-    logger.info("calling", url=webhook + "sale.order.list", api_key="wms-api-key-123456", settings=settings.inflow)
+    logger.info(
+        "calling", url=webhook + "sale.order.list", api_key="wms-api-key-123456", settings=settings.inflow
+    )
     logger.info("headers", headers={"X-API-Key": "anything", "Accept": "application/json"})
     logging.getLogger("httpx").info("HTTP Request: POST %ssale.order.get", webhook)
     output = stream.getvalue()

@@ -46,7 +46,10 @@ held = Table(
     Column("worker", String(200)),
 )
 violations = Table(
-    "t_violations", meta, Column("id", Integer, primary_key=True, autoincrement=True), Column("detail", String(200))
+    "t_violations",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("detail", String(200)),
 )
 slot_effects = Table(
     "t_slot_effects", meta, Column("slot", String(40), primary_key=True), Column("worker", String(200))
@@ -68,10 +71,16 @@ def take_lock_key(ctx: JobContext) -> None:
         holder_alive = conn.execute(
             select(func.count())
             .select_from(jobs)
-            .where(jobs.c.id == holder["job_id"], jobs.c.status == "running", jobs.c.leased_by == holder["worker"])
+            .where(
+                jobs.c.id == holder["job_id"],
+                jobs.c.status == "running",
+                jobs.c.leased_by == holder["worker"],
+            )
         ).scalar_one()
         if holder_alive:
-            conn.execute(insert(violations).values(detail=f"{ctx.job.lock_key}: job {ctx.job.id} overlapped {holder}"))
+            conn.execute(
+                insert(violations).values(detail=f"{ctx.job.lock_key}: job {ctx.job.id} overlapped {holder}")
+            )
         else:  # left behind by a killed worker
             conn.execute(delete(held).where(held.c.lock_key == ctx.job.lock_key))
             conn.execute(insert(held).values(**row))
@@ -86,7 +95,9 @@ def build_registry(pause_file: Path | None) -> JobRegistry:
     def effect(ctx: JobContext) -> None:
         with ctx.engine.begin() as conn:
             conn.execute(
-                insert(runs).values(job_id=ctx.job.id, lock_key=ctx.job.lock_key, worker=ctx.worker_id, at=time.time())
+                insert(runs).values(
+                    job_id=ctx.job.id, lock_key=ctx.job.lock_key, worker=ctx.worker_id, at=time.time()
+                )
             )
         if ctx.job.lock_key:
             take_lock_key(ctx)

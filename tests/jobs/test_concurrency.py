@@ -93,7 +93,9 @@ def test_four_workers_drain_2000_jobs_each_exactly_once(tables: Engine, db_url: 
 def test_three_schedulers_fire_each_tick_once(tables: Engine, db_url: str) -> None:
     wait_all([spawn(db_url, "schedule", "--seconds", "4.5") for _ in range(3)])
     with tables.connect() as conn:
-        slots = conn.execute(select(schedule_slots.c.slot, schedule_slots.c.created_by).order_by("slot")).all()
+        slots = conn.execute(
+            select(schedule_slots.c.slot, schedule_slots.c.created_by).order_by("slot")
+        ).all()
         fired = conn.execute(select(proc_worker.slot_effects.c.slot)).scalars().all()
     assert len(slots) >= 4
     steps = {(b.slot - a.slot).total_seconds() for a, b in itertools.pairwise(slots)}

@@ -58,7 +58,9 @@ def test_kinds_filter(engine: Engine, clock: Any) -> None:
     assert job is not None and job.id == mine
 
 
-def test_dedupe_key_returns_the_active_job_then_allows_a_new_one_when_finished(engine: Engine, clock: Any) -> None:
+def test_dedupe_key_returns_the_active_job_then_allows_a_new_one_when_finished(
+    engine: Engine, clock: Any
+) -> None:
     with engine.begin() as conn:
         a = queue.enqueue(conn, "k", {}, now=clock.now(), dedupe_key="stock:main")
         b = queue.enqueue(conn, "k", {}, now=clock.now(), dedupe_key="stock:main")

@@ -10,7 +10,9 @@ from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.scheduler import Schedule, prune_slots, tick
 from bitrix_inflow.store.tables import jobs, schedule_slots
 
-STOCK = Schedule(name="stock", every=dt.timedelta(minutes=5), kind="sync.stock", payload={"warehouse": "main"})
+STOCK = Schedule(
+    name="stock", every=dt.timedelta(minutes=5), kind="sync.stock", payload={"warehouse": "main"}
+)
 
 
 def test_slots_are_the_time_floored_to_the_interval() -> None:

@@ -36,7 +36,9 @@ def test_random_kills_while_draining(engine: Engine, db_url: str) -> None:
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         for n in range(JOBS):
-            queue.enqueue(conn, "effect", {"hold": 0}, now=now, lock_key=f"order:{n % 50}" if n % 10 == 0 else None)
+            queue.enqueue(
+                conn, "effect", {"hold": 0}, now=now, lock_key=f"order:{n % 50}" if n % 10 == 0 else None
+            )
     rng = random.Random(20261127)
 
     def start() -> subprocess.Popen[bytes]:

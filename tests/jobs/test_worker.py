@@ -17,7 +17,9 @@ from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.store.tables import workers
 
 effects_meta = MetaData()
-effects = Table("test_effects", effects_meta, Column("job_id", Integer, primary_key=True), Column("note", String(50)))
+effects = Table(
+    "test_effects", effects_meta, Column("job_id", Integer, primary_key=True), Column("note", String(50))
+)
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ app = typer.Typer(
 def _root(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="TOML file (default: ./bitrix-inflow.toml or $BITRIX_INFLOW_CONFIG)"),
+        typer.Option(
+            "--config", "-c", help="TOML file (default: ./bitrix-inflow.toml or $BITRIX_INFLOW_CONFIG)"
+        ),
     ] = None,
 ) -> None:
     state.config_path = config

@@ -53,7 +53,10 @@ def engine(loaded: Settings) -> Engine:
 
 
 def not_available(feature: str, arrives_with: str) -> NoReturn:
-    fail(f"{feature} is not available yet in this version (it arrives with {arrives_with}).", EXIT_NOT_AVAILABLE)
+    fail(
+        f"{feature} is not available yet in this version (it arrives with {arrives_with}).",
+        EXIT_NOT_AVAILABLE,
+    )
 
 
 def cannot_start(exc: PermanentError) -> NoReturn:

@@ -26,7 +26,9 @@ def check() -> None:
     table = Table(title="bitrix-inflow configuration: OK", show_header=True)
     table.add_column("key")
     table.add_column("value")
-    table.add_row("database.url", make_url(normalise_url(settings.database.url)).render_as_string(hide_password=True))
+    table.add_row(
+        "database.url", make_url(normalise_url(settings.database.url)).render_as_string(hide_password=True)
+    )
     table.add_row("jobs.workers", str(settings.jobs.workers))
     table.add_row("jobs.lease_seconds", str(settings.jobs.lease_seconds))
     for name, value in settings.schedules.model_dump().items():

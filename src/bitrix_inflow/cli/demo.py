@@ -66,14 +66,20 @@ def demo() -> None:
     db = engine(loaded)
     schema.upgrade(db)
     console.rule("[bold]bitrix-inflow demo")
-    console.print(f"state database: {db.url.render_as_string(hide_password=True)} (schema {schema.head_revision()})")
+    console.print(
+        f"state database: {db.url.render_as_string(hide_password=True)} (schema {schema.head_revision()})"
+    )
     clock = SystemClock()
     ids: list[int] = []
     with db.begin() as conn:
         for n, order in zip(range(12), itertools.cycle(("1001", "1002", "1003")), strict=False):
             ids.append(
                 queue.enqueue(
-                    conn, "demo.forward_order", {"order": order, "step": n}, now=clock.now(), lock_key=f"order:{order}"
+                    conn,
+                    "demo.forward_order",
+                    {"order": order, "step": n},
+                    now=clock.now(),
+                    lock_key=f"order:{order}",
                 ).job_id
             )
         for kind in ("demo.flaky_wms", "demo.rate_limited", "demo.bad_mapping"):

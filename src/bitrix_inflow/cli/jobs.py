@@ -29,7 +29,9 @@ def _db() -> Engine:
 
 @app.command("list")
 def list_(
-    status: Annotated[list[JobStatus] | None, typer.Option("--status", "-s", help="repeat for several")] = None,
+    status: Annotated[
+        list[JobStatus] | None, typer.Option("--status", "-s", help="repeat for several")
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="only jobs of this kind")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:

@@ -54,7 +54,9 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
     elif required or path is not None or CONFIG_PATH_ENV in os.environ:
-        raise ConfigError(str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")])
+        raise ConfigError(
+            str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")]
+        )
     problems.extend(_resolve_secrets(data))
     try:
         settings = Settings(**data)
@@ -109,7 +111,9 @@ def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
             try:
                 section[key] = file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                yield ConfigProblem(f"{dotted}_file", f"cannot read {file}: {exc.strerror}; fix the path or its rights")
+                yield ConfigProblem(
+                    f"{dotted}_file", f"cannot read {file}: {exc.strerror}; fix the path or its rights"
+                )
 
 
 def _translate(exc: PydanticValidationError, data: Mapping[str, Any]) -> Iterator[ConfigProblem]:

@@ -23,12 +23,16 @@ def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")
         return None
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path")
+        raise ValueError(
+            f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path"
+        )
     return value
 
 
 class DatabaseSettings(Section):
-    url: str = Field(DEFAULT_SQLITE_URL, description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db")
+    url: str = Field(
+        DEFAULT_SQLITE_URL, description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db"
+    )
 
     @field_validator("url")
     @classmethod
@@ -40,7 +44,9 @@ class DatabaseSettings(Section):
 
 class JobsSettings(Section):
     workers: int = Field(2, ge=1, le=64, description="worker threads in `serve`")
-    lease_seconds: float = Field(60, ge=5, description="a job whose worker stops heartbeating is re-run after this")
+    lease_seconds: float = Field(
+        60, ge=5, description="a job whose worker stops heartbeating is re-run after this"
+    )
     heartbeat_seconds: float = Field(15, ge=1)
     poll_seconds: float = Field(1.0, gt=0, le=60)
     max_attempts: int = Field(8, ge=1, le=100)
@@ -59,10 +65,14 @@ class JobsSettings(Section):
 
 
 class ScheduleSettings(Section):
-    stock_seconds: int = Field(300, ge=MIN_INTERVAL_SECONDS, description="stock sync (2-5 min for busy warehouses)")
+    stock_seconds: int = Field(
+        300, ge=MIN_INTERVAL_SECONDS, description="stock sync (2-5 min for busy warehouses)"
+    )
     orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
     statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
-    reconcile_seconds: int = Field(3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile")
+    reconcile_seconds: int = Field(
+        3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile"
+    )
 
 
 class LogSettings(Section):
@@ -76,7 +86,9 @@ class WebSettings(Section):
 
 
 class InflowSettings(Section):
-    base_url: str | None = Field(None, description="e.g. https://wms.example.com (None: the embedded sandbox)")
+    base_url: str | None = Field(
+        None, description="e.g. https://wms.example.com (None: the embedded sandbox)"
+    )
     transport: Literal["rest", "soap"] = "rest"
     warehouse: str = "main"
     api_key: SecretStr | None = None

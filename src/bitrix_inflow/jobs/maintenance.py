@@ -20,7 +20,8 @@ def prune(ctx: JobContext) -> None:
     with ctx.engine.begin() as conn:
         removed_jobs = conn.execute(
             delete(jobs).where(
-                jobs.c.status.in_([JobStatus.DONE.value, JobStatus.CANCELLED.value]), jobs.c.finished_at < cutoff
+                jobs.c.status.in_([JobStatus.DONE.value, JobStatus.CANCELLED.value]),
+                jobs.c.finished_at < cutoff,
             )
         ).rowcount
         removed_slots = conn.execute(delete(schedule_slots).where(schedule_slots.c.slot < cutoff)).rowcount

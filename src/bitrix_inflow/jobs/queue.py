@@ -141,7 +141,9 @@ def extend_lease(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, 
     return result.rowcount == 1
 
 
-def mark_done(conn: Connection, job: Job, worker_id: str, *, now: dt.datetime, note: str | None = None) -> bool:
+def mark_done(
+    conn: Connection, job: Job, worker_id: str, *, now: dt.datetime, note: str | None = None
+) -> bool:
     """Finish the job in the caller's transaction, so a handler can commit its effect and the completion together."""
     values: dict[str, Any] = {
         "status": JobStatus.DONE.value,
@@ -178,7 +180,13 @@ def mark_dead(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, err
         result = conn.execute(
             update(jobs)
             .where(_fenced(job, worker_id))
-            .values(status=JobStatus.DEAD.value, last_error=error, finished_at=now, lease_until=None, updated_at=now)
+            .values(
+                status=JobStatus.DEAD.value,
+                last_error=error,
+                finished_at=now,
+                lease_until=None,
+                updated_at=now,
+            )
         )
     return result.rowcount == 1
 
@@ -195,9 +203,9 @@ def requeue_expired(engine: Engine, *, now: dt.datetime) -> list[ReapedJob]:
     reaped: list[ReapedJob] = []
     with engine.begin() as conn:
         expired = conn.execute(
-            select(jobs.c.id, jobs.c.leased_by, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_until).where(
-                jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now
-            )
+            select(
+                jobs.c.id, jobs.c.leased_by, jobs.c.attempts, jobs.c.max_attempts, jobs.c.lease_until
+            ).where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_until < now)
         ).all()
         for job_id, worker_id, attempts, max_attempts, lease_until in expired:
             reason = (
@@ -217,7 +225,12 @@ def requeue_expired(engine: Engine, *, now: dt.datetime) -> list[ReapedJob]:
                     "last_error": f"gave up after {attempts} attempts; {reason}",
                 }
             else:
-                values = {"status": JobStatus.QUEUED.value, "run_after": now, "last_error": reason, "leased_by": None}
+                values = {
+                    "status": JobStatus.QUEUED.value,
+                    "run_after": now,
+                    "last_error": reason,
+                    "leased_by": None,
+                }
             changed = conn.execute(
                 update(jobs).where(still_expired).values(lease_until=None, updated_at=now, **values)
             ).rowcount

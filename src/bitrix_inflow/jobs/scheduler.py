@@ -86,7 +86,9 @@ def tick(engine: Engine, schedules: Sequence[Schedule], *, now: dt.datetime, ins
                 lock_key=schedule.lock_key,
                 priority=schedule.priority,
             )
-            conn.execute(update(schedule_slots).where(schedule_slots.c.id == slot_id).values(job_id=result.job_id))
+            conn.execute(
+                update(schedule_slots).where(schedule_slots.c.id == slot_id).values(job_id=result.job_id)
+            )
         fired.append(Fired(schedule.name, slot, result.job_id, result.created))
     return fired
 
@@ -115,7 +117,9 @@ class Scheduler:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                for fired in tick(self.engine, self.schedules, now=self.clock.now(), instance_id=self.instance_id):
+                for fired in tick(
+                    self.engine, self.schedules, now=self.clock.now(), instance_id=self.instance_id
+                ):
                     log.info(
                         "schedule.fired",
                         schedule=fired.schedule,

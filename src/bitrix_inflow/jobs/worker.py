@@ -82,7 +82,9 @@ class Worker:
             return
         self._last_reap = now
         for reaped in queue.requeue_expired(self.engine, now=now):
-            log.warning("job.lease_expired", job_id=reaped.job_id, dead_worker=reaped.worker_id, now=reaped.new_status)
+            log.warning(
+                "job.lease_expired", job_id=reaped.job_id, dead_worker=reaped.worker_id, now=reaped.new_status
+            )
 
     def run_one(self) -> bool:
         """Claim and run one job; ``False`` when nothing was runnable."""
@@ -100,7 +102,9 @@ class Worker:
         job_log = bound_logger(job).bind(attempt=job.attempts, worker_id=self.worker_id)
         job_type = self.registry.get(job.kind)
         assert job_type is not None, "claim only returns kinds this worker handles"
-        ctx = JobContext(job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log)
+        ctx = JobContext(
+            job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log
+        )
         stop_heartbeat = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
         heartbeat.start()
@@ -108,7 +112,9 @@ class Worker:
         try:
             job_type.handler(ctx)
         except LeaseLostError:
-            job_log.warning("job.lease_lost", detail="another attempt owns the job now; this result is discarded")
+            job_log.warning(
+                "job.lease_lost", detail="another attempt owns the job now; this result is discarded"
+            )
             return Outcome("retry", error="lease lost")
         except Exception as exc:
             error = exc
@@ -126,14 +132,18 @@ class Worker:
         self._record(job, ctx, outcome, job_log, error)
         return outcome
 
-    def _record(self, job: Job, ctx: JobContext, outcome: Outcome, logger: Any, error: BaseException | None) -> None:
+    def _record(
+        self, job: Job, ctx: JobContext, outcome: Outcome, logger: Any, error: BaseException | None
+    ) -> None:
         now = self.clock.now()
         if outcome.action == "done":
             if not ctx.completed:
                 with self.engine.begin() as conn:
                     applied = queue.mark_done(conn, job, self.worker_id, now=now, note=outcome.error)
                 if not applied:
-                    logger.warning("job.lease_lost", detail="finished after the lease was lost; outcome discarded")
+                    logger.warning(
+                        "job.lease_lost", detail="finished after the lease was lost; outcome discarded"
+                    )
                     return
             logger.info("job.done", note=outcome.error)
         elif outcome.action == "retry":
@@ -156,7 +166,9 @@ class Worker:
                     return
                 self._touch(now)
             except Exception as exc:
-                log.warning("worker.heartbeat_failed", error=describe(exc, with_traceback=False), **job.log_context)
+                log.warning(
+                    "worker.heartbeat_failed", error=describe(exc, with_traceback=False), **job.log_context
+                )
 
     # -- the workers table, for operators --------------------------------------------------------------------------
 

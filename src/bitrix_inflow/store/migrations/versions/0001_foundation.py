@@ -30,7 +30,8 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
     op.bulk_insert(
-        connections, [{"id": "default", "name": "Default shop ↔ warehouse", "created_at": dt.datetime.now(dt.UTC)}]
+        connections,
+        [{"id": "default", "name": "Default shop ↔ warehouse", "created_at": dt.datetime.now(dt.UTC)}],
     )
     op.create_table(
         "jobs",
@@ -60,10 +61,20 @@ def upgrade() -> None:
     active = sa.text("status IN ('queued', 'running')")
     running = sa.text("status = 'running'")
     op.create_index(
-        "ix_jobs_dedupe_active", "jobs", ["dedupe_key"], unique=True, sqlite_where=active, postgresql_where=active
+        "ix_jobs_dedupe_active",
+        "jobs",
+        ["dedupe_key"],
+        unique=True,
+        sqlite_where=active,
+        postgresql_where=active,
     )
     op.create_index(
-        "ix_jobs_lock_running", "jobs", ["lock_key"], unique=True, sqlite_where=running, postgresql_where=running
+        "ix_jobs_lock_running",
+        "jobs",
+        ["lock_key"],
+        unique=True,
+        sqlite_where=running,
+        postgresql_where=running,
     )
     op.create_index("ix_jobs_claim", "jobs", ["status", "run_after", "priority", "id"])
     op.create_index("ix_jobs_lock_key", "jobs", ["lock_key", "status"])
