@@ -93,6 +93,8 @@ class Engine:
             client_ip, time.monotonic(), size=self.faults.bucket_size, drain_per_s=self.faults.drain_per_s
         ):
             raise rest_errors.query_limit()
+        if self.faults.overload:
+            raise rest_errors.overload()
         if self.faults.error_500_rate and self.rng.random() < self.faults.error_500_rate:
             raise rest_errors.internal_error()
         segments = [s for s in path.split("/") if s]
