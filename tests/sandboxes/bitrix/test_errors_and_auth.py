@@ -55,6 +55,26 @@ def test_missing_scope(shop: RunningSandbox, rest: Any) -> None:
     assert in_batch["result"]["result_error"]["o"]["error"] == "insufficient_scope"
 
 
+def test_sale_module_rights_are_checked_by_the_controller(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    order = place(shop, (1, 1))
+    reader = (
+        shop.base_url
+        + shop.control.add_webhook(user_id=8, code="readeronly8", scopes=["sale"], sale_access="R")["path"]
+    )
+    assert rest.post("sale.order.get", {"id": order["id"]}, base=reader).status_code == 200
+    denied = rest.post("sale.order.update", {"id": order["id"], "fields": {"statusId": "P"}}, base=reader)
+    assert denied.status_code == 400
+    assert denied.json() == {"error": 200040300020, "error_description": "Access denied"}
+    nobody = (
+        shop.base_url
+        + shop.control.add_webhook(user_id=9, code="norights9", scopes=["sale"], sale_access="D")["path"]
+    )
+    assert rest.post("sale.order.list", base=nobody).json()["error"] == 200040300010
+    assert rest.post("server.time", base=nobody).status_code == 200
+
+
 def test_expired_token_then_refresh(shop: RunningSandbox, rest: Any) -> None:
     oauth_base = f"{shop.base_url}/rest/"
     token = shop.control.issue_token()
@@ -281,6 +301,7 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             ("/_sandbox/faults", {"bucket_size": 0}, "bucket_size"),
             ("/_sandbox/statuses", {"id": "TOOLONG"}, "id"),
             ("/_sandbox/stock", {"productId": 1, "storeId": 99, "amount": 1}, "storeId"),
+            ("/_sandbox/webhooks", {"code": "abc1", "saleAccess": "X"}, "saleAccess"),
         ]
         for path, body, field in cases:
             response = http.post(shop.base_url + path, json=body)

@@ -168,7 +168,14 @@ def test_forced_429_500_and_slow_responses(clean_faults: RunningSandbox, cloud_r
     failed = cloud_rest.post("sale.order.list")
     assert failed.status_code == 500
     assert failed.json()["error"] == "INTERNAL_SERVER_ERROR"
-    clean_faults.control.faults(error_500_rate=0.0, slow_ms=300)
+    clean_faults.control.faults(error_500_rate=0.0, overload=True)
+    blocked = cloud_rest.post("server.time")
+    assert blocked.status_code == 503
+    assert blocked.json() == {
+        "error": "OVERLOAD_LIMIT",
+        "error_description": "REST API is blocked due to overload.",
+    }
+    clean_faults.control.faults(overload=False, slow_ms=300)
     started = time.monotonic()
     assert cloud_rest.post("server.time").status_code == 200
     assert time.monotonic() - started >= 0.3  # the switch took effect (not a speed assertion)

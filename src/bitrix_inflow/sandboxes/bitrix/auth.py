@@ -19,6 +19,7 @@ class Identity:
     scopes: tuple[str, ...]
     credential: str  # what the operating-time limit is counted against
     is_app: bool = False
+    sale_access: str = "W"  # the user's sale-module right: D (none), R (read), W (write)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Credentials:
     webhooks: list[Webhook] = field(default_factory=list)
     tokens: dict[str, Token] = field(default_factory=dict)
     refresh: dict[str, Token] = field(default_factory=dict)
+    sale_rights: dict[int, str] = field(default_factory=dict)  # users not listed have W
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -61,7 +63,12 @@ class Credentials:
     def check_webhook(self, user: str, code: str) -> Identity:
         for hook in self.webhooks:
             if str(hook.user_id) == user and secrets.compare_digest(hook.code, code):
-                return Identity(hook.user_id, hook.scopes, f"webhook:{hook.user_id}:{hook.code}")
+                return Identity(
+                    hook.user_id,
+                    hook.scopes,
+                    f"webhook:{hook.user_id}:{hook.code}",
+                    sale_access=self.sale_rights.get(hook.user_id, "W"),
+                )
         raise rest_errors.invalid_credentials()
 
     def issue(self, user_id: int | None = None, scopes: tuple[str, ...] | None = None) -> Token:
@@ -85,7 +92,13 @@ class Credentials:
             raise rest_errors.invalid_credentials()
         if self.clock.now() >= token.expires_at:
             raise rest_errors.expired_token()
-        return Identity(token.user_id, token.scopes, f"app:{self.config.oauth_client_id}", is_app=True)
+        return Identity(
+            token.user_id,
+            token.scopes,
+            f"app:{self.config.oauth_client_id}",
+            is_app=True,
+            sale_access=self.sale_rights.get(token.user_id, "W"),
+        )
 
     def refresh_token(self, params: dict[str, Any]) -> dict[str, Any]:
         """``/oauth/token/?grant_type=refresh_token&client_id&client_secret&refresh_token``."""

@@ -70,6 +70,7 @@ class Faults:
     operating_limit_s: float | None = None
     operating_cost_s: float = 0.0  # extra seconds booked per call, to reach the operating limit quickly
     force_429: bool = False
+    overload: bool = False  # the manual REST block: 503 OVERLOAD_LIMIT on every call
     error_500_rate: float = 0.0
     slow_ms: int = 0
     event_drop_rate: float = 0.0
@@ -95,7 +96,7 @@ class Faults:
 
     @staticmethod
     def _checked(key: str, value: Any) -> Any:
-        if key in ("limiter", "force_429"):
+        if key in ("limiter", "force_429", "overload"):
             if not isinstance(value, bool):
                 raise TypeError(f"{key} must be true or false")
             return value

@@ -351,10 +351,19 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         scopes = data.get("scopes", list(sandbox.config.profile_scopes()))
         if not isinstance(scopes, list):
             raise _bad("scopes", "must be a list", '["sale"]')
-        hook = sandbox.credentials.add_webhook(
-            _int(data, "userId", 1, minimum=1), code, tuple(str(s) for s in scopes)
-        )
-        return {"path": f"/rest/{hook.user_id}/{hook.code}/", "scopes": list(hook.scopes)}
+        right = str(data.get("saleAccess", "W"))
+        if right not in ("D", "R", "W"):
+            raise _bad(
+                "saleAccess", f"{right!r} is not a sale right", 'use "D" (none), "R" (read) or "W" (write)'
+            )
+        user_id = _int(data, "userId", 1, minimum=1)
+        sandbox.credentials.sale_rights[user_id] = right
+        hook = sandbox.credentials.add_webhook(user_id, code, tuple(str(s) for s in scopes))
+        return {
+            "path": f"/rest/{hook.user_id}/{hook.code}/",
+            "scopes": list(hook.scopes),
+            "saleAccess": right,
+        }
 
     def route(path: str, handler: Callable[[Request], Awaitable[Any]], methods: list[str]) -> Route:
         return Route(f"/_sandbox{path}", guarded(handler), methods=methods)

@@ -100,5 +100,9 @@ class ControlClient:
             body["scopes"] = scopes
         return dict(self._call("POST", "/oauth/tokens", body))
 
-    def add_webhook(self, *, user_id: int, code: str, scopes: list[str]) -> dict[str, Any]:
-        return dict(self._call("POST", "/webhooks", {"userId": user_id, "code": code, "scopes": scopes}))
+    def add_webhook(
+        self, *, user_id: int, code: str, scopes: list[str], sale_access: str = "W"
+    ) -> dict[str, Any]:
+        """Another inbound webhook; ``sale_access`` is the user's sale-module right (D, R or W)."""
+        body = {"userId": user_id, "code": code, "scopes": scopes, "saleAccess": sale_access}
+        return dict(self._call("POST", "/webhooks", body))

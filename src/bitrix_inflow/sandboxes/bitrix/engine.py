@@ -18,6 +18,7 @@ from bitrix_inflow.sandboxes.bitrix.rest_errors import RestError
 from bitrix_inflow.sandboxes.bitrix.shop import Shop
 
 _FORMATS = (".json", ".xml")
+_RIGHT_RANK = {"D": 0, "R": 1, "U": 2, "W": 3}
 _DOCS_AUTH_STATUS = {"INVALID_CREDENTIALS": 403, "insufficient_scope": 403, "INVALID_REQUEST": 400}
 
 
@@ -92,6 +93,8 @@ class Engine:
             client_ip, time.monotonic(), size=self.faults.bucket_size, drain_per_s=self.faults.drain_per_s
         ):
             raise rest_errors.query_limit()
+        if self.faults.overload:
+            raise rest_errors.overload()
         if self.faults.error_500_rate and self.rng.random() < self.faults.error_500_rate:
             raise rest_errors.internal_error()
         segments = [s for s in path.split("/") if s]
@@ -128,6 +131,10 @@ class Engine:
             raise rest_errors.method_not_found()
         if method.scope and method.scope not in identity.scopes:
             raise rest_errors.insufficient_scope()
+        if method.access and _RIGHT_RANK.get(identity.sale_access, 0) < _RIGHT_RANK[method.access]:
+            # The sale controller checks the module right itself and answers with its own integer codes.
+            code = 200040300010 if method.access == "R" else 200040300020
+            raise rest_errors.controller(code, "Access denied")
         return method
 
     def _lookup_in_batch(self, name: str, identity: Identity) -> Method:

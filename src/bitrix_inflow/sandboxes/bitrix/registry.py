@@ -50,6 +50,7 @@ class Method:
     scope: str
     handler: Handler
     profiles: tuple[str, ...] = ("site", "bitrix24")
+    access: str = ""  # sale-module right the user needs: "R" to read, "W" to write; "" = no check
 
 
 @dataclass

@@ -52,6 +52,10 @@ def query_limit() -> RestError:
     return RestError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
 
 
+def overload() -> RestError:
+    return RestError(503, "OVERLOAD_LIMIT", "REST API is blocked due to overload.")
+
+
 def operation_time_limit() -> RestError:
     return RestError(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
 

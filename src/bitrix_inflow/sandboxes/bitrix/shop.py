@@ -653,8 +653,11 @@ class Shop:
             if sign > 0:
                 cell["quantityReserved"] = _num(cell["quantityReserved"] - reserved)
                 line["reservedQuantity"] = 0
+                left = reserved  # the line's reserved units are used up, whatever quantity ships
                 for reservation in item["reservations"]:
-                    reservation["quantity"] = _num(max(0.0, reservation["quantity"] - quantity))
+                    used = min(left, float(reservation["quantity"]))
+                    reservation["quantity"] = _num(reservation["quantity"] - used)
+                    left -= used
 
     def update_shipment_item(self, item_id: Any, changes: dict[str, Any]) -> Row:
         line = self.t("shipmentItems").get(item_id)
