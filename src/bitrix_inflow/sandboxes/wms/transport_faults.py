@@ -1,0 +1,67 @@
+"""Transport-level faults in front of the API: latency, 5xx, hangs, TCP resets, 429 bursts.
+
+Pure ASGI and outermost, so that a reset can reach the connection's transport (uvicorn's ``send`` is bound to
+the request cycle that owns it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bitrix_inflow.sandboxes.wms.faults import Faults
+from bitrix_inflow.sandboxes.wms.problems import Problem
+
+
+class TransportFaults:
+    def __init__(self, app: ASGIApp, faults: Faults, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.faults = faults
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        settings = self.faults.settings
+        if self.faults.take_429():
+            retry_after = str(settings.retry_after)
+            problem = Problem("rate-limited", f"rate limit exceeded; retry after {retry_after} s", headers={"Retry-After": retry_after})
+            await _send_problem(send, problem)
+            return
+        if self.faults.chance(settings.reset_rate) and _reset(send):
+            return
+        if self.faults.chance(settings.hang_rate):
+            # The request still takes effect afterwards, as on a real server whose client gave up waiting.
+            await asyncio.sleep(settings.hang_seconds)
+        elif self.faults.chance(settings.error_rate):
+            await _send_problem(send, Problem("unavailable", "injected fault: the WMS is temporarily unavailable"))
+            return
+        if settings.latency_ms:
+            await asyncio.sleep(settings.latency_ms / 1000)
+        await self.app(scope, receive, send)
+
+
+async def _send_problem(send: Send, problem: Problem) -> None:
+    body = json.dumps(problem.document()).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _reset(send: Send) -> bool:
+    """Abort the TCP connection with RST (SO_LINGER 0); False when the transport is out of reach."""
+    transport: Any = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    return True
