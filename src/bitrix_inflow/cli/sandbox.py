@@ -4,4 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True)
+from bitrix_inflow.sandboxes.wms.cli import app as wms_app
+
+app = typer.Typer(
+    help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True
+)
+app.add_typer(wms_app, name="wms")

@@ -1,4 +1,4 @@
-"""Assemble the sandbox: REST, SOAP and control routes, problem rendering, background tasks, transport faults."""
+"""Assemble the sandbox: REST, SOAP and control routes, problems, background tasks, transport faults."""
 
 from __future__ import annotations
 
@@ -30,7 +30,14 @@ def build_service(settings: SandboxSettings) -> WmsService:
     if settings.state_path and persistence.exists(settings.state_path):
         persistence.load(service, settings.state_path)
     else:
-        service.seed(settings.warehouses, settings.skus, settings.bins, settings.seed, settings.qty_min, settings.qty_max)
+        service.seed(
+            settings.warehouses,
+            skus=settings.skus,
+            bins=settings.bins,
+            seed=settings.seed,
+            qty_min=settings.qty_min,
+            qty_max=settings.qty_max,
+        )
     service.dirty = bool(settings.state_path)
     return service
 
@@ -53,7 +60,9 @@ def build_app(service: WmsService) -> ASGIApp:
             await asyncio.gather(*tasks, return_exceptions=True)
             await _save_if_dirty(service)
 
-    app = FastAPI(title="Inflow WMS sandbox", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="Inflow WMS sandbox", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
     dialect = service.dialect
 
     def render(request: Request, problem: Problem) -> JSONResponse:
@@ -71,12 +80,19 @@ def build_app(service: WmsService) -> ASGIApp:
         if exc.status_code == 405:
             problem = Problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
         else:
-            problem = Problem("not-found", f"no resource at {request.url.path}", errors=[field_error("path", "unknown path")])
+            problem = Problem(
+                "not-found",
+                f"no resource at {request.url.path}",
+                errors=[field_error("path", "unknown path")],
+            )
         return render(request, problem)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [field_error(".".join(str(p) for p in e["loc"][1:]) or "query", str(e["msg"])) for e in exc.errors()]
+        errors = [
+            field_error(".".join(str(p) for p in e["loc"][1:]) or "query", str(e["msg"]))
+            for e in exc.errors()
+        ]
         return render(request, Problem("validation", "invalid parameters", errors=errors))
 
     @app.exception_handler(Exception)

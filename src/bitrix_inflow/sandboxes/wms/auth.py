@@ -22,19 +22,38 @@ class Authenticator:
         self.settings = settings
         self._tokens: dict[str, tuple[str, float]] = {}
 
-    def issue_token(self, grant_type: str | None, client_id: str | None, client_secret: str | None) -> dict[str, object]:
+    def issue_token(
+        self, grant_type: str | None, client_id: str | None, client_secret: str | None
+    ) -> dict[str, object]:
         if not self.settings.oauth_clients:
-            raise _oauth_problem("unauthorized", "invalid_client", "OAuth2 is not enabled on this installation", "client_id")
-        missing = [n for n, v in (("grant_type", grant_type), ("client_id", client_id), ("client_secret", client_secret)) if not v]
+            raise _oauth_problem(
+                "unauthorized", "invalid_client", "OAuth2 is not enabled on this installation", "client_id"
+            )
+        missing = [
+            n
+            for n, v in (
+                ("grant_type", grant_type),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            )
+            if not v
+        ]
         if missing:
-            raise _oauth_problem("validation", "invalid_request", f"missing form field(s): {', '.join(missing)}", missing[0])
+            raise _oauth_problem(
+                "validation", "invalid_request", f"missing form field(s): {', '.join(missing)}", missing[0]
+            )
         if grant_type != "client_credentials":
             raise _oauth_problem(
-                "validation", "unsupported_grant_type", "only grant_type=client_credentials is supported", "grant_type"
+                "validation",
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported",
+                "grant_type",
             )
         expected = self.settings.oauth_clients.get(client_id or "")
         if expected is None or not hmac.compare_digest(expected.encode(), (client_secret or "").encode()):
-            raise _oauth_problem("unauthorized", "invalid_client", "unknown client_id or wrong client_secret", "client_secret")
+            raise _oauth_problem(
+                "unauthorized", "invalid_client", "unknown client_id or wrong client_secret", "client_secret"
+            )
         token = secrets.token_urlsafe(32)
         self._tokens[token] = (client_id or "", time.monotonic() + self.settings.token_ttl)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.settings.token_ttl}
@@ -49,14 +68,22 @@ class Authenticator:
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise _unauthorized("Authorization must be 'Bearer <access_token>'", "Authorization", "invalid_request")
+                raise _unauthorized(
+                    "Authorization must be 'Bearer <access_token>'", "Authorization", "invalid_request"
+                )
             if not self.settings.oauth_clients:
                 raise _unauthorized("OAuth2 is not enabled; use X-API-Key", "Authorization", "invalid_token")
             entry = self._tokens.get(token.strip())
             if entry is None:
-                raise _unauthorized("unknown access token; get one from POST /oauth/token", "Authorization", "invalid_token")
+                raise _unauthorized(
+                    "unknown access token; get one from POST /oauth/token", "Authorization", "invalid_token"
+                )
             if entry[1] <= time.monotonic():
-                raise _unauthorized("access token expired; get a new one from POST /oauth/token", "Authorization", "invalid_token")
+                raise _unauthorized(
+                    "access token expired; get a new one from POST /oauth/token",
+                    "Authorization",
+                    "invalid_token",
+                )
             return f"client:{entry[0]}"
         if api_key is not None:
             if not self.settings.api_keys:

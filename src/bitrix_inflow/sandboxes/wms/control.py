@@ -1,4 +1,4 @@
-"""The sandbox control API under ``/_sandbox/`` (no auth, canonical names): seed, stock, clock, faults, inspection."""
+"""The sandbox control API under ``/_sandbox/`` (no auth, canonical names): seed, stock, clock, faults."""
 
 from __future__ import annotations
 
@@ -51,7 +51,14 @@ def register_control(app: FastAPI, service: WmsService) -> None:
         req = parse_body(SeedIn, await read_json(request))
         if req.qty_min > req.qty_max:
             raise invalid("qty_min", "must not exceed qty_max")
-        service.seed(list(req.warehouses), req.skus, req.bins, req.seed, req.qty_min, req.qty_max)
+        service.seed(
+            list(req.warehouses),
+            skus=req.skus,
+            bins=req.bins,
+            seed=req.seed,
+            qty_min=req.qty_min,
+            qty_max=req.qty_max,
+        )
         return json_response({"seeded": service.stock.counts()})
 
     @app.post("/_sandbox/stock")
@@ -72,7 +79,9 @@ def register_control(app: FastAPI, service: WmsService) -> None:
         now = service.clock.now_us()
         slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
         if req.delta < 0 and stock.free(slot) + req.delta < 0:
-            raise invalid("delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove")
+            raise invalid(
+                "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
+            )
         stock.adjust(slot, now, on_hand=req.delta)
         service.stock_changed(req.warehouse, [req.sku])
         return json_response(stock.slot_row(slot))
@@ -101,8 +110,17 @@ def register_control(app: FastAPI, service: WmsService) -> None:
     async def skus(limit: int = 100, offset: int = 0) -> JSONResponse:
         rows = service.stock.skus[max(0, offset) : max(0, offset) + max(0, min(limit, 10_000))]
         return json_response(
-            {"items": [{"sku": s.code, "gtin": s.gtin, "marked": s.marking_group is not None,
-                        "marking_group": s.marking_group} for s in rows]}
+            {
+                "items": [
+                    {
+                        "sku": s.code,
+                        "gtin": s.gtin,
+                        "marked": s.marking_group is not None,
+                        "marking_group": s.marking_group,
+                    }
+                    for s in rows
+                ]
+            }
         )
 
     @app.post("/_sandbox/clock/step")
@@ -128,7 +146,11 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             raise Problem(
                 "validation",
                 f"order {order_id} is {order.status} and cannot reach {req.to}",
-                errors=[field_error("to", f"the order is {order.status}" + (" (final)" if order.status in FINAL else ""))],
+                errors=[
+                    field_error(
+                        "to", f"the order is {order.status}" + (" (final)" if order.status in FINAL else "")
+                    )
+                ],
                 extra={"order": order.document()},
             )
         return json_response(order.document())
@@ -170,5 +192,7 @@ def register_control(app: FastAPI, service: WmsService) -> None:
     async def state() -> JSONResponse:
         book = service.book
         counts: dict[str, Any] = dict(service.stock.counts())
-        counts.update(orders=len(book.orders), change_seq=book.last_seq, deliveries=len(service.hub.deliveries))
+        counts.update(
+            orders=len(book.orders), change_seq=book.last_seq, deliveries=len(service.hub.deliveries)
+        )
         return json_response(counts)

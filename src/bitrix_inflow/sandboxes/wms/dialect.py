@@ -1,4 +1,4 @@
-"""Dialects: the same contract under another installation's names (base path, path segments, fields, statuses).
+"""Dialects: the same contract under another installation's names (base path, paths, fields, statuses).
 
 The core works with canonical names only; requests are translated in and documents out at the edge.
 """
@@ -39,7 +39,9 @@ class Dialect:
             raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         base = str(data.get("base_path", "/api/v1")).rstrip("/")
         if not base.startswith("/") or base.startswith(("/_sandbox", "/soap", "/oauth")):
-            raise ValueError(f"{path}: base_path must start with / and not clash with /_sandbox, /soap, /oauth")
+            raise ValueError(
+                f"{path}: base_path must start with / and not clash with /_sandbox, /soap, /oauth"
+            )
         paths = {str(k): str(v) for k, v in dict(data.get("paths", {})).items()}
         for key, value in paths.items():
             if key not in PATH_SEGMENTS or not _SEGMENT.match(value):
@@ -86,11 +88,12 @@ class Dialect:
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, item in value.items():
+                translated = item
                 if key in STATUS_KEYS and isinstance(item, str):
-                    item = self.status_out(item)
+                    translated = self.status_out(item)
                 elif key == "field" and isinstance(item, str):
-                    item = self.field_path_out(item)
-                out[self.field_name(key)] = self.outbound(item)
+                    translated = self.field_path_out(item)
+                out[self.field_name(key)] = self.outbound(translated)
             return out
         if isinstance(value, list):
             return [self.outbound(item) for item in value]
@@ -105,7 +108,7 @@ class Dialect:
         return ".".join(parts)
 
     def inbound(self, value: Any, where: str = "") -> Any:
-        """Rename dialect keys to canonical ones; a canonical name this dialect renamed is an unknown field."""
+        """Rename dialect keys to canonical ones; a canonical name the dialect renamed is an unknown field."""
         if isinstance(value, dict):
             back = self._fields_in
             out: dict[str, Any] = {}
@@ -115,9 +118,13 @@ class Dialect:
                     raise Problem(
                         "validation",
                         f"{path}: unknown field in this installation",
-                        errors=[field_error(path, f"unknown field; this installation calls it {self.fields[key]!r}")],
+                        errors=[
+                            field_error(
+                                path, f"unknown field; this installation calls it {self.fields[key]!r}"
+                            )
+                        ],
                     )
-                canonical = back.get(key, key)
+                canonical = back[key] if key in back else str(key)
                 out[canonical] = self.inbound(item, path)
             return out
         if isinstance(value, list):

@@ -72,7 +72,7 @@ def _checked(name: str, value: Any, current: Any) -> Any:
             raise ValueError(f"{name}: must be a list of strings")
         return list(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name}: must be a number")
+        raise ValueError(f"{name}: must be a number")  # noqa: TRY004 - reported as a 400
     if value < 0:
         raise ValueError(f"{name}: must not be negative")
     if name in _RATES and value > 1:

@@ -15,7 +15,11 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     raw = await request.body()
     if not raw.strip():
         if required:
-            raise Problem("validation", "the request needs a JSON body", errors=[field_error("body", "send a JSON object")])
+            raise Problem(
+                "validation",
+                "the request needs a JSON body",
+                errors=[field_error("body", "send a JSON object")],
+            )
         return None
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
@@ -27,11 +31,15 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     try:
         return json.loads(raw)
     except UnicodeDecodeError:
-        raise Problem("validation", "the body is not UTF-8", errors=[field_error("body", "encode JSON as UTF-8")]) from None
+        raise Problem(
+            "validation", "the body is not UTF-8", errors=[field_error("body", "encode JSON as UTF-8")]
+        ) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise Problem(
-            "validation", f"malformed JSON at {where}: {exc.msg}", errors=[field_error("body", f"malformed JSON at {where}: {exc.msg}")]
+            "validation",
+            f"malformed JSON at {where}: {exc.msg}",
+            errors=[field_error("body", f"malformed JSON at {where}: {exc.msg}")],
         ) from None
 
 

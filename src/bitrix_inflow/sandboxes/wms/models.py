@@ -1,4 +1,4 @@
-"""Shapes of request bodies, checked strictly: wrong types, unknown fields and out-of-range values are 400s."""
+"""Request body shapes, checked strictly: wrong types, unknown fields and out-of-range values are 400s."""
 
 from __future__ import annotations
 
@@ -60,19 +60,27 @@ class WebhookIn(_Strict):
     @model_validator(mode="after")
     def _unique_events(self) -> WebhookIn:
         if len(set(self.events)) != len(self.events):
-            raise Problem("validation", "events repeat", errors=[field_error("events", "list each event once")])
+            raise Problem(
+                "validation", "events repeat", errors=[field_error("events", "list each event once")]
+            )
         return self
 
 
 def parse_body(model: type[M], body: Any) -> M:
     if not isinstance(body, dict):
-        raise Problem("validation", "the body must be a JSON object", errors=[field_error("body", "send a JSON object")])
+        raise Problem(
+            "validation", "the body must be a JSON object", errors=[field_error("body", "send a JSON object")]
+        )
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         errors = [field_error(_path(err["loc"]) or "body", _message(err)) for err in exc.errors()]
-        raise Problem("validation", f"{len(errors)} invalid field(s): " + "; ".join(
-            f"{e['field']}: {e['problem']}" for e in errors[:5]), errors=errors) from None
+        raise Problem(
+            "validation",
+            f"{len(errors)} invalid field(s): "
+            + "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5]),
+            errors=errors,
+        ) from None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Picking orders: reservation, the status machine driven by the warehouse clock, cancellation, changes feed."""
+"""Picking orders: reservation, the status machine driven by the warehouse clock, cancel, changes feed."""
 
 from __future__ import annotations
 
@@ -95,7 +95,10 @@ class Order:
             ],
             "error": dict(self.error) if self.error else None,
             "packages": [
-                {"sscc": p["sscc"], "lines": [dict(pl, marking_codes=list(pl["marking_codes"])) for pl in p["lines"]]}
+                {
+                    "sscc": p["sscc"],
+                    "lines": [dict(pl, marking_codes=list(pl["marking_codes"])) for pl in p["lines"]],
+                }
                 for p in self.packages
             ],
             "tracking": dict(self.tracking) if self.tracking else None,
@@ -108,13 +111,16 @@ class Order:
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Order:
         lines = [
-            Line(**{**ln, "allocations": [Allocation(**a) for a in ln["allocations"]]}) for ln in data["lines"]
+            Line(**{**ln, "allocations": [Allocation(**a) for a in ln["allocations"]]})
+            for ln in data["lines"]
         ]
         return cls(**{**data, "lines": lines})
 
 
 class OrderBook:
-    def __init__(self, stock: StockStore, clock: Timestamps, faults: Faults, events: OrderEvents, seed: int) -> None:
+    def __init__(
+        self, stock: StockStore, clock: Timestamps, faults: Faults, events: OrderEvents, seed: int
+    ) -> None:
         self.stock = stock
         self.clock = clock
         self.faults = faults
@@ -130,7 +136,7 @@ class OrderBook:
 
     # ----------------------------------------------------------------- create
     def create(self, req: dict[str, Any]) -> Order:
-        """``req`` is already shape-validated; this checks it against the warehouse and reserves (all or nothing)."""
+        """``req`` is shape-validated already; check it against the warehouse and reserve (all or nothing)."""
         wh = req["warehouse"]
         if wh not in self.stock.warehouses:
             known = ", ".join(sorted(self.stock.warehouses)) or "none"
@@ -213,7 +219,9 @@ class OrderBook:
         seen: set[str] = set()
         for i, line in enumerate(lines):
             if line.given_codes and not line.marked:
-                errors.append(field_error(f"lines[{i}].marking_codes", f"SKU {line.sku} is not a marked product"))
+                errors.append(
+                    field_error(f"lines[{i}].marking_codes", f"SKU {line.sku} is not a marked product")
+                )
                 continue
             if len(line.given_codes) > line.qty:
                 errors.append(field_error(f"lines[{i}].marking_codes", f"more codes than qty ({line.qty})"))
@@ -225,7 +233,9 @@ class OrderBook:
                     errors.append(field_error(where, str(exc)))
                     continue
                 if parsed.gtin != line.gtin:
-                    errors.append(field_error(where, f"GTIN {parsed.gtin} is not the GTIN {line.gtin} of {line.sku}"))
+                    errors.append(
+                        field_error(where, f"GTIN {parsed.gtin} is not the GTIN {line.gtin} of {line.sku}")
+                    )
                 elif parsed.identity in seen:
                     errors.append(field_error(where, "the same code appears twice in this order"))
                 elif parsed.identity in self.used_codes:
@@ -261,7 +271,9 @@ class OrderBook:
             if need:
                 entry = short.setdefault(line.sku, {"sku": line.sku, "requested": 0, "available": 0})
                 entry["requested"] += line.qty
-                errors.append(field_error(f"lines[{i}].qty", f"requested {line.qty}, only {line.qty - need} free"))
+                errors.append(
+                    field_error(f"lines[{i}].qty", f"requested {line.qty}, only {line.qty - need} free")
+                )
             plans.append(plan)
         if short:
             for entry in short.values():
@@ -281,7 +293,9 @@ class OrderBook:
         if zone_idx is None:
             return self.stock.available(wh, sku_idx)
         free = sum(
-            self.stock.free(s) for s in self.stock.slots_of(wh, sku_idx) if self.stock.slot_zone[s] == zone_idx
+            self.stock.free(s)
+            for s in self.stock.slots_of(wh, sku_idx)
+            if self.stock.slot_zone[s] == zone_idx
         )
         return max(0, free)
 
@@ -289,7 +303,9 @@ class OrderBook:
     def get(self, order_id: str) -> Order:
         order = self.orders.get(order_id)
         if order is None:
-            raise Problem("not-found", f"no picking order {order_id!r}", errors=[field_error("id", "unknown order id")])
+            raise Problem(
+                "not-found", f"no picking order {order_id!r}", errors=[field_error("id", "unknown order id")]
+            )
         return order
 
     def changes(self, after: int, limit: int) -> tuple[list[Order], int, bool]:
@@ -344,7 +360,16 @@ class OrderBook:
         blocked = set(self.faults.settings.picking_error_skus)
         for line in order.lines:
             if line.sku in blocked:
-                self._picking_error(order, line, "POSITION_UNAVAILABLE", None, "position blocked for picking", now, touched)
+                reason = f"{line.sku} is blocked for picking"
+                self._picking_error(
+                    order,
+                    line,
+                    code="POSITION_UNAVAILABLE",
+                    bin_label=None,
+                    reason=reason,
+                    now=now,
+                    touched=touched,
+                )
                 return
         for line in order.lines:
             for alloc in line.allocations:
@@ -360,11 +385,25 @@ class OrderBook:
             bin_label = self.stock.bin_of(alloc.slot)
             if bin_label in missing_bins or self.faults.chance(self.faults.settings.picking_error_rate):
                 reason = f"{line.sku} not found in bin {bin_label}"
-                self._picking_error(order, line, "ITEM_NOT_FOUND_IN_BIN", bin_label, reason, now, touched)
+                self._picking_error(
+                    order,
+                    line,
+                    code="ITEM_NOT_FOUND_IN_BIN",
+                    bin_label=bin_label,
+                    reason=reason,
+                    now=now,
+                    touched=touched,
+                )
                 return
         for alloc in line.allocations:
             self.stock.adjust(alloc.slot, now, in_picking=-alloc.qty, on_hand=-alloc.qty)
-            line.picked_from.append({"bin": self.stock.bin_of(alloc.slot), "zone": self.stock.zone_of(alloc.slot), "qty": alloc.qty})
+            line.picked_from.append(
+                {
+                    "bin": self.stock.bin_of(alloc.slot),
+                    "zone": self.stock.zone_of(alloc.slot),
+                    "qty": alloc.qty,
+                }
+            )
         line.qty_picked = line.qty
         line.stock_state = "picked"
         touched.add(line.sku)
@@ -372,11 +411,25 @@ class OrderBook:
             order.status = "PICKED"
 
     def _picking_error(
-        self, order: Order, line: Line, code: str, bin_label: str | None, reason: str, now: int, touched: set[str]
+        self,
+        order: Order,
+        line: Line,
+        *,
+        code: str,
+        bin_label: str | None,
+        reason: str,
+        now: int,
+        touched: set[str],
     ) -> None:
         self._release(line, now)
         touched.add(line.sku)
-        order.error = {"code": code, "sku": line.sku, "bin": bin_label, "line_no": line.line_no, "reason": reason}
+        order.error = {
+            "code": code,
+            "sku": line.sku,
+            "bin": bin_label,
+            "line_no": line.line_no,
+            "reason": reason,
+        }
         order.status = "PICKING_ERROR"
 
     def _release(self, line: Line, now: int) -> None:
@@ -408,7 +461,10 @@ class OrderBook:
                 if code is not None:
                     entry["marking_codes"].append(code)
             order.packages.append(
-                {"sscc": make_sscc(SSCC_COMPANY_PREFIX, self.counters["sscc"]), "lines": list(package_lines.values())}
+                {
+                    "sscc": make_sscc(SSCC_COMPANY_PREFIX, self.counters["sscc"]),
+                    "lines": list(package_lines.values()),
+                }
             )
 
     def _new_code(self, gtin: str) -> str:
@@ -432,7 +488,9 @@ class OrderBook:
         if order.status == "CANCELLED":
             return order
         picked = sum(line.qty_picked for line in order.lines)
-        allowed = order.status in ("NEW", "ASSIGNED") or (order.status in ("PICKING", "PICKING_ERROR") and picked == 0)
+        allowed = order.status in ("NEW", "ASSIGNED") or (
+            order.status in ("PICKING", "PICKING_ERROR") and picked == 0
+        )
         if not allowed:
             why = f"{picked} unit(s) already picked" if picked else "goods already left their bins"
             raise Problem(

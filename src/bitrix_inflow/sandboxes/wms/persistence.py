@@ -7,7 +7,6 @@ written to a temporary file and renamed over the old one, so a crash never leave
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from array import array
 from pathlib import Path
@@ -55,13 +54,15 @@ def save(service: WmsService, path: str) -> None:
             arr: array[int] = getattr(stock, name)
             db.execute("INSERT INTO arrays VALUES (?, ?, ?)", (name, arr.typecode, arr.tobytes()))
     db.close()
-    os.replace(tmp, path)
+    Path(tmp).replace(path)
 
 
 def load(service: WmsService, path: str) -> None:
     with sqlite3.connect(path) as db:
         meta = json.loads(db.execute("SELECT value FROM meta WHERE key = 'state'").fetchone()[0])
-        blobs = {name: (code, data) for name, code, data in db.execute("SELECT name, typecode, data FROM arrays")}
+        blobs = {
+            name: (code, data) for name, code, data in db.execute("SELECT name, typecode, data FROM arrays")
+        }
     db.close()
     stock = service.stock
     stock.__init__()  # type: ignore[misc]

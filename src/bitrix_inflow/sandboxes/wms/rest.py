@@ -22,7 +22,9 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
     webhooks = f"{base}/{dialect.segment('webhooks')}"
 
     def authenticate(request: Request) -> str:
-        return service.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        return service.auth.authenticate(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
 
     def query(request: Request, names: tuple[str, ...]) -> dict[str, Any]:
         """Canonical name -> raw value; a canonical name this dialect renamed is rejected, not ignored."""
@@ -107,7 +109,9 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
     async def cancel_order(order_id: str, request: Request) -> JSONResponse:
         authenticate(request)
         body = await read_json(request, required=False)
-        order = service.cancel(order_id, dialect.inbound(body) if body is not None else None, request.headers.get("if-match"))
+        order = service.cancel(
+            order_id, dialect.inbound(body) if body is not None else None, request.headers.get("if-match")
+        )
         return reply(order.document())
 
     @app.post(webhooks)

@@ -34,7 +34,9 @@ def _config(app: object, log_level: str) -> uvicorn.Config:
 
 
 @contextlib.contextmanager
-def run_in_process(settings: SandboxSettings | None = None, *, log_level: str = "warning") -> Iterator[RunningSandbox]:
+def run_in_process(
+    settings: SandboxSettings | None = None, *, log_level: str = "warning"
+) -> Iterator[RunningSandbox]:
     """Start the sandbox in a thread on 127.0.0.1:<ephemeral>; stop it when the block ends."""
     settings = settings or SandboxSettings()
     service = build_service(settings)
@@ -43,7 +45,9 @@ def run_in_process(settings: SandboxSettings | None = None, *, log_level: str = 
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(build_app(service), log_level))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"wms-sandbox-{port}", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"wms-sandbox-{port}", daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:

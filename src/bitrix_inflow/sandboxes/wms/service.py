@@ -68,9 +68,19 @@ class WmsService:
         self.hub.publish("stock.changed", {"warehouse": warehouse, "skus": skus})
 
     # ----------------------------------------------------------------- seeding
-    def seed(self, warehouses: list[str], skus: int, bins: int, seed: int, qty_min: int, qty_max: int) -> None:
+    def seed(
+        self, warehouses: list[str], *, skus: int, bins: int, seed: int, qty_min: int, qty_max: int
+    ) -> None:
         """Replace stock and orders (subscriptions stay) with a deterministic warehouse."""
-        self.stock.seed(warehouses, skus, bins, seed, qty_min, qty_max, self.clock.now_us())
+        self.stock.seed(
+            warehouses,
+            n_skus=skus,
+            n_bins=bins,
+            seed=seed,
+            qty_min=qty_min,
+            qty_max=qty_max,
+            now_us=self.clock.now_us(),
+        )
         self.book = OrderBook(self.stock, self.clock, self.faults, self, seed)
         self.idempotency = IdempotencyStore()
         self.dirty = True
@@ -86,7 +96,9 @@ class WmsService:
             try:
                 since_us = parse_rfc3339_us(since)
             except ValueError:
-                raise invalid("updated_since", "use an RFC 3339 date-time, e.g. 2026-11-27T01:02:03Z") from None
+                raise invalid(
+                    "updated_since", "use an RFC 3339 date-time, e.g. 2026-11-27T01:02:03Z"
+                ) from None
         warehouse = non_empty(query.get("warehouse"), "warehouse")
         sku = non_empty(query.get("sku"), "sku")
         filters = {"w": warehouse, "s": sku, "a": available_only, "u": since_us}
@@ -141,7 +153,9 @@ class WmsService:
             request = parse_body(CreateOrderIn, body)
             order = self.book.create(request.model_dump(exclude_none=True))
             self.dirty = True
-            result = StoredResponse(201, order.document(), f"{self.dialect.base_path}/{self.dialect.segment('orders')}/{order.id}")
+            result = StoredResponse(
+                201, order.document(), f"{self.dialect.base_path}/{self.dialect.segment('orders')}/{order.id}"
+            )
             return result, False
         finally:
             if idempotency_key is not None:
@@ -153,7 +167,9 @@ class WmsService:
         warehouse = non_empty(query.get("warehouse"), "warehouse")
         status = query.get("status")
         if status is not None and status not in STATUSES:
-            raise invalid("status", "unknown status; use one of " + ", ".join(map(self.dialect.status_out, STATUSES)))
+            raise invalid(
+                "status", "unknown status; use one of " + ", ".join(map(self.dialect.status_out, STATUSES))
+            )
         filters = {"r": ref, "w": warehouse, "s": status}
         after = 0
         if query.get("cursor") is not None:
@@ -171,7 +187,11 @@ class WmsService:
         more = False
         for order in candidates:
             number = int(order.id.removeprefix("PO-"))
-            if number <= after or (warehouse and order.warehouse != warehouse) or (status and order.status != status):
+            if (
+                number <= after
+                or (warehouse and order.warehouse != warehouse)
+                or (status and order.status != status)
+            ):
                 continue
             if len(items) >= limit:
                 more = True

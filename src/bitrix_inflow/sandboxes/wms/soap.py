@@ -22,15 +22,27 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "urn:inflow:wms:v1"
 WSDL_PLACEHOLDER = "http://localhost:8080/soap/v1"
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_STOCK_FIELDS = ("sku", "warehouse", "zone", "bin", "qty_available", "qty_on_hand", "qty_reserved", "qty_in_picking",
-                 "sellable", "updated_at")
+_STOCK_FIELDS = (
+    "sku",
+    "warehouse",
+    "zone",
+    "bin",
+    "qty_available",
+    "qty_on_hand",
+    "qty_reserved",
+    "qty_in_picking",
+    "sellable",
+    "updated_at",
+)
 
 
 def register_soap(app: FastAPI, service: WmsService) -> None:
     @app.get("/soap/v1")
     async def wsdl(request: Request) -> Response:
         if "wsdl" not in {k.lower() for k in request.query_params}:
-            return _fault_response(invalid("wsdl", "GET /soap/v1?wsdl returns the WSDL; operations are POSTed"))
+            return _fault_response(
+                invalid("wsdl", "GET /soap/v1?wsdl returns the WSDL; operations are POSTed")
+            )
         text = (contract_dir() / "inflow.wsdl").read_text(encoding="utf-8")
         return Response(text.replace(WSDL_PLACEHOLDER, f"{request.base_url}soap/v1"), media_type="text/xml")
 
@@ -42,7 +54,9 @@ def register_soap(app: FastAPI, service: WmsService) -> None:
             handler = _HANDLERS.get(name)
             if handler is None:
                 raise invalid("Body", f"unknown operation {name}; use one of " + ", ".join(sorted(_HANDLERS)))
-            principal = service.auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+            principal = service.auth.authenticate(
+                request.headers.get("authorization"), request.headers.get("x-api-key")
+            )
             response = await handler(service, operation, principal, request)
             return _envelope_response(response, 200)
         except Problem as problem:
@@ -90,10 +104,14 @@ def _codes(parent: etree._Element, where: str) -> list[str]:
     return codes
 
 
-async def _get_stock(service: WmsService, op: etree._Element, principal: str, request: Request) -> etree._Element:
-    query = {n: _text(op, n) for n in ("warehouse", "sku", "available_only", "updated_since", "cursor", "limit")}
+async def _get_stock(
+    service: WmsService, op: etree._Element, principal: str, request: Request
+) -> etree._Element:
+    query = {
+        n: _text(op, n) for n in ("warehouse", "sku", "available_only", "updated_since", "cursor", "limit")
+    }
     page = service.get_stock({k: v for k, v in query.items() if v is not None})
-    out = etree.Element(f"{{{NS}}}GetStockResponse", nsmap={None: NS})
+    out = etree.Element(f"{{{NS}}}GetStockResponse", nsmap={"inf": NS})
     for row in page["items"]:
         item = _sub(out, "item")
         for name in _STOCK_FIELDS:
@@ -104,7 +122,9 @@ async def _get_stock(service: WmsService, op: etree._Element, principal: str, re
     return out
 
 
-async def _create_order(service: WmsService, op: etree._Element, principal: str, request: Request) -> etree._Element:
+async def _create_order(
+    service: WmsService, op: etree._Element, principal: str, request: Request
+) -> etree._Element:
     body: dict[str, Any] = {}
     for name in ("external_ref", "customer_order_ref", "warehouse", "zone", "carrier"):
         value = _text(op, name)
@@ -124,23 +144,27 @@ async def _create_order(service: WmsService, op: etree._Element, principal: str,
     body["lines"] = lines
     key = _text(op, "idempotency_key") or request.headers.get("idempotency-key")
     stored, _ = await service.create_order(principal, body, key)
-    out = etree.Element(f"{{{NS}}}CreateOrderResponse", nsmap={None: NS})
+    out = etree.Element(f"{{{NS}}}CreateOrderResponse", nsmap={"inf": NS})
     _order(out, stored.document)
     return out
 
 
-async def _get_order_status(service: WmsService, op: etree._Element, principal: str, request: Request) -> etree._Element:
+async def _get_order_status(
+    service: WmsService, op: etree._Element, principal: str, request: Request
+) -> etree._Element:
     order_id = _text(op, "order_id")
     if not order_id:
         raise invalid("order_id", "required")
-    out = etree.Element(f"{{{NS}}}GetOrderStatusResponse", nsmap={None: NS})
+    out = etree.Element(f"{{{NS}}}GetOrderStatusResponse", nsmap={"inf": NS})
     _order(out, service.get_order(order_id).document())
     return out
 
 
-async def _get_changes(service: WmsService, op: etree._Element, principal: str, request: Request) -> etree._Element:
+async def _get_changes(
+    service: WmsService, op: etree._Element, principal: str, request: Request
+) -> etree._Element:
     page = service.changes(_text(op, "cursor"), _text(op, "limit"))
-    out = etree.Element(f"{{{NS}}}GetChangesResponse", nsmap={None: NS})
+    out = etree.Element(f"{{{NS}}}GetChangesResponse", nsmap={"inf": NS})
     for doc in page["items"]:
         _order(out, doc)
     _sub(out, "next_cursor", page["next_cursor"])
@@ -148,15 +172,20 @@ async def _get_changes(service: WmsService, op: etree._Element, principal: str, 
     return out
 
 
-async def _cancel_order(service: WmsService, op: etree._Element, principal: str, request: Request) -> etree._Element:
+async def _cancel_order(
+    service: WmsService, op: etree._Element, principal: str, request: Request
+) -> etree._Element:
     order_id = _text(op, "order_id")
     if not order_id:
         raise invalid("order_id", "required")
     reason = _text(op, "reason")
     version = _int(op, "if_match_version", "if_match_version")
-    order = service.cancel(order_id, {"reason": reason} if reason is not None else None,
-                           str(version) if version is not None else None)
-    out = etree.Element(f"{{{NS}}}CancelOrderResponse", nsmap={None: NS})
+    order = service.cancel(
+        order_id,
+        {"reason": reason} if reason is not None else None,
+        str(version) if version is not None else None,
+    )
+    out = etree.Element(f"{{{NS}}}CancelOrderResponse", nsmap={"inf": NS})
     _order(out, order.document())
     return out
 
@@ -186,8 +215,19 @@ def _b64(code: str) -> str:
 
 def _order(parent: etree._Element, doc: dict[str, Any]) -> None:
     el = _sub(parent, "order")
-    for name in ("id", "external_ref", "customer_order_ref", "warehouse", "zone", "carrier", "status", "version",
-                 "change_seq", "created_at", "updated_at"):
+    for name in (
+        "id",
+        "external_ref",
+        "customer_order_ref",
+        "warehouse",
+        "zone",
+        "carrier",
+        "status",
+        "version",
+        "change_seq",
+        "created_at",
+        "updated_at",
+    ):
         if doc[name] is not None:
             _sub(el, name, doc[name])
     for line in doc["lines"]:
@@ -229,8 +269,12 @@ def _envelope(payload: etree._Element) -> bytes:
     return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
 
 
-def _envelope_response(payload: etree._Element, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(_envelope(payload), status_code=status, media_type="text/xml; charset=utf-8", headers=headers)
+def _envelope_response(
+    payload: etree._Element, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        _envelope(payload), status_code=status, media_type="text/xml; charset=utf-8", headers=headers
+    )
 
 
 def _fault_response(problem: Problem) -> Response:
@@ -257,4 +301,3 @@ def _fault_response(problem: Problem) -> Response:
             _sub(sh, name, shortage[name])
     status = problem.status if problem.status in (401, 429) else 500
     return _envelope_response(fault, status, dict(problem.headers))
-

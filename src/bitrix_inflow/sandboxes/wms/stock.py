@@ -90,6 +90,7 @@ class StockStore:
     def seed(
         self,
         warehouses: Sequence[str],
+        *,
         n_skus: int,
         n_bins: int,
         seed: int,
@@ -97,7 +98,7 @@ class StockStore:
         qty_max: int,
         now_us: int,
     ) -> None:
-        """Replace everything with a deterministic warehouse: the k-th bin of a SKU goes to zone A/B/P in turn,
+        """Replace everything with a deterministic warehouse: the k-th bin of a SKU goes to zone A/B/P,
         every fifth to quarantine Q; quantities come from ``random.Random(seed)``."""
         self.__init__()  # type: ignore[misc]
         rng = random.Random(seed)
@@ -127,7 +128,7 @@ class StockStore:
             self._wh_codes.append(code)
         return self.warehouses[code]
 
-    def _append_slot(
+    def _append_slot(  # noqa: PLR0917 - positional on purpose: the seeding hot loop
         self, wh: Warehouse, wh_idx: int, sku_idx: int, zone: int, binno: int, qty: int, now_us: int
     ) -> int:
         slot = len(self.slot_sku)
@@ -153,7 +154,7 @@ class StockStore:
         self._add_sku(Sku(code=code, gtin=gtin, marking_group=marking_group))
 
     def ensure_slot(self, wh_code: str, sku_idx: int, bin_label: str | None, now_us: int) -> int:
-        """The slot of ``sku_idx`` in ``bin_label`` (a new bin in zone A when None), created empty if missing."""
+        """The slot of ``sku_idx`` in ``bin_label`` (a new bin in zone A when None), created if missing."""
         wh = self._warehouse(wh_code)
         wh_idx = self._wh_codes.index(wh_code)
         if bin_label is None:
@@ -172,7 +173,9 @@ class StockStore:
         return slot
 
     # ----------------------------------------------------------------- changing
-    def adjust(self, slot: int, now_us: int, *, on_hand: int = 0, reserved: int = 0, in_picking: int = 0) -> None:
+    def adjust(
+        self, slot: int, now_us: int, *, on_hand: int = 0, reserved: int = 0, in_picking: int = 0
+    ) -> None:
         self.on_hand[slot] += on_hand
         self.reserved[slot] += reserved
         self.in_picking[slot] += in_picking
@@ -230,10 +233,12 @@ class StockStore:
         after: tuple[str, str] | None,
         limit: int,
     ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-        """Rows ordered by (warehouse, sku) strictly after ``after``; the key to continue from, None at the end."""
+        """Rows ordered by (warehouse, sku) after ``after``; the key to continue from, None at the end."""
         rows: list[dict[str, Any]] = []
         scanned = 0
-        codes = sorted(self.warehouses) if wh_code is None else [wh_code] if wh_code in self.warehouses else []
+        codes = (
+            sorted(self.warehouses) if wh_code is None else [wh_code] if wh_code in self.warehouses else []
+        )
         sku_idx = self.sku_index.get(sku) if sku is not None else None
         if sku is not None and sku_idx is None:
             return rows, None

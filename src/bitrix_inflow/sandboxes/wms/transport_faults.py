@@ -31,7 +31,11 @@ class TransportFaults:
         settings = self.faults.settings
         if self.faults.take_429():
             retry_after = str(settings.retry_after)
-            problem = Problem("rate-limited", f"rate limit exceeded; retry after {retry_after} s", headers={"Retry-After": retry_after})
+            problem = Problem(
+                "rate-limited",
+                f"rate limit exceeded; retry after {retry_after} s",
+                headers={"Retry-After": retry_after},
+            )
             await _send_problem(send, problem)
             return
         if self.faults.chance(settings.reset_rate) and _reset(send):
@@ -40,7 +44,9 @@ class TransportFaults:
             # The request still takes effect afterwards, as on a real server whose client gave up waiting.
             await asyncio.sleep(settings.hang_seconds)
         elif self.faults.chance(settings.error_rate):
-            await _send_problem(send, Problem("unavailable", "injected fault: the WMS is temporarily unavailable"))
+            await _send_problem(
+                send, Problem("unavailable", "injected fault: the WMS is temporarily unavailable")
+            )
             return
         if settings.latency_ms:
             await asyncio.sleep(settings.latency_ms / 1000)

@@ -39,7 +39,12 @@ class Subscription:
     created_us: int
 
     def document(self) -> dict[str, Any]:
-        return {"id": self.id, "url": self.url, "events": list(self.events), "created_at": format_us(self.created_us)}
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "created_at": format_us(self.created_us),
+        }
 
 
 @dataclass
@@ -98,7 +103,9 @@ class WebhookHub:
 
     def unsubscribe(self, sub_id: str) -> None:
         if self.subscriptions.pop(sub_id, None) is None:
-            raise Problem("not-found", f"no webhook {sub_id!r}", errors=[field_error("id", "unknown webhook id")])
+            raise Problem(
+                "not-found", f"no webhook {sub_id!r}", errors=[field_error("id", "unknown webhook id")]
+            )
         for delivery in self.deliveries:
             if delivery.subscription_id == sub_id and delivery.state in ("pending", "held"):
                 delivery.state = "dropped"
