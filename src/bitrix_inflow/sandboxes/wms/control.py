@@ -77,7 +77,12 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             except ValueError as exc:
                 raise invalid("bin", str(exc)) from None
         now = service.clock.now_us()
-        slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
+        existing = [s for s in stock.slots_of(req.warehouse, sku_idx) if stock.sellable(s)]
+        if req.bin is None and existing:
+            # Without a bin, take from (or add to) the sellable bin with the most free stock.
+            slot = max(existing, key=lambda s: (stock.free(s), -s))
+        else:
+            slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
         if req.delta < 0 and stock.free(slot) + req.delta < 0:
             raise invalid(
                 "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
