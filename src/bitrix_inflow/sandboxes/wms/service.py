@@ -83,6 +83,7 @@ class WmsService:
         )
         self.book = OrderBook(self.stock, self.clock, self.faults, self, seed)
         self.idempotency = IdempotencyStore()
+        self.hub.forget_deliveries()
         self.dirty = True
 
     # ----------------------------------------------------------------- stock

@@ -110,6 +110,13 @@ class WebhookHub:
             if delivery.subscription_id == sub_id and delivery.state in ("pending", "held"):
                 delivery.state = "dropped"
 
+    def forget_deliveries(self) -> None:
+        """A reseed starts a fresh history; deliveries still being sent finish but are no longer listed."""
+        for delivery in self.deliveries:
+            if delivery.state in ("pending", "held"):
+                delivery.state = "dropped"
+        self.deliveries = []
+
     # ----------------------------------------------------------------- publishing
     def publish(self, event: str, data: dict[str, Any]) -> None:
         envelope = {
