@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bitrix_inflow.sandboxes.wms.faults import Faults
 from bitrix_inflow.sandboxes.wms.problems import Problem
@@ -41,7 +41,9 @@ class TransportFaults:
         if self.faults.chance(settings.reset_rate) and _reset(send):
             return
         if self.faults.chance(settings.hang_rate):
-            # The request still takes effect afterwards, as on a real server whose client gave up waiting.
+            # The request still takes effect afterwards, as on a real server whose client gave up waiting;
+            # read the body first so that it survives the client hanging up.
+            receive = await _buffered(receive)
             await asyncio.sleep(settings.hang_seconds)
         elif self.faults.chance(settings.error_rate):
             await _send_problem(
@@ -51,6 +53,20 @@ class TransportFaults:
         if settings.latency_ms:
             await asyncio.sleep(settings.latency_ms / 1000)
         await self.app(scope, receive, send)
+
+
+async def _buffered(receive: Receive) -> Receive:
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replay
 
 
 async def _send_problem(send: Send, problem: Problem) -> None:
