@@ -67,7 +67,7 @@ def build_app(service: WmsService) -> ASGIApp:
 
     def render(request: Request, problem: Problem) -> JSONResponse:
         document = problem.document()
-        if not request.url.path.startswith("/_sandbox"):
+        if not request.url.path.startswith("/_sandbox") and not problem.in_dialect:
             document = dialect.outbound(document)
         return problem_response(problem, document)
 

@@ -115,15 +115,12 @@ class Dialect:
             for key, item in value.items():
                 path = f"{where}.{key}" if where else key
                 if key in self.fields and key not in back:
-                    raise Problem(
-                        "validation",
-                        f"{path}: unknown field in this installation",
-                        errors=[
-                            field_error(
-                                path, f"unknown field; this installation calls it {self.fields[key]!r}"
-                            )
-                        ],
+                    hint = f"unknown field; this installation calls it {self.fields[key]!r}"
+                    problem = Problem(
+                        "validation", f"{path}: unknown field in this installation", errors=[field_error(path, hint)]
                     )
+                    problem.in_dialect = True
+                    raise problem
                 canonical = back[key] if key in back else str(key)
                 out[canonical] = self.inbound(item, path)
             return out

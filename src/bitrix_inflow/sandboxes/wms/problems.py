@@ -47,6 +47,8 @@ class Problem(Exception):
         self.errors = errors or []
         self.extra = extra or {}
         self.headers = headers or {}
+        # Set when the document already speaks the installation's dialect (it names what the client sent).
+        self.in_dialect = False
 
     def document(self) -> dict[str, Any]:
         return {

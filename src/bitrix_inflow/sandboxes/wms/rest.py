@@ -32,7 +32,9 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
         for name in names:
             local = dialect.query_name(name)
             if local != name and name in request.query_params:
-                raise invalid(name, f"unknown parameter; this installation calls it {local!r}")
+                problem = invalid(name, f"unknown parameter; this installation calls it {local!r}")
+                problem.in_dialect = True
+                raise problem
             if local in request.query_params:
                 out[name] = request.query_params[local]
         if "status" in out:
