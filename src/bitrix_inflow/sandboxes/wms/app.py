@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
@@ -78,7 +79,11 @@ def build_app(service: WmsService) -> ASGIApp:
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:
-            problem = Problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+            problem = Problem(
+                "method-not-allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers={"Allow": ", ".join(_allowed_methods(app, request.url.path))},
+            )
         else:
             problem = Problem(
                 "not-found",
@@ -104,6 +109,15 @@ def build_app(service: WmsService) -> ASGIApp:
     register_soap(app, service)
     register_control(app, service)
     return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"))
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """All methods of every route on ``path``: Starlette's own 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
