@@ -71,8 +71,13 @@ class Wms:
         return {"orders": self.orders(), "stock": stock}
 
     def create(self, lines: list[dict[str, Any]], ref: str = "B-1-1", **extra: Any) -> httpx.Response:
-        body = {"external_ref": ref, "customer_order_ref": ref.split("-")[1] if "-" in ref else ref,
-                "warehouse": "MAIN", "lines": lines, **extra}
+        body = {
+            "external_ref": ref,
+            "customer_order_ref": ref.split("-")[1] if "-" in ref else ref,
+            "warehouse": "MAIN",
+            "lines": lines,
+            **extra,
+        }
         return self.api.post("/orders", json=body)
 
     def create_ok(self, lines: list[dict[str, Any]], ref: str = "B-1-1", **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Transport faults: 5xx, 429 bursts with Retry-After, latency, hanging responses, connection resets; seeded."""
+"""Transport faults: 5xx, 429 bursts with Retry-After, latency, hangs, connection resets; all seeded."""
 
 from __future__ import annotations
 
@@ -43,8 +43,12 @@ def test_hanging_request_times_out_but_still_takes_effect(wms):
     sku = wms.sku(marked=False)["sku"]
     wms.faults(hang_rate=1.0, hang_seconds=0.8)
     key = str(uuid.uuid4())
-    body = {"external_ref": "B-8-1", "customer_order_ref": "8", "warehouse": "MAIN",
-            "lines": [{"line_no": 1, "sku": sku, "qty": 1}]}
+    body = {
+        "external_ref": "B-8-1",
+        "customer_order_ref": "8",
+        "warehouse": "MAIN",
+        "lines": [{"line_no": 1, "sku": sku, "qty": 1}],
+    }
     with pytest.raises(httpx.ReadTimeout):
         wms.api.post("/orders", json=body, headers={"Idempotency-Key": key}, timeout=0.2)
     wms.faults(hang_rate=0.0)

@@ -120,3 +120,7 @@ def wms(
         f"(SOAP /soap/v1, control /_sandbox/, dialect {chosen_dialect.name})"
     )
     serve(settings, host, port)
+
+
+if __name__ == "__main__":
+    app()

@@ -66,7 +66,9 @@ class WebhookIn(_Strict):
         except ValueError:
             host = None
         if not host:
-            raise Problem("validation", "url has no valid host", errors=[field_error("url", "use http(s)://host/path")])
+            raise Problem(
+                "validation", "url has no valid host", errors=[field_error("url", "use http(s)://host/path")]
+            )
         if len(set(self.events)) != len(self.events):
             raise Problem(
                 "validation", "events repeat", errors=[field_error("events", "list each event once")]
