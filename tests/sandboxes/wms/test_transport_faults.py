@@ -76,7 +76,16 @@ def test_faults_also_hit_oauth_and_soap_paths(wms):
     wms.faults(error_rate=1.0)
     token = httpx.post(wms.running.base_url + "/oauth/token", data={"grant_type": "client_credentials"})
     assert token.status_code == 503
-    assert httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>").status_code == 503
+    soap = httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>")
+    assert soap.status_code == 500, "SOAP 1.1 faults travel as HTTP 500"
+    assert (
+        b"<faultcode>soap:Server</faultcode>" in soap.content
+        and b"urn:inflow:problem:unavailable" in soap.content
+    )
+    wms.faults(error_rate=0.0, burst_429=1, retry_after=2)
+    limited = httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+    assert b"urn:inflow:problem:rate-limited" in limited.content
 
 
 def test_fault_sequence_repeats_with_the_same_seed(wms):

@@ -20,7 +20,7 @@ from bitrix_inflow.sandboxes.wms.http import problem_response
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
 from bitrix_inflow.sandboxes.wms.rest import register_rest
 from bitrix_inflow.sandboxes.wms.service import SandboxSettings, WmsService
-from bitrix_inflow.sandboxes.wms.soap import register_soap
+from bitrix_inflow.sandboxes.wms.soap import fault_response, register_soap
 from bitrix_inflow.sandboxes.wms.transport_faults import TransportFaults
 
 log = logging.getLogger("bitrix_inflow.sandboxes.wms")
@@ -108,7 +108,13 @@ def build_app(service: WmsService) -> ASGIApp:
     register_rest(app, service)
     register_soap(app, service)
     register_control(app, service)
-    return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"))
+
+    def render_fault(path: str, problem: Problem) -> ASGIApp:
+        if path.startswith("/soap/"):
+            return fault_response(problem)
+        return problem_response(problem, dialect.outbound(problem.document()))
+
+    return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"), render_fault)
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
