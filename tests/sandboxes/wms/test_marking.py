@@ -72,6 +72,19 @@ def test_codes_sent_with_the_order_are_used_first(wms):
     ]
 
 
+def test_codes_of_a_cancelled_order_can_be_sent_again(wms):
+    marked = wms.sku(marked=True)
+    given = [make_code(marked["gtin"], "5ReusedCode01")]
+    first = wms.create_ok(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given}], ref="B-1-1"
+    )
+    wms.api.put(f"/orders/{first['id']}/cancel").raise_for_status()
+    again = wms.create_ok(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given}], ref="B-1-2"
+    )
+    assert wms.advance(again["id"], "PACKING")["lines"][0]["marking_codes"] == given
+
+
 @pytest.mark.parametrize(
     ("mutate", "problem"),
     [

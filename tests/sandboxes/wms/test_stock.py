@@ -140,5 +140,7 @@ def test_warehouse_filter_and_unknown_warehouse(wms):
     wms.seed(warehouses=["MAIN", "SPB"])
     spb, _ = walk(wms.api, warehouse="SPB", available_only="true")
     assert {r["warehouse"] for r in spb} == {"SPB"} and len(spb) == 20
-    nothing = wms.api.get("/stock", params={"warehouse": "NOPE"}).json()
-    assert nothing == {"items": [], "next_cursor": None}
+    unknown = wms.api.get("/stock", params={"warehouse": "NOPE"})
+    assert unknown.status_code == 422, "an empty page would read as 'all sold out'"
+    assert unknown.json()["type"] == "urn:inflow:problem:unknown-warehouse"
+    assert unknown.json()["errors"] == [{"field": "warehouse", "problem": "unknown warehouse code"}]

@@ -501,6 +501,9 @@ class OrderBook:
         now = self.clock.now_us()
         for line in order.lines:
             self._release(line, now)
+            # The units were never sold: their codes may come back with a replacement order.
+            for code in line.given_codes:
+                self.used_codes.discard(parse_marking_code(code).identity)
         previous = order.status
         order.status = "CANCELLED"
         order.cancel_reason = reason
