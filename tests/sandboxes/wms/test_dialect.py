@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -12,13 +14,17 @@ from bitrix_inflow.sandboxes.wms.service import SandboxSettings
 
 
 @pytest.fixture(scope="module")
-def legacy():
+def legacy_running():
     dialect = Dialect.load(contract_dir() / "dialects" / "legacy-example.toml")
     settings = SandboxSettings(seed=7, skus=20, bins=200, qty_min=5, qty_max=20, dialect=dialect)
     with run_in_process(settings) as running:
-        api = httpx.Client(base_url=running.base_url, headers={"X-API-Key": "sandbox-key"})
+        yield running
+
+
+@pytest.fixture
+def legacy(legacy_running):
+    with httpx.Client(base_url=legacy_running.base_url, headers={"X-API-Key": "sandbox-key"}) as api:
         yield api
-        api.close()
 
 
 def test_default_dialect_file_is_the_identity():
@@ -147,3 +153,21 @@ def test_bad_dialect_files_are_refused(tmp_path):
     bad.write_text("default_page_size = 500\nmax_page_size = 100\n")
     with pytest.raises(ValueError, match="page_size"):
         Dialect.load(bad)
+
+
+def test_webhook_data_speaks_the_dialect(legacy, receiver):
+    hook = {"url": receiver.url, "events": ["order.status_changed"], "secret": "x" * 16}
+    legacy.post("/wms/rest/v2/webhooks", json=hook).raise_for_status()
+    body = {
+        "client_ref": "L-7-1",
+        "customer_order_ref": "7",
+        "warehouse_code": "MAIN",
+        "lines": [{"line_no": 1, "article": "SKU-000006", "quantity": 1}],
+    }
+    order = legacy.post("/wms/rest/v2/picking-orders", json=body).json()
+    legacy.post("/_sandbox/clock/step", json={"order_id": order["id"]}).raise_for_status()
+    [delivery] = receiver.wait_for(1)
+    event = json.loads(delivery["raw"])
+    assert set(event) == {"event_id", "event", "occurred_at", "data"}
+    assert event["data"]["client_ref"] == "L-7-1" and event["data"]["warehouse_code"] == "MAIN"
+    assert (event["data"]["previous_status"], event["data"]["status"]) == ("CREATED", "ASSIGNED")

@@ -375,3 +375,19 @@ class TestPickingError:
         first, second = run(), run()
         assert first == second
         assert set(first) == {"PICKED", "PICKING_ERROR"}
+
+
+def test_order_list_pages_and_filters(wms):
+    sku = wms.sku(marked=False)["sku"]
+    ids = [wms.create_ok([line(sku, 1)], ref=f"B-{i}-1")["id"] for i in range(5)]
+    wms.api.put(f"/orders/{ids[2]}/cancel").raise_for_status()
+    seen, cursor = [], None
+    while True:
+        page = wms.api.get("/orders", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    cancelled = wms.api.get("/orders", params={"status": "CANCELLED"}).json()["items"]
+    assert [o["id"] for o in cancelled] == [ids[2]]
