@@ -32,6 +32,18 @@ def test_429_burst_carries_retry_after(wms):
     assert wms.ctl.get("/faults").json()["burst_429"] == 0
 
 
+def test_rate_limit_per_second_answers_429(wms):
+    wms.faults(rate_limit_rps=2, retry_after=1)
+    statuses = [wms.api.get("/stock", params={"limit": 1}).status_code for _ in range(20)]
+    assert statuses.count(429) >= 1 and statuses[0] == 200
+    limited = next(
+        r for r in (wms.api.get("/stock", params={"limit": 1}) for _ in range(5)) if r.status_code == 429
+    )
+    assert limited.headers["retry-after"] == "1"
+    wms.faults(rate_limit_rps=0)
+    assert wms.api.get("/stock", params={"limit": 1}).status_code == 200
+
+
 def test_latency_makes_a_short_client_timeout_fire(wms):
     wms.faults(latency_ms=600)
     with pytest.raises(httpx.ReadTimeout):

@@ -36,7 +36,8 @@ class TransportFaults:
             await self.app(scope, receive, send)
             return
         settings = self.faults.settings
-        if self.faults.take_429():
+        client = scope.get("client") or ("", 0)
+        if self.faults.take_429(str(client[0])):
             retry_after = str(settings.retry_after)
             problem = Problem(
                 "rate-limited",
