@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 from bitrix_inflow.sandboxes.wms.http import json_response, read_json
-from bitrix_inflow.sandboxes.wms.models import _Strict, parse_body
+from bitrix_inflow.sandboxes.wms.models import StrictModel, parse_body
 from bitrix_inflow.sandboxes.wms.orders import FINAL, FLOW
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.service import WmsService
@@ -18,7 +18,7 @@ from bitrix_inflow.sandboxes.wms.stock import parse_bin_name
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-class SeedIn(_Strict):
+class SeedIn(StrictModel):
     warehouses: list[Name] = Field(default_factory=lambda: ["MAIN"], min_length=1, max_length=20)
     skus: int = Field(ge=1, le=1_000_000)
     bins: int = Field(ge=1, le=5_000_000)
@@ -27,7 +27,7 @@ class SeedIn(_Strict):
     qty_max: int = Field(default=50, ge=0, le=1_000_000)
 
 
-class StockIn(_Strict):
+class StockIn(StrictModel):
     warehouse: Name
     sku: Name
     bin: str | None = None
@@ -36,12 +36,12 @@ class StockIn(_Strict):
     marking_group: str | None = None
 
 
-class StepIn(_Strict):
+class StepIn(StrictModel):
     steps: int = Field(default=1, ge=1, le=1000)
     order_id: str | None = None
 
 
-class AdvanceIn(_Strict):
+class AdvanceIn(StrictModel):
     to: str
 
 

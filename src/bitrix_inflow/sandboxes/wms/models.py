@@ -15,11 +15,11 @@ Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class LineIn(_Strict):
+class LineIn(StrictModel):
     line_no: int = Field(ge=1, le=9999)
     sku: Code
     qty: int = Field(ge=1, le=100_000)
@@ -28,7 +28,7 @@ class LineIn(_Strict):
     )
 
 
-class CreateOrderIn(_Strict):
+class CreateOrderIn(StrictModel):
     external_ref: Ref
     customer_order_ref: Code
     warehouse: Code
@@ -50,11 +50,11 @@ class CreateOrderIn(_Strict):
         return self
 
 
-class CancelIn(_Strict):
+class CancelIn(StrictModel):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class WebhookIn(_Strict):
+class WebhookIn(StrictModel):
     url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=URI_PATTERN)]
     events: list[Literal["order.status_changed", "stock.changed"]] = Field(min_length=1)
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]

@@ -257,6 +257,3 @@ def non_empty(raw: str | None, name: str) -> str | None:
     if not raw or len(raw) > 64:
         raise invalid(name, "must be 1..64 characters")
     return raw
-
-
-__all__ = ["Problem", "SandboxSettings", "WmsService"]
