@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 
 from bitrix_inflow.sandboxes.wms.http import json_response, read_json
 from bitrix_inflow.sandboxes.wms.models import StrictModel, parse_body
-from bitrix_inflow.sandboxes.wms.orders import FINAL, FLOW
+from bitrix_inflow.sandboxes.wms.order_model import FINAL, FLOW
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.service import WmsService
 from bitrix_inflow.sandboxes.wms.stock import parse_bin_name

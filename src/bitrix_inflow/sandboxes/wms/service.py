@@ -13,7 +13,8 @@ from bitrix_inflow.sandboxes.wms.dialect import Dialect
 from bitrix_inflow.sandboxes.wms.faults import Faults, FaultSettings
 from bitrix_inflow.sandboxes.wms.idempotency import IdempotencyStore, StoredResponse, check_key, fingerprint
 from bitrix_inflow.sandboxes.wms.models import CancelIn, CreateOrderIn, parse_body
-from bitrix_inflow.sandboxes.wms.orders import STATUSES, Order, OrderBook
+from bitrix_inflow.sandboxes.wms.order_model import STATUSES, Order
+from bitrix_inflow.sandboxes.wms.orders import OrderBook
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.stock import StockStore
 from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
