@@ -15,6 +15,7 @@ from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.service import WmsService
 from bitrix_inflow.sandboxes.wms.stock import parse_bin_name
 
+MAX_UNITS_PER_BIN = 1_000_000_000
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
@@ -83,6 +84,8 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             slot = max(existing, key=lambda s: (stock.free(s), -s))
         else:
             slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
+        if stock.on_hand[slot] + req.delta > MAX_UNITS_PER_BIN:
+            raise invalid("delta", f"a bin holds at most {MAX_UNITS_PER_BIN} units (the stock arrays are 32-bit)")
         if req.delta < 0 and stock.free(slot) + req.delta < 0:
             raise invalid(
                 "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
