@@ -85,7 +85,7 @@ def register_control(app: FastAPI, service: WmsService) -> None:
         else:
             slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
         if stock.on_hand[slot] + req.delta > MAX_UNITS_PER_BIN:
-            raise invalid("delta", f"a bin holds at most {MAX_UNITS_PER_BIN} units (the stock arrays are 32-bit)")
+            raise invalid("delta", f"a bin holds at most {MAX_UNITS_PER_BIN} units (32-bit stock arrays)")
         if req.delta < 0 and stock.free(slot) + req.delta < 0:
             raise invalid(
                 "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
