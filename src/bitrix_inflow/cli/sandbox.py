@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from bitrix_inflow.sandboxes.bitrix.cli import app as bitrix_app
+from bitrix_inflow.sandboxes.wms.cli import app as wms_app
 
 app = typer.Typer(
     help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True
 )
 
+app.add_typer(wms_app, name="wms")
 app.add_typer(bitrix_app, name="bitrix")

@@ -1,0 +1,127 @@
+"""Bad input gets a precise 4xx problem naming the field, never a 500, and changes no state."""
+
+from __future__ import annotations
+
+import pytest
+
+GOOD_LINE = {"line_no": 1, "sku": "SKU-000002", "qty": 1}
+
+
+def order_body(**overrides):
+    body = {
+        "external_ref": "B-1-1",
+        "customer_order_ref": "1",
+        "warehouse": "MAIN",
+        "lines": [dict(GOOD_LINE)],
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        (order_body(lines=[{**GOOD_LINE, "qty": -3}]), "lines[0].qty", "greater than or equal to 1"),
+        (order_body(lines=[{**GOOD_LINE, "qty": 0}]), "lines[0].qty", "greater than or equal to 1"),
+        (order_body(lines=[{**GOOD_LINE, "qty": "2"}]), "lines[0].qty", "valid integer"),
+        (order_body(lines=[{**GOOD_LINE, "qty": 1.5}]), "lines[0].qty", "valid integer"),
+        (order_body(lines=[]), "lines", "at least 1"),
+        (order_body(lines=[GOOD_LINE, GOOD_LINE]), "lines[1].line_no", "unique"),
+        (order_body(external_ref="has space"), "external_ref", "pattern"),
+        (order_body(warehouse=""), "warehouse", "at least 1"),
+        (order_body(colour="red"), "colour", "unknown field"),
+        ({k: v for k, v in order_body().items() if k != "lines"}, "lines", "required field is missing"),
+        ([1, 2], "body", "JSON object"),
+    ],
+)
+def test_invalid_order_bodies(wms, body, field, words):
+    before = wms.snapshot()
+    response = wms.api.post("/orders", json=body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:inflow:problem:validation"
+    assert problem["status"] == 400
+    assert any(e["field"] == field and words in e["problem"] for e in problem["errors"]), problem
+    assert wms.snapshot() == before
+
+
+def test_malformed_json_names_the_position(wms):
+    before = wms.snapshot()
+    response = wms.api.post(
+        "/orders", content=b'{"external_ref": "B-1-1",', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "body" and "malformed JSON at line 1 column" in error["problem"]
+    assert wms.snapshot() == before
+
+
+def test_wrong_media_type_is_415(wms):
+    response = wms.api.post("/orders", content=b"external_ref=B-1-1", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json()["errors"] == [
+        {"field": "Content-Type", "problem": "send the body as application/json"}
+    ]
+
+
+def test_unknown_order_and_unknown_path(wms):
+    before = wms.snapshot()
+    cancel = wms.api.put("/orders/PO-99999999/cancel")
+    assert cancel.status_code == 404 and cancel.json()["type"] == "urn:inflow:problem:not-found"
+    assert wms.api.get("/orders/PO-99999999/status").status_code == 404
+    nowhere = wms.api.get("/nowhere")
+    assert nowhere.status_code == 404 and nowhere.headers["content-type"] == "application/problem+json"
+    wrong_method = wms.api.delete("/stock")
+    assert (
+        wrong_method.status_code == 405
+        and wrong_method.json()["type"] == "urn:inflow:problem:method-not-allowed"
+    )
+    assert wms.snapshot() == before
+
+
+def test_bad_cancel_bodies_and_headers(wms):
+    order = wms.create_ok([GOOD_LINE])
+    extra = wms.api.put(f"/orders/{order['id']}/cancel", json={"reason": "x", "force": True})
+    assert extra.status_code == 400 and extra.json()["errors"][0]["field"] == "force"
+    bad_if_match = wms.api.put(f"/orders/{order['id']}/cancel", headers={"If-Match": "yesterday"})
+    assert bad_if_match.status_code == 400 and bad_if_match.json()["errors"][0]["field"] == "If-Match"
+    assert wms.api.get(f"/orders/{order['id']}").json()["status"] == "NEW"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"available_only": "maybe"}, "available_only"),
+        ({"warehouse": ""}, "warehouse"),
+    ],
+)
+def test_bad_stock_queries(wms, params, field):
+    response = wms.api.get("/stock", params=params)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_bad_order_queries(wms):
+    assert wms.api.get("/orders", params={"status": "LOST"}).json()["errors"][0]["field"] == "status"
+    assert wms.api.get("/orders/changes", params={"cursor": "%%%"}).status_code == 400
+    assert wms.api.get("/orders/changes", params={"limit": "5000"}).status_code == 400
+
+
+def test_control_api_rejects_bad_input_too(wms):
+    assert wms.ctl.post("/seed", json={"skus": -1, "bins": 10}).status_code == 400
+    assert (
+        wms.ctl.post(
+            "/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "bin": "??", "delta": 1}
+        ).status_code
+        == 400
+    )
+    removal = wms.ctl.post("/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "delta": -100000})
+    assert removal.status_code == 400 and removal.json()["errors"][0]["field"] == "delta"
+    order = wms.create_ok([GOOD_LINE])
+    assert wms.ctl.post(f"/orders/{order['id']}/advance", json={"to": "FLYING"}).status_code == 400
+    wms.api.put(f"/orders/{order['id']}/cancel").raise_for_status()
+    stuck = wms.ctl.post(f"/orders/{order['id']}/advance", json={"to": "SHIPPED"})
+    assert stuck.status_code == 400 and "CANCELLED" in stuck.json()["detail"]
