@@ -40,7 +40,9 @@ def run_in_process(
     """Start the sandbox in a thread on 127.0.0.1:<ephemeral>; stop it when the block ends."""
     settings = settings or SandboxSettings()
     service = build_service(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP; without it every
+    # small loopback response waits ~40 ms for the peer's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
