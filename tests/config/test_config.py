@@ -144,3 +144,21 @@ def test_logs_never_carry_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert lines[0]["api_key"] == "***"
     assert lines[1]["headers"] == {"X-API-Key": "***", "Accept": "application/json"}
     assert lines[2]["event"] == "HTTP Request: POST https://shop.example.ru/rest/1/***/sale.order.get"
+
+
+def test_bitrix_section_uses_the_gateway_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(write(tmp_path, "")).bitrix is None  # the embedded sandbox
+    found = problems(
+        write(
+            tmp_path,
+            '[bitrix]\nwebhook_url = "https://shop.example.ru/rest/1/abc/"\n[bitrix.oauth]\nclient_secret = "s"\n',
+        )
+    )
+    assert "bitrix.webhook_url" in found and "bitrix.oauth.client_secret" in found
+    monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", "https://shop.example.ru/rest/1/abc123def/")
+    settings = load_settings(write(tmp_path, '[bitrix]\nprofile = "bitrix24"\nmanager_user_id = 7\n'))
+    assert settings.bitrix is not None and settings.bitrix.profile == "bitrix24"
+    assert settings.secret_values() == ["abc123def"]
+    monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", "https://shop.example.ru/sale.order.list")
+    found = problems(write(tmp_path, ""))
+    assert any("USER_ID/CODE" in message for message in found.values())

@@ -35,5 +35,9 @@ def check() -> None:
         table.add_row(f"schedules.{name}", str(value))
     table.add_row("inflow.base_url", settings.inflow.base_url or "(embedded sandbox)")
     table.add_row("inflow.api_key", "set" if settings.inflow.api_key else "not set")
-    table.add_row("bitrix.webhook_url", "set" if settings.bitrix.webhook_url else "(embedded sandbox)")
+    if settings.bitrix is None:
+        table.add_row("bitrix", "(embedded sandbox)")
+    else:
+        way_in = "incoming webhook" if settings.bitrix.webhook_url else "OAuth application"
+        table.add_row("bitrix", f"{way_in}, profile {settings.bitrix.profile}")
     console.print(table)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
 
 MIN_INTERVAL_SECONDS = 30
@@ -101,19 +103,6 @@ class InflowSettings(Section):
         return _require_url(value)
 
 
-class BitrixSettings(Section):
-    webhook_url: SecretStr | None = Field(
-        None, description="inbound webhook https://HOST/rest/USER/CODE/ (None: the embedded sandbox)"
-    )
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _full_webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            _require_url(value.get_secret_value())
-        return value
-
-
 class Settings(BaseSettings):
     """Everything bitrix-inflow reads at start-up. Precedence: environment > TOML file > defaults."""
 
@@ -131,7 +120,10 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
     inflow: InflowSettings = InflowSettings()
-    bitrix: BitrixSettings = BitrixSettings()
+    bitrix: BitrixSettings | None = Field(
+        None,
+        description="how to reach the shop (webhook or OAuth app); leave out to use the embedded sandbox",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -151,15 +143,16 @@ class Settings(BaseSettings):
         For a Bitrix webhook URL only the code segment is secret (``/rest/{user}/{code}/``): blanking just that keeps
         the host and method readable in logs.
         """
-        found: list[str] = []
-        for section in (self.inflow, self.bitrix):
-            for value in section.__dict__.values():
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
-        if self.bitrix.webhook_url is not None:
+        found = [secret.get_secret_value() for secret in _secrets_in(self) if secret.get_secret_value()]
+        if self.bitrix is not None and self.bitrix.webhook_url is not None:
             url = self.bitrix.webhook_url.get_secret_value()
-            segments = [part for part in urlsplit(url).path.split("/") if part]
-            if len(segments) >= 3 and segments[0] == "rest":
-                found.remove(url)
-                found.append(segments[2])
+            found[found.index(url)] = webhook_parts(url)[2]
         return found
+
+
+def _secrets_in(model: BaseModel) -> Iterator[SecretStr]:
+    for value in model.__dict__.values():
+        if isinstance(value, SecretStr):
+            yield value
+        elif isinstance(value, BaseModel):
+            yield from _secrets_in(value)
