@@ -122,7 +122,6 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
         ("sync", "orders"),
         ("sync", "statuses"),
         ("reconcile",),
-        ("check",),
         ("mapping", "show"),
         ("mapping", "export", "out.toml"),
     ],

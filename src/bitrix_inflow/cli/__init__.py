@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bitrix_inflow.cli import config_cmd, db, demo, jobs, placeholders, sandbox, serve
+from bitrix_inflow.cli import check, config_cmd, db, demo, jobs, placeholders, sandbox, serve
 from bitrix_inflow.cli.common import state
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ def _root(
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("reconcile")(placeholders.reconcile)
-app.command("check")(placeholders.check)
+app.command("check")(check.check)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(placeholders.sync_app, name="sync")
 app.add_typer(placeholders.mapping_app, name="mapping")

@@ -35,11 +35,6 @@ def reconcile() -> None:
     not_available("reconcile", FLOWS)
 
 
-def check() -> None:
-    """Check connectivity and credentials of both remote systems."""
-    not_available("check", "the Inflow client and Bitrix gateway issues")
-
-
 @mapping_app.command("show")
 def mapping_show() -> None:
     """Show the status mapping table."""

@@ -1,0 +1,88 @@
+"""``bitrix-inflow check``: can the service reach both systems with the configured credentials and rights?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import typer
+from rich.table import Table
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, settings
+from bitrix_inflow.config import Settings
+from bitrix_inflow.errors import IntegrationError
+
+
+@dataclass(frozen=True)
+class Finding:
+    system: str
+    check: str
+    ok: bool
+    detail: str
+
+
+def bitrix_findings(bitrix: BitrixSettings | None) -> Iterator[Finding]:
+    if bitrix is None:
+        yield Finding(
+            "bitrix",
+            "configured",
+            False,
+            "no [bitrix] section: set BITRIX_INFLOW__BITRIX__WEBHOOK_URL (https://HOST/rest/USER_ID/CODE/) "
+            "or [bitrix.oauth]; without it only `demo` runs (on the sandbox shop)",
+        )
+        return
+    gateway = BitrixGateway(bitrix)
+    try:
+        yield from _guard("bitrix", "access", lambda: _bitrix_access(gateway))
+        yield from _guard("bitrix", "order statuses", lambda: _bitrix_statuses(gateway))
+    finally:
+        gateway.close()
+
+
+def _bitrix_access(gateway: BitrixGateway) -> Iterator[Finding]:
+    report = gateway.check_access()
+    yield Finding(
+        "bitrix", "reachable and authorised", True, f"scopes: {', '.join(report.scopes) or '(none)'}"
+    )
+    if report.missing_scopes:
+        yield Finding(
+            "bitrix",
+            "scopes",
+            False,
+            f"missing {', '.join(report.missing_scopes)}: edit the webhook/app and tick these scopes",
+        )
+    for method, why in sorted(report.unavailable_methods.items()):
+        yield Finding("bitrix", method, False, why)
+
+
+def _bitrix_statuses(gateway: BitrixGateway) -> Iterator[Finding]:
+    statuses = gateway.statuses()
+    order_statuses = [s for s in statuses if s.type == "O"]
+    names = ", ".join(s.id for s in order_statuses)
+    yield Finding("bitrix", "order statuses", bool(order_statuses), names or "no order statuses found")
+
+
+def _guard(system: str, check: str, run: Callable[[], Iterator[Finding]]) -> Iterator[Finding]:
+    """A failing check becomes a finding that says why; it never ends the report early."""
+    try:
+        yield from run()
+    except IntegrationError as exc:
+        yield Finding(system, check, False, f"{type(exc).__name__}: {exc}")
+
+
+def findings(loaded: Settings) -> list[Finding]:
+    return list(bitrix_findings(loaded.bitrix))
+
+
+def check() -> None:
+    """Check connectivity, credentials and rights on both systems; exit 1 if anything is missing."""
+    results = findings(settings())
+    table = Table(title="bitrix-inflow check", header_style="bold")
+    for column in ("system", "check", "", "detail"):
+        table.add_column(column, overflow="fold")
+    for item in results:
+        table.add_row(item.system, item.check, "[green]✓[/]" if item.ok else "[red]✗[/]", item.detail)
+    console.print(table)
+    if not all(item.ok for item in results):
+        raise typer.Exit(EXIT_PROBLEM)

@@ -1,0 +1,75 @@
+"""``bitrix-inflow check`` against the sandbox shop, as an operator runs it after configuring."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[RunningSandbox]:
+    with running_bitrix_sandbox(SandboxConfig(profile="site"), products=3) as running:
+        yield running
+
+
+def run_check(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+    full.update({"COLUMNS": "250", **env})
+    return subprocess.run(
+        [sys.executable, "-m", "bitrix_inflow", "check"],
+        cwd=tmp_path,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_passes_with_a_good_webhook(shop: RunningSandbox, tmp_path: Path) -> None:
+    result = run_check(
+        tmp_path,
+        {
+            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
+            "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+        },
+    )
+    bitrix_lines = [line for line in result.stdout.splitlines() if "bitrix" in line]
+    assert any("reachable and authorised" in line and "✓" in line for line in bitrix_lines), result.stdout
+    assert any("order statuses" in line and "✓" in line and "N, P" in line for line in bitrix_lines)
+    assert not any("✗" in line for line in bitrix_lines), result.stdout
+
+
+def test_check_names_missing_scopes(shop: RunningSandbox, tmp_path: Path) -> None:
+    shop.control.add_webhook(user_id=1, code="salesonly42", scopes=["sale"])
+    url = f"{shop.base_url}/rest/1/salesonly42/"
+    result = run_check(
+        tmp_path,
+        {"BITRIX_INFLOW__BITRIX__WEBHOOK_URL": url, "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file)},
+    )
+    assert result.returncode == 1
+    assert "missing catalog, im" in result.stdout and "tick these scopes" in result.stdout
+
+
+def test_check_reports_a_wrong_webhook_code_without_leaking_it(shop: RunningSandbox, tmp_path: Path) -> None:
+    url = f"{shop.base_url}/rest/1/wrongcode12345/"
+    result = run_check(
+        tmp_path,
+        {"BITRIX_INFLOW__BITRIX__WEBHOOK_URL": url, "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file)},
+    )
+    assert result.returncode == 1
+    assert "AuthError" in result.stdout
+    assert "wrongcode12345" not in result.stdout + result.stderr
+
+
+def test_check_without_configuration_says_what_to_set(tmp_path: Path) -> None:
+    result = run_check(tmp_path, {})
+    assert result.returncode == 1
+    assert "BITRIX_INFLOW__BITRIX__WEBHOOK_URL" in result.stdout
