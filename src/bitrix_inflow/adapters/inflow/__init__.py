@@ -1,0 +1,1 @@
+"""Inflow WMS adapter."""
