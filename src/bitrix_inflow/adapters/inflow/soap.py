@@ -160,6 +160,12 @@ class SoapWire:
             status = 400
         return error_for_status(status, f"SOAP fault {code}: {text}", retry_after)
 
+    @staticmethod
+    def _order(reply: dict[str, Any]) -> dict[str, Any]:
+        # zeep unwraps a response element with a single child, so {order: {...}} arrives as the order itself.
+        inner = reply.get("order") if "id" not in reply else None
+        return dict(inner) if isinstance(inner, dict) else reply
+
     # ------------------------------------------------------------------ operations
     def stock_page(self, query: dict[str, Any]) -> dict[str, Any]:
         return self._call("GetStock", **{k: v for k, v in query.items() if v is not None})
@@ -175,10 +181,10 @@ class SoapWire:
             for line in body["lines"]
         ]
         fields = {k: v for k, v in body.items() if k != "lines"}
-        return dict(self._call("CreateOrder", idempotency_key=idempotency_key, line=lines, **fields)["order"])
+        return self._order(self._call("CreateOrder", idempotency_key=idempotency_key, line=lines, **fields))
 
     def get_order(self, order_id: str) -> dict[str, Any]:
-        return dict(self._call("GetOrderStatus", order_id=order_id)["order"])
+        return self._order(self._call("GetOrderStatus", order_id=order_id))
 
     def find_orders(self, external_ref: str, warehouse: str) -> list[dict[str, Any]]:
         raise UnsupportedOperationError(
@@ -187,11 +193,11 @@ class SoapWire:
         )
 
     def changes(self, cursor: str | None, limit: int) -> dict[str, Any]:
-        return self._call("GetChanges", cursor=cursor, limit=limit)
+        page = self._call("GetChanges", cursor=cursor, limit=limit)
+        page["items"] = page.pop("order", None) or []
+        return page
 
     def cancel(self, order_id: str, reason: str | None, if_match_version: int | None) -> dict[str, Any]:
-        return dict(
-            self._call("CancelOrder", order_id=order_id, reason=reason, if_match_version=if_match_version)[
-                "order"
-            ]
+        return self._order(
+            self._call("CancelOrder", order_id=order_id, reason=reason, if_match_version=if_match_version)
         )
