@@ -35,7 +35,6 @@ _PLURALS = {
     "package": "packages",
     "marking_code": "marking_codes",
     "item": "items",
-    "order": "items",
 }
 
 
