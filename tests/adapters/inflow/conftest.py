@@ -168,10 +168,11 @@ def combo_env(
     control.http.close()
 
 
-@pytest.fixture(params=["default", "legacy-example"])
-def control(request: pytest.FixtureRequest, sandboxes: dict[str, RunningSandbox]) -> Iterator[Control]:
-    ctl = Control(sandboxes[request.param])
-    ctl.reset()
-    yield ctl
-    ctl.clear_faults()
-    ctl.http.close()
+@pytest.fixture
+def ctl(sandboxes: dict[str, RunningSandbox]) -> Iterator[Control]:
+    """The control API of the default-dialect sandbox, freshly seeded, no faults."""
+    control = Control(sandboxes["default"])
+    control.reset()
+    yield control
+    control.clear_faults()
+    control.http.close()
