@@ -1,4 +1,4 @@
-"""Every fault the sandbox can inject: the client either succeeds (after retries) or raises the right typed error.
+"""Every fault the sandbox can inject: the client succeeds (after retries) or raises the right typed error.
 
 Also: a create whose answer is lost is never duplicated (lookup by external_ref + the same Idempotency-Key).
 """
