@@ -1,0 +1,1 @@
+"""Benchmarks. Run `make bench` (or `python -m bench --help`); record results in BENCHMARKS.md."""

@@ -1,0 +1,20 @@
+"""Entry point: ``python -m bench <name> [options]``."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import inflow_stock, jobs
+
+BENCHMARKS = {"jobs": jobs.main, "inflow_stock": inflow_stock.main}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [--help]")
+        raise SystemExit(2)
+    name = sys.argv.pop(1)
+    BENCHMARKS[name]()
+
+
+main()
