@@ -92,6 +92,12 @@ def start(dialect: str, **overrides: Any) -> Any:
     return run_in_process(settings)
 
 
+@pytest.fixture
+def start_sandbox() -> Any:
+    """Start an extra sandbox with other settings (``with start_sandbox("default", auth=...) as running``)."""
+    return start
+
+
 @pytest.fixture(scope="session")
 def sandboxes() -> Iterator[dict[str, RunningSandbox]]:
     with start("default") as default, start("legacy-example") as legacy:
