@@ -9,8 +9,13 @@ import string
 import pytest
 
 from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder, OrderStatus
-from bitrix_inflow.adapters.inflow.problems import CancelRejectedError, InsufficientStockError
-from bitrix_inflow.errors import NotFoundError, ValidationError
+from bitrix_inflow.adapters.inflow.problems import (
+    CancelRejectedError,
+    InsufficientStockError,
+    UnsupportedOperationError,
+    VersionMismatchError,
+)
+from bitrix_inflow.errors import NotFoundError, PermanentError, ValidationError
 
 GS = "\x1d"
 
@@ -171,3 +176,87 @@ def test_duplicate_reference_adopts_the_existing_order(combo_env):
     second = client.create_picking_order(order_of("B-3-1", (sku, 1)))
     assert second.id == first.id
     assert len(control.orders_with_ref("B-3-1")) == 1
+
+
+def test_each_row_exactly_once_while_stock_changes(combo_env):
+    client, control = combo_env
+    skus = [s["sku"] for s in control.skus()]
+    seen: list[str] = []
+    for row in client.iter_available_stock(limit=3):
+        seen.append(row.sku)
+        if len(seen) % 3 == 0:  # between pages: stock moves under the walk
+            control.adjust(skus[len(seen) % len(skus)], 7)
+            control.adjust(skus[-1 - len(seen) % len(skus)], -1)
+    assert sorted(seen) == sorted(skus)
+
+
+def test_stale_version_and_partly_picked_cancel(combo_env):
+    client, control = combo_env
+    first, second = (s["sku"] for s in control.skus()[5:7])
+    order = client.create_picking_order(order_of("B-11-1", (first, 1), (second, 1)))
+    control.advance(order.id, "ASSIGNED")
+    with pytest.raises(VersionMismatchError) as stale:
+        client.cancel(order.id, if_match_version=order.version)
+    assert stale.value.current_version == order.version + 1
+    control.advance(order.id, "PICKING")
+    assert client.get_order(order.id).status is OrderStatus.PICKING
+    control.step(order.id, 1)  # one line picked: goods left a bin
+    picked = client.get_order(order.id)
+    assert picked.status is OrderStatus.PICKING and sum(line.qty_picked for line in picked.lines) == 1
+    with pytest.raises(CancelRejectedError) as rejected:
+        client.cancel(order.id)
+    assert rejected.value.order_status == "PICKING"
+
+    untouched = client.create_picking_order(order_of("B-11-2", (first, 1)))
+    control.advance(untouched.id, "PICKING")
+    assert (
+        client.cancel(untouched.id).status is OrderStatus.CANCELLED
+    )  # nothing picked yet: still cancellable
+
+
+def test_reusing_an_idempotency_key_for_another_order_is_refused(combo_env):
+    client, control = combo_env
+    sku = control.skus()[8]["sku"]
+    client.create_picking_order(order_of("B-12-1", (sku, 1)), idempotency_key="key-12")
+    with pytest.raises(PermanentError, match="idempotency-key-reused"):
+        client.create_picking_order(order_of("B-12-2", (sku, 1)), idempotency_key="key-12")
+    assert control.orders_with_ref("B-12-2") == []
+
+
+def test_marking_codes_reach_the_packages(combo_env):
+    client, control = combo_env
+    marked = next(s for s in control.skus() if s["marked"])
+    codes = tuple(marking_code(marked["gtin"]) for _ in range(2))
+    new = NewPickingOrder(
+        external_ref="B-13-1",
+        customer_order_ref="13",
+        lines=(NewOrderLine(line_no=1, sku=marked["sku"], qty=3, marking_codes=codes),),
+    )
+    order = client.create_picking_order(new)
+    control.advance(order.id, "PACKING")
+    packed = client.get_order(order.id)
+    line = packed.lines[0]
+    assert (
+        line.marked and len(line.marking_codes) == 3 and line.marking_codes[:2] == codes
+    )  # WMS scanned the 3rd
+    in_packages = [code for p in packed.packages for pl in p.lines for code in pl.marking_codes]
+    assert sorted(in_packages) == sorted(line.marking_codes)
+    assert all(GS in code for code in in_packages)
+    with pytest.raises(ValidationError) as reused:
+        client.create_picking_order(
+            NewPickingOrder(
+                external_ref="B-13-2",
+                customer_order_ref="13",
+                lines=(NewOrderLine(line_no=1, sku=marked["sku"], qty=1, marking_codes=codes[:1]),),
+            )
+        )
+    assert reused.value.field == "lines[0].marking_codes[0]"
+
+
+def test_find_by_reference_needs_rest(combo_env):
+    client, _ = combo_env
+    if client.settings.transport == "rest":
+        assert client.find_by_external_ref("B-14-1") is None
+    else:
+        with pytest.raises(UnsupportedOperationError):
+            client.find_by_external_ref("B-14-1")
