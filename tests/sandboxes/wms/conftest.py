@@ -68,11 +68,16 @@ class Wms:
     def snapshot(self) -> dict[str, Any]:
         """Everything a bad request must leave untouched."""
         stock = self.api.get("/stock", params={"limit": 1000}).json()["items"]
-        return {"orders": self.orders(), "stock": stock}
+        return {"orders": self.orders(), "stock": stock, "counters": self.ctl.get("/state").json()}
 
     def create(self, lines: list[dict[str, Any]], ref: str = "B-1-1", **extra: Any) -> httpx.Response:
-        body = {"external_ref": ref, "customer_order_ref": ref.split("-")[1] if "-" in ref else ref,
-                "warehouse": "MAIN", "lines": lines, **extra}
+        body = {
+            "external_ref": ref,
+            "customer_order_ref": ref.split("-")[1] if "-" in ref else ref,
+            "warehouse": "MAIN",
+            "lines": lines,
+            **extra,
+        }
         return self.api.post("/orders", json=body)
 
     def create_ok(self, lines: list[dict[str, Any]], ref: str = "B-1-1", **extra: Any) -> dict[str, Any]:

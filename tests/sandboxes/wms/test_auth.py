@@ -7,7 +7,11 @@ import httpx
 from bitrix_inflow.sandboxes.wms import run_in_process
 from bitrix_inflow.sandboxes.wms.auth import AuthSettings
 
-TOKEN_FORM = {"grant_type": "client_credentials", "client_id": "sandbox-client", "client_secret": "sandbox-secret"}
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+}
 
 
 def token(base_url, **form):
@@ -26,8 +30,12 @@ def test_api_key(wms):
 
 def test_wrong_key_changes_nothing(wms):
     before = wms.snapshot()
-    body = {"external_ref": "B-1-1", "customer_order_ref": "1", "warehouse": "MAIN",
-            "lines": [{"line_no": 1, "sku": "SKU-000002", "qty": 1}]}
+    body = {
+        "external_ref": "B-1-1",
+        "customer_order_ref": "1",
+        "warehouse": "MAIN",
+        "lines": [{"line_no": 1, "sku": "SKU-000002", "qty": 1}],
+    }
     response = httpx.post(wms.running.api_url + "/orders", json=body, headers={"X-API-Key": "stolen"})
     assert response.status_code == 401
     assert wms.snapshot() == before
@@ -48,7 +56,10 @@ def test_oauth_token_flow_and_expiry(wms):
     assert "expired" in expired.json()["detail"]
     assert 'error="invalid_token"' in expired.headers["www-authenticate"]
     fresh = token(wms.running.base_url).json()["access_token"]
-    assert httpx.get(wms.running.api_url + "/stock", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    assert (
+        httpx.get(wms.running.api_url + "/stock", headers={"Authorization": f"Bearer {fresh}"}).status_code
+        == 200
+    )
 
 
 def test_oauth_errors(wms):
@@ -67,7 +78,9 @@ def test_oauth_errors(wms):
 
 
 def test_short_token_lifetime_is_announced(settings_factory):
-    settings = settings_factory(auth=AuthSettings(api_keys=[], oauth_clients={"c1": "secret-1"}, token_ttl=60))
+    settings = settings_factory(
+        auth=AuthSettings(api_keys=[], oauth_clients={"c1": "secret-1"}, token_ttl=60)
+    )
     with run_in_process(settings) as running:
         grant = httpx.post(
             running.base_url + "/oauth/token",
@@ -76,7 +89,9 @@ def test_short_token_lifetime_is_announced(settings_factory):
         assert grant["expires_in"] == 60
         key_only = httpx.get(running.api_url + "/stock", headers={"X-API-Key": "sandbox-key"})
         assert key_only.status_code == 401, "API keys are disabled on this installation"
-        ok = httpx.get(running.api_url + "/stock", headers={"Authorization": f"Bearer {grant['access_token']}"})
+        ok = httpx.get(
+            running.api_url + "/stock", headers={"Authorization": f"Bearer {grant['access_token']}"}
+        )
         assert ok.status_code == 200
 
 

@@ -8,7 +8,12 @@ GOOD_LINE = {"line_no": 1, "sku": "SKU-000002", "qty": 1}
 
 
 def order_body(**overrides):
-    body = {"external_ref": "B-1-1", "customer_order_ref": "1", "warehouse": "MAIN", "lines": [dict(GOOD_LINE)]}
+    body = {
+        "external_ref": "B-1-1",
+        "customer_order_ref": "1",
+        "warehouse": "MAIN",
+        "lines": [dict(GOOD_LINE)],
+    }
     body.update(overrides)
     return body
 
@@ -43,7 +48,9 @@ def test_invalid_order_bodies(wms, body, field, words):
 
 def test_malformed_json_names_the_position(wms):
     before = wms.snapshot()
-    response = wms.api.post("/orders", content=b'{"external_ref": "B-1-1",', headers={"Content-Type": "application/json"})
+    response = wms.api.post(
+        "/orders", content=b'{"external_ref": "B-1-1",', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     [error] = response.json()["errors"]
     assert error["field"] == "body" and "malformed JSON at line 1 column" in error["problem"]
@@ -53,7 +60,9 @@ def test_malformed_json_names_the_position(wms):
 def test_wrong_media_type_is_415(wms):
     response = wms.api.post("/orders", content=b"external_ref=B-1-1", headers={"Content-Type": "text/plain"})
     assert response.status_code == 415
-    assert response.json()["errors"] == [{"field": "Content-Type", "problem": "send the body as application/json"}]
+    assert response.json()["errors"] == [
+        {"field": "Content-Type", "problem": "send the body as application/json"}
+    ]
 
 
 def test_unknown_order_and_unknown_path(wms):
@@ -64,7 +73,10 @@ def test_unknown_order_and_unknown_path(wms):
     nowhere = wms.api.get("/nowhere")
     assert nowhere.status_code == 404 and nowhere.headers["content-type"] == "application/problem+json"
     wrong_method = wms.api.delete("/stock")
-    assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "urn:inflow:problem:method-not-allowed"
+    assert (
+        wrong_method.status_code == 405
+        and wrong_method.json()["type"] == "urn:inflow:problem:method-not-allowed"
+    )
     assert wms.snapshot() == before
 
 
@@ -100,7 +112,12 @@ def test_bad_order_queries(wms):
 
 def test_control_api_rejects_bad_input_too(wms):
     assert wms.ctl.post("/seed", json={"skus": -1, "bins": 10}).status_code == 400
-    assert wms.ctl.post("/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "bin": "??", "delta": 1}).status_code == 400
+    assert (
+        wms.ctl.post(
+            "/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "bin": "??", "delta": 1}
+        ).status_code
+        == 400
+    )
     removal = wms.ctl.post("/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "delta": -100000})
     assert removal.status_code == 400 and removal.json()["errors"][0]["field"] == "delta"
     order = wms.create_ok([GOOD_LINE])

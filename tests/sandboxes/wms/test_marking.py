@@ -17,7 +17,9 @@ def ship(wms, lines, ref="B-1-1", **extra):
 def test_packages_carry_valid_ssccs_and_one_valid_code_per_marked_unit(wms):
     marked = wms.sku(marked=True)
     plain = wms.sku(marked=False)
-    order = ship(wms, [{"line_no": 1, "sku": marked["sku"], "qty": 12}, {"line_no": 2, "sku": plain["sku"], "qty": 3}])
+    order = ship(
+        wms, [{"line_no": 1, "sku": marked["sku"], "qty": 12}, {"line_no": 2, "sku": plain["sku"], "qty": 3}]
+    )
     ssccs = [p["sscc"] for p in order["packages"]]
     assert len(ssccs) == 2 and len(set(ssccs)) == 2  # 15 units, 10 per package
     for sscc in ssccs:
@@ -34,7 +36,9 @@ def test_packages_carry_valid_ssccs_and_one_valid_code_per_marked_unit(wms):
         assert elements["01"] == marked["gtin"]
         assert len(elements["21"]) == 13 and len(elements["91"]) == 4 and len(elements["92"]) == 44
         assert code.count(GS) == 2
-    packaged = [c for p in order["packages"] for pl in p["lines"] if pl["line_no"] == 1 for c in pl["marking_codes"]]
+    packaged = [
+        c for p in order["packages"] for pl in p["lines"] if pl["line_no"] == 1 for c in pl["marking_codes"]
+    ]
     assert sorted(packaged) == sorted(codes)
     assert sum(pl["qty"] for p in order["packages"] for pl in p["lines"]) == 15
 
@@ -59,11 +63,26 @@ def test_codes_sent_with_the_order_are_used_first(wms):
     shipped = wms.advance(order["id"], "PACKING")
     codes = shipped["lines"][0]["marking_codes"]
     assert codes[:2] == given and len(codes) == 3 and codes[2] not in given
-    reuse = wms.create([{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given[:1]}], ref="B-2-1")
+    reuse = wms.create(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given[:1]}], ref="B-2-1"
+    )
     assert reuse.status_code == 422
     assert reuse.json()["errors"] == [
         {"field": "lines[0].marking_codes[0]", "problem": "this code is already used by another order"}
     ]
+
+
+def test_codes_of_a_cancelled_order_can_be_sent_again(wms):
+    marked = wms.sku(marked=True)
+    given = [make_code(marked["gtin"], "5ReusedCode01")]
+    first = wms.create_ok(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given}], ref="B-1-1"
+    )
+    wms.api.put(f"/orders/{first['id']}/cancel").raise_for_status()
+    again = wms.create_ok(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": given}], ref="B-1-2"
+    )
+    assert wms.advance(again["id"], "PACKING")["lines"][0]["marking_codes"] == given
 
 
 @pytest.mark.parametrize(
@@ -79,7 +98,9 @@ def test_codes_sent_with_the_order_are_used_first(wms):
 def test_bad_codes_are_rejected_with_the_reason(wms, mutate, problem):
     marked = wms.sku(marked=True)
     before = wms.snapshot()
-    response = wms.create([{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": [mutate(marked["gtin"])]}])
+    response = wms.create(
+        [{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": [mutate(marked["gtin"])]}]
+    )
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["type"] == "urn:inflow:problem:invalid-marking-code"
@@ -90,7 +111,9 @@ def test_bad_codes_are_rejected_with_the_reason(wms, mutate, problem):
 
 def test_codes_for_an_unmarked_sku_or_more_than_qty_are_rejected(wms):
     marked, plain = wms.sku(marked=True), wms.sku(marked=False)
-    unmarked = wms.create([{"line_no": 1, "sku": plain["sku"], "qty": 1, "marking_codes": [make_code(plain["gtin"])]}])
+    unmarked = wms.create(
+        [{"line_no": 1, "sku": plain["sku"], "qty": 1, "marking_codes": [make_code(plain["gtin"])]}]
+    )
     assert unmarked.status_code == 422 and "not a marked product" in unmarked.json()["errors"][0]["problem"]
     codes = [make_code(marked["gtin"], f"5TooMany{i:05d}") for i in range(2)]
     too_many = wms.create([{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": codes}])

@@ -1,4 +1,4 @@
-"""Picking orders over HTTP: reservation, duplicates, idempotency, state machine, cancellation, changes feed."""
+"""Picking orders over HTTP: reservation, duplicates, idempotency, state machine, cancel, changes feed."""
 
 from __future__ import annotations
 
@@ -24,7 +24,15 @@ def test_create_reserves_stock_and_returns_the_order(wms):
     assert order["status"] == "NEW" and order["version"] == 1
     assert order["carrier"] == "CDEK" and order["zone"] == "A"
     assert order["lines"] == [
-        {"line_no": 1, "sku": sku, "qty": 4, "qty_picked": 0, "picked_from": [], "marked": False, "marking_codes": []}
+        {
+            "line_no": 1,
+            "sku": sku,
+            "qty": 4,
+            "qty_picked": 0,
+            "picked_from": [],
+            "marked": False,
+            "marking_codes": [],
+        }
     ]
     after = wms.stock_of(sku)
     assert after["reserved"] == before["reserved"] + 4
@@ -95,11 +103,16 @@ def test_unknown_sku_and_unknown_warehouse(wms):
 class TestIdempotency:
     def test_same_key_same_body_replays_the_stored_response(self, wms):
         sku = wms.sku(marked=False)["sku"]
-        body = {"external_ref": "B-3-1", "customer_order_ref": "3", "warehouse": "MAIN", "lines": [line(sku, 2)]}
+        body = {
+            "external_ref": "B-3-1",
+            "customer_order_ref": "3",
+            "warehouse": "MAIN",
+            "lines": [line(sku, 2)],
+        }
         key = str(uuid.uuid4())
         first = wms.api.post("/orders", json=body, headers={"Idempotency-Key": key})
         # Same JSON value, different key order and whitespace.
-        raw = '{"lines": [{"qty": 2, "sku": "%s", "line_no": 1}], "warehouse": "MAIN", ' % sku
+        raw = '{"lines": [{"qty": 2, "sku": "' + sku + '", "line_no": 1}], "warehouse": "MAIN", '
         raw += '"customer_order_ref": "3",   "external_ref": "B-3-1"}'
         second = wms.api.post(
             "/orders", content=raw, headers={"Idempotency-Key": key, "Content-Type": "application/json"}
@@ -115,7 +128,12 @@ class TestIdempotency:
     def test_same_key_different_body_is_422(self, wms):
         sku = wms.sku(marked=False)["sku"]
         key = str(uuid.uuid4())
-        body = {"external_ref": "B-3-1", "customer_order_ref": "3", "warehouse": "MAIN", "lines": [line(sku, 2)]}
+        body = {
+            "external_ref": "B-3-1",
+            "customer_order_ref": "3",
+            "warehouse": "MAIN",
+            "lines": [line(sku, 2)],
+        }
         assert wms.api.post("/orders", json=body, headers={"Idempotency-Key": key}).status_code == 201
         body["lines"][0]["qty"] = 3
         reused = wms.api.post("/orders", json=body, headers={"Idempotency-Key": key})
@@ -127,7 +145,12 @@ class TestIdempotency:
         sku = wms.sku(marked=False)["sku"]
         wms.faults(processing_delay_ms=1500)
         key = str(uuid.uuid4())
-        body = {"external_ref": "B-4-1", "customer_order_ref": "4", "warehouse": "MAIN", "lines": [line(sku, 1)]}
+        body = {
+            "external_ref": "B-4-1",
+            "customer_order_ref": "4",
+            "warehouse": "MAIN",
+            "lines": [line(sku, 1)],
+        }
         results = {}
 
         def send(name):
@@ -150,7 +173,12 @@ class TestIdempotency:
     def test_a_failed_request_does_not_consume_the_key(self, wms):
         sku = wms.sku(marked=False)["sku"]
         key = str(uuid.uuid4())
-        body = {"external_ref": "B-6-1", "customer_order_ref": "6", "warehouse": "MAIN", "lines": [line(sku, 500)]}
+        body = {
+            "external_ref": "B-6-1",
+            "customer_order_ref": "6",
+            "warehouse": "MAIN",
+            "lines": [line(sku, 500)],
+        }
         assert wms.api.post("/orders", json=body, headers={"Idempotency-Key": key}).status_code == 422
         wms.ctl.post("/stock", json={"warehouse": "MAIN", "sku": sku, "delta": 600}).raise_for_status()
         retry = wms.api.post("/orders", json=body, headers={"Idempotency-Key": key})
@@ -158,7 +186,12 @@ class TestIdempotency:
 
     def test_key_must_be_printable_ascii(self, wms):
         sku = wms.sku(marked=False)["sku"]
-        body = {"external_ref": "B-6-1", "customer_order_ref": "6", "warehouse": "MAIN", "lines": [line(sku, 1)]}
+        body = {
+            "external_ref": "B-6-1",
+            "customer_order_ref": "6",
+            "warehouse": "MAIN",
+            "lines": [line(sku, 1)],
+        }
         bad = wms.api.post("/orders", json=body, headers={"Idempotency-Key": "x" * 300})
         assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "Idempotency-Key"
         assert wms.orders() == []
@@ -177,7 +210,13 @@ def test_state_machine_moves_stock_and_bumps_version(wms):
             assert in_picking["reserved"] == start[skus[0]]["reserved"]
             assert in_picking["in_picking"] == start[skus[0]]["in_picking"] + 3
     assert seen == [
-        ("NEW", 1), ("ASSIGNED", 2), ("PICKING", 3), ("PICKING", 4), ("PICKED", 5), ("PACKING", 6), ("SHIPPED", 7)
+        ("NEW", 1),
+        ("ASSIGNED", 2),
+        ("PICKING", 3),
+        ("PICKING", 4),
+        ("PICKED", 5),
+        ("PACKING", 6),
+        ("SHIPPED", 7),
     ]
     assert [ln["qty_picked"] for ln in order["lines"]] == [3, 2]
     assert sum(p["qty"] for p in order["lines"][0]["picked_from"]) == 3
@@ -293,7 +332,10 @@ class TestPickingError:
         errored = wms.step(order["id"], 2)
         assert errored["status"] == "PICKING_ERROR"
         assert errored["error"] == {
-            "code": "POSITION_UNAVAILABLE", "sku": skus[1], "bin": None, "line_no": 2,
+            "code": "POSITION_UNAVAILABLE",
+            "sku": skus[1],
+            "bin": None,
+            "line_no": 2,
             "reason": f"{skus[1]} is blocked for picking",
         }
         assert wms.stock_of(skus[1])["reserved"] == before[skus[1]]["reserved"]
@@ -333,3 +375,19 @@ class TestPickingError:
         first, second = run(), run()
         assert first == second
         assert set(first) == {"PICKED", "PICKING_ERROR"}
+
+
+def test_order_list_pages_and_filters(wms):
+    sku = wms.sku(marked=False)["sku"]
+    ids = [wms.create_ok([line(sku, 1)], ref=f"B-{i}-1")["id"] for i in range(5)]
+    wms.api.put(f"/orders/{ids[2]}/cancel").raise_for_status()
+    seen, cursor = [], None
+    while True:
+        page = wms.api.get("/orders", params={"limit": 2, **({"cursor": cursor} if cursor else {})}).json()
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+    cancelled = wms.api.get("/orders", params={"status": "CANCELLED"}).json()["items"]
+    assert [o["id"] for o in cancelled] == [ids[2]]

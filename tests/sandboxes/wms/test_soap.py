@@ -32,7 +32,10 @@ def problem_of(fault):
         "fields": [e.findtext(f"{NS}field") for e in detail.findall(f"{NS}error")],
         "existing_order_id": detail.findtext(f"{NS}existing_order_id"),
         "order_status": detail.findtext(f"{NS}order_status"),
-        "shortages": [(s.findtext(f"{NS}sku"), int(s.findtext(f"{NS}requested"))) for s in detail.findall(f"{NS}shortage")],
+        "shortages": [
+            (s.findtext(f"{NS}sku"), int(s.findtext(f"{NS}requested")))
+            for s in detail.findall(f"{NS}shortage")
+        ],
     }
 
 
@@ -45,7 +48,9 @@ def test_get_stock_pages_like_rest(wms, soap):
     first = soap.GetStock(warehouse="MAIN", available_only=True, limit=7)
     assert len(first.item) == 7 and first.next_cursor
     rest = wms.api.get("/stock", params={"warehouse": "MAIN", "available_only": "true", "limit": 7}).json()
-    assert [(i.sku, i.qty_available) for i in first.item] == [(r["sku"], r["qty_available"]) for r in rest["items"]]
+    assert [(i.sku, i.qty_available) for i in first.item] == [
+        (r["sku"], r["qty_available"]) for r in rest["items"]
+    ]
     seen = [i.sku for i in first.item]
     cursor = first.next_cursor
     while cursor:
@@ -69,7 +74,10 @@ def test_create_status_changes_cancel(wms, soap):
     )
     assert order.status == "NEW" and order.version == 1 and order.line[0].qty == 2
     replay = soap.CreateOrder(
-        idempotency_key="soap-key-1", external_ref="S-1-1", customer_order_ref="1", warehouse="MAIN",
+        idempotency_key="soap-key-1",
+        external_ref="S-1-1",
+        customer_order_ref="1",
+        warehouse="MAIN",
         line=[{"line_no": 1, "sku": marked["sku"], "qty": 2, "marking_code": [given.encode()]}],
     )
     assert replay.id == order.id
@@ -88,8 +96,12 @@ def test_create_status_changes_cancel(wms, soap):
     again = soap.GetChanges(cursor=changes.next_cursor)
     assert again.order == [] and again.next_cursor == changes.next_cursor
 
-    other = soap.CreateOrder(external_ref="S-2-1", customer_order_ref="2", warehouse="MAIN",
-                             line=[{"line_no": 1, "sku": wms.sku(marked=False)["sku"], "qty": 1}])
+    other = soap.CreateOrder(
+        external_ref="S-2-1",
+        customer_order_ref="2",
+        warehouse="MAIN",
+        line=[{"line_no": 1, "sku": wms.sku(marked=False)["sku"], "qty": 1}],
+    )
     cancelled = soap.CancelOrder(order_id=other.id, reason="soap test", if_match_version=1)
     assert cancelled.status == "CANCELLED" and cancelled.cancel_reason == "soap test"
     assert base64.b64encode(given.encode())  # codes travel base64-encoded on the wire
@@ -97,23 +109,39 @@ def test_create_status_changes_cancel(wms, soap):
 
 def test_faults_carry_the_same_error_kinds(wms, soap):
     plain = wms.sku(marked=False)["sku"]
-    order = soap.CreateOrder(external_ref="S-1-1", customer_order_ref="1", warehouse="MAIN",
-                             line=[{"line_no": 1, "sku": plain, "qty": 1}])
+    order = soap.CreateOrder(
+        external_ref="S-1-1",
+        customer_order_ref="1",
+        warehouse="MAIN",
+        line=[{"line_no": 1, "sku": plain, "qty": 1}],
+    )
     with pytest.raises(Fault) as dup:
-        soap.CreateOrder(external_ref="S-1-1", customer_order_ref="1", warehouse="MAIN",
-                         line=[{"line_no": 1, "sku": plain, "qty": 1}])
+        soap.CreateOrder(
+            external_ref="S-1-1",
+            customer_order_ref="1",
+            warehouse="MAIN",
+            line=[{"line_no": 1, "sku": plain, "qty": 1}],
+        )
     assert problem_of(dup.value)["type"].endswith("duplicate-external-ref")
     assert problem_of(dup.value)["existing_order_id"] == order.id
     assert dup.value.code.endswith("Client")
 
     with pytest.raises(Fault) as short:
-        soap.CreateOrder(external_ref="S-2-1", customer_order_ref="2", warehouse="MAIN",
-                         line=[{"line_no": 1, "sku": plain, "qty": 99999}])
+        soap.CreateOrder(
+            external_ref="S-2-1",
+            customer_order_ref="2",
+            warehouse="MAIN",
+            line=[{"line_no": 1, "sku": plain, "qty": 99999}],
+        )
     assert problem_of(short.value)["shortages"] == [(plain, 99999)]
 
     with pytest.raises(Fault) as negative:
-        soap.CreateOrder(external_ref="S-3-1", customer_order_ref="3", warehouse="MAIN",
-                         line=[{"line_no": 1, "sku": plain, "qty": -1}])
+        soap.CreateOrder(
+            external_ref="S-3-1",
+            customer_order_ref="3",
+            warehouse="MAIN",
+            line=[{"line_no": 1, "sku": plain, "qty": -1}],
+        )
     assert problem_of(negative.value)["fields"] == ["lines[0].qty"]
 
     with pytest.raises(Fault) as missing:
@@ -136,16 +164,22 @@ def test_soap_needs_credentials_and_well_formed_xml(wms):
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:i="urn:inflow:wms:v1">'
         "<soap:Body><i:GetChangesRequest/></soap:Body></soap:Envelope>"
     )
-    anonymous = httpx.post(wms.running.base_url + "/soap/v1", content=envelope, headers={"Content-Type": "text/xml"})
+    anonymous = httpx.post(
+        wms.running.base_url + "/soap/v1", content=envelope, headers={"Content-Type": "text/xml"}
+    )
     assert anonymous.status_code == 401 and b"urn:inflow:problem:unauthorized" in anonymous.content
-    broken = httpx.post(wms.running.base_url + "/soap/v1", content=b"<soap:Envelope", headers={"X-API-Key": "sandbox-key"})
+    broken = httpx.post(
+        wms.running.base_url + "/soap/v1", content=b"<soap:Envelope", headers={"X-API-Key": "sandbox-key"}
+    )
     assert broken.status_code == 500 and b"soap:Client" in broken.content
     unknown = envelope.replace("GetChangesRequest", "DropTablesRequest")
-    response = httpx.post(wms.running.base_url + "/soap/v1", content=unknown, headers={"X-API-Key": "sandbox-key"})
+    response = httpx.post(
+        wms.running.base_url + "/soap/v1", content=unknown, headers={"X-API-Key": "sandbox-key"}
+    )
     assert b"unknown operation DropTablesRequest" in response.content
-    entity = (
-        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-        + envelope.replace("<i:GetChangesRequest/>", "<i:GetOrderStatusRequest><i:order_id>&e;</i:order_id></i:GetOrderStatusRequest>")
+    entity = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + envelope.replace(
+        "<i:GetChangesRequest/>",
+        "<i:GetOrderStatusRequest><i:order_id>&e;</i:order_id></i:GetOrderStatusRequest>",
     )
     xxe = httpx.post(wms.running.base_url + "/soap/v1", content=entity, headers={"X-API-Key": "sandbox-key"})
     assert b"root:" not in xxe.content

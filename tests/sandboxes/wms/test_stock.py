@@ -1,4 +1,4 @@
-"""Stock export: availability math, keyset paging without loss or repeats (also while stock changes), deltas."""
+"""Stock export: availability math, keyset paging without loss or repeats (also while stock changes)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def test_available_is_on_hand_minus_reserved_minus_in_picking_over_sellable_bins
     assert sum(b["qty_reserved"] for b in bins) == 3
 
     agg = wms.api.get("/stock", params={"sku": sku, "available_only": "true"}).json()["items"]
-    assert agg == [{"sku": sku, "warehouse": "MAIN", "qty_available": expected, "updated_at": agg[0]["updated_at"]}]
+    assert agg == [
+        {"sku": sku, "warehouse": "MAIN", "qty_available": expected, "updated_at": agg[0]["updated_at"]}
+    ]
     quarantine = sum(b["qty_on_hand"] for b in bins if not b["sellable"])
     assert quarantine > 0
     assert expected == sum(b["qty_on_hand"] for b in bins) - quarantine - 10
@@ -88,7 +90,9 @@ def test_paging_while_stock_changes_loses_and_repeats_nothing(wms):
         params = {"limit": 7, "available_only": "true", **({"cursor": cursor} if cursor else {})}
         page = wms.api.get("/stock", params=params).json()
         seen_skus.extend((r["warehouse"], r["sku"]) for r in page["items"])
-        wms.ctl.post("/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "delta": -1}).raise_for_status()
+        wms.ctl.post(
+            "/stock", json={"warehouse": "MAIN", "sku": "SKU-000002", "delta": -1}
+        ).raise_for_status()
         cursor = page["next_cursor"]
         if cursor is None:
             break
@@ -120,7 +124,9 @@ def test_limit_cap_and_cursor_misuse_are_400(wms):
     assert too_big.headers["content-type"] == "application/problem+json"
     assert too_big.json()["errors"] == [{"field": "limit", "problem": "must be between 1 and 1000"}]
     page = wms.api.get("/stock", params={"limit": 5}).json()
-    other_filters = wms.api.get("/stock", params={"limit": 5, "available_only": "true", "cursor": page["next_cursor"]})
+    other_filters = wms.api.get(
+        "/stock", params={"limit": 5, "available_only": "true", "cursor": page["next_cursor"]}
+    )
     assert other_filters.status_code == 400
     assert other_filters.json()["errors"][0]["field"] == "cursor"
     garbage = wms.api.get("/stock", params={"cursor": "!!not-a-cursor"})
@@ -134,5 +140,7 @@ def test_warehouse_filter_and_unknown_warehouse(wms):
     wms.seed(warehouses=["MAIN", "SPB"])
     spb, _ = walk(wms.api, warehouse="SPB", available_only="true")
     assert {r["warehouse"] for r in spb} == {"SPB"} and len(spb) == 20
-    nothing = wms.api.get("/stock", params={"warehouse": "NOPE"}).json()
-    assert nothing == {"items": [], "next_cursor": None}
+    unknown = wms.api.get("/stock", params={"warehouse": "NOPE"})
+    assert unknown.status_code == 422, "an empty page would read as 'all sold out'"
+    assert unknown.json()["type"] == "urn:inflow:problem:unknown-warehouse"
+    assert unknown.json()["errors"] == [{"field": "warehouse", "problem": "unknown warehouse code"}]

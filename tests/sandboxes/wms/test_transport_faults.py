@@ -1,4 +1,4 @@
-"""Transport faults: 5xx, 429 bursts with Retry-After, latency, hanging responses, connection resets; seeded."""
+"""Transport faults: 5xx, 429 bursts with Retry-After, latency, hangs, connection resets; all seeded."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def test_429_burst_carries_retry_after(wms):
     assert wms.ctl.get("/faults").json()["burst_429"] == 0
 
 
+def test_rate_limit_per_second_answers_429(wms):
+    wms.faults(rate_limit_rps=2, retry_after=1)
+    statuses = [wms.api.get("/stock", params={"limit": 1}).status_code for _ in range(20)]
+    assert statuses.count(429) >= 1 and statuses[0] == 200
+    limited = next(
+        r for r in (wms.api.get("/stock", params={"limit": 1}) for _ in range(5)) if r.status_code == 429
+    )
+    assert limited.headers["retry-after"] == "1"
+    wms.faults(rate_limit_rps=0)
+    assert wms.api.get("/stock", params={"limit": 1}).status_code == 200
+
+
 def test_latency_makes_a_short_client_timeout_fire(wms):
     wms.faults(latency_ms=600)
     with pytest.raises(httpx.ReadTimeout):
@@ -43,8 +55,12 @@ def test_hanging_request_times_out_but_still_takes_effect(wms):
     sku = wms.sku(marked=False)["sku"]
     wms.faults(hang_rate=1.0, hang_seconds=0.8)
     key = str(uuid.uuid4())
-    body = {"external_ref": "B-8-1", "customer_order_ref": "8", "warehouse": "MAIN",
-            "lines": [{"line_no": 1, "sku": sku, "qty": 1}]}
+    body = {
+        "external_ref": "B-8-1",
+        "customer_order_ref": "8",
+        "warehouse": "MAIN",
+        "lines": [{"line_no": 1, "sku": sku, "qty": 1}],
+    }
     with pytest.raises(httpx.ReadTimeout):
         wms.api.post("/orders", json=body, headers={"Idempotency-Key": key}, timeout=0.2)
     wms.faults(hang_rate=0.0)
@@ -72,7 +88,16 @@ def test_faults_also_hit_oauth_and_soap_paths(wms):
     wms.faults(error_rate=1.0)
     token = httpx.post(wms.running.base_url + "/oauth/token", data={"grant_type": "client_credentials"})
     assert token.status_code == 503
-    assert httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>").status_code == 503
+    soap = httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>")
+    assert soap.status_code == 500, "SOAP 1.1 faults travel as HTTP 500"
+    assert (
+        b"<faultcode>soap:Server</faultcode>" in soap.content
+        and b"urn:inflow:problem:unavailable" in soap.content
+    )
+    wms.faults(error_rate=0.0, burst_429=1, retry_after=2)
+    limited = httpx.post(wms.running.base_url + "/soap/v1", content=b"<x/>")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+    assert b"urn:inflow:problem:rate-limited" in limited.content
 
 
 def test_fault_sequence_repeats_with_the_same_seed(wms):

@@ -40,9 +40,13 @@ def test_subscription_crud_and_validation(wms, receiver):
     hook = subscribe(wms, receiver)
     assert set(hook) == {"id", "url", "events", "created_at"}, "the secret is never returned"
     assert [h["id"] for h in wms.api.get("/webhooks").json()["items"]] == [hook["id"]]
-    short = wms.api.post("/webhooks", json={"url": receiver.url, "events": ["stock.changed"], "secret": "short"})
+    short = wms.api.post(
+        "/webhooks", json={"url": receiver.url, "events": ["stock.changed"], "secret": "short"}
+    )
     assert short.status_code == 400 and short.json()["errors"][0]["field"] == "secret"
-    bad_event = wms.api.post("/webhooks", json={"url": receiver.url, "events": ["order.eaten"], "secret": SECRET})
+    bad_event = wms.api.post(
+        "/webhooks", json={"url": receiver.url, "events": ["order.eaten"], "secret": SECRET}
+    )
     assert bad_event.status_code == 400 and bad_event.json()["errors"][0]["field"] == "events[0]"
     assert wms.api.delete(f"/webhooks/{hook['id']}").status_code == 204
     assert wms.api.delete(f"/webhooks/{hook['id']}").status_code == 404
@@ -61,8 +65,12 @@ def test_deliveries_are_signed_over_the_raw_body(wms, receiver):
     assert int(headers["x-inflow-timestamp"]) > 1_700_000_000
     assert body["event"] == "order.status_changed"
     assert body["data"] == {
-        "order_id": order["id"], "external_ref": "B-1-1", "warehouse": "MAIN",
-        "status": "ASSIGNED", "previous_status": "NEW", "version": order["version"],
+        "order_id": order["id"],
+        "external_ref": "B-1-1",
+        "warehouse": "MAIN",
+        "status": "ASSIGNED",
+        "previous_status": "NEW",
+        "version": order["version"],
     }
     tampered = "sha256=" + hmac.new(b"wrong-secret-wrong", raw, hashlib.sha256).hexdigest()
     assert tampered != headers["x-inflow-signature"]

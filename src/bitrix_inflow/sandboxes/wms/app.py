@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
@@ -19,7 +20,7 @@ from bitrix_inflow.sandboxes.wms.http import problem_response
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
 from bitrix_inflow.sandboxes.wms.rest import register_rest
 from bitrix_inflow.sandboxes.wms.service import SandboxSettings, WmsService
-from bitrix_inflow.sandboxes.wms.soap import register_soap
+from bitrix_inflow.sandboxes.wms.soap import fault_response, register_soap
 from bitrix_inflow.sandboxes.wms.transport_faults import TransportFaults
 
 log = logging.getLogger("bitrix_inflow.sandboxes.wms")
@@ -78,7 +79,11 @@ def build_app(service: WmsService) -> ASGIApp:
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:
-            problem = Problem("method-not-allowed", f"{request.method} is not allowed on {request.url.path}")
+            problem = Problem(
+                "method-not-allowed",
+                f"{request.method} is not allowed on {request.url.path}",
+                headers={"Allow": ", ".join(_allowed_methods(app, request.url.path))},
+            )
         else:
             problem = Problem(
                 "not-found",
@@ -103,7 +108,22 @@ def build_app(service: WmsService) -> ASGIApp:
     register_rest(app, service)
     register_soap(app, service)
     register_control(app, service)
-    return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"))
+
+    def render_fault(path: str, problem: Problem) -> ASGIApp:
+        if path.startswith("/soap/"):
+            return fault_response(problem)
+        return problem_response(problem, dialect.outbound(problem.document()))
+
+    return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"), render_fault)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """All methods of every route on ``path``: Starlette's own 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:

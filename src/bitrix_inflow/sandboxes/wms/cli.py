@@ -65,6 +65,9 @@ def wms(
     reset_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of connections reset.")] = 0.0,
     burst_429: Annotated[int, typer.Option(min=0, help="The next N API requests get 429.")] = 0,
     retry_after: Annotated[int, typer.Option(min=0)] = 1,
+    rate_limit: Annotated[
+        int, typer.Option(min=0, help="Requests per second per client; 0 = unlimited.")
+    ] = 0,
     picking_error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
     picking_error_sku: Annotated[
         list[str] | None, typer.Option(help="SKU that fails POSITION_UNAVAILABLE.")
@@ -96,6 +99,7 @@ def wms(
         reset_rate=reset_rate,
         burst_429=burst_429,
         retry_after=retry_after,
+        rate_limit_rps=rate_limit,
         picking_error_rate=picking_error_rate,
         picking_error_skus=picking_error_sku or [],
         picking_error_bins=picking_error_bin or [],
@@ -120,3 +124,7 @@ def wms(
         f"(SOAP /soap/v1, control /_sandbox/, dialect {chosen_dialect.name})"
     )
     serve(settings, host, port)
+
+
+if __name__ == "__main__":
+    app()

@@ -9,16 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 from bitrix_inflow.sandboxes.wms.http import json_response, read_json
-from bitrix_inflow.sandboxes.wms.models import _Strict, parse_body
-from bitrix_inflow.sandboxes.wms.orders import FINAL, FLOW
+from bitrix_inflow.sandboxes.wms.models import StrictModel, parse_body
+from bitrix_inflow.sandboxes.wms.order_model import FINAL, FLOW
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.service import WmsService
 from bitrix_inflow.sandboxes.wms.stock import parse_bin_name
 
+MAX_UNITS_PER_BIN = 1_000_000_000
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-class SeedIn(_Strict):
+class SeedIn(StrictModel):
     warehouses: list[Name] = Field(default_factory=lambda: ["MAIN"], min_length=1, max_length=20)
     skus: int = Field(ge=1, le=1_000_000)
     bins: int = Field(ge=1, le=5_000_000)
@@ -27,7 +28,7 @@ class SeedIn(_Strict):
     qty_max: int = Field(default=50, ge=0, le=1_000_000)
 
 
-class StockIn(_Strict):
+class StockIn(StrictModel):
     warehouse: Name
     sku: Name
     bin: str | None = None
@@ -36,12 +37,12 @@ class StockIn(_Strict):
     marking_group: str | None = None
 
 
-class StepIn(_Strict):
+class StepIn(StrictModel):
     steps: int = Field(default=1, ge=1, le=1000)
     order_id: str | None = None
 
 
-class AdvanceIn(_Strict):
+class AdvanceIn(StrictModel):
     to: str
 
 
@@ -83,6 +84,8 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             slot = max(existing, key=lambda s: (stock.free(s), -s))
         else:
             slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
+        if stock.on_hand[slot] + req.delta > MAX_UNITS_PER_BIN:
+            raise invalid("delta", f"a bin holds at most {MAX_UNITS_PER_BIN} units (32-bit stock arrays)")
         if req.delta < 0 and stock.free(slot) + req.delta < 0:
             raise invalid(
                 "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"

@@ -116,9 +116,8 @@ class Dialect:
                 path = f"{where}.{key}" if where else key
                 if key in self.fields and key not in back:
                     hint = f"unknown field; this installation calls it {self.fields[key]!r}"
-                    problem = Problem(
-                        "validation", f"{path}: unknown field in this installation", errors=[field_error(path, hint)]
-                    )
+                    detail = f"{path}: unknown field in this installation"
+                    problem = Problem("validation", detail, errors=[field_error(path, hint)])
                     problem.in_dialect = True
                     raise problem
                 canonical = back[key] if key in back else str(key)

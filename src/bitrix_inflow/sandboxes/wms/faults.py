@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -16,6 +17,7 @@ class FaultSettings:
     hang_seconds: float = 30.0
     reset_rate: float = 0.0
     burst_429: int = 0
+    rate_limit_rps: int = 0  # a real limit: requests per second and client address, 0 = off
     retry_after: int = 1
     processing_delay_ms: int = 0
     picking_error_rate: float = 0.0
@@ -38,6 +40,8 @@ class Faults:
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.settings = settings or FaultSettings()
         self.rng = random.Random(self.settings.seed)
+        self._window = 0
+        self._counts: dict[str, int] = {}
 
     def update(self, changes: dict[str, Any]) -> None:
         """Merge validated changes; raise ValueError naming the offending field."""
@@ -59,11 +63,18 @@ class Faults:
         # No draw for a zero rate: switching one fault on must not shift the sequence of another.
         return rate > 0 and self.rng.random() < rate
 
-    def take_429(self) -> bool:
+    def take_429(self, client: str) -> bool:
         if self.settings.burst_429 > 0:
             self.settings.burst_429 -= 1
             return True
-        return False
+        limit = self.settings.rate_limit_rps
+        if not limit:
+            return False
+        window = int(time.monotonic())
+        if window != self._window:
+            self._window, self._counts = window, {}
+        self._counts[client] = self._counts.get(client, 0) + 1
+        return self._counts[client] > limit
 
 
 def _checked(name: str, value: Any, current: Any) -> Any:

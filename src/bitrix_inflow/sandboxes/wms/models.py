@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
 
 M = TypeVar("M", bound=BaseModel)
+URI_PATTERN = r"^https?://(?:%[0-9A-Fa-f]{2}|[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-])+$"
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class LineIn(_Strict):
+class LineIn(StrictModel):
     line_no: int = Field(ge=1, le=9999)
     sku: Code
     qty: int = Field(ge=1, le=100_000)
@@ -26,7 +28,7 @@ class LineIn(_Strict):
     )
 
 
-class CreateOrderIn(_Strict):
+class CreateOrderIn(StrictModel):
     external_ref: Ref
     customer_order_ref: Code
     warehouse: Code
@@ -48,17 +50,25 @@ class CreateOrderIn(_Strict):
         return self
 
 
-class CancelIn(_Strict):
+class CancelIn(StrictModel):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class WebhookIn(_Strict):
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")]
+class WebhookIn(StrictModel):
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=URI_PATTERN)]
     events: list[Literal["order.status_changed", "stock.changed"]] = Field(min_length=1)
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
     @model_validator(mode="after")
     def _unique_events(self) -> WebhookIn:
+        try:
+            host = urlsplit(self.url).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise Problem(
+                "validation", "url has no valid host", errors=[field_error("url", "use http(s)://host/path")]
+            )
         if len(set(self.events)) != len(self.events):
             raise Problem(
                 "validation", "events repeat", errors=[field_error("events", "list each event once")]

@@ -2,119 +2,21 @@
 
 from __future__ import annotations
 
-import random
 from bisect import bisect_right
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from bitrix_inflow.sandboxes.wms.clock import Timestamps, format_us
+from bitrix_inflow.sandboxes.wms.clock import Timestamps
 from bitrix_inflow.sandboxes.wms.faults import Faults
-from bitrix_inflow.sandboxes.wms.gs1 import make_marking_code, make_sscc, parse_marking_code, random_serial
+from bitrix_inflow.sandboxes.wms.labels import Labels
+from bitrix_inflow.sandboxes.wms.order_model import FINAL, Allocation, Line, Order
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
 from bitrix_inflow.sandboxes.wms.stock import ZONE_INDEX, ZONE_SELLABLE, StockStore
-
-FLOW = ("NEW", "ASSIGNED", "PICKING", "PICKED", "PACKING", "SHIPPED", "DELIVERED")
-FINAL = frozenset({"DELIVERED", "CANCELLED", "PICKING_ERROR"})
-STATUSES = (*FLOW, "CANCELLED", "PICKING_ERROR")
-SSCC_COMPANY_PREFIX = "4601234"  # fictional GS1 Russia company prefix
-UNITS_PER_PACKAGE = 10
-DEFAULT_CARRIER = "SANDBOX-POST"
 
 
 class OrderEvents(Protocol):
     def order_status_changed(self, order: Order, previous: str) -> None: ...
 
     def stock_changed(self, warehouse: str, skus: list[str]) -> None: ...
-
-
-@dataclass
-class Allocation:
-    slot: int
-    qty: int
-
-
-@dataclass
-class Line:
-    line_no: int
-    sku: str
-    sku_idx: int
-    qty: int
-    marked: bool
-    gtin: str
-    given_codes: list[str]
-    allocations: list[Allocation]
-    stock_state: str = "reserved"  # reserved -> in_picking -> picked, or released
-    qty_picked: int = 0
-    picked_from: list[dict[str, Any]] = field(default_factory=list)
-    marking_codes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Order:
-    id: str
-    external_ref: str
-    customer_order_ref: str
-    warehouse: str
-    zone: str | None
-    carrier: str | None
-    lines: list[Line]
-    created_us: int
-    updated_us: int
-    status: str = "NEW"
-    version: int = 1
-    change_seq: int = 0
-    error: dict[str, Any] | None = None
-    packages: list[dict[str, Any]] = field(default_factory=list)
-    tracking: dict[str, str] | None = None
-    cancel_reason: str | None = None
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "external_ref": self.external_ref,
-            "customer_order_ref": self.customer_order_ref,
-            "warehouse": self.warehouse,
-            "zone": self.zone,
-            "carrier": self.carrier,
-            "status": self.status,
-            "version": self.version,
-            "change_seq": self.change_seq,
-            "created_at": format_us(self.created_us),
-            "updated_at": format_us(self.updated_us),
-            "lines": [
-                {
-                    "line_no": line.line_no,
-                    "sku": line.sku,
-                    "qty": line.qty,
-                    "qty_picked": line.qty_picked,
-                    "picked_from": [dict(p) for p in line.picked_from],
-                    "marked": line.marked,
-                    "marking_codes": list(line.marking_codes),
-                }
-                for line in self.lines
-            ],
-            "error": dict(self.error) if self.error else None,
-            "packages": [
-                {
-                    "sscc": p["sscc"],
-                    "lines": [dict(pl, marking_codes=list(pl["marking_codes"])) for pl in p["lines"]],
-                }
-                for p in self.packages
-            ],
-            "tracking": dict(self.tracking) if self.tracking else None,
-            "cancel_reason": self.cancel_reason,
-        }
-
-    def snapshot(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def restore(cls, data: dict[str, Any]) -> Order:
-        lines = [
-            Line(**{**ln, "allocations": [Allocation(**a) for a in ln["allocations"]]})
-            for ln in data["lines"]
-        ]
-        return cls(**{**data, "lines": lines})
 
 
 class OrderBook:
@@ -127,12 +29,11 @@ class OrderBook:
         self.events = events
         self.orders: dict[str, Order] = {}
         self.by_ref: dict[tuple[str, str], str] = {}
-        self.used_codes: set[str] = set()
         self.change_seqs: list[int] = []
         self.change_ids: list[str] = []
         self.last_seq = 0
-        self.counters = {"order": 0, "sscc": 0, "tracking": 0}
-        self.codes_rng = random.Random(seed)
+        self.counters = {"order": 0}
+        self.labels = Labels(seed)
 
     # ----------------------------------------------------------------- create
     def create(self, req: dict[str, Any]) -> Order:
@@ -162,7 +63,7 @@ class OrderBook:
                 extra={"existing_order_id": existing},
             )
         lines = self._resolve_lines(req["lines"])
-        self._check_codes(lines)
+        self.labels.check_given(lines)
         plans = self._plan(wh, zone, lines)
         now = self.clock.now_us()
         self.counters["order"] += 1
@@ -181,8 +82,7 @@ class OrderBook:
             line.allocations = plan
             for alloc in plan:
                 self.stock.adjust(alloc.slot, now, reserved=alloc.qty)
-            for code in line.given_codes:
-                self.used_codes.add(parse_marking_code(code).identity)
+            self.labels.claim_given(line)
         self.orders[order.id] = order
         self.by_ref[(wh, order.external_ref)] = order.id
         self._record_change(order, now)
@@ -213,36 +113,6 @@ class OrderBook:
         if errors:
             raise Problem("unknown-sku", f"{len(errors)} line(s) name an unknown SKU", errors=errors)
         return lines
-
-    def _check_codes(self, lines: list[Line]) -> None:
-        errors = []
-        seen: set[str] = set()
-        for i, line in enumerate(lines):
-            if line.given_codes and not line.marked:
-                errors.append(
-                    field_error(f"lines[{i}].marking_codes", f"SKU {line.sku} is not a marked product")
-                )
-                continue
-            if len(line.given_codes) > line.qty:
-                errors.append(field_error(f"lines[{i}].marking_codes", f"more codes than qty ({line.qty})"))
-            for j, code in enumerate(line.given_codes):
-                where = f"lines[{i}].marking_codes[{j}]"
-                try:
-                    parsed = parse_marking_code(code)
-                except ValueError as exc:
-                    errors.append(field_error(where, str(exc)))
-                    continue
-                if parsed.gtin != line.gtin:
-                    errors.append(
-                        field_error(where, f"GTIN {parsed.gtin} is not the GTIN {line.gtin} of {line.sku}")
-                    )
-                elif parsed.identity in seen:
-                    errors.append(field_error(where, "the same code appears twice in this order"))
-                elif parsed.identity in self.used_codes:
-                    errors.append(field_error(where, "this code is already used by another order"))
-                seen.add(parsed.identity)
-        if errors:
-            raise Problem("invalid-marking-code", f"{len(errors)} marking code problem(s)", errors=errors)
 
     def _plan(self, wh: str, zone: str | None, lines: list[Line]) -> list[list[Allocation]]:
         """Most free stock first, ties by the oldest slot; lines of the same SKU share the free stock."""
@@ -338,14 +208,10 @@ class OrderBook:
         elif order.status == "PICKING":
             self._pick_next_line(order, now, touched)
         elif order.status == "PICKED":
-            self._pack(order)
+            self.labels.pack(order)
             order.status = "PACKING"
         elif order.status == "PACKING":
-            self.counters["tracking"] += 1
-            order.tracking = {
-                "carrier": order.carrier or DEFAULT_CARRIER,
-                "number": f"TRK{self.counters['tracking']:010d}",
-            }
+            order.tracking = self.labels.tracking(order)
             order.status = "SHIPPED"
         elif order.status == "SHIPPED":
             order.status = "DELIVERED"
@@ -441,40 +307,6 @@ class OrderBook:
         if line.stock_state in ("reserved", "in_picking"):
             line.stock_state = "released"
 
-    def _pack(self, order: Order) -> None:
-        units: list[tuple[int, str | None]] = []
-        for line in order.lines:
-            if line.marked:
-                codes = list(line.given_codes)
-                while len(codes) < line.qty:
-                    codes.append(self._new_code(line.gtin))
-                line.marking_codes = codes
-                units.extend((line.line_no, code) for code in codes)
-            else:
-                units.extend((line.line_no, None) for _ in range(line.qty))
-        for start in range(0, len(units), UNITS_PER_PACKAGE):
-            self.counters["sscc"] += 1
-            package_lines: dict[int, dict[str, Any]] = {}
-            for line_no, code in units[start : start + UNITS_PER_PACKAGE]:
-                entry = package_lines.setdefault(line_no, {"line_no": line_no, "qty": 0, "marking_codes": []})
-                entry["qty"] += 1
-                if code is not None:
-                    entry["marking_codes"].append(code)
-            order.packages.append(
-                {
-                    "sscc": make_sscc(SSCC_COMPANY_PREFIX, self.counters["sscc"]),
-                    "lines": list(package_lines.values()),
-                }
-            )
-
-    def _new_code(self, gtin: str) -> str:
-        while True:
-            serial = random_serial(self.codes_rng)
-            identity = f"01{gtin}21{serial}"
-            if identity not in self.used_codes:
-                self.used_codes.add(identity)
-                return make_marking_code(gtin, serial, self.codes_rng)
-
     # ----------------------------------------------------------------- cancel
     def cancel(self, order_id: str, reason: str | None, if_match: int | None) -> Order:
         order = self.get(order_id)
@@ -501,6 +333,7 @@ class OrderBook:
         now = self.clock.now_us()
         for line in order.lines:
             self._release(line, now)
+            self.labels.release_given(line)
         previous = order.status
         order.status = "CANCELLED"
         order.cancel_reason = reason

@@ -12,7 +12,7 @@ from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bitrix_inflow.sandboxes.wms.orders import Order
+from bitrix_inflow.sandboxes.wms.order_model import Order
 from bitrix_inflow.sandboxes.wms.stock import ZONE_SELLABLE, Aggregate, Warehouse
 from bitrix_inflow.sandboxes.wms.webhooks import Subscription
 
@@ -38,8 +38,9 @@ def save(service: WmsService, path: str) -> None:
         "change_ids": book.change_ids,
         "last_seq": book.last_seq,
         "counters": book.counters,
-        "used_codes": sorted(book.used_codes),
-        "codes_rng": book.codes_rng.getstate(),
+        "label_counters": book.labels.counters,
+        "used_codes": sorted(book.labels.used_codes),
+        "codes_rng": book.labels.codes_rng.getstate(),
         "subscriptions": [vars(s) for s in service.hub.subscriptions.values()],
         "clock": service.clock.now_us(),
     }
@@ -86,9 +87,10 @@ def load(service: WmsService, path: str) -> None:
     book.change_ids = list(meta["change_ids"])
     book.last_seq = meta["last_seq"]
     book.counters = dict(meta["counters"])
-    book.used_codes = set(meta["used_codes"])
+    book.labels.counters = dict(meta["label_counters"])
+    book.labels.used_codes = set(meta["used_codes"])
     state = meta["codes_rng"]
-    book.codes_rng.setstate((state[0], tuple(state[1]), state[2]))
+    book.labels.codes_rng.setstate((state[0], tuple(state[1]), state[2]))
     for sub in meta["subscriptions"]:
         service.hub.subscriptions[sub["id"]] = Subscription(**sub)
     service.clock.observe(meta["clock"])

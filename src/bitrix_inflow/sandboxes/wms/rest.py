@@ -121,6 +121,7 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
         authenticate(request)
         req = parse_body(WebhookIn, await read_json(request))
         sub = service.hub.subscribe(req.url, list(req.events), req.secret)
+        service.dirty = True
         return reply(sub.document(), 201)
 
     @app.get(webhooks)
@@ -132,4 +133,5 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
     async def delete_webhook(webhook_id: str, request: Request) -> Response:
         authenticate(request)
         service.hub.unsubscribe(webhook_id)
+        service.dirty = True
         return Response(status_code=204)

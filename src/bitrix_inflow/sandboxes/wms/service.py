@@ -13,8 +13,9 @@ from bitrix_inflow.sandboxes.wms.dialect import Dialect
 from bitrix_inflow.sandboxes.wms.faults import Faults, FaultSettings
 from bitrix_inflow.sandboxes.wms.idempotency import IdempotencyStore, StoredResponse, check_key, fingerprint
 from bitrix_inflow.sandboxes.wms.models import CancelIn, CreateOrderIn, parse_body
-from bitrix_inflow.sandboxes.wms.orders import STATUSES, Order, OrderBook
-from bitrix_inflow.sandboxes.wms.problems import Problem, invalid
+from bitrix_inflow.sandboxes.wms.order_model import STATUSES, Order
+from bitrix_inflow.sandboxes.wms.orders import OrderBook
+from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.stock import StockStore
 from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
 
@@ -101,6 +102,14 @@ class WmsService:
                     "updated_since", "use an RFC 3339 date-time, e.g. 2026-11-27T01:02:03Z"
                 ) from None
         warehouse = non_empty(query.get("warehouse"), "warehouse")
+        if warehouse is not None and warehouse not in self.stock.warehouses:
+            # An empty answer would read as "everything sold out" to a misconfigured client.
+            known = ", ".join(sorted(self.stock.warehouses))
+            raise Problem(
+                "unknown-warehouse",
+                f"warehouse {warehouse!r} does not exist (known: {known})",
+                errors=[field_error("warehouse", "unknown warehouse code")],
+            )
         sku = non_empty(query.get("sku"), "sku")
         filters = {"w": warehouse, "s": sku, "a": available_only, "u": since_us}
         cursor = query.get("cursor")
@@ -249,6 +258,3 @@ def non_empty(raw: str | None, name: str) -> str | None:
     if not raw or len(raw) > 64:
         raise invalid(name, "must be 1..64 characters")
     return raw
-
-
-__all__ = ["Problem", "SandboxSettings", "WmsService"]

@@ -40,7 +40,7 @@ def register_soap(app: FastAPI, service: WmsService) -> None:
     @app.get("/soap/v1")
     async def wsdl(request: Request) -> Response:
         if "wsdl" not in {k.lower() for k in request.query_params}:
-            return _fault_response(
+            return fault_response(
                 invalid("wsdl", "GET /soap/v1?wsdl returns the WSDL; operations are POSTed")
             )
         text = (contract_dir() / "inflow.wsdl").read_text(encoding="utf-8")
@@ -60,7 +60,7 @@ def register_soap(app: FastAPI, service: WmsService) -> None:
             response = await handler(service, operation, principal, request)
             return _envelope_response(response, 200)
         except Problem as problem:
-            return _fault_response(problem)
+            return fault_response(problem)
 
 
 def _operation(raw: bytes) -> etree._Element:
@@ -277,7 +277,7 @@ def _envelope_response(
     )
 
 
-def _fault_response(problem: Problem) -> Response:
+def fault_response(problem: Problem) -> Response:
     fault = etree.Element(f"{{{SOAP_ENV}}}Fault", nsmap={"soap": SOAP_ENV})
     code = etree.SubElement(fault, "faultcode")
     code.text = "soap:Client" if problem.status < 500 else "soap:Server"

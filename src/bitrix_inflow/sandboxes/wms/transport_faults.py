@@ -7,9 +7,9 @@ the request cycle that owns it).
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,26 +19,38 @@ from bitrix_inflow.sandboxes.wms.problems import Problem
 
 
 class TransportFaults:
-    def __init__(self, app: ASGIApp, faults: Faults, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Faults,
+        prefixes: tuple[str, ...],
+        render: Callable[[str, Problem], ASGIApp],
+    ) -> None:
         self.app = app
         self.faults = faults
         self.prefixes = prefixes
+        self.render = render  # a problem as the front end at that path speaks it (problem+json or SOAP fault)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope["path"]).startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
         settings = self.faults.settings
-        if self.faults.take_429():
+        client = scope.get("client") or ("", 0)
+        if self.faults.take_429(str(client[0])):
             retry_after = str(settings.retry_after)
             problem = Problem(
                 "rate-limited",
                 f"rate limit exceeded; retry after {retry_after} s",
                 headers={"Retry-After": retry_after},
             )
-            await _send_problem(send, problem)
+            await self.render(scope["path"], problem)(scope, receive, send)
             return
         if self.faults.chance(settings.reset_rate) and _reset(send):
+            # Let the server notice the lost connection, then "answer" into the void so that it does not
+            # report an application that returned without a response.
+            await asyncio.sleep(0.01)
+            await self.render(scope["path"], Problem("unavailable", "connection reset"))(scope, receive, send)
             return
         if self.faults.chance(settings.hang_rate):
             # The request still takes effect afterwards, as on a real server whose client gave up waiting;
@@ -46,9 +58,8 @@ class TransportFaults:
             receive = await _buffered(receive)
             await asyncio.sleep(settings.hang_seconds)
         elif self.faults.chance(settings.error_rate):
-            await _send_problem(
-                send, Problem("unavailable", "injected fault: the WMS is temporarily unavailable")
-            )
+            problem = Problem("unavailable", "injected fault: the WMS is temporarily unavailable")
+            await self.render(scope["path"], problem)(scope, receive, send)
             return
         if settings.latency_ms:
             await asyncio.sleep(settings.latency_ms / 1000)
@@ -67,14 +78,6 @@ async def _buffered(receive: Receive) -> Receive:
         return messages.pop(0) if messages else await receive()
 
     return replay
-
-
-async def _send_problem(send: Send, problem: Problem) -> None:
-    body = json.dumps(problem.document()).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
-    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _reset(send: Send) -> bool:
