@@ -237,3 +237,14 @@ def test_lost_cancel_answer_is_still_a_cancel(ctl, make_client, transport):
     client = make_client(ctl.running, transport=transport, http_transport=network)
     cancelled = client.cancel(created.id, if_match_version=created.version)
     assert cancelled.status == "CANCELLED"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_real_rate_limit_is_respected(ctl, make_client, sleeps, transport):
+    client = make_client(ctl.running, transport=transport, retry={"attempts": 10, "max_retry_after": 5})
+    client.available_stock_page()
+    sleeps.waits.clear()
+    expected = sorted(s["sku"] for s in ctl.skus())
+    ctl.faults(rate_limit_rps=4)
+    assert sorted(export_skus(client)) == expected  # 11 pages at 4 requests/s: throttled, never failed
+    assert sleeps.waits and all(wait >= 1 for wait in sleeps.waits)

@@ -7,6 +7,7 @@ import datetime as dt
 import pydantic
 import pytest
 
+from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder
 from bitrix_inflow.adapters.inflow.profile import load_profile
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
@@ -128,3 +129,20 @@ def test_a_profile_for_another_installation_fails_loudly(sandboxes, make_client,
     other = make_client(sandboxes["default"], transport=transport, profile="legacy-example")
     with pytest.raises((NotFoundError, ValidationError)):
         other.available_stock_page()
+
+
+def test_settings_refuse_a_bad_profile_when_read(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('name = "typo"\n[pagin]\npage_size = 10\n', encoding="utf-8")
+    with pytest.raises(pydantic.ValidationError) as raised:
+        InflowSettings.model_validate({"base_url": "http://wms", "api_key": "k", "profile": str(path)})
+    assert "pagin" in str(raised.value) and "unknown key" in str(raised.value)
+    with pytest.raises(pydantic.ValidationError, match="legacy-example"):
+        InflowSettings.model_validate({"base_url": "http://wms", "api_key": "k", "profile": "legacy"})
+
+
+def test_the_client_satisfies_the_port(ctl, make_client):
+    port: InflowPort = make_client(
+        ctl.running
+    )  # checked by mypy in src; here: it really runs through the port
+    assert port.available_stock_page(limit=1).items

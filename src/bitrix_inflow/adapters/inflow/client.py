@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -300,3 +300,11 @@ class InflowClient:
                 if current.status is OrderStatus.CANCELLED:
                     return current
             raise
+
+
+if TYPE_CHECKING:
+    # mypy proves the client implements the port the sync flows depend on.
+    from bitrix_inflow.adapters.inflow.port import InflowPort
+
+    def _implements_the_port(client: InflowClient) -> InflowPort:
+        return client

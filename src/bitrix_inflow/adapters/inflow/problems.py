@@ -148,7 +148,7 @@ def error_for_problem(
         return RateLimitedError(message, retry_after)
     if kind in ("unavailable", "internal"):
         return UnavailableError(message, retry_after)
-    if kind in ("idempotency-key-reused", "unsupported-media-type"):
+    if kind in ("idempotency-key-reused", "unsupported-media-type", "method-not-allowed"):
         return PermanentError(message + " (a bug in the client: report it)")
     return error_for_status(status, message, retry_after)
 

@@ -7,6 +7,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bitrix_inflow.adapters.inflow.profile import load_profile
+from bitrix_inflow.errors import ValidationError
+
 
 class InflowTimeouts(BaseModel):
     """Explicit httpx timeouts in seconds; there is no implicit "wait forever" anywhere."""
@@ -64,6 +67,16 @@ class InflowSettings(BaseModel):
                 f"'{value}' is not a full URL; write it with its scheme, e.g. https://wms.example.com"
             )
         return value.rstrip("/")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_loads(cls, value: str) -> str:
+        # A bad profile must fail when the configuration is read, not at the first sync run.
+        try:
+            load_profile(value)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _credentials_for_auth(self) -> InflowSettings:
