@@ -93,6 +93,11 @@ def start(dialect: str, **overrides: Any) -> Any:
 
 
 @pytest.fixture
+def control_class() -> type[Control]:
+    return Control
+
+
+@pytest.fixture
 def start_sandbox() -> Any:
     """Start an extra sandbox with other settings (``with start_sandbox("default", auth=...) as running``)."""
     return start

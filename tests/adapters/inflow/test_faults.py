@@ -16,6 +16,17 @@ from bitrix_inflow.errors import RateLimitedError, TransientError
 TRANSPORTS = ["rest", "soap"]
 
 
+@pytest.fixture(params=["default", "legacy-example"])
+def ctl(request, sandboxes, make_client, control_class):
+    """Faults hit both installations; ``ctl.client(...)`` builds a client with the matching profile."""
+    control = control_class(sandboxes[request.param])
+    control.reset()
+    control.client = lambda **kw: make_client(control.running, profile=request.param, **kw)
+    yield control
+    control.clear_faults()
+    control.http.close()
+
+
 def order(ref: str, sku: str, qty: int = 1) -> NewPickingOrder:
     return NewPickingOrder(
         external_ref=ref, customer_order_ref=ref, lines=(NewOrderLine(line_no=1, sku=sku, qty=qty),)
@@ -53,21 +64,19 @@ class LoseAnswers(httpx.BaseTransport):
 def is_create(request: httpx.Request) -> bool:
     if request.method != "POST":
         return False
-    return request.url.path.endswith("/orders") or b"CreateOrderRequest" in request.content
+    return request.url.path.endswith("orders") or b"CreateOrderRequest" in request.content
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_latency_is_waited_for(ctl, make_client, transport):
-    client = make_client(ctl.running, transport=transport)
-    ctl.faults(latency_ms=300)
+def test_latency_is_waited_for(ctl, transport):
+    client = ctl.client(transport=transport)
+    ctl.faults(latency_ms=120)
     assert sorted(export_skus(client)) == sorted(s["sku"] for s in ctl.skus())
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_503s_are_retried_with_backoff(ctl, make_client, sleeps, transport):
-    client = make_client(
-        ctl.running, transport=transport, retry={"attempts": 8, "base_delay": 0.01, "max_delay": 0.05}
-    )
+def test_503s_are_retried_with_backoff(ctl, sleeps, transport):
+    client = ctl.client(transport=transport, retry={"attempts": 8, "base_delay": 0.01, "max_delay": 0.05})
     expected = sorted(s["sku"] for s in ctl.skus())
     ctl.faults(error_rate=0.4, seed=11)
     assert sorted(export_skus(client)) == expected  # every row exactly once despite the failures
@@ -76,8 +85,8 @@ def test_503s_are_retried_with_backoff(ctl, make_client, sleeps, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_persistent_503_raises_transient_after_the_budget(ctl, make_client, sleeps, transport):
-    client = make_client(ctl.running, transport=transport, retry={"attempts": 3, "base_delay": 0.01})
+def test_persistent_503_raises_transient_after_the_budget(ctl, sleeps, transport):
+    client = ctl.client(transport=transport, retry={"attempts": 3, "base_delay": 0.01})
     ctl.faults(error_rate=1.0)
     with pytest.raises(TransientError):
         client.available_stock_page()
@@ -86,9 +95,8 @@ def test_persistent_503_raises_transient_after_the_budget(ctl, make_client, slee
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_hangs_hit_the_read_timeout_and_are_retried(ctl, make_client, transport):
-    client = make_client(
-        ctl.running,
+def test_hangs_hit_the_read_timeout_and_are_retried(ctl, transport):
+    client = ctl.client(
         transport=transport,
         timeouts={"connect": 2, "read": 0.3, "write": 2, "pool": 2},
         retry={"attempts": 10, "base_delay": 0.01, "max_delay": 0.02},
@@ -100,9 +108,8 @@ def test_hangs_hit_the_read_timeout_and_are_retried(ctl, make_client, transport)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_hanging_server_gives_a_transient_error(ctl, make_client, transport):
-    client = make_client(
-        ctl.running,
+def test_a_hanging_server_gives_a_transient_error(ctl, transport):
+    client = ctl.client(
         transport=transport,
         timeouts={"connect": 2, "read": 0.3, "write": 2, "pool": 2},
         retry={"attempts": 2, "base_delay": 0.01},
@@ -113,21 +120,19 @@ def test_a_hanging_server_gives_a_transient_error(ctl, make_client, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_connection_resets_are_retried(ctl, make_client, transport):
-    client = make_client(ctl.running, transport=transport, retry={"attempts": 10, "base_delay": 0.01})
+def test_connection_resets_are_retried(ctl, transport):
+    client = ctl.client(transport=transport, retry={"attempts": 10, "base_delay": 0.01})
     expected = sorted(s["sku"] for s in ctl.skus())
     ctl.faults(reset_rate=0.4, seed=3)
     assert sorted(export_skus(client)) == expected
     ctl.faults(reset_rate=1.0)
     with pytest.raises(TransientError, match="network error"):
-        make_client(ctl.running, transport=transport, retry={"attempts": 2, "base_delay": 0.01}).get_order(
-            "PO-1"
-        )
+        ctl.client(transport=transport, retry={"attempts": 2, "base_delay": 0.01}).get_order("PO-1")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_429_burst_waits_retry_after(ctl, make_client, sleeps, transport):
-    client = make_client(ctl.running, transport=transport)
+def test_429_burst_waits_retry_after(ctl, sleeps, transport):
+    client = ctl.client(transport=transport)
     client.available_stock_page()  # WSDL loaded, so the burst hits the calls themselves
     sleeps.waits.clear()
     ctl.faults(burst_429=2, retry_after=1)
@@ -137,8 +142,8 @@ def test_429_burst_waits_retry_after(ctl, make_client, sleeps, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_429_beyond_budget_or_patience_raises_rate_limited(ctl, make_client, sleeps, transport):
-    client = make_client(ctl.running, transport=transport, retry={"attempts": 5, "max_retry_after": 5})
+def test_429_beyond_budget_or_patience_raises_rate_limited(ctl, sleeps, transport):
+    client = ctl.client(transport=transport, retry={"attempts": 5, "max_retry_after": 5})
     client.available_stock_page()
     sleeps.waits.clear()
     ctl.faults(burst_429=1, retry_after=30)  # longer than we hold a worker for: hand it to the job engine
@@ -148,16 +153,14 @@ def test_429_beyond_budget_or_patience_raises_rate_limited(ctl, make_client, sle
     assert sleeps.waits == []
 
     ctl.faults(burst_429=3, retry_after=0)
-    short = make_client(ctl.running, transport=transport, retry={"attempts": 2})
+    short = ctl.client(transport=transport, retry={"attempts": 2})
     with pytest.raises(RateLimitedError):
         short.get_order("PO-1")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_oauth_token_endpoint_faults_are_retried(ctl, make_client, transport):
-    client = make_client(
-        ctl.running, transport=transport, auth="oauth2", retry={"attempts": 10, "base_delay": 0.01}
-    )
+def test_oauth_token_endpoint_faults_are_retried(ctl, transport):
+    client = ctl.client(transport=transport, auth="oauth2", retry={"attempts": 10, "base_delay": 0.01})
     ctl.faults(error_rate=0.3, reset_rate=0.2, burst_429=1, retry_after=0, seed=9)
     assert client.available_stock_page(limit=2).items
 
@@ -166,9 +169,9 @@ def test_oauth_token_endpoint_faults_are_retried(ctl, make_client, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_lost_create_answer_is_not_duplicated(ctl, make_client, transport):
+def test_lost_create_answer_is_not_duplicated(ctl, transport):
     network = LoseAnswers(is_create, n=1)
-    client = make_client(ctl.running, transport=transport, http_transport=network)
+    client = ctl.client(transport=transport, http_transport=network)
     sku = ctl.skus()[0]["sku"]
     created = client.create_picking_order(order("B-100-1", sku, 2))
     in_wms = ctl.orders_with_ref("B-100-1")
@@ -177,16 +180,16 @@ def test_lost_create_answer_is_not_duplicated(ctl, make_client, transport):
     creates = [r for r in network.sent if is_create(r)]
     if transport == "rest":
         assert len(creates) == 1  # the lookup by external_ref found it: no second POST at all
-        lookups = [r for r in network.sent if r.method == "GET" and "external_ref" in str(r.url)]
+        lookups = [r for r in network.sent if r.method == "GET" and r.url.path.endswith("orders")]
         assert lookups
     else:
         assert len(creates) == 2  # SOAP has no lookup: the same key (and external_ref) make the retry safe
         assert creates[0].content == creates[1].content
 
 
-def test_every_retry_of_a_create_carries_the_same_idempotency_key(ctl, make_client):
-    network = LoseAnswers(lambda r: r.method == "POST" or "external_ref" in str(r.url), n=3)
-    client = make_client(ctl.running, http_transport=network, retry={"attempts": 6, "base_delay": 0.01})
+def test_every_retry_of_a_create_carries_the_same_idempotency_key(ctl):
+    network = LoseAnswers(lambda r: r.url.path.endswith("orders"), n=3)  # creates and lookups
+    client = ctl.client(http_transport=network, retry={"attempts": 6, "base_delay": 0.01})
     sku = ctl.skus()[1]["sku"]
     created = client.create_picking_order(order("B-101-1", sku), idempotency_key="job-42-create")
     keys = {r.headers.get("Idempotency-Key") for r in network.sent if r.method == "POST"}
@@ -195,9 +198,8 @@ def test_every_retry_of_a_create_carries_the_same_idempotency_key(ctl, make_clie
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_creates_under_random_faults_exist_exactly_once(ctl, make_client, transport):
-    client = make_client(
-        ctl.running,
+def test_creates_under_random_faults_exist_exactly_once(ctl, transport):
+    client = ctl.client(
         transport=transport,
         timeouts={"connect": 2, "read": 0.5, "write": 2, "pool": 2},
         retry={"attempts": 12, "base_delay": 0.01, "max_delay": 0.05},
@@ -215,9 +217,8 @@ def test_creates_under_random_faults_exist_exactly_once(ctl, make_client, transp
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_slow_create_in_flight_is_waited_for_not_duplicated(ctl, make_client, transport):
-    client = make_client(
-        ctl.running,
+def test_slow_create_in_flight_is_waited_for_not_duplicated(ctl, transport):
+    client = ctl.client(
         transport=transport,
         timeouts={"connect": 2, "read": 0.4, "write": 2, "pool": 2},
         retry={"attempts": 12, "base_delay": 0.2, "max_delay": 0.5},
@@ -230,18 +231,18 @@ def test_slow_create_in_flight_is_waited_for_not_duplicated(ctl, make_client, tr
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_lost_cancel_answer_is_still_a_cancel(ctl, make_client, transport):
-    plain = make_client(ctl.running, transport=transport)
+def test_lost_cancel_answer_is_still_a_cancel(ctl, transport):
+    plain = ctl.client(transport=transport)
     created = plain.create_picking_order(order("B-400-1", ctl.skus()[3]["sku"]))
     network = LoseAnswers(lambda r: r.method == "PUT" or b"CancelOrderRequest" in r.content, n=1)
-    client = make_client(ctl.running, transport=transport, http_transport=network)
+    client = ctl.client(transport=transport, http_transport=network)
     cancelled = client.cancel(created.id, if_match_version=created.version)
     assert cancelled.status == "CANCELLED"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_real_rate_limit_is_respected(ctl, make_client, sleeps, transport):
-    client = make_client(ctl.running, transport=transport, retry={"attempts": 10, "max_retry_after": 5})
+def test_a_real_rate_limit_is_respected(ctl, sleeps, transport):
+    client = ctl.client(transport=transport, retry={"attempts": 10, "max_retry_after": 5})
     client.available_stock_page()
     sleeps.waits.clear()
     expected = sorted(s["sku"] for s in ctl.skus())

@@ -242,7 +242,14 @@ class InflowClient:
                 return mapping.order(self._wire.create_order(body, key))
             except DuplicateExternalRefError as exc:
                 # external_ref is unique per warehouse: the order exists (ours, from a lost answer): adopt it.
-                return self.get_order(exc.existing_order_id)
+                if exc.existing_order_id:
+                    return self.get_order(exc.existing_order_id)
+                if not self._wire.supports_lookup:
+                    raise
+                found = self.find_by_external_ref(order.external_ref, warehouse)
+                if found is None:
+                    raise
+                return found
             except TransientError as exc:
                 if attempt >= self.settings.retry.attempts:
                     raise
