@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from bitrix_inflow.adapters.inflow.http import HttpSession, OAuth2ClientCredentials
@@ -72,3 +74,11 @@ def test_oauth_against_an_api_key_only_installation(make_client, start_sandbox):
         with pytest.raises(AuthError):
             client.available_stock_page()
         assert make_client(running, api_key="k-1").available_stock_page(limit=1).items
+
+
+def test_concurrent_calls_share_one_token(ctl, make_client):
+    client = make_client(ctl.running, auth="oauth2")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        pages = list(pool.map(lambda _: client.available_stock_page(limit=2), range(12)))
+    assert all(len(page.items) == 2 for page in pages)
+    assert client.credentials.tokens_fetched == 1

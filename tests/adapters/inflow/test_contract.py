@@ -260,3 +260,27 @@ def test_find_by_reference_needs_rest(combo_env):
     else:
         with pytest.raises(UnsupportedOperationError):
             client.find_by_external_ref("B-14-1")
+
+
+def test_delta_is_inclusive_and_empty_pages_keep_the_cursor(combo_env):
+    client, control = combo_env
+    sku = control.skus()[9]["sku"]
+    control.adjust(sku, 3)
+    newest = max(r.updated_at for r in client.iter_available_stock())
+    again = [r.sku for r in client.iter_available_stock(updated_since=newest)]
+    assert again == [sku]  # updated_at >= updated_since: the newest row is seen again, as the contract says
+    only = client.available_stock_page(sku=sku)
+    assert [r.sku for r in only.items] == [sku] and only.items[0].qty_available == control.stock_of(sku)[
+        "qty_available"
+    ]
+
+    last = list(client.iter_changes())[-1]
+    empty = client.changes_page(last.next_cursor)
+    assert empty.orders == () and empty.next_cursor == last.next_cursor and not empty.has_more
+
+
+def test_unknown_warehouse_on_stock_names_the_field(combo_env):
+    client, _ = combo_env
+    with pytest.raises(ValidationError) as raised:
+        client.available_stock_page(warehouse="NOWHERE")
+    assert raised.value.field == "warehouse"
