@@ -10,7 +10,9 @@ child process, so each gets its own peak-RSS high-water mark:
   layer (baseline: what the client's typed mapping costs in time).
 
 Peak memory is the peak RSS of the child minus its RSS just before the export; ``py-heap`` is the tracemalloc
-peak of a separate client-stream pass (Python allocations only). Run: ``python -m bench inflow_stock``.
+peak of a separate client-stream pass (Python allocations only). Run: ``python -m bench inflow_stock``;
+``--profile legacy-example`` runs the same against the contract's renamed installation (page cap 200),
+where the client also translates every row's names.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from typing import Any
 import httpx
 
 from bitrix_inflow.adapters.inflow.client import InflowClient
+from bitrix_inflow.adapters.inflow.profile import load_profile
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
 
 API_KEY = "bench-key"
+CONTRACT_DIALECTS = Path(__file__).resolve().parents[1] / "contracts" / "inflow-v1" / "dialects"
 
 
 def _free_port() -> int:
@@ -45,11 +49,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox(skus: int, bins: int) -> Iterator[str]:
+def sandbox(skus: int, bins: int, profile: str) -> Iterator[str]:
     port = _free_port()
     cli = Path(sys.executable).with_name("bitrix-inflow")
     args = [str(cli), "sandbox", "wms", "--port", str(port), "--seed", "7", "--api-key", API_KEY]
     args += ["--skus", str(skus), "--bins", str(bins)]
+    if profile != "default":
+        args += ["--dialect", str(CONTRACT_DIALECTS / f"{profile}.toml")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -78,25 +84,29 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _export(variant: str, level: str, url: str, page_size: int) -> tuple[int, int]:
+def _export(variant: str, level: str, url: str, page_size: int, profile_name: str) -> tuple[int, int]:
     """(rows, checksum of quantities) of one full export."""
+    profile = load_profile(profile_name)
     if variant == "raw-httpx":
+        # Only the installation's names are looked up (path, parameters, quantity key); rows stay raw dicts.
         rows = total = 0
-        with httpx.Client(base_url=url + "/api/v1", headers={"X-API-Key": API_KEY}, timeout=60) as http:
+        name = profile.wire_name
+        base = url + profile.rest.base_path
+        with httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=60) as http:
             cursor: str | None = None
             while True:
-                params: dict[str, Any] = {"warehouse": "MAIN", "limit": page_size}
-                params["available_only"] = "true" if level == "available" else "false"
+                params: dict[str, Any] = {name("warehouse"): "MAIN", name("limit"): page_size}
+                params[name("available_only")] = "true" if level == "available" else "false"
                 if cursor:
-                    params["cursor"] = cursor
-                page = http.get("/stock", params=params).json()
-                key = "qty_available" if level == "available" else "qty_on_hand"
+                    params[name("cursor")] = cursor
+                page = http.get(profile.rest.endpoints.stock, params=params).json()
+                key = name("qty_available" if level == "available" else "qty_on_hand")
                 rows += len(page["items"])
                 total += sum(item[key] for item in page["items"])
                 cursor = page["next_cursor"]
                 if cursor is None:
                     return rows, total
-    settings = InflowSettings(base_url=url, api_key=API_KEY)  # type: ignore[arg-type]
+    settings = InflowSettings(base_url=url, api_key=API_KEY, profile=profile_name)  # type: ignore[arg-type]
     with InflowClient(settings) as client:
         if level == "available":
             stream: Iterator[Any] = client.iter_available_stock(limit=page_size)
@@ -114,12 +124,12 @@ def _export(variant: str, level: str, url: str, page_size: int) -> tuple[int, in
         return rows, total
 
 
-def _child(variant: str, level: str, url: str, page_size: int, traced: bool, out: Any) -> None:
+def _child(variant: str, level: str, url: str, page_size: int, profile: str, traced: bool, out: Any) -> None:
     before = _rss_mb()
     if traced:
         tracemalloc.start()
     started = time.perf_counter()
-    rows, checksum = _export(variant, level, url, page_size)
+    rows, checksum = _export(variant, level, url, page_size, profile)
     seconds = time.perf_counter() - started
     heap = tracemalloc.get_traced_memory()[1] / 2**20 if traced else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -127,10 +137,12 @@ def _child(variant: str, level: str, url: str, page_size: int, traced: bool, out
     out.send({"rows": rows, "checksum": checksum, "seconds": seconds, "rss_mb": rss, "heap": heap})
 
 
-def measure(variant: str, level: str, url: str, page_size: int, traced: bool = False) -> dict[str, Any]:
+def measure(
+    variant: str, level: str, url: str, page_size: int, profile: str, traced: bool = False
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(variant, level, url, page_size, traced, send))
+    proc = ctx.Process(target=_child, args=(variant, level, url, page_size, profile, traced, send))
     proc.start()
     result = dict(receive.recv())
     proc.join()
@@ -141,25 +153,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench inflow_stock", description=__doc__.splitlines()[0])
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--bins", type=int, default=1_000_000)
-    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--page-size", type=int, default=None, help="default: the profile's cap")
+    parser.add_argument(
+        "--profile",
+        choices=["default", "legacy-example"],
+        default="default",
+        help="installation dialect and profile",
+    )
     parser.add_argument("--level", choices=["available", "bins", "both"], default="both")
     args = parser.parse_args()
     levels = ["available", "bins"] if args.level == "both" else [args.level]
+    page_size = args.page_size or load_profile(args.profile).paging.max_page_size
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"seeding the sandbox: {args.skus:,} SKUs over {args.bins:,} bins ...")
-    with sandbox(args.skus, args.bins) as url:
+    print(f"profile: {args.profile}, page size {page_size}")
+    with sandbox(args.skus, args.bins, args.profile) as url:
         print("| level | variant | rows | pages | time s | rows/s | peak RSS delta MiB | py-heap peak MiB |")
         print("|---|---|---|---|---|---|---|---|")
         for level in levels:
             checksums = set()
             for variant in ("client-stream", "client-list", "raw-httpx"):
-                result = measure(variant, level, url, args.page_size)
+                result = measure(variant, level, url, page_size, args.profile)
                 heap = ""
                 if variant == "client-stream":
-                    heap = f"{measure(variant, level, url, args.page_size, traced=True)['heap']:.1f}"
+                    heap = f"{measure(variant, level, url, page_size, args.profile, traced=True)['heap']:.1f}"
                 checksums.add((result["rows"], result["checksum"]))
-                pages = -(-result["rows"] // args.page_size)
+                pages = -(-result["rows"] // page_size)
                 print(
                     f"| {level} | {variant} | {result['rows']:,} | {pages:,} | {result['seconds']:.1f} | "
                     f"{result['rows'] / result['seconds']:,.0f} | {result['rss_mb']:.1f} | {heap} |",
