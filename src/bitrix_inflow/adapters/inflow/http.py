@@ -131,7 +131,7 @@ class HttpSession:
             raise UnavailableError(
                 f"Inflow WMS did not answer in time ({type(exc).__name__}): {method} {url}"
             ) from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             # Refused or reset connections, dropped keep-alives, cut-off answers: all may heal.
             raise UnavailableError(
                 f"network error talking to Inflow WMS ({type(exc).__name__}: {exc})"
