@@ -16,12 +16,26 @@ from bitrix_inflow.errors import RateLimitedError, TransientError
 TRANSPORTS = ["rest", "soap"]
 
 
+def _control(dialect, sandboxes, make_client, control_class):
+    control = control_class(sandboxes[dialect])
+    control.reset()
+    control.client = lambda **kw: make_client(control.running, profile=dialect, **kw)
+    return control
+
+
 @pytest.fixture(params=["default", "legacy-example"])
 def ctl(request, sandboxes, make_client, control_class):
     """Faults hit both installations; ``ctl.client(...)`` builds a client with the matching profile."""
-    control = control_class(sandboxes[request.param])
-    control.reset()
-    control.client = lambda **kw: make_client(control.running, profile=request.param, **kw)
+    control = _control(request.param, sandboxes, make_client, control_class)
+    yield control
+    control.clear_faults()
+    control.http.close()
+
+
+@pytest.fixture
+def slow_ctl(sandboxes, make_client, control_class):
+    """For faults whose handling cannot depend on names (real waits): the default installation only."""
+    control = _control("default", sandboxes, make_client, control_class)
     yield control
     control.clear_faults()
     control.http.close()
@@ -68,10 +82,10 @@ def is_create(request: httpx.Request) -> bool:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_latency_is_waited_for(ctl, transport):
-    client = ctl.client(transport=transport)
-    ctl.faults(latency_ms=120)
-    assert sorted(export_skus(client)) == sorted(s["sku"] for s in ctl.skus())
+def test_latency_is_waited_for(slow_ctl, transport):
+    client = slow_ctl.client(transport=transport)
+    slow_ctl.faults(latency_ms=120)
+    assert sorted(export_skus(client)) == sorted(s["sku"] for s in slow_ctl.skus())
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -131,29 +145,31 @@ def test_connection_resets_are_retried(ctl, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_429_burst_waits_retry_after(ctl, sleeps, transport):
-    client = ctl.client(transport=transport)
+def test_429_burst_waits_retry_after(slow_ctl, sleeps, transport):
+    client = slow_ctl.client(transport=transport)
     client.available_stock_page()  # WSDL loaded, so the burst hits the calls themselves
     sleeps.waits.clear()
-    ctl.faults(burst_429=2, retry_after=1)
+    slow_ctl.faults(burst_429=2, retry_after=1)
     page = client.available_stock_page(limit=3)
     assert len(page.items) == 3
     assert len(sleeps.waits) == 2 and all(wait >= 1 for wait in sleeps.waits)  # never sooner than asked
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_429_beyond_budget_or_patience_raises_rate_limited(ctl, sleeps, transport):
-    client = ctl.client(transport=transport, retry={"attempts": 5, "max_retry_after": 5})
+def test_429_beyond_budget_or_patience_raises_rate_limited(slow_ctl, sleeps, transport):
+    client = slow_ctl.client(transport=transport, retry={"attempts": 5, "max_retry_after": 5})
     client.available_stock_page()
     sleeps.waits.clear()
-    ctl.faults(burst_429=1, retry_after=30)  # longer than we hold a worker for: hand it to the job engine
+    slow_ctl.faults(
+        burst_429=1, retry_after=30
+    )  # longer than we hold a worker for: hand it to the job engine
     with pytest.raises(RateLimitedError) as raised:
         client.available_stock_page()
     assert raised.value.retry_after == 30
     assert sleeps.waits == []
 
-    ctl.faults(burst_429=3, retry_after=0)
-    short = ctl.client(transport=transport, retry={"attempts": 2})
+    slow_ctl.faults(burst_429=3, retry_after=0)
+    short = slow_ctl.client(transport=transport, retry={"attempts": 2})
     with pytest.raises(RateLimitedError):
         short.get_order("PO-1")
 
@@ -241,11 +257,11 @@ def test_lost_cancel_answer_is_still_a_cancel(ctl, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_real_rate_limit_is_respected(ctl, sleeps, transport):
-    client = ctl.client(transport=transport, retry={"attempts": 10, "max_retry_after": 5})
+def test_a_real_rate_limit_is_respected(slow_ctl, sleeps, transport):
+    client = slow_ctl.client(transport=transport, retry={"attempts": 10, "max_retry_after": 5})
     client.available_stock_page()
     sleeps.waits.clear()
-    expected = sorted(s["sku"] for s in ctl.skus())
-    ctl.faults(rate_limit_rps=4)
+    expected = sorted(s["sku"] for s in slow_ctl.skus())
+    slow_ctl.faults(rate_limit_rps=4)
     assert sorted(export_skus(client)) == expected  # 11 pages at 4 requests/s: throttled, never failed
     assert sleeps.waits and all(wait >= 1 for wait in sleeps.waits)
