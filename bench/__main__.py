@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import jobs
+from bench import inflow_stock, jobs
 
-BENCHMARKS = {"jobs": jobs.main}
+BENCHMARKS = {"jobs": jobs.main, "inflow_stock": inflow_stock.main}
 
 
 def main() -> None:

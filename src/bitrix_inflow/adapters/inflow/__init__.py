@@ -1,0 +1,76 @@
+"""Inflow WMS adapter: ``InflowClient`` (REST or SOAP) behind the ``InflowPort`` protocol.
+
+    settings = InflowSettings(base_url="https://wms.example.com", api_key="...", profile="legacy-example")
+    with InflowClient(settings) as wms:
+        for row in wms.iter_available_stock(updated_since=last_seen):
+            ...
+        order = wms.create_picking_order(new_order, idempotency_key=key_stored_with_the_job)
+
+Everything it returns is a frozen model in the contract's canonical vocabulary (``models``); everything it
+raises is from ``bitrix_inflow.errors`` (with the richer subclasses of ``problems``).
+"""
+
+from bitrix_inflow.adapters.inflow.client import InflowClient
+from bitrix_inflow.adapters.inflow.models import (
+    AvailableStock,
+    BinStock,
+    ChangesPage,
+    NewOrderLine,
+    NewPickingOrder,
+    OrderLine,
+    OrderStatus,
+    Package,
+    PackageLine,
+    PickedFrom,
+    PickingError,
+    PickingOrder,
+    Shortage,
+    StockPage,
+    Tracking,
+)
+from bitrix_inflow.adapters.inflow.port import InflowPort
+from bitrix_inflow.adapters.inflow.problems import (
+    CancelRejectedError,
+    ContractViolationError,
+    DuplicateExternalRefError,
+    IdempotencyInFlightError,
+    InsufficientStockError,
+    UnavailableError,
+    UnsupportedOperationError,
+    VersionMismatchError,
+)
+from bitrix_inflow.adapters.inflow.profile import InstallationProfile, load_profile
+from bitrix_inflow.adapters.inflow.settings import InflowRetry, InflowSettings, InflowTimeouts
+
+__all__ = [
+    "AvailableStock",
+    "BinStock",
+    "CancelRejectedError",
+    "ChangesPage",
+    "ContractViolationError",
+    "DuplicateExternalRefError",
+    "IdempotencyInFlightError",
+    "InflowClient",
+    "InflowPort",
+    "InflowRetry",
+    "InflowSettings",
+    "InflowTimeouts",
+    "InstallationProfile",
+    "InsufficientStockError",
+    "NewOrderLine",
+    "NewPickingOrder",
+    "OrderLine",
+    "OrderStatus",
+    "Package",
+    "PackageLine",
+    "PickedFrom",
+    "PickingError",
+    "PickingOrder",
+    "Shortage",
+    "StockPage",
+    "Tracking",
+    "UnavailableError",
+    "UnsupportedOperationError",
+    "VersionMismatchError",
+    "load_profile",
+]

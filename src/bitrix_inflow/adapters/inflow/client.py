@@ -1,0 +1,317 @@
+"""``InflowClient``: the one place bitrix-inflow talks to an Inflow WMS installation (REST or SOAP).
+
+Reads (stock, orders, changes) and cancels are idempotent by nature and retried on transient errors. A create
+is retried only with the same Idempotency-Key, chosen once before the first attempt, and every retry first
+looks the order up by its external reference: a create whose response was lost is adopted, never duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from bitrix_inflow.adapters.inflow import mapping
+from bitrix_inflow.adapters.inflow.http import (
+    ApiKeyCredentials,
+    Credentials,
+    HttpSession,
+    OAuth2ClientCredentials,
+)
+from bitrix_inflow.adapters.inflow.models import (
+    AvailableStock,
+    BinStock,
+    ChangesPage,
+    NewPickingOrder,
+    OrderStatus,
+    PickingOrder,
+    StockPage,
+)
+from bitrix_inflow.adapters.inflow.problems import DuplicateExternalRefError, VersionMismatchError
+from bitrix_inflow.adapters.inflow.profile import InstallationProfile, load_profile
+from bitrix_inflow.adapters.inflow.rest import RestWire
+from bitrix_inflow.adapters.inflow.retry import Backoff
+from bitrix_inflow.adapters.inflow.settings import InflowSettings
+from bitrix_inflow.adapters.inflow.soap import SoapWire
+from bitrix_inflow.adapters.inflow.wire import Wire
+from bitrix_inflow.errors import TransientError, ValidationError
+
+_KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+def _credentials(settings: InflowSettings, profile: InstallationProfile) -> Credentials:
+    if settings.auth == "oauth2":
+        assert (
+            settings.client_id is not None and settings.client_secret is not None
+        )  # checked by InflowSettings
+        return OAuth2ClientCredentials(
+            settings.client_id,
+            settings.client_secret.get_secret_value(),
+            profile.rest.token_path,
+            settings.token_refresh_margin,
+        )
+    assert settings.api_key is not None  # checked by InflowSettings
+    return ApiKeyCredentials(settings.api_key.get_secret_value())
+
+
+class InflowClient:
+    """Implements ``InflowPort``. Thread-safe for concurrent calls (httpx pool, locked token cache)."""
+
+    def __init__(
+        self,
+        settings: InflowSettings,
+        *,
+        profile: InstallationProfile | None = None,
+        http_transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile or load_profile(settings.profile)
+        self.credentials = _credentials(settings, self.profile)
+        http = HttpSession(
+            settings,
+            self.credentials,
+            transport=http_transport,
+            # SOAP faults are never renamed; REST problem documents are (contract §10).
+            problem_names=self.profile.from_wire if settings.transport == "rest" else (lambda value: value),
+            field_path=self.profile.canonical_field_path
+            if settings.transport == "rest"
+            else (lambda path: path),
+        )
+        self._wire: Wire = (
+            RestWire(http, self.profile)
+            if settings.transport == "rest"
+            else SoapWire(http, self.profile, settings.base_url)
+        )
+        self._backoff = Backoff(settings.retry, sleep=sleep, rng=rng)
+
+    def close(self) -> None:
+        self._wire.close()
+
+    def __enter__(self) -> InflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _limit(self, limit: int | None) -> int:
+        paging = self.profile.paging
+        if limit is None:
+            return paging.page_size
+        if not 1 <= limit <= paging.max_page_size:
+            raise ValidationError(
+                field="limit",
+                problem=f"{limit} is outside 1..{paging.max_page_size} (cap of profile {self.profile.name})",
+                fix=f"ask for at most {paging.max_page_size} rows per page, or leave limit unset",
+            )
+        return limit
+
+    def _stock_query(
+        self,
+        *,
+        available_only: bool,
+        warehouse: str | None,
+        sku: str | None,
+        updated_since: dt.datetime | None,
+        cursor: str | None,
+        limit: int | None,
+    ) -> dict[str, Any]:
+        if updated_since is not None and updated_since.tzinfo is None:
+            raise ValidationError(
+                field="updated_since",
+                problem="a naive datetime is ambiguous",
+                fix="pass an aware datetime, e.g. datetime.now(UTC)",
+            )
+        return {
+            "warehouse": warehouse or self.settings.warehouse,
+            "sku": sku,
+            "available_only": available_only,
+            "updated_since": updated_since,
+            "cursor": cursor,
+            "limit": self._limit(limit),
+        }
+
+    # ------------------------------------------------------------------ stock
+    def available_stock_page(
+        self,
+        *,
+        warehouse: str | None = None,
+        sku: str | None = None,
+        updated_since: dt.datetime | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> StockPage[AvailableStock]:
+        query = self._stock_query(
+            available_only=True,
+            warehouse=warehouse,
+            sku=sku,
+            updated_since=updated_since,
+            cursor=cursor,
+            limit=limit,
+        )
+        return mapping.available_page(self._backoff.run(lambda: self._wire.stock_page(query)))
+
+    def bin_stock_page(
+        self,
+        *,
+        warehouse: str | None = None,
+        sku: str | None = None,
+        updated_since: dt.datetime | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> StockPage[BinStock]:
+        query = self._stock_query(
+            available_only=False,
+            warehouse=warehouse,
+            sku=sku,
+            updated_since=updated_since,
+            cursor=cursor,
+            limit=limit,
+        )
+        return mapping.bin_page(self._backoff.run(lambda: self._wire.stock_page(query)))
+
+    def iter_available_stock(
+        self,
+        *,
+        warehouse: str | None = None,
+        sku: str | None = None,
+        updated_since: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[AvailableStock]:
+        """Every aggregated row, one page in memory at a time (a page may be empty while more follow)."""
+        cursor: str | None = None
+        while True:
+            page = self.available_stock_page(
+                warehouse=warehouse, sku=sku, updated_since=updated_since, cursor=cursor, limit=limit
+            )
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def iter_bin_stock(
+        self,
+        *,
+        warehouse: str | None = None,
+        sku: str | None = None,
+        updated_since: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> Iterator[BinStock]:
+        """Every stock slot, one page in memory at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.bin_stock_page(
+                warehouse=warehouse, sku=sku, updated_since=updated_since, cursor=cursor, limit=limit
+            )
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # ------------------------------------------------------------------ orders
+    def create_picking_order(
+        self, order: NewPickingOrder, *, idempotency_key: str | None = None
+    ) -> PickingOrder:
+        """Create (and reserve) a picking order, exactly once however the network behaves.
+
+        Pass ``idempotency_key`` when it was persisted with the job, so that a retry after a crash reuses it;
+        otherwise one is chosen here, once, before the first attempt.
+        """
+        key = idempotency_key or str(uuid.uuid4())
+        if not 1 <= len(key) <= 255 or not set(key) <= _KEY_CHARS:
+            raise ValidationError(
+                field="idempotency_key", problem="must be 1..255 printable ASCII characters", fix="use a UUID"
+            )
+        warehouse = order.warehouse or self.settings.warehouse
+        body = mapping.order_body(order, warehouse)
+        attempt = 1
+        while True:
+            try:
+                if attempt > 1 and self._wire.supports_lookup:
+                    # The previous attempt may have created the order before its answer was lost.
+                    existing = self._find_once(order.external_ref, warehouse)
+                    if existing is not None:
+                        return existing
+                return mapping.order(self._wire.create_order(body, key))
+            except DuplicateExternalRefError as exc:
+                # external_ref is unique per warehouse: the order exists (ours, from a lost answer): adopt it.
+                if exc.existing_order_id:
+                    return self.get_order(exc.existing_order_id)
+                if not self._wire.supports_lookup:
+                    raise
+                found = self.find_by_external_ref(order.external_ref, warehouse)
+                if found is None:
+                    raise
+                return found
+            except TransientError as exc:
+                if attempt >= self.settings.retry.attempts:
+                    raise
+                self._backoff.wait_before_retry(attempt, exc)
+                attempt += 1
+
+    def _find_once(self, external_ref: str, warehouse: str) -> PickingOrder | None:
+        rows = self._wire.find_orders(external_ref, warehouse)
+        matches = [mapping.order(row) for row in rows]
+        matches = [o for o in matches if o.external_ref == external_ref and o.warehouse == warehouse]
+        return matches[0] if matches else None
+
+    def find_by_external_ref(self, external_ref: str, warehouse: str | None = None) -> PickingOrder | None:
+        """The picking order with this reference in the warehouse, or None (REST only)."""
+        target = warehouse or self.settings.warehouse
+        return self._backoff.run(lambda: self._find_once(external_ref, target))
+
+    def get_order(self, order_id: str) -> PickingOrder:
+        """The order with its execution status (lines picked, picking error, packages, tracking)."""
+        return mapping.order(self._backoff.run(lambda: self._wire.get_order(order_id)))
+
+    def changes_page(self, cursor: str | None = None, *, limit: int | None = None) -> ChangesPage:
+        size = self._limit(limit)
+        return mapping.changes_page(self._backoff.run(lambda: self._wire.changes(cursor, size)))
+
+    def iter_changes(self, cursor: str | None = None, *, limit: int | None = None) -> Iterator[ChangesPage]:
+        """Pages of changed orders after ``cursor``; persist ``page.next_cursor`` after handling a page."""
+        while True:
+            page = self.changes_page(cursor, limit=limit)
+            yield page
+            if not page.has_more:
+                return
+            cursor = page.next_cursor
+
+    def cancel(
+        self, order_id: str, *, reason: str | None = None, if_match_version: int | None = None
+    ) -> PickingOrder:
+        """Cancel per the contract's matrix; CancelRejectedError when the goods already left their bins."""
+        lost_answer = False
+
+        def attempt() -> dict[str, Any]:
+            nonlocal lost_answer
+            try:
+                return self._wire.cancel(order_id, reason, if_match_version)
+            except TransientError:
+                lost_answer = True
+                raise
+
+        try:
+            return mapping.order(self._backoff.run(attempt))
+        except VersionMismatchError:
+            # After a lost answer the stale version may be our own successful cancel: check before failing.
+            if lost_answer:
+                current = self.get_order(order_id)
+                if current.status is OrderStatus.CANCELLED:
+                    return current
+            raise
+
+
+if TYPE_CHECKING:
+    # mypy proves the client implements the port the sync flows depend on.
+    from bitrix_inflow.adapters.inflow.port import InflowPort
+
+    def _implements_the_port(client: InflowClient) -> InflowPort:
+        return client
