@@ -10,12 +10,19 @@ from pathlib import Path
 
 import pytest
 
+from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[RunningSandbox]:
     with running_bitrix_sandbox(SandboxConfig(profile="site"), products=3) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def warehouse() -> Iterator[wms.RunningSandbox]:
+    with wms.run_in_process(wms.SandboxSettings(skus=5, bins=20, seed=3, qty_min=1)) as running:
         yield running
 
 
@@ -73,3 +80,32 @@ def test_check_without_configuration_says_what_to_set(tmp_path: Path) -> None:
     result = run_check(tmp_path, {})
     assert result.returncode == 1
     assert "BITRIX_INFLOW__BITRIX__WEBHOOK_URL" in result.stdout
+    assert "BITRIX_INFLOW__INFLOW__API_KEY" in result.stdout
+
+
+def test_check_passes_with_a_reachable_warehouse(warehouse: wms.RunningSandbox, tmp_path: Path) -> None:
+    env = {
+        "BITRIX_INFLOW__INFLOW__BASE_URL": warehouse.base_url,
+        "BITRIX_INFLOW__INFLOW__API_KEY": "sandbox-key",
+    }
+    result = run_check(tmp_path, env)
+    inflow_lines = [line for line in result.stdout.splitlines() if "inflow" in line]
+    assert any("reachable and authorised" in line and "✓" in line for line in inflow_lines), result.stdout
+    assert any("stock of MAIN" in line and "first SKU" in line for line in inflow_lines), result.stdout
+    assert not any("✗" in line for line in inflow_lines), result.stdout
+
+
+def test_check_reports_a_wrong_key_and_an_unknown_warehouse(
+    warehouse: wms.RunningSandbox, tmp_path: Path
+) -> None:
+    env = {
+        "BITRIX_INFLOW__INFLOW__BASE_URL": warehouse.base_url,
+        "BITRIX_INFLOW__INFLOW__API_KEY": "not-the-key",
+    }
+    result = run_check(tmp_path, env)
+    assert result.returncode == 1 and "AuthError" in result.stdout
+    assert "not-the-key" not in result.stdout + result.stderr
+    env["BITRIX_INFLOW__INFLOW__API_KEY"] = "sandbox-key"
+    env["BITRIX_INFLOW__INFLOW__WAREHOUSE"] = "NORTH"
+    result = run_check(tmp_path, env)
+    assert result.returncode == 1 and "stock of NORTH" in result.stdout and "✗" in result.stdout

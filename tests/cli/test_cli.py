@@ -45,7 +45,11 @@ def test_config_check_lists_every_problem_and_fails(tmp_path: Path) -> None:
 
 
 def test_config_check_passes_on_defaults_and_hides_secrets(tmp_path: Path) -> None:
-    result = cli("config", "check", cwd=tmp_path, env={"BITRIX_INFLOW__INFLOW__API_KEY": "topsecret-1"})
+    env = {
+        "BITRIX_INFLOW__INFLOW__API_KEY": "topsecret-1",
+        "BITRIX_INFLOW__INFLOW__BASE_URL": "https://wms.example",
+    }
+    result = cli("config", "check", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "configuration: OK" in result.stdout and "topsecret-1" not in result.stdout
 

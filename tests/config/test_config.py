@@ -87,24 +87,27 @@ def test_bad_environment_values_name_the_key(tmp_path: Path, monkeypatch: pytest
 def test_secrets_are_refused_in_the_file_but_read_from_env_or_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    found = problems(write(tmp_path, '[inflow]\napi_key = "plain-text-key"\n'))
+    wms = '[inflow]\nbase_url = "https://wms.example.com"\n'
+    found = problems(write(tmp_path, wms + 'api_key = "plain-text-key"\n'))
     assert "BITRIX_INFLOW__INFLOW__API_KEY" in found["inflow.api_key"]
     secret_file = tmp_path / "key.txt"
     secret_file.write_text("key-from-file\n")
-    settings = load_settings(write(tmp_path, f'[inflow]\napi_key_file = "{secret_file}"\n'))
+    settings = load_settings(write(tmp_path, wms + f'api_key_file = "{secret_file}"\n'))
     assert (
         settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-file"
     )
     assert "key-from-file" not in repr(settings)
     monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "key-from-env")
-    settings = load_settings(write(tmp_path, ""))
+    settings = load_settings(write(tmp_path, wms))
     assert (
         settings.inflow.api_key is not None and settings.inflow.api_key.get_secret_value() == "key-from-env"
     )
 
 
 def test_a_missing_secret_file_is_named(tmp_path: Path) -> None:
-    found = problems(write(tmp_path, '[inflow]\napi_key_file = "/nonexistent/key"\n'))
+    found = problems(
+        write(tmp_path, '[inflow]\nbase_url = "https://w.example"\napi_key_file = "/nonexistent/key"\n')
+    )
     assert "cannot read /nonexistent/key" in found["inflow.api_key_file"]
 
 
@@ -127,6 +130,7 @@ def test_logs_never_carry_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     webhook = "https://shop.example.ru/rest/1/k9xq2secretcode77/"
     monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", webhook)
     monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "wms-api-key-123456")
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__BASE_URL", "https://wms.example.com")
     settings = load_settings(write(tmp_path, ""))
     stream = io.StringIO()
     log.configure(level="info", fmt="json", secrets=settings.secret_values())

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, settings
 from bitrix_inflow.config import Settings
 from bitrix_inflow.errors import IntegrationError
@@ -71,8 +72,44 @@ def _guard(system: str, check: str, run: Callable[[], Iterator[Finding]]) -> Ite
         yield Finding(system, check, False, f"{type(exc).__name__}: {exc}")
 
 
+def inflow_findings(inflow: InflowSettings | None) -> Iterator[Finding]:
+    if inflow is None:
+        yield Finding(
+            "inflow",
+            "configured",
+            False,
+            "no [inflow] section: set inflow.base_url and BITRIX_INFLOW__INFLOW__API_KEY (or auth = 'oauth2' "
+            "with client_id/client_secret); without it only `demo` runs (on the sandbox warehouse)",
+        )
+        return
+    client = InflowClient(inflow)
+    try:
+        yield from _guard("inflow", "stock of " + inflow.warehouse, lambda: _inflow_stock(client, inflow))
+        yield from _guard("inflow", "order changes feed", lambda: _inflow_changes(client))
+    finally:
+        client.close()
+
+
+def _inflow_stock(client: InflowClient, inflow: InflowSettings) -> Iterator[Finding]:
+    page = client.available_stock_page(warehouse=inflow.warehouse, limit=1)
+    yield Finding(
+        "inflow",
+        "reachable and authorised",
+        True,
+        f"{inflow.base_url} over {inflow.transport}, {inflow.auth}, profile {client.profile.name}",
+    )
+    more = " (and more)" if page.next_cursor else ""
+    detail = f"first SKU {page.items[0].sku}{more}" if page.items else "no SKUs with available stock"
+    yield Finding("inflow", f"stock of {inflow.warehouse}", True, detail)
+
+
+def _inflow_changes(client: InflowClient) -> Iterator[Finding]:
+    client.changes_page(limit=1)
+    yield Finding("inflow", "order changes feed", True, "readable")
+
+
 def findings(loaded: Settings) -> list[Finding]:
-    return list(bitrix_findings(loaded.bitrix))
+    return [*inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix)]
 
 
 def check() -> None:

@@ -33,8 +33,13 @@ def check() -> None:
     table.add_row("jobs.lease_seconds", str(settings.jobs.lease_seconds))
     for name, value in settings.schedules.model_dump().items():
         table.add_row(f"schedules.{name}", str(value))
-    table.add_row("inflow.base_url", settings.inflow.base_url or "(embedded sandbox)")
-    table.add_row("inflow.api_key", "set" if settings.inflow.api_key else "not set")
+    if settings.inflow is None:
+        table.add_row("inflow", "(embedded sandbox)")
+    else:
+        inflow = settings.inflow
+        table.add_row(
+            "inflow", f"{inflow.base_url} over {inflow.transport}, {inflow.auth}, profile {inflow.profile}"
+        )
     if settings.bitrix is None:
         table.add_row("bitrix", "(embedded sandbox)")
     else:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
+from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
 
 MIN_INTERVAL_SECONDS = 30
@@ -87,22 +88,6 @@ class WebSettings(Section):
     port: int = Field(8750, ge=1, le=65535)
 
 
-class InflowSettings(Section):
-    base_url: str | None = Field(
-        None, description="e.g. https://wms.example.com (None: the embedded sandbox)"
-    )
-    transport: Literal["rest", "soap"] = "rest"
-    warehouse: str = "main"
-    api_key: SecretStr | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: SecretStr | None = None
-
-    @field_validator("base_url")
-    @classmethod
-    def _full_url(cls, value: str | None) -> str | None:
-        return _require_url(value)
-
-
 class Settings(BaseSettings):
     """Everything bitrix-inflow reads at start-up. Precedence: environment > TOML file > defaults."""
 
@@ -119,7 +104,9 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = ScheduleSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
-    inflow: InflowSettings = InflowSettings()
+    inflow: InflowSettings | None = Field(
+        None, description="how to reach the WMS (REST or SOAP); leave out to use the embedded sandbox"
+    )
     bitrix: BitrixSettings | None = Field(
         None,
         description="how to reach the shop (webhook or OAuth app); leave out to use the embedded sandbox",
