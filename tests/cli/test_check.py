@@ -81,6 +81,7 @@ def test_check_without_configuration_says_what_to_set(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "BITRIX_INFLOW__BITRIX__WEBHOOK_URL" in result.stdout
     assert "BITRIX_INFLOW__INFLOW__API_KEY" in result.stdout
+    assert "no [bitrix] section" in result.stdout and "no [inflow] section" in result.stdout
 
 
 def test_check_passes_with_a_reachable_warehouse(warehouse: wms.RunningSandbox, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
@@ -119,7 +120,8 @@ def check() -> None:
     for column in ("system", "check", "", "detail"):
         table.add_column(column, overflow="fold")
     for item in results:
-        table.add_row(item.system, item.check, "[green]✓[/]" if item.ok else "[red]✗[/]", item.detail)
+        mark = "[green]✓[/]" if item.ok else "[red]✗[/]"
+        table.add_row(escape(item.system), escape(item.check), mark, escape(item.detail))
     console.print(table)
     if not all(item.ok for item in results):
         raise typer.Exit(EXIT_PROBLEM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -19,9 +20,13 @@ def check() -> None:
     try:
         settings = load_settings(state.config_path)
     except ConfigError as exc:
-        err_console.print(f"[bold red]{len(exc.problems)} problem(s)[/] in the configuration ({exc.source}):")
+        err_console.print(
+            f"[bold red]{len(exc.problems)} problem(s)[/] in the configuration ({escape(exc.source)}):"
+        )
         for problem in exc.problems:
-            err_console.print(f"  [red]✗[/] [bold]{problem.key}[/]: {problem.message}", highlight=False)
+            err_console.print(
+                f"  [red]✗[/] [bold]{escape(problem.key)}[/]: {escape(problem.message)}", highlight=False
+            )
         raise typer.Exit(EXIT_PROBLEM) from None
     table = Table(title="bitrix-inflow configuration: OK", show_header=True)
     table.add_column("key")

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -127,7 +128,7 @@ def _show(finished: list[Job]) -> None:
             job.lock_key or "",
             f"[{colour}]{job.status.value}[/]",
             str(job.attempts),
-            (job.last_error or "").splitlines()[0] if job.last_error else "",
+            escape(job.last_error.splitlines()[0]) if job.last_error else "",
         )
     console.print(table)
     dead = [j.id for j in finished if j.status is JobStatus.DEAD]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -22,7 +23,7 @@ def _db() -> Engine:
     try:
         ensure_current(db)
     except SchemaOutdatedError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     return db
 
@@ -51,9 +52,9 @@ def list_(
             job.kind,
             job.status.value,
             f"{job.attempts}/{job.max_attempts}",
-            job.lock_key or "",
+            escape(job.lock_key or ""),
             when.strftime("%Y-%m-%d %H:%M:%S"),
-            (job.last_error or "").splitlines()[0][:120] if job.last_error else "",
+            escape(job.last_error.splitlines()[0][:120]) if job.last_error else "",
         )
     console.print(table)
 
@@ -69,7 +70,7 @@ def _act(job_ids: list[int], action: str) -> None:
                 job = queue.discard(db, job_id, now=SystemClock().now())
         except queue.JobStateError as exc:
             failed += 1
-            err_console.print(f"[red]✗[/] {exc}")
+            err_console.print(f"[red]✗[/] {escape(str(exc))}")
         else:
             console.print(f"[green]✓[/] job {job.id} ({job.kind}) is now {job.status.value}")
     if failed:
