@@ -1,8 +1,12 @@
-"""``bitrix-inflow demo``: runs what exists on embedded defaults (SQLite under ./var) and shows what happened.
+"""``bitrix-inflow demo``: runs what exists on embedded defaults (SQLite under ./var, both sandboxes on loopback).
 
-Until the sandboxes and sync flows are wired in, the demo exercises the durable job engine end to end: jobs per
-order serialised by lock key, a transient failure retried with backoff, a rate limit honoured, a permanent failure
-parked as ``dead`` for an operator, all in the real state database.
+1. Starts the sandbox warehouse (Inflow WMS, REST, API key) and the sandbox shop (1C-Bitrix "site", HTTPS with its
+   own test CA), and points the real adapters at them: the same checks ``bitrix-inflow check`` runs, then the
+   warehouse's sellable stock streamed page by page and the shop's new orders read the way the poller reads them.
+2. Exercises the durable job engine in the real state database: jobs per order serialised by lock key, a
+   transient failure retried with backoff, a rate limit honoured, a permanent failure parked as ``dead``.
+
+The sync flows that join the two sides arrive with their own issue; then this demo runs them instead.
 """
 
 from __future__ import annotations
@@ -12,10 +16,14 @@ import threading
 import time
 from collections import Counter
 
+from pydantic import SecretStr
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
+from bitrix_inflow.cli.check import bitrix_findings, inflow_findings
 from bitrix_inflow.cli.common import console, engine, settings
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
@@ -23,10 +31,13 @@ from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.model import Job, JobStatus, RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.sandboxes import wms
+from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.tables import jobs as jobs_table
 
 DEMO_TIMEOUT_SECONDS = 60
+SANDBOX_WMS_KEY = "sandbox-key"  # the sandbox warehouse's default API key
 
 
 def _registry(calls: Counter[str]) -> JobRegistry:
@@ -61,12 +72,54 @@ def _registry(calls: Counter[str]) -> JobRegistry:
     return registry
 
 
+def _sandboxes() -> None:
+    console.rule("[bold]the sandboxes, through the real adapters")
+    with (
+        wms.run_in_process(
+            wms.SandboxSettings(seed=7, skus=40, bins=400, qty_min=0, qty_max=30)
+        ) as warehouse,
+        running_bitrix_sandbox(SandboxConfig(profile="site"), products=40, orders=6) as shop,
+    ):
+        console.print(f"warehouse: {warehouse.api_url}   shop: {shop.webhook_url.rsplit('/', 2)[0]}/…")
+        inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr(SANDBOX_WMS_KEY))
+        bitrix = BitrixSettings(
+            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
+        )
+        table = Table(title="bitrix-inflow check (against the sandboxes)", header_style="bold")
+        for column in ("system", "check", "", "detail"):
+            table.add_column(column, overflow="fold")
+        for item in [*inflow_findings(inflow), *bitrix_findings(bitrix)]:
+            table.add_row(
+                item.system, item.check, "[green]✓[/]" if item.ok else "[red]✗[/]", escape(item.detail)
+            )
+        console.print(table)
+        with InflowClient(inflow) as client:
+            rows = list(client.iter_available_stock(warehouse=inflow.warehouse, limit=10))
+        sellable = [row for row in rows if row.qty_available > 0]
+        console.print(
+            f"warehouse stock streamed in pages of 10: {len(rows)} SKUs, {len(sellable)} sellable, "
+            f"{sum(row.qty_available for row in rows)} units available"
+        )
+        gateway = BitrixGateway(bitrix)
+        try:
+            changed = gateway.orders_changed_since(OrderWatermark())
+        finally:
+            gateway.close()
+        ids = ", ".join(str(order.id) for order in changed.new)
+        console.print(
+            f"shop orders found by the poller: {len(changed.new)} new ({ids}); "
+            f"next poll starts after id {changed.watermark.last_id}"
+        )
+
+
 def demo() -> None:
     """Run the main job on embedded defaults and show the outcome."""
     loaded = settings()
     db = engine(loaded)
     schema.upgrade(db)
     console.rule("[bold]bitrix-inflow demo")
+    _sandboxes()
+    console.rule("[bold]the durable job engine")
     console.print(
         f"state database: {db.url.render_as_string(hide_password=True)} (schema {schema.head_revision()})"
     )
