@@ -28,7 +28,7 @@ test: $(DEV_STAMP)
 
 ## Long soak/load tests, kept out of `make test`.
 soak: $(DEV_STAMP)
-	$(BIN)/python -m pytest -m soak -o addopts="-ra --strict-markers" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m soak -o addopts="-ra --strict-markers --import-mode=importlib" $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
