@@ -314,3 +314,48 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
         )
         assert broken.status_code == 400
         assert http.get(shop.base_url + "/_sandbox/entities/nope").json()["field"] == "table"
+
+
+def test_a_bad_order_placement_is_refused_whole_and_leaves_the_shop_intact(
+    shop: RunningSandbox, rest: Any
+) -> None:
+    line = [{"productId": 1, "quantity": 1}]
+    cases = [
+        ({"lines": [{"productId": 1, "quantity": "nan"}]}, "lines[0].quantity"),
+        ({"lines": [{"productId": 1, "quantity": "inf"}]}, "lines[0].quantity"),
+        ({"lines": line, "shipments": [{"lines": None}]}, "shipments[0].lines"),
+        ({"lines": line, "shipments": [{"lines": 1}]}, "shipments[0].lines"),
+        ({"lines": line, "shipments": [{"lines": [None]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"lines": [1.5]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"lines": [5]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"deliveryId": "nan"}]}, "shipments[0].deliveryId"),
+        ({"lines": line, "shipments": [{"deliveryId": [1]}]}, "shipments[0].deliveryId"),
+        ({"lines": line, "storeId": -1}, "storeId"),
+        ({"lines": line, "storeId": "nan"}, "storeId"),
+        ({"lines": line, "xmlId": ["x"]}, "xmlId"),
+    ]
+    before = {table: len(shop.control.entities(table)) for table in ("orders", "basketItems", "shipments")}
+    reserved = rest.ok("catalog.storeproduct.list", {"filter": {"productId": 1}})["result"]
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for body, field in cases:
+            response = http.post(shop.base_url + "/_sandbox/orders", json=body)
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["field"] == field, (body, response.text)
+            assert response.json()["fix"]
+    after = {table: len(shop.control.entities(table)) for table in ("orders", "basketItems", "shipments")}
+    assert after == before
+    assert rest.ok("catalog.storeproduct.list", {"filter": {"productId": 1}})["result"] == reserved
+    assert rest.ok("sale.order.list", {"select": ["id"], "start": -1})["result"]["orders"] is not None
+
+
+def test_non_finite_numbers_are_refused_by_the_control_api(shop: RunningSandbox) -> None:
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for path, body, field in (
+            ("/_sandbox/stock", {"productId": 1, "storeId": 1, "amount": "nan"}, "amount"),
+            ("/_sandbox/clock/advance", {"seconds": "inf"}, "seconds"),
+            ("/_sandbox/orders/stream", {"count": 1, "rate_per_s": "nan"}, "rate_per_s"),
+        ):
+            response = http.post(shop.base_url + path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            assert response.json()["field"] == field
+    assert abs(shop.control.advance_clock(0)["offset_s"]) < 10**6

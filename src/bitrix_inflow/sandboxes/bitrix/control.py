@@ -6,6 +6,7 @@ Every endpoint takes and returns JSON. Bad input answers 400 ``{"error", "field"
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from typing import TYPE_CHECKING, Any
@@ -74,9 +75,19 @@ def _int(
 def _float(data: dict[str, Any], name: str, default: float) -> float:
     value = data.get(name, default)
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise _bad(name, f"{value!r} is not a number", f"pass {name} as a number") from None
+    # "nan"/"inf" parse as floats but poison the shop's state and cannot be serialised back as JSON.
+    if not math.isfinite(number):
+        raise _bad(name, f"{value!r} is not a finite number", f"pass {name} as a finite number")
+    return number
+
+
+def _index(value: Any, field: str, size: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise _bad(field, f"{value!r} is not a line index", f"use an integer from 0 to {size - 1}")
+    return value
 
 
 def control_routes(sandbox: BitrixSandbox) -> list[Route]:
@@ -137,10 +148,13 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         for index, line in enumerate(raw):
             if not isinstance(line, dict):
                 raise _bad(f"lines[{index}]", "must be an object", 'use {"productId": 1, "quantity": 2}')
-            product_id = _int(line, "productId", minimum=1)
+            try:
+                product_id = _int(line, "productId", minimum=1)
+                quantity = _float(line, "quantity", 1)
+            except ControlError as error:
+                raise _bad(f"lines[{index}].{error.field}", error.problem, error.fix) from None
             if shop.t("products").get(product_id) is None:
                 raise _bad(f"lines[{index}].productId", f"product {product_id} does not exist", "seed first")
-            quantity = _float(line, "quantity", 1)
             if quantity <= 0:
                 raise _bad(f"lines[{index}].quantity", "must be positive", "pass a quantity > 0")
             lines.append((product_id, quantity))
@@ -153,33 +167,63 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 rng = random.Random(_int(data, "seed", len(shop.t("orders").rows) + 1))
                 order = random_order(shop, rng, shipments=_int(data, "shipments", 1, minimum=1))
             else:
-                shipments = data.get("shipments")
-                if shipments is not None and not (
-                    isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)
-                ):
-                    raise _bad(
-                        "shipments", "must be a list of objects", '[{"deliveryId": 2, "lines": [0, 1]}]'
-                    )
-                for index, plan in enumerate(shipments or []):
-                    if (
-                        plan.get("deliveryId") is not None
-                        and shop.t("deliveries").get(plan["deliveryId"]) is None
-                    ):
-                        raise _bad(
-                            f"shipments[{index}].deliveryId",
-                            "unknown delivery service",
-                            "see /_sandbox/entities/deliveries",
-                        )
+                # Everything is checked before the shop is touched: a half-placed order would break
+                # every later sale.* call.
+                lines = _lines(data)
                 order = shop.place_order(
-                    _lines(data),
-                    shipments=shipments,
+                    lines,
+                    shipments=_shipment_plans(data, len(lines)),
                     user_id=_int(data, "userId", 2, minimum=1),
                     status_id=str(data.get("statusId", "N")),
-                    store_id=data.get("storeId"),
+                    store_id=_store_id(data),
                     comment=str(data.get("comment", "")),
-                    xml_id=data.get("xmlId"),
+                    xml_id=_xml_id(data),
                 )
             return full_order(shop, order)
+
+    def _shipment_plans(data: dict[str, Any], line_count: int) -> list[dict[str, Any]] | None:
+        shipments = data.get("shipments")
+        example = '[{"deliveryId": 2, "lines": [0, 1]}]'
+        if shipments is None:
+            return None
+        if not (isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)):
+            raise _bad("shipments", "must be a list of objects", example)
+        plans = []
+        for index, plan in enumerate(shipments):
+            delivery_id = plan.get("deliveryId")
+            if delivery_id is not None and (
+                isinstance(delivery_id, bool)
+                or not isinstance(delivery_id, int)
+                or shop.t("deliveries").get(delivery_id) is None
+            ):
+                raise _bad(
+                    f"shipments[{index}].deliveryId",
+                    f"{delivery_id!r} is not a delivery service id",
+                    "see /_sandbox/entities/deliveries",
+                )
+            chosen = plan.get("lines", [])
+            if not isinstance(chosen, list):
+                raise _bad(f"shipments[{index}].lines", "must be a list of line indexes", example)
+            indexes = [
+                _index(value, f"shipments[{index}].lines[{position}]", line_count)
+                for position, value in enumerate(chosen)
+            ]
+            plans.append({"deliveryId": delivery_id, "lines": indexes})
+        return plans
+
+    def _store_id(data: dict[str, Any]) -> int | None:
+        if data.get("storeId") is None:
+            return None
+        store_id = _int(data, "storeId", minimum=1)
+        if shop.t("stores").get(store_id) is None:
+            raise _bad("storeId", f"store {store_id} does not exist", "see /_sandbox/entities/stores")
+        return store_id
+
+    def _xml_id(data: dict[str, Any]) -> str | None:
+        xml_id = data.get("xmlId")
+        if xml_id is not None and not isinstance(xml_id, str):
+            raise _bad("xmlId", "must be a string", 'e.g. "bx_65df53063d56d"')
+        return xml_id or None
 
     async def stream(request: Request) -> dict[str, Any]:
         data = await _json(request)
