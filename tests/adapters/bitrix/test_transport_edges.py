@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
-from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError, ValidationError
+from bitrix_inflow.errors import (
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 
 TIME = {
@@ -266,3 +273,16 @@ def test_shipment_update_sends_y_n_strings_and_echoes_the_required_fields(
         "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": 7, "trackingNumber": "RU1"},
     }
     assert shipment.deducted is True and shipment.delivery_id == 7
+
+
+def test_a_404_page_without_a_rest_answer_is_not_a_missing_entity(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    # A web server's own 404 (REST path wrong, module behind a proxy) says nothing about the order asked
+    # for; reading it as NotFoundError would let a flow conclude the order was deleted.
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(404, "<html>404 Not Found</html>")] * 2
+    with pytest.raises(PermanentError, match="URL") as caught:
+        gateway.get_order(5)
+    assert not isinstance(caught.value, NotFoundError)
+    assert len(script.seen) == 1
