@@ -286,3 +286,11 @@ def test_a_404_page_without_a_rest_answer_is_not_a_missing_entity(
         gateway.get_order(5)
     assert not isinstance(caught.value, NotFoundError)
     assert len(script.seen) == 1
+
+
+def test_retry_after_on_an_html_429_is_honoured(scripted: tuple[BitrixGateway, Script, FakeClock]) -> None:
+    gateway, script, clock = scripted
+    script.replies[:] = [Reply(429, "<html>Too Many Requests</html>", {"Retry-After": "7"})]
+    assert gateway.statuses()[0].id == "N"
+    assert len(clock.slept) == 1
+    assert 7.0 <= clock.slept[0] <= 7.5

@@ -400,7 +400,10 @@ def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationE
                 f"{method}: HTTP {status} without a JSON body is not a Bitrix REST answer; "
                 "check the webhook/portal URL"
             )
-        return error_map.translate(status, None, method=method)
+        header = exc.response.headers.get("Retry-After")
+        return error_map.translate(
+            status, None, method=method, retry_after=error_map.retry_after_from(None, header)
+        )
     return TransientError(f"{method}: unexpected client failure ({exc})")
 
 
