@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -309,6 +310,24 @@ def test_failed_refresh_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
         with pytest.raises(AuthError, match="refresh"):
             gateway.statuses()
     assert refreshed == []
+
+
+def test_an_unreachable_token_server_is_transient_not_an_auth_error(oauth_shop: RunningSandbox) -> None:
+    # A network blip on the way to the OAuth server says nothing about the credentials: the job is retried
+    # instead of going dead with "re-authorise the app".
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{probe.getsockname()[1]}/oauth/token/"
+    with oauth_gateway(oauth_shop, [], token_url=closed) as gateway:
+        secrets = (oauth_shop.sandbox.config.oauth_client_secret, gateway.transport.token.refresh_token)
+        oauth_shop.control.advance_clock(3700)
+        try:
+            with pytest.raises(TransientError, match="OAuth") as caught:
+                gateway.statuses()
+        finally:
+            oauth_shop.control.advance_clock(-3700)
+    assert not isinstance(caught.value, AuthError)
+    assert not any(secret in str(caught.value) for secret in secrets)
 
 
 def test_wrong_client_secret_is_an_auth_error(oauth_shop: RunningSandbox) -> None:

@@ -33,7 +33,11 @@ from b24pysdk.errors import (
     BitrixSDKException,
     BitrixValidationError,
 )
-from b24pysdk.errors.oauth import BitrixOAuthException
+from b24pysdk.errors.oauth import (
+    BitrixOAuthException,
+    BitrixOAuthRequestError,
+    BitrixOAuthRequestTimeout,
+)
 
 from bitrix_inflow.errors import (
     AuthError,
@@ -317,6 +321,10 @@ class Transport:
             return action()
         except IntegrationError:
             raise
+        except (BitrixOAuthRequestError, BitrixOAuthRequestTimeout) as exc:
+            # The token server was not reached: that says nothing about the credentials, so this is a
+            # network error (or an untrusted certificate), not "re-authorise the app".
+            raise translate_exception(exc, method=f"{method} (OAuth token refresh)") from exc
         except BitrixOAuthException as exc:
             raise AuthError(
                 f"refreshing the OAuth token failed ({exc}); check oauth.client_id/client_secret/token_url "
