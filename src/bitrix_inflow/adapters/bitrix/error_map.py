@@ -177,7 +177,8 @@ def _by_status(
         return PermanentError(f"Bitrix refused ({said})")
     if status == 429:
         return RateLimitedError(f"Bitrix asks to slow down ({said})", retry_after=retry_after)
-    if status >= 500:
+    if status >= 500 or status == 408:
+        # 408: a proxy in front of Bitrix gave up waiting for our request; it was never processed.
         return TransientError(f"Bitrix server error ({said})")
     if status in (401, 403):
         return AuthError(f"{said}: authorisation refused; check webhook_url / OAuth credentials and rights")
