@@ -299,3 +299,35 @@ def test_flags_must_be_y_or_n_and_numbers_are_cast_like_php(
     assert cast["result"]["shipmentItem"]["quantity"] == 2
     nested = rest.error("sale.order.update", {"id": order["id"], "fields": {"comments": ["a"]}}, status=400)
     assert nested["error"] == 0
+
+
+def _state(shop: RunningSandbox) -> dict[str, Any]:
+    tables = ("orders", "basketItems", "shipments", "storeProducts", "products", "shipmentPropertyValues")
+    return {table: shop.control.entities(table) for table in tables}
+
+
+def test_a_refused_property_value_modify_writes_none_of_its_values(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    # The controller applies every value to the loaded order and saves it once; an error means no save.
+    shipment = place(shop, (8, 1))["shipments"][0]
+    props = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "MARKING_CODES"}})["result"]
+    prop_id = props["properties"][0]["id"]
+    before = _state(shop)
+    refused = rest.error(
+        "sale.shipmentpropertyvalue.modify",
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [
+                        {"shipmentPropsId": prop_id, "value": "written too early"},
+                        {"shipmentPropsId": 987654, "value": "x"},
+                    ],
+                }
+            }
+        },
+        status=400,
+    )
+    assert "987654" in refused["error_description"]
+    assert _state(shop) == before

@@ -260,12 +260,17 @@ def shipment_property_value_modify(call: Call) -> Answer:
     if not isinstance(values, list | dict):
         raise rest_errors.required_fields(["propertyValues"])
     items = list(values.values()) if isinstance(values, dict) else values
+    # Checked in full before anything is written: the real controller applies the values to the loaded
+    # order and saves it once, so a refused request changes nothing.
+    changes: list[tuple[Row, Any]] = []
     for item in items:
         if not isinstance(item, dict) or "shipmentPropsId" not in item or "value" not in item:
             raise rest_errors.required_fields(["shipmentPropsId", "value"])
         prop = shop.t("shipmentProperties").get(item["shipmentPropsId"])
         if prop is None:
             raise rest_errors.controller(0, f"property {item['shipmentPropsId']} is not exists")
+        changes.append((prop, item["value"]))
+    for prop, value in changes:
         existing = next(
             (
                 v
@@ -276,10 +281,10 @@ def shipment_property_value_modify(call: Call) -> Answer:
         )
         if existing is None:
             shop.t("shipmentPropertyValues").insert(
-                {"shipmentId": shipment["id"], "shipmentPropsId": prop["id"], "value": str(item["value"])}
+                {"shipmentId": shipment["id"], "shipmentPropsId": prop["id"], "value": str(value)}
             )
         else:
-            existing["value"] = str(item["value"])
+            existing["value"] = str(value)
     shop.update_order(shipment["orderId"], {})
     mine = [row for row in _property_value_rows(shop) if row["shipmentId"] == shipment["id"]]
     return Answer({"propertyValues": [{k: r[k] for k in ("code", "id", "name", "value")} for r in mine]})
