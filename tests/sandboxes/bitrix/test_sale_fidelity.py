@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
 
@@ -330,4 +332,26 @@ def test_a_refused_property_value_modify_writes_none_of_its_values(
         status=400,
     )
     assert "987654" in refused["error_description"]
+    assert _state(shop) == before
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [{"productId": 1, "quantity": 1}, {"productId": 987654, "quantity": 1}],
+        [{"productId": 1, "quantity": -1}],
+        [{"productId": 1, "quantity": 0}],
+        [{"productId": 1, "quantity": "inf"}],
+        [{"productId": "abc", "quantity": 1}],
+    ],
+)
+def test_a_refused_order_add_creates_and_reserves_nothing(
+    shop: RunningSandbox, rest: Any, lines: list[dict[str, Any]]
+) -> None:
+    before = _state(shop)
+    rest.error(
+        "sale.order.add",
+        {"fields": {"lid": "s1", "personTypeId": 1, "currency": "RUB", "basketItems": lines}},
+        status=400,
+    )
     assert _state(shop) == before

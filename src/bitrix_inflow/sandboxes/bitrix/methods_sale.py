@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix import entities as E
@@ -92,9 +93,15 @@ def order_add(call: Call) -> Answer:
     fields = E.internalize(E.ORDER, raw, for_update=False)
     lines_raw = raw.get("basketItems") if isinstance(raw, dict) else None
     lines: list[tuple[int, float]] = []
-    for line in lines_raw if isinstance(lines_raw, list) else []:
+    # Every line is checked before the order row is written: a refused add must not leave a half order
+    # holding reservations behind.
+    for index, line in enumerate(lines_raw if isinstance(lines_raw, list) else []):
         if isinstance(line, dict) and "productId" in line:
-            lines.append((int(line["productId"]), float(line.get("quantity", 1))))
+            product = call.shop.product(int(line["productId"]))
+            quantity = float(line.get("quantity", 1))
+            if not (math.isfinite(quantity) and quantity > 0):
+                raise rest_errors.controller(0, f"basketItems[{index}]: quantity must be greater than 0")
+            lines.append((int(product["id"]), quantity))
     order = call.shop.place_order(
         lines,
         user_id=int(fields.get("userId", call.user_id)),
