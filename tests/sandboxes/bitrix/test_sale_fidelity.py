@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
+import httpx
 import pytest
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
@@ -354,4 +356,25 @@ def test_a_refused_order_add_creates_and_reserves_nothing(
         {"fields": {"lid": "s1", "personTypeId": 1, "currency": "RUB", "basketItems": lines}},
         status=400,
     )
+    assert _state(shop) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("sale.order.update", '{"id": 1, "fields": {"responsibleId": 1e400}}'),
+        ("sale.order.update", '{"id": 1, "fields": {"comments": "kept?", "price": -1e400}}'),
+        ("catalog.product.update", '{"id": 1, "fields": {"weight": 1e400}}'),
+    ],
+)
+def test_numbers_too_large_for_a_double_are_refused(shop: RunningSandbox, method: str, body: str) -> None:
+    # JSON allows 1e400; it decodes to INF, which no column can hold and no JSON answer can carry.
+    before = _state(shop)
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        response = http.post(
+            shop.webhook_url + method, content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == 0
+    assert "Invalid value of field" in response.json()["error_description"]
     assert _state(shop) == before
