@@ -359,3 +359,24 @@ def test_non_finite_numbers_are_refused_by_the_control_api(shop: RunningSandbox)
             assert response.status_code == 400, (path, response.text)
             assert response.json()["field"] == field
     assert abs(shop.control.advance_clock(0)["offset_s"]) < 10**6
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/_sandbox/orders", b'{"lines": [{"productId": 1e400}]}', "lines[0].productId"),
+        ("/_sandbox/orders/stream", b'{"count": 1e400}', "count"),
+        ("/_sandbox/faults", b'{"slow_ms": 1e400}', "slow_ms"),
+        ("/_sandbox/faults", b'{"drain_per_s": 1e400}', "drain_per_s"),
+    ],
+)
+def test_json_numbers_beyond_a_double_are_refused_by_the_control_api(
+    shop: RunningSandbox, path: str, body: bytes, field: str
+) -> None:
+    # 1e400 is valid JSON and decodes to INF; int(INF) raises OverflowError.
+    before = shop.control.faults()
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        response = http.post(shop.base_url + path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert shop.control.faults() == before

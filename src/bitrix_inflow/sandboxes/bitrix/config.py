@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -104,6 +105,8 @@ class Faults:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"{key} must be a number")
+        if not math.isfinite(value):  # JSON's 1e400 decodes to INF
+            raise ValueError(f"{key} must be a finite number")
         if key in ("error_500_rate", "event_drop_rate") and not 0 <= value <= 1:
             raise ValueError(f"{key} must be between 0 and 1")
         if key in ("bucket_size", "drain_per_s", "operating_limit_s") and value <= 0:

@@ -63,7 +63,7 @@ def _int(
         raise _bad(name, "is required", f"pass {name} as an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 decodes to INF
         raise _bad(name, f"{value!r} is not an integer", f"pass {name} as an integer >= {minimum}") from None
     if number < minimum:
         raise _bad(name, f"{number} is below {minimum}", f"pass {name} >= {minimum}")
