@@ -165,3 +165,16 @@ def test_a_new_sku_with_a_valid_gtin_is_added(wms):
     assert response.status_code == 200, response.text
     assert {"sku": "NEW-9", "gtin": "04600000000015", "marked": True, "marking_group": "5408"} in wms.skus()
     assert wms.stock_of("NEW-9")["qty_available"] == 3
+
+
+@pytest.mark.parametrize("setting", ["seed", "latency_ms", "hang_seconds", "error_rate", "retry_after"])
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_fault_settings_refuse_numbers_that_are_not_finite(wms, setting, number):
+    # 1e400 is valid JSON and decodes to INF; Python's decoder also takes NaN and Infinity.
+    before = wms.ctl.get("/faults").json()
+    response = wms.ctl.put(
+        "/faults", content=f'{{"{setting}": {number}}}'.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == setting
+    assert wms.ctl.get("/faults").json() == before
