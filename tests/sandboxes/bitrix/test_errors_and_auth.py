@@ -380,3 +380,25 @@ def test_json_numbers_beyond_a_double_are_refused_by_the_control_api(
     assert response.status_code == 400, response.text
     assert response.json()["field"] == field
     assert shop.control.faults() == before
+
+
+def test_a_bad_event_handler_setting_is_refused_and_events_keep_flowing(shop: RunningSandbox) -> None:
+    # A handler URL that is not a string used to be stored and then killed the delivery thread, so every
+    # later event was silently lost.
+    before = shop.control.info()["application_token"]
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for body, field in (
+            ({"handler_url": 5}, "handler_url"),
+            ({"handler_url": ["https://h.example/"]}, "handler_url"),
+            ({"handler_url": "handler.example/bitrix"}, "handler_url"),
+            ({"handler_url": "http://[::1/bitrix"}, "handler_url"),
+            ({"application_token": None}, "application_token"),
+            ({"application_token": ""}, "application_token"),
+        ):
+            response = http.post(shop.base_url + "/_sandbox/events", json=body)
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["field"] == field
+    assert shop.control.info()["application_token"] == before
+    order = shop.control.place_order(lines=[{"productId": 1, "quantity": 1}])
+    logged = {(d["event"], d["order_id"]) for d in shop.control.event_log()}
+    assert ("ONSALEORDERSAVED", order["id"]) in logged

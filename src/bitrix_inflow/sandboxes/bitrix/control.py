@@ -10,6 +10,7 @@ import math
 import random
 import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,6 +89,14 @@ def _index(value: Any, field: str, size: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise _bad(field, f"{value!r} is not a line index", f"use an integer from 0 to {size - 1}")
     return value
+
+
+def _is_http_url(value: Any) -> bool:
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def control_routes(sandbox: BitrixSandbox) -> list[Route]:
@@ -355,14 +364,23 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
     async def events(request: Request) -> Any:
         if request.method == "POST":
             data = await _json(request)
+            # All checked before any is stored: the delivery thread posts to whatever is kept here.
+            handler = data.get("handler_url") or None
+            if handler is not None and not _is_http_url(handler):
+                raise _bad("handler_url", "must be an http(s) URL or null", '"https://127.0.0.1:8099/bitrix"')
+            token = data.get("application_token")
+            if "application_token" in data and not (isinstance(token, str) and token.strip()):
+                raise _bad(
+                    "application_token", "must be a non-empty string", '"jvh9y1ulvt2m6k5or90v9mg8nn32ozas"'
+                )
+            names = data.get("events")
+            if "events" in data and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
             if "handler_url" in data:
-                sandbox.config.event_handler_url = data["handler_url"] or None
-            if "application_token" in data:
-                sandbox.config.application_token = str(data["application_token"])
-            if "events" in data:
-                names = data["events"]
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
+                sandbox.config.event_handler_url = handler
+            if isinstance(token, str):
+                sandbox.config.application_token = token
+            if isinstance(names, list):
                 sandbox.config.event_handler_events = tuple(n.upper() for n in names)
             return {
                 "handler_url": sandbox.config.event_handler_url,
