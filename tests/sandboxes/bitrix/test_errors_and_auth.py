@@ -294,6 +294,8 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             ("/_sandbox/orders", {"lines": "nope"}, "lines"),
             ("/_sandbox/seed", {"products": "many"}, "products"),
             ("/_sandbox/seed", {"products": 10**7}, "products"),
+            # bool("false") is True: a string here would silently switch inventory management on.
+            ("/_sandbox/seed", {"inventory_management": "false"}, "inventory_management"),
             ("/_sandbox/orders/stream", {"count": 0}, "count"),
             ("/_sandbox/faults", {"limiterr": True}, "limiterr"),
             ("/_sandbox/faults", {"error_500_rate": 2}, "error_500_rate"),

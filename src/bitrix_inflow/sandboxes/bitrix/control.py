@@ -146,7 +146,9 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             "orders": _int(data, "orders", 0, maximum=50_000),
         }
         if "inventory_management" in data:
-            shop.inventory_management = bool(data["inventory_management"])
+            if not isinstance(data["inventory_management"], bool):
+                raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
+            shop.inventory_management = data["inventory_management"]
         return sandbox.seed(**options)
 
     def _lines(data: dict[str, Any]) -> list[tuple[int, float]]:
