@@ -347,7 +347,9 @@ def test_a_bad_order_placement_is_refused_whole_and_leaves_the_shop_intact(
     after = {table: len(shop.control.entities(table)) for table in ("orders", "basketItems", "shipments")}
     assert after == before
     assert rest.ok("catalog.storeproduct.list", {"filter": {"productId": 1}})["result"] == reserved
-    assert rest.ok("sale.order.list", {"select": ["id"], "start": -1})["result"]["orders"] is not None
+    listed = rest.ok("sale.order.list", {"select": ["id"], "order": {"id": "desc"}, "start": -1})
+    newest = max(row["id"] for row in shop.control.entities("orders"))
+    assert listed["result"]["orders"][0]["id"] == newest
 
 
 def test_non_finite_numbers_are_refused_by_the_control_api(shop: RunningSandbox) -> None:
