@@ -153,6 +153,21 @@ def test_operating_time_budget_spent(faults: RunningSandbox, gateway_for: MakeGa
     assert gateway.statuses()
 
 
+def test_a_spent_operating_budget_reports_when_it_resets(
+    faults: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    # A 429 body has no time object; the reset comes from time.operating_reset_at of the method's last
+    # success. Until then every retry is refused, so the gateway hands the wait to the job engine at once.
+    faults.control.reset_limits()
+    faults.control.faults(operating_limit_s=1.0, operating_cost_s=5.0)
+    gateway = gateway_for(faults, profile="bitrix24", max_attempts=3, backoff_cap=5.0)
+    gateway.stores()
+    with pytest.raises(RateLimitedError, match="OPERATION_TIME_LIMIT") as caught:
+        gateway.stores()
+    assert caught.value.retry_after is not None and 500 < caught.value.retry_after <= 600
+    assert gateway.transport.requests_sent == 2
+
+
 def test_batch_sub_commands_over_the_budget_raise_rate_limited(
     faults: RunningSandbox, gateway_for: MakeGateway
 ) -> None:

@@ -294,3 +294,21 @@ def test_retry_after_on_an_html_429_is_honoured(scripted: tuple[BitrixGateway, S
     assert gateway.statuses()[0].id == "N"
     assert len(clock.slept) == 1
     assert 7.0 <= clock.slept[0] <= 7.5
+
+
+def test_operating_reset_is_read_on_our_clock_not_the_shops(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    # The shop's clock is days off ours; only "300 s after its finish" matters.
+    gateway, script, clock = scripted
+    skewed = {**TIME, "finish": 1000.0, "operating_reset_at": 1300, "operating": 470.0}
+    script.replies[:] = [
+        Reply(200, {**STATUSES, "time": skewed}),
+        Reply(429, {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked"}),
+    ]
+    gateway.statuses()
+    clock.t += 100.0
+    with pytest.raises(RateLimitedError) as caught:
+        gateway.statuses()
+    assert caught.value.retry_after == pytest.approx(200.0)
+    assert clock.slept == [] and len(script.seen) == 2  # beyond the 30 s cap: no pointless retries

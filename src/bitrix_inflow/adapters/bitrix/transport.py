@@ -182,6 +182,9 @@ class Transport:
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self.requests_sent = 0  # HTTP requests, retries included (metrics, tests)
         self.retries = 0
+        # When each method's operating budget comes back (our clock), from time.operating_reset_at of its
+        # last success (cloud): a 429 body carries no time object, so this is the only word on it.
+        self._operating_reset_at: dict[str, float] = {}
         self.token = self._make_token()
 
     def _make_token(self) -> _GatewayToken:
@@ -342,6 +345,21 @@ class Transport:
             return f"{self._rest_base}/{self.token.auth_token}/{method}.json"
         return f"{self._rest_base}/{method}.json"
 
+    def _note_operating_reset(self, method: str, reply: Mapping[str, Any]) -> None:
+        timing = reply.get("time")
+        if not isinstance(timing, Mapping):
+            return
+        reset_at, finish = _number(timing.get("operating_reset_at")), _number(timing.get("finish"))
+        if reset_at is not None and finish is not None:
+            # Kept on our own clock, as "this many seconds after the server's finish", so a skew between
+            # the shop's clock and ours does not shift the wait.
+            self._operating_reset_at[method.lower()] = self._clock.now() + reset_at - finish
+
+    def _fill_operating_wait(self, error: IntegrationError, method: str) -> None:
+        reset_at = self._operating_reset_at.get(method.lower())
+        if isinstance(error, RateLimitedError) and error.retry_after is None and reset_at is not None:
+            error.retry_after = max(0.0, reset_at - self._clock.now())
+
     def send(self, method: str, params: JSON, *, idempotent: bool) -> JSON:
         """POST one request, pacing before it and retrying what is safe to retry."""
         attempts = self.settings.max_attempts
@@ -351,13 +369,18 @@ class Transport:
             body = params if self.token.is_webhook else {**params, "auth": self.token.auth_token}
             self.requests_sent += 1
             try:
-                return cast(
+                reply = cast(
                     JSON, _SessionRequester(self.url_for(method), body, self.session, self._timeout).call()
                 )
             except BitrixAPIExpiredToken:
                 raise  # b24pysdk's token refreshes and repeats the call once
             except BitrixSDKException as exc:
                 error = self.redact(translate_exception(exc, method=method))
+                if _is_operating_limit(exc):
+                    self._fill_operating_wait(error, method)
+            else:
+                self._note_operating_reset(method, reply)
+                return reply
             retryable = isinstance(error, RateLimitedError) or (
                 isinstance(error, TransientError) and idempotent
             )
@@ -373,6 +396,11 @@ class Transport:
             )
             self._clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_operating_limit(exc: BitrixSDKException) -> bool:
+    body = exc.json_response if isinstance(exc, BitrixAPIError) else None
+    return isinstance(body, Mapping) and str(body.get("error", "")).upper() == "OPERATION_TIME_LIMIT"
 
 
 def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationError:
@@ -418,6 +446,10 @@ def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationE
 def _as_map(value: object) -> Mapping[Any, Any]:
     # PHP serialises an empty map as [] (e.g. "result_error": []).
     return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _is_int(value: object) -> bool:
