@@ -180,6 +180,20 @@ def test_batch_sub_commands_over_the_budget_raise_rate_limited(
         gateway.set_product_quantities({pid: 2})
 
 
+def test_a_batch_over_the_operating_budget_reports_when_it_resets(
+    faults: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    faults.control.reset_limits()
+    faults.control.faults(operating_limit_s=1.0, operating_cost_s=5.0)
+    gateway = gateway_for(faults, profile="bitrix24", max_attempts=3, backoff_cap=5.0)
+    pid = product_ids(faults)[0]
+    gateway.set_product_quantities({pid: 1})  # result_time says when catalog.product.update resets
+    with pytest.raises(RateLimitedError) as caught:
+        gateway.set_product_quantities({pid: 2})
+    assert caught.value.retry_after is not None and 500 < caught.value.retry_after <= 600
+    assert gateway.transport.requests_sent == 2
+
+
 # -- server errors and slowness -----------------------------------------------------------------------------
 
 

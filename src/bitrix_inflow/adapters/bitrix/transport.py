@@ -272,14 +272,19 @@ class Transport:
         if not isinstance(body, Mapping):
             raise TransientError(f"batch: malformed reply without a result object: {str(envelope)[:200]}")
         results = _as_map(body.get("result"))
+        for key, timing in _as_map(body.get("result_time")).items():
+            if key in commands:
+                self._note_operating_reset(commands[key][0], {"time": timing})
         raw_errors = _as_map(body.get("result_error"))
-        errors = {
-            str(key): error_map.translate(
-                None, value if isinstance(value, Mapping) else None, method=commands[key][0]
-            )
-            for key, value in raw_errors.items()
-            if key in commands
-        }
+        errors: dict[str, IntegrationError] = {}
+        for key, value in raw_errors.items():
+            if key not in commands:
+                continue
+            method = commands[key][0]
+            raw = value if isinstance(value, Mapping) else None
+            errors[str(key)] = error_map.translate(None, raw, method=method)
+            if _is_operating_limit(raw):
+                self._fill_operating_wait(errors[str(key)], method)
         totals = {str(k): int(v) for k, v in _as_map(body.get("result_total")).items() if _is_int(v)}
         nexts = {str(k): int(v) for k, v in _as_map(body.get("result_next")).items() if _is_int(v)}
         return BatchReply(
@@ -376,7 +381,7 @@ class Transport:
                 raise  # b24pysdk's token refreshes and repeats the call once
             except BitrixSDKException as exc:
                 error = self.redact(translate_exception(exc, method=method))
-                if _is_operating_limit(exc):
+                if isinstance(exc, BitrixAPIError) and _is_operating_limit(exc.json_response):
                     self._fill_operating_wait(error, method)
             else:
                 self._note_operating_reset(method, reply)
@@ -398,8 +403,7 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _is_operating_limit(exc: BitrixSDKException) -> bool:
-    body = exc.json_response if isinstance(exc, BitrixAPIError) else None
+def _is_operating_limit(body: object) -> bool:
     return isinstance(body, Mapping) and str(body.get("error", "")).upper() == "OPERATION_TIME_LIMIT"
 
 
