@@ -7,8 +7,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 SITE_SCOPES = ("sale", "catalog", "im")
+
+
+def is_http_url(value: Any) -> bool:
+    """An absolute http(s) URL with a host: what the event sender can post to."""
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 BITRIX24_SCOPES = (*SITE_SCOPES, "task", "crm")
 
 

@@ -10,13 +10,13 @@ import math
 import random
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.config import is_http_url
 from bitrix_inflow.sandboxes.bitrix.methods_sale import full_order, public
 from bitrix_inflow.sandboxes.bitrix.seed import DEFAULT_CARRIERS, random_order
 from bitrix_inflow.sandboxes.bitrix.shop import TABLES
@@ -89,14 +89,6 @@ def _index(value: Any, field: str, size: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise _bad(field, f"{value!r} is not a line index", f"use an integer from 0 to {size - 1}")
     return value
-
-
-def _is_http_url(value: Any) -> bool:
-    try:
-        parts = urlsplit(value) if isinstance(value, str) else None
-    except ValueError:  # e.g. an unclosed "[" in the host
-        return False
-    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def control_routes(sandbox: BitrixSandbox) -> list[Route]:
@@ -368,7 +360,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             data = await _json(request)
             # All checked before any is stored: the delivery thread posts to whatever is kept here.
             handler = data.get("handler_url") or None
-            if handler is not None and not _is_http_url(handler):
+            if handler is not None and not is_http_url(handler):
                 raise _bad("handler_url", "must be an http(s) URL or null", '"https://127.0.0.1:8099/bitrix"')
             token = data.get("application_token")
             if "application_token" in data and not (isinstance(token, str) and token.strip()):
