@@ -65,7 +65,9 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
     (None, err(200540400001, "order is not exists"), "sale.order.get", NotFoundError),
     (None, err("QUERY_LIMIT_EXCEEDED"), "catalog.product.update", RateLimitedError),
     (418, None, "sale.order.get", PermanentError),
-    (404, None, "sale.order.get", NotFoundError),
+    (408, None, "sale.order.get", TransientError),  # a proxy gave up waiting for the request: try again
+    (404, None, "sale.order.get", PermanentError),  # a web server's page: the URL is wrong, not the id
+    (404, err("NOT_FOUND", "Not found"), "crm.timeline.comment.add", NotFoundError),
 ]
 
 

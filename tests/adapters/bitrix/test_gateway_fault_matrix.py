@@ -109,6 +109,7 @@ def make(faults: RunningSandbox) -> Iterator[Callable[..., BitrixGateway]]:
 FAULTS_THAT_PERSIST: dict[str, tuple[dict[str, Any], type[IntegrationError]]] = {
     "503 QUERY_LIMIT_EXCEEDED": ({"limiter": True, "bucket_size": 1, "drain_per_s": 0.001}, RateLimitedError),
     "429 OPERATION_TIME_LIMIT": ({"force_429": True}, RateLimitedError),
+    "503 OVERLOAD_LIMIT": ({"overload": True}, RateLimitedError),
     "500 INTERNAL_SERVER_ERROR": ({"error_500_rate": 1.0}, TransientError),
 }
 
@@ -135,7 +136,7 @@ def test_a_fault_that_clears_is_ridden_out(
     faults: RunningSandbox, make: Callable[..., BitrixGateway], subject: Subject, operation: str, fault: str
 ) -> None:
     switches, _ = FAULTS_THAT_PERSIST[fault]
-    healthy = {"limiter": False, "force_429": False, "error_500_rate": 0.0}
+    healthy = {"limiter": False, "force_429": False, "overload": False, "error_500_rate": 0.0}
     clock = HealOnSleep(faults, healthy)
     gateway = make(clock=clock)
     faults.control.reset_limits()

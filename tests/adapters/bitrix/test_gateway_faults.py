@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -152,6 +153,21 @@ def test_operating_time_budget_spent(faults: RunningSandbox, gateway_for: MakeGa
     assert gateway.statuses()
 
 
+def test_a_spent_operating_budget_reports_when_it_resets(
+    faults: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    # A 429 body has no time object; the reset comes from time.operating_reset_at of the method's last
+    # success. Until then every retry is refused, so the gateway hands the wait to the job engine at once.
+    faults.control.reset_limits()
+    faults.control.faults(operating_limit_s=1.0, operating_cost_s=5.0)
+    gateway = gateway_for(faults, profile="bitrix24", max_attempts=3, backoff_cap=5.0)
+    gateway.stores()
+    with pytest.raises(RateLimitedError, match="OPERATION_TIME_LIMIT") as caught:
+        gateway.stores()
+    assert caught.value.retry_after is not None and 500 < caught.value.retry_after <= 600
+    assert gateway.transport.requests_sent == 2
+
+
 def test_batch_sub_commands_over_the_budget_raise_rate_limited(
     faults: RunningSandbox, gateway_for: MakeGateway
 ) -> None:
@@ -162,6 +178,20 @@ def test_batch_sub_commands_over_the_budget_raise_rate_limited(
     gateway.set_product_quantities({pid: 1})  # books the budget of catalog.product.update
     with pytest.raises(RateLimitedError):
         gateway.set_product_quantities({pid: 2})
+
+
+def test_a_batch_over_the_operating_budget_reports_when_it_resets(
+    faults: RunningSandbox, gateway_for: MakeGateway
+) -> None:
+    faults.control.reset_limits()
+    faults.control.faults(operating_limit_s=1.0, operating_cost_s=5.0)
+    gateway = gateway_for(faults, profile="bitrix24", max_attempts=3, backoff_cap=5.0)
+    pid = product_ids(faults)[0]
+    gateway.set_product_quantities({pid: 1})  # result_time says when catalog.product.update resets
+    with pytest.raises(RateLimitedError) as caught:
+        gateway.set_product_quantities({pid: 2})
+    assert caught.value.retry_after is not None and 500 < caught.value.retry_after <= 600
+    assert gateway.transport.requests_sent == 2
 
 
 # -- server errors and slowness -----------------------------------------------------------------------------
@@ -309,6 +339,24 @@ def test_failed_refresh_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
         with pytest.raises(AuthError, match="refresh"):
             gateway.statuses()
     assert refreshed == []
+
+
+def test_an_unreachable_token_server_is_transient_not_an_auth_error(oauth_shop: RunningSandbox) -> None:
+    # A network blip on the way to the OAuth server says nothing about the credentials: the job is retried
+    # instead of going dead with "re-authorise the app".
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{probe.getsockname()[1]}/oauth/token/"
+    with oauth_gateway(oauth_shop, [], token_url=closed) as gateway:
+        secrets = (oauth_shop.sandbox.config.oauth_client_secret, gateway.transport.token.refresh_token)
+        oauth_shop.control.advance_clock(3700)
+        try:
+            with pytest.raises(TransientError, match="OAuth") as caught:
+                gateway.statuses()
+        finally:
+            oauth_shop.control.advance_clock(-3700)
+    assert not isinstance(caught.value, AuthError)
+    assert not any(secret in str(caught.value) for secret in secrets)
 
 
 def test_wrong_client_secret_is_an_auth_error(oauth_shop: RunningSandbox) -> None:

@@ -20,7 +20,14 @@ from typing import Any
 import pytest
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
-from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError, ValidationError
+from bitrix_inflow.errors import (
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 
 TIME = {
@@ -266,3 +273,42 @@ def test_shipment_update_sends_y_n_strings_and_echoes_the_required_fields(
         "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": 7, "trackingNumber": "RU1"},
     }
     assert shipment.deducted is True and shipment.delivery_id == 7
+
+
+def test_a_404_page_without_a_rest_answer_is_not_a_missing_entity(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    # A web server's own 404 (REST path wrong, module behind a proxy) says nothing about the order asked
+    # for; reading it as NotFoundError would let a flow conclude the order was deleted.
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(404, "<html>404 Not Found</html>")] * 2
+    with pytest.raises(PermanentError, match="URL") as caught:
+        gateway.get_order(5)
+    assert not isinstance(caught.value, NotFoundError)
+    assert len(script.seen) == 1
+
+
+def test_retry_after_on_an_html_429_is_honoured(scripted: tuple[BitrixGateway, Script, FakeClock]) -> None:
+    gateway, script, clock = scripted
+    script.replies[:] = [Reply(429, "<html>Too Many Requests</html>", {"Retry-After": "7"})]
+    assert gateway.statuses()[0].id == "N"
+    assert len(clock.slept) == 1
+    assert 7.0 <= clock.slept[0] <= 7.5
+
+
+def test_operating_reset_is_read_on_our_clock_not_the_shops(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    # The shop's clock is days off ours; only "300 s after its finish" matters.
+    gateway, script, clock = scripted
+    skewed = {**TIME, "finish": 1000.0, "operating_reset_at": 1300, "operating": 470.0}
+    script.replies[:] = [
+        Reply(200, {**STATUSES, "time": skewed}),
+        Reply(429, {"error": "OPERATION_TIME_LIMIT", "error_description": "Method is blocked"}),
+    ]
+    gateway.statuses()
+    clock.t += 100.0
+    with pytest.raises(RateLimitedError) as caught:
+        gateway.statuses()
+    assert caught.value.retry_after == pytest.approx(200.0)
+    assert clock.slept == [] and len(script.seen) == 2  # beyond the 30 s cap: no pointless retries

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
@@ -170,3 +171,24 @@ def test_inspection_endpoints(shop: RunningSandbox) -> None:
         missing = http.get(f"{shop.base_url}/_sandbox/entities/orders/987654")
     assert missing.status_code == 400
     assert missing.json()["field"] == "entity_id"
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--port", "99999"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--products", "-1"], "--products"),
+        (["--orders", "-5"], "--orders"),
+        (["--event-handler", "handler.example/bitrix"], "--event-handler"),
+    ],
+)
+def test_cli_rejects_bad_numbers_and_urls_before_starting(flags: list[str], named: str) -> None:
+    # A value out of range must stop the command with a usage error, not a traceback or a running server.
+    command = [sys.executable, "-c", "from bitrix_inflow.cli import main; main()", "sandbox", "bitrix"]
+    result = subprocess.run(
+        [*command, "--http", *flags], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert named in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

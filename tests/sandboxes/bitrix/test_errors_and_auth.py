@@ -294,6 +294,8 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
             ("/_sandbox/orders", {"lines": "nope"}, "lines"),
             ("/_sandbox/seed", {"products": "many"}, "products"),
             ("/_sandbox/seed", {"products": 10**7}, "products"),
+            # bool("false") is True: a string here would silently switch inventory management on.
+            ("/_sandbox/seed", {"inventory_management": "false"}, "inventory_management"),
             ("/_sandbox/orders/stream", {"count": 0}, "count"),
             ("/_sandbox/faults", {"limiterr": True}, "limiterr"),
             ("/_sandbox/faults", {"error_500_rate": 2}, "error_500_rate"),
@@ -314,3 +316,93 @@ def test_control_api_rejects_bad_input_with_field_and_fix(shop: RunningSandbox) 
         )
         assert broken.status_code == 400
         assert http.get(shop.base_url + "/_sandbox/entities/nope").json()["field"] == "table"
+
+
+def test_a_bad_order_placement_is_refused_whole_and_leaves_the_shop_intact(
+    shop: RunningSandbox, rest: Any
+) -> None:
+    line = [{"productId": 1, "quantity": 1}]
+    cases = [
+        ({"lines": [{"productId": 1, "quantity": "nan"}]}, "lines[0].quantity"),
+        ({"lines": [{"productId": 1, "quantity": "inf"}]}, "lines[0].quantity"),
+        ({"lines": line, "shipments": [{"lines": None}]}, "shipments[0].lines"),
+        ({"lines": line, "shipments": [{"lines": 1}]}, "shipments[0].lines"),
+        ({"lines": line, "shipments": [{"lines": [None]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"lines": [1.5]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"lines": [5]}]}, "shipments[0].lines[0]"),
+        ({"lines": line, "shipments": [{"deliveryId": "nan"}]}, "shipments[0].deliveryId"),
+        ({"lines": line, "shipments": [{"deliveryId": [1]}]}, "shipments[0].deliveryId"),
+        ({"lines": line, "storeId": -1}, "storeId"),
+        ({"lines": line, "storeId": "nan"}, "storeId"),
+        ({"lines": line, "xmlId": ["x"]}, "xmlId"),
+    ]
+    before = {table: len(shop.control.entities(table)) for table in ("orders", "basketItems", "shipments")}
+    reserved = rest.ok("catalog.storeproduct.list", {"filter": {"productId": 1}})["result"]
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for body, field in cases:
+            response = http.post(shop.base_url + "/_sandbox/orders", json=body)
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["field"] == field, (body, response.text)
+            assert response.json()["fix"]
+    after = {table: len(shop.control.entities(table)) for table in ("orders", "basketItems", "shipments")}
+    assert after == before
+    assert rest.ok("catalog.storeproduct.list", {"filter": {"productId": 1}})["result"] == reserved
+    listed = rest.ok("sale.order.list", {"select": ["id"], "order": {"id": "desc"}, "start": -1})
+    newest = max(row["id"] for row in shop.control.entities("orders"))
+    assert listed["result"]["orders"][0]["id"] == newest
+
+
+def test_non_finite_numbers_are_refused_by_the_control_api(shop: RunningSandbox) -> None:
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for path, body, field in (
+            ("/_sandbox/stock", {"productId": 1, "storeId": 1, "amount": "nan"}, "amount"),
+            ("/_sandbox/clock/advance", {"seconds": "inf"}, "seconds"),
+            ("/_sandbox/orders/stream", {"count": 1, "rate_per_s": "nan"}, "rate_per_s"),
+        ):
+            response = http.post(shop.base_url + path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            assert response.json()["field"] == field
+    assert abs(shop.control.advance_clock(0)["offset_s"]) < 10**6
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/_sandbox/orders", b'{"lines": [{"productId": 1e400}]}', "lines[0].productId"),
+        ("/_sandbox/orders/stream", b'{"count": 1e400}', "count"),
+        ("/_sandbox/faults", b'{"slow_ms": 1e400}', "slow_ms"),
+        ("/_sandbox/faults", b'{"drain_per_s": 1e400}', "drain_per_s"),
+    ],
+)
+def test_json_numbers_beyond_a_double_are_refused_by_the_control_api(
+    shop: RunningSandbox, path: str, body: bytes, field: str
+) -> None:
+    # 1e400 is valid JSON and decodes to INF; int(INF) raises OverflowError.
+    before = shop.control.faults()
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        response = http.post(shop.base_url + path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert shop.control.faults() == before
+
+
+def test_a_bad_event_handler_setting_is_refused_and_events_keep_flowing(shop: RunningSandbox) -> None:
+    # A handler URL that is not a string used to be stored and then killed the delivery thread, so every
+    # later event was silently lost.
+    before = shop.control.info()["application_token"]
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        for body, field in (
+            ({"handler_url": 5}, "handler_url"),
+            ({"handler_url": ["https://h.example/"]}, "handler_url"),
+            ({"handler_url": "handler.example/bitrix"}, "handler_url"),
+            ({"handler_url": "http://[::1/bitrix"}, "handler_url"),
+            ({"application_token": None}, "application_token"),
+            ({"application_token": ""}, "application_token"),
+        ):
+            response = http.post(shop.base_url + "/_sandbox/events", json=body)
+            assert response.status_code == 400, (body, response.text)
+            assert response.json()["field"] == field
+    assert shop.control.info()["application_token"] == before
+    order = shop.control.place_order(lines=[{"productId": 1, "quantity": 1}])
+    logged = {(d["event"], d["order_id"]) for d in shop.control.event_log()}
+    assert ("ONSALEORDERSAVED", order["id"]) in logged

@@ -92,3 +92,13 @@ def test_filter_and_order_combine_with_paging(busy: Any) -> None:
     assert ids(body) == list(range(10, 0, -1))
     assert body["total"] == 60
     assert "next" not in body
+
+
+@pytest.mark.parametrize("start", ["1e400", "-1e400", "nan", "abc"])
+def test_a_non_finite_or_non_numeric_start_reads_the_first_page(
+    busy_shop: RunningSandbox, start: str
+) -> None:
+    # PHP casts INF/NaN and non-numeric strings to int 0, so such a start is the first page, not a crash.
+    response = httpx.get(busy_shop.webhook_url + "sale.order.list", params={"select[]": "id", "start": start})
+    assert response.status_code == 200, response.text
+    assert ids(response.json()) == list(range(1, 51))

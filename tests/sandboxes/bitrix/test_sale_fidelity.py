@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+
+import httpx
+import pytest
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
@@ -299,3 +303,78 @@ def test_flags_must_be_y_or_n_and_numbers_are_cast_like_php(
     assert cast["result"]["shipmentItem"]["quantity"] == 2
     nested = rest.error("sale.order.update", {"id": order["id"], "fields": {"comments": ["a"]}}, status=400)
     assert nested["error"] == 0
+
+
+def _state(shop: RunningSandbox) -> dict[str, Any]:
+    tables = ("orders", "basketItems", "shipments", "storeProducts", "products", "shipmentPropertyValues")
+    return {table: shop.control.entities(table) for table in tables}
+
+
+def test_a_refused_property_value_modify_writes_none_of_its_values(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    # The controller applies every value to the loaded order and saves it once; an error means no save.
+    shipment = place(shop, (8, 1))["shipments"][0]
+    props = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "MARKING_CODES"}})["result"]
+    prop_id = props["properties"][0]["id"]
+    before = _state(shop)
+    refused = rest.error(
+        "sale.shipmentpropertyvalue.modify",
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [
+                        {"shipmentPropsId": prop_id, "value": "written too early"},
+                        {"shipmentPropsId": 987654, "value": "x"},
+                    ],
+                }
+            }
+        },
+        status=400,
+    )
+    assert "987654" in refused["error_description"]
+    assert _state(shop) == before
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [{"productId": 1, "quantity": 1}, {"productId": 987654, "quantity": 1}],
+        [{"productId": 1, "quantity": -1}],
+        [{"productId": 1, "quantity": 0}],
+        [{"productId": 1, "quantity": "inf"}],
+        [{"productId": "abc", "quantity": 1}],
+    ],
+)
+def test_a_refused_order_add_creates_and_reserves_nothing(
+    shop: RunningSandbox, rest: Any, lines: list[dict[str, Any]]
+) -> None:
+    before = _state(shop)
+    rest.error(
+        "sale.order.add",
+        {"fields": {"lid": "s1", "personTypeId": 1, "currency": "RUB", "basketItems": lines}},
+        status=400,
+    )
+    assert _state(shop) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("sale.order.update", '{"id": 1, "fields": {"responsibleId": 1e400}}'),
+        ("sale.order.update", '{"id": 1, "fields": {"comments": "kept?", "price": -1e400}}'),
+        ("catalog.product.update", '{"id": 1, "fields": {"weight": 1e400}}'),
+    ],
+)
+def test_numbers_too_large_for_a_double_are_refused(shop: RunningSandbox, method: str, body: str) -> None:
+    # JSON allows 1e400; it decodes to INF, which no column can hold and no JSON answer can carry.
+    before = _state(shop)
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file))) as http:
+        response = http.post(
+            shop.webhook_url + method, content=body, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == 0
+    assert "Invalid value of field" in response.json()["error_description"]
+    assert _state(shop) == before

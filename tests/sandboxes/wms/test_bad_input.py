@@ -125,3 +125,56 @@ def test_control_api_rejects_bad_input_too(wms):
     wms.api.put(f"/orders/{order['id']}/cancel").raise_for_status()
     stuck = wms.ctl.post(f"/orders/{order['id']}/advance", json={"to": "SHIPPED"})
     assert stuck.status_code == 400 and "CANCELLED" in stuck.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # A new SKU is not created when the rest of the request is refused.
+        ({"sku": "NEW-1", "gtin": "04600000000015", "bin": "??", "delta": 1}, "bin"),
+        # Marking codes are built from the GTIN and the group, so both must be real.
+        ({"sku": "NEW-2", "gtin": "abc", "delta": 1}, "gtin"),
+        ({"sku": "NEW-3", "gtin": "04600000000011", "delta": 1}, "gtin"),
+        ({"sku": "NEW-4", "gtin": "04600000000015", "marking_group": "0000", "delta": 1}, "marking_group"),
+        # Removing from a bin or SKU that holds nothing does not leave an empty slot behind.
+        ({"sku": "NEW-5", "gtin": "04600000000015", "delta": -1}, "delta"),
+        ({"sku": "SKU-000002", "bin": "B-0999-999", "delta": -1}, "delta"),
+        # A typo in the warehouse does not conjure up a new warehouse.
+        ({"warehouse": "MIAN", "sku": "SKU-000002", "delta": 1}, "warehouse"),
+    ],
+)
+def test_refused_stock_adjustments_change_nothing(wms, body, field):
+    before = {**wms.snapshot(), "skus": wms.skus()}
+    response = wms.ctl.post("/stock", json={"warehouse": "MAIN", **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field, response.text
+    assert {**wms.snapshot(), "skus": wms.skus()} == before
+
+
+def test_a_new_sku_with_a_valid_gtin_is_added(wms):
+    response = wms.ctl.post(
+        "/stock",
+        json={
+            "warehouse": "MAIN",
+            "sku": "NEW-9",
+            "gtin": "04600000000015",
+            "marking_group": "5408",
+            "delta": 3,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert {"sku": "NEW-9", "gtin": "04600000000015", "marked": True, "marking_group": "5408"} in wms.skus()
+    assert wms.stock_of("NEW-9")["qty_available"] == 3
+
+
+@pytest.mark.parametrize("setting", ["seed", "latency_ms", "hang_seconds", "error_rate", "retry_after"])
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity"])
+def test_fault_settings_refuse_numbers_that_are_not_finite(wms, setting, number):
+    # 1e400 is valid JSON and decodes to INF; Python's decoder also takes NaN and Infinity.
+    before = wms.ctl.get("/faults").json()
+    response = wms.ctl.put(
+        "/faults", content=f'{{"{setting}": {number}}}'.encode(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == setting
+    assert wms.ctl.get("/faults").json() == before

@@ -140,6 +140,10 @@ def translate(
         return PermanentError(f"{said}: batch misuse (a bug in the gateway)")
     if upper in ("INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"):
         return TransientError(f"Bitrix server error ({said})")
+    if status == 404 and code is None:
+        # Bitrix always explains a 404 in JSON; a bare one comes from the web server in front of it, so the
+        # REST URL is wrong. It says nothing about the entity asked for (NotFoundError would).
+        return PermanentError(f"{said}: no Bitrix REST endpoint there; check the webhook/portal URL")
     return _by_status(status, said, method=method, description=description, retry_after=retry_after)
 
 
@@ -173,7 +177,8 @@ def _by_status(
         return PermanentError(f"Bitrix refused ({said})")
     if status == 429:
         return RateLimitedError(f"Bitrix asks to slow down ({said})", retry_after=retry_after)
-    if status >= 500:
+    if status >= 500 or status == 408:
+        # 408: a proxy in front of Bitrix gave up waiting for our request; it was never processed.
         return TransientError(f"Bitrix server error ({said})")
     if status in (401, 403):
         return AuthError(f"{said}: authorisation refused; check webhook_url / OAuth credentials and rights")

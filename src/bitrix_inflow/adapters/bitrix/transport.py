@@ -33,7 +33,11 @@ from b24pysdk.errors import (
     BitrixSDKException,
     BitrixValidationError,
 )
-from b24pysdk.errors.oauth import BitrixOAuthException
+from b24pysdk.errors.oauth import (
+    BitrixOAuthException,
+    BitrixOAuthRequestError,
+    BitrixOAuthRequestTimeout,
+)
 
 from bitrix_inflow.errors import (
     AuthError,
@@ -178,6 +182,9 @@ class Transport:
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self.requests_sent = 0  # HTTP requests, retries included (metrics, tests)
         self.retries = 0
+        # When each method's operating budget comes back (our clock), from time.operating_reset_at of its
+        # last success (cloud): a 429 body carries no time object, so this is the only word on it.
+        self._operating_reset_at: dict[str, float] = {}
         self.token = self._make_token()
 
     def _make_token(self) -> _GatewayToken:
@@ -265,14 +272,19 @@ class Transport:
         if not isinstance(body, Mapping):
             raise TransientError(f"batch: malformed reply without a result object: {str(envelope)[:200]}")
         results = _as_map(body.get("result"))
+        for key, timing in _as_map(body.get("result_time")).items():
+            if key in commands:
+                self._note_operating_reset(commands[key][0], {"time": timing})
         raw_errors = _as_map(body.get("result_error"))
-        errors = {
-            str(key): error_map.translate(
-                None, value if isinstance(value, Mapping) else None, method=commands[key][0]
-            )
-            for key, value in raw_errors.items()
-            if key in commands
-        }
+        errors: dict[str, IntegrationError] = {}
+        for key, value in raw_errors.items():
+            if key not in commands:
+                continue
+            method = commands[key][0]
+            raw = value if isinstance(value, Mapping) else None
+            errors[str(key)] = error_map.translate(None, raw, method=method)
+            if _is_operating_limit(raw):
+                self._fill_operating_wait(errors[str(key)], method)
         totals = {str(k): int(v) for k, v in _as_map(body.get("result_total")).items() if _is_int(v)}
         nexts = {str(k): int(v) for k, v in _as_map(body.get("result_next")).items() if _is_int(v)}
         return BatchReply(
@@ -317,6 +329,10 @@ class Transport:
             return action()
         except IntegrationError:
             raise
+        except (BitrixOAuthRequestError, BitrixOAuthRequestTimeout) as exc:
+            # The token server was not reached: that says nothing about the credentials, so this is a
+            # network error (or an untrusted certificate), not "re-authorise the app".
+            raise translate_exception(exc, method=f"{method} (OAuth token refresh)") from exc
         except BitrixOAuthException as exc:
             raise AuthError(
                 f"refreshing the OAuth token failed ({exc}); check oauth.client_id/client_secret/token_url "
@@ -334,6 +350,21 @@ class Transport:
             return f"{self._rest_base}/{self.token.auth_token}/{method}.json"
         return f"{self._rest_base}/{method}.json"
 
+    def _note_operating_reset(self, method: str, reply: Mapping[str, Any]) -> None:
+        timing = reply.get("time")
+        if not isinstance(timing, Mapping):
+            return
+        reset_at, finish = _number(timing.get("operating_reset_at")), _number(timing.get("finish"))
+        if reset_at is not None and finish is not None:
+            # Kept on our own clock, as "this many seconds after the server's finish", so a skew between
+            # the shop's clock and ours does not shift the wait.
+            self._operating_reset_at[method.lower()] = self._clock.now() + reset_at - finish
+
+    def _fill_operating_wait(self, error: IntegrationError, method: str) -> None:
+        reset_at = self._operating_reset_at.get(method.lower())
+        if isinstance(error, RateLimitedError) and error.retry_after is None and reset_at is not None:
+            error.retry_after = max(0.0, reset_at - self._clock.now())
+
     def send(self, method: str, params: JSON, *, idempotent: bool) -> JSON:
         """POST one request, pacing before it and retrying what is safe to retry."""
         attempts = self.settings.max_attempts
@@ -343,13 +374,18 @@ class Transport:
             body = params if self.token.is_webhook else {**params, "auth": self.token.auth_token}
             self.requests_sent += 1
             try:
-                return cast(
+                reply = cast(
                     JSON, _SessionRequester(self.url_for(method), body, self.session, self._timeout).call()
                 )
             except BitrixAPIExpiredToken:
                 raise  # b24pysdk's token refreshes and repeats the call once
             except BitrixSDKException as exc:
                 error = self.redact(translate_exception(exc, method=method))
+                if isinstance(exc, BitrixAPIError) and _is_operating_limit(exc.json_response):
+                    self._fill_operating_wait(error, method)
+            else:
+                self._note_operating_reset(method, reply)
+                return reply
             retryable = isinstance(error, RateLimitedError) or (
                 isinstance(error, TransientError) and idempotent
             )
@@ -365,6 +401,10 @@ class Transport:
             )
             self._clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_operating_limit(body: object) -> bool:
+    return isinstance(body, Mapping) and str(body.get("error", "")).upper() == "OPERATION_TIME_LIMIT"
 
 
 def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationError:
@@ -400,13 +440,20 @@ def translate_exception(exc: BitrixSDKException, *, method: str) -> IntegrationE
                 f"{method}: HTTP {status} without a JSON body is not a Bitrix REST answer; "
                 "check the webhook/portal URL"
             )
-        return error_map.translate(status, None, method=method)
+        header = exc.response.headers.get("Retry-After")
+        return error_map.translate(
+            status, None, method=method, retry_after=error_map.retry_after_from(None, header)
+        )
     return TransientError(f"{method}: unexpected client failure ({exc})")
 
 
 def _as_map(value: object) -> Mapping[Any, Any]:
     # PHP serialises an empty map as [] (e.g. "result_error": []).
     return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _is_int(value: object) -> bool:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
-from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig
+from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig, is_http_url
 from bitrix_inflow.sandboxes.bitrix.server import loopback_socket, serve_forever
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 
@@ -17,7 +17,9 @@ app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
 
 @app.callback(invoke_without_command=True)
 def run(  # noqa: PLR0917 - typer maps each option to a parameter
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = any free port).")] = 8443,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1 (0 = any free port).")
+    ] = 8443,
     profile: Annotated[
         str, typer.Option(help="site (sale+catalog+im) or bitrix24 (adds tasks, crm).")
     ] = "site",
@@ -26,8 +28,9 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     ] = "",
     http: Annotated[bool, typer.Option("--http", help="Serve plain HTTP instead of HTTPS.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for the deterministic shop content.")] = 1,
-    products: Annotated[int, typer.Option(help="Number of products to create.")] = 20,
-    orders: Annotated[int, typer.Option(help="Number of orders to place at start.")] = 0,
+    # The same bounds as POST /_sandbox/seed.
+    products: Annotated[int, typer.Option(min=0, max=20_000, help="Number of products to create.")] = 20,
+    orders: Annotated[int, typer.Option(min=0, max=50_000, help="Number of orders to place at start.")] = 0,
     webhook_code: Annotated[
         str, typer.Option(help="Secret of the inbound webhook.")
     ] = "sandbox0webhook0code",
@@ -64,6 +67,8 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+    if event_handler and not is_http_url(event_handler):
+        raise typer.BadParameter("must be an http(s) URL", param_hint="--event-handler")
     sandbox = BitrixSandbox(config, https=not http)
     try:
         sandbox.faults.update({"bucket_size": bucket_size, "drain_per_s": drain_per_s})

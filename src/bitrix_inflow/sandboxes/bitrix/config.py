@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 SITE_SCOPES = ("sale", "catalog", "im")
+
+
+def is_http_url(value: Any) -> bool:
+    """An absolute http(s) URL with a host: what the event sender can post to."""
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 BITRIX24_SCOPES = (*SITE_SCOPES, "task", "crm")
 
 
@@ -104,6 +117,8 @@ class Faults:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"{key} must be a number")
+        if not math.isfinite(value):  # JSON's 1e400 decodes to INF
+            raise ValueError(f"{key} must be a finite number")
         if key in ("error_500_rate", "event_drop_rate") and not 0 <= value <= 1:
             raise ValueError(f"{key} must be between 0 and 1")
         if key in ("bucket_size", "drain_per_s", "operating_limit_s") and value <= 0:

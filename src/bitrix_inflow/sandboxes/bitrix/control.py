@@ -6,6 +6,7 @@ Every endpoint takes and returns JSON. Bad input answers 400 ``{"error", "field"
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
+from bitrix_inflow.sandboxes.bitrix.config import is_http_url
 from bitrix_inflow.sandboxes.bitrix.methods_sale import full_order, public
 from bitrix_inflow.sandboxes.bitrix.seed import DEFAULT_CARRIERS, random_order
 from bitrix_inflow.sandboxes.bitrix.shop import TABLES
@@ -62,7 +64,7 @@ def _int(
         raise _bad(name, "is required", f"pass {name} as an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 decodes to INF
         raise _bad(name, f"{value!r} is not an integer", f"pass {name} as an integer >= {minimum}") from None
     if number < minimum:
         raise _bad(name, f"{number} is below {minimum}", f"pass {name} >= {minimum}")
@@ -74,9 +76,19 @@ def _int(
 def _float(data: dict[str, Any], name: str, default: float) -> float:
     value = data.get(name, default)
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise _bad(name, f"{value!r} is not a number", f"pass {name} as a number") from None
+    # "nan"/"inf" parse as floats but poison the shop's state and cannot be serialised back as JSON.
+    if not math.isfinite(number):
+        raise _bad(name, f"{value!r} is not a finite number", f"pass {name} as a finite number")
+    return number
+
+
+def _index(value: Any, field: str, size: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise _bad(field, f"{value!r} is not a line index", f"use an integer from 0 to {size - 1}")
+    return value
 
 
 def control_routes(sandbox: BitrixSandbox) -> list[Route]:
@@ -126,7 +138,9 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             "orders": _int(data, "orders", 0, maximum=50_000),
         }
         if "inventory_management" in data:
-            shop.inventory_management = bool(data["inventory_management"])
+            if not isinstance(data["inventory_management"], bool):
+                raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
+            shop.inventory_management = data["inventory_management"]
         return sandbox.seed(**options)
 
     def _lines(data: dict[str, Any]) -> list[tuple[int, float]]:
@@ -137,10 +151,13 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         for index, line in enumerate(raw):
             if not isinstance(line, dict):
                 raise _bad(f"lines[{index}]", "must be an object", 'use {"productId": 1, "quantity": 2}')
-            product_id = _int(line, "productId", minimum=1)
+            try:
+                product_id = _int(line, "productId", minimum=1)
+                quantity = _float(line, "quantity", 1)
+            except ControlError as error:
+                raise _bad(f"lines[{index}].{error.field}", error.problem, error.fix) from None
             if shop.t("products").get(product_id) is None:
                 raise _bad(f"lines[{index}].productId", f"product {product_id} does not exist", "seed first")
-            quantity = _float(line, "quantity", 1)
             if quantity <= 0:
                 raise _bad(f"lines[{index}].quantity", "must be positive", "pass a quantity > 0")
             lines.append((product_id, quantity))
@@ -153,33 +170,63 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 rng = random.Random(_int(data, "seed", len(shop.t("orders").rows) + 1))
                 order = random_order(shop, rng, shipments=_int(data, "shipments", 1, minimum=1))
             else:
-                shipments = data.get("shipments")
-                if shipments is not None and not (
-                    isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)
-                ):
-                    raise _bad(
-                        "shipments", "must be a list of objects", '[{"deliveryId": 2, "lines": [0, 1]}]'
-                    )
-                for index, plan in enumerate(shipments or []):
-                    if (
-                        plan.get("deliveryId") is not None
-                        and shop.t("deliveries").get(plan["deliveryId"]) is None
-                    ):
-                        raise _bad(
-                            f"shipments[{index}].deliveryId",
-                            "unknown delivery service",
-                            "see /_sandbox/entities/deliveries",
-                        )
+                # Everything is checked before the shop is touched: a half-placed order would break
+                # every later sale.* call.
+                lines = _lines(data)
                 order = shop.place_order(
-                    _lines(data),
-                    shipments=shipments,
+                    lines,
+                    shipments=_shipment_plans(data, len(lines)),
                     user_id=_int(data, "userId", 2, minimum=1),
                     status_id=str(data.get("statusId", "N")),
-                    store_id=data.get("storeId"),
+                    store_id=_store_id(data),
                     comment=str(data.get("comment", "")),
-                    xml_id=data.get("xmlId"),
+                    xml_id=_xml_id(data),
                 )
             return full_order(shop, order)
+
+    def _shipment_plans(data: dict[str, Any], line_count: int) -> list[dict[str, Any]] | None:
+        shipments = data.get("shipments")
+        example = '[{"deliveryId": 2, "lines": [0, 1]}]'
+        if shipments is None:
+            return None
+        if not (isinstance(shipments, list) and all(isinstance(s, dict) for s in shipments)):
+            raise _bad("shipments", "must be a list of objects", example)
+        plans = []
+        for index, plan in enumerate(shipments):
+            delivery_id = plan.get("deliveryId")
+            if delivery_id is not None and (
+                isinstance(delivery_id, bool)
+                or not isinstance(delivery_id, int)
+                or shop.t("deliveries").get(delivery_id) is None
+            ):
+                raise _bad(
+                    f"shipments[{index}].deliveryId",
+                    f"{delivery_id!r} is not a delivery service id",
+                    "see /_sandbox/entities/deliveries",
+                )
+            chosen = plan.get("lines", [])
+            if not isinstance(chosen, list):
+                raise _bad(f"shipments[{index}].lines", "must be a list of line indexes", example)
+            indexes = [
+                _index(value, f"shipments[{index}].lines[{position}]", line_count)
+                for position, value in enumerate(chosen)
+            ]
+            plans.append({"deliveryId": delivery_id, "lines": indexes})
+        return plans
+
+    def _store_id(data: dict[str, Any]) -> int | None:
+        if data.get("storeId") is None:
+            return None
+        store_id = _int(data, "storeId", minimum=1)
+        if shop.t("stores").get(store_id) is None:
+            raise _bad("storeId", f"store {store_id} does not exist", "see /_sandbox/entities/stores")
+        return store_id
+
+    def _xml_id(data: dict[str, Any]) -> str | None:
+        xml_id = data.get("xmlId")
+        if xml_id is not None and not isinstance(xml_id, str):
+            raise _bad("xmlId", "must be a string", 'e.g. "bx_65df53063d56d"')
+        return xml_id or None
 
     async def stream(request: Request) -> dict[str, Any]:
         data = await _json(request)
@@ -311,14 +358,23 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
     async def events(request: Request) -> Any:
         if request.method == "POST":
             data = await _json(request)
+            # All checked before any is stored: the delivery thread posts to whatever is kept here.
+            handler = data.get("handler_url") or None
+            if handler is not None and not is_http_url(handler):
+                raise _bad("handler_url", "must be an http(s) URL or null", '"https://127.0.0.1:8099/bitrix"')
+            token = data.get("application_token")
+            if "application_token" in data and not (isinstance(token, str) and token.strip()):
+                raise _bad(
+                    "application_token", "must be a non-empty string", '"jvh9y1ulvt2m6k5or90v9mg8nn32ozas"'
+                )
+            names = data.get("events")
+            if "events" in data and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
             if "handler_url" in data:
-                sandbox.config.event_handler_url = data["handler_url"] or None
-            if "application_token" in data:
-                sandbox.config.application_token = str(data["application_token"])
-            if "events" in data:
-                names = data["events"]
-                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                    raise _bad("events", "must be a list of event names", '["ONSALEORDERSAVED"]')
+                sandbox.config.event_handler_url = handler
+            if isinstance(token, str):
+                sandbox.config.application_token = token
+            if isinstance(names, list):
                 sandbox.config.event_handler_events = tuple(n.upper() for n in names)
             return {
                 "handler_url": sandbox.config.event_handler_url,

@@ -6,6 +6,7 @@ these specs only decide what a client may select, filter, order by and write.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,11 +88,12 @@ def coerce(name: str, kind: str, value: Any) -> Any:
         return None
     if isinstance(value, dict | list):
         raise rest_errors.controller(0, f"Invalid value of field {name}: a scalar is expected")
-    if kind == "int":
-        return int(_php_number(value))
-    if kind == "float":
+    if kind in ("int", "float"):
         number = _php_number(value)
-        return int(number) if number.is_integer() else number
+        if not math.isfinite(number):
+            # JSON's 1e400 decodes to INF: no column holds it and json_encode cannot answer with it.
+            raise rest_errors.controller(0, f"Invalid value of field {name}: {value!r}, not a finite number")
+        return int(number) if kind == "int" or number.is_integer() else number
     if kind == "yn":
         if isinstance(value, bool):
             return "Y" if value else "N"

@@ -210,9 +210,10 @@ def project(row: dict[str, Any], names: list[str] | None, spec: EntitySpec) -> d
 
 
 def parse_start(raw: Any) -> int:
+    # PHP's (int) cast: non-numeric text, NaN and ±INF all become 0.
     try:
         return int(float(str(raw)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 

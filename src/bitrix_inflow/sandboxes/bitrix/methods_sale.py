@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix import entities as E
@@ -92,9 +93,15 @@ def order_add(call: Call) -> Answer:
     fields = E.internalize(E.ORDER, raw, for_update=False)
     lines_raw = raw.get("basketItems") if isinstance(raw, dict) else None
     lines: list[tuple[int, float]] = []
-    for line in lines_raw if isinstance(lines_raw, list) else []:
+    # Every line is checked before the order row is written: a refused add must not leave a half order
+    # holding reservations behind.
+    for index, line in enumerate(lines_raw if isinstance(lines_raw, list) else []):
         if isinstance(line, dict) and "productId" in line:
-            lines.append((int(line["productId"]), float(line.get("quantity", 1))))
+            product = call.shop.product(int(line["productId"]))
+            quantity = float(line.get("quantity", 1))
+            if not (math.isfinite(quantity) and quantity > 0):
+                raise rest_errors.controller(0, f"basketItems[{index}]: quantity must be greater than 0")
+            lines.append((int(product["id"]), quantity))
     order = call.shop.place_order(
         lines,
         user_id=int(fields.get("userId", call.user_id)),
@@ -260,12 +267,17 @@ def shipment_property_value_modify(call: Call) -> Answer:
     if not isinstance(values, list | dict):
         raise rest_errors.required_fields(["propertyValues"])
     items = list(values.values()) if isinstance(values, dict) else values
+    # Checked in full before anything is written: the real controller applies the values to the loaded
+    # order and saves it once, so a refused request changes nothing.
+    changes: list[tuple[Row, Any]] = []
     for item in items:
         if not isinstance(item, dict) or "shipmentPropsId" not in item or "value" not in item:
             raise rest_errors.required_fields(["shipmentPropsId", "value"])
         prop = shop.t("shipmentProperties").get(item["shipmentPropsId"])
         if prop is None:
             raise rest_errors.controller(0, f"property {item['shipmentPropsId']} is not exists")
+        changes.append((prop, item["value"]))
+    for prop, value in changes:
         existing = next(
             (
                 v
@@ -276,10 +288,10 @@ def shipment_property_value_modify(call: Call) -> Answer:
         )
         if existing is None:
             shop.t("shipmentPropertyValues").insert(
-                {"shipmentId": shipment["id"], "shipmentPropsId": prop["id"], "value": str(item["value"])}
+                {"shipmentId": shipment["id"], "shipmentPropsId": prop["id"], "value": str(value)}
             )
         else:
-            existing["value"] = str(item["value"])
+            existing["value"] = str(value)
     shop.update_order(shipment["orderId"], {})
     mine = [row for row in _property_value_rows(shop) if row["shipmentId"] == shipment["id"]]
     return Answer({"propertyValues": [{k: r[k] for k in ("code", "id", "name", "value")} for r in mine]})

@@ -1,4 +1,4 @@
-"""camelCase <-> UPPER_SNAKE as the sale/catalog REST internalizer converts keys.
+"""camelCase -> UPPER_SNAKE as the sale/catalog REST internalizer converts keys.
 
 The conversion is mechanical, which is why an upper-case ``ID`` becomes ``I_D`` and is then silently dropped.
 """
@@ -12,8 +12,3 @@ _BOUNDARY = re.compile(r"(.)([A-Z])")
 
 def camel_to_snake(name: str) -> str:
     return _BOUNDARY.sub(r"\1_\2", name).upper()
-
-
-def snake_to_camel(name: str) -> str:
-    head, *tail = name.lower().split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in tail)

@@ -8,12 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
+from bitrix_inflow.sandboxes.wms.gs1 import MARKING_GROUPS, has_valid_check_digit
 from bitrix_inflow.sandboxes.wms.http import json_response, read_json
 from bitrix_inflow.sandboxes.wms.models import StrictModel, parse_body
 from bitrix_inflow.sandboxes.wms.order_model import FINAL, FLOW
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
 from bitrix_inflow.sandboxes.wms.service import WmsService
-from bitrix_inflow.sandboxes.wms.stock import parse_bin_name
+from bitrix_inflow.sandboxes.wms.stock import StockStore, parse_bin_name
 
 MAX_UNITS_PER_BIN = 1_000_000_000
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -66,30 +67,39 @@ def register_control(app: FastAPI, service: WmsService) -> None:
     async def adjust_stock(request: Request) -> JSONResponse:
         req = parse_body(StockIn, await read_json(request))
         stock = service.stock
-        sku_idx = stock.sku_index.get(req.sku)
-        if sku_idx is None:
-            if req.gtin is None:
-                raise invalid("gtin", "a new SKU needs its GTIN-14")
-            stock.add_sku(req.sku, req.gtin, req.marking_group)
-            sku_idx = stock.sku_index[req.sku]
+        # Everything is checked before anything changes: a refused request leaves no SKU, slot or
+        # warehouse behind.
+        if req.warehouse not in stock.warehouses:
+            raise invalid(
+                "warehouse", f"unknown warehouse {req.warehouse!r} (seeded: {', '.join(stock.warehouses)})"
+            )
+        place = None
         if req.bin is not None:
             try:
-                parse_bin_name(req.bin)
+                place = parse_bin_name(req.bin)
             except ValueError as exc:
                 raise invalid("bin", str(exc)) from None
-        now = service.clock.now_us()
-        existing = [s for s in stock.slots_of(req.warehouse, sku_idx) if stock.sellable(s)]
-        if req.bin is None and existing:
-            # Without a bin, take from (or add to) the sellable bin with the most free stock.
-            slot = max(existing, key=lambda s: (stock.free(s), -s))
-        else:
-            slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
-        if stock.on_hand[slot] + req.delta > MAX_UNITS_PER_BIN:
+        sku_idx = stock.sku_index.get(req.sku)
+        if sku_idx is None:
+            _check_new_sku(req)
+        slot = _existing_slot(stock, req.warehouse, sku_idx, place)
+        if req.delta < 0:
+            if slot is None:
+                where = req.bin or "any sellable bin"
+                raise invalid("delta", f"{req.sku} has no stock in {where} of {req.warehouse} to remove")
+            if stock.free(slot) + req.delta < 0:
+                raise invalid(
+                    "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
+                )
+        if slot is not None and stock.on_hand[slot] + req.delta > MAX_UNITS_PER_BIN:
             raise invalid("delta", f"a bin holds at most {MAX_UNITS_PER_BIN} units (32-bit stock arrays)")
-        if req.delta < 0 and stock.free(slot) + req.delta < 0:
-            raise invalid(
-                "delta", f"bin {stock.bin_of(slot)} has only {stock.free(slot)} free units to remove"
-            )
+        now = service.clock.now_us()
+        if sku_idx is None:
+            assert req.gtin is not None  # _check_new_sku
+            stock.add_sku(req.sku, req.gtin, req.marking_group)
+            sku_idx = stock.sku_index[req.sku]
+        if slot is None:
+            slot = stock.ensure_slot(req.warehouse, sku_idx, req.bin, now)
         stock.adjust(slot, now, on_hand=req.delta)
         service.stock_changed(req.warehouse, [req.sku])
         return json_response(stock.slot_row(slot))
@@ -204,3 +214,27 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             orders=len(book.orders), change_seq=book.last_seq, deliveries=len(service.hub.deliveries)
         )
         return json_response(counts)
+
+
+def _check_new_sku(req: StockIn) -> None:
+    # Marking codes are built from the GTIN and the product group, so both must be real ones.
+    if req.gtin is None:
+        raise invalid("gtin", "a new SKU needs its GTIN-14")
+    if len(req.gtin) != 14 or not has_valid_check_digit(req.gtin):
+        raise invalid("gtin", f"{req.gtin!r} is not a GTIN-14 with a valid GS1 check digit")
+    if req.marking_group is not None and req.marking_group not in MARKING_GROUPS:
+        raise invalid("marking_group", "use one of " + ", ".join(MARKING_GROUPS) + " or leave it out")
+
+
+def _existing_slot(
+    stock: StockStore, warehouse: str, sku_idx: int | None, place: tuple[int, int] | None
+) -> int | None:
+    """The slot a change goes to if it exists: the given bin, else the sellable bin with most free stock."""
+    if sku_idx is None:
+        return None
+    slots = list(stock.slots_of(warehouse, sku_idx))
+    if place is not None:
+        zone, binno = place
+        return next((s for s in slots if (stock.slot_zone[s], stock.slot_binno[s]) == (zone, binno)), None)
+    sellable = [s for s in slots if stock.sellable(s)]
+    return max(sellable, key=lambda s: (stock.free(s), -s)) if sellable else None

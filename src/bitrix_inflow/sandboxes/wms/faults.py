@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -84,6 +85,8 @@ def _checked(name: str, value: Any, current: Any) -> Any:
         return list(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name}: must be a number")  # noqa: TRY004 - reported as a 400
+    if not math.isfinite(value):  # JSON's 1e400 decodes to INF; int(INF) would raise OverflowError
+        raise ValueError(f"{name}: must be a finite number")
     if value < 0:
         raise ValueError(f"{name}: must not be negative")
     if name in _RATES and value > 1:

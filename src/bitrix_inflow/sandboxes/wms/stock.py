@@ -192,9 +192,6 @@ class StockStore:
         wh = self.warehouses[self._wh_codes[self.slot_wh[slot]]]
         return wh.aggregates[self.slot_sku[slot]]
 
-    def warehouse_of_slot(self, slot: int) -> str:
-        return self._wh_codes[self.slot_wh[slot]]
-
     def free(self, slot: int) -> int:
         return self.on_hand[slot] - self.reserved[slot] - self.in_picking[slot]
 
