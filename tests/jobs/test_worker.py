@@ -197,3 +197,46 @@ def test_run_stops_when_asked_and_unregisters_the_worker(engine: Engine, clock: 
     assert worker.run(stop, exit_when_idle=True) == 3
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(workers)).scalar_one() == 0
+
+
+def test_a_database_outage_in_the_loop_does_not_kill_the_worker(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    """The claim fails twice (server gone); the worker waits and carries on instead of its thread dying."""
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    ids = [enqueue(engine, clock, "k") for _ in range(2)]
+    outage.arm(times=2, matching="UPDATE jobs")
+    worker = make_worker(engine, registry, clock, poll_seconds=0.01)
+    assert worker.run(threading.Event(), exit_when_idle=True) == 2
+    assert outage.failed == 2
+    assert [job(engine, i).status for i in ids] == [JobStatus.DONE, JobStatus.DONE]
+
+
+def test_an_outcome_lost_to_an_outage_is_not_a_lost_job(engine: Engine, clock: Any, outage: Any) -> None:
+    """Recording "done" fails: the job stays running, its lease expires, and the reaper hands it back."""
+    registry = JobRegistry()
+    runs: list[int] = []
+    registry.register("k", lambda ctx: runs.append(ctx.job.attempts))
+    job_id = enqueue(engine, clock, "k")
+    outage.arm(times=1, matching="finished_at=")
+    worker = make_worker(engine, registry, clock, poll_seconds=0.01, lease_seconds=60)
+    worker.run(threading.Event(), exit_when_idle=True)
+    assert outage.failed == 1 and job(engine, job_id).status is JobStatus.RUNNING
+    clock.advance(61)
+    worker.run(threading.Event(), exit_when_idle=True)
+    finished = job(engine, job_id)
+    assert (finished.status, finished.attempts, runs) == (JobStatus.DONE, 2, [1, 2])
+
+
+def test_a_worker_stops_cleanly_even_if_the_database_is_gone_at_the_end(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    outage.arm(times=1, matching="DELETE FROM workers")
+    assert (
+        make_worker(engine, registry, clock, poll_seconds=0.01).run(threading.Event(), exit_when_idle=True)
+        == 0
+    )
+    assert outage.failed == 1

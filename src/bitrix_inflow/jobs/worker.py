@@ -23,6 +23,7 @@ from bitrix_inflow.store.sql import upsert_worker
 from bitrix_inflow.store.tables import workers
 
 log = structlog.get_logger("bitrix_inflow.worker")
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +64,27 @@ class Worker:
         """Work until ``stop`` is set (or ``max_jobs`` ran, or the queue is empty with ``exit_when_idle``)."""
         self._register()
         done = 0
+        failures = 0
         try:
             while not stop.is_set() and (max_jobs is None or done < max_jobs):
-                self.reap_if_due()
-                if self.run_one():
+                try:
+                    self.reap_if_due()
+                    ran = self.run_one()
+                except Exception as exc:
+                    # The database went away (restart, fail-over, network blip). Dying here would silently leave
+                    # `serve` one worker short for good; a job caught mid-outcome stays running and is handed back
+                    # by the reaper when its lease expires, so waiting and carrying on loses nothing.
+                    failures += 1
+                    log.warning(
+                        "worker.loop_failed",
+                        worker_id=self.worker_id,
+                        consecutive=failures,
+                        error=describe(exc, with_traceback=False),
+                    )
+                    stop.wait(min(self.settings.poll_seconds * 2**failures, MAX_OUTAGE_BACKOFF_SECONDS))
+                    continue
+                failures = 0
+                if ran:
                     done += 1
                     continue
                 if exit_when_idle:
@@ -180,5 +198,12 @@ class Worker:
             upsert_worker(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
 
     def _unregister(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(workers).where(workers.c.id == self.worker_id))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(workers).where(workers.c.id == self.worker_id))
+        except Exception as exc:  # the row is only for operators; a failure must not mask why the loop ended
+            log.warning(
+                "worker.unregister_failed",
+                worker_id=self.worker_id,
+                error=describe(exc, with_traceback=False),
+            )
