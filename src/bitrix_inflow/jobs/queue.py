@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bitrix_inflow.errors import TransientError
 from bitrix_inflow.jobs.model import EnqueueResult, Job, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import jobs
 
 DEFAULT_CONNECTION = "default"
 DEFAULT_MAX_ATTEMPTS = 8
+_DEDUPE_ROUNDS = 3
 _ACTIVE = jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
 
 
@@ -58,11 +60,20 @@ def enqueue(
     if dedupe_key is None:
         job_id = conn.execute(jobs.insert().values(**values).returning(jobs.c.id)).scalar_one()
         return EnqueueResult(int(job_id), created=True)
-    new_id = insert_ignoring_conflict(conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE)
-    if new_id is not None:
-        return EnqueueResult(new_id, created=True)
-    existing = conn.execute(select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)).scalar_one()
-    return EnqueueResult(int(existing), created=False)
+    for _ in range(_DEDUPE_ROUNDS):
+        new_id = insert_ignoring_conflict(
+            conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE
+        )
+        if new_id is not None:
+            return EnqueueResult(new_id, created=True)
+        existing = conn.execute(
+            select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return EnqueueResult(int(existing), created=False)
+        # On PostgreSQL (read committed) the active duplicate can finish between the two statements; it will not
+        # do this work any more, so insert again rather than fail the caller's business transaction.
+    raise TransientError(f"dedupe key {dedupe_key!r} kept changing state while enqueuing; try again")
 
 
 def claim(
