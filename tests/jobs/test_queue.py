@@ -200,3 +200,16 @@ def test_enqueue_survives_the_active_duplicate_finishing_in_between(
     with engine.begin() as conn:
         result = queue.enqueue(conn, "k", {}, now=clock.now(), dedupe_key="stock:main")
     assert result.created and result.job_id != first
+
+
+def test_discard_refuses_a_job_that_a_worker_claimed_meanwhile(
+    engine: Engine, clock: Any, meanwhile: Any
+) -> None:
+    """Discard checks the state, then a worker claims the job: the discard must fail, not report success."""
+    job_id = put(engine, clock)
+    meanwhile.arm("UPDATE jobs SET status", lambda: queue.claim(engine, "w", now=clock.now(), lease=LEASE))
+    with pytest.raises(queue.JobStateError, match="running"):
+        queue.discard(engine, job_id, now=clock.now())
+    with engine.connect() as conn:
+        job = queue.get(conn, job_id)
+    assert job is not None and job.status is JobStatus.RUNNING

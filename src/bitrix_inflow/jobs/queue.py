@@ -301,7 +301,7 @@ def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
         job = _job_in_state(conn, job_id, (JobStatus.DEAD, JobStatus.CANCELLED), "retried")
         try:
             with conn.begin_nested():
-                conn.execute(
+                changed = conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
                     .values(
@@ -313,14 +313,13 @@ def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
                         lease_until=None,
                         updated_at=now,
                     )
-                )
+                ).rowcount
         except IntegrityError as exc:
             raise JobStateError(
                 f"job {job_id} cannot be re-queued: another job with dedupe key {job.dedupe_key!r} is already "
                 "queued or running, and it will do the same work"
             ) from exc
-        refreshed = get(conn, job_id)
-    assert refreshed is not None
+        refreshed = _refreshed_after(conn, job_id, changed, "retried")
     return refreshed
 
 
@@ -328,11 +327,23 @@ def discard(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
     """Operator discard: a queued or dead job is cancelled and will not run."""
     with engine.begin() as conn:
         job = _job_in_state(conn, job_id, (JobStatus.QUEUED, JobStatus.DEAD), "discarded")
-        conn.execute(
+        changed = conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
             .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
-        )
-        refreshed = get(conn, job_id)
-    assert refreshed is not None
+        ).rowcount
+        refreshed = _refreshed_after(conn, job_id, changed, "discarded")
     return refreshed
+
+
+def _refreshed_after(conn: Connection, job_id: int, changed: int, action: str) -> Job:
+    """The job after an operator's state change; an error if it moved on between the check and the update.
+
+    On PostgreSQL (read committed) a worker or another operator can commit in between: the fenced update then
+    touches nothing, and reporting success would tell the operator a lie.
+    """
+    job = get(conn, job_id)
+    assert job is not None
+    if not changed:
+        raise JobStateError(f"job {job_id} became {job.status} meanwhile; it was not {action}")
+    return job
