@@ -9,23 +9,16 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, engine, err_console, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, settings
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.model import JobStatus
-from bitrix_inflow.store.schema import SchemaOutdatedError, ensure_current
 
 app = typer.Typer(help="Inspect and act on the job queue.", no_args_is_help=True)
 
 
 def _db() -> Engine:
-    db = engine(settings())
-    try:
-        ensure_current(db)
-    except SchemaOutdatedError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    return db
+    return database(settings())
 
 
 @app.command("list")
