@@ -166,3 +166,24 @@ def test_bitrix_section_uses_the_gateway_settings(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", "https://shop.example.ru/sale.order.list")
     found = problems(write(tmp_path, ""))
     assert any("USER_ID/CODE" in message for message in found.values())
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql://bi:pw-hidden-1@db.local:notaport/bi", "port"),
+        ("postgresql://bi:pw-hidden-1@db.local:99999/bi", "port"),
+        (
+            "sqlite://var/state.db",
+            "three slashes",
+        ),  # two slashes: SQLAlchemy would open a throw-away memory DB
+        ("sqlite://", "in memory"),
+        ("sqlite:///:memory:", "in memory"),
+        ("postgresql://bi@db.local", "database name"),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_named_with_the_fix(tmp_path: Path, url: str, hint: str) -> None:
+    found = problems(write(tmp_path, f'[database]\nurl = "{url}"\n'))
+    assert list(found) == ["database.url"]
+    assert hint in found["database.url"]
+    assert "pw-hidden-1" not in found["database.url"]

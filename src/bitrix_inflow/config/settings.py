@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
@@ -42,7 +44,43 @@ class DatabaseSettings(Section):
     def _known_backend(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname")
+        _check_database_url(value)
         return value
+
+
+def _check_database_url(value: str) -> None:
+    """Refuse URLs SQLAlchemy would reject later with a traceback, or accept and quietly get wrong.
+
+    Messages never repeat the URL: it may hold the database password.
+    """
+    try:
+        parsed = make_url(value)
+        port = parsed.port
+    except ValueError:  # make_url reports a non-numeric port as int()'s ValueError
+        raise ValueError(
+            "the port is not a number; write postgresql://user:password@host:5432/dbname"
+        ) from None
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL; use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.host:
+            raise ValueError(
+                "a SQLite URL takes three slashes before a relative path (sqlite:///var/state.db) and four before "
+                "an absolute one (sqlite:////srv/state.db); with two, SQLAlchemy would open a throw-away memory "
+                "database"
+            )
+        if not parsed.database or parsed.database == ":memory:" or "mode=memory" in value:
+            raise ValueError(
+                "a SQLite database in memory is lost on exit and not shared between workers; give a file path, "
+                "e.g. sqlite:///./var/bitrix-inflow.db"
+            )
+        return
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range; PostgreSQL usually listens on 5432")
+    if not parsed.database:
+        raise ValueError("the database name is missing; write postgresql://user:password@host:5432/dbname")
 
 
 class JobsSettings(Section):
