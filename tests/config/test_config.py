@@ -187,3 +187,9 @@ def test_a_database_url_that_cannot_work_is_named_with_the_fix(tmp_path: Path, u
     assert list(found) == ["database.url"]
     assert hint in found["database.url"]
     assert "pw-hidden-1" not in found["database.url"]
+
+
+def test_the_database_password_is_a_secret_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__DATABASE__URL", "postgresql://bi:db-pass-98765@db.local:5432/bi")
+    settings = load_settings(write(tmp_path, ""))
+    assert "db-pass-98765" in settings.secret_values()

@@ -172,6 +172,9 @@ class Settings(BaseSettings):
         if self.bitrix is not None and self.bitrix.webhook_url is not None:
             url = self.bitrix.webhook_url.get_secret_value()
             found[found.index(url)] = webhook_parts(url)[2]
+        database_password = make_url(self.database.url).password
+        if database_password:
+            found.append(str(database_password))
         return found
 
 
