@@ -193,3 +193,23 @@ def test_the_database_password_is_a_secret_too(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("BITRIX_INFLOW__DATABASE__URL", "postgresql://bi:db-pass-98765@db.local:5432/bi")
     settings = load_settings(write(tmp_path, ""))
     assert "db-pass-98765" in settings.secret_values()
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_exception_texts_in_logs_are_redacted_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "wms-api-key-exc-4242")
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__BASE_URL", "https://wms.example.com")
+    settings = load_settings(write(tmp_path, ""))
+    stream = io.StringIO()
+    log.configure(level="info", fmt=fmt, secrets=settings.secret_values())  # type: ignore[arg-type]
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        raise RuntimeError("GET https://wms.example.com/api/v1/stock?key=wms-api-key-exc-4242 failed")
+    except RuntimeError:
+        structlog.get_logger("test").exception("tick failed")
+        logging.getLogger("uvicorn.error").exception("request failed")
+    output = stream.getvalue()
+    assert output.count("RuntimeError") >= 2  # the tracebacks are there, only the secret is blanked
+    assert "wms-api-key-exc-4242" not in output
