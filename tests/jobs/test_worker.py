@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
 
+from bitrix_inflow import log
 from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import SystemClock
@@ -240,3 +241,21 @@ def test_a_worker_stops_cleanly_even_if_the_database_is_gone_at_the_end(
         == 0
     )
     assert outage.failed == 1
+
+
+@pytest.mark.parametrize("error", [TransientError, PermanentError, RuntimeError])
+def test_a_secret_in_an_error_never_reaches_the_jobs_table(
+    engine: Engine, clock: Any, error: type[Exception]
+) -> None:
+    """last_error is shown by `jobs list`; the redactor knows the configured secrets and blanks them there too."""
+    log.redactor.add(["wh-code-5150xyz"])
+    registry = JobRegistry()
+
+    @registry.handler("leaky")
+    def leaky(ctx: JobContext) -> None:
+        raise error("POST https://shop.example/rest/1/wh-code-5150xyz/sale.order.add: 503")
+
+    job_id = enqueue(engine, clock, "leaky")
+    make_worker(engine, registry, clock).run_one()
+    stored = job(engine, job_id).last_error or ""
+    assert "rest/1/***/sale.order.add" in stored and "wh-code-5150xyz" not in stored

@@ -10,6 +10,7 @@ from typing import Literal
 
 from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs.model import RetryPolicy
+from bitrix_inflow.log import redactor
 
 MAX_ERROR_TEXT = 4000
 
@@ -22,10 +23,11 @@ class Outcome:
 
 
 def describe(exc: BaseException, *, with_traceback: bool) -> str:
+    """The error text a job keeps: operators read it in `jobs list`, so known secrets are blanked as in logs."""
     text = f"{type(exc).__name__}: {exc}"
     if with_traceback:
         text += "\n" + "".join(traceback.format_exception(exc)[-6:])
-    return text[:MAX_ERROR_TEXT]
+    return redactor.scrub_text(text)[:MAX_ERROR_TEXT]
 
 
 def decide(
