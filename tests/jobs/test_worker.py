@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+import structlog.testing
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
 
 from bitrix_inflow import log
@@ -259,3 +260,21 @@ def test_a_secret_in_an_error_never_reaches_the_jobs_table(
     make_worker(engine, registry, clock).run_one()
     stored = job(engine, job_id).last_error or ""
     assert "rest/1/***/sale.order.add" in stored and "wh-code-5150xyz" not in stored
+
+
+def test_an_outcome_the_fence_rejected_is_not_logged_as_applied(engine: Engine, clock: Any) -> None:
+    """The handler committed its completion, then failed: the job is done, so the log must not say 'retry'."""
+    registry = JobRegistry()
+
+    @registry.handler("done-then-fails")
+    def done_then_fails(ctx: JobContext) -> None:
+        with ctx.engine.begin() as conn:
+            ctx.complete_in(conn)
+        raise TransientError("cleanup after the commit failed")
+
+    job_id = enqueue(engine, clock, "done-then-fails")
+    with structlog.testing.capture_logs() as logs:
+        make_worker(engine, registry, clock).run_one()
+    assert job(engine, job_id).status is JobStatus.DONE
+    events = [entry["event"] for entry in logs]
+    assert "job.retry" not in events and "job.outcome_discarded" in events

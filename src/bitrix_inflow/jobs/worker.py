@@ -164,15 +164,30 @@ class Worker:
                     )
                     return
             logger.info("job.done", note=outcome.error)
-        elif outcome.action == "retry":
-            assert outcome.run_after is not None and outcome.error is not None
-            queue.mark_retry(
+            return
+        assert outcome.error is not None
+        if outcome.action == "retry":
+            assert outcome.run_after is not None
+            applied = queue.mark_retry(
                 self.engine, job, self.worker_id, now=now, run_after=outcome.run_after, error=outcome.error
             )
+        else:
+            applied = queue.mark_dead(self.engine, job, self.worker_id, now=now, error=outcome.error)
+        if not applied:
+            # The fence kept the row as it was: saying "retry" or "dead" here would send an operator after a job
+            # that is in fact done, or running under another worker.
+            logger.warning(
+                "job.outcome_discarded",
+                outcome=outcome.action,
+                error=outcome.error,
+                detail="the job had already committed its completion"
+                if ctx.completed
+                else "the lease was lost; another attempt owns the job",
+            )
+        elif outcome.action == "retry":
+            assert outcome.run_after is not None
             logger.warning("job.retry", run_after=outcome.run_after.isoformat(), error=outcome.error)
         else:
-            assert outcome.error is not None
-            queue.mark_dead(self.engine, job, self.worker_id, now=now, error=outcome.error)
             logger.error("job.dead", error=outcome.error, exc_type=type(error).__name__ if error else None)
 
     def _heartbeat(self, job: Job, stop: threading.Event) -> None:
