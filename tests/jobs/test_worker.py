@@ -278,3 +278,27 @@ def test_an_outcome_the_fence_rejected_is_not_logged_as_applied(engine: Engine, 
     assert job(engine, job_id).status is JobStatus.DONE
     events = [entry["event"] for entry in logs]
     assert "job.retry" not in events and "job.outcome_discarded" in events
+
+
+def test_a_running_handler_learns_that_its_lease_was_lost(engine: Engine, clock: Any) -> None:
+    """Another worker took the job over (this one stalled past its lease): the next heartbeat tells the handler,
+    so a long handler can stop instead of working on the entity alongside the new owner."""
+    registry = JobRegistry()
+    seen: list[bool] = []
+
+    @registry.handler("long")
+    def long_running(ctx: JobContext) -> None:
+        assert not ctx.lease_lost.is_set()
+        ctx.ensure_lease()  # still ours: no error
+        clock.advance(120)
+        queue.requeue_expired(ctx.engine, now=clock.now())
+        assert queue.claim(ctx.engine, "other-worker", now=clock.now(), lease=dt.timedelta(seconds=60))
+        seen.append(ctx.lease_lost.wait(10))
+        ctx.ensure_lease()  # raises LeaseLostError: the worker discards this attempt's outcome
+
+    job_id = enqueue(engine, clock, "long")
+    outcome = make_worker(engine, registry, clock, lease_seconds=60, heartbeat_seconds=0.05).execute(
+        queue.claim(engine, "w-test", now=clock.now(), lease=dt.timedelta(seconds=60))  # type: ignore[arg-type]
+    )
+    assert seen == [True] and outcome.error == "lease lost"
+    assert job(engine, job_id).leased_by == "other-worker"

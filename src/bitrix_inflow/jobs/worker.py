@@ -124,7 +124,9 @@ class Worker:
             job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log
         )
         stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(job, stop_heartbeat, ctx.lease_lost), daemon=True
+        )
         heartbeat.start()
         error: BaseException | None = None
         try:
@@ -190,12 +192,13 @@ class Worker:
         else:
             logger.error("job.dead", error=outcome.error, exc_type=type(error).__name__ if error else None)
 
-    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
+    def _heartbeat(self, job: Job, stop: threading.Event, lease_lost: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_seconds):
             try:
                 now = self.clock.now()
                 if not queue.extend_lease(self.engine, job, self.worker_id, now=now, lease=self._lease):
                     log.warning("job.lease_lost", **job.log_context)
+                    lease_lost.set()
                     return
                 self._touch(now)
             except Exception as exc:
