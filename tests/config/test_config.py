@@ -213,3 +213,28 @@ def test_exception_texts_in_logs_are_redacted_too(
     output = stream.getvalue()
     assert output.count("RuntimeError") >= 2  # the tracebacks are there, only the secret is blanked
     assert "wms-api-key-exc-4242" not in output
+
+
+def test_a_config_path_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.key == "(file)" and "directory" in problem.message
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bitrix-inflow.toml"
+    path.write_bytes(b'[log]\nlevel = "\xff\xfe"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    (problem,) = caught.value.problems
+    assert problem.key == "(file)" and "UTF-8" in problem.message
+
+
+def test_a_secret_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    secret = tmp_path / "key.bin"
+    secret.write_bytes(b"\xff\xfe\x00key")
+    found = problems(
+        write(tmp_path, f'[inflow]\nbase_url = "https://wms.example"\napi_key_file = "{secret}"\n')
+    )
+    assert "UTF-8" in found["inflow.api_key_file"]

@@ -50,9 +50,11 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     problems: list[ConfigProblem] = []
     if file.exists():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(_read_text(file))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
+        except ValueError as exc:  # _read_text's message already says what is wrong and how to fix it
+            raise ConfigError(str(file), [ConfigProblem("(file)", str(exc))]) from exc
     elif required or path is not None or CONFIG_PATH_ENV in os.environ:
         raise ConfigError(
             str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")]
@@ -66,6 +68,18 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _read_text(file: Path) -> str:
+    """A file's text, or a ValueError whose message names the file and the fix (never its content)."""
+    if file.is_dir():
+        raise ValueError(f"{file} is a directory; give the path of a file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{file} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror}; fix the path or its rights") from None
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -109,11 +123,9 @@ def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
         if f"{key}_file" in section:
             file = Path(section.pop(f"{key}_file"))
             try:
-                section[key] = file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                yield ConfigProblem(
-                    f"{dotted}_file", f"cannot read {file}: {exc.strerror}; fix the path or its rights"
-                )
+                section[key] = _read_text(file).strip()
+            except ValueError as exc:
+                yield ConfigProblem(f"{dotted}_file", str(exc))
 
 
 def _translate(exc: PydanticValidationError, data: Mapping[str, Any]) -> Iterator[ConfigProblem]:
