@@ -238,3 +238,11 @@ def test_a_secret_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
         write(tmp_path, f'[inflow]\nbase_url = "https://wms.example"\napi_key_file = "{secret}"\n')
     )
     assert "UTF-8" in found["inflow.api_key_file"]
+
+
+def test_an_environment_section_that_is_not_json_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__JOBS", "{workers: 4")
+    found = problems(write(tmp_path, ""))
+    assert "BITRIX_INFLOW__JOBS" in found["jobs"] and "BITRIX_INFLOW__JOBS__WORKERS" in found["jobs"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import SettingsError
 
 from bitrix_inflow.config.settings import ENV_PREFIX, Settings
 
@@ -65,9 +67,27 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     except PydanticValidationError as exc:
         problems.extend(_translate(exc, data))
         raise ConfigError(source, problems) from exc
+    except SettingsError as exc:
+        problems.append(_environment_json_problem(exc))
+        raise ConfigError(source, problems) from exc
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _environment_json_problem(exc: SettingsError) -> ConfigProblem:
+    """A whole section given as one variable must be a JSON object; name the variable and the simpler way."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else "(environment)"
+    variable = ENV_PREFIX + field.upper()
+    nested = _model_of(Settings.model_fields[field].annotation) if field in Settings.model_fields else None
+    example = (
+        f"{variable}__{next(iter(nested.model_fields)).upper()}=..." if nested else f"{variable}__KEY=..."
+    )
+    return ConfigProblem(
+        field,
+        f"the environment variable {variable} is not a valid JSON object; set single keys instead, e.g. {example}",
+    )
 
 
 def _read_text(file: Path) -> str:
