@@ -246,3 +246,14 @@ def test_an_environment_section_that_is_not_json_names_the_variable(
     monkeypatch.setenv("BITRIX_INFLOW__JOBS", "{workers: 4")
     found = problems(write(tmp_path, ""))
     assert "BITRIX_INFLOW__JOBS" in found["jobs"] and "BITRIX_INFLOW__JOBS__WORKERS" in found["jobs"]
+
+
+def test_an_environment_variable_for_an_unknown_section_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in the section (JOB for JOBS) must not be silently ignored, just as in the file."""
+    monkeypatch.setenv("BITRIX_INFLOW__JOB__WORKERS", "4")
+    found = problems(write(tmp_path, ""))
+    assert (
+        "unknown" in found["job"] and "BITRIX_INFLOW__JOB__WORKERS" in found["job"] and "jobs" in found["job"]
+    )

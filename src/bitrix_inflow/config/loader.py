@@ -62,6 +62,7 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
             str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")]
         )
     problems.extend(_resolve_secrets(data))
+    problems.extend(_unknown_environment_sections())
     try:
         settings = Settings(**data)
     except PydanticValidationError as exc:
@@ -73,6 +74,19 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _unknown_environment_sections() -> Iterator[ConfigProblem]:
+    """pydantic-settings ignores a prefixed variable whose section it does not know; a typo must not vanish."""
+    for name in sorted(os.environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        section = name[len(ENV_PREFIX) :].split("__")[0].lower()
+        if section not in Settings.model_fields:
+            yield ConfigProblem(
+                section or "(root)",
+                f"unknown key (from the environment variable {name}); {_known_keys_hint([section])}",
+            )
 
 
 def _environment_json_problem(exc: SettingsError) -> ConfigProblem:
