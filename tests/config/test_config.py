@@ -257,3 +257,16 @@ def test_an_environment_variable_for_an_unknown_section_is_reported(
     assert (
         "unknown" in found["job"] and "BITRIX_INFLOW__JOB__WORKERS" in found["job"] and "jobs" in found["job"]
     )
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400"])
+def test_durations_must_be_finite_numbers(tmp_path: Path, value: str) -> None:
+    found = problems(
+        write(
+            tmp_path,
+            f"[jobs]\nlease_seconds = {value}\n"
+            f'[inflow]\nbase_url = "https://wms.example"\ntimeouts = {{ read = {value} }}\n',
+        )
+    )
+    assert "finite" in found["jobs.lease_seconds"]
+    assert "finite" in found["inflow.timeouts.read"]

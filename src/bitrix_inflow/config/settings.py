@@ -20,7 +20,8 @@ ENV_PREFIX = "BITRIX_INFLOW__"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan parse as TOML floats; a lease of inf seconds crashes the worker (timedelta overflow) at start.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:

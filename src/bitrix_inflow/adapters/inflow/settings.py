@@ -14,7 +14,7 @@ from bitrix_inflow.errors import ValidationError
 class InflowTimeouts(BaseModel):
     """Explicit httpx timeouts in seconds; there is no implicit "wait forever" anywhere."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     connect: float = Field(5.0, gt=0, description="TCP + TLS connection establishment")
     read: float = Field(30.0, gt=0, description="between two chunks of the response")
@@ -25,7 +25,7 @@ class InflowTimeouts(BaseModel):
 class InflowRetry(BaseModel):
     """The retry budget of one call (transient errors and 429 only)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     attempts: int = Field(5, ge=1, le=20, description="attempts per call, the first one included")
     base_delay: float = Field(0.5, ge=0, description="backoff before the 2nd attempt; doubles per attempt")
@@ -38,7 +38,7 @@ class InflowRetry(BaseModel):
 
 
 class InflowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     base_url: str = Field(description="scheme://host[:port] of the installation, without the API base path")
     transport: Literal["rest", "soap"] = "rest"
