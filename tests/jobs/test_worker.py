@@ -302,3 +302,17 @@ def test_a_running_handler_learns_that_its_lease_was_lost(engine: Engine, clock:
     )
     assert seen == [True] and outcome.error == "lease lost"
     assert job(engine, job_id).leased_by == "other-worker"
+
+
+def test_a_worker_starts_even_if_the_database_blinks_as_it_registers(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    job_id = enqueue(engine, clock, "k")
+    outage.arm(times=1, matching="INSERT INTO workers")
+    assert (
+        make_worker(engine, registry, clock, poll_seconds=0.01).run(threading.Event(), exit_when_idle=True)
+        == 1
+    )
+    assert outage.failed == 1 and job(engine, job_id).status is JobStatus.DONE

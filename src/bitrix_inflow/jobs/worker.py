@@ -209,7 +209,12 @@ class Worker:
     # -- the workers table, for operators --------------------------------------------------------------------------
 
     def _register(self) -> None:
-        self._touch(self.clock.now())
+        try:
+            self._touch(self.clock.now())
+        except Exception as exc:  # the row is only for operators; the first heartbeat writes it again
+            log.warning(
+                "worker.register_failed", worker_id=self.worker_id, error=describe(exc, with_traceback=False)
+            )
 
     def _touch(self, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
