@@ -316,3 +316,23 @@ def test_a_worker_starts_even_if_the_database_blinks_as_it_registers(
         == 1
     )
     assert outage.failed == 1 and job(engine, job_id).status is JobStatus.DONE
+
+
+def test_the_policys_attempt_budget_is_honoured(engine: Engine, clock: Any) -> None:
+    """`jobs.max_attempts` (the registry's default policy) and a kind's own policy must bound the retries, even
+    for a job enqueued without an explicit budget."""
+    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=2, base_delay=1, max_delay=1, jitter=0))
+    registry.register("flaky", lambda ctx: (_ for _ in ()).throw(TransientError("WMS 503")))
+    registry.register(
+        "picky",
+        lambda ctx: (_ for _ in ()).throw(TransientError("WMS 503")),
+        RetryPolicy(max_attempts=1),
+    )
+    flaky, picky = enqueue(engine, clock, "flaky"), enqueue(engine, clock, "picky")
+    worker = make_worker(engine, registry, clock)
+    for _ in range(4):
+        worker.run_one()
+        clock.advance(5)
+    assert (job(engine, flaky).status, job(engine, flaky).attempts) == (JobStatus.DEAD, 2)
+    assert (job(engine, picky).status, job(engine, picky).attempts) == (JobStatus.DEAD, 1)
+    assert "gave up after 2 attempts" in (job(engine, flaky).last_error or "")

@@ -144,7 +144,9 @@ class Worker:
         outcome = decide(
             error,
             attempt=job.attempts,
-            max_attempts=job.max_attempts,
+            # The tighter of the job's own budget (set at enqueue) and its kind's policy (`jobs.max_attempts` by
+            # default): without the policy here, a configured budget never applied to a job enqueued without one.
+            max_attempts=min(job.max_attempts, job_type.policy.max_attempts),
             policy=job_type.policy,
             now=self.clock.now(),
             rng=self.rng,
