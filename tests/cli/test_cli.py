@@ -170,3 +170,12 @@ def test_an_unreachable_database_is_a_clear_message_not_a_traceback(
     assert "Traceback" not in result.stderr and "╭" not in result.stderr
     assert "database.url" in result.stderr and "cannot connect" in result.stderr
     assert "pw-not-for-eyes" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("action", ["retry", "discard"])
+@pytest.mark.parametrize("job_id", ["99999999999999999999", "0"])
+def test_a_job_id_out_of_range_is_a_usage_error(tmp_path: Path, action: str, job_id: str) -> None:
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    result = cli("jobs", action, job_id, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "job_ids" in result.stderr
