@@ -38,7 +38,8 @@ class InflowRetry(BaseModel):
 
 
 class InflowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Errors must not print the input: it may be a secret, or a URL with one in it.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
 
     base_url: str = Field(description="scheme://host[:port] of the installation, without the API base path")
     transport: Literal["rest", "soap"] = "rest"
@@ -61,11 +62,15 @@ class InflowSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _full_url(cls, value: str) -> str:
+        # The messages never repeat the value: a mistyped URL may carry a password.
+        if "@" in value:
+            raise ValueError(
+                "must not contain credentials (user:password@); put the key in api_key or use auth = 'oauth2', "
+                "both read from the environment or a file"
+            )
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"'{value}' is not a full URL; write it with its scheme, e.g. https://wms.example.com"
-            )
+            raise ValueError("is not a full URL; write it with its scheme, e.g. https://wms.example.com")
         return value.rstrip("/")
 
     @field_validator("profile")
