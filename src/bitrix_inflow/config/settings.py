@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -22,17 +21,6 @@ ENV_PREFIX = "BITRIX_INFLOW__"
 class Section(BaseModel):
     # inf and nan parse as TOML floats; a lease of inf seconds crashes the worker (timedelta overflow) at start.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(
-            f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path"
-        )
-    return value
 
 
 class DatabaseSettings(Section):
