@@ -6,11 +6,12 @@ them too: an httpx line with a Bitrix webhook URL (whose path holds the webhook'
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 from pydantic import SecretStr
@@ -32,14 +33,17 @@ class SecretRedactor:
     def add(self, secrets: Iterable[str]) -> None:
         self._secrets.update(s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
 
+    def scrub_text(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, SecretStr):
             return REDACTED
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
+            return self.scrub_text(value)
         if isinstance(value, dict):
             return {k: REDACTED if _secret_key(k) else self._scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -61,6 +65,17 @@ def _secret_key(key: object) -> bool:
 redactor = SecretRedactor()
 
 
+def _redacted_traceback(sio: TextIO, exc_info: Any) -> None:
+    """Console tracebacks are rendered after the processors ran, so they are scrubbed here.
+
+    Plain text on purpose: structlog's default rich traceback prints every frame's locals, settings objects and
+    headers included.
+    """
+    buffer = io.StringIO()
+    structlog.dev.plain_traceback(buffer, exc_info)
+    sio.write(redactor.scrub_text(buffer.getvalue()))
+
+
 def configure(
     *, level: str = "info", fmt: Literal["auto", "json", "console"] = "auto", secrets: Iterable[str] = ()
 ) -> None:
@@ -79,7 +94,9 @@ def configure(
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=_redacted_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

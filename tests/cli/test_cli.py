@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,37 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     check_rows = [line for line in result.stdout.splitlines() if line.startswith(("│ inflow", "│ bitrix"))]
     assert len(check_rows) == 5 and all("✓" in row for row in check_rows), result.stdout
     assert "40 SKUs" in result.stdout and "shop orders found by the poller: 6 new" in result.stdout
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "args", [("jobs", "list"), ("db", "status"), ("db", "upgrade"), ("serve",), ("demo",)], ids=" ".join
+)
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_an_unreachable_database_is_a_clear_message_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...], backend: str
+) -> None:
+    if backend == "postgresql":  # nothing listens on the port: connection refused
+        url = f"postgresql://bi:pw-not-for-eyes@127.0.0.1:{_closed_port()}/bi"
+    else:  # the path is a directory: SQLite cannot open it
+        (tmp_path / "state.db").mkdir()
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+    result = cli(*args, cwd=tmp_path, env={"BITRIX_INFLOW__DATABASE__URL": url})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr
+    assert "database.url" in result.stderr and "cannot connect" in result.stderr
+    assert "pw-not-for-eyes" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("action", ["retry", "discard"])
+@pytest.mark.parametrize("job_id", ["99999999999999999999", "0"])
+def test_a_job_id_out_of_range_is_a_usage_error(tmp_path: Path, action: str, job_id: str) -> None:
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    result = cli("jobs", action, job_id, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "job_ids" in result.stderr

@@ -166,3 +166,107 @@ def test_bitrix_section_uses_the_gateway_settings(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("BITRIX_INFLOW__BITRIX__WEBHOOK_URL", "https://shop.example.ru/sale.order.list")
     found = problems(write(tmp_path, ""))
     assert any("USER_ID/CODE" in message for message in found.values())
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("postgresql://bi:pw-hidden-1@db.local:notaport/bi", "port"),
+        ("postgresql://bi:pw-hidden-1@db.local:99999/bi", "port"),
+        (
+            "sqlite://var/state.db",
+            "three slashes",
+        ),  # two slashes: SQLAlchemy would open a throw-away memory DB
+        ("sqlite://", "in memory"),
+        ("sqlite:///:memory:", "in memory"),
+        ("postgresql://bi@db.local", "database name"),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_named_with_the_fix(tmp_path: Path, url: str, hint: str) -> None:
+    found = problems(write(tmp_path, f'[database]\nurl = "{url}"\n'))
+    assert list(found) == ["database.url"]
+    assert hint in found["database.url"]
+    assert "pw-hidden-1" not in found["database.url"]
+
+
+def test_the_database_password_is_a_secret_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__DATABASE__URL", "postgresql://bi:db-pass-98765@db.local:5432/bi")
+    settings = load_settings(write(tmp_path, ""))
+    assert "db-pass-98765" in settings.secret_values()
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_exception_texts_in_logs_are_redacted_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__API_KEY", "wms-api-key-exc-4242")
+    monkeypatch.setenv("BITRIX_INFLOW__INFLOW__BASE_URL", "https://wms.example.com")
+    settings = load_settings(write(tmp_path, ""))
+    stream = io.StringIO()
+    log.configure(level="info", fmt=fmt, secrets=settings.secret_values())  # type: ignore[arg-type]
+    logging.getLogger().handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        raise RuntimeError("GET https://wms.example.com/api/v1/stock?key=wms-api-key-exc-4242 failed")
+    except RuntimeError:
+        structlog.get_logger("test").exception("tick failed")
+        logging.getLogger("uvicorn.error").exception("request failed")
+    output = stream.getvalue()
+    assert output.count("RuntimeError") >= 2  # the tracebacks are there, only the secret is blanked
+    assert "wms-api-key-exc-4242" not in output
+
+
+def test_a_config_path_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.key == "(file)" and "directory" in problem.message
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bitrix-inflow.toml"
+    path.write_bytes(b'[log]\nlevel = "\xff\xfe"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    (problem,) = caught.value.problems
+    assert problem.key == "(file)" and "UTF-8" in problem.message
+
+
+def test_a_secret_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    secret = tmp_path / "key.bin"
+    secret.write_bytes(b"\xff\xfe\x00key")
+    found = problems(
+        write(tmp_path, f'[inflow]\nbase_url = "https://wms.example"\napi_key_file = "{secret}"\n')
+    )
+    assert "UTF-8" in found["inflow.api_key_file"]
+
+
+def test_an_environment_section_that_is_not_json_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BITRIX_INFLOW__JOBS", "{workers: 4")
+    found = problems(write(tmp_path, ""))
+    assert "BITRIX_INFLOW__JOBS" in found["jobs"] and "BITRIX_INFLOW__JOBS__WORKERS" in found["jobs"]
+
+
+def test_an_environment_variable_for_an_unknown_section_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in the section (JOB for JOBS) must not be silently ignored, just as in the file."""
+    monkeypatch.setenv("BITRIX_INFLOW__JOB__WORKERS", "4")
+    found = problems(write(tmp_path, ""))
+    assert (
+        "unknown" in found["job"] and "BITRIX_INFLOW__JOB__WORKERS" in found["job"] and "jobs" in found["job"]
+    )
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400"])
+def test_durations_must_be_finite_numbers(tmp_path: Path, value: str) -> None:
+    found = problems(
+        write(
+            tmp_path,
+            f"[jobs]\nlease_seconds = {value}\n"
+            f'[inflow]\nbase_url = "https://wms.example"\ntimeouts = {{ read = {value} }}\n',
+        )
+    )
+    assert "finite" in found["jobs.lease_seconds"]
+    assert "finite" in found["inflow.timeouts.read"]

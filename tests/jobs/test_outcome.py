@@ -15,7 +15,7 @@ from bitrix_inflow.errors import (
     ValidationError,
 )
 from bitrix_inflow.jobs.model import RetryPolicy
-from bitrix_inflow.jobs.outcome import decide
+from bitrix_inflow.jobs.outcome import MAX_RETRY_AFTER_SECONDS, decide
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
 POLICY = RetryPolicy(max_attempts=5, base_delay=2, multiplier=2, max_delay=60, jitter=0.5)
@@ -81,3 +81,19 @@ def test_backoff_stays_within_its_jittered_band(attempt: int, seed: int) -> None
 def test_jitter_spreads_retries() -> None:
     rng = random.Random(7)
     assert len({round(POLICY.backoff(3, rng), 6) for _ in range(20)}) > 10
+
+
+def test_an_absurd_retry_after_is_capped_not_a_crash() -> None:
+    """A broken or hostile server may send Retry-After: inf or 1e15; timedelta overflows on those, and the job
+    would then sit 'running' until its lease expired, again and again."""
+    for wait in (float("inf"), 1e15):
+        outcome = run(RateLimitedError("429", retry_after=wait))
+        assert outcome.action == "retry"  # type: ignore[attr-defined]
+        delay = (outcome.run_after - NOW).total_seconds()  # type: ignore[attr-defined]
+        assert MAX_RETRY_AFTER_SECONDS <= delay <= MAX_RETRY_AFTER_SECONDS + 1
+
+
+def test_a_retry_after_that_is_not_a_number_falls_back_on_the_backoff() -> None:
+    outcome = run(RateLimitedError("429", retry_after=float("nan")))
+    delay = (outcome.run_after - NOW).total_seconds()  # type: ignore[attr-defined]
+    assert 1.0 <= delay <= 2.0  # the policy's first backoff: 2 s with 50 % jitter

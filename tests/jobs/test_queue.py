@@ -178,3 +178,38 @@ def test_count_by_status(engine: Engine, clock: Any) -> None:
     with engine.connect() as conn:
         counts = queue.count_by_status(conn)
     assert counts[JobStatus.QUEUED] == 1 and counts[JobStatus.RUNNING] == 1 and counts[JobStatus.DEAD] == 0
+
+
+def test_enqueue_survives_the_active_duplicate_finishing_in_between(
+    engine: Engine, clock: Any, meanwhile: Any
+) -> None:
+    """The insert meets the active job with the same dedupe key; before the look-up of that job, it finishes.
+
+    The caller must still get a job (a new one: the old one will not do this work), not an exception that rolls
+    back its business change.
+    """
+    first = put(engine, clock, dedupe_key="stock:main")
+    running = queue.claim(engine, "w", now=clock.now(), lease=LEASE)
+    assert running is not None and running.id == first
+
+    def finish_elsewhere() -> None:
+        with engine.begin() as other:
+            assert queue.mark_done(other, running, "w", now=clock.now())
+
+    meanwhile.arm("SELECT jobs.id", finish_elsewhere)
+    with engine.begin() as conn:
+        result = queue.enqueue(conn, "k", {}, now=clock.now(), dedupe_key="stock:main")
+    assert result.created and result.job_id != first
+
+
+def test_discard_refuses_a_job_that_a_worker_claimed_meanwhile(
+    engine: Engine, clock: Any, meanwhile: Any
+) -> None:
+    """Discard checks the state, then a worker claims the job: the discard must fail, not report success."""
+    job_id = put(engine, clock)
+    meanwhile.arm("UPDATE jobs SET status", lambda: queue.claim(engine, "w", now=clock.now(), lease=LEASE))
+    with pytest.raises(queue.JobStateError, match="running"):
+        queue.discard(engine, job_id, now=clock.now())
+    with engine.connect() as conn:
+        job = queue.get(conn, job_id)
+    assert job is not None and job.status is JobStatus.RUNNING

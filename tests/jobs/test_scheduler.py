@@ -56,3 +56,26 @@ def test_old_slots_are_pruned(engine: Engine, clock: Any) -> None:
     clock.advance(3600)
     tick(engine, [STOCK], now=clock.now(), instance_id="a")
     assert prune_slots(engine, older_than=clock.now() - dt.timedelta(minutes=30)) == 1
+
+
+def test_a_slot_that_arrives_while_the_last_run_is_running_still_runs_after_it(
+    engine: Engine, clock: Any
+) -> None:
+    """The running job read its data before this slot began, so it cannot stand in for it: one follow-up run is
+    queued behind it (never beside it), and later slots join that follow-up instead of piling up."""
+    (first,) = tick(engine, [STOCK], now=clock.now(), instance_id="a")
+    running = queue.claim(engine, "w", now=clock.now(), lease=dt.timedelta(minutes=30))
+    assert running is not None and running.id == first.job_id
+    clock.advance(300)
+    (second,) = tick(engine, [STOCK], now=clock.now(), instance_id="a")
+    assert second.job_created and second.job_id != first.job_id
+    clock.advance(300)
+    (third,) = tick(engine, [STOCK], now=clock.now(), instance_id="b")
+    assert not third.job_created and third.job_id == second.job_id
+    # The follow-up waits for the running one: two runs of one schedule never overlap.
+    assert queue.claim(engine, "w2", now=clock.now(), lease=dt.timedelta(minutes=30)) is None
+    with engine.begin() as conn:
+        assert queue.mark_done(conn, running, "w", now=clock.now())
+    follow_up = queue.claim(engine, "w2", now=clock.now(), lease=dt.timedelta(minutes=30))
+    assert follow_up is not None and follow_up.id == second.job_id
+    assert follow_up.payload["slot"] == second.slot.isoformat()

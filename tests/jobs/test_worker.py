@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 import pytest
+import structlog.testing
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
 
+from bitrix_inflow import log
 from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import SystemClock
@@ -197,3 +199,140 @@ def test_run_stops_when_asked_and_unregisters_the_worker(engine: Engine, clock: 
     assert worker.run(stop, exit_when_idle=True) == 3
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(workers)).scalar_one() == 0
+
+
+def test_a_database_outage_in_the_loop_does_not_kill_the_worker(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    """The claim fails twice (server gone); the worker waits and carries on instead of its thread dying."""
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    ids = [enqueue(engine, clock, "k") for _ in range(2)]
+    outage.arm(times=2, matching="UPDATE jobs")
+    worker = make_worker(engine, registry, clock, poll_seconds=0.01)
+    assert worker.run(threading.Event(), exit_when_idle=True) == 2
+    assert outage.failed == 2
+    assert [job(engine, i).status for i in ids] == [JobStatus.DONE, JobStatus.DONE]
+
+
+def test_an_outcome_lost_to_an_outage_is_not_a_lost_job(engine: Engine, clock: Any, outage: Any) -> None:
+    """Recording "done" fails: the job stays running, its lease expires, and the reaper hands it back."""
+    registry = JobRegistry()
+    runs: list[int] = []
+    registry.register("k", lambda ctx: runs.append(ctx.job.attempts))
+    job_id = enqueue(engine, clock, "k")
+    outage.arm(times=1, matching="finished_at=")
+    worker = make_worker(engine, registry, clock, poll_seconds=0.01, lease_seconds=60)
+    worker.run(threading.Event(), exit_when_idle=True)
+    assert outage.failed == 1 and job(engine, job_id).status is JobStatus.RUNNING
+    clock.advance(61)
+    worker.run(threading.Event(), exit_when_idle=True)
+    finished = job(engine, job_id)
+    assert (finished.status, finished.attempts, runs) == (JobStatus.DONE, 2, [1, 2])
+
+
+def test_a_worker_stops_cleanly_even_if_the_database_is_gone_at_the_end(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    outage.arm(times=1, matching="DELETE FROM workers")
+    assert (
+        make_worker(engine, registry, clock, poll_seconds=0.01).run(threading.Event(), exit_when_idle=True)
+        == 0
+    )
+    assert outage.failed == 1
+
+
+@pytest.mark.parametrize("error", [TransientError, PermanentError, RuntimeError])
+def test_a_secret_in_an_error_never_reaches_the_jobs_table(
+    engine: Engine, clock: Any, error: type[Exception]
+) -> None:
+    """last_error is shown by `jobs list`; the redactor knows the configured secrets and blanks them there too."""
+    log.redactor.add(["wh-code-5150xyz"])
+    registry = JobRegistry()
+
+    @registry.handler("leaky")
+    def leaky(ctx: JobContext) -> None:
+        raise error("POST https://shop.example/rest/1/wh-code-5150xyz/sale.order.add: 503")
+
+    job_id = enqueue(engine, clock, "leaky")
+    make_worker(engine, registry, clock).run_one()
+    stored = job(engine, job_id).last_error or ""
+    assert "rest/1/***/sale.order.add" in stored and "wh-code-5150xyz" not in stored
+
+
+def test_an_outcome_the_fence_rejected_is_not_logged_as_applied(engine: Engine, clock: Any) -> None:
+    """The handler committed its completion, then failed: the job is done, so the log must not say 'retry'."""
+    registry = JobRegistry()
+
+    @registry.handler("done-then-fails")
+    def done_then_fails(ctx: JobContext) -> None:
+        with ctx.engine.begin() as conn:
+            ctx.complete_in(conn)
+        raise TransientError("cleanup after the commit failed")
+
+    job_id = enqueue(engine, clock, "done-then-fails")
+    with structlog.testing.capture_logs() as logs:
+        make_worker(engine, registry, clock).run_one()
+    assert job(engine, job_id).status is JobStatus.DONE
+    events = [entry["event"] for entry in logs]
+    assert "job.retry" not in events and "job.outcome_discarded" in events
+
+
+def test_a_running_handler_learns_that_its_lease_was_lost(engine: Engine, clock: Any) -> None:
+    """Another worker took the job over (this one stalled past its lease): the next heartbeat tells the handler,
+    so a long handler can stop instead of working on the entity alongside the new owner."""
+    registry = JobRegistry()
+    seen: list[bool] = []
+
+    @registry.handler("long")
+    def long_running(ctx: JobContext) -> None:
+        assert not ctx.lease_lost.is_set()
+        ctx.ensure_lease()  # still ours: no error
+        clock.advance(120)
+        queue.requeue_expired(ctx.engine, now=clock.now())
+        assert queue.claim(ctx.engine, "other-worker", now=clock.now(), lease=dt.timedelta(seconds=60))
+        seen.append(ctx.lease_lost.wait(10))
+        ctx.ensure_lease()  # raises LeaseLostError: the worker discards this attempt's outcome
+
+    job_id = enqueue(engine, clock, "long")
+    outcome = make_worker(engine, registry, clock, lease_seconds=60, heartbeat_seconds=0.05).execute(
+        queue.claim(engine, "w-test", now=clock.now(), lease=dt.timedelta(seconds=60))  # type: ignore[arg-type]
+    )
+    assert seen == [True] and outcome.error == "lease lost"
+    assert job(engine, job_id).leased_by == "other-worker"
+
+
+def test_a_worker_starts_even_if_the_database_blinks_as_it_registers(
+    engine: Engine, clock: Any, outage: Any
+) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    job_id = enqueue(engine, clock, "k")
+    outage.arm(times=1, matching="INSERT INTO workers")
+    assert (
+        make_worker(engine, registry, clock, poll_seconds=0.01).run(threading.Event(), exit_when_idle=True)
+        == 1
+    )
+    assert outage.failed == 1 and job(engine, job_id).status is JobStatus.DONE
+
+
+def test_the_policys_attempt_budget_is_honoured(engine: Engine, clock: Any) -> None:
+    """`jobs.max_attempts` (the registry's default policy) and a kind's own policy must bound the retries, even
+    for a job enqueued without an explicit budget."""
+    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=2, base_delay=1, max_delay=1, jitter=0))
+    registry.register("flaky", lambda ctx: (_ for _ in ()).throw(TransientError("WMS 503")))
+    registry.register(
+        "picky",
+        lambda ctx: (_ for _ in ()).throw(TransientError("WMS 503")),
+        RetryPolicy(max_attempts=1),
+    )
+    flaky, picky = enqueue(engine, clock, "flaky"), enqueue(engine, clock, "picky")
+    worker = make_worker(engine, registry, clock)
+    for _ in range(4):
+        worker.run_one()
+        clock.advance(5)
+    assert (job(engine, flaky).status, job(engine, flaky).attempts) == (JobStatus.DEAD, 2)
+    assert (job(engine, picky).status, job(engine, picky).attempts) == (JobStatus.DEAD, 1)
+    assert "gave up after 2 attempts" in (job(engine, flaky).last_error or "")

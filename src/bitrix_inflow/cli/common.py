@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from bitrix_inflow import log
 from bitrix_inflow.config import ConfigError, Settings, load_settings
 from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
 
 console = Console()
@@ -51,6 +52,19 @@ def engine(loaded: Settings) -> Engine:
         return make_engine(loaded.database.url)
     except Exception as exc:
         fail(f"database.url: cannot open the database: {exc}")
+
+
+def database(loaded: Settings, *, require_current: bool = True) -> Engine:
+    """The state database, checked reachable (and, unless migrating, at this version's schema) or a clear exit."""
+    db = engine(loaded)
+    try:
+        if require_current:
+            schema.ensure_current(db)
+        else:
+            schema.current_revision(db)
+    except PermanentError as exc:
+        fail(str(exc))
+    return db
 
 
 def not_available(feature: str, arrives_with: str) -> NoReturn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bitrix_inflow.cli.common import console, engine, settings
+from bitrix_inflow.cli.common import console, database, settings
 from bitrix_inflow.store import schema
 
 app = typer.Typer(help="Manage the state database.", no_args_is_help=True)
@@ -13,7 +13,7 @@ app = typer.Typer(help="Manage the state database.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade() -> None:
     """Create or migrate the database schema to this version."""
-    db = engine(settings())
+    db = database(settings(), require_current=False)
     before = schema.current_revision(db)
     schema.upgrade(db)
     after = schema.current_revision(db)
@@ -27,7 +27,7 @@ def upgrade() -> None:
 @app.command("status")
 def status() -> None:
     """Show the schema version of the database and the one this version needs."""
-    db = engine(settings())
+    db = database(settings(), require_current=False)
     current, head = schema.current_revision(db), schema.head_revision()
     console.print(f"database schema: {current or '(empty)'}; this version needs: {head}")
     if current != head:

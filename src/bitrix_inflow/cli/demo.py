@@ -24,7 +24,7 @@ from sqlalchemy import select
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.check import bitrix_findings, inflow_findings
-from bitrix_inflow.cli.common import console, engine, settings
+from bitrix_inflow.cli.common import console, database, settings
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import SystemClock
@@ -115,7 +115,7 @@ def _sandboxes() -> None:
 def demo() -> None:
     """Run the main job on embedded defaults and show the outcome."""
     loaded = settings()
-    db = engine(loaded)
+    db = database(loaded, require_current=False)
     schema.upgrade(db)
     console.rule("[bold]bitrix-inflow demo")
     _sandboxes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import SettingsError
 
 from bitrix_inflow.config.settings import ENV_PREFIX, Settings
 
@@ -50,22 +52,68 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     problems: list[ConfigProblem] = []
     if file.exists():
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(_read_text(file))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
+        except ValueError as exc:  # _read_text's message already says what is wrong and how to fix it
+            raise ConfigError(str(file), [ConfigProblem("(file)", str(exc))]) from exc
     elif required or path is not None or CONFIG_PATH_ENV in os.environ:
         raise ConfigError(
             str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")]
         )
     problems.extend(_resolve_secrets(data))
+    problems.extend(_unknown_environment_sections())
     try:
         settings = Settings(**data)
     except PydanticValidationError as exc:
         problems.extend(_translate(exc, data))
         raise ConfigError(source, problems) from exc
+    except SettingsError as exc:
+        problems.append(_environment_json_problem(exc))
+        raise ConfigError(source, problems) from exc
     if problems:
         raise ConfigError(source, problems)
     return settings
+
+
+def _unknown_environment_sections() -> Iterator[ConfigProblem]:
+    """pydantic-settings ignores a prefixed variable whose section it does not know; a typo must not vanish."""
+    for name in sorted(os.environ):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        section = name[len(ENV_PREFIX) :].split("__")[0].lower()
+        if section not in Settings.model_fields:
+            yield ConfigProblem(
+                section or "(root)",
+                f"unknown key (from the environment variable {name}); {_known_keys_hint([section])}",
+            )
+
+
+def _environment_json_problem(exc: SettingsError) -> ConfigProblem:
+    """A whole section given as one variable must be a JSON object; name the variable and the simpler way."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else "(environment)"
+    variable = ENV_PREFIX + field.upper()
+    nested = _model_of(Settings.model_fields[field].annotation) if field in Settings.model_fields else None
+    example = (
+        f"{variable}__{next(iter(nested.model_fields)).upper()}=..." if nested else f"{variable}__KEY=..."
+    )
+    return ConfigProblem(
+        field,
+        f"the environment variable {variable} is not a valid JSON object; set single keys instead, e.g. {example}",
+    )
+
+
+def _read_text(file: Path) -> str:
+    """A file's text, or a ValueError whose message names the file and the fix (never its content)."""
+    if file.is_dir():
+        raise ValueError(f"{file} is a directory; give the path of a file")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{file} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror}; fix the path or its rights") from None
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -109,11 +157,9 @@ def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
         if f"{key}_file" in section:
             file = Path(section.pop(f"{key}_file"))
             try:
-                section[key] = file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                yield ConfigProblem(
-                    f"{dotted}_file", f"cannot read {file}: {exc.strerror}; fix the path or its rights"
-                )
+                section[key] = _read_text(file).strip()
+            except ValueError as exc:
+                yield ConfigProblem(f"{dotted}_file", str(exc))
 
 
 def _translate(exc: PydanticValidationError, data: Mapping[str, Any]) -> Iterator[ConfigProblem]:

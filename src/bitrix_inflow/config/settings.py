@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
@@ -18,18 +19,8 @@ ENV_PREFIX = "BITRIX_INFLOW__"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _require_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(
-            f"'{value}' is not a full URL; write it with its scheme, e.g. {schemes[-1]}://host/path"
-        )
-    return value
+    # inf and nan parse as TOML floats; a lease of inf seconds crashes the worker (timedelta overflow) at start.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatabaseSettings(Section):
@@ -42,7 +33,43 @@ class DatabaseSettings(Section):
     def _known_backend(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname")
+        _check_database_url(value)
         return value
+
+
+def _check_database_url(value: str) -> None:
+    """Refuse URLs SQLAlchemy would reject later with a traceback, or accept and quietly get wrong.
+
+    Messages never repeat the URL: it may hold the database password.
+    """
+    try:
+        parsed = make_url(value)
+        port = parsed.port
+    except ValueError:  # make_url reports a non-numeric port as int()'s ValueError
+        raise ValueError(
+            "the port is not a number; write postgresql://user:password@host:5432/dbname"
+        ) from None
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL; use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.host:
+            raise ValueError(
+                "a SQLite URL takes three slashes before a relative path (sqlite:///var/state.db) and four before "
+                "an absolute one (sqlite:////srv/state.db); with two, SQLAlchemy would open a throw-away memory "
+                "database"
+            )
+        if not parsed.database or parsed.database == ":memory:" or "mode=memory" in value:
+            raise ValueError(
+                "a SQLite database in memory is lost on exit and not shared between workers; give a file path, "
+                "e.g. sqlite:///./var/bitrix-inflow.db"
+            )
+        return
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range; PostgreSQL usually listens on 5432")
+    if not parsed.database:
+        raise ValueError("the database name is missing; write postgresql://user:password@host:5432/dbname")
 
 
 class JobsSettings(Section):
@@ -134,6 +161,9 @@ class Settings(BaseSettings):
         if self.bitrix is not None and self.bitrix.webhook_url is not None:
             url = self.bitrix.webhook_url.get_secret_value()
             found[found.index(url)] = webhook_parts(url)[2]
+        database_password = make_url(self.database.url).password
+        if database_password:
+            found.append(str(database_password))
         return found
 
 

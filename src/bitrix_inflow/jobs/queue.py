@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bitrix_inflow.errors import TransientError
 from bitrix_inflow.jobs.model import EnqueueResult, Job, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import jobs
 
 DEFAULT_CONNECTION = "default"
 DEFAULT_MAX_ATTEMPTS = 8
+_DEDUPE_ROUNDS = 3
 _ACTIVE = jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
 
 
@@ -58,11 +60,20 @@ def enqueue(
     if dedupe_key is None:
         job_id = conn.execute(jobs.insert().values(**values).returning(jobs.c.id)).scalar_one()
         return EnqueueResult(int(job_id), created=True)
-    new_id = insert_ignoring_conflict(conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE)
-    if new_id is not None:
-        return EnqueueResult(new_id, created=True)
-    existing = conn.execute(select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)).scalar_one()
-    return EnqueueResult(int(existing), created=False)
+    for _ in range(_DEDUPE_ROUNDS):
+        new_id = insert_ignoring_conflict(
+            conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE
+        )
+        if new_id is not None:
+            return EnqueueResult(new_id, created=True)
+        existing = conn.execute(
+            select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)
+        ).scalar_one_or_none()
+        if existing is not None:
+            return EnqueueResult(int(existing), created=False)
+        # On PostgreSQL (read committed) the active duplicate can finish between the two statements; it will not
+        # do this work any more, so insert again rather than fail the caller's business transaction.
+    raise TransientError(f"dedupe key {dedupe_key!r} kept changing state while enqueuing; try again")
 
 
 def claim(
@@ -290,7 +301,7 @@ def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
         job = _job_in_state(conn, job_id, (JobStatus.DEAD, JobStatus.CANCELLED), "retried")
         try:
             with conn.begin_nested():
-                conn.execute(
+                changed = conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
                     .values(
@@ -302,14 +313,13 @@ def retry_now(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
                         lease_until=None,
                         updated_at=now,
                     )
-                )
+                ).rowcount
         except IntegrityError as exc:
             raise JobStateError(
                 f"job {job_id} cannot be re-queued: another job with dedupe key {job.dedupe_key!r} is already "
                 "queued or running, and it will do the same work"
             ) from exc
-        refreshed = get(conn, job_id)
-    assert refreshed is not None
+        refreshed = _refreshed_after(conn, job_id, changed, "retried")
     return refreshed
 
 
@@ -317,11 +327,23 @@ def discard(engine: Engine, job_id: int, *, now: dt.datetime) -> Job:
     """Operator discard: a queued or dead job is cancelled and will not run."""
     with engine.begin() as conn:
         job = _job_in_state(conn, job_id, (JobStatus.QUEUED, JobStatus.DEAD), "discarded")
-        conn.execute(
+        changed = conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == job.status.value)
             .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
-        )
-        refreshed = get(conn, job_id)
-    assert refreshed is not None
+        ).rowcount
+        refreshed = _refreshed_after(conn, job_id, changed, "discarded")
     return refreshed
+
+
+def _refreshed_after(conn: Connection, job_id: int, changed: int, action: str) -> Job:
+    """The job after an operator's state change; an error if it moved on between the check and the update.
+
+    On PostgreSQL (read committed) a worker or another operator can commit in between: the fenced update then
+    touches nothing, and reporting success would tell the operator a lie.
+    """
+    job = get(conn, job_id)
+    assert job is not None
+    if not changed:
+        raise JobStateError(f"job {job_id} became {job.status} meanwhile; it was not {action}")
+    return job

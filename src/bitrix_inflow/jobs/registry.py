@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,21 @@ class JobContext:
     now: Callable[[], dt.datetime]
     log: Any
     completed: bool = field(default=False, init=False)
+    # Set by the heartbeat when another attempt took the job over; long handlers check it between steps.
+    lease_lost: threading.Event = field(default_factory=threading.Event, init=False)
 
     @property
     def payload(self) -> dict[str, Any]:
         return self.job.payload
+
+    def ensure_lease(self) -> None:
+        """Raise :class:`LeaseLostError` if this attempt no longer owns the job; cheap, call it between steps.
+
+        Fencing already keeps a stale attempt's outcome out of the database, but only a handler that stops can keep
+        it from calling the remote systems while the new owner works on the same entity.
+        """
+        if self.lease_lost.is_set():
+            raise LeaseLostError(f"job {self.job.id} attempt {self.job.attempts} lost its lease")
 
     def complete_in(self, conn: Connection, note: str | None = None) -> None:
         if not queue.mark_done(conn, self.job, self.worker_id, now=self.now(), note=note):

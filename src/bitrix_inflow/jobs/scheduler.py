@@ -4,6 +4,8 @@ Every instance runs the same ticker. A tick computes the current slot of each sc
 interval) and inserts ``(connection, schedule, slot)`` into ``schedule_slots``; the unique constraint lets exactly
 one instance win, and only the winner enqueues the job, in the same transaction. A slot missed while every instance
 was down is not replayed: the next slot does the work (periodic jobs are "bring up to date", not "do this once").
+A slot that comes while the previous run is still running gets one follow-up run queued behind it (see
+``_enqueue_run``), so a slow run delays the next one but never swallows it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import Clock, SystemClock
+from bitrix_inflow.jobs.model import EnqueueResult, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
-from bitrix_inflow.store.tables import schedule_slots
+from bitrix_inflow.store.tables import jobs, schedule_slots
 
 log = structlog.get_logger("bitrix_inflow.scheduler")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -74,23 +77,46 @@ def tick(engine: Engine, schedules: Sequence[Schedule], *, now: dt.datetime, ins
             )
             if slot_id is None:
                 continue  # another instance owns this slot
-            # The dedupe key keeps a slow periodic job from piling up: while one run is queued or running,
-            # a new slot is recorded against it instead of adding a second run.
-            result = queue.enqueue(
-                conn,
-                schedule.kind,
-                {**schedule.payload, "schedule": schedule.name, "slot": slot.isoformat()},
-                now=now,
-                connection_id=schedule.connection_id,
-                dedupe_key=f"schedule:{schedule.connection_id}:{schedule.name}",
-                lock_key=schedule.lock_key,
-                priority=schedule.priority,
-            )
+            result = _enqueue_run(conn, schedule, slot, now)
             conn.execute(
                 update(schedule_slots).where(schedule_slots.c.id == slot_id).values(job_id=result.job_id)
             )
         fired.append(Fired(schedule.name, slot, result.job_id, result.created))
     return fired
+
+
+def _enqueue_run(conn: Connection, schedule: Schedule, slot: dt.datetime, now: dt.datetime) -> EnqueueResult:
+    """Queue the run for ``slot``, or join the one already waiting, so a slow periodic job never piles up.
+
+    A run that is already *running* read its data before this slot began and cannot stand in for it: the slot gets
+    one follow-up run (its own dedupe key), which the shared lock key holds back until the running one ends. At
+    most one run of a schedule is running and at most one waits, whatever the number of slots that pass.
+    """
+    key = f"schedule:{schedule.connection_id}:{schedule.name}"
+
+    def enqueue(dedupe_key: str) -> EnqueueResult:
+        return queue.enqueue(
+            conn,
+            schedule.kind,
+            {**schedule.payload, "schedule": schedule.name, "slot": slot.isoformat()},
+            now=now,
+            connection_id=schedule.connection_id,
+            dedupe_key=dedupe_key,
+            lock_key=schedule.lock_key or key,
+            priority=schedule.priority,
+        )
+
+    result = enqueue(key)
+    if result.created:
+        return result
+    holder = conn.execute(select(jobs.c.status).where(jobs.c.id == result.job_id)).scalar_one_or_none()
+    if holder == JobStatus.QUEUED.value:
+        return result  # it has not started yet, so it will see this slot's data
+    if holder == JobStatus.RUNNING.value:
+        return enqueue(f"{key}:next")
+    return enqueue(
+        key
+    )  # it finished in between (PostgreSQL, read committed): this slot needs a run of its own
 
 
 def prune_slots(engine: Engine, *, older_than: dt.datetime) -> int:

@@ -23,6 +23,7 @@ from bitrix_inflow.store.sql import upsert_worker
 from bitrix_inflow.store.tables import workers
 
 log = structlog.get_logger("bitrix_inflow.worker")
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,10 +64,27 @@ class Worker:
         """Work until ``stop`` is set (or ``max_jobs`` ran, or the queue is empty with ``exit_when_idle``)."""
         self._register()
         done = 0
+        failures = 0
         try:
             while not stop.is_set() and (max_jobs is None or done < max_jobs):
-                self.reap_if_due()
-                if self.run_one():
+                try:
+                    self.reap_if_due()
+                    ran = self.run_one()
+                except Exception as exc:
+                    # The database went away (restart, fail-over, network blip). Dying here would silently leave
+                    # `serve` one worker short for good; a job caught mid-outcome stays running and is handed back
+                    # by the reaper when its lease expires, so waiting and carrying on loses nothing.
+                    failures += 1
+                    log.warning(
+                        "worker.loop_failed",
+                        worker_id=self.worker_id,
+                        consecutive=failures,
+                        error=describe(exc, with_traceback=False),
+                    )
+                    stop.wait(min(self.settings.poll_seconds * 2**failures, MAX_OUTAGE_BACKOFF_SECONDS))
+                    continue
+                failures = 0
+                if ran:
                     done += 1
                     continue
                 if exit_when_idle:
@@ -106,7 +124,9 @@ class Worker:
             job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log
         )
         stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(job, stop_heartbeat, ctx.lease_lost), daemon=True
+        )
         heartbeat.start()
         error: BaseException | None = None
         try:
@@ -124,7 +144,9 @@ class Worker:
         outcome = decide(
             error,
             attempt=job.attempts,
-            max_attempts=job.max_attempts,
+            # The tighter of the job's own budget (set at enqueue) and its kind's policy (`jobs.max_attempts` by
+            # default): without the policy here, a configured budget never applied to a job enqueued without one.
+            max_attempts=min(job.max_attempts, job_type.policy.max_attempts),
             policy=job_type.policy,
             now=self.clock.now(),
             rng=self.rng,
@@ -146,23 +168,39 @@ class Worker:
                     )
                     return
             logger.info("job.done", note=outcome.error)
-        elif outcome.action == "retry":
-            assert outcome.run_after is not None and outcome.error is not None
-            queue.mark_retry(
+            return
+        assert outcome.error is not None
+        if outcome.action == "retry":
+            assert outcome.run_after is not None
+            applied = queue.mark_retry(
                 self.engine, job, self.worker_id, now=now, run_after=outcome.run_after, error=outcome.error
             )
+        else:
+            applied = queue.mark_dead(self.engine, job, self.worker_id, now=now, error=outcome.error)
+        if not applied:
+            # The fence kept the row as it was: saying "retry" or "dead" here would send an operator after a job
+            # that is in fact done, or running under another worker.
+            logger.warning(
+                "job.outcome_discarded",
+                outcome=outcome.action,
+                error=outcome.error,
+                detail="the job had already committed its completion"
+                if ctx.completed
+                else "the lease was lost; another attempt owns the job",
+            )
+        elif outcome.action == "retry":
+            assert outcome.run_after is not None
             logger.warning("job.retry", run_after=outcome.run_after.isoformat(), error=outcome.error)
         else:
-            assert outcome.error is not None
-            queue.mark_dead(self.engine, job, self.worker_id, now=now, error=outcome.error)
             logger.error("job.dead", error=outcome.error, exc_type=type(error).__name__ if error else None)
 
-    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
+    def _heartbeat(self, job: Job, stop: threading.Event, lease_lost: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_seconds):
             try:
                 now = self.clock.now()
                 if not queue.extend_lease(self.engine, job, self.worker_id, now=now, lease=self._lease):
                     log.warning("job.lease_lost", **job.log_context)
+                    lease_lost.set()
                     return
                 self._touch(now)
             except Exception as exc:
@@ -173,12 +211,24 @@ class Worker:
     # -- the workers table, for operators --------------------------------------------------------------------------
 
     def _register(self) -> None:
-        self._touch(self.clock.now())
+        try:
+            self._touch(self.clock.now())
+        except Exception as exc:  # the row is only for operators; the first heartbeat writes it again
+            log.warning(
+                "worker.register_failed", worker_id=self.worker_id, error=describe(exc, with_traceback=False)
+            )
 
     def _touch(self, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
             upsert_worker(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
 
     def _unregister(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(workers).where(workers.c.id == self.worker_id))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(workers).where(workers.c.id == self.worker_id))
+        except Exception as exc:  # the row is only for operators; a failure must not mask why the loop ended
+            log.warning(
+                "worker.unregister_failed",
+                worker_id=self.worker_id,
+                error=describe(exc, with_traceback=False),
+            )

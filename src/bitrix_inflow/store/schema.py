@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bitrix_inflow.errors import PermanentError
 
@@ -15,6 +19,24 @@ SCRIPT_LOCATION = "bitrix_inflow.store:migrations"
 
 class SchemaOutdatedError(PermanentError):
     """The database is behind (or ahead of) the code; the service must not start on it."""
+
+
+class DatabaseUnreachableError(PermanentError):
+    """The configured database cannot be opened; nothing that needs it can start."""
+
+
+@contextmanager
+def _reachable(engine: Engine) -> Iterator[None]:
+    """Turn a failed connect into a message naming ``database.url`` and what to check, without the password."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        where = engine.url.render_as_string(hide_password=True)
+        raise DatabaseUnreachableError(
+            f"database.url: cannot connect to {where}: {reason}. Check that the database server runs and that "
+            "the host, port, user, password and database name (or the SQLite file's path) in database.url are right"
+        ) from exc
 
 
 def _alembic_config() -> Config:
@@ -30,13 +52,13 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    with _reachable(engine), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     config = _alembic_config()
-    with engine.begin() as conn:
+    with _reachable(engine), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 

@@ -178,3 +178,19 @@ def test_soap_fault_without_problem_detail(wms, make_client):
     wms.raw(500, fault.replace(b"soap:Client", b"soap:Server"), ctype="text/xml")
     with pytest.raises(TransientError, match="bad thing"):
         soap.get_order("PO-1")
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "nan", "-5"])
+def test_a_retry_after_that_is_not_a_finite_wait_is_ignored(wms, client, sleeps, value):
+    problem = {
+        "type": "urn:inflow:problem:rate-limited",
+        "title": "x",
+        "status": 429,
+        "detail": "x",
+        "errors": [],
+    }
+    wms.json(429, problem, **{"Retry-After": value})
+    wms.json(429, problem, **{"Retry-After": value})
+    with pytest.raises(RateLimitedError) as raised:
+        client.get_order("PO-1")
+    assert raised.value.retry_after is None and len(sleeps.waits) == 1

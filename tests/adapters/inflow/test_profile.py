@@ -146,3 +146,12 @@ def test_the_client_satisfies_the_port(ctl, make_client):
         ctl.running
     )  # checked by mypy in src; here: it really runs through the port
     assert port.available_stock_page(limit=1).items
+
+
+@pytest.mark.parametrize("url", ["https://ops:hunter2-pw@wms.example.com", "wms:hunter2-pw@wms.example.com"])
+def test_credentials_in_the_base_url_are_refused_without_echoing_them(url):
+    """base_url is printed by `config check` and sits in every request log line; it must never hold a password."""
+    with pytest.raises(pydantic.ValidationError) as raised:
+        InflowSettings.model_validate({"base_url": url, "api_key": "k"})
+    text = str(raised.value)
+    assert "base_url" in text and "hunter2-pw" not in text

@@ -7,6 +7,7 @@ a cancel).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -161,4 +162,5 @@ def parse_retry_after(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(0.0, seconds)
+    # inf, nan and negatives are not waits (RFC 9110: a non-negative integer); treat them as no header at all.
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -14,7 +14,7 @@ from bitrix_inflow.errors import ValidationError
 class InflowTimeouts(BaseModel):
     """Explicit httpx timeouts in seconds; there is no implicit "wait forever" anywhere."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     connect: float = Field(5.0, gt=0, description="TCP + TLS connection establishment")
     read: float = Field(30.0, gt=0, description="between two chunks of the response")
@@ -25,7 +25,7 @@ class InflowTimeouts(BaseModel):
 class InflowRetry(BaseModel):
     """The retry budget of one call (transient errors and 429 only)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     attempts: int = Field(5, ge=1, le=20, description="attempts per call, the first one included")
     base_delay: float = Field(0.5, ge=0, description="backoff before the 2nd attempt; doubles per attempt")
@@ -38,7 +38,8 @@ class InflowRetry(BaseModel):
 
 
 class InflowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Errors must not print the input: it may be a secret, or a URL with one in it.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, hide_input_in_errors=True)
 
     base_url: str = Field(description="scheme://host[:port] of the installation, without the API base path")
     transport: Literal["rest", "soap"] = "rest"
@@ -61,11 +62,15 @@ class InflowSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _full_url(cls, value: str) -> str:
+        # The messages never repeat the value: a mistyped URL may carry a password.
+        if "@" in value:
+            raise ValueError(
+                "must not contain credentials (user:password@); put the key in api_key or use auth = 'oauth2', "
+                "both read from the environment or a file"
+            )
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"'{value}' is not a full URL; write it with its scheme, e.g. https://wms.example.com"
-            )
+            raise ValueError("is not a full URL; write it with its scheme, e.g. https://wms.example.com")
         return value.rstrip("/")
 
     @field_validator("profile")
