@@ -30,6 +30,7 @@ from bitrix_inflow.adapters.inflow.models import (
     NewPickingOrder,
     OrderStatus,
     PickingOrder,
+    RowT,
     StockPage,
 )
 from bitrix_inflow.adapters.inflow.problems import DuplicateExternalRefError, VersionMismatchError
@@ -186,15 +187,11 @@ class InflowClient:
         limit: int | None = None,
     ) -> Iterator[AvailableStock]:
         """Every aggregated row, one page in memory at a time (a page may be empty while more follow)."""
-        cursor: str | None = None
-        while True:
-            page = self.available_stock_page(
+        return _rows_of_every_page(
+            lambda cursor: self.available_stock_page(
                 warehouse=warehouse, sku=sku, updated_since=updated_since, cursor=cursor, limit=limit
             )
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        )
 
     def iter_bin_stock(
         self,
@@ -205,15 +202,11 @@ class InflowClient:
         limit: int | None = None,
     ) -> Iterator[BinStock]:
         """Every stock slot, one page in memory at a time."""
-        cursor: str | None = None
-        while True:
-            page = self.bin_stock_page(
+        return _rows_of_every_page(
+            lambda cursor: self.bin_stock_page(
                 warehouse=warehouse, sku=sku, updated_since=updated_since, cursor=cursor, limit=limit
             )
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        )
 
     # ------------------------------------------------------------------ orders
     def create_picking_order(
@@ -307,6 +300,17 @@ class InflowClient:
                 if current.status is OrderStatus.CANCELLED:
                     return current
             raise
+
+
+def _rows_of_every_page(fetch: Callable[[str | None], StockPage[RowT]]) -> Iterator[RowT]:
+    """Follow the cursor from the first page to the last, yielding rows; one page in memory at a time."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 if TYPE_CHECKING:
