@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 import structlog
+import uvicorn
 from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
@@ -17,6 +18,7 @@ from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.schema import ensure_current
+from bitrix_inflow.web.app import build_app
 
 log = structlog.get_logger("bitrix_inflow.service")
 
@@ -90,8 +92,33 @@ class Service:
             kinds=self.registry.kinds,
             instance=instance,
         )
+        web = self._web_server()
+        if web is not None:
+            threads.append(threading.Thread(target=web.run, name="web", daemon=True))
         for thread in threads:
             thread.start()
+        self.stop.wait()
+        if web is not None:
+            web.should_exit = True
         for thread in threads:
             thread.join()
         log.info("service.stopped", instance=instance)
+
+    def _web_server(self) -> uvicorn.Server | None:
+        web = self.settings.web
+        if not web.enabled:
+            return None
+        alive_within = dt.timedelta(
+            seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
+        )
+        config = uvicorn.Config(
+            build_app(self.engine, alive_within=alive_within),
+            host=web.host,
+            port=web.port,
+            log_config=None,  # keep our structlog set-up
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        log.info("service.web", url=f"http://{web.host}:{web.port}", endpoints=["/healthz", "/metrics"])
+        return uvicorn.Server(config)

@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bitrix_inflow.jobs import queue
@@ -71,9 +73,17 @@ def test_serve_refuses_an_outdated_schema(tmp_path: Path) -> None:
     assert "bitrix-inflow db upgrade" in result.stderr
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
     assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+    env["BITRIX_INFLOW__WEB__PORT"] = str(port)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bitrix_inflow", "serve"],
         cwd=tmp_path,
@@ -85,6 +95,17 @@ def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
         assert proc.stderr is not None
         first = json.loads(proc.stderr.readline())
         assert first["event"] == "service.started" and "maintenance.prune" in first["kinds"]
+        health = None
+        for _ in range(100):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None and health.status_code == 200 and health.json()["status"] == "ok"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        # The scheduler's first tick has queued the prune job; the 2 idle workers have heartbeated.
+        assert "bitrix_inflow_workers_alive" in metrics and 'kind="maintenance.prune"' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         events = [

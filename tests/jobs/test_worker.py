@@ -336,3 +336,24 @@ def test_the_policys_attempt_budget_is_honoured(engine: Engine, clock: Any) -> N
     assert (job(engine, flaky).status, job(engine, flaky).attempts) == (JobStatus.DEAD, 2)
     assert (job(engine, picky).status, job(engine, picky).attempts) == (JobStatus.DEAD, 1)
     assert "gave up after 2 attempts" in (job(engine, flaky).last_error or "")
+
+
+def test_an_idle_worker_keeps_its_heartbeat_fresh(engine: Engine) -> None:
+    registry = JobRegistry()
+    registry.register("k", lambda ctx: None)
+    worker = Worker(engine, registry, settings=WorkerSettings(poll_seconds=0.02, heartbeat_seconds=0.1))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with engine.connect() as conn:
+                row = conn.execute(select(workers).where(workers.c.id == worker.worker_id)).mappings().first()
+            if row is not None and row["heartbeat_at"] > row["started_at"]:
+                break
+            assert time.monotonic() < deadline, "an idle worker never refreshed its heartbeat"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()

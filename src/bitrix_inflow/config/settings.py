@@ -111,7 +111,10 @@ class LogSettings(Section):
 
 
 class WebSettings(Section):
-    host: str = "127.0.0.1"
+    enabled: bool = Field(True, description="serve /healthz and /metrics from `serve`")
+    host: str = Field(
+        "127.0.0.1", description="loopback by default; put a reverse proxy in front to expose it"
+    )
     port: int = Field(8750, ge=1, le=65535)
 
 

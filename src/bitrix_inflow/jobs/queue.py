@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import TransientError
@@ -279,6 +279,36 @@ def count_by_status(conn: Connection) -> dict[JobStatus, int]:
     for status, count in rows:
         counts[JobStatus(status)] = int(count)
     return counts
+
+
+@dataclass(frozen=True)
+class KindStats:
+    kind: str
+    status: JobStatus
+    count: int
+    oldest_runnable: dt.datetime | None  # for queued jobs: the earliest run_after that is already due
+
+
+def stats(conn: Connection, *, now: dt.datetime) -> list[KindStats]:
+    """Jobs per (kind, status) and how long the oldest due job has waited: what an alert needs."""
+    due_since = func.min(
+        case((and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.run_after <= now), jobs.c.run_after))
+    )
+    rows = conn.execute(
+        select(jobs.c.kind, jobs.c.status, func.count(), due_since).group_by(jobs.c.kind, jobs.c.status)
+    ).all()
+    return [
+        KindStats(kind, JobStatus(status), int(count), _as_utc(oldest))
+        for kind, status, count, oldest in rows
+    ]
+
+
+def _as_utc(value: Any) -> dt.datetime | None:
+    """Aggregates bypass the column type, so SQLite hands back its stored text: turn it into aware UTC."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
 class JobStateError(Exception):

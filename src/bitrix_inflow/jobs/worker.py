@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, delete
 
+from bitrix_inflow.jobs import metrics as job_metrics
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.clock import Clock, SystemClock
 from bitrix_inflow.jobs.model import Job
@@ -57,6 +59,7 @@ class Worker:
         self.rng = rng or random.Random()
         self._lease = dt.timedelta(seconds=self.settings.lease_seconds)
         self._last_reap: dt.datetime | None = None
+        self._last_touch: dt.datetime | None = None
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
@@ -69,6 +72,7 @@ class Worker:
             while not stop.is_set() and (max_jobs is None or done < max_jobs):
                 try:
                     self.reap_if_due()
+                    self._touch_if_due()
                     ran = self.run_one()
                 except Exception as exc:
                     # The database went away (restart, fail-over, network blip). Dying here would silently leave
@@ -129,6 +133,7 @@ class Worker:
         )
         heartbeat.start()
         error: BaseException | None = None
+        started = time.monotonic()
         try:
             job_type.handler(ctx)
         except LeaseLostError:
@@ -152,6 +157,7 @@ class Worker:
             rng=self.rng,
         )
         self._record(job, ctx, outcome, job_log, error)
+        job_metrics.observe(job.kind, outcome.action, time.monotonic() - started)
         return outcome
 
     def _record(
@@ -218,7 +224,15 @@ class Worker:
                 "worker.register_failed", worker_id=self.worker_id, error=describe(exc, with_traceback=False)
             )
 
+    def _touch_if_due(self) -> None:
+        """An idle worker is alive too: refresh its row between jobs (jobs refresh it from their heartbeat)."""
+        now = self.clock.now()
+        if self._last_touch and (now - self._last_touch).total_seconds() < self.settings.heartbeat_seconds:
+            return
+        self._touch(now)
+
     def _touch(self, now: dt.datetime) -> None:
+        self._last_touch = now
         with self.engine.begin() as conn:
             upsert_worker(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
 

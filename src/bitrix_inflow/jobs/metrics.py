@@ -1,0 +1,26 @@
+"""What the workers of *this process* did, for Prometheus. Queue-wide figures are read from the database at
+scrape time instead (``bitrix_inflow.web.metrics``), so they are right whichever machine ran the jobs."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+# Not in the global registry: each web app registers them into its own, so tests can build several apps.
+JOB_OUTCOMES = Counter(
+    "bitrix_inflow_job_outcomes",
+    "Jobs finished by this process's workers, by kind and outcome (done, retry, dead).",
+    ["kind", "outcome"],
+    registry=None,
+)
+JOB_SECONDS = Histogram(
+    "bitrix_inflow_job_duration_seconds",
+    "Time a handler ran, by job kind.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    registry=None,
+)
+
+
+def observe(kind: str, outcome: str, seconds: float) -> None:
+    JOB_OUTCOMES.labels(kind=kind, outcome=outcome).inc()
+    JOB_SECONDS.labels(kind=kind).observe(seconds)

@@ -1,0 +1,1 @@
+"""The service's HTTP side: health, Prometheus metrics (and, later, the operator console)."""

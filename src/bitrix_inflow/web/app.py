@@ -1,0 +1,38 @@
+"""The HTTP app ``serve`` exposes: ``/healthz`` for load balancers and orchestrators, ``/metrics`` for Prometheus."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Engine
+
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.log import redactor
+from bitrix_inflow.store.schema import ensure_current
+from bitrix_inflow.web.metrics import build_registry
+
+
+def build_app(engine: Engine, *, alive_within: dt.timedelta = dt.timedelta(minutes=2)) -> FastAPI:
+    app = FastAPI(title="bitrix-inflow", docs_url=None, redoc_url=None, openapi_url=None)
+    registry = build_registry(engine, alive_within=alive_within)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        """200 while the state database answers with the schema this version needs; 503 otherwise, with why."""
+        try:
+            ensure_current(engine)
+            with engine.connect() as conn:
+                counts = queue.count_by_status(conn)
+        except Exception as exc:  # any failure means "not healthy", and the reason is the answer
+            reason = redactor.scrub_text(f"{type(exc).__name__}: {exc}")
+            return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        return JSONResponse({"status": "ok", "jobs": {status.value: n for status, n in counts.items()}})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,69 @@
+"""Prometheus exposition: queue figures read from the database at scrape time, plus this process's counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from bitrix_inflow.jobs import metrics as job_metrics
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.clock import Clock, SystemClock
+from bitrix_inflow.store.tables import workers
+
+
+class QueueCollector(Collector):
+    """Reads the jobs and workers tables on every scrape: the figures an alert on "nothing fails silently" needs."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, alive_within: dt.timedelta) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.alive_within = alive_within
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = self.clock.now()
+        jobs = GaugeMetricFamily(
+            "bitrix_inflow_jobs",
+            "Jobs in the queue by kind and status (dead = waiting for an operator).",
+            labels=["kind", "status"],
+        )
+        waiting = GaugeMetricFamily(
+            "bitrix_inflow_jobs_oldest_due_age_seconds",
+            "How long the oldest due, queued job of a kind has waited for a worker (0 when none waits).",
+            labels=["kind"],
+        )
+        alive = GaugeMetricFamily(
+            "bitrix_inflow_workers_alive", "Workers (any machine) that heartbeated recently."
+        )
+        with self.engine.connect() as conn:
+            rows = queue.stats(conn, now=now)
+            alive_count = conn.execute(
+                select(func.count())
+                .select_from(workers)
+                .where(workers.c.heartbeat_at >= now - self.alive_within)
+            ).scalar_one()
+        oldest: dict[str, float] = {}
+        for row in rows:
+            jobs.add_metric([row.kind, row.status.value], row.count)
+            age = (now - row.oldest_runnable).total_seconds() if row.oldest_runnable else 0.0
+            oldest[row.kind] = max(oldest.get(row.kind, 0.0), age)
+        for kind, age in sorted(oldest.items()):
+            waiting.add_metric([kind], age)
+        alive.add_metric([], int(alive_count))
+        yield jobs
+        yield waiting
+        yield alive
+
+
+def build_registry(
+    engine: Engine, *, alive_within: dt.timedelta, clock: Clock | None = None
+) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(engine, clock or SystemClock(), alive_within=alive_within))
+    registry.register(job_metrics.JOB_OUTCOMES)
+    registry.register(job_metrics.JOB_SECONDS)
+    return registry

@@ -1,0 +1,93 @@
+"""/healthz and /metrics as Prometheus and a load balancer see them: a real server on loopback, both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, text
+
+from bitrix_inflow.errors import PermanentError, TransientError
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.model import RetryPolicy
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry
+from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.web.app import build_app
+
+
+@pytest.fixture
+def web(engine: Engine) -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(build_app(engine), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "web app did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    body = httpx.get(f"{base}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def test_metrics_show_the_queue_the_dead_and_the_waiting(engine: Engine, web: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=3, base_delay=60))
+
+    @registry.handler("metrics.bad")
+    def bad(ctx: JobContext) -> None:
+        raise PermanentError("no mapping for SHORT_PICK")
+
+    @registry.handler("metrics.flaky")
+    def flaky(ctx: JobContext) -> None:
+        raise TransientError("WMS 503")
+
+    with engine.begin() as conn:
+        queue.enqueue(conn, "metrics.bad", {}, now=now)
+        queue.enqueue(conn, "metrics.flaky", {}, now=now)
+        # Waiting for a worker for ten minutes: nobody handles this kind.
+        queue.enqueue(conn, "metrics.stuck", {}, now=now, run_after=now - dt.timedelta(minutes=10))
+    worker = Worker(engine, registry, settings=WorkerSettings(poll_seconds=0.01))
+    assert worker.run(threading.Event(), exit_when_idle=True) == 2
+
+    got = samples(web)
+    assert got[("bitrix_inflow_jobs", (("kind", "metrics.bad"), ("status", "dead")))] == 1
+    assert got[("bitrix_inflow_jobs", (("kind", "metrics.flaky"), ("status", "queued")))] == 1
+    assert got[("bitrix_inflow_jobs", (("kind", "metrics.stuck"), ("status", "queued")))] == 1
+    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (("kind", "metrics.stuck"),))] >= 600
+    # The flaky job backs off for a minute: it is queued but not yet due, so it is not "waiting".
+    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (("kind", "metrics.flaky"),))] == 0
+    assert got[("bitrix_inflow_job_outcomes_total", (("kind", "metrics.bad"), ("outcome", "dead")))] >= 1
+    assert got[("bitrix_inflow_job_outcomes_total", (("kind", "metrics.flaky"), ("outcome", "retry")))] >= 1
+    assert got[("bitrix_inflow_job_duration_seconds_count", (("kind", "metrics.bad"),))] >= 1
+    # The worker unregistered when it stopped.
+    assert got[("bitrix_inflow_workers_alive", ())] == 0
+
+
+def test_healthz_says_ok_then_why_not(engine: Engine, web: str) -> None:
+    ok = httpx.get(f"{web}/healthz", timeout=10)
+    assert ok.status_code == 200 and ok.json()["status"] == "ok"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+    bad = httpx.get(f"{web}/healthz", timeout=10)
+    assert bad.status_code == 503
+    assert bad.json()["status"] == "unavailable" and "from_the_future" in bad.json()["reason"]
