@@ -48,7 +48,7 @@ def test_check_passes_with_a_good_webhook(shop: RunningSandbox, tmp_path: Path) 
             "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
         },
     )
-    bitrix_lines = [line for line in result.stdout.splitlines() if "bitrix" in line]
+    bitrix_lines = [line for line in result.stdout.splitlines() if line.startswith("│ bitrix")]
     assert any("reachable and authorised" in line and "✓" in line for line in bitrix_lines), result.stdout
     assert any("order statuses" in line and "✓" in line and "N, P" in line for line in bitrix_lines)
     assert not any("✗" in line for line in bitrix_lines), result.stdout
@@ -90,7 +90,7 @@ def test_check_passes_with_a_reachable_warehouse(warehouse: wms.RunningSandbox, 
         "BITRIX_INFLOW__INFLOW__API_KEY": "sandbox-key",
     }
     result = run_check(tmp_path, env)
-    inflow_lines = [line for line in result.stdout.splitlines() if "inflow" in line]
+    inflow_lines = [line for line in result.stdout.splitlines() if line.startswith("│ inflow")]
     assert any("reachable and authorised" in line and "✓" in line for line in inflow_lines), result.stdout
     assert any("stock of MAIN" in line and "first SKU" in line for line in inflow_lines), result.stdout
     assert not any("✗" in line for line in inflow_lines), result.stdout
@@ -110,3 +110,41 @@ def test_check_reports_a_wrong_key_and_an_unknown_warehouse(
     env["BITRIX_INFLOW__INFLOW__WAREHOUSE"] = "NORTH"
     result = run_check(tmp_path, env)
     assert result.returncode == 1 and "stock of NORTH" in result.stdout and "✗" in result.stdout
+
+
+def test_check_verifies_the_status_mapping_against_the_shop(shop: RunningSandbox, tmp_path: Path) -> None:
+    def mapping_lines() -> list[str]:
+        env = {
+            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
+            "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+        }
+        out = run_check(tmp_path, env).stdout
+        assert any(
+            "│ state" in line and "schema current" in line and "✓" in line for line in out.splitlines()
+        ), out
+        return [line for line in out.splitlines() if line.startswith("│ mapping")]
+
+    def cli(*args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+        done = subprocess.run(
+            [sys.executable, "-m", "bitrix_inflow", *args], cwd=tmp_path, env=env, check=False
+        )
+        assert done.returncode == 0
+
+    cli("db", "upgrade")
+    lines = mapping_lines()
+    assert any("statuses exist in the shop" in line and "✓" in line for line in lines), lines
+    assert any(
+        "PICKING_ERROR" in line and "✗" in line and "mapping set PICKING_ERROR E" in line for line in lines
+    )
+
+    cli("mapping", "set", "PICKED", "X1")
+    assert any(
+        "PICKED → X1" in line and "✗" in line and "no order status X1" in line for line in mapping_lines()
+    )
+
+    shop.control.add_status("E", "Picking error")
+    cli("mapping", "unset", "PICKED")
+    cli("mapping", "set", "PICKING_ERROR", "E")
+    lines = mapping_lines()
+    assert lines and not any("✗" in line for line in lines), lines

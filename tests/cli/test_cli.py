@@ -148,8 +148,6 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
         ("sync", "orders"),
         ("sync", "statuses"),
         ("reconcile",),
-        ("mapping", "show"),
-        ("mapping", "export", "out.toml"),
     ],
 )
 def test_unbuilt_features_say_so_and_fail(tmp_path: Path, args: tuple[str, ...]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bitrix_inflow.cli import check, config_cmd, db, demo, jobs, placeholders, sandbox, serve
+from bitrix_inflow.cli import check, config_cmd, db, demo, jobs, mapping, placeholders, sandbox, serve
 from bitrix_inflow.cli.common import state
 
 app = typer.Typer(
@@ -36,7 +36,7 @@ app.command("reconcile")(placeholders.reconcile)
 app.command("check")(check.check)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(placeholders.sync_app, name="sync")
-app.add_typer(placeholders.mapping_app, name="mapping")
+app.add_typer(mapping.app, name="mapping")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")

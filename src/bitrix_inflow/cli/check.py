@@ -13,7 +13,13 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, settings
 from bitrix_inflow.config import Settings
+from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.errors import IntegrationError
+from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
+from bitrix_inflow.log import redactor
+from bitrix_inflow.store import status_map
+from bitrix_inflow.store.engine import make_engine
+from bitrix_inflow.store.schema import ensure_current
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,7 @@ class Finding:
     detail: str
 
 
-def bitrix_findings(bitrix: BitrixSettings | None) -> Iterator[Finding]:
+def bitrix_findings(bitrix: BitrixSettings | None, mapping: StatusMapping | None = None) -> Iterator[Finding]:
     if bitrix is None:
         yield Finding(
             "bitrix",
@@ -37,7 +43,7 @@ def bitrix_findings(bitrix: BitrixSettings | None) -> Iterator[Finding]:
     gateway = BitrixGateway(bitrix)
     try:
         yield from _guard("bitrix", "access", lambda: _bitrix_access(gateway))
-        yield from _guard("bitrix", "order statuses", lambda: _bitrix_statuses(gateway))
+        yield from _guard("bitrix", "order statuses", lambda: _bitrix_statuses(gateway, mapping))
     finally:
         gateway.close()
 
@@ -58,11 +64,37 @@ def _bitrix_access(gateway: BitrixGateway) -> Iterator[Finding]:
         yield Finding("bitrix", method, False, why)
 
 
-def _bitrix_statuses(gateway: BitrixGateway) -> Iterator[Finding]:
+def _bitrix_statuses(gateway: BitrixGateway, mapping: StatusMapping | None) -> Iterator[Finding]:
     statuses = gateway.statuses()
     order_statuses = [s for s in statuses if s.type == "O"]
     names = ", ".join(s.id for s in order_statuses)
     yield Finding("bitrix", "order statuses", bool(order_statuses), names or "no order statuses found")
+    if mapping is not None:
+        yield from mapping_findings(mapping, {s.id for s in order_statuses})
+
+
+def mapping_findings(mapping: StatusMapping, shop_statuses: set[str]) -> Iterator[Finding]:
+    """Every mapped status must exist in the shop, and picking errors need a status of their own."""
+    missing = {inflow: bitrix for inflow, bitrix in mapping.entries.items() if bitrix not in shop_statuses}
+    for inflow, bitrix in sorted(missing.items()):
+        yield Finding(
+            "mapping",
+            f"{inflow} → {bitrix}",
+            False,
+            f"the shop has no order status {bitrix}: create it in the shop's order statuses or run "
+            f"`bitrix-inflow mapping set {inflow} <ID>`",
+        )
+    if mapping.bitrix_status_for("PICKING_ERROR") is None:
+        yield Finding(
+            "mapping",
+            "PICKING_ERROR",
+            False,
+            'picking errors have no Bitrix status: create one in the shop (e.g. E "Picking error") and run '
+            "`bitrix-inflow mapping set PICKING_ERROR E`",
+        )
+    if not missing:
+        mapped = ", ".join(f"{k}→{v}" for k, v in mapping.entries.items())
+        yield Finding("mapping", "statuses exist in the shop", True, mapped or "(nothing mapped)")
 
 
 def _guard(system: str, check: str, run: Callable[[], Iterator[Finding]]) -> Iterator[Finding]:
@@ -109,8 +141,23 @@ def _inflow_changes(client: InflowClient) -> Iterator[Finding]:
     yield Finding("inflow", "order changes feed", True, "readable")
 
 
+def state_findings(loaded: Settings) -> tuple[list[Finding], StatusMapping | None]:
+    """The state database must be reachable and current; it also holds the status mapping to verify."""
+    try:
+        db = make_engine(loaded.database.url)
+        ensure_current(db)
+        with db.connect() as conn:
+            mapping = status_map.load(conn, DEFAULT_CONNECTION)
+    except Exception as exc:  # reported as a finding: check never stops at the first problem
+        reason = redactor.scrub_text(f"{type(exc).__name__}: {exc}")
+        return [Finding("state", "database", False, reason)], None
+    where = db.url.render_as_string(hide_password=True)
+    return [Finding("state", "database", True, f"{where}, schema current")], mapping
+
+
 def findings(loaded: Settings) -> list[Finding]:
-    return [*inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix)]
+    state, mapping = state_findings(loaded)
+    return [*state, *inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix, mapping)]
 
 
 def check() -> None:

@@ -7,7 +7,6 @@ import typer
 from bitrix_inflow.cli.common import not_available
 
 sync_app = typer.Typer(help="Run one synchronisation flow now.", no_args_is_help=True)
-mapping_app = typer.Typer(help="The Inflow → Bitrix status mapping table.", no_args_is_help=True)
 
 FLOWS = "the sync flows issue"
 
@@ -33,27 +32,3 @@ def sync_statuses() -> None:
 def reconcile() -> None:
     """Compare stock and open orders on both sides and repair drift."""
     not_available("reconcile", FLOWS)
-
-
-@mapping_app.command("show")
-def mapping_show() -> None:
-    """Show the status mapping table."""
-    not_available("mapping show", "the status mapping issue")
-
-
-@mapping_app.command("set")
-def mapping_set(inflow_status: str, bitrix_status: str) -> None:
-    """Map one Inflow status to a Bitrix status."""
-    not_available("mapping set", "the status mapping issue")
-
-
-@mapping_app.command("import")
-def mapping_import(path: str) -> None:
-    """Replace the mapping table from a TOML file."""
-    not_available("mapping import", "the status mapping issue")
-
-
-@mapping_app.command("export")
-def mapping_export(path: str) -> None:
-    """Write the mapping table to a TOML file."""
-    not_available("mapping export", "the status mapping issue")

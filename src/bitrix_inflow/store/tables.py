@@ -114,3 +114,13 @@ schedule_slots = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("connection_id", "schedule", "slot", name="uq_schedule_slots"),
 )
+
+status_map = Table(
+    "status_map",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("inflow_status", String(32), primary_key=True),
+    Column("bitrix_status", String(2), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)

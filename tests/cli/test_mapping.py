@@ -1,0 +1,102 @@
+"""``bitrix-inflow mapping …`` as an operator uses it, and the table's storage on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING
+from bitrix_inflow.store import status_map
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "bitrix_inflow", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def shop_dir(tmp_path: Path) -> Path:
+    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
+    return tmp_path
+
+
+def test_the_migration_seeds_the_brief_table(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert dict(status_map.load(conn, "default").entries) == dict(DEFAULT_MAPPING)
+
+
+def test_replace_swaps_the_whole_table(engine: Engine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        status_map.replace(conn, "default", {"NEW": "N", "PICKING_ERROR": "E"}, now=now, by="test")
+    with engine.connect() as conn:
+        assert dict(status_map.load(conn, "default").entries) == {"NEW": "N", "PICKING_ERROR": "E"}
+
+
+def test_show_set_unset(shop_dir: Path) -> None:
+    shown = cli("mapping", "show", cwd=shop_dir)
+    assert shown.returncode == 0
+    assert "NEW" in shown.stdout and "PICKING_ERROR" in shown.stdout and "(unchanged)" in shown.stdout
+    assert cli("mapping", "set", "picking_error", "e", cwd=shop_dir).returncode == 0
+    assert cli("mapping", "unset", "CANCELLED", cwd=shop_dir).returncode == 0
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in cli("mapping", "show", cwd=shop_dir).stdout.splitlines()
+        if line.count("│") == 3
+    }
+    assert rows["PICKING_ERROR"] == "E" and rows["CANCELLED"] == "(unchanged)" and rows["NEW"] == "P"
+
+
+def test_bad_values_are_refused_with_the_fix_and_change_nothing(shop_dir: Path) -> None:
+    refused = cli("mapping", "set", "SHORT_PICK", "processing", cwd=shop_dir)
+    assert refused.returncode == 1
+    assert "SHORT_PICK: is not an Inflow status" in refused.stderr
+    assert "'PROCESSING' is not a Bitrix status id" in refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert "SHORT_PICK" not in cli("mapping", "show", cwd=shop_dir).stdout
+
+
+def test_export_then_import_round_trips_and_a_bad_file_changes_nothing(shop_dir: Path) -> None:
+    exported = shop_dir / "mapping.toml"
+    assert cli("mapping", "set", "PICKING_ERROR", "E", cwd=shop_dir).returncode == 0
+    assert cli("mapping", "export", str(exported), cwd=shop_dir).returncode == 0
+    text = exported.read_text()
+    assert 'PICKING_ERROR = "E"' in text and "# PICKED = (unchanged)" in text
+    before = cli("mapping", "show", cwd=shop_dir).stdout
+
+    bad = shop_dir / "bad.toml"
+    bad.write_text('[statuses]\nNEW = "N"\nSHIPED = "D"\nDELIVERED = 5\n')
+    refused = cli("mapping", "import", str(bad), cwd=shop_dir)
+    assert refused.returncode == 1 and "2 problem(s)" in refused.stderr
+    assert "SHIPED" in refused.stderr and "DELIVERED" in refused.stderr
+    assert cli("mapping", "show", cwd=shop_dir).stdout == before
+
+    assert cli("mapping", "import", str(shop_dir / "missing.toml"), cwd=shop_dir).returncode == 1
+    wrong_shape = shop_dir / "shape.toml"
+    wrong_shape.write_text('NEW = "P"\n')
+    assert "exactly one [statuses] table" in cli("mapping", "import", str(wrong_shape), cwd=shop_dir).stderr
+
+    assert cli("mapping", "unset", "PICKING_ERROR", cwd=shop_dir).returncode == 0
+    imported = cli("mapping", "import", str(exported), cwd=shop_dir)
+    assert imported.returncode == 0 and "imported 6 mappings" in imported.stdout
+    assert cli("mapping", "show", cwd=shop_dir).stdout == before
+
+
+def test_mapping_refuses_an_outdated_database(tmp_path: Path) -> None:
+    result = cli("mapping", "show", cwd=tmp_path)
+    assert result.returncode == 2 and "bitrix-inflow db upgrade" in result.stderr
