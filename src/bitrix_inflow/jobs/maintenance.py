@@ -1,4 +1,4 @@
-"""Housekeeping jobs every deployment runs: pruning finished jobs and old schedule slots."""
+"""Housekeeping jobs every deployment runs: pruning finished jobs, old schedule slots, rows of vanished workers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from sqlalchemy import delete
 
 from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
-from bitrix_inflow.store.tables import jobs, schedule_slots
+from bitrix_inflow.store.tables import jobs, schedule_slots, workers
 
 PRUNE_KIND = "maintenance.prune"
+# A worker that has not heartbeated for a day crashed or was stopped without unregistering (kill -9, power loss).
+VANISHED_WORKER_AFTER = dt.timedelta(days=1)
 
 
 def prune(ctx: JobContext) -> None:
-    """Delete done/cancelled jobs and schedule slots older than ``keep_days``; dead jobs stay until an operator acts."""
+    """Delete done/cancelled jobs and schedule slots older than ``keep_days`` and the rows of vanished workers.
+
+    Dead jobs stay until an operator acts on them.
+    """
     keep_days = int(ctx.payload.get("keep_days", 14))
     cutoff = ctx.now() - dt.timedelta(days=keep_days)
     with ctx.engine.begin() as conn:
@@ -25,8 +30,20 @@ def prune(ctx: JobContext) -> None:
             )
         ).rowcount
         removed_slots = conn.execute(delete(schedule_slots).where(schedule_slots.c.slot < cutoff)).rowcount
-        ctx.complete_in(conn, note=f"pruned {removed_jobs} jobs and {removed_slots} schedule slots")
-    ctx.log.info("maintenance.pruned", jobs=removed_jobs, slots=removed_slots, cutoff=cutoff.isoformat())
+        removed_workers = conn.execute(
+            delete(workers).where(workers.c.heartbeat_at < ctx.now() - VANISHED_WORKER_AFTER)
+        ).rowcount
+        ctx.complete_in(
+            conn,
+            note=f"pruned {removed_jobs} jobs, {removed_slots} schedule slots, {removed_workers} vanished workers",
+        )
+    ctx.log.info(
+        "maintenance.pruned",
+        jobs=removed_jobs,
+        slots=removed_slots,
+        workers=removed_workers,
+        cutoff=cutoff.isoformat(),
+    )
 
 
 def register(registry: JobRegistry) -> None:
