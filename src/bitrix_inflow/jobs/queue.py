@@ -134,22 +134,21 @@ def claim(
     return Job.from_row(rows[0]) if rows else None
 
 
-def _fenced(job: Job, worker_id: str) -> Any:
-    return and_(
+def _update_fenced(conn: Connection, job: Job, worker_id: str, **values: Any) -> bool:
+    """Apply ``values`` only while the row is still this worker's attempt; ``False`` when the fence held it back."""
+    fence = and_(
         jobs.c.id == job.id,
         jobs.c.status == JobStatus.RUNNING.value,
         jobs.c.leased_by == worker_id,
         jobs.c.attempts == job.attempts,
     )
+    return conn.execute(update(jobs).where(fence).values(**values)).rowcount == 1
 
 
 def extend_lease(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
     """Heartbeat: push the lease forward. ``False`` means the lease was lost (the job was re-queued)."""
     with engine.begin() as conn:
-        result = conn.execute(
-            update(jobs).where(_fenced(job, worker_id)).values(lease_until=now + lease, updated_at=now)
-        )
-    return result.rowcount == 1
+        return _update_fenced(conn, job, worker_id, lease_until=now + lease, updated_at=now)
 
 
 def mark_done(
@@ -164,42 +163,38 @@ def mark_done(
     }
     if note is not None:
         values["last_error"] = note
-    return conn.execute(update(jobs).where(_fenced(job, worker_id)).values(**values)).rowcount == 1
+    return _update_fenced(conn, job, worker_id, **values)
 
 
 def mark_retry(
     engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, run_after: dt.datetime, error: str
 ) -> bool:
     with engine.begin() as conn:
-        result = conn.execute(
-            update(jobs)
-            .where(_fenced(job, worker_id))
-            .values(
-                status=JobStatus.QUEUED.value,
-                run_after=run_after,
-                last_error=error,
-                leased_by=None,
-                lease_until=None,
-                updated_at=now,
-            )
+        return _update_fenced(
+            conn,
+            job,
+            worker_id,
+            status=JobStatus.QUEUED.value,
+            run_after=run_after,
+            last_error=error,
+            leased_by=None,
+            lease_until=None,
+            updated_at=now,
         )
-    return result.rowcount == 1
 
 
 def mark_dead(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, error: str) -> bool:
     with engine.begin() as conn:
-        result = conn.execute(
-            update(jobs)
-            .where(_fenced(job, worker_id))
-            .values(
-                status=JobStatus.DEAD.value,
-                last_error=error,
-                finished_at=now,
-                lease_until=None,
-                updated_at=now,
-            )
+        return _update_fenced(
+            conn,
+            job,
+            worker_id,
+            status=JobStatus.DEAD.value,
+            last_error=error,
+            finished_at=now,
+            lease_until=None,
+            updated_at=now,
         )
-    return result.rowcount == 1
 
 
 @dataclass(frozen=True)
