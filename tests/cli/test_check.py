@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,9 @@ import pytest
 
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_runner import cli
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +29,7 @@ def warehouse() -> Iterator[wms.RunningSandbox]:
 
 
 def run_check(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-    full.update({"COLUMNS": "250", **env})
-    return subprocess.run(
-        [sys.executable, "-m", "bitrix_inflow", "check"],
-        cwd=tmp_path,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return cli("check", cwd=tmp_path, env=env, timeout=120)
 
 
 def test_check_passes_with_a_good_webhook(shop: RunningSandbox, tmp_path: Path) -> None:
@@ -124,27 +116,24 @@ def test_check_verifies_the_status_mapping_against_the_shop(shop: RunningSandbox
         ), out
         return [line for line in out.splitlines() if line.startswith("│ mapping")]
 
-    def cli(*args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-        done = subprocess.run(
-            [sys.executable, "-m", "bitrix_inflow", *args], cwd=tmp_path, env=env, check=False
-        )
-        assert done.returncode == 0
+    def ok(*args: str) -> None:
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
 
-    cli("db", "upgrade")
+    ok("db", "upgrade")
     lines = mapping_lines()
     assert any("statuses exist in the shop" in line and "✓" in line for line in lines), lines
     assert any(
         "PICKING_ERROR" in line and "✗" in line and "mapping set PICKING_ERROR E" in line for line in lines
     )
 
-    cli("mapping", "set", "PICKED", "X1")
+    ok("mapping", "set", "PICKED", "X1")
     assert any(
         "PICKED → X1" in line and "✗" in line and "no order status X1" in line for line in mapping_lines()
     )
 
     shop.control.add_status("E", "Picking error")
-    cli("mapping", "unset", "PICKED")
-    cli("mapping", "set", "PICKING_ERROR", "E")
+    ok("mapping", "unset", "PICKED")
+    ok("mapping", "set", "PICKING_ERROR", "E")
     lines = mapping_lines()
     assert lines and not any("✗" in line for line in lines), lines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,23 +19,10 @@ from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
 
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_runner import clean_env, cli
+
 NOW = dt.datetime.now(dt.UTC)
-
-
-def cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-    full_env.update({"COLUMNS": "250", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "bitrix_inflow", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_config_check_lists_every_problem_and_fails(tmp_path: Path) -> None:
@@ -82,8 +68,7 @@ def free_port() -> int:
 def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
     assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-    env["BITRIX_INFLOW__WEB__PORT"] = str(port)
+    env = clean_env({"BITRIX_INFLOW__WEB__PORT": str(port)})
     proc = subprocess.Popen(
         [sys.executable, "-m", "bitrix_inflow", "serve"],
         cwd=tmp_path,

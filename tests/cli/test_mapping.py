@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,19 +12,8 @@ from sqlalchemy import Engine
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING
 from bitrix_inflow.store import status_map
 
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "bitrix_inflow", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_runner import cli
 
 
 @pytest.fixture
