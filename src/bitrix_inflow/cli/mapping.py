@@ -12,25 +12,19 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, engine, err_console, fail, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, fail, settings
 from bitrix_inflow.domain.status_mapping import INFLOW_STATUSES, check_entry, parse_table
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.store import status_map
-from bitrix_inflow.store.schema import SchemaOutdatedError, ensure_current
 
 app = typer.Typer(help="The Inflow → Bitrix status mapping table.", no_args_is_help=True)
 ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 
 def _db() -> Engine:
-    db = engine(settings())
-    try:
-        ensure_current(db)
-    except SchemaOutdatedError as exc:
-        fail(str(exc))
-    return db
+    return database(settings())
 
 
 def _who() -> str:
