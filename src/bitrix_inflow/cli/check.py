@@ -160,15 +160,19 @@ def findings(loaded: Settings) -> list[Finding]:
     return [*state, *inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix, mapping)]
 
 
-def check() -> None:
-    """Check connectivity, credentials and rights on both systems; exit 1 if anything is missing."""
-    results = findings(settings())
-    table = Table(title="bitrix-inflow check", header_style="bold")
+def findings_table(results: list[Finding], title: str) -> Table:
+    table = Table(title=title, header_style="bold")
     for column in ("system", "check", "", "detail"):
         table.add_column(column, overflow="fold")
     for item in results:
         mark = "[green]✓[/]" if item.ok else "[red]✗[/]"
         table.add_row(escape(item.system), escape(item.check), mark, escape(item.detail))
-    console.print(table)
+    return table
+
+
+def check() -> None:
+    """Check connectivity, credentials and rights on both systems; exit 1 if anything is missing."""
+    results = findings(settings())
+    console.print(findings_table(results, "bitrix-inflow check"))
     if not all(item.ok for item in results):
         raise typer.Exit(EXIT_PROBLEM)

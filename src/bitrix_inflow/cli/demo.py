@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
-from bitrix_inflow.cli.check import bitrix_findings, inflow_findings
+from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_findings
 from bitrix_inflow.cli.common import console, database, settings
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
@@ -85,14 +85,8 @@ def _sandboxes() -> None:
         bitrix = BitrixSettings(
             webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
         )
-        table = Table(title="bitrix-inflow check (against the sandboxes)", header_style="bold")
-        for column in ("system", "check", "", "detail"):
-            table.add_column(column, overflow="fold")
-        for item in [*inflow_findings(inflow), *bitrix_findings(bitrix)]:
-            table.add_row(
-                item.system, item.check, "[green]✓[/]" if item.ok else "[red]✗[/]", escape(item.detail)
-            )
-        console.print(table)
+        results = [*inflow_findings(inflow), *bitrix_findings(bitrix)]
+        console.print(findings_table(results, "bitrix-inflow check (against the sandboxes)"))
         with InflowClient(inflow) as client:
             rows = list(client.iter_available_stock(warehouse=inflow.warehouse, limit=10))
         sellable = [row for row in rows if row.qty_available > 0]
