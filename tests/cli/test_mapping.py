@@ -56,6 +56,8 @@ def test_bad_values_are_refused_with_the_fix_and_change_nothing(shop_dir: Path) 
     assert "'PROCESSING' is not a Bitrix status id" in refused.stderr
     assert "nothing was changed" in refused.stderr
     assert "SHORT_PICK" not in cli("mapping", "show", cwd=shop_dir).stdout
+    not_a_status = cli("mapping", "unset", "short_pick", cwd=shop_dir)
+    assert not_a_status.returncode == 1 and "SHORT_PICK: is not an Inflow status" in not_a_status.stderr
 
 
 def test_export_then_import_round_trips_and_a_bad_file_changes_nothing(shop_dir: Path) -> None:

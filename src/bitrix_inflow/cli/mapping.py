@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, fail, settings
-from bitrix_inflow.domain.status_mapping import INFLOW_STATUSES, check_entry, parse_table
+from bitrix_inflow.domain.status_mapping import INFLOW_STATUSES, check_entry, check_inflow_status, parse_table
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
@@ -80,14 +80,9 @@ def unset(
 ) -> None:
     """Remove a mapping: orders keep their Bitrix status when the warehouse reports this one."""
     inflow_status = inflow_status.upper()
-    if inflow_status not in INFLOW_STATUSES:
-        _report(
-            [
-                ValidationError(
-                    inflow_status, "is not an Inflow status", f"use one of {', '.join(INFLOW_STATUSES)}"
-                )
-            ]
-        )
+    problems = check_inflow_status(inflow_status)
+    if problems:
+        _report(problems)
     with _db().begin() as conn:
         status_map.set_entry(conn, connection, inflow_status, None, now=SystemClock().now(), by=_who())
     console.print(f"[green]✓[/] {inflow_status} → (unchanged)")

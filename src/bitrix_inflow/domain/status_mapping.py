@@ -51,14 +51,16 @@ class StatusMapping:
         return tuple(status for status in INFLOW_STATUSES if status not in self.entries)
 
 
+def check_inflow_status(inflow_status: str) -> list[ValidationError]:
+    if inflow_status in INFLOW_STATUSES:
+        return []
+    return [
+        ValidationError(inflow_status, "is not an Inflow status", f"use one of {', '.join(INFLOW_STATUSES)}")
+    ]
+
+
 def check_entry(inflow_status: str, bitrix_status: str) -> list[ValidationError]:
-    problems: list[ValidationError] = []
-    if inflow_status not in INFLOW_STATUSES:
-        problems.append(
-            ValidationError(
-                inflow_status, "is not an Inflow status", f"use one of {', '.join(INFLOW_STATUSES)}"
-            )
-        )
+    problems = check_inflow_status(inflow_status)
     if not _BITRIX_STATUS_ID.match(bitrix_status):
         problems.append(
             ValidationError(
