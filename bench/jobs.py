@@ -22,11 +22,11 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 
 from bitrix_inflow import log
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine, normalise_url
+from bitrix_inflow.timing import SystemClock
 
 meta = MetaData()
 effects = Table("bench_effects", meta, Column("job_id", Integer, primary_key=True), Column("w", String(100)))

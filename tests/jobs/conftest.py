@@ -16,6 +16,12 @@ class FakeClock:
     def now(self) -> dt.datetime:
         return self.current
 
+    def monotonic(self) -> float:
+        return self.current.timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+
     def advance(self, seconds: float) -> None:
         self.current += dt.timedelta(seconds=seconds)
 

@@ -12,11 +12,11 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, i
 from bitrix_inflow import log
 from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.model import JobStatus, RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.store.tables import workers
+from bitrix_inflow.timing import SystemClock
 
 effects_meta = MetaData()
 effects = Table(

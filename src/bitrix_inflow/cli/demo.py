@@ -27,7 +27,6 @@ from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_find
 from bitrix_inflow.cli.common import console, database, settings
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.model import Job, JobStatus, RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
@@ -35,6 +34,7 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.tables import jobs as jobs_table
+from bitrix_inflow.timing import SystemClock
 
 DEMO_TIMEOUT_SECONDS = 60
 SANDBOX_WMS_KEY = "sandbox-key"  # the sandbox warehouse's default API key

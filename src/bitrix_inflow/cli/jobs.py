@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, settings
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.model import JobStatus
+from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(help="Inspect and act on the job queue.", no_args_is_help=True)
 MAX_JOB_ID = 2**63 - 1  # the id column is a 64-bit integer; a bigger number would crash the driver, not miss

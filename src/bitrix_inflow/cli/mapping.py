@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, fail, settings
 from bitrix_inflow.domain.status_mapping import INFLOW_STATUSES, check_entry, check_inflow_status, parse_table
 from bitrix_inflow.errors import ValidationError
-from bitrix_inflow.jobs.clock import SystemClock
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.store import status_map
+from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(help="The Inflow → Bitrix status mapping table.", no_args_is_help=True)
 ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bitrix_inflow.timing import backoff_delay
+
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -41,9 +43,14 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        raw = min(self.max_delay, self.base_delay * self.multiplier ** max(0, attempt - 1))
-        fixed = raw * (1 - self.jitter)
-        return fixed + rng.uniform(0, raw - fixed)
+        return backoff_delay(
+            max(1, attempt),
+            base=self.base_delay,
+            cap=self.max_delay,
+            multiplier=self.multiplier,
+            jitter=self.jitter,
+            rng=rng,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import random
 import traceback
 from dataclasses import dataclass
@@ -12,9 +11,12 @@ from typing import Literal
 from bitrix_inflow.errors import NothingToDo, PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.log import redactor
+from bitrix_inflow.timing import MAX_SERVER_WAIT_SECONDS, hinted_delay, usable_server_wait
 
 MAX_ERROR_TEXT = 4000
-MAX_RETRY_AFTER_SECONDS = 86_400.0  # a day: longer than any real rate limit, short enough to notice
+MAX_RETRY_AFTER_SECONDS = (
+    MAX_SERVER_WAIT_SECONDS  # a day: longer than any real rate limit, short enough to notice
+)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ def decide(
     if attempt >= max_attempts:
         return Outcome("dead", error=f"gave up after {attempt} attempts; last error: {error}")
     delay = policy.backoff(attempt, rng)
-    if isinstance(exc, RateLimitedError) and exc.retry_after is not None and not math.isnan(exc.retry_after):
-        # The server's wait wins, plus a little jitter so that many workers do not return in lock-step; capped,
-        # because an absurd wait (inf, 1e15) would overflow the timestamp and crash the outcome's recording.
-        wait = min(max(exc.retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
-        delay = wait + rng.uniform(0, min(1.0, policy.base_delay))
+    # The server's wait wins; capped, because an absurd wait (inf, 1e15) would overflow the timestamp and crash
+    # the outcome's recording.
+    server_wait = usable_server_wait(exc.retry_after) if isinstance(exc, RateLimitedError) else None
+    if server_wait is not None:
+        delay = hinted_delay(server_wait, base=policy.base_delay, rng=rng)
     return Outcome("retry", run_after=now + dt.timedelta(seconds=delay), error=error)

@@ -20,10 +20,10 @@ import structlog
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import Clock, SystemClock
 from bitrix_inflow.jobs.model import EnqueueResult, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import jobs, schedule_slots
+from bitrix_inflow.timing import Clock, SystemClock
 
 log = structlog.get_logger("bitrix_inflow.scheduler")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

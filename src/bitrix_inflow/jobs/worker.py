@@ -17,12 +17,12 @@ from sqlalchemy import Engine, delete
 
 from bitrix_inflow.jobs import metrics as job_metrics
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import Clock, SystemClock
 from bitrix_inflow.jobs.model import Job
 from bitrix_inflow.jobs.outcome import Outcome, decide, describe
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry, LeaseLostError, bound_logger
 from bitrix_inflow.store.sql import upsert_worker
 from bitrix_inflow.store.tables import workers
+from bitrix_inflow.timing import Clock, SystemClock
 
 log = structlog.get_logger("bitrix_inflow.worker")
 MAX_OUTAGE_BACKOFF_SECONDS = 30.0

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func, select
 
 from bitrix_inflow.jobs import metrics as job_metrics
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.clock import Clock, SystemClock
 from bitrix_inflow.store.tables import workers
+from bitrix_inflow.timing import Clock, SystemClock
 
 
 class QueueCollector(Collector):

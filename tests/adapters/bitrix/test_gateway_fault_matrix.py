@@ -20,9 +20,9 @@ from bitrix_inflow.adapters.bitrix import (
     OrderWatermark,
     StockLine,
 )
-from bitrix_inflow.adapters.bitrix.pacing import MonotonicClock
 from bitrix_inflow.errors import IntegrationError, RateLimitedError, TransientError
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
+from bitrix_inflow.timing import SystemClock
 
 from .conftest import place, product_ids
 
@@ -64,7 +64,7 @@ def subject(cloud_shop: RunningSandbox) -> Subject:
     return Subject(order_id=int(order["id"]), shipment_id=int(shipments[0]["id"]), product_id=pid)
 
 
-class HealOnSleep(MonotonicClock):
+class HealOnSleep(SystemClock):
     """Clears the faults at the gateway's first back-off, so a retry meets a healthy shop."""
 
     def __init__(self, running: RunningSandbox, healthy: dict[str, Any]) -> None:
@@ -84,7 +84,7 @@ class HealOnSleep(MonotonicClock):
 def make(faults: RunningSandbox) -> Iterator[Callable[..., BitrixGateway]]:
     made: list[BitrixGateway] = []
 
-    def build(clock: MonotonicClock | None = None, **overrides: Any) -> BitrixGateway:
+    def build(clock: SystemClock | None = None, **overrides: Any) -> BitrixGateway:
         options: dict[str, Any] = {
             "webhook_url": faults.webhook_url,
             "verify": faults.ca_file,

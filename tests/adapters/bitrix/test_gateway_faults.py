@@ -16,14 +16,14 @@ from bitrix_inflow.adapters.bitrix import (
     OrderWatermark,
     StockLine,
 )
-from bitrix_inflow.adapters.bitrix.pacing import MonotonicClock
 from bitrix_inflow.errors import AuthError, RateLimitedError, TransientError, ValidationError
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.timing import SystemClock
 
 from .conftest import MakeGateway, place, product_ids
 
 
-class HealOnSleep(MonotonicClock):
+class HealOnSleep(SystemClock):
     """Turns the sandbox's faults off the first time the gateway backs off: the retry must then succeed."""
 
     def __init__(self, running: RunningSandbox, **healthy: object) -> None:

@@ -16,7 +16,7 @@ class FakeClock:
         self.t = 1000.0
         self.slept: list[float] = []
 
-    def now(self) -> float:
+    def monotonic(self) -> float:
         return self.t
 
     def sleep(self, seconds: float) -> None:

@@ -60,7 +60,7 @@ class FakeClock:
         self.t = 0.0
         self.slept: list[float] = []
 
-    def now(self) -> float:
+    def monotonic(self) -> float:
         return self.t
 
     def sleep(self, seconds: float) -> None:

@@ -17,6 +17,7 @@ from bitrix_inflow.adapters.inflow.client import InflowClient
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.sandboxes.wms import RunningSandbox, SandboxSettings, run_in_process
 from bitrix_inflow.sandboxes.wms.dialect import Dialect
+from bitrix_inflow.timing import SystemClock
 
 API_KEY = "sandbox-key"
 CLIENT_ID = "sandbox-client"
@@ -109,13 +110,13 @@ def sandboxes() -> Iterator[dict[str, RunningSandbox]]:
         yield {"default": default, "legacy-example": legacy}
 
 
-class Sleeps:
-    """Records the waits the client asks for, and waits (shortened: the server's clock is real)."""
+class Sleeps(SystemClock):
+    """The real clock, recording the waits the client asks for (the sandbox's clock is real too)."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
 
-    def __call__(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         time.sleep(seconds)
 
@@ -155,7 +156,7 @@ def make_client(sleeps: Sleeps) -> Iterator[ClientFactory]:
         }
         values.update(overrides)
         client = InflowClient(
-            InflowSettings.model_validate(values), http_transport=http_transport, sleep=sleeps
+            InflowSettings.model_validate(values), http_transport=http_transport, clock=sleeps
         )
         made.append(client)
         return client

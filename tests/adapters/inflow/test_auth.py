@@ -10,6 +10,7 @@ from bitrix_inflow.adapters.inflow.http import HttpSession, OAuth2ClientCredenti
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.errors import AuthError
 from bitrix_inflow.sandboxes.wms.auth import AuthSettings
+from bitrix_inflow.timing import SystemClock
 
 TRANSPORTS = ["rest", "soap"]
 
@@ -51,8 +52,13 @@ def test_wrong_client_secret_is_an_auth_error(ctl, make_client, transport):
 def test_token_is_renewed_before_it_expires(ctl):
     settings = InflowSettings(base_url=ctl.running.base_url, api_key="unused")  # type: ignore[arg-type]
     now = [1000.0]
+
+    class Clock(SystemClock):
+        def monotonic(self) -> float:
+            return now[0]
+
     credentials = OAuth2ClientCredentials(
-        "sandbox-client", "sandbox-secret", "/oauth/token", refresh_margin=60, clock=lambda: now[0]
+        "sandbox-client", "sandbox-secret", "/oauth/token", refresh_margin=60, clock=Clock()
     )
     http = HttpSession(settings, credentials)
     try:

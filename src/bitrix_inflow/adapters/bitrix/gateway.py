@@ -21,6 +21,7 @@ from bitrix_inflow.errors import (
     TransientError,
     ValidationError,
 )
+from bitrix_inflow.timing import Clock
 
 from . import error_map, mapping
 from .models import (
@@ -41,7 +42,7 @@ from .models import (
     StockLine,
     Store,
 )
-from .pacing import Backoff, Clock
+from .pacing import Backoff
 from .settings import BitrixSettings
 from .transport import JSON, BatchReply, TokenListener, Transport
 from .wire import as_mapping, as_rows, assert_wire_safe, format_dt, to_id, yn

@@ -1,30 +1,15 @@
-"""Client-side pacing: a leaky bucket mirroring Bitrix24's own, and back-off with jitter between retries.
+"""Client-side pacing: a leaky bucket mirroring Bitrix24's own, and the retry budget between attempts.
 
-Both take a clock so the arithmetic is tested with a fake one; nothing here talks to the network.
+Both take the shared clock so the arithmetic is tested with a fake one; nothing here talks to the network.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class MonotonicClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
+from bitrix_inflow.timing import Clock, backoff_delay, hinted_delay
 
 
 class LeakyBucket:
@@ -42,7 +27,7 @@ class LeakyBucket:
         self.burst = float(burst)
         self._clock = clock
         self._level = 0.0
-        self._stamp = clock.now()
+        self._stamp = clock.monotonic()
         self._lock = threading.Lock()
 
     def _drain(self, now: float) -> None:
@@ -52,7 +37,7 @@ class LeakyBucket:
     def reserve(self) -> float:
         """Take a slot; returns how long the caller must wait before sending (0 if it may go now)."""
         with self._lock:
-            now = self._clock.now()
+            now = self._clock.monotonic()
             self._drain(now)
             wait = max(0.0, (self._level + 1.0 - self.burst) / self.rate)
             self._level += 1.0
@@ -66,19 +51,19 @@ class LeakyBucket:
     def saturate(self) -> None:
         """The server said its bucket is full (503): assume ours is too, so the next sends are paced."""
         with self._lock:
-            self._drain(self._clock.now())
+            self._drain(self._clock.monotonic())
             self._level = max(self._level, self.burst)
 
     @property
     def level(self) -> float:
         with self._lock:
-            self._drain(self._clock.now())
+            self._drain(self._clock.monotonic())
             return self._level
 
 
 @dataclass
 class Backoff:
-    """Exponential back-off with jitter; honours a wait the server asked for when it is within ``cap``."""
+    """The gateway's retry waits (``timing.backoff_delay``); a server wait within ``cap`` is honoured."""
 
     base: float = 1.0
     cap: float = 60.0
@@ -89,11 +74,8 @@ class Backoff:
         if attempt < 1:
             raise ValueError("attempt counts from 1")
         if server_wait is not None and server_wait > 0:
-            # Spread clients that were all told the same reset time over one extra base step.
-            return min(self.cap, server_wait) + self.rng.uniform(0, self.base)
-        step = min(self.cap, self.base * 2.0 ** (attempt - 1))
-        # "Equal jitter": never less than half the step (no hammering), never more than the step.
-        return step / 2 + self.rng.uniform(0, step / 2)
+            return hinted_delay(min(self.cap, server_wait), base=self.base, rng=self.rng)
+        return backoff_delay(attempt, base=self.base, cap=self.cap, rng=self.rng)
 
     def too_long(self, server_wait: float | None) -> bool:
         """A server wait beyond ``cap`` is handed to the job engine instead of blocking a worker."""

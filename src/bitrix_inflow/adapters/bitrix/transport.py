@@ -47,9 +47,10 @@ from bitrix_inflow.errors import (
     TransientError,
     ValidationError,
 )
+from bitrix_inflow.timing import Clock, SystemClock
 
 from . import error_map
-from .pacing import Backoff, Clock, LeakyBucket, MonotonicClock
+from .pacing import Backoff, LeakyBucket
 from .settings import BitrixSettings, webhook_parts
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class Transport:
         on_token_refreshed: TokenListener | None = None,
     ) -> None:
         self.settings = settings
-        self._clock = clock or MonotonicClock()
+        self._clock = clock or SystemClock()
         self.limiter = (
             LeakyBucket(settings.rate_per_second, settings.burst, self._clock)
             if settings.limiter_on
@@ -358,12 +359,12 @@ class Transport:
         if reset_at is not None and finish is not None:
             # Kept on our own clock, as "this many seconds after the server's finish", so a skew between
             # the shop's clock and ours does not shift the wait.
-            self._operating_reset_at[method.lower()] = self._clock.now() + reset_at - finish
+            self._operating_reset_at[method.lower()] = self._clock.monotonic() + reset_at - finish
 
     def _fill_operating_wait(self, error: IntegrationError, method: str) -> None:
         reset_at = self._operating_reset_at.get(method.lower())
         if isinstance(error, RateLimitedError) and error.retry_after is None and reset_at is not None:
-            error.retry_after = max(0.0, reset_at - self._clock.now())
+            error.retry_after = max(0.0, reset_at - self._clock.monotonic())
 
     def send(self, method: str, params: JSON, *, idempotent: bool) -> JSON:
         """POST one request, pacing before it and retrying what is safe to retry."""

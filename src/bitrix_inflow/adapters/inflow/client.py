@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -41,11 +40,12 @@ from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.adapters.inflow.soap import SoapWire
 from bitrix_inflow.adapters.inflow.wire import Wire
 from bitrix_inflow.errors import TransientError, ValidationError
+from bitrix_inflow.timing import Clock, SystemClock
 
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 
-def _credentials(settings: InflowSettings, profile: InstallationProfile) -> Credentials:
+def _credentials(settings: InflowSettings, profile: InstallationProfile, clock: Clock) -> Credentials:
     if settings.auth == "oauth2":
         assert (
             settings.client_id is not None and settings.client_secret is not None
@@ -55,6 +55,7 @@ def _credentials(settings: InflowSettings, profile: InstallationProfile) -> Cred
             settings.client_secret.get_secret_value(),
             profile.rest.token_path,
             settings.token_refresh_margin,
+            clock=clock,
         )
     assert settings.api_key is not None  # checked by InflowSettings
     return ApiKeyCredentials(settings.api_key.get_secret_value())
@@ -69,12 +70,13 @@ class InflowClient:
         *,
         profile: InstallationProfile | None = None,
         http_transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.profile = profile or load_profile(settings.profile)
-        self.credentials = _credentials(settings, self.profile)
+        clock = clock or SystemClock()
+        self.credentials = _credentials(settings, self.profile, clock)
         http = HttpSession(
             settings,
             self.credentials,
@@ -90,7 +92,7 @@ class InflowClient:
             if settings.transport == "rest"
             else SoapWire(http, self.profile, settings.base_url)
         )
-        self._backoff = Backoff(settings.retry, sleep=sleep, rng=rng)
+        self._backoff = Backoff(settings.retry, clock=clock, rng=rng)
 
     def close(self) -> None:
         self._wire.close()

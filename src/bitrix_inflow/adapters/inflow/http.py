@@ -8,7 +8,6 @@ server may have revoked it early); the request is then repeated once.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ from bitrix_inflow.adapters.inflow.problems import (
 )
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.errors import AuthError, IntegrationError
+from bitrix_inflow.timing import Clock, SystemClock
 
 USER_AGENT = "bitrix-inflow/0.1 (+InflowClient)"
 
@@ -52,7 +52,7 @@ class OAuth2ClientCredentials:
         client_secret: str,
         token_path: str,
         refresh_margin: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._form = {
             "grant_type": "client_credentials",
@@ -61,7 +61,7 @@ class OAuth2ClientCredentials:
         }
         self._token_path = token_path
         self._margin = refresh_margin
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -69,7 +69,7 @@ class OAuth2ClientCredentials:
 
     def headers(self, http: HttpSession) -> dict[str, str]:
         with self._lock:
-            if self._token is None or self._clock() >= self._refresh_at:
+            if self._token is None or self._clock.monotonic() >= self._refresh_at:
                 self._fetch(http)
             return {"Authorization": f"Bearer {self._token}"}
 
@@ -79,7 +79,7 @@ class OAuth2ClientCredentials:
         return True
 
     def _fetch(self, http: HttpSession) -> None:
-        started = self._clock()
+        started = self._clock.monotonic()
         response = http.raw("POST", self._token_path, data=self._form)
         if response.status_code != 200:
             error = http.error_from(response)

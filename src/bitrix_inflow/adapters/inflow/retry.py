@@ -1,29 +1,25 @@
-"""Retry policy: exponential backoff with jitter on transient errors only, honouring the server's wait."""
+"""Retry policy of one Inflow call: backoff with jitter on transient errors only, honouring the server's wait."""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from bitrix_inflow.adapters.inflow.problems import UnavailableError
 from bitrix_inflow.adapters.inflow.settings import InflowRetry
 from bitrix_inflow.errors import RateLimitedError, TransientError
+from bitrix_inflow.timing import Clock, SystemClock, backoff_delay, hinted_delay
 
 T = TypeVar("T")
 
 
 class Backoff:
     def __init__(
-        self,
-        policy: InflowRetry,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        self, policy: InflowRetry, *, clock: Clock | None = None, rng: random.Random | None = None
     ) -> None:
         self.policy = policy
-        self._sleep = sleep
+        self._clock = clock or SystemClock()
         self._rng = rng or random.Random()  # jitter, not cryptography
 
     def wait_before_retry(self, retry_no: int, error: TransientError) -> None:
@@ -32,11 +28,11 @@ class Backoff:
         if hinted is not None:
             if hinted > self.policy.max_retry_after:
                 raise error  # let the job engine reschedule instead of holding a worker
-            # Never sooner than asked; a little jitter spreads clients that were throttled together.
-            self._sleep(hinted + self._rng.uniform(0, min(1.0, self.policy.base_delay)))
+            self._clock.sleep(hinted_delay(hinted, base=self.policy.base_delay, rng=self._rng))
             return
-        ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** (retry_no - 1))
-        self._sleep(self._rng.uniform(ceiling / 2, ceiling))  # "equal jitter": never zero, never in lockstep
+        self._clock.sleep(
+            backoff_delay(retry_no, base=self.policy.base_delay, cap=self.policy.max_delay, rng=self._rng)
+        )
 
     def run(self, action: Callable[[], T]) -> T:
         """Call ``action`` until it succeeds, a non-transient error occurs, or the attempts run out."""
