@@ -9,9 +9,15 @@ The job engine decides what happens to a job from the *type* of the exception a 
 * ``NothingToDo``      → the job is ``done``; there was nothing left to do (already applied, superseded).
 
 Any other exception is a bug in our code: treated as transient (it may be a race) but logged with its traceback.
+
+This module is the one home of the service's exception classes. Each adapter refines the taxonomy with subclasses
+that carry what a caller acts on (``adapters.inflow.problems``, ``adapters.bitrix.errors``), so no caller ever
+decides on an error's *text*.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class IntegrationError(Exception):
@@ -61,3 +67,45 @@ class AuthError(PermanentError):
 
 class NothingToDo(IntegrationError):
     """Raised by a handler to end its job as done without effect (already applied, superseded, stale)."""
+
+
+# -- the service's own state ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class ConfigError(IntegrationError):
+    """The configuration cannot be used; lists every problem at once, each naming its key and the fix."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} problem(s) in the configuration ({source}):\n{lines}")
+
+
+class SchemaOutdatedError(PermanentError):
+    """The database is behind (or ahead of) the code; the service must not start on it."""
+
+
+class DatabaseUnreachableError(PermanentError):
+    """The configured database cannot be opened; nothing that needs it can start."""
+
+
+class JobStateError(ConflictError):
+    """An operator asked for something the job's state does not allow; the message says why."""
+
+
+class LeaseLostError(Exception):
+    """The job was re-queued while this worker still held it; its transaction must not commit.
+
+    Deliberately not an :class:`IntegrationError`: it must pass through a handler's ``except IntegrationError``
+    untouched, up to the worker, which discards the attempt.
+    """

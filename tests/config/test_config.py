@@ -10,7 +10,8 @@ import pytest
 import structlog
 
 from bitrix_inflow import log
-from bitrix_inflow.config import ConfigError, load_settings
+from bitrix_inflow.config import load_settings
+from bitrix_inflow.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from bitrix_inflow.errors import JobStateError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import JobStatus
 
@@ -152,22 +153,22 @@ def test_heartbeat_keeps_a_long_job_alive(engine: Engine, clock: Any) -> None:
 
 def test_operator_retry_and_discard_follow_the_state_rules(engine: Engine, clock: Any) -> None:
     job_id = put(engine, clock, dedupe_key="order:5")
-    with pytest.raises(queue.JobStateError, match="only dead or cancelled"):
+    with pytest.raises(JobStateError, match="only dead or cancelled"):
         queue.retry_now(engine, job_id, now=clock.now())
     job = queue.claim(engine, "w", now=clock.now(), lease=LEASE)
     assert job is not None
-    with pytest.raises(queue.JobStateError, match="only queued or dead"):
+    with pytest.raises(JobStateError, match="only queued or dead"):
         queue.discard(engine, job_id, now=clock.now())
     queue.mark_dead(engine, job, "w", now=clock.now(), error="PermanentError: x")
     # While a newer job with the same dedupe key is active, retrying the dead one would duplicate work.
     newer = put(engine, clock, dedupe_key="order:5")
-    with pytest.raises(queue.JobStateError, match="dedupe key"):
+    with pytest.raises(JobStateError, match="dedupe key"):
         queue.retry_now(engine, job_id, now=clock.now())
     assert queue.discard(engine, newer, now=clock.now()).status is JobStatus.CANCELLED
     retried = queue.retry_now(engine, job_id, now=clock.now())
     assert (retried.status, retried.attempts) == (JobStatus.QUEUED, 0)
     assert retried.last_error == "PermanentError: x"  # the reason stays visible until the job succeeds
-    with pytest.raises(queue.JobStateError, match="does not exist"):
+    with pytest.raises(JobStateError, match="does not exist"):
         queue.retry_now(engine, 999_999, now=clock.now())
 
 
@@ -208,7 +209,7 @@ def test_discard_refuses_a_job_that_a_worker_claimed_meanwhile(
     """Discard checks the state, then a worker claims the job: the discard must fail, not report success."""
     job_id = put(engine, clock)
     meanwhile.arm("UPDATE jobs SET status", lambda: queue.claim(engine, "w", now=clock.now(), lease=LEASE))
-    with pytest.raises(queue.JobStateError, match="running"):
+    with pytest.raises(JobStateError, match="running"):
         queue.discard(engine, job_id, now=clock.now())
     with engine.connect() as conn:
         job = queue.get(conn, job_id)

@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from bitrix_inflow.errors import SchemaOutdatedError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
@@ -46,14 +47,14 @@ def test_upgrade_creates_every_table_and_is_repeatable(db_url: str) -> None:
 
 def test_refuses_an_empty_database_with_the_command_to_run(db_url: str) -> None:
     eng = make_engine(db_url)
-    with pytest.raises(schema.SchemaOutdatedError, match="bitrix-inflow db upgrade"):
+    with pytest.raises(SchemaOutdatedError, match="bitrix-inflow db upgrade"):
         schema.ensure_current(eng)
 
 
 def test_refuses_an_outdated_or_unknown_schema(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'from_the_future'"))
-    with pytest.raises(schema.SchemaOutdatedError, match="does not know"):
+    with pytest.raises(SchemaOutdatedError, match="does not know"):
         schema.ensure_current(engine)
 
 

@@ -12,8 +12,8 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from bitrix_inflow import log
-from bitrix_inflow.config import ConfigError, Settings, load_settings
-from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.config import Settings, load_settings
+from bitrix_inflow.errors import ConfigError, PermanentError
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
 

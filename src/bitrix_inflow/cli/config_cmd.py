@@ -8,7 +8,8 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, err_console, state
-from bitrix_inflow.config import ConfigError, load_settings
+from bitrix_inflow.config import load_settings
+from bitrix_inflow.errors import ConfigError
 from bitrix_inflow.store.engine import normalise_url
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)

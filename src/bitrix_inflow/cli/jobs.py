@@ -10,6 +10,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, settings
+from bitrix_inflow.errors import JobStateError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.timing import SystemClock
@@ -62,7 +63,7 @@ def _act(job_ids: list[int], action: str) -> None:
                 job = queue.retry_now(db, job_id, now=SystemClock().now())
             else:
                 job = queue.discard(db, job_id, now=SystemClock().now())
-        except queue.JobStateError as exc:
+        except JobStateError as exc:
             failed += 1
             err_console.print(f"[red]✗[/] {escape(str(exc))}")
         else:

@@ -6,7 +6,6 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -15,26 +14,10 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import SettingsError
 
 from bitrix_inflow.config.settings import ENV_PREFIX, Settings
+from bitrix_inflow.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_PATH = Path("bitrix-inflow.toml")
 CONFIG_PATH_ENV = "BITRIX_INFLOW_CONFIG"
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
-
-
-class ConfigError(Exception):
-    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"{len(problems)} problem(s) in the configuration ({source}):\n{lines}")
 
 
 def config_path(explicit: Path | None = None) -> Path:

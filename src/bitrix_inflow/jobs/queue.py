@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bitrix_inflow.errors import TransientError
+from bitrix_inflow.errors import JobStateError, TransientError
 from bitrix_inflow.jobs.model import EnqueueResult, Job, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import jobs
@@ -304,10 +304,6 @@ def _as_utc(value: Any) -> dt.datetime | None:
         return None
     parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-
-
-class JobStateError(Exception):
-    """An operator asked for something the job's state does not allow; the message says why."""
 
 
 def _job_in_state(conn: Connection, job_id: int, allowed: tuple[JobStatus, ...], action: str) -> Job:

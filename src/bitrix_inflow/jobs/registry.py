@@ -11,12 +11,9 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
+from bitrix_inflow.errors import LeaseLostError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import Job, RetryPolicy
-
-
-class LeaseLostError(Exception):
-    """The job was re-queued while this worker still held it; its transaction must not commit."""
 
 
 @dataclass

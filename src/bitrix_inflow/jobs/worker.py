@@ -15,11 +15,12 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine, delete
 
+from bitrix_inflow.errors import LeaseLostError
 from bitrix_inflow.jobs import metrics as job_metrics
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import Job
 from bitrix_inflow.jobs.outcome import Outcome, decide, describe
-from bitrix_inflow.jobs.registry import JobContext, JobRegistry, LeaseLostError, bound_logger
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry, bound_logger
 from bitrix_inflow.store.sql import upsert_worker
 from bitrix_inflow.store.tables import workers
 from bitrix_inflow.timing import Clock, SystemClock

@@ -12,17 +12,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.errors import DatabaseUnreachableError, SchemaOutdatedError
 
 SCRIPT_LOCATION = "bitrix_inflow.store:migrations"
-
-
-class SchemaOutdatedError(PermanentError):
-    """The database is behind (or ahead of) the code; the service must not start on it."""
-
-
-class DatabaseUnreachableError(PermanentError):
-    """The configured database cannot be opened; nothing that needs it can start."""
 
 
 @contextmanager
