@@ -1,8 +1,8 @@
 """Which Bitrix order status follows which Inflow status: the operators' table, validated here without I/O.
 
-Inflow's state machine is fixed (NEW → ASSIGNED → PICKING → PICKED → PACKING → SHIPPED → DELIVERED, plus CANCELLED
-and PICKING_ERROR); Bitrix statuses are whatever the shop configured in ``b_sale_status`` (ids of one or two
-characters). An Inflow status without a mapping leaves the Bitrix order's status as it is.
+Inflow's state machine is fixed (``vocabulary.InflowStatus``); Bitrix statuses are whatever the shop configured in
+``b_sale_status`` (ids of one or two characters). An Inflow status without a mapping leaves the Bitrix order's
+status as it is.
 """
 
 from __future__ import annotations
@@ -11,19 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
 
-INFLOW_STATUSES = (
-    "NEW",
-    "ASSIGNED",
-    "PICKING",
-    "PICKED",
-    "PACKING",
-    "SHIPPED",
-    "DELIVERED",
-    "CANCELLED",
-    "PICKING_ERROR",
-)
+INFLOW_STATUSES = tuple(status.value for status in InflowStatus)
 
 # The brief's table; the intermediate states keep the previous Bitrix status. PICKING_ERROR needs a status the
 # shop creates for it (Bitrix has no standard one), so it starts unmapped and `check` asks for it.

@@ -8,13 +8,14 @@ import string
 
 import pytest
 
-from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder, OrderStatus
+from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder
 from bitrix_inflow.adapters.inflow.problems import (
     CancelRejectedError,
     InsufficientStockError,
     UnsupportedOperationError,
     VersionMismatchError,
 )
+from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import NotFoundError, PermanentError, ValidationError
 
 GS = "\x1d"
@@ -92,7 +93,7 @@ def test_order_life_create_status_changes_ship(combo_env):
         ),
     )
     created = client.create_picking_order(new)
-    assert created.status is OrderStatus.NEW and created.version == 1
+    assert created.status is InflowStatus.NEW and created.version == 1
     assert created.external_ref == "B-1042-1" and created.warehouse == "MAIN" and created.carrier == "CDEK"
     assert [(line.sku, line.qty, line.qty_picked) for line in created.lines] == [
         (plain["sku"], 2, 0),
@@ -102,7 +103,7 @@ def test_order_life_create_status_changes_ship(combo_env):
 
     control.advance(created.id, "SHIPPED")
     shipped = client.get_order(created.id)
-    assert shipped.status is OrderStatus.SHIPPED and shipped.version > created.version
+    assert shipped.status is InflowStatus.SHIPPED and shipped.version > created.version
     assert all(line.qty_picked == line.qty for line in shipped.lines)
     assert sum(p.qty for p in shipped.lines[0].picked_from) == 2
     assert shipped.lines[1].marked and shipped.lines[1].marking_codes == (code,)  # GS survives REST and SOAP
@@ -129,10 +130,10 @@ def test_cancel_matrix_and_find_by_reference(combo_env):
         assert found is not None and found.id == order.id
         assert client.find_by_external_ref("B-7-404") is None
     cancelled = client.cancel(order.id, reason="customer changed mind", if_match_version=order.version)
-    assert cancelled.status is OrderStatus.CANCELLED and cancelled.cancel_reason == "customer changed mind"
+    assert cancelled.status is InflowStatus.CANCELLED and cancelled.cancel_reason == "customer changed mind"
     assert control.stock_of(sku)["qty_available"] == before
     again = client.cancel(order.id)
-    assert again.status is OrderStatus.CANCELLED and again.version == cancelled.version
+    assert again.status is InflowStatus.CANCELLED and again.version == cancelled.version
 
 
 def test_picking_error_status_is_reported(combo_env):
@@ -142,7 +143,7 @@ def test_picking_error_status_is_reported(combo_env):
     order = client.create_picking_order(order_of("B-9-1", (sku, 1)))
     control.step(order.id, 10)  # the WMS works the order until the faulty SKU stops it
     failed = client.get_order(order.id)
-    assert failed.status is OrderStatus.PICKING_ERROR
+    assert failed.status is InflowStatus.PICKING_ERROR
     assert failed.error is not None and failed.error.sku == sku and failed.error.line_no == 1
     assert failed.error.code in {"ITEM_NOT_FOUND_IN_BIN", "POSITION_UNAVAILABLE"}
     assert failed.status.is_final
@@ -199,10 +200,10 @@ def test_stale_version_and_partly_picked_cancel(combo_env):
         client.cancel(order.id, if_match_version=order.version)
     assert stale.value.current_version == order.version + 1
     control.advance(order.id, "PICKING")
-    assert client.get_order(order.id).status is OrderStatus.PICKING
+    assert client.get_order(order.id).status is InflowStatus.PICKING
     control.step(order.id, 1)  # one line picked: goods left a bin
     picked = client.get_order(order.id)
-    assert picked.status is OrderStatus.PICKING and sum(line.qty_picked for line in picked.lines) == 1
+    assert picked.status is InflowStatus.PICKING and sum(line.qty_picked for line in picked.lines) == 1
     with pytest.raises(CancelRejectedError) as rejected:
         client.cancel(order.id)
     assert rejected.value.order_status == "PICKING"
@@ -210,7 +211,7 @@ def test_stale_version_and_partly_picked_cancel(combo_env):
     untouched = client.create_picking_order(order_of("B-11-2", (first, 1)))
     control.advance(untouched.id, "PICKING")
     assert (
-        client.cancel(untouched.id).status is OrderStatus.CANCELLED
+        client.cancel(untouched.id).status is InflowStatus.CANCELLED
     )  # nothing picked yet: still cancellable
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from bitrix_inflow.adapters.inflow import mapping
+from bitrix_inflow.adapters.inflow import mappers
 from bitrix_inflow.adapters.inflow.http import (
     ApiKeyCredentials,
     Credentials,
@@ -27,7 +27,6 @@ from bitrix_inflow.adapters.inflow.models import (
     BinStock,
     ChangesPage,
     NewPickingOrder,
-    OrderStatus,
     PickingOrder,
     RowT,
     StockPage,
@@ -39,6 +38,7 @@ from bitrix_inflow.adapters.inflow.retry import Backoff
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.adapters.inflow.soap import SoapWire
 from bitrix_inflow.adapters.inflow.wire import Wire
+from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import TransientError, ValidationError
 from bitrix_inflow.timing import Clock, SystemClock
 
@@ -159,7 +159,7 @@ class InflowClient:
             cursor=cursor,
             limit=limit,
         )
-        return mapping.available_page(self._backoff.run(lambda: self._wire.stock_page(query)))
+        return mappers.available_page(self._backoff.run(lambda: self._wire.stock_page(query)))
 
     def bin_stock_page(
         self,
@@ -178,7 +178,7 @@ class InflowClient:
             cursor=cursor,
             limit=limit,
         )
-        return mapping.bin_page(self._backoff.run(lambda: self._wire.stock_page(query)))
+        return mappers.bin_page(self._backoff.run(lambda: self._wire.stock_page(query)))
 
     def iter_available_stock(
         self,
@@ -225,7 +225,7 @@ class InflowClient:
                 field="idempotency_key", problem="must be 1..255 printable ASCII characters", fix="use a UUID"
             )
         warehouse = order.warehouse or self.settings.warehouse
-        body = mapping.order_body(order, warehouse)
+        body = mappers.order_body(order, warehouse)
         attempt = 1
         while True:
             try:
@@ -234,7 +234,7 @@ class InflowClient:
                     existing = self._find_once(order.external_ref, warehouse)
                     if existing is not None:
                         return existing
-                return mapping.order(self._wire.create_order(body, key))
+                return mappers.order(self._wire.create_order(body, key))
             except DuplicateExternalRefError as exc:
                 # external_ref is unique per warehouse: the order exists (ours, from a lost answer): adopt it.
                 if exc.existing_order_id:
@@ -253,7 +253,7 @@ class InflowClient:
 
     def _find_once(self, external_ref: str, warehouse: str) -> PickingOrder | None:
         rows = self._wire.find_orders(external_ref, warehouse)
-        matches = [mapping.order(row) for row in rows]
+        matches = [mappers.order(row) for row in rows]
         matches = [o for o in matches if o.external_ref == external_ref and o.warehouse == warehouse]
         return matches[0] if matches else None
 
@@ -264,11 +264,11 @@ class InflowClient:
 
     def get_order(self, order_id: str) -> PickingOrder:
         """The order with its execution status (lines picked, picking error, packages, tracking)."""
-        return mapping.order(self._backoff.run(lambda: self._wire.get_order(order_id)))
+        return mappers.order(self._backoff.run(lambda: self._wire.get_order(order_id)))
 
     def changes_page(self, cursor: str | None = None, *, limit: int | None = None) -> ChangesPage:
         size = self._limit(limit)
-        return mapping.changes_page(self._backoff.run(lambda: self._wire.changes(cursor, size)))
+        return mappers.changes_page(self._backoff.run(lambda: self._wire.changes(cursor, size)))
 
     def iter_changes(self, cursor: str | None = None, *, limit: int | None = None) -> Iterator[ChangesPage]:
         """Pages of changed orders after ``cursor``; persist ``page.next_cursor`` after handling a page."""
@@ -294,12 +294,12 @@ class InflowClient:
                 raise
 
         try:
-            return mapping.order(self._backoff.run(attempt))
+            return mappers.order(self._backoff.run(attempt))
         except VersionMismatchError:
             # After a lost answer the stale version may be our own successful cancel: check before failing.
             if lost_answer:
                 current = self.get_order(order_id)
-                if current.status is OrderStatus.CANCELLED:
+                if current.status is InflowStatus.CANCELLED:
                     return current
             raise
 

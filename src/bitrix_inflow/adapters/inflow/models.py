@@ -8,24 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Generic, TypeVar
 
-
-class OrderStatus(StrEnum):
-    NEW = "NEW"
-    ASSIGNED = "ASSIGNED"
-    PICKING = "PICKING"
-    PICKED = "PICKED"
-    PACKING = "PACKING"
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    CANCELLED = "CANCELLED"
-    PICKING_ERROR = "PICKING_ERROR"
-
-    @property
-    def is_final(self) -> bool:
-        return self in {OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.PICKING_ERROR}
+from bitrix_inflow.domain.vocabulary import InflowStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +86,9 @@ class OrderLine:
 
 
 @dataclass(frozen=True, slots=True)
-class PickingError:
+class PickingFailure:
+    """Why the warehouse could not pick a line (the order is then PICKING_ERROR)."""
+
     code: str  # ITEM_NOT_FOUND_IN_BIN | POSITION_UNAVAILABLE
     sku: str
     bin: str | None
@@ -134,7 +121,7 @@ class PickingOrder:
     external_ref: str
     customer_order_ref: str
     warehouse: str
-    status: OrderStatus
+    status: InflowStatus
     version: int
     change_seq: int
     created_at: dt.datetime
@@ -142,7 +129,7 @@ class PickingOrder:
     lines: tuple[OrderLine, ...] = ()
     zone: str | None = None
     carrier: str | None = None
-    error: PickingError | None = None
+    error: PickingFailure | None = None
     packages: tuple[Package, ...] = ()
     tracking: Tracking | None = None
     cancel_reason: str | None = None

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from bitrix_inflow.adapters.inflow.models import OrderStatus
+from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
 
 SHIPPED_PROFILES = ("default", "legacy-example")
@@ -129,7 +129,7 @@ class InstallationProfile(_Section):
     @field_validator("statuses")
     @classmethod
     def _statuses_known(cls, value: dict[str, str]) -> dict[str, str]:
-        known = {s.value for s in OrderStatus}
+        known = {s.value for s in InflowStatus}
         for canonical in value:
             if canonical not in known:
                 raise ValueError(f"{canonical}: not a contract status (one of {', '.join(sorted(known))})")
@@ -152,7 +152,7 @@ class InstallationProfile(_Section):
     def wire_name(self, canonical: str) -> str:
         return self.fields.get(canonical, canonical)
 
-    def wire_status(self, status: OrderStatus | str) -> str:
+    def wire_status(self, status: InflowStatus | str) -> str:
         return self.statuses.get(str(status), str(status))
 
     def canonical_status(self, wire: str) -> str:

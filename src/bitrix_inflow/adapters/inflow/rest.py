@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from bitrix_inflow.adapters.inflow.http import HttpSession
-from bitrix_inflow.adapters.inflow.mapping import wire_timestamp
+from bitrix_inflow.adapters.inflow.mappers import wire_timestamp
 from bitrix_inflow.adapters.inflow.problems import ContractViolationError, UnavailableError
 from bitrix_inflow.adapters.inflow.profile import InstallationProfile
 

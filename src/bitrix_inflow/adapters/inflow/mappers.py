@@ -12,16 +12,16 @@ from bitrix_inflow.adapters.inflow.models import (
     ChangesPage,
     NewPickingOrder,
     OrderLine,
-    OrderStatus,
     Package,
     PackageLine,
     PickedFrom,
-    PickingError,
+    PickingFailure,
     PickingOrder,
     StockPage,
     Tracking,
 )
 from bitrix_inflow.adapters.inflow.problems import ContractViolationError
+from bitrix_inflow.domain.vocabulary import InflowStatus
 
 T = TypeVar("T")
 
@@ -108,7 +108,7 @@ def _order(row: Mapping[str, Any]) -> PickingOrder:
         external_ref=row["external_ref"],
         customer_order_ref=row["customer_order_ref"],
         warehouse=row["warehouse"],
-        status=OrderStatus(row["status"]),
+        status=InflowStatus(row["status"]),
         version=int(row["version"]),
         change_seq=int(row["change_seq"]),
         created_at=timestamp(row["created_at"]),
@@ -116,7 +116,7 @@ def _order(row: Mapping[str, Any]) -> PickingOrder:
         lines=tuple(_line(line) for line in row.get("lines") or ()),
         zone=row.get("zone"),
         carrier=row.get("carrier"),
-        error=PickingError(
+        error=PickingFailure(
             code=error["code"],
             sku=error["sku"],
             bin=error.get("bin"),
