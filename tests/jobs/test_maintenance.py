@@ -5,12 +5,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from bitrix_inflow.jobs import maintenance, queue
+from bitrix_inflow.jobs import maintenance, presence, queue
 from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.jobs.registry import JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule, tick
 from bitrix_inflow.jobs.worker import Worker
-from bitrix_inflow.store.sql import upsert_worker
 from bitrix_inflow.store.tables import schedule_slots, workers
 
 LEASE = dt.timedelta(seconds=60)
@@ -39,11 +38,11 @@ def test_prune_keeps_recent_history_dead_jobs_and_live_workers(engine: Engine, c
         instance_id="i",
     )
     with engine.begin() as conn:
-        upsert_worker(conn, "vanished", hostname="h", pid=1, now=clock.now())
+        presence.touch(conn, "vanished", hostname="h", pid=1, now=clock.now())
     clock.advance(15 * 86400)
     recent_done = finish(engine, clock, JobStatus.DONE)
     with engine.begin() as conn:
-        upsert_worker(conn, "alive", hostname="h", pid=2, now=clock.now())
+        presence.touch(conn, "alive", hostname="h", pid=2, now=clock.now())
         prune_id = queue.enqueue(conn, maintenance.PRUNE_KIND, {"keep_days": 14}, now=clock.now()).job_id
 
     registry = JobRegistry()

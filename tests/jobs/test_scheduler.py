@@ -55,7 +55,8 @@ def test_old_slots_are_pruned(engine: Engine, clock: Any) -> None:
     tick(engine, [STOCK], now=clock.now(), instance_id="a")
     clock.advance(3600)
     tick(engine, [STOCK], now=clock.now(), instance_id="a")
-    assert prune_slots(engine, older_than=clock.now() - dt.timedelta(minutes=30)) == 1
+    with engine.begin() as conn:
+        assert prune_slots(conn, older_than=clock.now() - dt.timedelta(minutes=30)) == 1
 
 
 def test_a_slot_that_arrives_while_the_last_run_is_running_still_runs_after_it(

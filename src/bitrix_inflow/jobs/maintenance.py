@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete
-
-from bitrix_inflow.jobs.model import JobStatus
+from bitrix_inflow.jobs import presence, queue, scheduler
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
-from bitrix_inflow.store.tables import jobs, schedule_slots, workers
 
 PRUNE_KIND = "maintenance.prune"
 # A worker that has not heartbeated for a day crashed or was stopped without unregistering (kill -9, power loss).
@@ -23,16 +20,9 @@ def prune(ctx: JobContext) -> None:
     keep_days = int(ctx.payload.get("keep_days", 14))
     cutoff = ctx.now() - dt.timedelta(days=keep_days)
     with ctx.engine.begin() as conn:
-        removed_jobs = conn.execute(
-            delete(jobs).where(
-                jobs.c.status.in_([JobStatus.DONE.value, JobStatus.CANCELLED.value]),
-                jobs.c.finished_at < cutoff,
-            )
-        ).rowcount
-        removed_slots = conn.execute(delete(schedule_slots).where(schedule_slots.c.slot < cutoff)).rowcount
-        removed_workers = conn.execute(
-            delete(workers).where(workers.c.heartbeat_at < ctx.now() - VANISHED_WORKER_AFTER)
-        ).rowcount
+        removed_jobs = queue.prune_finished(conn, finished_before=cutoff)
+        removed_slots = scheduler.prune_slots(conn, older_than=cutoff)
+        removed_workers = presence.prune_vanished(conn, silent_since=ctx.now() - VANISHED_WORKER_AFTER)
         ctx.complete_in(
             conn,
             note=f"pruned {removed_jobs} jobs, {removed_slots} schedule slots, {removed_workers} vanished workers",

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import JobStateError, TransientError
@@ -243,6 +243,23 @@ def requeue_expired(engine: Engine, *, now: dt.datetime) -> list[ReapedJob]:
             if changed:
                 reaped.append(ReapedJob(int(job_id), worker_id, JobStatus(values["status"])))
     return reaped
+
+
+def prune_finished(conn: Connection, *, finished_before: dt.datetime) -> int:
+    """Delete done and cancelled jobs finished before the cutoff; dead jobs stay until an operator acts."""
+    return int(
+        conn.execute(
+            delete(jobs).where(
+                jobs.c.status.in_([JobStatus.DONE.value, JobStatus.CANCELLED.value]),
+                jobs.c.finished_at < finished_before,
+            )
+        ).rowcount
+    )
+
+
+def status_of(conn: Connection, job_id: int) -> JobStatus | None:
+    status = conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one_or_none()
+    return None if status is None else JobStatus(status)
 
 
 def get(conn: Connection, job_id: int) -> Job | None:

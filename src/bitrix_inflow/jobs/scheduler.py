@@ -6,6 +6,9 @@ one instance win, and only the winner enqueues the job, in the same transaction.
 was down is not replayed: the next slot does the work (periodic jobs are "bring up to date", not "do this once").
 A slot that comes while the previous run is still running gets one follow-up run queued behind it (see
 ``_enqueue_run``), so a slow run delays the next one but never swallows it.
+
+This module holds every statement that touches the ``schedule_slots`` table; the jobs it enqueues go through
+``queue`` like all others.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, update
 
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import EnqueueResult, JobStatus
 from bitrix_inflow.store.sql import insert_ignoring_conflict
-from bitrix_inflow.store.tables import jobs, schedule_slots
+from bitrix_inflow.store.tables import schedule_slots
 from bitrix_inflow.timing import Clock, SystemClock
 
 log = structlog.get_logger("bitrix_inflow.scheduler")
@@ -109,19 +112,18 @@ def _enqueue_run(conn: Connection, schedule: Schedule, slot: dt.datetime, now: d
     result = enqueue(key)
     if result.created:
         return result
-    holder = conn.execute(select(jobs.c.status).where(jobs.c.id == result.job_id)).scalar_one_or_none()
-    if holder == JobStatus.QUEUED.value:
+    holder = queue.status_of(conn, result.job_id)
+    if holder is JobStatus.QUEUED:
         return result  # it has not started yet, so it will see this slot's data
-    if holder == JobStatus.RUNNING.value:
+    if holder is JobStatus.RUNNING:
         return enqueue(f"{key}:next")
     return enqueue(
         key
     )  # it finished in between (PostgreSQL, read committed): this slot needs a run of its own
 
 
-def prune_slots(engine: Engine, *, older_than: dt.datetime) -> int:
-    with engine.begin() as conn:
-        return int(conn.execute(delete(schedule_slots).where(schedule_slots.c.slot < older_than)).rowcount)
+def prune_slots(conn: Connection, *, older_than: dt.datetime) -> int:
+    return int(conn.execute(delete(schedule_slots).where(schedule_slots.c.slot < older_than)).rowcount)
 
 
 class Scheduler:

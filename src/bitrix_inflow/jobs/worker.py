@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from bitrix_inflow.errors import LeaseLostError
 from bitrix_inflow.jobs import metrics as job_metrics
-from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs import presence, queue
 from bitrix_inflow.jobs.model import Job
 from bitrix_inflow.jobs.outcome import Outcome, decide, describe
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry, bound_logger
-from bitrix_inflow.store.sql import upsert_worker
-from bitrix_inflow.store.tables import workers
 from bitrix_inflow.timing import Clock, SystemClock
 
 log = structlog.get_logger("bitrix_inflow.worker")
@@ -235,12 +233,12 @@ class Worker:
     def _touch(self, now: dt.datetime) -> None:
         self._last_touch = now
         with self.engine.begin() as conn:
-            upsert_worker(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
+            presence.touch(conn, self.worker_id, hostname=socket.gethostname(), pid=os.getpid(), now=now)
 
     def _unregister(self) -> None:
         try:
             with self.engine.begin() as conn:
-                conn.execute(delete(workers).where(workers.c.id == self.worker_id))
+                presence.remove(conn, self.worker_id)
         except Exception as exc:  # the row is only for operators; a failure must not mask why the loop ended
             log.warning(
                 "worker.unregister_failed",

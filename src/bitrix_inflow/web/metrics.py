@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from bitrix_inflow.jobs import metrics as job_metrics
-from bitrix_inflow.jobs import queue
-from bitrix_inflow.store.tables import workers
+from bitrix_inflow.jobs import presence, queue
 from bitrix_inflow.timing import Clock, SystemClock
 
 
@@ -41,11 +40,7 @@ class QueueCollector(Collector):
         )
         with self.engine.connect() as conn:
             rows = queue.stats(conn, now=now)
-            alive_count = conn.execute(
-                select(func.count())
-                .select_from(workers)
-                .where(workers.c.heartbeat_at >= now - self.alive_within)
-            ).scalar_one()
+            alive_count = presence.count_alive(conn, since=now - self.alive_within)
         oldest: dict[str, float] = {}
         for row in rows:
             jobs.add_metric([row.kind, row.status.value], row.count)
