@@ -1,9 +1,13 @@
-"""Assembles the running service from its settings: database, job registry, schedules, workers, scheduler."""
+"""Assembles the running service from its settings: database, job registry, schedules, workers, scheduler.
+
+The job kinds and schedules are not listed here: each flow module declares its own (``jobs.blueprint``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -12,6 +16,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
 from bitrix_inflow.jobs import maintenance
+from bitrix_inflow.jobs.blueprint import Blueprint, discover
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
@@ -39,21 +44,23 @@ def worker_settings(settings: Settings) -> WorkerSettings:
     )
 
 
-def build_registry(settings: Settings) -> JobRegistry:
+FLOWS_PACKAGE = "bitrix_inflow.sync"
+
+
+def blueprints() -> list[Blueprint[Settings]]:
+    """The engine's own housekeeping and every flow in ``sync/``: each declares its kinds and schedules."""
+    return [maintenance.blueprint, *discover(FLOWS_PACKAGE)]
+
+
+def build_registry(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> JobRegistry:
     registry = JobRegistry(default_policy=retry_policy(settings))
-    maintenance.register(registry)
+    for blueprint in parts:
+        blueprint.register_into(registry)
     return registry
 
 
-def build_schedules(settings: Settings) -> list[Schedule]:
-    return [
-        Schedule(
-            name="maintenance.prune",
-            every=dt.timedelta(hours=6),
-            kind=maintenance.PRUNE_KIND,
-            payload={"keep_days": settings.jobs.keep_finished_days},
-        )
-    ]
+def build_schedules(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> list[Schedule]:
+    return [schedule for blueprint in parts for schedule in blueprint.schedules(settings)]
 
 
 @dataclass
@@ -68,7 +75,8 @@ class Service:
     def from_settings(cls, settings: Settings) -> Service:
         engine = make_engine(settings.database.url)
         ensure_current(engine)  # refuse to run on an outdated schema
-        return cls(settings, engine, build_registry(settings), build_schedules(settings))
+        parts = blueprints()
+        return cls(settings, engine, build_registry(settings, parts), build_schedules(settings, parts))
 
     def run(self) -> None:
         """Run the scheduler and the workers until :attr:`stop` is set."""

@@ -46,7 +46,7 @@ def test_prune_keeps_recent_history_dead_jobs_and_live_workers(engine: Engine, c
         prune_id = queue.enqueue(conn, maintenance.PRUNE_KIND, {"keep_days": 14}, now=clock.now()).job_id
 
     registry = JobRegistry()
-    maintenance.register(registry)
+    maintenance.blueprint.register_into(registry)
     assert Worker(engine, registry, clock=clock, worker_id="alive").run_one()
 
     with engine.connect() as conn:

@@ -1,17 +1,36 @@
-"""Housekeeping jobs every deployment runs: pruning finished jobs, old schedule slots, rows of vanished workers."""
+"""Housekeeping every deployment runs: pruning finished jobs, old schedule slots, rows of vanished workers."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from bitrix_inflow.jobs import presence, queue, scheduler
-from bitrix_inflow.jobs.registry import JobContext, JobRegistry
+from bitrix_inflow.jobs.blueprint import Blueprint
+from bitrix_inflow.jobs.registry import JobContext
+from bitrix_inflow.jobs.scheduler import Schedule
 
 PRUNE_KIND = "maintenance.prune"
+PRUNE_EVERY = dt.timedelta(hours=6)
 # A worker that has not heartbeated for a day crashed or was stopped without unregistering (kill -9, power loss).
 VANISHED_WORKER_AFTER = dt.timedelta(days=1)
 
 
+class _Retention(Protocol):
+    keep_finished_days: int
+
+
+class RetentionSettings(Protocol):
+    """The part of the service's settings housekeeping needs (the job engine does not depend on ``config``)."""
+
+    @property
+    def jobs(self) -> _Retention: ...
+
+
+blueprint: Blueprint[RetentionSettings] = Blueprint("maintenance")
+
+
+@blueprint.task(PRUNE_KIND)
 def prune(ctx: JobContext) -> None:
     """Delete done/cancelled jobs and schedule slots older than ``keep_days`` and the rows of vanished workers.
 
@@ -36,5 +55,11 @@ def prune(ctx: JobContext) -> None:
     )
 
 
-def register(registry: JobRegistry) -> None:
-    registry.register(PRUNE_KIND, prune)
+@blueprint.periodic
+def prune_schedule(settings: RetentionSettings) -> Schedule:
+    return Schedule(
+        name=PRUNE_KIND,
+        every=PRUNE_EVERY,
+        kind=PRUNE_KIND,
+        payload={"keep_days": settings.jobs.keep_finished_days},
+    )

@@ -1,0 +1,87 @@
+"""A module's share of the job engine, declared where the work lives: its job kinds and its schedules.
+
+After procrastinate's blueprints. Each flow module (``bitrix_inflow.sync.*``) holds a module-level ``blueprint``;
+the service finds them with :func:`discover` and registers them, so adding a flow never edits a central list. A
+blueprint's kinds are namespaced by its name (``stock.push``), which keeps two modules from claiming one kind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bitrix_inflow.jobs.model import RetryPolicy
+from bitrix_inflow.jobs.registry import Handler, JobRegistry
+from bitrix_inflow.jobs.scheduler import Schedule
+
+# What the schedules are computed from (the service's settings); contravariant: a blueprint that needs less of
+# the settings fits wherever one needing more does.
+S_contra = TypeVar("S_contra", contravariant=True)
+
+# A schedule computed from the settings, or None when the configuration switches it off.
+ScheduleFactory = Callable[[S_contra], Schedule | None]
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    handler: Handler
+    policy: RetryPolicy | None
+
+
+class Blueprint(Generic[S_contra]):
+    def __init__(self, name: str) -> None:
+        if not name or "." in name:
+            raise ValueError(f"blueprint name {name!r}: a non-empty word without dots")
+        self.name = name
+        self.tasks: list[Task] = []
+        self._schedules: list[ScheduleFactory[S_contra]] = []
+
+    def task(self, kind: str, *, policy: RetryPolicy | None = None) -> Callable[[Handler], Handler]:
+        """Declare the handler of job kind ``kind`` (which must start with ``<blueprint name>.``)."""
+        if not kind.startswith(f"{self.name}."):
+            raise ValueError(
+                f"job kind {kind!r} of blueprint {self.name!r} must start with {self.name + '.'!r}"
+            )
+
+        def declare(handler: Handler) -> Handler:
+            self.tasks.append(Task(kind, handler, policy))
+            return handler
+
+        return declare
+
+    def periodic(self, factory: ScheduleFactory[S_contra]) -> ScheduleFactory[S_contra]:
+        """Declare a schedule; ``factory`` computes it from the settings (interval, payload, or off)."""
+        self._schedules.append(factory)
+        return factory
+
+    def register_into(self, registry: JobRegistry) -> None:
+        for task in self.tasks:
+            registry.register(task.kind, task.handler, task.policy)
+
+    def schedules(self, settings: S_contra) -> list[Schedule]:
+        made = [factory(settings) for factory in self._schedules]
+        schedules = [schedule for schedule in made if schedule is not None]
+        for schedule in schedules:
+            if schedule.kind not in {task.kind for task in self.tasks}:
+                raise ValueError(
+                    f"schedule {schedule.name!r} of blueprint {self.name!r} runs {schedule.kind!r}, "
+                    "which the blueprint does not declare"
+                )
+        return schedules
+
+
+def discover(package: str) -> list[Blueprint[Any]]:
+    """The ``blueprint`` of every module in ``package`` and its sub-packages, in module-name order (stable)."""
+    found: list[Blueprint[Any]] = []
+    root = importlib.import_module(package)
+    modules = pkgutil.walk_packages(root.__path__, prefix=f"{package}.")
+    for info in sorted(modules, key=lambda m: m.name):
+        module = importlib.import_module(info.name)
+        blueprint = getattr(module, "blueprint", None)
+        if isinstance(blueprint, Blueprint):
+            found.append(blueprint)
+    return found
