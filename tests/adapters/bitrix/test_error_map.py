@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import error_map
+from bitrix_inflow.adapters.bitrix import (
+    EntityNotFoundError,
+    InsufficientScopeError,
+    MethodNotFoundError,
+    error_map,
+)
 from bitrix_inflow.errors import (
     AuthError,
     IntegrationError,
@@ -38,17 +43,17 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
         401,
         err("insufficient_scope", "The request requires higher privileges"),
         "catalog.store.list",
-        AuthError,
+        InsufficientScopeError,
     ),
     (401, err("NO_AUTH_FOUND", "Wrong authorization data"), "sale.order.get", AuthError),
     (403, err("ACCESS_DENIED", "Access denied!"), "sale.order.get", AuthError),
     (403, err("WRONG_AUTH_TYPE"), "im.notify.system.add", AuthError),
     (401, err("INVALID_REQUEST", "Https required."), "sale.order.get", ValidationError),
-    (404, err("ERROR_METHOD_NOT_FOUND", "Method not found!"), "tasks.task.add", PermanentError),
-    (400, err(200540400001, "order is not exists"), "sale.order.get", NotFoundError),
-    (400, err(201140400001, "shipment is not exists"), "sale.shipment.get", NotFoundError),
-    (400, err(201240400001, "shipment item is not exists"), "sale.shipmentitem.get", NotFoundError),
-    (400, err("200540400001", "order is not exists"), "sale.order.get", NotFoundError),
+    (404, err("ERROR_METHOD_NOT_FOUND", "Method not found!"), "tasks.task.add", MethodNotFoundError),
+    (400, err(200540400001, "order is not exists"), "sale.order.get", EntityNotFoundError),
+    (400, err(201140400001, "shipment is not exists"), "sale.shipment.get", EntityNotFoundError),
+    (400, err(201240400001, "shipment item is not exists"), "sale.shipmentitem.get", EntityNotFoundError),
+    (400, err("200540400001", "order is not exists"), "sale.order.get", EntityNotFoundError),
     (400, err(200040300010, "Access denied"), "sale.order.list", AuthError),
     (400, err(200040300020, "Access denied"), "sale.order.update", AuthError),
     (
@@ -62,7 +67,7 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
     (400, err("ERROR_ARGUMENT", "Wrong value", argument="fields"), "catalog.document.add", ValidationError),
     (400, err("ERROR_CORE", "Task title is not specified<br>"), "tasks.task.add", ValidationError),
     (400, err("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"), "batch", PermanentError),
-    (None, err(200540400001, "order is not exists"), "sale.order.get", NotFoundError),
+    (None, err(200540400001, "order is not exists"), "sale.order.get", EntityNotFoundError),
     (None, err("QUERY_LIMIT_EXCEEDED"), "catalog.product.update", RateLimitedError),
     (418, None, "sale.order.get", PermanentError),
     (408, None, "sale.order.get", TransientError),  # a proxy gave up waiting for the request: try again

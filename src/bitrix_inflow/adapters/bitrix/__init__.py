@@ -1,5 +1,6 @@
 """The Bitrix adapter: ``BitrixGateway`` and its settings. Built on b24pysdk; see README.md."""
 
+from .errors import EntityNotFoundError, InsufficientScopeError, MethodNotFoundError, StatusOverruledError
 from .gateway import BitrixGateway
 from .models import (
     AccessReport,
@@ -29,6 +30,9 @@ __all__ = [
     "BitrixGateway",
     "BitrixSettings",
     "ChangedOrders",
+    "EntityNotFoundError",
+    "InsufficientScopeError",
+    "MethodNotFoundError",
     "Notice",
     "NoticeKind",
     "OAuthCredentials",
@@ -42,6 +46,7 @@ __all__ = [
     "ShipmentLine",
     "StatusChange",
     "StatusOutcome",
+    "StatusOverruledError",
     "StockDocument",
     "StockLine",
     "Store",
