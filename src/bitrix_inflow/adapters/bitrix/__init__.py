@@ -1,26 +1,30 @@
-"""The Bitrix adapter: ``BitrixGateway`` and its settings. Built on b24pysdk; see README.md."""
+"""The Bitrix adapter: ``BitrixGateway`` and its settings. Built on b24pysdk; see README.md.
+
+Everything it returns is a frozen model (``models``); everything it raises is from ``bitrix_inflow.errors``,
+with the refinements of ``errors`` where a caller acts on the difference.
+"""
 
 from .errors import EntityNotFoundError, InsufficientScopeError, MethodNotFoundError, StatusOverruledError
 from .gateway import BitrixGateway
 from .models import (
     AccessReport,
     BasketLine,
+    CatalogStore,
     ChangedOrders,
     Notice,
     NoticeKind,
     OrderBundle,
     OrderHeader,
-    OrderStatus,
     OrderWatermark,
     PropertyValue,
     QuantityUpdate,
+    SaleStatus,
     Shipment,
     ShipmentLine,
     StatusChange,
     StatusOutcome,
     StockDocument,
     StockLine,
-    Store,
 )
 from .settings import BitrixSettings, OAuthCredentials
 
@@ -29,6 +33,7 @@ __all__ = [
     "BasketLine",
     "BitrixGateway",
     "BitrixSettings",
+    "CatalogStore",
     "ChangedOrders",
     "EntityNotFoundError",
     "InsufficientScopeError",
@@ -38,10 +43,10 @@ __all__ = [
     "OAuthCredentials",
     "OrderBundle",
     "OrderHeader",
-    "OrderStatus",
     "OrderWatermark",
     "PropertyValue",
     "QuantityUpdate",
+    "SaleStatus",
     "Shipment",
     "ShipmentLine",
     "StatusChange",
@@ -49,5 +54,4 @@ __all__ = [
     "StatusOverruledError",
     "StockDocument",
     "StockLine",
-    "Store",
 ]
