@@ -166,3 +166,22 @@ def test_scope_for_method_families() -> None:
     assert error_map.scope_for("sale.order.list").startswith("sale")
     assert error_map.scope_for("tasks.task.add").startswith("task")
     assert error_map.scope_for("profile") == "the scope of profile"
+
+
+def test_typed_errors_carry_what_a_caller_acts_on() -> None:
+    missing = error_map.translate(404, err("ERROR_METHOD_NOT_FOUND"), method="tasks.task.add")
+    assert isinstance(missing, MethodNotFoundError) and missing.method == "tasks.task.add"
+    scope = error_map.translate(401, err("insufficient_scope"), method="catalog.store.list")
+    assert isinstance(scope, InsufficientScopeError)
+    assert (scope.method, scope.scope) == ("catalog.store.list", "catalog")
+    unknown = error_map.translate(401, err("insufficient_scope"), method="profile")
+    assert isinstance(unknown, InsufficientScopeError) and unknown.scope is None
+    gone = error_map.translate(400, err(201140400001, "shipment is not exists"), method="sale.shipment.get")
+    assert isinstance(gone, EntityNotFoundError)
+    assert (gone.entity, gone.entity_id) == ("shipment", None)  # Bitrix does not echo the id
+
+
+def test_scope_of_names_the_scope_bitrix_grants() -> None:
+    assert error_map.scope_of("tasks.task.add") == "task"
+    assert error_map.scope_of("im.notify.system.add") == "im"
+    assert error_map.scope_of("profile") is None
