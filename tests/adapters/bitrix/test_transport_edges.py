@@ -31,7 +31,6 @@ from bitrix_inflow.adapters.bitrix import (
 )
 from bitrix_inflow.errors import (
     AuthError,
-    ConflictError,
     IntegrationError,
     NotFoundError,
     PermanentError,
@@ -392,18 +391,35 @@ def test_create_task_does_not_swallow_another_error_that_quotes_the_code(
     assert script.seen == ["/rest/1/code/tasks.task.add.json"]
 
 
-def test_a_status_a_shop_rule_replaced_is_a_status_overruled_error(
+@pytest.mark.parametrize(
+    ("written", "expected", "attributes"),
+    [
+        pytest.param(
+            Reply(200, {"result": {"order": {"id": 5, "statusId": "W"}}, "time": TIME}),
+            StatusOverruledError,
+            {"order_id": 5, "requested": "P", "kept": "W"},
+            id="a shop rule kept another status",
+        ),
+        pytest.param(
+            Reply(400, {"error": 200540400001, "error_description": "order is not exists"}),
+            EntityNotFoundError,
+            {"entity": "order", "entity_id": 5},
+            id="deleted between read and write",
+        ),
+    ],
+)
+def test_the_write_of_a_status_change_raises_typed_errors(
     scripted: tuple[BitrixGateway, Script, FakeClock],
+    written: Reply,
+    expected: type[IntegrationError],
+    attributes: dict[str, object],
 ) -> None:
     gateway, script, _ = scripted
-    script.replies[:] = [
-        Reply(200, {"result": {"orders": [{"id": 5, "statusId": "N"}]}, "time": TIME}),
-        Reply(200, {"result": {"order": {"id": 5, "statusId": "W"}}, "time": TIME}),
-    ]
-    with pytest.raises(StatusOverruledError) as caught:
+    listed = Reply(200, {"result": {"orders": [{"id": 5, "statusId": "N"}]}, "time": TIME})
+    script.replies[:] = [listed, written]
+    with pytest.raises(expected) as caught:
         gateway.set_order_status(5, "P", allowed_from={"N"})
-    assert isinstance(caught.value, ConflictError)
-    assert (caught.value.order_id, caught.value.requested, caught.value.kept) == (5, "P", "W")
+    assert {name: getattr(caught.value, name) for name in attributes} == attributes
 
 
 def test_a_not_found_naming_no_entity_is_about_the_order_asked_for(
@@ -416,16 +432,3 @@ def test_a_not_found_naming_no_entity_is_about_the_order_asked_for(
         gateway.set_order_status(4, "P", allowed_from={"N"})
     assert (caught.value.entity, caught.value.entity_id) == ("order", 4)
     assert str(caught.value).startswith("order 4: ")
-
-
-def test_an_order_deleted_between_read_and_write_is_named(
-    scripted: tuple[BitrixGateway, Script, FakeClock],
-) -> None:
-    gateway, script, _ = scripted
-    script.replies[:] = [
-        Reply(200, {"result": {"orders": [{"id": 6, "statusId": "N"}]}, "time": TIME}),
-        Reply(400, {"error": 200540400001, "error_description": "order is not exists"}),
-    ]
-    with pytest.raises(EntityNotFoundError) as caught:
-        gateway.set_order_status(6, "P", allowed_from={"N"})
-    assert (caught.value.entity, caught.value.entity_id) == ("order", 6)

@@ -95,36 +95,29 @@ class Orders:
 
     def _bundle(self, order_id: int) -> OrderBundle:
         by_order = {"filter": {"orderId": order_id}, "order": {"id": "asc"}}
-        reply = self._transport.batch(
-            {
-                "order": ("sale.order.get", {"id": order_id}),
-                "basket": ("sale.basketitem.list", dict(by_order)),
-                "shipments": ("sale.shipment.list", dict(by_order)),
-            }
-        )
-        replies.raise_first(reply, "order", "basket", "shipments")
+        commands: dict[str, tuple[str, JSON]] = {
+            "order": ("sale.order.get", {"id": order_id}),
+            "basket": ("sale.basketitem.list", dict(by_order)),
+            "shipments": ("sale.shipment.list", dict(by_order)),
+        }
+        reply = self._transport.batch(commands)
+        replies.raise_first(reply, *commands)
+
+        def all_rows(command: str, key: str) -> list[Mapping[str, Any]]:
+            # The batch read each list's first page; a long list goes on from where it stopped.
+            method, params = commands[command]
+            first, next_start = reply.results.get(command), reply.nexts.get(command)
+            return rest_of_list(self._transport, method, params, key, first=first, next_start=next_start)
+
         order_row = replies.obj(
             replies.wrapped({"result": reply.results.get("order")}, "order", "sale.order.get"),
             field="sale.order.get",
         )
         header = replies.mapped("sale.order.get", mappers.order_header, [order_row])[0]
-        basket_rows = rest_of_list(
-            self._transport,
-            "sale.basketitem.list",
-            by_order,
-            "basketItems",
-            first=reply.results.get("basket"),
-            next_start=reply.nexts.get("basket"),
+        basket = replies.mapped(
+            "sale.basketitem.list", mappers.basket_line, all_rows("basket", "basketItems")
         )
-        basket = replies.mapped("sale.basketitem.list", mappers.basket_line, basket_rows)
-        shipment_rows = rest_of_list(
-            self._transport,
-            "sale.shipment.list",
-            by_order,
-            "shipments",
-            first=reply.results.get("shipments"),
-            next_start=reply.nexts.get("shipments"),
-        )
+        shipment_rows = all_rows("shipments", "shipments")
         shipments = self._with_lines(
             order_row, [r for r in shipment_rows if not mappers.is_system_shipment(r)]
         )
