@@ -10,7 +10,7 @@ from bitrix_inflow.adapters.bitrix import (
     InsufficientScopeError,
     MethodNotFoundError,
 )
-from bitrix_inflow.adapters.bitrix.errors import about
+from bitrix_inflow.adapters.bitrix.errors import concerning
 from bitrix_inflow.errors import AuthError, NotFoundError, PermanentError
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
@@ -54,15 +54,15 @@ def test_a_missing_shipment_names_the_shipment(gateway: BitrixGateway) -> None:
     assert (caught.value.entity, caught.value.entity_id) == ("shipment", 987654)
 
 
-def test_about_keeps_a_not_found_of_another_entity() -> None:
+def test_concerning_keeps_a_not_found_of_another_entity() -> None:
     item = EntityNotFoundError("shipment item does not exist in Bitrix", entity="shipment item")
-    with pytest.raises(EntityNotFoundError) as caught, about("order", 5):
+    with pytest.raises(EntityNotFoundError) as caught, concerning("order", 5):
         raise item
     assert caught.value is item
 
 
-def test_about_names_a_not_found_that_named_nothing() -> None:
-    with pytest.raises(EntityNotFoundError) as caught, about("order", 5):
+def test_concerning_names_a_not_found_that_named_nothing() -> None:
+    with pytest.raises(EntityNotFoundError) as caught, concerning("order", 5):
         raise NotFoundError("not found in Bitrix (sale.order.list: NOT_FOUND)")
     assert (caught.value.entity, caught.value.entity_id) == ("order", 5)
     assert str(caught.value) == "order 5: not found in Bitrix (sale.order.list: NOT_FOUND)"

@@ -44,7 +44,7 @@ class EntityNotFoundError(NotFoundError):
 
 
 class StatusOverruledError(ConflictError):
-    """Bitrix accepted a status change but kept another status: a shop rule (an event handler) won."""
+    """Bitrix accepted a status change but kept another status: a shop rule won."""
 
     def __init__(self, message: str, *, order_id: int, requested: str, kept: str) -> None:
         super().__init__(message)
@@ -54,7 +54,7 @@ class StatusOverruledError(ConflictError):
 
 
 @contextmanager
-def about(entity: str, entity_id: int) -> Iterator[None]:
+def concerning(entity: str, entity_id: int) -> Iterator[None]:
     """Inside, a not-found is about ``entity`` ``entity_id``, unless Bitrix said it is about another entity.
 
     Bitrix's not-found replies do not echo the id, and some name no entity at all; the method asked about one

@@ -12,7 +12,7 @@ from bitrix_inflow.errors import ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
-from .errors import EntityNotFoundError, StatusOverruledError, about
+from .errors import EntityNotFoundError, StatusOverruledError, concerning
 from .models import (
     ChangedOrders,
     OrderBundle,
@@ -90,7 +90,7 @@ class Orders:
 
     def get_order(self, order_id: int) -> OrderBundle:
         order_id = positive_id(order_id, "order_id")
-        with about("order", order_id):
+        with concerning("order", order_id):
             return self._bundle(order_id)
 
     def _bundle(self, order_id: int) -> OrderBundle:
@@ -177,7 +177,7 @@ class Orders:
         if isinstance(allowed_from, str) or not all(isinstance(s, str) for s in allowed_from):
             # A plain string would be matched by substring ("NP" would allow "N" and "P" and "NP").
             raise ValidationError("allowed_from", "must be a collection of status codes", "e.g. {'N', 'P'}")
-        with about("order", order_id):
+        with concerning("order", order_id):
             current = self._current_status(order_id)
             if current == status_id:
                 return StatusChange(order_id, StatusOutcome.ALREADY_SET, current, current)

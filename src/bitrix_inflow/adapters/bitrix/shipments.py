@@ -6,7 +6,7 @@ from bitrix_inflow.errors import ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
-from .errors import about
+from .errors import concerning
 from .models import Shipment
 from .transport import JSON, Transport
 from .wire import yn
@@ -35,7 +35,7 @@ class Shipments:
         for name, flag in (("deducted", deducted), ("allow_delivery", allow_delivery)):
             if flag is not None and not isinstance(flag, bool):
                 raise ValidationError(name, f"must be True/False, got {flag!r}")
-        with about("shipment", shipment_id):
+        with concerning("shipment", shipment_id):
             current = replies.obj(
                 replies.wrapped(
                     self._transport.call("sale.shipment.get", {"id": shipment_id}),
