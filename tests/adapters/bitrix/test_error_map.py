@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import error_map
+from bitrix_inflow.adapters.bitrix import (
+    EntityNotFoundError,
+    InsufficientScopeError,
+    MethodNotFoundError,
+    error_map,
+)
 from bitrix_inflow.errors import (
     AuthError,
     IntegrationError,
@@ -38,17 +43,17 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
         401,
         err("insufficient_scope", "The request requires higher privileges"),
         "catalog.store.list",
-        AuthError,
+        InsufficientScopeError,
     ),
     (401, err("NO_AUTH_FOUND", "Wrong authorization data"), "sale.order.get", AuthError),
     (403, err("ACCESS_DENIED", "Access denied!"), "sale.order.get", AuthError),
     (403, err("WRONG_AUTH_TYPE"), "im.notify.system.add", AuthError),
     (401, err("INVALID_REQUEST", "Https required."), "sale.order.get", ValidationError),
-    (404, err("ERROR_METHOD_NOT_FOUND", "Method not found!"), "tasks.task.add", PermanentError),
-    (400, err(200540400001, "order is not exists"), "sale.order.get", NotFoundError),
-    (400, err(201140400001, "shipment is not exists"), "sale.shipment.get", NotFoundError),
-    (400, err(201240400001, "shipment item is not exists"), "sale.shipmentitem.get", NotFoundError),
-    (400, err("200540400001", "order is not exists"), "sale.order.get", NotFoundError),
+    (404, err("ERROR_METHOD_NOT_FOUND", "Method not found!"), "tasks.task.add", MethodNotFoundError),
+    (400, err(200540400001, "order is not exists"), "sale.order.get", EntityNotFoundError),
+    (400, err(201140400001, "shipment is not exists"), "sale.shipment.get", EntityNotFoundError),
+    (400, err(201240400001, "shipment item is not exists"), "sale.shipmentitem.get", EntityNotFoundError),
+    (400, err("200540400001", "order is not exists"), "sale.order.get", EntityNotFoundError),
     (400, err(200040300010, "Access denied"), "sale.order.list", AuthError),
     (400, err(200040300020, "Access denied"), "sale.order.update", AuthError),
     (
@@ -62,7 +67,7 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
     (400, err("ERROR_ARGUMENT", "Wrong value", argument="fields"), "catalog.document.add", ValidationError),
     (400, err("ERROR_CORE", "Task title is not specified<br>"), "tasks.task.add", ValidationError),
     (400, err("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"), "batch", PermanentError),
-    (None, err(200540400001, "order is not exists"), "sale.order.get", NotFoundError),
+    (None, err(200540400001, "order is not exists"), "sale.order.get", EntityNotFoundError),
     (None, err("QUERY_LIMIT_EXCEEDED"), "catalog.product.update", RateLimitedError),
     (418, None, "sale.order.get", PermanentError),
     (408, None, "sale.order.get", TransientError),  # a proxy gave up waiting for the request: try again
@@ -161,3 +166,22 @@ def test_scope_for_method_families() -> None:
     assert error_map.scope_for("sale.order.list").startswith("sale")
     assert error_map.scope_for("tasks.task.add").startswith("task")
     assert error_map.scope_for("profile") == "the scope of profile"
+
+
+def test_typed_errors_carry_what_a_caller_acts_on() -> None:
+    missing = error_map.translate(404, err("ERROR_METHOD_NOT_FOUND"), method="tasks.task.add")
+    assert isinstance(missing, MethodNotFoundError) and missing.method == "tasks.task.add"
+    scope = error_map.translate(401, err("insufficient_scope"), method="catalog.store.list")
+    assert isinstance(scope, InsufficientScopeError)
+    assert (scope.method, scope.scope) == ("catalog.store.list", "catalog")
+    unknown = error_map.translate(401, err("insufficient_scope"), method="profile")
+    assert isinstance(unknown, InsufficientScopeError) and unknown.scope is None
+    gone = error_map.translate(400, err(201140400001, "shipment is not exists"), method="sale.shipment.get")
+    assert isinstance(gone, EntityNotFoundError)
+    assert (gone.entity, gone.entity_id) == ("shipment", None)  # Bitrix does not echo the id
+
+
+def test_scope_of_names_the_scope_bitrix_grants() -> None:
+    assert error_map.scope_of("tasks.task.add") == "task"
+    assert error_map.scope_of("im.notify.system.add") == "im"
+    assert error_map.scope_of("profile") is None

@@ -19,9 +19,19 @@ from typing import Any
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
+from bitrix_inflow.adapters.bitrix import (
+    BitrixGateway,
+    BitrixSettings,
+    EntityNotFoundError,
+    MethodNotFoundError,
+    NoticeKind,
+    OrderWatermark,
+    StatusOverruledError,
+    error_map,
+)
 from bitrix_inflow.errors import (
     AuthError,
+    IntegrationError,
     NotFoundError,
     PermanentError,
     RateLimitedError,
@@ -312,3 +322,113 @@ def test_operating_reset_is_read_on_our_clock_not_the_shops(
         gateway.statuses()
     assert caught.value.retry_after == pytest.approx(200.0)
     assert clock.slept == [] and len(script.seen) == 2  # beyond the 30 s cap: no pointless retries
+
+
+# -- typed errors: callers decide on the type, never on the text ------------------------------------------------
+
+
+@pytest.fixture
+def scripted_cloud(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> Iterator[tuple[BitrixGateway, Script]]:
+    """A Bitrix24 gateway (tasks are tried first) with a manager to tell, on the same scripted server."""
+    gateway, script, clock = scripted
+    settings = gateway.settings.model_copy(
+        update={"profile": "bitrix24", "manager_user_id": 1, "rate_limit": False}
+    )
+    cloud = BitrixGateway(settings, clock=clock)
+    yield cloud, script
+    cloud.close()
+
+
+METHOD_NOT_FOUND = Reply(404, {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"})
+NOTIFIED = Reply(200, {"result": 77, "time": TIME})
+SEEN_TASK_THEN_NOTICE = ["/rest/1/code/tasks.task.add.json", "/rest/1/code/im.notify.system.add.json"]
+
+
+def test_a_missing_tasks_module_is_a_method_not_found_error(
+    scripted_cloud: tuple[BitrixGateway, Script],
+) -> None:
+    gateway, script = scripted_cloud
+    script.replies[:] = [METHOD_NOT_FOUND]
+    with pytest.raises(MethodNotFoundError) as caught:
+        gateway.transport.call("tasks.task.add", {"fields": {"TITLE": "T"}}, idempotent=False)
+    assert caught.value.method == "tasks.task.add"
+
+
+def test_create_task_falls_back_on_the_error_type_not_its_text(
+    scripted_cloud: tuple[BitrixGateway, Script], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway, script = scripted_cloud
+    real = error_map.translate
+
+    def without_the_code(*args: Any, **kwargs: Any) -> IntegrationError:
+        error = real(*args, **kwargs)
+        if isinstance(error, MethodNotFoundError):
+            return MethodNotFoundError("no tasks module on this portal", method=error.method)
+        return error
+
+    monkeypatch.setattr(error_map, "translate", without_the_code)
+    script.replies[:] = [METHOD_NOT_FOUND, NOTIFIED]
+    notice = gateway.create_task("Check order 42", "Picking error")
+    assert (notice.kind, notice.id) == (NoticeKind.NOTIFICATION, 77)
+    assert script.seen == SEEN_TASK_THEN_NOTICE
+    assert script.bodies[1] == {"USER_ID": 1, "MESSAGE": "[b]Check order 42[/b]\nPicking error"}
+
+
+def test_create_task_does_not_swallow_another_error_that_quotes_the_code(
+    scripted_cloud: tuple[BitrixGateway, Script],
+) -> None:
+    # A task handler's own failure may quote ERROR_METHOD_NOT_FOUND; only the type says the method is missing.
+    gateway, script = scripted_cloud
+    script.replies[:] = [
+        Reply(400, {"error": "ERROR_CORE", "error_description": "handler said ERROR_METHOD_NOT_FOUND"}),
+        NOTIFIED,
+    ]
+    with pytest.raises(PermanentError, match="ERROR_METHOD_NOT_FOUND") as caught:
+        gateway.create_task("Check order 42", "Picking error")
+    assert not isinstance(caught.value, MethodNotFoundError)
+    assert script.seen == ["/rest/1/code/tasks.task.add.json"]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected", "attributes"),
+    [
+        pytest.param(
+            Reply(200, {"result": {"order": {"id": 5, "statusId": "W"}}, "time": TIME}),
+            StatusOverruledError,
+            {"order_id": 5, "requested": "P", "kept": "W"},
+            id="a shop rule kept another status",
+        ),
+        pytest.param(
+            Reply(400, {"error": 200540400001, "error_description": "order is not exists"}),
+            EntityNotFoundError,
+            {"entity": "order", "entity_id": 5},
+            id="deleted between read and write",
+        ),
+    ],
+)
+def test_the_write_of_a_status_change_raises_typed_errors(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+    written: Reply,
+    expected: type[IntegrationError],
+    attributes: dict[str, object],
+) -> None:
+    gateway, script, _ = scripted
+    listed = Reply(200, {"result": {"orders": [{"id": 5, "statusId": "N"}]}, "time": TIME})
+    script.replies[:] = [listed, written]
+    with pytest.raises(expected) as caught:
+        gateway.set_order_status(5, "P", allowed_from={"N"})
+    assert {name: getattr(caught.value, name) for name in attributes} == attributes
+
+
+def test_a_not_found_naming_no_entity_is_about_the_order_asked_for(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    # The reply's text holds the order id's digit; the error must name the order by its attributes anyway.
+    gateway, script, _ = scripted
+    script.replies[:] = [Reply(404, {"error": "NOT_FOUND", "error_description": "Not found (request 4711)"})]
+    with pytest.raises(EntityNotFoundError) as caught:
+        gateway.set_order_status(4, "P", allowed_from={"N"})
+    assert (caught.value.entity, caught.value.entity_id) == ("order", 4)
+    assert str(caught.value).startswith("order 4: ")

@@ -1,4 +1,5 @@
-"""Turns every Bitrix error reply into the product's error taxonomy (``bitrix_inflow.errors``).
+"""Turns every Bitrix error reply into the product's error taxonomy (``bitrix_inflow.errors``), refined by
+the typed errors of ``errors`` where a caller acts on the difference.
 
 Keyed on the ``error`` value of the JSON body, never on the HTTP status alone: auth errors come as 401 from
 the code and 403/400 in the docs, and sale/catalog controllers use *integer* codes with HTTP 400.
@@ -21,13 +22,15 @@ from bitrix_inflow.errors import (
     ValidationError,
 )
 
+from .errors import EntityNotFoundError, InsufficientScopeError, MethodNotFoundError
+
 # The scope a webhook needs for each method family (Developer resources → Incoming webhook → permissions).
 _SCOPE_BY_PREFIX = {
-    "sale.": "sale (Online store)",
-    "catalog.": "catalog (Commercial catalog)",
-    "im.": "im (Chat and notifications)",
-    "tasks.": "task (Tasks)",
-    "crm.": "crm (CRM)",
+    "sale.": ("sale", "Online store"),
+    "catalog.": ("catalog", "Commercial catalog"),
+    "im.": ("im", "Chat and notifications"),
+    "tasks.": ("task", "Tasks"),
+    "crm.": ("crm", "CRM"),
 }
 
 _NOT_FOUND_WHAT = {
@@ -55,11 +58,23 @@ _REQUIRED_FIELDS = re.compile(r"Required fields?:\s*(?P<fields>.+)", re.IGNORECA
 _MISSING_PARAMETER = re.compile(r"parameter \{?(?P<name>\w+)\}?", re.IGNORECASE)
 
 
+def scope_of(method: str) -> str | None:
+    """The scope name Bitrix grants for ``method`` (``"catalog"``), None for a family not listed here."""
+    found = _scope_entry(method)
+    return found[0] if found else None
+
+
 def scope_for(method: str) -> str:
-    for prefix, scope in _SCOPE_BY_PREFIX.items():
+    """The scope as an operator finds it in Bitrix's webhook form: ``"catalog (Commercial catalog)"``."""
+    found = _scope_entry(method)
+    return f"{found[0]} ({found[1]})" if found else "the scope of " + method
+
+
+def _scope_entry(method: str) -> tuple[str, str] | None:
+    for prefix, entry in _SCOPE_BY_PREFIX.items():
         if method.lower().startswith(prefix):
-            return scope
-    return "the scope of " + method
+            return entry
+    return None
 
 
 def error_code(body: Mapping[str, Any] | None) -> str | int | None:
@@ -121,7 +136,11 @@ def translate(
             "incoming webhook in Developer resources)"
         )
     if upper == "INSUFFICIENT_SCOPE":
-        return AuthError(f"{said}: the webhook/app lacks the scope {scope_for(method)}; add it in Bitrix")
+        return InsufficientScopeError(
+            f"{said}: the webhook/app lacks the scope {scope_for(method)}; add it in Bitrix",
+            method=method,
+            scope=scope_of(method),
+        )
     if upper == "INVALID_REQUEST" and "https" in description.lower():
         return ValidationError(
             "webhook_url", "the site accepts webhooks over HTTPS only", "use an https:// URL"
@@ -129,9 +148,10 @@ def translate(
     if upper in _AUTH_CODES:
         return AuthError(f"{said}: {_AUTH_CODES[upper]}")
     if upper == "ERROR_METHOD_NOT_FOUND":
-        return PermanentError(
+        return MethodNotFoundError(
             f"{said}: method not available here (module not installed, or not on this edition: "
-            "tasks.* exists on Bitrix24 only)"
+            "tasks.* exists on Bitrix24 only)",
+            method=method,
         )
     if upper == "ERROR_ARGUMENT":
         argument = str(body.get("argument") or "parameters") if body else "parameters"
@@ -149,7 +169,8 @@ def translate(
 
 def _controller_error(code: int, description: str, *, method: str, said: str) -> IntegrationError:
     if code in _NOT_FOUND_WHAT:
-        return NotFoundError(f"{_NOT_FOUND_WHAT[code]} does not exist in Bitrix ({said})")
+        entity = _NOT_FOUND_WHAT[code]
+        return EntityNotFoundError(f"{entity} does not exist in Bitrix ({said})", entity=entity)
     http_class = (code // 100_000) % 1000
     if http_class == 404:
         return NotFoundError(f"not found in Bitrix ({said})")

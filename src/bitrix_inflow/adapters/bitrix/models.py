@@ -125,7 +125,9 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
-class OrderStatus:
+class SaleStatus:
+    """A row of ``sale.status.list``: an order (``O``) or delivery (``D``) status as configured in the shop."""
+
     id: str
     type: str  # O = order, D = delivery
     sort: int
@@ -135,7 +137,9 @@ class OrderStatus:
 
 
 @dataclass(frozen=True)
-class Store:
+class CatalogStore:
+    """A row of ``catalog.store.list``: a warehouse of the shop (stock documents name it by ``id``)."""
+
     id: int
     title: str
     active: bool

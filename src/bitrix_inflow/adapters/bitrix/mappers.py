@@ -1,7 +1,7 @@
 """Bitrix JSON rows (camelCase, mixed id types, Y/N strings) → the gateway's frozen models.
 
 Every function raises ``ValueError`` naming the field on a malformed row; the gateway turns that into a
-``PermanentError`` naming the method.
+``PermanentError`` naming the method (``replies.mapped``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 from .models import (
     BasketLine,
     BasketProperty,
+    CatalogStore,
     OrderHeader,
-    OrderStatus,
     PropertyValue,
+    SaleStatus,
     Shipment,
     ShipmentLine,
-    Store,
 )
 from .wire import (
     as_rows,
@@ -158,11 +158,11 @@ def _property_text(value: object) -> str:
     return to_str(value)
 
 
-def order_status(row: Row) -> OrderStatus:
+def sale_status(row: Row) -> SaleStatus:
     status_id = row.get("id")
     if not isinstance(status_id, str) or not status_id:
         raise ValueError(f"status.id: expected a status code, got {status_id!r}")
-    return OrderStatus(
+    return SaleStatus(
         id=status_id,
         type=to_str(row.get("type")) or "O",
         sort=int(to_decimal(row.get("sort", 0), field=f"status {status_id}.sort")),
@@ -172,9 +172,9 @@ def order_status(row: Row) -> OrderStatus:
     )
 
 
-def store(row: Row) -> Store:
+def catalog_store(row: Row) -> CatalogStore:
     store_id = to_id(row.get("id"), field="store.id")
-    return Store(
+    return CatalogStore(
         id=store_id,
         title=to_str(row.get("title")),
         active=from_yn(row.get("active", "Y"), field=f"store {store_id}.active"),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError as PydanticValidationError
 
-from bitrix_inflow.adapters.bitrix import mapping, wire
+from bitrix_inflow.adapters.bitrix import mappers, wire
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 
 # Shaped like the documented sale.order.get example: int ids on the order, strings on nested rows.
@@ -55,7 +55,7 @@ ORDER_GET: dict[str, Any] = {
 
 
 def test_order_header_coerces_types() -> None:
-    order = mapping.order_header(ORDER_GET)
+    order = mappers.order_header(ORDER_GET)
     assert order.id == 236
     assert order.paid is True and order.canceled is False
     assert order.price == Decimal("1234.50")
@@ -65,7 +65,7 @@ def test_order_header_coerces_types() -> None:
 
 
 def test_basket_line_with_string_ids_and_properties() -> None:
-    line = mapping.basket_line(
+    line = mappers.basket_line(
         {
             "id": "255",
             "orderId": "236",
@@ -86,30 +86,32 @@ def test_basket_line_with_string_ids_and_properties() -> None:
 
 
 def test_basket_line_not_from_catalog_has_no_product() -> None:
-    line = mapping.basket_line({"id": 1, "orderId": 2, "productId": 0, "quantity": "1", "properties": {}})
+    line = mappers.basket_line({"id": 1, "orderId": 2, "productId": 0, "quantity": "1", "properties": {}})
     assert line.product_id is None
     assert line.properties == ()
 
 
 def test_shipment_uses_nested_items_and_flags() -> None:
-    shipment = mapping.shipment(ORDER_GET["shipments"][0])
+    shipment = mappers.shipment(ORDER_GET["shipments"][0])
     assert shipment.id == 338 and shipment.delivery_id == 2
     assert shipment.allow_delivery is False
     assert shipment.lines[0].basket_id == 255 and shipment.lines[0].shipment_id == 338
-    assert mapping.is_system_shipment(ORDER_GET["shipments"][1])
-    assert not mapping.is_system_shipment(ORDER_GET["shipments"][0])
+    assert mappers.is_system_shipment(ORDER_GET["shipments"][1])
+    assert not mappers.is_system_shipment(ORDER_GET["shipments"][0])
 
 
 def test_property_values_keep_multi_values_readable() -> None:
-    values = [mapping.property_value(row) for row in ORDER_GET["propertyValues"]]
+    values = [mappers.property_value(row) for row in ORDER_GET["propertyValues"]]
     assert values[0].code == "PHONE" and values[0].property_id == 3
     assert values[1].value == "a, b"
 
 
 def test_status_and_store_rows() -> None:
-    status = mapping.order_status({"id": "N", "type": "O", "notify": "Y", "sort": 10, "xmlId": None})
+    status = mappers.sale_status({"id": "N", "type": "O", "notify": "Y", "sort": 10, "xmlId": None})
     assert status.notify is True and status.sort == 10
-    store = mapping.store({"id": "1", "title": "Main", "active": "Y", "code": "store_1", "xmlId": None})
+    store = mappers.catalog_store(
+        {"id": "1", "title": "Main", "active": "Y", "code": "store_1", "xmlId": None}
+    )
     assert store.id == 1 and store.active is True and store.xml_id is None
 
 
@@ -126,7 +128,7 @@ def test_status_and_store_rows() -> None:
 )
 def test_malformed_order_rows_name_the_field(row: dict[str, Any], fragment: str) -> None:
     with pytest.raises((ValueError, TypeError), match=fragment):
-        mapping.order_header(row)
+        mappers.order_header(row)
 
 
 def test_yn_never_bool() -> None:

@@ -1,0 +1,68 @@
+"""Bitrix's refinements of the taxonomy (``bitrix_inflow.errors``): each carries what a caller acts on.
+
+``error_map.translate`` builds them from the reply's ``error`` code, the gateway from what it asked for, so a
+caller tells a missing module from a missing scope, or a deleted order from a deleted shipment, by type and
+attributes, never by message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bitrix_inflow.errors import AuthError, ConflictError, NotFoundError, PermanentError
+
+
+class MethodNotFoundError(PermanentError):
+    """``ERROR_METHOD_NOT_FOUND``: the module is not installed, or this edition has no such method."""
+
+    def __init__(self, message: str, *, method: str) -> None:
+        super().__init__(message)
+        self.method = method
+
+
+class InsufficientScopeError(AuthError):
+    """``insufficient_scope``: the webhook/app was not granted ``scope`` (None if the method's is unknown)."""
+
+    def __init__(self, message: str, *, method: str, scope: str | None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.scope = scope
+
+
+class EntityNotFoundError(NotFoundError):
+    """An order, shipment or shipment item Bitrix does not have (deleted, or never there).
+
+    ``entity_id`` is None when only the reply is known (Bitrix does not echo the id); the gateway fills it in
+    for the entity a method was asked about.
+    """
+
+    def __init__(self, message: str, *, entity: str, entity_id: int | None = None) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class StatusOverruledError(ConflictError):
+    """Bitrix accepted a status change but kept another status: a shop rule won."""
+
+    def __init__(self, message: str, *, order_id: int, requested: str, kept: str) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+        self.requested = requested
+        self.kept = kept
+
+
+@contextmanager
+def concerning(entity: str, entity_id: int) -> Iterator[None]:
+    """Inside, a not-found is about ``entity`` ``entity_id``, unless Bitrix said it is about another entity.
+
+    Bitrix's not-found replies do not echo the id, and some name no entity at all; the method asked about one
+    entity knows which, so the error carries it.
+    """
+    try:
+        yield
+    except NotFoundError as exc:
+        if isinstance(exc, EntityNotFoundError) and (exc.entity != entity or exc.entity_id is not None):
+            raise
+        raise EntityNotFoundError(f"{entity} {entity_id}: {exc}", entity=entity, entity_id=entity_id) from exc
