@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -65,6 +66,14 @@ def database(loaded: Settings, *, require_current: bool = True) -> Engine:
     except PermanentError as exc:
         fail(str(exc))
     return db
+
+
+def operator() -> str:
+    """Who is at the terminal, as use cases record it beside what they change."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def not_available(feature: str, arrives_with: str) -> NoReturn:
