@@ -39,12 +39,15 @@ def fail(message: str, code: int = EXIT_CANNOT_START) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings() -> Settings:
+def settings(audience: log.Audience = log.COMMAND) -> Settings:
+    """The configuration, with logging set up for who reads this command's log lines."""
     try:
         loaded = load_settings(state.config_path)
     except ConfigError as exc:
         fail(str(exc))
-    log.configure(level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values())
+    log.configure(
+        level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values(), audience=audience
+    )
     return loaded
 
 

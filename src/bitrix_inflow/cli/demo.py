@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from rich.markup import escape
 from rich.table import Table
 
+from bitrix_inflow import log
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_findings
@@ -106,7 +107,7 @@ def _sandboxes() -> None:
 
 def demo() -> None:
     """Run the main job on embedded defaults and show the outcome."""
-    loaded = settings()
+    loaded = settings(log.SHOWCASE)
     db = database(loaded, require_current=False)
     schema.upgrade(db)
     console.rule("[bold]bitrix-inflow demo")
