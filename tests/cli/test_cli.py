@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,17 +82,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
-    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
-    port = free_port()
+def serve_process(cwd: Path, port: int, **streams: Any) -> subprocess.Popen[Any]:
+    """``serve`` on a freshly upgraded database in ``cwd``, its web side on ``port``."""
+    assert cli("db", "upgrade", cwd=cwd).returncode == 0
     env = clean_env({"BITRIX_INFLOW__WEB__PORT": str(port)})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_inflow", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return subprocess.Popen([sys.executable, "-m", "bitrix_inflow", "serve"], cwd=cwd, env=env, **streams)
+
+
+def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
+    port = free_port()
+    proc = serve_process(tmp_path, port, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
         first = json.loads(proc.stderr.readline())
@@ -118,16 +118,8 @@ def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
 
 
 def test_serve_in_a_terminal_logs_readable_lines(tmp_path: Path) -> None:
-    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
-    env = clean_env({"BITRIX_INFLOW__WEB__PORT": str(free_port())})
     terminal, terminal_side = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_inflow", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=terminal_side,
-    )
+    proc = serve_process(tmp_path, free_port(), stdout=subprocess.DEVNULL, stderr=terminal_side)
     os.close(terminal_side)
     output = b""
     stopping = False

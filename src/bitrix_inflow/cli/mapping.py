@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
@@ -32,6 +32,18 @@ def _report(problems: Sequence[Exception]) -> NoReturn:
     raise typer.Exit(EXIT_PROBLEM)
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _edit(change: Callable[Concatenate[Engine, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """One edit on the state database; a refused one lists every problem and exits 1."""
+    try:
+        return change(_db(), *args, **kwargs)
+    except* ValidationError as refused:
+        _report(refused.exceptions)
+
+
 @app.command("show")
 def show(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     """Every Inflow status and the Bitrix status an order gets when the warehouse reports it."""
@@ -51,17 +63,14 @@ def set_(
     connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Map one Inflow status to a Bitrix status id (takes effect for the next status change applied)."""
-    try:
-        entry = ops.set_status(
-            _db(),
-            inflow_status,
-            bitrix_status,
-            clock=SystemClock(),
-            actor=operator(),
-            connection_id=connection,
-        )
-    except* ValidationError as refused:
-        _report(refused.exceptions)
+    entry = _edit(
+        ops.set_status,
+        inflow_status,
+        bitrix_status,
+        clock=SystemClock(),
+        actor=operator(),
+        connection_id=connection,
+    )
     console.print(f"[green]✓[/] {entry.inflow_status} → {entry.bitrix_status}")
 
 
@@ -71,12 +80,9 @@ def unset(
     connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Remove a mapping: orders keep their Bitrix status when the warehouse reports this one."""
-    try:
-        entry = ops.unset_status(
-            _db(), inflow_status, clock=SystemClock(), actor=operator(), connection_id=connection
-        )
-    except* ValidationError as refused:
-        _report(refused.exceptions)
+    entry = _edit(
+        ops.unset_status, inflow_status, clock=SystemClock(), actor=operator(), connection_id=connection
+    )
     console.print(f"[green]✓[/] {entry.inflow_status} → (unchanged)")
 
 
@@ -94,12 +100,7 @@ def import_(
         fail(f"{path}: cannot read it ({exc.strerror})", EXIT_PROBLEM)
     except ValidationError as exc:
         fail(f"{path}: {exc.problem}", EXIT_PROBLEM)
-    try:
-        imported = ops.import_table(
-            _db(), table, clock=SystemClock(), actor=operator(), connection_id=connection
-        )
-    except* ValidationError as refused:
-        _report(refused.exceptions)
+    imported = _edit(ops.import_table, table, clock=SystemClock(), actor=operator(), connection_id=connection)
     console.print(f"[green]✓[/] imported {len(imported.entries)} mappings from {escape(str(path))}")
 
 
