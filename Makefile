@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
-.PHONY: demo test soak lint typecheck check bench lock clean
+.PHONY: demo test soak lint typecheck imports check bench lock clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck
+## The architecture: the import contracts in pyproject.toml ([tool.importlinter]).
+imports: $(DEV_STAMP)
+	$(BIN)/lint-imports --no-cache
+
+check: lint typecheck imports
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -1,7 +1,10 @@
-"""Structured logging: JSON lines in ``serve``, readable lines in a terminal, secrets never printed.
+"""Structured logging: JSON lines for a log collector, readable lines for a person, secrets never printed.
 
 Standard-library loggers (uvicorn, httpx, alembic) are routed through the same processors, so the redaction covers
 them too: an httpx line with a Bitrix webhook URL (whose path holds the webhook's secret code) is blanked as well.
+
+``[log] level`` and ``format`` default to ``"auto"``: what suits the kind of process (its :class:`Audience`) and
+whether a person watches its stderr (a terminal) or a supervisor collects it (anything else).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -76,17 +80,57 @@ def _redacted_traceback(sio: TextIO, exc_info: Any) -> None:
     sio.write(redactor.scrub_text(buffer.getvalue()))
 
 
+Format = Literal["auto", "json", "console"]
+Rendering = Literal["json", "console"]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What ``"auto"`` resolves to for one kind of process, in a terminal and elsewhere."""
+
+    level_in_terminal: str
+    level_elsewhere: str
+    format_elsewhere: Rendering = "json"
+
+
+# `serve` narrates its work at info: as JSON for the supervisor's collector, as readable lines in a terminal.
+SERVICE = Audience(level_in_terminal="info", level_elsewhere="info")
+# A one-shot command's printed report is its answer: in a terminal only what went wrong is logged beside it; run
+# from cron or a script, every line still reaches the collector as JSON.
+COMMAND = Audience(level_in_terminal="warning", level_elsewhere="info")
+# The demo is read by a person even when its output is piped into a file or a test: readable and quiet always.
+SHOWCASE = Audience(level_in_terminal="warning", level_elsewhere="warning", format_elsewhere="console")
+
+
+def resolve(level: str, fmt: Format, audience: Audience, *, terminal: bool) -> tuple[str, Rendering]:
+    """The level and rendering to use; explicit settings win over the audience's ``"auto"``."""
+    if level == "auto":
+        level = audience.level_in_terminal if terminal else audience.level_elsewhere
+    if fmt == "auto":
+        return level, "console" if terminal else audience.format_elsewhere
+    return level, fmt
+
+
 def configure(
-    *, level: str = "info", fmt: Literal["auto", "json", "console"] = "auto", secrets: Iterable[str] = ()
+    *,
+    level: str = "auto",
+    fmt: Format = "auto",
+    secrets: Iterable[str] = (),
+    audience: Audience = SERVICE,
 ) -> None:
     """Set up structlog and the standard library logging once per process."""
     redactor.add(secrets)
-    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    terminal = sys.stderr.isatty()
+    level, rendering = resolve(level, fmt, audience, terminal=terminal)
+    json_output = rendering == "json"
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A person reads wall-clock seconds; a collector wants exact UTC to order lines from many machines.
+        structlog.processors.TimeStamper(fmt="iso", utc=True)
+        if json_output
+        else structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.format_exc_info if json_output else structlog.dev.set_exc_info,
         redactor,
@@ -94,9 +138,7 @@ def configure(
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), exception_formatter=_redacted_traceback
-        )
+        else structlog.dev.ConsoleRenderer(colors=terminal, exception_formatter=_redacted_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

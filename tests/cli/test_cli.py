@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import pty
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +27,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_runner import clean_env, cli
 
 NOW = dt.datetime.now(dt.UTC)
+
+
+def json_log_lines(output: str) -> list[dict[str, object]]:
+    """The lines of a process's output that a log collector would take for JSON log records."""
+    found = []
+    for line in output.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "event" in record:
+            found.append(record)
+    return found
 
 
 def test_config_check_lists_every_problem_and_fails(tmp_path: Path) -> None:
@@ -65,17 +82,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
-    assert cli("db", "upgrade", cwd=tmp_path).returncode == 0
-    port = free_port()
+def serve_process(cwd: Path, port: int, **streams: Any) -> subprocess.Popen[Any]:
+    """``serve`` on a freshly upgraded database in ``cwd``, its web side on ``port``."""
+    assert cli("db", "upgrade", cwd=cwd).returncode == 0
     env = clean_env({"BITRIX_INFLOW__WEB__PORT": str(port)})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_inflow", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return subprocess.Popen([sys.executable, "-m", "bitrix_inflow", "serve"], cwd=cwd, env=env, **streams)
+
+
+def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
+    port = free_port()
+    proc = serve_process(tmp_path, port, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
         first = json.loads(proc.stderr.readline())
@@ -99,6 +115,32 @@ def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
         assert "service.stopped" in events
     finally:
         proc.kill()
+
+
+def test_serve_in_a_terminal_logs_readable_lines(tmp_path: Path) -> None:
+    terminal, terminal_side = pty.openpty()
+    proc = serve_process(tmp_path, free_port(), stdout=subprocess.DEVNULL, stderr=terminal_side)
+    os.close(terminal_side)
+    output = b""
+    stopping = False
+    try:
+        deadline = time.monotonic() + 60
+        while b"service.stopped" not in output and time.monotonic() < deadline:
+            if b"service.started" in output and not stopping:
+                proc.send_signal(signal.SIGTERM)
+                stopping = True
+            if select.select([terminal], [], [], 0.5)[0]:
+                try:
+                    output += os.read(terminal, 65536)
+                except OSError:  # the process closed its side of the terminal
+                    break
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(terminal)
+    text = output.decode(errors="replace")
+    assert "service.started" in text and "service.stopped" in text, text
+    assert json_log_lines(text) == [], text
 
 
 def test_jobs_list_retry_discard(tmp_path: Path) -> None:
@@ -149,6 +191,10 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     check_rows = [line for line in result.stdout.splitlines() if line.startswith(("│ inflow", "│ bitrix"))]
     assert len(check_rows) == 5 and all("✓" in row for row in check_rows), result.stdout
     assert "40 SKUs" in result.stdout and "shop orders found by the poller: 6 new" in result.stdout
+    # Logs are for the person watching: readable, and only what went wrong (the demo's planted dead job).
+    assert json_log_lines(result.stdout + result.stderr) == [], result.stderr[-2000:]
+    assert "job.dead" in result.stderr and "job_id=15" in result.stderr
+    assert "HTTP Request" not in result.stderr and "job.done" not in result.stderr
 
 
 def _closed_port() -> int:

@@ -214,3 +214,19 @@ def test_discard_refuses_a_job_that_a_worker_claimed_meanwhile(
     with engine.connect() as conn:
         job = queue.get(conn, job_id)
     assert job is not None and job.status is JobStatus.RUNNING
+
+
+def test_any_active_sees_queued_and_running_jobs_only(engine: Engine, clock: Any) -> None:
+    first, second = put(engine, clock), put(engine, clock)
+    with engine.connect() as conn:
+        assert queue.any_active(conn, [first, second])
+    running = queue.claim(engine, "w", now=clock.now(), lease=LEASE)
+    assert running is not None and running.id == first
+    queue.discard(engine, second, now=clock.now())
+    with engine.connect() as conn:
+        assert queue.any_active(conn, [first, second])
+        assert not queue.any_active(conn, [second])
+    with engine.begin() as conn:
+        assert queue.mark_done(conn, running, "w", now=clock.now())
+    with engine.connect() as conn:
+        assert not queue.any_active(conn, [first, second])

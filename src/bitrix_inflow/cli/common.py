@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -38,12 +39,15 @@ def fail(message: str, code: int = EXIT_CANNOT_START) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings() -> Settings:
+def settings(audience: log.Audience = log.COMMAND) -> Settings:
+    """The configuration, with logging set up for who reads this command's log lines."""
     try:
         loaded = load_settings(state.config_path)
     except ConfigError as exc:
         fail(str(exc))
-    log.configure(level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values())
+    log.configure(
+        level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values(), audience=audience
+    )
     return loaded
 
 
@@ -65,6 +69,14 @@ def database(loaded: Settings, *, require_current: bool = True) -> Engine:
     except PermanentError as exc:
         fail(str(exc))
     return db
+
+
+def operator() -> str:
+    """Who is at the terminal, as use cases record it beside what they change."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def not_available(feature: str, arrives_with: str) -> NoReturn:

@@ -19,8 +19,8 @@ from collections import Counter
 from pydantic import SecretStr
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
+from bitrix_inflow import log
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_findings
@@ -33,7 +33,6 @@ from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import schema
-from bitrix_inflow.store.tables import jobs as jobs_table
 from bitrix_inflow.timing import SystemClock
 
 DEMO_TIMEOUT_SECONDS = 60
@@ -108,7 +107,7 @@ def _sandboxes() -> None:
 
 def demo() -> None:
     """Run the main job on embedded defaults and show the outcome."""
-    loaded = settings()
+    loaded = settings(log.SHOWCASE)
     db = database(loaded, require_current=False)
     schema.upgrade(db)
     console.rule("[bold]bitrix-inflow demo")
@@ -146,14 +145,8 @@ def demo() -> None:
     deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         with db.connect() as conn:
-            open_jobs = conn.execute(
-                select(jobs_table.c.id).where(
-                    jobs_table.c.id.in_(ids),
-                    jobs_table.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
-                )
-            ).all()
-        if not open_jobs:
-            break
+            if not queue.any_active(conn, ids):
+                break
         time.sleep(0.2)
     stop.set()
     for thread in threads:

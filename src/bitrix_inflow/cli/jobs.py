@@ -9,10 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, settings
-from bitrix_inflow.errors import JobStateError
-from bitrix_inflow.jobs import queue
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, operator, settings
 from bitrix_inflow.jobs.model import JobStatus
+from bitrix_inflow.ops import jobs as ops
 from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(help="Inspect and act on the job queue.", no_args_is_help=True)
@@ -32,15 +31,12 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
 ) -> None:
     """List jobs, newest first, with counts per status."""
-    db = _db()
-    with db.connect() as conn:
-        counts = queue.count_by_status(conn)
-        rows = queue.list_jobs(conn, statuses=status, kind=kind, limit=limit)
-    console.print("  ".join(f"{s.value}: [bold]{n}[/]" for s, n in counts.items()))
+    listing = ops.list_jobs(_db(), statuses=status, kind=kind, limit=limit)
+    console.print("  ".join(f"{s.value}: [bold]{n}[/]" for s, n in listing.counts.items()))
     table = Table(show_header=True, header_style="bold")
     for column in ("id", "kind", "status", "attempts", "lock key", "run after / finished", "last error"):
         table.add_column(column, overflow="fold")
-    for job in rows:
+    for job in listing.jobs:
         when = job.finished_at or job.run_after
         table.add_row(
             str(job.id),
@@ -54,21 +50,14 @@ def list_(
     console.print(table)
 
 
-def _act(job_ids: list[int], action: str) -> None:
-    db = _db()
-    failed = 0
-    for job_id in job_ids:
-        try:
-            if action == "retry":
-                job = queue.retry_now(db, job_id, now=SystemClock().now())
-            else:
-                job = queue.discard(db, job_id, now=SystemClock().now())
-        except JobStateError as exc:
-            failed += 1
-            err_console.print(f"[red]✗[/] {escape(str(exc))}")
-        else:
+def _present(results: list[ops.JobActionResult]) -> None:
+    for result in results:
+        if result.job is not None:
+            job = result.job
             console.print(f"[green]✓[/] job {job.id} ({job.kind}) is now {job.status.value}")
-    if failed:
+        else:
+            err_console.print(f"[red]✗[/] {escape(str(result.refused))}")
+    if not all(result.ok for result in results):
         raise typer.Exit(EXIT_PROBLEM)
 
 
@@ -79,7 +68,7 @@ def retry(
     ],
 ) -> None:
     """Put dead or cancelled jobs back in the queue with a fresh attempt budget."""
-    _act(job_ids, "retry")
+    _present(ops.retry(_db(), job_ids, clock=SystemClock(), actor=operator()))
 
 
 @app.command("discard")
@@ -87,4 +76,4 @@ def discard(
     job_ids: Annotated[list[int], typer.Argument(help="ids of queued or dead jobs", min=1, max=MAX_JOB_ID)],
 ) -> None:
     """Cancel queued or dead jobs so they never run."""
-    _act(job_ids, "discard")
+    _present(ops.discard(_db(), job_ids, clock=SystemClock(), actor=operator()))

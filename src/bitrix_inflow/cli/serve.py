@@ -12,9 +12,11 @@ from bitrix_inflow.service import Service
 
 
 def serve() -> None:
-    """Run the scheduler and the job workers until SIGTERM or Ctrl-C. Logs are JSON lines on stderr."""
-    loaded = settings()
-    log.configure(level=loaded.log.level, fmt="json" if loaded.log.format == "auto" else loaded.log.format)
+    """Run the scheduler and the job workers until SIGTERM or Ctrl-C.
+
+    Logs go to stderr: JSON lines under a supervisor, readable lines in a terminal (``[log] format`` decides).
+    """
+    loaded = settings(log.SERVICE)
     try:
         service = Service.from_settings(loaded)
     except PermanentError as exc:

@@ -106,7 +106,9 @@ class ScheduleSettings(Section):
 
 
 class LogSettings(Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    # "auto" lets each command choose: `serve` logs at info, as JSON unless a terminal watches it; other commands
+    # keep a terminal to warnings and errors, and the demo stays readable wherever its output goes.
+    level: Literal["auto", "debug", "info", "warning", "error"] = "auto"
     format: Literal["auto", "json", "console"] = "auto"
 
 

@@ -385,3 +385,8 @@ def _refreshed_after(conn: Connection, job_id: int, changed: int, action: str) -
     if not changed:
         raise JobStateError(f"job {job_id} became {job.status} meanwhile; it was not {action}")
     return job
+
+
+def any_active(conn: Connection, job_ids: Collection[int]) -> bool:
+    """Whether any of these jobs is still queued or running: for a caller that waits for a batch to finish."""
+    return bool(conn.execute(select(exists().where(jobs.c.id.in_(job_ids), _ACTIVE))).scalar_one())
