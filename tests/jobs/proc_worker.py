@@ -1,9 +1,11 @@
 """A worker or scheduler *process* for the concurrency and crash tests (run as a script, not collected).
 
 Handlers record every execution in ``t_runs`` (own transaction, before the effect, so double executions show up)
-and their effect in ``t_effects`` (unique per job), committed together with the job's completion. Lock-key jobs
-also hold a row in ``t_held`` (primary key = lock key) while they run: two overlapping runs of one lock key would
-collide there, and the collision is counted in ``t_violations``.
+and their effect in ``t_effects``, committed together with the job's completion. Neither table has a unique
+constraint: a second run or a second effect of one job is a second row the tests can count, where a primary key
+would have turned it into an error and hidden it. Lock-key jobs also hold a row in ``t_held`` (primary key = lock
+key) while they run: two overlapping runs of one lock key would collide there, and the collision is counted in
+``t_violations``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ runs = Table(
     Column("worker", String(200), nullable=False),
     Column("at", Float, nullable=False),
 )
-effects = Table("t_effects", meta, Column("job_id", Integer, primary_key=True), Column("worker", String(200)))
+effects = Table(
+    "t_effects",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False),
+    Column("worker", String(200), nullable=False),
+)
 held = Table(
     "t_held",
     meta,
@@ -51,8 +59,13 @@ violations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("detail", String(200)),
 )
-slot_effects = Table(
-    "t_slot_effects", meta, Column("slot", String(40), primary_key=True), Column("worker", String(200))
+slot_runs = Table(
+    "t_slot_runs",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slot", String(40), nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("worker", String(200), nullable=False),
 )
 
 
@@ -113,7 +126,10 @@ def build_registry(pause_file: Path | None) -> JobRegistry:
     @registry.handler("tick")
     def tick(ctx: JobContext) -> None:
         with ctx.engine.begin() as conn:
-            conn.execute(insert(slot_effects).values(slot=ctx.payload["slot"], worker=ctx.worker_id))
+            conn.execute(
+                insert(slot_runs).values(slot=ctx.payload["slot"], job_id=ctx.job.id, worker=ctx.worker_id)
+            )
+        with ctx.engine.begin() as conn:
             ctx.complete_in(conn)
 
     return registry

@@ -10,11 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import JobStatus
@@ -61,6 +61,17 @@ def count(engine: Engine, table: object, *where: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
 
 
+def per_job(engine: Engine, table: Table) -> Counter[int]:
+    """How many rows each job left in ``table`` (runs and effects have no unique constraint: repeats show)."""
+    with engine.connect() as conn:
+        return Counter(conn.execute(select(table.c.job_id)).scalars())
+
+
+def all_job_ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(jobs.c.id)).scalars())
+
+
 def test_four_workers_drain_2000_jobs_each_exactly_once(tables: Engine, db_url: str) -> None:
     with tables.begin() as conn:
         for n in range(2000):
@@ -72,6 +83,9 @@ def test_four_workers_drain_2000_jobs_each_exactly_once(tables: Engine, db_url: 
     assert count(tables, proc_worker.effects) == 2000
     assert count(tables, proc_worker.runs) == 2000  # no job ran twice
     assert count(tables, proc_worker.violations) == 0  # no two jobs of one lock key overlapped
+    once_each = Counter(all_job_ids(tables))
+    assert per_job(tables, proc_worker.runs) == once_each
+    assert per_job(tables, proc_worker.effects) == once_each
     assert count(tables, jobs, jobs.c.status == JobStatus.DONE.value) == 2000
     assert count(tables, jobs, jobs.c.attempts != 1) == 0
     with tables.connect() as conn:
@@ -96,11 +110,12 @@ def test_three_schedulers_fire_each_tick_once(tables: Engine, db_url: str) -> No
         slots = conn.execute(
             select(schedule_slots.c.slot, schedule_slots.c.created_by).order_by("slot")
         ).all()
-        fired = conn.execute(select(proc_worker.slot_effects.c.slot)).scalars().all()
+        fired = conn.execute(select(proc_worker.slot_runs.c.slot)).scalars().all()
     assert len(slots) >= 4
     steps = {(b.slot - a.slot).total_seconds() for a, b in itertools.pairwise(slots)}
     assert steps == {1.0}, f"slots must be consecutive seconds, got steps {steps}"
-    # Every slot produced one job that ran once; the last slot's job may still have been queued at shutdown.
+    # Every slot produced one job that ran once (each run is a row of its own: a second run would show); the last
+    # slot's job may still have been queued at shutdown.
     assert len(fired) == len(set(fired))
     assert len(slots) - 1 <= len(fired) <= len(slots)
     assert count(tables, jobs, jobs.c.status == JobStatus.DEAD.value) == 0
@@ -134,6 +149,40 @@ def test_a_worker_killed_mid_job_is_recovered_and_the_effect_happens_once(
     assert count(tables, proc_worker.effects) == 1  # …and its effect happened once
 
 
+def test_a_stalled_worker_that_wakes_after_a_takeover_commits_no_effect(
+    tables: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """A worker frozen mid-job (SIGSTOP: a long GC pause, a suspended VM) loses its lease; another worker runs the
+    job to the end. When the frozen one wakes up it finishes its handler and tries to commit the effect with the
+    job's completion: the fence must roll that back, so the effect exists once although the handler ran twice."""
+    pause = tmp_path / "pause"
+    pause.touch()
+    with tables.begin() as conn:
+        job_id = queue.enqueue(conn, "effect", {"pausable": True}, now=NOW).job_id
+    stalled = spawn(db_url, "drain", "--lease", "2", "--heartbeat", "0.5", "--pause-file", str(pause))
+    try:
+        deadline = time.monotonic() + 60
+        while count(tables, proc_worker.runs) == 0:
+            assert time.monotonic() < deadline, "the worker never started the job"
+            time.sleep(0.05)
+        stalled.send_signal(signal.SIGSTOP)
+        pause.unlink()
+        wait_all([spawn(db_url, "drain", "--lease", "2", "--heartbeat", "0.5")], timeout=120)
+        with tables.connect() as conn:
+            taken_over = queue.get(conn, job_id)
+        assert taken_over is not None and taken_over.status is JobStatus.DONE
+        assert taken_over.leased_by != f"proc-{stalled.pid}"
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    wait_all([stalled], timeout=60)  # it woke, finished its handler and found nothing more to do
+
+    with tables.connect() as conn:
+        runs = conn.execute(select(proc_worker.runs.c.worker).order_by(proc_worker.runs.c.id)).scalars().all()
+        effects = conn.execute(select(proc_worker.effects.c.worker)).scalars().all()
+    assert runs == [f"proc-{stalled.pid}", taken_over.leased_by]  # the handler ran twice…
+    assert effects == [taken_over.leased_by]  # …and only the attempt that owned the job committed its effect
+
+
 def test_killing_a_worker_while_draining_loses_and_duplicates_nothing(tables: Engine, db_url: str) -> None:
     with tables.begin() as conn:
         for _ in range(400):
@@ -148,5 +197,6 @@ def test_killing_a_worker_while_draining_loses_and_duplicates_nothing(tables: En
     victim.wait()
     wait_all([survivor], timeout=120)
     assert count(tables, proc_worker.effects) == 400
+    assert per_job(tables, proc_worker.effects) == Counter(all_job_ids(tables))
     assert count(tables, jobs, jobs.c.status == JobStatus.DONE.value) == 400
     assert count(tables, proc_worker.runs) <= 401  # at most the one job in flight at the kill ran again
