@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -104,20 +105,76 @@ def test_four_workers_drain_2000_jobs_each_exactly_once(tables: Engine, db_url: 
         assert ids == sorted(ids), f"{lock_key} ran out of order"
 
 
-def test_three_schedulers_fire_each_tick_once(tables: Engine, db_url: str) -> None:
-    wait_all([spawn(db_url, "schedule", "--seconds", "4.5") for _ in range(3)])
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll ``condition``; the deadline is generous because it only bounds a hang, it never measures speed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.02)
+
+
+def test_three_schedulers_fire_each_tick_once(tables: Engine, db_url: str, tmp_path: Path) -> None:
+    """Three scheduler processes on one shared clock that the test moves a second at a time.
+
+    A real clock made this depend on the machine: if no scheduler process got the CPU within a second, a slot was
+    skipped (correctly: a missed slot is not replayed) and the test failed. Here the clock only moves on once every
+    scheduler has tried the current slot and its job has run, so all three race for every slot.
+    """
+    clock_file, stop_file = tmp_path / "clock", tmp_path / "stop"
+    acks = [tmp_path / f"ack-{n}" for n in range(3)]
+    start = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.UTC)
+    proc_worker.write_atomically(clock_file, start.isoformat())
+    procs = [
+        spawn(
+            db_url,
+            "schedule",
+            "--clock-file",
+            str(clock_file),
+            "--ack-file",
+            str(ack),
+            "--stop-file",
+            str(stop_file),
+        )
+        for ack in acks
+    ]
+
+    def acked(ack: Path, now: dt.datetime) -> bool:
+        return ack.exists() and dt.datetime.fromisoformat(ack.read_text()) >= now
+
+    def slot_done(now: dt.datetime) -> bool:
+        with tables.connect() as conn:
+            status = conn.execute(
+                select(jobs.c.status)
+                .select_from(schedule_slots.join(jobs, jobs.c.id == schedule_slots.c.job_id))
+                .where(schedule_slots.c.slot == now)
+            ).scalar_one_or_none()
+        return status == JobStatus.DONE.value
+
+    ticks = 5
+    try:
+        for step in range(ticks):
+            now = start + dt.timedelta(seconds=step)
+            proc_worker.write_atomically(clock_file, now.isoformat())
+            for ack in acks:
+                wait_until(lambda ack=ack, now=now: acked(ack, now), f"{ack.name} to tick at {now}")
+            wait_until(lambda now=now: slot_done(now), f"the job of slot {now} to run")
+    finally:
+        stop_file.touch()
+        wait_all(procs)
+
     with tables.connect() as conn:
         slots = conn.execute(
             select(schedule_slots.c.slot, schedule_slots.c.created_by).order_by("slot")
         ).all()
         fired = conn.execute(select(proc_worker.slot_runs.c.slot)).scalars().all()
     assert len(slots) >= 4
+    assert [s.slot for s in slots] == [start + dt.timedelta(seconds=n) for n in range(ticks)]
     steps = {(b.slot - a.slot).total_seconds() for a, b in itertools.pairwise(slots)}
     assert steps == {1.0}, f"slots must be consecutive seconds, got steps {steps}"
-    # Every slot produced one job that ran once (each run is a row of its own: a second run would show); the last
-    # slot's job may still have been queued at shutdown.
+    # Every slot produced one job that ran exactly once (each run is a row of its own: a second run would show).
     assert len(fired) == len(set(fired))
     assert len(slots) - 1 <= len(fired) <= len(slots)
+    assert Counter(dt.datetime.fromisoformat(slot) for slot in fired) == Counter(s.slot for s in slots)
     assert count(tables, jobs, jobs.c.status == JobStatus.DEAD.value) == 0
 
 
