@@ -30,6 +30,15 @@ def _count(engine: Engine, table: object, *where: object) -> int:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
 
 
+def _running_leases(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(jobs.c.leased_by).where(jobs.c.status == JobStatus.RUNNING.value).distinct()
+            ).scalars()
+        )
+
+
 def _held_by(engine: Engine, worker_id: str) -> list[int]:
     """Jobs still running under a worker that is dead: the ones it was working on when it was killed.
 
@@ -70,7 +79,10 @@ def test_random_kills_while_draining(engine: Engine, db_url: str) -> None:
         time.sleep(rng.uniform(0.5, 2.0))
         alive = [p for p in procs if p.poll() is None]
         if alive and _count(engine, proc_worker.effects) < JOBS * 0.9:
-            victim = rng.choice(alive)
+            # Aim at a worker that holds a job right now: its job may still finish before the signal lands, but a
+            # blind kill mostly hits a worker between jobs (claiming, polling), which tests no recovery.
+            holders = {f"proc-{p.pid}" for p in alive} & set(_running_leases(engine))
+            victim = rng.choice([p for p in alive if f"proc-{p.pid}" in holders] or alive)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             kills += 1
