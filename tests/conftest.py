@@ -1,7 +1,9 @@
 """Fixtures shared by the whole suite: a fresh, migrated database on SQLite and (when asked) on PostgreSQL.
 
 PostgreSQL runs when ``BITRIX_INFLOW_TEST_PG`` holds an admin URL (``.ci/run`` starts a cluster and sets it). A run
-that asked for PostgreSQL and cannot reach it fails; it never silently falls back to SQLite only.
+that asked for PostgreSQL and cannot reach it fails; it never silently falls back to SQLite only. A run that sets
+``BITRIX_INFLOW_REQUIRE_PG=1`` (``.ci/run`` does) fails every PostgreSQL test instead of skipping it when the URL is
+missing, so losing the database on the way cannot turn into a green run that tested SQLite alone.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine, normalise_url
 
 PG_ENV = "BITRIX_INFLOW_TEST_PG"
+REQUIRE_PG_ENV = "BITRIX_INFLOW_REQUIRE_PG"
 
 
 def _pg_admin_url() -> str | None:
     return os.environ.get(PG_ENV) or None
+
+
+def _pg_required() -> bool:
+    return os.environ.get(REQUIRE_PG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -45,6 +52,8 @@ def pg_url() -> Iterator[str]:
     """A brand-new PostgreSQL database for one test, dropped afterwards."""
     admin_url = _pg_admin_url()
     if admin_url is None:
+        if _pg_required():
+            pytest.fail(f"{REQUIRE_PG_ENV} is set but {PG_ENV} is not: this run must test on PostgreSQL")
         pytest.skip(f"PostgreSQL tests run when {PG_ENV} is set (make test does it in .ci/run)")
     name = f"bi_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_runner import clean_env, cli
 
 NOW = dt.datetime.now(dt.UTC)
+WORKERS_ALIVE_2 = re.compile(r"^bitrix_inflow_workers_alive 2(\.0)?$", re.MULTILINE)
 
 
 def json_log_lines(output: str) -> list[dict[str, object]]:
@@ -97,15 +99,21 @@ def test_serve_runs_until_sigterm_and_logs_json(tmp_path: Path) -> None:
         first = json.loads(proc.stderr.readline())
         assert first["event"] == "service.started" and "maintenance.prune" in first["kinds"]
         health = None
-        for _ in range(100):
+        deadline = time.monotonic() + 60
+        while health is None:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
             except httpx.TransportError:
+                assert time.monotonic() < deadline, "the web server never answered"
                 time.sleep(0.1)
-        assert health is not None and health.status_code == 200 and health.json()["status"] == "ok"
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        # The scheduler's first tick has queued the prune job; the 2 idle workers have heartbeated.
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        # The web server answers as soon as it listens, which may be before the scheduler's first tick queued the
+        # prune job or before both workers registered: wait for them rather than race them.
+        metrics = ""
+        while not ('kind="maintenance.prune"' in metrics and WORKERS_ALIVE_2.search(metrics)):
+            assert time.monotonic() < deadline, f"no prune job or not 2 workers alive in /metrics:\n{metrics}"
+            time.sleep(0.1)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert "bitrix_inflow_workers_alive" in metrics and 'kind="maintenance.prune"' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -1,9 +1,15 @@
 """A worker or scheduler *process* for the concurrency and crash tests (run as a script, not collected).
 
 Handlers record every execution in ``t_runs`` (own transaction, before the effect, so double executions show up)
-and their effect in ``t_effects`` (unique per job), committed together with the job's completion. Lock-key jobs
-also hold a row in ``t_held`` (primary key = lock key) while they run: two overlapping runs of one lock key would
-collide there, and the collision is counted in ``t_violations``.
+and their effect in ``t_effects``, committed together with the job's completion. Neither table has a unique
+constraint: a second run or a second effect of one job is a second row the tests can count, where a primary key
+would have turned it into an error and hidden it. Lock-key jobs also hold a row in ``t_held`` (primary key = lock
+key) while they run: two overlapping runs of one lock key would collide there, and the collision is counted in
+``t_violations``.
+
+In ``schedule`` mode the scheduler and the worker read the time from a file the test moves forward (``--clock-file``),
+so a slot is never missed because a loaded machine did not schedule a process in time; the scheduler notes in
+``--ack-file`` the time of the last tick it finished, and the process ends when ``--stop-file`` appears.
 """
 
 from __future__ import annotations
@@ -37,7 +43,13 @@ runs = Table(
     Column("worker", String(200), nullable=False),
     Column("at", Float, nullable=False),
 )
-effects = Table("t_effects", meta, Column("job_id", Integer, primary_key=True), Column("worker", String(200)))
+effects = Table(
+    "t_effects",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False),
+    Column("worker", String(200), nullable=False),
+)
 held = Table(
     "t_held",
     meta,
@@ -51,9 +63,48 @@ violations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("detail", String(200)),
 )
-slot_effects = Table(
-    "t_slot_effects", meta, Column("slot", String(40), primary_key=True), Column("worker", String(200))
+slot_runs = Table(
+    "t_slot_runs",
+    meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slot", String(40), nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("worker", String(200), nullable=False),
 )
+
+
+class FileClock:
+    """The time the test wrote into ``path``: one clock shared by every process, moved only by the test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.path.read_text())
+
+
+class AckingClock(FileClock):
+    """The scheduler's clock. Scheduler.run asks for the time once per tick, so a request for the time means the
+    previous tick is over: its time goes to ``ack`` for the test, which waits until every scheduler has tried
+    the current slot before moving the clock on."""
+
+    def __init__(self, path: Path, ack: Path) -> None:
+        super().__init__(path)
+        self.ack = ack
+        self._last: dt.datetime | None = None
+
+    def now(self) -> dt.datetime:
+        if self._last is not None:
+            write_atomically(self.ack, self._last.isoformat())
+        self._last = super().now()
+        return self._last
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers in other processes see the old text or the new one, never a half-written file."""
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
+    part.write_text(text)
+    part.replace(path)
 
 
 def take_lock_key(ctx: JobContext) -> None:
@@ -113,7 +164,10 @@ def build_registry(pause_file: Path | None) -> JobRegistry:
     @registry.handler("tick")
     def tick(ctx: JobContext) -> None:
         with ctx.engine.begin() as conn:
-            conn.execute(insert(slot_effects).values(slot=ctx.payload["slot"], worker=ctx.worker_id))
+            conn.execute(
+                insert(slot_runs).values(slot=ctx.payload["slot"], job_id=ctx.job.id, worker=ctx.worker_id)
+            )
+        with ctx.engine.begin() as conn:
             ctx.complete_in(conn)
 
     return registry
@@ -135,8 +189,10 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=30)
     parser.add_argument("--heartbeat", type=float, default=5)
     parser.add_argument("--pause-file", type=Path)
-    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--clock-file", type=Path, help="schedule mode: the shared time")
+    parser.add_argument("--ack-file", type=Path, help="schedule mode: the time of the last finished tick")
+    parser.add_argument("--stop-file", type=Path, help="schedule mode: stop once this file exists")
     args = parser.parse_args()
     log.configure(level="warning", fmt="console")
     engine = make_engine(args.db)
@@ -144,7 +200,8 @@ def main() -> None:
     settings = WorkerSettings(
         lease_seconds=args.lease, heartbeat_seconds=args.heartbeat, poll_seconds=0.02, reap_seconds=0.2
     )
-    worker = Worker(engine, registry, settings=settings, worker_id=f"proc-{os.getpid()}")
+    clock = FileClock(args.clock_file) if args.clock_file else None
+    worker = Worker(engine, registry, settings=settings, clock=clock, worker_id=f"proc-{os.getpid()}")
     stop = threading.Event()
     if args.ready_file:
         args.ready_file.touch()
@@ -158,15 +215,23 @@ def main() -> None:
                 break
             time.sleep(0.02)
     else:
+        assert args.clock_file and args.ack_file and args.stop_file, "schedule mode needs its three files"
         schedule = Schedule(name="every-second", every=dt.timedelta(seconds=1), kind="tick")
-        scheduler = Scheduler(engine, [schedule], instance_id=f"sched-{os.getpid()}", tick_seconds=0.05)
+        scheduler = Scheduler(
+            engine,
+            [schedule],
+            instance_id=f"sched-{os.getpid()}",
+            clock=AckingClock(args.clock_file, args.ack_file),
+            tick_seconds=0.05,
+        )
         threads = [
             threading.Thread(target=scheduler.run, args=(stop,)),
             threading.Thread(target=worker.run, args=(stop,)),
         ]
         for thread in threads:
             thread.start()
-        time.sleep(args.seconds)
+        while not args.stop_file.exists():
+            time.sleep(0.05)
         stop.set()
         for thread in threads:
             thread.join()

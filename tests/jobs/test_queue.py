@@ -129,6 +129,39 @@ def test_expired_lease_is_requeued_and_the_stale_worker_is_fenced_out(engine: En
     assert final is not None and final.status is JobStatus.DONE and final.attempts == 2
 
 
+def test_a_stale_attempt_under_the_same_worker_id_is_fenced_out(engine: Engine, clock: Any) -> None:
+    """The reaper re-queued the job and the *same* worker id claimed it again (a fixed worker id, or a pid reused
+    by the next process): the lease holder is the same, so only the attempt number tells the stale attempt from
+    the live one, and none of the stale attempt's state changes may land."""
+    job_id = put(engine, clock, max_attempts=5)
+    stale = queue.claim(engine, "w", now=clock.now(), lease=LEASE)
+    assert stale is not None
+    clock.advance(31)
+    assert [r.job_id for r in queue.requeue_expired(engine, now=clock.now())] == [job_id]
+    fresh = queue.claim(engine, "w", now=clock.now(), lease=LEASE)
+    assert fresh is not None and (fresh.leased_by, fresh.attempts) == ("w", stale.attempts + 1)
+    clock.advance(1)
+
+    assert not queue.extend_lease(engine, stale, "w", now=clock.now(), lease=LEASE)
+    assert not queue.mark_retry(
+        engine, stale, "w", now=clock.now(), run_after=clock.now(), error="stale retry"
+    )
+    assert not queue.mark_dead(engine, stale, "w", now=clock.now(), error="stale dead")
+    with engine.begin() as conn:
+        assert not queue.mark_done(conn, stale, "w", now=clock.now(), note="stale done")
+        untouched = queue.get(conn, job_id)
+    assert untouched is not None
+    assert (untouched.status, untouched.attempts, untouched.leased_by) == (JobStatus.RUNNING, 2, "w")
+    assert untouched.lease_until == fresh.lease_until and untouched.last_error == fresh.last_error
+
+    # The live attempt still owns the row.
+    assert queue.extend_lease(engine, fresh, "w", now=clock.now(), lease=LEASE)
+    with engine.begin() as conn:
+        assert queue.mark_done(conn, fresh, "w", now=clock.now())
+        final = queue.get(conn, job_id)
+    assert final is not None and (final.status, final.attempts) == (JobStatus.DONE, 2)
+
+
 def test_expired_lease_on_the_last_attempt_buries_the_job(engine: Engine, clock: Any) -> None:
     job_id = put(engine, clock, max_attempts=1)
     assert queue.claim(engine, "w", now=clock.now(), lease=LEASE) is not None

@@ -16,7 +16,6 @@ from bitrix_inflow.jobs.model import JobStatus, RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.store.tables import workers
-from bitrix_inflow.timing import SystemClock
 
 effects_meta = MetaData()
 effects = Table(
@@ -163,28 +162,38 @@ def test_registering_a_kind_twice_is_an_error() -> None:
         registry.register("k", lambda ctx: None)
 
 
-def test_heartbeat_keeps_a_slow_job_from_being_reaped(engine: Engine) -> None:
-    """Real clock: a 2.5 s job under a 1 s lease survives because its worker heartbeats every 0.2 s."""
+def test_heartbeat_keeps_a_slow_job_from_being_reaped(engine: Engine, clock: Any) -> None:
+    """A job running for 210 s under a 60 s lease survives because its worker heartbeats.
+
+    The time is the fake clock's: the handler moves it on 70 s at a time, beyond the lease the previous heartbeat
+    set, waits until the heartbeat thread has pushed the lease past the new time, then lets the reaper look. With
+    a real clock and a 1 s lease this test failed whenever a loaded machine left the heartbeat thread unscheduled
+    for a second.
+    """
     registry = JobRegistry()
-    started = threading.Event()
+    lease = dt.timedelta(seconds=60)
+    reaped: list[queue.ReapedJob] = []
+    leases: list[dt.datetime] = []
 
     @registry.handler("slow")
     def slow(ctx: JobContext) -> None:
-        started.set()
-        time.sleep(2.5)
+        for _ in range(3):
+            clock.advance(70)
+            extended = clock.now() + lease
+            deadline = time.monotonic() + 60
+            while job(ctx.engine, ctx.job.id).lease_until != extended:
+                assert time.monotonic() < deadline, "the heartbeat never extended the lease"
+                time.sleep(0.01)
+            leases.append(extended)
+            reaped.extend(queue.requeue_expired(ctx.engine, now=clock.now()))
 
     with engine.begin() as conn:
-        job_id = queue.enqueue(conn, "slow", {}, now=SystemClock().now()).job_id
-    worker = Worker(engine, registry, settings=WorkerSettings(lease_seconds=1, heartbeat_seconds=0.2))
-    thread = threading.Thread(target=worker.run_one)
-    thread.start()
-    assert started.wait(10)
-    reaped = []
-    while thread.is_alive():
-        reaped += queue.requeue_expired(engine, now=SystemClock().now())
-        time.sleep(0.1)
-    thread.join()
+        job_id = queue.enqueue(conn, "slow", {}, now=clock.now()).job_id
+    started = clock.now()
+    worker = make_worker(engine, registry, clock, lease_seconds=60, heartbeat_seconds=0.01)
+    assert worker.run_one()
     assert reaped == []
+    assert leases == [started + dt.timedelta(seconds=70 * n) + lease for n in (1, 2, 3)]
     finished = job(engine, job_id)
     assert finished.status is JobStatus.DONE and finished.attempts == 1
 

@@ -6,6 +6,7 @@ Creating calls (stock documents, notifications, tasks) are the exception to "ret
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -170,7 +171,9 @@ def test_slow_answers_within_the_read_timeout(
 ) -> None:
     faults.control.faults(slow_ms=100)
     gateway = make(read_timeout=5.0)
+    started = time.monotonic()
     OPERATIONS[operation](gateway, subject)
+    assert time.monotonic() - started >= 0.1  # the answer really was slow (a lower bound, not a speed check)
     assert gateway.transport.retries == 0
 
 

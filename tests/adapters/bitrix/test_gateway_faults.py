@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -238,7 +239,9 @@ def test_slow_answers_within_the_read_timeout_succeed(
 ) -> None:
     faults.control.faults(slow_ms=300)
     gateway = gateway_for(faults, profile="bitrix24", read_timeout=5.0)
+    started = time.monotonic()
     assert gateway.statuses()
+    assert time.monotonic() - started >= 0.3  # the answer really was slow (a lower bound, not a speed check)
     assert gateway.transport.retries == 0
 
 

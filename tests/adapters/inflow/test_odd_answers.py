@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bitrix_inflow.adapters.inflow.problems import ContractViolationError
+from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder
+from bitrix_inflow.adapters.inflow.problems import ContractViolationError, DuplicateExternalRefError
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 
 STAMP = "2026-11-27T01:02:03.123456Z"
@@ -194,3 +195,67 @@ def test_a_retry_after_that_is_not_a_finite_wait_is_ignored(wms, client, sleeps,
     with pytest.raises(RateLimitedError) as raised:
         client.get_order("PO-1")
     assert raised.value.retry_after is None and len(sleeps.waits) == 1
+
+
+# ---------------------------------------------------------------------- a lookup that ignores its filter
+
+OTHER_REF = {**ORDER, "id": "PO-7", "external_ref": "B-7-1"}  # another order of the shop
+OTHER_WAREHOUSE = {**ORDER, "id": "PO-8", "warehouse": "SPB"}  # the same reference, unique per warehouse only
+OURS = {**ORDER, "id": "PO-9"}
+DUPLICATE = {
+    "type": "urn:inflow:problem:duplicate-external-ref",
+    "title": "x",
+    "status": 409,
+    "detail": "external_ref 'B-1-1' is already used",
+    "errors": [],
+}  # no existing_order_id: the client has to look the order up
+UNAVAILABLE = {
+    "type": "urn:inflow:problem:unavailable",
+    "title": "x",
+    "status": 503,
+    "detail": "x",
+    "errors": [],
+}
+
+
+def new_order() -> NewPickingOrder:
+    return NewPickingOrder(
+        external_ref="B-1-1", customer_order_ref="1", lines=(NewOrderLine(line_no=1, sku="A", qty=1),)
+    )
+
+
+def test_a_lookup_that_ignores_its_filter_finds_only_our_order(wms, client):
+    """An installation (or a proxy) that drops the query string answers with every order: the client must not
+    take someone else's order, or ours from another warehouse, for the one it asked for."""
+    wms.json(200, {"items": [OTHER_REF, OTHER_WAREHOUSE]})
+    assert client.find_by_external_ref("B-1-1") is None
+    wms.json(200, {"items": [OTHER_REF, OTHER_WAREHOUSE, OURS]})
+    found = client.find_by_external_ref("B-1-1")
+    assert found is not None and found.id == "PO-9"
+    assert wms.requests == ["GET /api/v1/orders?external_ref=B-1-1&warehouse=MAIN"] * 2
+
+
+def test_a_retried_create_adopts_no_order_that_the_lookup_let_through(wms, client):
+    """The first create failed; before repeating it the client looks for an order its first attempt may have
+    created. Orders that are not ours must not stop the repeat, or the picking order would never exist."""
+    wms.json(503, UNAVAILABLE)
+    wms.json(200, {"items": [OTHER_REF, OTHER_WAREHOUSE]})
+    wms.json(201, OURS)
+    created = client.create_picking_order(new_order())
+    assert (created.id, created.external_ref, created.warehouse) == ("PO-9", "B-1-1", "MAIN")
+    assert [r.split("?")[0] for r in wms.requests] == [
+        "POST /api/v1/orders",
+        "GET /api/v1/orders",
+        "POST /api/v1/orders",
+    ]
+
+
+def test_a_duplicate_create_adopts_only_its_own_order(wms, client):
+    wms.json(409, DUPLICATE)
+    wms.json(200, {"items": [OTHER_REF, OTHER_WAREHOUSE, OURS]})
+    assert client.create_picking_order(new_order()).id == "PO-9"
+    # The WMS says the reference is taken but the lookup shows only other orders: raise, adopt nothing.
+    wms.json(409, DUPLICATE)
+    wms.json(200, {"items": [OTHER_REF, OTHER_WAREHOUSE]})
+    with pytest.raises(DuplicateExternalRefError):
+        client.create_picking_order(new_order())
