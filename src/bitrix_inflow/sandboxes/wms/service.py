@@ -158,8 +158,7 @@ class WmsService:
                 return stored, True
         result: StoredResponse | None = None
         try:
-            if self.faults.settings.processing_delay_ms:
-                await asyncio.sleep(self.faults.settings.processing_delay_ms / 1000)
+            await self.processing_delay()
             request = parse_body(CreateOrderIn, body)
             order = self.book.create(request.model_dump(exclude_none=True))
             self.dirty = True
@@ -170,6 +169,11 @@ class WmsService:
         finally:
             if idempotency_key is not None:
                 self.idempotency.finish(principal, idempotency_key, result)
+
+    async def processing_delay(self) -> None:
+        """The time the warehouse takes over an order (the ``processing_delay_ms`` fault); its key is in flight."""
+        if self.faults.settings.processing_delay_ms:
+            await asyncio.sleep(self.faults.settings.processing_delay_ms / 1000)
 
     def list_orders(self, query: dict[str, Any]) -> dict[str, Any]:
         limit = self.parse_limit(query.get("limit"))
