@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import queue
 import random
 import threading
@@ -13,6 +14,7 @@ import httpx
 
 from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
 from bitrix_inflow.sandboxes.bitrix.php_params import http_build_query
+from bitrix_inflow.sandboxes.bugs import BugLog
 
 _STOP = object()
 
@@ -32,6 +34,7 @@ class EventSender:
     config: SandboxConfig
     clock: Clock
     faults: Faults
+    bugs: BugLog
     log: list[Delivery] = field(default_factory=list)
     handler_id: int = 975
     _queue: queue.Queue[Any] = field(default_factory=queue.Queue)
@@ -86,12 +89,17 @@ class EventSender:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
-                event, data, ts, targets = item
-                order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
-                for url in targets or (None,):
-                    outcome, status = self._deliver(client, url, event, data, ts)
-                    with self._lock:
-                        self.log.append(Delivery(event, order_id, outcome, status, ts, url))
+                # A crash on one event must not end the thread: every later event would silently vanish.
+                self.bugs.guard(f"event delivery {item[0]}", functools.partial(self._send, client, *item))
+
+    def _send(
+        self, client: httpx.Client, event: str, data: dict[str, Any], ts: float, targets: tuple[str, ...]
+    ) -> None:
+        order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
+        for url in targets or (None,):
+            outcome, status = self._deliver(client, url, event, data, ts)
+            with self._lock:
+                self.log.append(Delivery(event, order_id, outcome, status, ts, url))
 
     def _deliver(
         self, client: httpx.Client, url: str | None, event: str, data: dict[str, Any], ts: float

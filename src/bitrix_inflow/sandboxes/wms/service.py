@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from bitrix_inflow.sandboxes.bugs import BugLog
 from bitrix_inflow.sandboxes.wms import cursors
 from bitrix_inflow.sandboxes.wms.auth import Authenticator, AuthSettings
 from bitrix_inflow.sandboxes.wms.clock import Timestamps, parse_rfc3339_us
@@ -43,9 +44,11 @@ class WmsService:
         self.clock = Timestamps()
         self.faults = Faults(settings.faults)
         self.auth = Authenticator(settings.auth)
+        # Survives a reseed: a reset between two tests must not wipe what the first one broke.
+        self.bugs = BugLog("wms")
         self.idempotency = IdempotencyStore()
         self.stock = StockStore()
-        self.hub = WebhookHub(self.faults, self.clock, settings.webhooks, self.dialect.outbound)
+        self.hub = WebhookHub(self.faults, self.clock, settings.webhooks, self.dialect.outbound, self.bugs)
         self.book = OrderBook(self.stock, self.clock, self.faults, self, settings.seed)
         self.dirty = False
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bitrix_inflow.sandboxes.bugs import BugLog
 from bitrix_inflow.sandboxes.wms.clock import Timestamps, format_us
 from bitrix_inflow.sandboxes.wms.faults import Faults
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
@@ -86,11 +87,13 @@ class WebhookHub:
         clock: Timestamps,
         settings: WebhookSettings,
         outbound: Callable[[Any], Any],
+        bugs: BugLog,
     ) -> None:
         self.faults = faults
         self.clock = clock
         self.settings = settings
         self.outbound = outbound
+        self.bugs = bugs
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
         self._wakeup = asyncio.Event()
@@ -164,12 +167,19 @@ class WebhookHub:
                             task = asyncio.create_task(self._attempt(client, delivery))
                             tasks.add(task)
                             task.add_done_callback(tasks.discard)
+                            task.add_done_callback(self._record_crash)
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), timeout=0.02)
             finally:
                 for task in tasks:
                     task.cancel()
+
+    def _record_crash(self, task: asyncio.Task[None]) -> None:
+        # Nobody awaits a delivery task: without this its exception would vanish with the delivery stuck in
+        # "sending".
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.bugs.record("webhook delivery", exc)
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         ok = await self._send_once(client, delivery)
