@@ -1,7 +1,8 @@
-"""A reset (``POST /_sandbox/seed``) that lands while a create is in flight must not crash the request, and the
-request takes effect in the state after the reset as if it had just arrived.
+"""A reset (``POST /_sandbox/seed``) that lands while a request is in flight must not crash it, and the request
+must not reach into the state the reset started: a create takes effect in the new state as if it had just
+arrived; a webhook delivery on the wire belongs to the forgotten history.
 
-The warehouse's processing delay is replaced by gates the test opens, so each race runs in one fixed order.
+Whatever is in flight waits at a gate the test opens, so each race runs in one fixed order.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 
+from bitrix_inflow.sandboxes.bugs import BugLog
 from bitrix_inflow.sandboxes.wms.app import build_service
+from bitrix_inflow.sandboxes.wms.clock import Timestamps
+from bitrix_inflow.sandboxes.wms.faults import Faults
 from bitrix_inflow.sandboxes.wms.problems import Problem
 from bitrix_inflow.sandboxes.wms.service import WmsService
+from bitrix_inflow.sandboxes.wms.webhooks import Subscription, WebhookHub, WebhookSettings
 
 PRINCIPAL = "api-key:sandbox-key"
 
@@ -103,5 +109,108 @@ def test_a_request_across_a_reset_meets_the_keys_of_the_new_state(
         # The refused request left the key of the one that went on alone.
         replay, replayed = await service.create_order(PRINCIPAL, body, "key-1")
         assert replayed and replay.document == response.document
+
+    asyncio.run(race())
+
+
+# --------------------------------------------------------------------------------------------- webhooks
+
+
+class GatedReceiver:
+    """A webhook endpoint (an httpx mock transport) that holds each request until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.status = 200
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.arrived.set()
+        await self.gate.wait()
+        return httpx.Response(self.status)
+
+
+def hub_with_subscription() -> tuple[WebhookHub, Subscription]:
+    hub = WebhookHub(Faults(), Timestamps(), WebhookSettings(), lambda data: data, BugLog("test"))
+    return hub, hub.subscribe("http://receiver.test/hook", ["stock.changed"], "s3cret-s3cret-s3cret")
+
+
+async def send_in_background(hub: WebhookHub, client: httpx.AsyncClient, receiver: GatedReceiver) -> Any:
+    """Publish one event and start its delivery the way the hub's sender does; returns (delivery, task)."""
+    hub.publish("stock.changed", {"warehouse": "MAIN", "skus": ["SKU-1"]})
+    delivery = hub.deliveries[-1]
+    delivery.state = "sending"
+    task = asyncio.create_task(hub._attempt(client, delivery))
+    await receiver.arrived.wait()
+    return delivery, task
+
+
+def test_a_delivery_on_the_wire_across_a_reset_leaves_the_new_history_alone() -> None:
+    hub, _ = hub_with_subscription()
+    receiver = GatedReceiver()
+
+    async def race() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+            old, sending = await send_in_background(hub, client, receiver)
+            hub.forget_deliveries()
+            hub.faults.update({"webhook_reorder_rate": 1.0})
+            hub.publish("stock.changed", {"warehouse": "MAIN", "skus": ["SKU-2"]})
+            [held] = hub.deliveries
+            receiver.gate.set()
+            await sending
+            assert old.state == "delivered"
+            # It overtook nothing of the new history: the reordered delivery waits for a later one.
+            assert held.state == "held"
+
+    asyncio.run(race())
+
+
+def test_a_failed_delivery_of_a_forgotten_history_is_not_retried() -> None:
+    hub, _ = hub_with_subscription()
+    receiver = GatedReceiver()
+    receiver.status = 503
+
+    async def race() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+            old, sending = await send_in_background(hub, client, receiver)
+            hub.forget_deliveries()
+            receiver.gate.set()
+            await sending
+            assert old.state == "dropped"
+
+    asyncio.run(race())
+
+
+def test_a_failed_delivery_of_a_deleted_subscription_is_not_retried() -> None:
+    hub, subscription = hub_with_subscription()
+    receiver = GatedReceiver()
+    receiver.status = 503
+
+    async def race() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+            delivery, sending = await send_in_background(hub, client, receiver)
+            hub.unsubscribe(subscription.id)
+            receiver.gate.set()
+            await sending
+            assert delivery.state == "dropped"
+            assert [d.state for d in hub.deliveries] == ["dropped"]
+
+    asyncio.run(race())
+
+
+def test_an_older_delivery_arriving_late_does_not_release_a_newer_held_one() -> None:
+    hub, _ = hub_with_subscription()
+    receiver = GatedReceiver()
+
+    async def race() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as client:
+            older, sending = await send_in_background(hub, client, receiver)
+            hub.faults.update({"webhook_reorder_rate": 1.0})
+            hub.publish("stock.changed", {"warehouse": "MAIN", "skus": ["SKU-2"]})
+            newer = hub.deliveries[-1]
+            receiver.gate.set()
+            await sending
+            assert older.state == "delivered"
+            assert newer.state == "held"
 
     asyncio.run(race())

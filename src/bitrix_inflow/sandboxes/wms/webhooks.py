@@ -61,6 +61,7 @@ class Delivery:
     due: float
     copies: int = 1
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    history: int = 0  # which delivery history (one per seed) the delivery belongs to
 
     def document(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class WebhookHub:
         self.bugs = bugs
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
+        self._history = 0
         self._wakeup = asyncio.Event()
 
     # ----------------------------------------------------------------- subscriptions
@@ -119,6 +121,7 @@ class WebhookHub:
             if delivery.state in ("pending", "held"):
                 delivery.state = "dropped"
         self.deliveries = []
+        self._history += 1
 
     # ----------------------------------------------------------------- publishing
     def publish(self, event: str, data: dict[str, Any]) -> None:
@@ -143,6 +146,7 @@ class WebhookHub:
                 body=body,
                 state="pending",
                 due=time.monotonic(),
+                history=self._history,
             )
             if self.faults.chance(settings.webhook_drop_rate):
                 delivery.state = "dropped"
@@ -185,9 +189,15 @@ class WebhookHub:
         ok = await self._send_once(client, delivery)
         if ok and delivery.copies > 1:
             await self._send_once(client, delivery)
+        # A reseed or an unsubscribe may have landed while the request was on the wire: the delivery then
+        # belongs to a history or a subscription that is gone, and must not retry or touch the current one.
+        current = delivery.history == self._history and delivery.subscription_id in self.subscriptions
         if ok:
             delivery.state = "delivered"
-            self._release_held(delivery.subscription_id)
+            if current:
+                self._release_held(delivery)
+        elif not current:
+            delivery.state = "dropped"
         elif len(delivery.attempts) >= self.settings.max_attempts:
             delivery.state = "failed"
         else:
@@ -212,8 +222,12 @@ class WebhookHub:
         record["status_code"] = response.status_code
         return 200 <= response.status_code < 300
 
-    def _release_held(self, sub_id: str) -> None:
+    def _release_held(self, delivered: Delivery) -> None:
+        """Release the held deliveries that ``delivered`` overtook: the older ones of its subscription. A newer
+        one was published after ``delivered`` set off, so letting it go now would reorder nothing."""
         for other in self.deliveries:
-            if other.subscription_id == sub_id and other.state == "held":
+            if other is delivered:
+                return
+            if other.subscription_id == delivered.subscription_id and other.state == "held":
                 other.state = "pending"
                 other.due = time.monotonic()
