@@ -239,12 +239,24 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         if not shop.t("products").rows:
             raise _bad("products", "the shop has no products", "POST /_sandbox/seed first")
         stream_id = len(sandbox.streams) + 1
-        state: dict[str, Any] = {"id": stream_id, "count": count, "placed": [], "done": False}
+        state: dict[str, Any] = {
+            "id": stream_id,
+            "count": count,
+            "placed": [],
+            "done": False,
+            "stopped_by_reseed": False,
+        }
         sandbox.streams[stream_id] = state
+        generation = shop.generation
 
         def place_all() -> None:
             for _ in range(count):
                 with shop.lock:
+                    # A reseed replaced the shop the stream was started for: its orders would land in a
+                    # fresh shop someone just set up (or fail in one without products).
+                    if shop.generation != generation:
+                        state["stopped_by_reseed"] = True
+                        return
                     state["placed"].append(random_order(shop, rng, shipments=shipments)["id"])
                 if sandbox.stopping.wait(1.0 / rate):
                     return
