@@ -141,6 +141,9 @@ class BitrixSandbox:
 
     def seed(self, **options: Any) -> dict[str, Any]:
         with self.shop.lock:
+            # Before the seeding: the orders it places emit events of the new shop.
+            self.events.forget()
+            self.hub.forget_offline()
             return seed_shop(self.shop, **options)
 
     async def _on_bug(self, request: Request, exc: Exception) -> Response:

@@ -29,6 +29,15 @@ class Delivery:
     handler: str | None
 
 
+@dataclass(frozen=True)
+class _Emitted:
+    event: str
+    data: dict[str, Any]
+    ts: float
+    targets: tuple[str, ...]
+    history: int
+
+
 @dataclass
 class EventSender:
     config: SandboxConfig
@@ -41,6 +50,7 @@ class EventSender:
     _thread: threading.Thread | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(11))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _history: int = 0  # one per seed: an event belongs to the shop that emitted it
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="bitrix-sandbox-events", daemon=True)
@@ -56,7 +66,14 @@ class EventSender:
         """Queue one event for the outgoing webhook (``event_handler_url``) and handlers bound by an app."""
         webhook = self.config.event_handler_url if event in self.config.event_handler_events else None
         targets = tuple(url for url in (webhook, *extra_handlers) if url)
-        self._queue.put((event, data, self.clock.now(), targets))
+        self._queue.put(_Emitted(event, data, self.clock.now(), targets, self._history))
+
+    def forget(self) -> None:
+        """A reseed starts a fresh history: events of the old shop still queued are never sent (the ids they name
+        now belong to other objects), and the log starts empty. One already on the wire finishes unlisted."""
+        with self._lock:
+            self._history += 1
+            self.log = []
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until everything emitted so far was handled (for tests and the control API)."""
@@ -90,16 +107,18 @@ class EventSender:
                     item.set()
                     continue
                 # A crash on one event must not end the thread: every later event would silently vanish.
-                self.bugs.guard(f"event delivery {item[0]}", functools.partial(self._send, client, *item))
+                self.bugs.guard(f"event delivery {item.event}", functools.partial(self._send, client, item))
 
-    def _send(
-        self, client: httpx.Client, event: str, data: dict[str, Any], ts: float, targets: tuple[str, ...]
-    ) -> None:
-        order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
-        for url in targets or (None,):
-            outcome, status = self._deliver(client, url, event, data, ts)
+    def _send(self, client: httpx.Client, item: _Emitted) -> None:
+        fields = item.data.get("FIELDS", {})
+        order_id = fields.get("ORDER_ID", fields.get("ID"))
+        for url in item.targets or (None,):
+            if item.history != self._history:
+                return
+            outcome, status = self._deliver(client, url, item.event, item.data, item.ts)
             with self._lock:
-                self.log.append(Delivery(event, order_id, outcome, status, ts, url))
+                if item.history == self._history:
+                    self.log.append(Delivery(item.event, order_id, outcome, status, item.ts, url))
 
     def _deliver(
         self, client: httpx.Client, url: str | None, event: str, data: dict[str, Any], ts: float
