@@ -158,6 +158,16 @@ def test_bitrix_crash_in_rest_and_control_answers_500_and_fails_the_check(monkey
         assert shop.control.errors() == []
 
 
+def test_bitrix_runner_raises_when_it_stops_over_an_unchecked_bug(monkeypatch: Any) -> None:
+    with (
+        pytest.raises(SandboxBugs, match="order stream 1"),
+        running_bitrix_sandbox(SandboxConfig(), https=False, products=2) as shop,
+    ):
+        monkeypatch.setattr("bitrix_inflow.sandboxes.bitrix.control.random_order", planted)
+        stream = shop.control.stream_orders(count=1, rate_per_s=10)
+        wait_for(lambda: shop.control.stream_status(stream["id"])["done"], "the stream to end")
+
+
 def test_bitrix_deliberate_errors_and_injected_faults_are_not_bugs() -> None:
     with running_bitrix_sandbox(SandboxConfig(), https=False, products=2) as shop:
         assert httpx.post(shop.webhook_url + "no.such.method", json={}, timeout=10).status_code == 404

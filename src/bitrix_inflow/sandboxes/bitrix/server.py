@@ -105,6 +105,7 @@ def running_bitrix_sandbox(
         scheme = "https" if https else "http"
         base_url = f"{scheme}://127.0.0.1:{port}"
         control = ControlClient(base_url, verify=tls.ca_cert if tls else True)
+        failure: BaseException | None = None
         try:
             yield RunningSandbox(
                 base_url=base_url,
@@ -116,12 +117,14 @@ def running_bitrix_sandbox(
                 sandbox=sandbox,
             )
         except BaseException as exc:
-            add_bugs_note(exc, sandbox.bugs)
+            failure = exc
             raise
         finally:
             control.close()
             server.should_exit = True
             thread.join(timeout=10)
             sock.close()
-    # After the stop, so that a bug of a background thread or of the shutdown counts too.
+            # After the stop, so that a bug of a background thread or of the shutdown counts too.
+            if failure is not None:
+                add_bugs_note(failure, sandbox.bugs)
     sandbox.bugs.check()

@@ -62,16 +62,19 @@ def run_in_process(
             raise RuntimeError("the WMS sandbox did not start")
         time.sleep(0.01)
     base = f"http://127.0.0.1:{port}"
+    failure: BaseException | None = None
     try:
         yield RunningSandbox(base_url=base, api_url=base + settings.dialect.base_path, service=service)
     except BaseException as exc:
-        add_bugs_note(exc, service.bugs)
+        failure = exc
         raise
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-    # After the stop, so that a bug of a background task or of the shutdown counts too.
+        # After the stop, so that a bug of a background task or of the shutdown counts too.
+        if failure is not None:
+            add_bugs_note(failure, service.bugs)
     service.bugs.check()
 
 
