@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine, normalise_url
 
+# An unexpected exception in any sandbox fails the test during which it happened (a client under test would
+# otherwise retry the 500 and pass over the sandbox bug).
+pytest_plugins = ["pytester", "bitrix_inflow.sandboxes.pytest_plugin"]
+
 PG_ENV = "BITRIX_INFLOW_TEST_PG"
 REQUIRE_PG_ENV = "BITRIX_INFLOW_REQUIRE_PG"
 

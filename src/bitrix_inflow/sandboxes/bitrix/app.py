@@ -12,8 +12,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.auth import Credentials
@@ -31,6 +32,7 @@ from bitrix_inflow.sandboxes.bitrix.php_params import merge_pairs, parse_str
 from bitrix_inflow.sandboxes.bitrix.registry import MethodTable
 from bitrix_inflow.sandboxes.bitrix.seed import seed_shop
 from bitrix_inflow.sandboxes.bitrix.shop import Shop
+from bitrix_inflow.sandboxes.bugs import BugLog, RecordBugs
 
 
 def php_json(body: Any) -> bytes:
@@ -74,6 +76,21 @@ async def request_params(request: Request) -> dict[str, Any]:
     return params
 
 
+def _answer_bug(request: Request, exc: Exception) -> Response:
+    """The 500 a crash answers with, in the shape the endpoint's clients expect."""
+    if request.url.path.startswith("/_sandbox"):
+        return JSONResponse(
+            {
+                "error": f"unexpected {type(exc).__name__}; this is a sandbox bug",
+                "field": "",
+                "fix": "see GET /_sandbox/errors",
+            },
+            500,
+        )
+    # The documented INTERNAL_SERVER_ERROR, the same answer as an injected 500.
+    return rest_response(500, rest_errors.internal_error().body())
+
+
 @dataclass
 class BitrixSandbox:
     """Everything one running shop needs; ``app`` is the ASGI application."""
@@ -82,9 +99,11 @@ class BitrixSandbox:
     https: bool = True
 
     def __post_init__(self) -> None:
+        # Survives a reseed: a reset between two tests must not wipe what the first one broke.
+        self.bugs = BugLog("bitrix")
         self.clock = Clock(self.config.utc_offset_minutes)
         self.faults = Faults.for_mode(self.config.mode or "onprem")
-        self.events = EventSender(self.config, self.clock, self.faults)
+        self.events = EventSender(self.config, self.clock, self.faults, self.bugs)
         self.hub = EventHub(self.events, self.clock)
         self.shop = Shop(self.config, self.clock, self.hub.emit)
         self.credentials = Credentials(self.config, self.clock)
@@ -99,15 +118,17 @@ class BitrixSandbox:
         )
         self.streams: dict[int, dict[str, Any]] = {}
         self.stopping = threading.Event()  # ends order streams when the server shuts down
-        self.app = Starlette(
+        shop_app = Starlette(
             routes=[
                 Route("/rest/{path:path}", self._rest, methods=["GET", "POST"]),
                 Route("/oauth/token/", self._oauth_token, methods=["GET", "POST"]),
                 Route("/oauth/token", self._oauth_token, methods=["GET", "POST"]),
                 *control_routes(self),
             ],
+            exception_handlers={Exception: self._on_bug},
             lifespan=self._lifespan,
         )
+        self.app: ASGIApp = RecordBugs(shop_app, self.bugs)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -120,7 +141,15 @@ class BitrixSandbox:
 
     def seed(self, **options: Any) -> dict[str, Any]:
         with self.shop.lock:
+            # Before the seeding: the orders it places emit events of the new shop.
+            self.events.forget()
+            self.hub.forget_offline()
             return seed_shop(self.shop, **options)
+
+    async def _on_bug(self, request: Request, exc: Exception) -> Response:
+        # Recorded before the answer leaves: a test must not see the 500 and end before the record exists.
+        self.bugs.record_request(request.method, request.url.path, exc)
+        return _answer_bug(request, exc)
 
     async def _rest(self, request: Request) -> Response:
         params = await request_params(request)

@@ -239,16 +239,34 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         if not shop.t("products").rows:
             raise _bad("products", "the shop has no products", "POST /_sandbox/seed first")
         stream_id = len(sandbox.streams) + 1
-        state: dict[str, Any] = {"id": stream_id, "count": count, "placed": [], "done": False}
+        state: dict[str, Any] = {
+            "id": stream_id,
+            "count": count,
+            "placed": [],
+            "done": False,
+            "stopped_by_reseed": False,
+        }
         sandbox.streams[stream_id] = state
+        generation = shop.generation
 
-        def run() -> None:
+        def place_all() -> None:
             for _ in range(count):
                 with shop.lock:
+                    # A reseed replaced the shop the stream was started for: its orders would land in a
+                    # fresh shop someone just set up (or fail in one without products).
+                    if shop.generation != generation:
+                        state["stopped_by_reseed"] = True
+                        return
                     state["placed"].append(random_order(shop, rng, shipments=shipments)["id"])
                 if sandbox.stopping.wait(1.0 / rate):
-                    break
-            state["done"] = True
+                    return
+
+        def run() -> None:
+            # A crash must not leave the stream "running" for ever, nor go unnoticed.
+            try:
+                sandbox.bugs.guard(f"order stream {stream_id}", place_all)
+            finally:
+                state["done"] = True
 
         threading.Thread(target=run, name=f"bitrix-sandbox-stream-{stream_id}", daemon=True).start()
         return state
@@ -350,6 +368,10 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 sandbox.engine.bucket.reset()
         return sandbox.faults.as_dict()
 
+    async def errors(request: Request) -> Any:
+        bugs = sandbox.bugs.take() if request.method == "DELETE" else sandbox.bugs.bugs()
+        return [bug.document() for bug in bugs]
+
     async def reset_limits(_: Request) -> dict[str, Any]:
         sandbox.engine.bucket.reset()
         sandbox.engine.operating.reset()
@@ -442,4 +464,5 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         route("/clock/advance", advance_clock, ["POST"]),
         route("/oauth/tokens", issue_token, ["POST"]),
         route("/webhooks", add_webhook, ["POST"]),
+        route("/errors", errors, ["GET", "DELETE"]),
     ]

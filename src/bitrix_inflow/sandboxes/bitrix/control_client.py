@@ -100,6 +100,14 @@ class ControlClient:
             body["scopes"] = scopes
         return dict(self._call("POST", "/oauth/tokens", body))
 
+    def errors(self) -> list[dict[str, Any]]:
+        """Unexpected exceptions the sandbox recorded (each answered 500): sandbox bugs, never client mistakes."""
+        return list(self._call("GET", "/errors"))
+
+    def clear_errors(self) -> list[dict[str, Any]]:
+        """The recorded unexpected exceptions, forgotten by the sandbox."""
+        return list(self._call("DELETE", "/errors"))
+
     def add_webhook(
         self, *, user_id: int, code: str, scopes: list[str], sale_access: str = "W"
     ) -> dict[str, Any]:

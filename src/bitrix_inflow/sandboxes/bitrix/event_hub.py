@@ -87,6 +87,12 @@ class EventHub:
         self._last_id += 1
         self.offline.append(OfflineRecord(self._last_id, now, event, data, message_id))
 
+    def forget_offline(self) -> None:
+        """A reseed empties the offline queue: its records name objects of the old shop, whose ids the new shop
+        gives to others. Bindings stay, like the app that made them."""
+        with self._lock:
+            self.offline = []
+
     def bind(self, binding: Binding) -> None:
         with self._lock:
             if binding not in self.bindings:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import queue
 import random
 import threading
@@ -13,6 +14,7 @@ import httpx
 
 from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
 from bitrix_inflow.sandboxes.bitrix.php_params import http_build_query
+from bitrix_inflow.sandboxes.bugs import BugLog
 
 _STOP = object()
 
@@ -27,17 +29,28 @@ class Delivery:
     handler: str | None
 
 
+@dataclass(frozen=True)
+class _Emitted:
+    event: str
+    data: dict[str, Any]
+    ts: float
+    targets: tuple[str, ...]
+    history: int
+
+
 @dataclass
 class EventSender:
     config: SandboxConfig
     clock: Clock
     faults: Faults
+    bugs: BugLog
     log: list[Delivery] = field(default_factory=list)
     handler_id: int = 975
     _queue: queue.Queue[Any] = field(default_factory=queue.Queue)
     _thread: threading.Thread | None = None
     _rng: random.Random = field(default_factory=lambda: random.Random(11))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _history: int = 0  # one per seed: an event belongs to the shop that emitted it
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="bitrix-sandbox-events", daemon=True)
@@ -53,7 +66,14 @@ class EventSender:
         """Queue one event for the outgoing webhook (``event_handler_url``) and handlers bound by an app."""
         webhook = self.config.event_handler_url if event in self.config.event_handler_events else None
         targets = tuple(url for url in (webhook, *extra_handlers) if url)
-        self._queue.put((event, data, self.clock.now(), targets))
+        self._queue.put(_Emitted(event, data, self.clock.now(), targets, self._history))
+
+    def forget(self) -> None:
+        """A reseed starts a fresh history: events of the old shop still queued are never sent (the ids they name
+        now belong to other objects), and the log starts empty. One already on the wire finishes unlisted."""
+        with self._lock:
+            self._history += 1
+            self.log = []
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until everything emitted so far was handled (for tests and the control API)."""
@@ -86,12 +106,19 @@ class EventSender:
                 if isinstance(item, threading.Event):
                     item.set()
                     continue
-                event, data, ts, targets = item
-                order_id = data.get("FIELDS", {}).get("ORDER_ID", data.get("FIELDS", {}).get("ID"))
-                for url in targets or (None,):
-                    outcome, status = self._deliver(client, url, event, data, ts)
-                    with self._lock:
-                        self.log.append(Delivery(event, order_id, outcome, status, ts, url))
+                # A crash on one event must not end the thread: every later event would silently vanish.
+                self.bugs.guard(f"event delivery {item.event}", functools.partial(self._send, client, item))
+
+    def _send(self, client: httpx.Client, item: _Emitted) -> None:
+        fields = item.data.get("FIELDS", {})
+        order_id = fields.get("ORDER_ID", fields.get("ID"))
+        for url in item.targets or (None,):
+            if item.history != self._history:
+                return
+            outcome, status = self._deliver(client, url, item.event, item.data, item.ts)
+            with self._lock:
+                if item.history == self._history:
+                    self.log.append(Delivery(item.event, order_id, outcome, status, item.ts, url))
 
     def _deliver(
         self, client: httpx.Client, url: str | None, event: str, data: dict[str, Any], ts: float

@@ -18,6 +18,7 @@ from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
 from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig
 from bitrix_inflow.sandboxes.bitrix.control_client import ControlClient
 from bitrix_inflow.sandboxes.bitrix.tls import TlsFiles, create_test_ca
+from bitrix_inflow.sandboxes.bugs import add_bugs_note
 
 
 @dataclass
@@ -76,7 +77,9 @@ def running_bitrix_sandbox(
 ) -> Iterator[RunningSandbox]:
     """Start a sandbox shop on 127.0.0.1 and an ephemeral port; stop it on exit.
 
-    ``seed=None`` leaves the shop empty (reference data only comes with a seed).
+    ``seed=None`` leaves the shop empty (reference data only comes with a seed). Leaving the block raises
+    :class:`~bitrix_inflow.sandboxes.bugs.SandboxBugs` when the sandbox recorded an unexpected exception that no
+    one has checked yet.
     """
     config = config or SandboxConfig()
     sandbox = BitrixSandbox(config, https=https)
@@ -102,6 +105,7 @@ def running_bitrix_sandbox(
         scheme = "https" if https else "http"
         base_url = f"{scheme}://127.0.0.1:{port}"
         control = ControlClient(base_url, verify=tls.ca_cert if tls else True)
+        failure: BaseException | None = None
         try:
             yield RunningSandbox(
                 base_url=base_url,
@@ -112,8 +116,15 @@ def running_bitrix_sandbox(
                 control=control,
                 sandbox=sandbox,
             )
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             control.close()
             server.should_exit = True
             thread.join(timeout=10)
             sock.close()
+            # After the stop, so that a bug of a background thread or of the shutdown counts too.
+            if failure is not None:
+                add_bugs_note(failure, sandbox.bugs)
+    sandbox.bugs.check()

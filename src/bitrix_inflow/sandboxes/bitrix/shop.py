@@ -81,6 +81,7 @@ class Shop:
         self._events = events or (lambda _name, _data: None)
         self.inventory_management = config.inventory_management
         self._cells: dict[tuple[int, int], Row] = {}  # storeProducts by (productId, storeId)
+        self.generation = 0  # counts resets, so work begun before one can tell it belongs to a forgotten shop
 
     def t(self, name: str) -> Table:
         return self.tables[name]
@@ -88,6 +89,7 @@ class Shop:
     def reset(self) -> None:
         self.tables = {name: Table() for name in TABLES}
         self._cells = {}
+        self.generation += 1
 
     # -- reference data --------------------------------------------------------------------------------------
 

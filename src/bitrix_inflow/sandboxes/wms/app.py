@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
+from bitrix_inflow.sandboxes.bugs import BugLog, RecordBugs
 from bitrix_inflow.sandboxes.wms import persistence
 from bitrix_inflow.sandboxes.wms.control import register_control
 from bitrix_inflow.sandboxes.wms.http import problem_response
@@ -22,8 +22,6 @@ from bitrix_inflow.sandboxes.wms.rest import register_rest
 from bitrix_inflow.sandboxes.wms.service import SandboxSettings, WmsService
 from bitrix_inflow.sandboxes.wms.soap import fault_response, register_soap
 from bitrix_inflow.sandboxes.wms.transport_faults import TransportFaults
-
-log = logging.getLogger("bitrix_inflow.sandboxes.wms")
 
 
 def build_service(settings: SandboxSettings) -> WmsService:
@@ -48,18 +46,26 @@ def build_app(service: WmsService) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(service.hub.run())]
+        bugs = service.bugs
+        tasks = [asyncio.create_task(_supervised(bugs, "webhook sender", service.hub.run))]
         if settings.pace > 0:
-            tasks.append(asyncio.create_task(_every(settings.pace, lambda: _tick(service))))
+            tasks.append(
+                asyncio.create_task(_every(bugs, "clock tick", settings.pace, lambda: _tick(service)))
+            )
         if settings.state_path:
-            tasks.append(asyncio.create_task(_every(1.0, lambda: _save_if_dirty(service))))
+            tasks.append(
+                asyncio.create_task(_every(bugs, "state snapshot", 1.0, lambda: _save_if_dirty(service)))
+            )
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await _save_if_dirty(service)
+            try:
+                await _save_if_dirty(service)
+            except Exception as exc:
+                bugs.record("state snapshot", exc)
 
     app = FastAPI(
         title="Inflow WMS sandbox", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
@@ -101,9 +107,15 @@ def build_app(service: WmsService) -> ASGIApp:
         return render(request, Problem("validation", "invalid parameters", errors=errors))
 
     @app.exception_handler(Exception)
-    async def on_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("sandbox bug while serving %s", request.url.path)
-        return render(request, Problem("internal", f"unexpected {type(exc).__name__}; this is a sandbox bug"))
+    async def on_error(request: Request, exc: Exception) -> Response:
+        # Recorded before the answer leaves: a test must not see the 500 and end before the record exists.
+        service.bugs.record_request(request.method, request.url.path, exc)
+        problem = Problem(
+            "internal", f"unexpected {type(exc).__name__}; this is a sandbox bug (see GET /_sandbox/errors)"
+        )
+        if request.url.path.startswith("/soap/"):
+            return fault_response(problem)
+        return render(request, problem)
 
     register_rest(app, service)
     register_soap(app, service)
@@ -114,7 +126,10 @@ def build_app(service: WmsService) -> ASGIApp:
             return fault_response(problem)
         return problem_response(problem, dialect.outbound(problem.document()))
 
-    return TransportFaults(app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"), render_fault)
+    faulty = TransportFaults(
+        app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"), render_fault
+    )
+    return RecordBugs(faulty, service.bugs)
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -126,13 +141,21 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
-async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+async def _supervised(bugs: BugLog, where: str, run: Callable[[], Awaitable[None]]) -> None:
+    # A background task that dies is otherwise only noticed by its silence (no more webhooks, say).
+    try:
+        await run()
+    except Exception as exc:
+        bugs.record(where, exc)
+
+
+async def _every(bugs: BugLog, where: str, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
             await action()
-        except Exception:
-            log.exception("sandbox background action failed")
+        except Exception as exc:
+            bugs.record(where, exc)
 
 
 async def _tick(service: WmsService) -> None:

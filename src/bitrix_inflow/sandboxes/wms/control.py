@@ -1,4 +1,4 @@
-"""The sandbox control API under ``/_sandbox/`` (no auth, canonical names): seed, stock, clock, faults."""
+"""The sandbox control API under ``/_sandbox/`` (no auth, canonical names): seed, stock, clock, faults, errors."""
 
 from __future__ import annotations
 
@@ -205,6 +205,14 @@ def register_control(app: FastAPI, service: WmsService) -> None:
     @app.post("/_sandbox/auth/expire-tokens")
     async def expire_tokens() -> JSONResponse:
         return json_response({"expired": service.auth.expire_all()})
+
+    @app.get("/_sandbox/errors")
+    async def errors() -> JSONResponse:
+        return json_response({"items": [bug.document() for bug in service.bugs.bugs()]})
+
+    @app.delete("/_sandbox/errors")
+    async def clear_errors() -> JSONResponse:
+        return json_response({"items": [bug.document() for bug in service.bugs.take()]})
 
     @app.get("/_sandbox/state")
     async def state() -> JSONResponse:

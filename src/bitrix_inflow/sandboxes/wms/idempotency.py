@@ -20,8 +20,12 @@ class StoredResponse:
     location: str | None
 
 
-@dataclass
-class _Entry:
+@dataclass(eq=False)  # compared by identity: a claim is this very entry, not an equal one made after a reset
+class Claim:
+    """The key held by the request executing it; a stored response, once it has one."""
+
+    principal: str
+    key: str
     fingerprint: str
     created: float
     response: StoredResponse | None = None  # None while the first request is in flight
@@ -43,10 +47,10 @@ def check_key(key: str) -> None:
 
 class IdempotencyStore:
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._entries: dict[tuple[str, str], Claim] = {}
 
-    def begin(self, principal: str, key: str, body_fingerprint: str) -> StoredResponse | None:
-        """The stored response to replay, None when the caller should execute (the key is then in flight)."""
+    def begin(self, principal: str, key: str, body_fingerprint: str) -> StoredResponse | Claim:
+        """The stored response to replay, or the claim under which the caller executes (the key is in flight)."""
         self._expire()
         entry = self._entries.get((principal, key))
         if entry is not None:
@@ -63,15 +67,29 @@ class IdempotencyStore:
                     errors=[field_error("Idempotency-Key", "wait for the first request, then retry")],
                 )
             return entry.response
-        self._entries[(principal, key)] = _Entry(body_fingerprint, time.monotonic())
-        return None
+        claim = Claim(principal, key, body_fingerprint, time.monotonic())
+        self._entries[(principal, key)] = claim
+        return claim
 
-    def finish(self, principal: str, key: str, response: StoredResponse | None) -> None:
-        """Store a success for replay; a failure (None) releases the key so a retry executes afresh."""
+    def holds(self, claim: Claim) -> bool:
+        """False once a reset forgot the key (and a request after it may have claimed the key anew)."""
+        return self._entries.get((claim.principal, claim.key)) is claim
+
+    def finish(self, claim: Claim, response: StoredResponse | None) -> None:
+        """Store a success for replay; a failure (None) releases the key so a retry executes afresh.
+
+        A claim this store no longer holds changes nothing: the key and everything else was reset while the
+        request was in flight, and the entry under that key now, if any, is another request's.
+        """
+        if not self.holds(claim):
+            return
         if response is None:
-            self._entries.pop((principal, key), None)
+            del self._entries[(claim.principal, claim.key)]
         else:
-            self._entries[(principal, key)].response = response
+            claim.response = response
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def _expire(self) -> None:
         cutoff = time.monotonic() - KEY_TTL_SECONDS

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from bitrix_inflow.sandboxes.bugs import add_bugs_note
 from bitrix_inflow.sandboxes.wms.app import build_app, build_service
 from bitrix_inflow.sandboxes.wms.service import SandboxSettings, WmsService
 
@@ -37,7 +38,11 @@ def _config(app: object, log_level: str) -> uvicorn.Config:
 def run_in_process(
     settings: SandboxSettings | None = None, *, log_level: str = "warning"
 ) -> Iterator[RunningSandbox]:
-    """Start the sandbox in a thread on 127.0.0.1:<ephemeral>; stop it when the block ends."""
+    """Start the sandbox in a thread on 127.0.0.1:<ephemeral>; stop it when the block ends.
+
+    Leaving the block raises :class:`~bitrix_inflow.sandboxes.bugs.SandboxBugs` when the sandbox recorded an
+    unexpected exception that no one has checked yet.
+    """
     settings = settings or SandboxSettings()
     service = build_service(settings)
     # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets that say they are TCP; without it every
@@ -57,12 +62,20 @@ def run_in_process(
             raise RuntimeError("the WMS sandbox did not start")
         time.sleep(0.01)
     base = f"http://127.0.0.1:{port}"
+    failure: BaseException | None = None
     try:
         yield RunningSandbox(base_url=base, api_url=base + settings.dialect.base_path, service=service)
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+        # After the stop, so that a bug of a background task or of the shutdown counts too.
+        if failure is not None:
+            add_bugs_note(failure, service.bugs)
+    service.bugs.check()
 
 
 def serve(settings: SandboxSettings, host: str, port: int, log_level: str = "info") -> None:

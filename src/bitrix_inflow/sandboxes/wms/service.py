@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from bitrix_inflow.sandboxes.bugs import BugLog
 from bitrix_inflow.sandboxes.wms import cursors
 from bitrix_inflow.sandboxes.wms.auth import Authenticator, AuthSettings
 from bitrix_inflow.sandboxes.wms.clock import Timestamps, parse_rfc3339_us
@@ -43,9 +44,11 @@ class WmsService:
         self.clock = Timestamps()
         self.faults = Faults(settings.faults)
         self.auth = Authenticator(settings.auth)
+        # Survives a reseed: a reset between two tests must not wipe what the first one broke.
+        self.bugs = BugLog("wms")
         self.idempotency = IdempotencyStore()
         self.stock = StockStore()
-        self.hub = WebhookHub(self.faults, self.clock, settings.webhooks, self.dialect.outbound)
+        self.hub = WebhookHub(self.faults, self.clock, settings.webhooks, self.dialect.outbound, self.bugs)
         self.book = OrderBook(self.stock, self.clock, self.faults, self, settings.seed)
         self.dirty = False
 
@@ -83,7 +86,8 @@ class WmsService:
             now_us=self.clock.now_us(),
         )
         self.book = OrderBook(self.stock, self.clock, self.faults, self, seed)
-        self.idempotency = IdempotencyStore()
+        # Cleared, not replaced: a request in flight checks its claim against this very store.
+        self.idempotency.clear()
         self.hub.forget_deliveries()
         self.dirty = True
 
@@ -151,15 +155,24 @@ class WmsService:
         self, principal: str, body: Any, idempotency_key: str | None
     ) -> tuple[StoredResponse, bool]:
         """The response and whether it is a replay."""
+        claim = None
         if idempotency_key is not None:
             check_key(idempotency_key)
-            stored = self.idempotency.begin(principal, idempotency_key, fingerprint(body))
-            if stored is not None:
-                return stored, True
+            outcome = self.idempotency.begin(principal, idempotency_key, fingerprint(body))
+            if isinstance(outcome, StoredResponse):
+                return outcome, True
+            claim = outcome
         result: StoredResponse | None = None
         try:
-            if self.faults.settings.processing_delay_ms:
-                await asyncio.sleep(self.faults.settings.processing_delay_ms / 1000)
+            await self.processing_delay()
+            if claim is not None and not self.idempotency.holds(claim):
+                # A reseed during the delay forgot the key with every order: the request takes effect in the
+                # new state, so it meets that state's keys as if it had just arrived (a twin sent after the
+                # reset may hold or have answered the key by now).
+                outcome = self.idempotency.begin(principal, claim.key, claim.fingerprint)
+                if isinstance(outcome, StoredResponse):
+                    return outcome, True
+                claim = outcome
             request = parse_body(CreateOrderIn, body)
             order = self.book.create(request.model_dump(exclude_none=True))
             self.dirty = True
@@ -168,8 +181,13 @@ class WmsService:
             )
             return result, False
         finally:
-            if idempotency_key is not None:
-                self.idempotency.finish(principal, idempotency_key, result)
+            if claim is not None:
+                self.idempotency.finish(claim, result)
+
+    async def processing_delay(self) -> None:
+        """The time the warehouse takes over an order (the ``processing_delay_ms`` fault); its key is in flight."""
+        if self.faults.settings.processing_delay_ms:
+            await asyncio.sleep(self.faults.settings.processing_delay_ms / 1000)
 
     def list_orders(self, query: dict[str, Any]) -> dict[str, Any]:
         limit = self.parse_limit(query.get("limit"))

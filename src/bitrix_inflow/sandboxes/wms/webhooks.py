@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bitrix_inflow.sandboxes.bugs import BugLog
 from bitrix_inflow.sandboxes.wms.clock import Timestamps, format_us
 from bitrix_inflow.sandboxes.wms.faults import Faults
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
@@ -60,6 +61,7 @@ class Delivery:
     due: float
     copies: int = 1
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    history: int = 0  # which delivery history (one per seed) the delivery belongs to
 
     def document(self) -> dict[str, Any]:
         return {
@@ -86,13 +88,16 @@ class WebhookHub:
         clock: Timestamps,
         settings: WebhookSettings,
         outbound: Callable[[Any], Any],
+        bugs: BugLog,
     ) -> None:
         self.faults = faults
         self.clock = clock
         self.settings = settings
         self.outbound = outbound
+        self.bugs = bugs
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
+        self._history = 0
         self._wakeup = asyncio.Event()
 
     # ----------------------------------------------------------------- subscriptions
@@ -116,6 +121,7 @@ class WebhookHub:
             if delivery.state in ("pending", "held"):
                 delivery.state = "dropped"
         self.deliveries = []
+        self._history += 1
 
     # ----------------------------------------------------------------- publishing
     def publish(self, event: str, data: dict[str, Any]) -> None:
@@ -140,6 +146,7 @@ class WebhookHub:
                 body=body,
                 state="pending",
                 due=time.monotonic(),
+                history=self._history,
             )
             if self.faults.chance(settings.webhook_drop_rate):
                 delivery.state = "dropped"
@@ -164,6 +171,7 @@ class WebhookHub:
                             task = asyncio.create_task(self._attempt(client, delivery))
                             tasks.add(task)
                             task.add_done_callback(tasks.discard)
+                            task.add_done_callback(self._record_crash)
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), timeout=0.02)
@@ -171,13 +179,25 @@ class WebhookHub:
                 for task in tasks:
                     task.cancel()
 
+    def _record_crash(self, task: asyncio.Task[None]) -> None:
+        # Nobody awaits a delivery task: without this its exception would vanish with the delivery stuck in
+        # "sending".
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.bugs.record("webhook delivery", exc)
+
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         ok = await self._send_once(client, delivery)
         if ok and delivery.copies > 1:
             await self._send_once(client, delivery)
+        # A reseed or an unsubscribe may have landed while the request was on the wire: the delivery then
+        # belongs to a history or a subscription that is gone, and must not retry or touch the current one.
+        current = delivery.history == self._history and delivery.subscription_id in self.subscriptions
         if ok:
             delivery.state = "delivered"
-            self._release_held(delivery.subscription_id)
+            if current:
+                self._release_held(delivery)
+        elif not current:
+            delivery.state = "dropped"
         elif len(delivery.attempts) >= self.settings.max_attempts:
             delivery.state = "failed"
         else:
@@ -202,8 +222,12 @@ class WebhookHub:
         record["status_code"] = response.status_code
         return 200 <= response.status_code < 300
 
-    def _release_held(self, sub_id: str) -> None:
+    def _release_held(self, delivered: Delivery) -> None:
+        """Release the held deliveries that ``delivered`` overtook: the older ones of its subscription. A newer
+        one was published after ``delivered`` set off, so letting it go now would reorder nothing."""
         for other in self.deliveries:
-            if other.subscription_id == sub_id and other.state == "held":
+            if other is delivered:
+                return
+            if other.subscription_id == delivered.subscription_id and other.state == "held":
                 other.state = "pending"
                 other.due = time.monotonic()
