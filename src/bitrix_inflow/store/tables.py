@@ -4,7 +4,10 @@ Guarantees live here, in constraints and partial indexes, not in ``if`` checks i
 
 * ``ix_jobs_dedupe_active``: at most one queued-or-running job per dedupe key (race-free enqueue de-dup);
 * ``ix_jobs_lock_running``: at most one running job per lock key (per-entity serialisation across machines);
-* ``uq_schedule_slots``: one row per (schedule, slot) — each periodic tick fires once across all instances.
+* ``uq_schedule_slots``: one row per (schedule, slot) — each periodic tick fires once across all instances;
+* ``uq_product_links_product``: one shop product holds the stock of one SKU at most (the stock binder);
+* ``ix_stock_documents_open``: at most one stock document per connection is between "planned" and "conducted", so a
+  run cannot start a second document while an earlier one (maybe crashed mid-way) is unresolved.
 
 Every business row carries ``connection_id`` (one shop paired with one warehouse) so that one deployment can serve
 several pairs later without a redesign.
@@ -15,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -123,4 +127,89 @@ status_map = Table(
     Column("bitrix_status", String(2), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("updated_by", String(200), nullable=False),
+)
+
+# -- stock sync ----------------------------------------------------------------------------------------------------
+
+# The operator's explicit SKU → product rows (`bitrix-inflow products import`); they win over the matching key.
+product_table = Table(
+    "product_table",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("product_id", BigInteger, nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    Column("imported_by", String(200), nullable=False),
+)
+
+# The binder: which shop product (or trade offer) shows the stock of which warehouse SKU, as last matched.
+product_links = Table(
+    "product_links",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("product_id", BigInteger, nullable=False),
+    Column("parent_id", BigInteger),  # a trade offer's product
+    Column("origin", String(8), nullable=False),  # table | key
+    Column("barcode_multi", Boolean, nullable=False),
+    Column("matched_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "product_id", name="uq_product_links_product"),
+)
+
+# What the last matching could not link, on either side: reported, never skipped silently.
+stock_unmatched = Table(
+    "stock_unmatched",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("side", String(12), primary_key=True),  # warehouse | shop | ambiguous | table | document
+    Column("item", String(100), primary_key=True),  # a SKU or a product id
+    Column("detail", Text, nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+)
+
+# What the last successful push left in the shop: only what differs from it is written again.
+stock_pushed = Table(
+    "stock_pushed",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("product_id", BigInteger, primary_key=True),
+    Column("store_id", Integer, primary_key=True),  # 0: the product's own quantity (no inventory management)
+    Column("quantity", Integer, nullable=False),
+    Column("pushed_at", UtcDateTime(), nullable=False),
+)
+
+# Where the next incremental read of a warehouse starts, and when it was last read in full.
+stock_cursors = Table(
+    "stock_cursors",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("warehouse", String(64), primary_key=True),
+    Column("updated_since", UtcDateTime()),
+    Column("full_at", UtcDateTime()),
+)
+
+# The exactly-once journal of stock documents (inventory management on): a document is planned here before it is
+# added in the shop, its id kept before it is conducted, so after a crash it is conducted or deleted, never doubled.
+stock_documents = Table(
+    "stock_documents",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("run", String(64), nullable=False),
+    Column("doc_type", String(1), nullable=False),  # S adds stock, D writes it off
+    Column("title", String(200), nullable=False),  # carries the run, so a draft is found after a crash
+    Column("bitrix_id", BigInteger),
+    Column("state", String(12), nullable=False),  # planned | added | conducted | deleted
+    Column("lines", JSON(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "run", "doc_type", name="uq_stock_documents_run"),
+)
+
+Index(
+    "ix_stock_documents_open",
+    stock_documents.c.connection_id,
+    unique=True,
+    sqlite_where=text("state IN ('planned', 'added')"),
+    postgresql_where=text("state IN ('planned', 'added')"),
 )
