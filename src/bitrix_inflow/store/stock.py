@@ -1,0 +1,301 @@
+"""Every statement on the stock sync's tables: products table, links, unmatched report, snapshot, cursors, journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bitrix_inflow.errors import ConflictError
+from bitrix_inflow.store.sql import dialect_insert
+from bitrix_inflow.store.tables import (
+    product_links,
+    product_table,
+    stock_cursors,
+    stock_documents,
+    stock_pushed,
+    stock_unmatched,
+)
+
+# SQLite allows 32,766 bound parameters per statement; stay well below with every IN list and multi-row insert.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- the operator's products table -----------------------------------------------------------------------------
+
+
+def replace_product_table(
+    conn: Connection, connection_id: str, rows: Mapping[str, int], *, now: dt.datetime, by: str
+) -> None:
+    """Swap the whole table in the caller's transaction: readers see the old table or the new one."""
+    conn.execute(delete(product_table).where(product_table.c.connection_id == connection_id))
+    values = [
+        {"connection_id": connection_id, "sku": sku, "product_id": pid, "imported_at": now, "imported_by": by}
+        for sku, pid in rows.items()
+    ]
+    for chunk in _chunks(values):
+        conn.execute(product_table.insert(), list(chunk))
+
+
+def load_product_table(conn: Connection, connection_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        select(product_table.c.sku, product_table.c.product_id).where(
+            product_table.c.connection_id == connection_id
+        )
+    ).all()
+    return {sku: int(pid) for sku, pid in rows}
+
+
+# -- the binder ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    sku: str
+    product_id: int
+    parent_id: int | None
+    origin: str  # table | key
+    barcode_multi: bool = False
+
+
+def replace_links(conn: Connection, connection_id: str, links: Iterable[Link], *, now: dt.datetime) -> None:
+    conn.execute(delete(product_links).where(product_links.c.connection_id == connection_id))
+    values = [
+        {
+            "connection_id": connection_id,
+            "sku": link.sku,
+            "product_id": link.product_id,
+            "parent_id": link.parent_id,
+            "origin": link.origin,
+            "barcode_multi": link.barcode_multi,
+            "matched_at": now,
+        }
+        for link in links
+    ]
+    for chunk in _chunks(values):
+        conn.execute(product_links.insert(), list(chunk))
+
+
+def load_links(conn: Connection, connection_id: str, skus: Collection[str] | None = None) -> dict[str, Link]:
+    query = select(product_links).where(product_links.c.connection_id == connection_id)
+    found: dict[str, Link] = {}
+    batches: Iterable[Sequence[str] | None] = [None] if skus is None else _chunks(sorted(skus))
+    for batch in batches:
+        stmt = query if batch is None else query.where(product_links.c.sku.in_(list(batch)))
+        for row in conn.execute(stmt).mappings():
+            found[row["sku"]] = Link(
+                row["sku"],
+                int(row["product_id"]),
+                row["parent_id"],
+                row["origin"],
+                bool(row["barcode_multi"]),
+            )
+    return found
+
+
+# -- the unmatched report ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    side: str  # warehouse | shop | ambiguous | table | document
+    item: str
+    detail: str
+
+
+def replace_unmatched(
+    conn: Connection,
+    connection_id: str,
+    items: Iterable[Unmatched],
+    *,
+    now: dt.datetime,
+    sides: Collection[str],
+) -> None:
+    """Replace the report of ``sides`` (what this run looked at); other sides keep their last word."""
+    conn.execute(
+        delete(stock_unmatched).where(
+            stock_unmatched.c.connection_id == connection_id, stock_unmatched.c.side.in_(list(sides))
+        )
+    )
+    values = [
+        {
+            "connection_id": connection_id,
+            "side": u.side,
+            "item": u.item[:100],
+            "detail": u.detail,
+            "seen_at": now,
+        }
+        for u in items
+    ]
+    for chunk in _chunks(values):
+        conn.execute(stock_unmatched.insert(), list(chunk))
+
+
+def load_unmatched(conn: Connection, connection_id: str) -> list[Unmatched]:
+    rows = conn.execute(
+        select(stock_unmatched.c.side, stock_unmatched.c.item, stock_unmatched.c.detail)
+        .where(stock_unmatched.c.connection_id == connection_id)
+        .order_by(stock_unmatched.c.side, stock_unmatched.c.item)
+    ).all()
+    return [Unmatched(side, item, detail) for side, item, detail in rows]
+
+
+# -- what the shop was last given ------------------------------------------------------------------------------------
+
+PushKey = tuple[int, int]  # (product id, store id; 0 = the product's own quantity)
+
+
+def load_pushed(
+    conn: Connection, connection_id: str, product_ids: Collection[int] | None = None
+) -> dict[PushKey, int]:
+    query = select(stock_pushed.c.product_id, stock_pushed.c.store_id, stock_pushed.c.quantity).where(
+        stock_pushed.c.connection_id == connection_id
+    )
+    found: dict[PushKey, int] = {}
+    batches: Iterable[Sequence[int] | None] = [None] if product_ids is None else _chunks(sorted(product_ids))
+    for batch in batches:
+        stmt = query if batch is None else query.where(stock_pushed.c.product_id.in_(list(batch)))
+        for pid, store, qty in conn.execute(stmt).all():
+            found[(int(pid), int(store))] = int(qty)
+    return found
+
+
+def record_pushed(
+    conn: Connection, connection_id: str, quantities: Mapping[PushKey, int], *, now: dt.datetime
+) -> None:
+    """Upsert what was just written, in the caller's transaction (with the cursor, when it is the last write)."""
+    values = [
+        {
+            "connection_id": connection_id,
+            "product_id": pid,
+            "store_id": store,
+            "quantity": qty,
+            "pushed_at": now,
+        }
+        for (pid, store), qty in quantities.items()
+    ]
+    for chunk in _chunks(values):
+        stmt = dialect_insert(conn, stock_pushed)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "product_id", "store_id"],
+            set_={"quantity": stmt.excluded.quantity, "pushed_at": stmt.excluded.pushed_at},
+        )
+        conn.execute(stmt, list(chunk))
+
+
+# -- where reading resumes ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    updated_since: dt.datetime | None
+    full_at: dt.datetime | None
+
+
+def load_cursor(conn: Connection, connection_id: str, warehouse: str) -> Cursor:
+    row = conn.execute(
+        select(stock_cursors.c.updated_since, stock_cursors.c.full_at).where(
+            stock_cursors.c.connection_id == connection_id, stock_cursors.c.warehouse == warehouse
+        )
+    ).first()
+    return Cursor(None, None) if row is None else Cursor(row[0], row[1])
+
+
+def save_cursor(conn: Connection, connection_id: str, warehouse: str, cursor: Cursor) -> None:
+    stmt = dialect_insert(conn, stock_cursors).values(
+        connection_id=connection_id,
+        warehouse=warehouse,
+        updated_since=cursor.updated_since,
+        full_at=cursor.full_at,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "warehouse"],
+            set_={"updated_since": cursor.updated_since, "full_at": cursor.full_at},
+        )
+    )
+
+
+# -- the stock-document journal --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JournalledDocument:
+    id: int
+    run: str
+    doc_type: str
+    title: str
+    bitrix_id: int | None
+    state: str
+    lines: list[dict[str, int]]
+
+
+def plan_document(
+    conn: Connection,
+    connection_id: str,
+    *,
+    run: str,
+    doc_type: str,
+    title: str,
+    lines: list[dict[str, int]],
+    now: dt.datetime,
+) -> int:
+    """Journal a document before it exists in the shop; refused while another one is still open."""
+    try:
+        with conn.begin_nested():
+            return int(
+                conn.execute(
+                    stock_documents.insert()
+                    .values(
+                        connection_id=connection_id,
+                        run=run,
+                        doc_type=doc_type,
+                        title=title,
+                        state="planned",
+                        lines=lines,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(stock_documents.c.id)
+                ).scalar_one()
+            )
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"stock document {doc_type} of run {run}: another stock document of this connection is still open; "
+            "it is resolved (conducted or deleted) first"
+        ) from exc
+
+
+def set_document_state(
+    conn: Connection, document_id: int, *, state: str, now: dt.datetime, bitrix_id: int | None = None
+) -> None:
+    values: dict[str, Any] = {"state": state, "updated_at": now}
+    if bitrix_id is not None:
+        values["bitrix_id"] = bitrix_id
+    conn.execute(update(stock_documents).where(stock_documents.c.id == document_id).values(**values))
+
+
+def open_documents(conn: Connection, connection_id: str) -> list[JournalledDocument]:
+    rows = conn.execute(
+        select(stock_documents)
+        .where(
+            stock_documents.c.connection_id == connection_id,
+            stock_documents.c.state.in_(["planned", "added"]),
+        )
+        .order_by(stock_documents.c.id)
+    ).mappings()
+    return [
+        JournalledDocument(
+            int(r["id"]), r["run"], r["doc_type"], r["title"], r["bitrix_id"], r["state"], list(r["lines"])
+        )
+        for r in rows
+    ]
