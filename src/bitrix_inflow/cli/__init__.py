@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from bitrix_inflow.cli import check, config_cmd, db, demo, jobs, mapping, placeholders, sandbox, serve
+from bitrix_inflow.cli import (
+    check,
+    config_cmd,
+    db,
+    demo,
+    jobs,
+    mapping,
+    placeholders,
+    products,
+    sandbox,
+    serve,
+)
 from bitrix_inflow.cli.common import state
 
 app = typer.Typer(
@@ -38,6 +49,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(placeholders.sync_app, name="sync")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(products.app, name="products")
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 
