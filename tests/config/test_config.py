@@ -37,7 +37,7 @@ def test_defaults_need_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
     assert settings.database.url == "sqlite:///./var/bitrix-inflow.db"
-    assert settings.schedules.stock_seconds == 300
+    assert settings.schedules.stock_seconds == 900  # the brief: every 15 minutes unless the warehouse is busy
 
 
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
@@ -271,3 +271,29 @@ def test_durations_must_be_finite_numbers(tmp_path: Path, value: str) -> None:
     )
     assert "finite" in found["jobs.lease_seconds"]
     assert "finite" in found["inflow.timeouts.read"]
+
+
+def test_stock_section_names_each_bad_key_and_the_fix(tmp_path: Path) -> None:
+    found = problems(
+        write(
+            tmp_path,
+            """
+            [stock]
+            match_key = "article"
+            buffer = -1
+            buffer_skus = {"MUG-1" = -2}
+            stores = {"MAIN" = 0}
+            """,
+        )
+    )
+    assert "xmlId or propertyN" in found["stock.match_key"]
+    assert "stock.buffer" in found
+    assert "MUG-1" in found["stock.buffer_skus"]
+    assert "MAIN" in found["stock.stores"]
+
+
+def test_stock_section_accepts_a_property_key_and_buffers(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, '[stock]\nmatch_key = "property101"\nbuffer = 2\nbuffer_groups = {shoes = 5}\n')
+    )
+    assert settings.stock.match_key == "property101" and settings.stock.buffer_groups == {"shoes": 5}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -96,13 +97,76 @@ class JobsSettings(Section):
 
 class ScheduleSettings(Section):
     stock_seconds: int = Field(
-        300, ge=MIN_INTERVAL_SECONDS, description="stock sync (2-5 min for busy warehouses)"
+        900, ge=MIN_INTERVAL_SECONDS, description="incremental stock sync (120-300 for busy warehouses)"
+    )
+    stock_full_seconds: int = Field(
+        86_400,
+        ge=3600,
+        description="full stock re-read that heals drift; slots start at 00:00 UTC (03:00 Moscow), and `serve` "
+        "also runs one at start-up",
     )
     orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
     statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
     reconcile_seconds: int = Field(
         3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile"
     )
+
+
+_MATCH_KEY = re.compile(r"^(xmlId|property\d+)$")
+
+
+class StockSettings(Section):
+    """How warehouse stock becomes the shop's quantities."""
+
+    warehouses: tuple[str, ...] = Field(
+        (), description="WMS warehouses the shop sells from; empty: the [inflow] warehouse"
+    )
+    match_key: str = Field(
+        "xmlId",
+        description="the shop field that carries the warehouse SKU: xmlId, or an article property propertyN",
+    )
+    group_key: str | None = Field(
+        None, description="a product property (propertyN) naming the product group the group buffers apply to"
+    )
+    aggregate: Literal["wms", "service"] = Field(
+        "wms",
+        description="wms: ask for available_only rows; service: read bin rows and sum them here (installations "
+        "that cannot aggregate)",
+    )
+    buffer: int = Field(0, ge=0, description="units held back from the shop for every SKU")
+    buffer_groups: dict[str, int] = Field(
+        default_factory=dict, description="units held back per product group"
+    )
+    buffer_skus: dict[str, int] = Field(default_factory=dict, description="units held back per SKU (wins)")
+    stores: dict[str, int] = Field(
+        default_factory=dict,
+        description="WMS warehouse → Bitrix store id, for shops with inventory management (stock documents)",
+    )
+
+    @field_validator("match_key", "group_key")
+    @classmethod
+    def _shop_field(cls, value: str | None) -> str | None:
+        if value is not None and not _MATCH_KEY.match(value):
+            raise ValueError(
+                "use xmlId or propertyN, where N is the property's numeric id (e.g. property101)"
+            )
+        return value
+
+    @field_validator("buffer_groups", "buffer_skus")
+    @classmethod
+    def _whole_units(cls, value: dict[str, int]) -> dict[str, int]:
+        negative = sorted(key for key, units in value.items() if units < 0)
+        if negative:
+            raise ValueError(f"a buffer is 0 or more units; {', '.join(negative)} is negative")
+        return value
+
+    @field_validator("stores")
+    @classmethod
+    def _store_ids(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(key for key, store in value.items() if store <= 0)
+        if bad:
+            raise ValueError(f"a Bitrix store id is a positive number; {', '.join(bad)} is not")
+        return value
 
 
 class LogSettings(Section):
@@ -136,6 +200,7 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = ScheduleSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    stock: StockSettings = StockSettings()
     inflow: InflowSettings | None = Field(
         None, description="how to reach the WMS (REST or SOAP); leave out to use the embedded sandbox"
     )
