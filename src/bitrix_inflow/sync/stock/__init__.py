@@ -1,0 +1,1 @@
+"""Stock sync: warehouse stock → the shop's quantities (``read`` → ``plan`` → ``write``, run by ``flow``)."""
