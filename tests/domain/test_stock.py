@@ -14,6 +14,7 @@ from bitrix_inflow.domain.stock import (
     available_from_bins,
     changes_since,
     sellable_quantity,
+    shop_quantities,
     targets,
 )
 from bitrix_inflow.errors import ValidationError
@@ -138,3 +139,30 @@ def test_changes_are_exactly_the_differences_in_a_stable_order(
     applied = {**last, **{c.key: c.after for c in changes}}
     assert all(applied[k] == v for k, v in wanted.items())
     assert changes_since(applied, wanted) == []
+
+
+def test_shop_quantities_sum_warehouses_or_map_them_to_stores() -> None:
+    targets_by_key = {("MUG", "MAIN"): 5, ("MUG", "SPB"): 2, ("CUP", "MAIN"): 1, ("GHOST", "MAIN"): 9}
+    links = {"MUG": 10, "CUP": 11}
+    assert shop_quantities(targets_by_key, links) == {(10, 0): 7, (11, 0): 1}
+    assert shop_quantities(targets_by_key, links, stores={"MAIN": 1}) == {(10, 1): 5, (11, 1): 1}
+    assert shop_quantities(targets_by_key, links, stores={"MAIN": 1, "SPB": 2}) == {
+        (10, 1): 5,
+        (10, 2): 2,
+        (11, 1): 1,
+    }
+
+
+@given(
+    targets_by_key=st.dictionaries(
+        st.tuples(st.sampled_from("ABCD"), st.sampled_from(["MAIN", "SPB", "EKB"])), qty, max_size=12
+    ),
+    linked=st.sets(st.sampled_from("ABCD")),
+)
+def test_quantity_mode_conserves_units_of_linked_skus(
+    targets_by_key: dict[tuple[str, str], int], linked: set[str]
+) -> None:
+    links = {sku: n for n, sku in enumerate(sorted(linked), start=1)}
+    result = shop_quantities(targets_by_key, links)
+    assert sum(result.values()) == sum(q for (sku, _), q in targets_by_key.items() if sku in links)
+    assert all(store == 0 for _, store in result)

@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from bitrix_inflow.errors import ValidationError
 
 StockKey = tuple[str, str]  # (sku, warehouse)
+ShopKey = tuple[int, int]  # (product id, store id); store 0 is the product's own quantity
+K = TypeVar("K", StockKey, ShopKey)
 
 
 class BinQuantities(Protocol):
@@ -108,16 +110,43 @@ def targets(
     }
 
 
-@dataclass(frozen=True)
-class Change:
-    """One quantity to write: ``before`` is what the last successful push left (None: never pushed)."""
+def shop_quantities(
+    targets_by_key: Mapping[StockKey, int],
+    links: Mapping[str, int],
+    *,
+    stores: Mapping[str, int] | None = None,
+) -> dict[ShopKey, int]:
+    """The quantities to hold in the shop, per product (and store), from the per-warehouse targets.
 
-    key: StockKey
+    Without inventory management (``stores`` None) a product has one quantity: the sum over the warehouses the
+    shop sells from. With it, each warehouse's target goes to the Bitrix store it is mapped to (a warehouse with no
+    store is left out here; the caller reports it). SKUs without a product are not the shop's business.
+    """
+    result: dict[ShopKey, int] = {}
+    for (sku, warehouse), qty in targets_by_key.items():
+        product = links.get(sku)
+        if product is None:
+            continue
+        if stores is None:
+            key = (product, 0)
+        elif warehouse in stores:
+            key = (product, stores[warehouse])
+        else:
+            continue
+        result[key] = result.get(key, 0) + qty
+    return result
+
+
+@dataclass(frozen=True)
+class Change(Generic[K]):
+    """One quantity to write: ``before`` is what the shop holds or was last given (None: nothing known)."""
+
+    key: K
     before: int | None
     after: int
 
 
-def changes_since(last_pushed: Mapping[StockKey, int], wanted: Mapping[StockKey, int]) -> list[Change]:
+def changes_since(last_pushed: Mapping[K, int], wanted: Mapping[K, int]) -> list[Change[K]]:
     """What differs from the last successful push, in a stable order (so a retry writes the same batches).
 
     Keys missing from ``wanted`` are left alone: an incremental read only names what changed, and a SKU the
