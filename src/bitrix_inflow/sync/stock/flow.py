@@ -1,0 +1,367 @@
+"""One stock sync run: read the warehouse, match, compute the shop's quantities, write only what changed.
+
+Kinds of run:
+
+* **incremental** (every ``schedules.stock_seconds``): the warehouse rows changed since the cursor;
+* **full** (nightly, at start-up, ``sync stock --full``): every row, the matching refreshed, and in quantity mode
+  every linked product compared, so drift on either side heals;
+* **targeted** (a WMS ``stock.changed`` webhook, ``sync stock --sku``): the SKUs named.
+
+Exactly once, per mode:
+
+* quantity mode writes absolute quantities in batches of 50; after each batch its quantities are recorded in the
+  snapshot, and the read cursor moves only when every batch landed, in the same transaction as the last one. A
+  crash anywhere repeats at most the unrecorded batch, and writing the same absolute quantity twice is harmless;
+* document mode journals each document before adding it (its title carries the run), keeps its id before
+  conducting it, and starts every run by resolving what a crashed run left: a conducted document stays, a draft is
+  deleted, and the new plan is computed against the stores' real amounts, so no delta is ever booked twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+from sqlalchemy import Engine
+
+from bitrix_inflow.domain import stock as rules
+from bitrix_inflow.domain.matching import ShopProduct, match
+from bitrix_inflow.domain.stock import Change, SafetyBuffer, ShopKey, StockKey
+from bitrix_inflow.store import stock as store
+from bitrix_inflow.sync.stock.read import StockRead, WarehouseStock, read_stock
+from bitrix_inflow.sync.stock.shop import DocumentLine, ShopStock
+from bitrix_inflow.timing import Clock
+
+log = structlog.get_logger("bitrix_inflow.sync.stock")
+
+WRITE_BATCH = 50  # one Bitrix `batch` request carries at most 50 commands
+DOCUMENT_TITLE = "bitrix-inflow stock {run} {doc_type}"
+
+
+@dataclass(frozen=True)
+class StockOptions:
+    warehouses: tuple[str, ...]
+    match_key: str = "xmlId"
+    group_key: str | None = None
+    aggregate: Literal["wms", "service"] = "wms"
+    buffer: SafetyBuffer = field(default_factory=SafetyBuffer)
+    stores: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    product_id: int
+    store_id: int  # 0: the product's own quantity
+    skus: tuple[str, ...]
+    before: int | None
+    after: int
+    why: str
+
+
+@dataclass
+class StockReport:
+    kind: str
+    mode: str = "quantity"  # or "documents"
+    read: int = 0
+    matched: int = 0
+    changed: int = 0
+    written: int = 0
+    unmatched: int = 0
+    errors: list[str] = field(default_factory=list)
+    plan: list[PlannedWrite] = field(default_factory=list)
+    documents: list[int] = field(default_factory=list)
+
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    del stage, done, total
+
+
+@dataclass
+class _Run:
+    """What every step of one run shares."""
+
+    engine: Engine
+    shop: ShopStock
+    connection_id: str
+    clock: Clock
+    dry_run: bool
+    report: StockReport
+    progress: Progress
+
+
+def sync_stock(
+    engine: Engine,
+    wms: WarehouseStock,
+    shop: ShopStock,
+    options: StockOptions,
+    *,
+    clock: Clock,
+    full: bool = False,
+    skus: Collection[str] | None = None,
+    dry_run: bool = False,
+    connection_id: str = "default",
+    pending: Mapping[StockKey, int] | None = None,
+    progress: Progress = _no_progress,
+) -> StockReport:
+    kind = "targeted" if skus is not None else "full" if full else "incremental"
+    report = StockReport(kind=kind)
+    documents = shop.inventory_management_on()
+    report.mode = "documents" if documents else "quantity"
+
+    with engine.connect() as conn:
+        cursors = {wh: store.load_cursor(conn, connection_id, wh) for wh in options.warehouses}
+        links = store.load_links(conn, connection_id)
+    since = None if full or skus is not None else {wh: c.updated_since for wh, c in cursors.items()}
+    progress("read", 0, 0)
+    read = read_stock(wms, options.warehouses, aggregate=options.aggregate, since=since, skus=skus)
+    report.read = read.rows
+
+    run = _Run(engine, shop, connection_id, clock, dry_run, report, progress)
+    groups: dict[str, str] = {}
+    if full or not links:
+        links, groups = _rematch(run, options, read)
+    if skus is not None or full:
+        # A SKU the warehouse names no row for holds nothing there: the shop must show 0, not its old quantity.
+        wanted_skus = set(skus) if skus is not None else set(links)
+        for sku in wanted_skus:
+            for warehouse in options.warehouses:
+                read.available.setdefault((sku, warehouse), 0)
+    unmatched_here = sorted({sku for sku, _ in read.available} - set(links))
+    report.unmatched += len(unmatched_here) if not full else 0
+    report.matched = len({sku for sku, _ in read.available} & set(links))
+
+    targets = rules.targets(read.available, buffer=options.buffer, groups=groups, pending=pending)
+    stores = dict(options.stores) if documents else None
+    if documents:
+        missing = sorted(set(options.warehouses) - set(options.stores))
+        if missing:
+            report.errors.append(
+                f"inventory management is on but warehouse(s) {', '.join(missing)} have no Bitrix store: "
+                "map them in [stock] stores (WMS warehouse = store id)"
+            )
+    wanted = rules.shop_quantities(
+        targets, {sku: link.product_id for sku, link in links.items()}, stores=stores
+    )
+    skus_of: dict[int, list[str]] = {}
+    for sku, link in links.items():
+        skus_of.setdefault(link.product_id, []).append(sku)
+
+    if documents:
+        _sync_documents(run, wanted, links, skus_of)
+    else:
+        _sync_quantities(run, wanted, links, skus_of, full=full)
+
+    if not dry_run and not report.errors:
+        with engine.begin() as conn:
+            now = clock.now()
+            for warehouse in options.warehouses:
+                previous = cursors[warehouse]
+                cursor = store.Cursor(
+                    updated_since=read.high_water.get(warehouse) or previous.updated_since,
+                    full_at=now if full else previous.full_at,
+                )
+                if skus is None:  # a targeted read saw only some rows: it says nothing of the others
+                    store.save_cursor(conn, connection_id, warehouse, cursor)
+    log.info(
+        "stock.synced",
+        kind=report.kind,
+        mode=report.mode,
+        read=report.read,
+        matched=report.matched,
+        changed=report.changed,
+        written=report.written,
+        unmatched=report.unmatched,
+        errors=len(report.errors),
+        dry_run=dry_run,
+    )
+    return report
+
+
+def _rematch(
+    run: _Run, options: StockOptions, read: StockRead
+) -> tuple[dict[str, store.Link], dict[str, str]]:
+    engine, shop, connection_id, clock = run.engine, run.shop, run.connection_id, run.clock
+    products: list[ShopProduct] = []
+    group_of_product: dict[int, str] = {}
+    for product, group in shop.catalogue(key=options.match_key, group_key=options.group_key):
+        products.append(product)
+        if group:
+            group_of_product[product.id] = group
+    with engine.connect() as conn:
+        table = store.load_product_table(conn, connection_id)
+    result = match({sku for sku, _ in read.available}, products, table)
+    by_id = {p.id: p for p in products}
+    links = {
+        sku: store.Link(sku, pid, by_id[pid].parent_id, result.origin[sku], by_id[pid].barcode_multi)
+        for sku, pid in result.links.items()
+    }
+    groups = {sku: group_of_product[pid] for sku, pid in result.links.items() if pid in group_of_product}
+    unmatched = [
+        *(
+            store.Unmatched("warehouse", sku, "no shop product carries this SKU")
+            for sku in result.unmatched_skus
+        ),
+        *(
+            store.Unmatched(
+                "shop", str(pid), f"{by_id[pid].name or 'product'}: no warehouse SKU matches its key"
+            )
+            for pid in result.unmatched_products
+        ),
+        *(
+            store.Unmatched("ambiguous", sku, f"products {', '.join(map(str, pids))} all carry this SKU")
+            for sku, pids in result.ambiguous.items()
+        ),
+        *(store.Unmatched("table", problem.split(":", 1)[0], problem) for problem in result.table_problems),
+    ]
+    run.report.unmatched = len(unmatched)
+    if not run.dry_run:
+        with engine.begin() as conn:
+            now = clock.now()
+            store.replace_links(conn, connection_id, links.values(), now=now)
+            store.replace_unmatched(
+                conn, connection_id, unmatched, now=now, sides=["warehouse", "shop", "ambiguous", "table"]
+            )
+    return links, groups
+
+
+def _planned(
+    changes: list[Change[ShopKey]], skus_of: Mapping[int, list[str]], why: Callable[[Change[ShopKey]], str]
+) -> list[PlannedWrite]:
+    return [
+        PlannedWrite(c.key[0], c.key[1], tuple(sorted(skus_of.get(c.key[0], []))), c.before, c.after, why(c))
+        for c in changes
+    ]
+
+
+def _sync_quantities(
+    run: _Run,
+    wanted: dict[ShopKey, int],
+    links: Mapping[str, store.Link],
+    skus_of: Mapping[int, list[str]],
+    *,
+    full: bool,
+) -> None:
+    engine, shop, connection_id, clock, report = (
+        run.engine,
+        run.shop,
+        run.connection_id,
+        run.clock,
+        run.report,
+    )
+    with engine.connect() as conn:
+        pushed = store.load_pushed(conn, connection_id, None if full else {pid for pid, _ in wanted})
+    changes = rules.changes_since(pushed, wanted)
+    report.changed = len(changes)
+    report.plan = _planned(
+        changes, skus_of, lambda c: "never written" if c.before is None else "the warehouse changed"
+    )
+    if run.dry_run:
+        return
+    offers = {link.product_id for link in links.values() if link.parent_id is not None}
+    done = 0
+    for start in range(0, len(changes), WRITE_BATCH):
+        batch = changes[start : start + WRITE_BATCH]
+        result = shop.set_quantities({c.key[0]: c.after for c in batch}, offers=offers)
+        written = set(result.written)
+        with engine.begin() as conn:
+            store.record_pushed(
+                conn, connection_id, {c.key: c.after for c in batch if c.key[0] in written}, now=clock.now()
+            )
+        report.written += len(written)
+        report.errors += [f"product {pid}: {why}" for pid, why in sorted(result.refused.items())]
+        done += len(batch)
+        run.progress("write", done, len(changes))
+
+
+def _sync_documents(
+    run: _Run, wanted: dict[ShopKey, int], links: Mapping[str, store.Link], skus_of: Mapping[int, list[str]]
+) -> None:
+    engine, shop, connection_id, clock, report = (
+        run.engine,
+        run.shop,
+        run.connection_id,
+        run.clock,
+        run.report,
+    )
+    if not run.dry_run:
+        resolve_open_documents(engine, shop, connection_id, clock=clock)
+    multi = {link.product_id for link in links.values() if link.barcode_multi}
+    if multi:
+        report.errors.append(
+            f"{len(multi)} product(s) need one barcode per unit (barcodeMulti) and are left out of stock documents: "
+            "see `bitrix-inflow products unmatched`"
+        )
+        if not run.dry_run:
+            left_out = [
+                store.Unmatched("document", str(pid), "barcodeMulti: one barcode per unit") for pid in multi
+            ]
+            with engine.begin() as conn:
+                store.replace_unmatched(conn, connection_id, left_out, now=clock.now(), sides=["document"])
+    eligible = {key: qty for key, qty in wanted.items() if key[0] not in multi}
+    current = shop.store_amounts({pid for pid, _ in eligible}, {st for _, st in eligible}) if eligible else {}
+    changes = rules.changes_since({key: current.get(key, 0) for key in eligible}, eligible)
+    report.changed = len(changes)
+    report.plan = _planned(changes, skus_of, lambda c: "the store holds another amount")
+    if run.dry_run or not changes:
+        return
+    run_ref = uuid.uuid4().hex[:12]
+    deltas = [(c, c.after - (c.before or 0)) for c in changes]
+    # Write-offs first: the stores then never hold more than the warehouse has, not even for a moment.
+    for doc_type, lines in (
+        ("D", [DocumentLine(c.key[0], c.key[1], -delta) for c, delta in deltas if delta < 0]),
+        ("S", [DocumentLine(c.key[0], c.key[1], delta) for c, delta in deltas if delta > 0]),
+    ):
+        if not lines:
+            continue
+        document_id = _book(run, run_ref, doc_type, lines)
+        report.documents.append(document_id)
+        report.written += len(lines)
+        run.progress("write", report.written, len(changes))
+    with engine.begin() as conn:
+        store.record_pushed(conn, connection_id, {c.key: c.after for c in changes}, now=clock.now())
+
+
+def _book(run: _Run, run_ref: str, doc_type: str, lines: list[DocumentLine]) -> int:
+    """Journal, add, remember the id, conduct: a crash between any two steps is resolved by the next run."""
+    engine, shop, connection_id, clock = run.engine, run.shop, run.connection_id, run.clock
+    title = DOCUMENT_TITLE.format(run=run_ref, doc_type=doc_type)
+    payload = [{"product_id": ln.product_id, "store_id": ln.store_id, "amount": ln.amount} for ln in lines]
+    with engine.begin() as conn:
+        journal_id = store.plan_document(
+            conn, connection_id, run=run_ref, doc_type=doc_type, title=title, lines=payload, now=clock.now()
+        )
+    document_id = shop.add_document(doc_type, lines, title=title)
+    with engine.begin() as conn:
+        store.set_document_state(conn, journal_id, state="added", bitrix_id=document_id, now=clock.now())
+    shop.conduct_document(document_id)
+    with engine.begin() as conn:
+        store.set_document_state(conn, journal_id, state="conducted", now=clock.now())
+    return document_id
+
+
+def resolve_open_documents(engine: Engine, shop: ShopStock, connection_id: str, *, clock: Clock) -> list[str]:
+    """Settle what a crashed run left: a conducted document stays, a draft is deleted (the next plan recomputes)."""
+    outcomes: list[str] = []
+    with engine.connect() as conn:
+        open_docs = store.open_documents(conn, connection_id)
+    for doc in open_docs:
+        # Found by title, not by the journal's id: a crash between the add and the journal's update leaves a
+        # document the journal has no id for, and the title (which carries the run) still finds it.
+        found = shop.find_documents(doc.title)
+        state = "deleted"
+        for document in found:
+            if document.conducted:
+                state = "conducted"
+            else:
+                shop.delete_document(document.id)
+        with engine.begin() as conn:
+            store.set_document_state(conn, doc.id, state=state, now=clock.now())
+        outcomes.append(f"{doc.title}: {state}")
+        log.warning("stock.document_resolved", title=doc.title, bitrix_id=doc.bitrix_id, state=state)
+    return outcomes

@@ -1,0 +1,55 @@
+"""What the stock sync needs of the shop, as a protocol: the flow is written against this, not against REST."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from bitrix_inflow.domain.matching import ShopProduct
+from bitrix_inflow.domain.stock import ShopKey
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    product_id: int
+    store_id: int
+    amount: int  # > 0: S adds it to the store, D writes it off
+
+
+@dataclass(frozen=True)
+class FoundDocument:
+    id: int
+    conducted: bool
+
+
+@dataclass(frozen=True)
+class QuantityWrite:
+    written: tuple[int, ...]
+    refused: Mapping[int, str]  # product id → why the shop refused it
+
+
+class ShopStock(Protocol):
+    def inventory_management_on(self) -> bool: ...
+
+    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[tuple[ShopProduct, str | None]]:
+        """Every product and offer with its matching key's value, and its product group (when asked)."""
+        ...
+
+    def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
+        """One request for up to 50 products (the caller batches), products and offers alike."""
+        ...
+
+    def store_amounts(
+        self, product_ids: Collection[int], store_ids: Collection[int]
+    ) -> dict[ShopKey, int]: ...
+
+    def add_document(self, doc_type: str, lines: Collection[DocumentLine], *, title: str) -> int:
+        """A draft stock document with its lines; its id."""
+        ...
+
+    def conduct_document(self, document_id: int) -> None: ...
+
+    def delete_document(self, document_id: int) -> None: ...
+
+    def find_documents(self, title: str) -> list[FoundDocument]: ...
