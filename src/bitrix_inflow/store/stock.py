@@ -17,6 +17,7 @@ from bitrix_inflow.store.tables import (
     product_table,
     stock_cursors,
     stock_documents,
+    stock_levels,
     stock_pushed,
     stock_unmatched,
 )
@@ -147,6 +148,42 @@ def load_unmatched(conn: Connection, connection_id: str) -> list[Unmatched]:
         .order_by(stock_unmatched.c.side, stock_unmatched.c.item)
     ).all()
     return [Unmatched(side, item, detail) for side, item, detail in rows]
+
+
+# -- what the warehouse last said -----------------------------------------------------------------------------------
+
+LevelKey = tuple[str, str]  # (sku, warehouse)
+
+
+def record_levels(
+    conn: Connection, connection_id: str, levels: Mapping[LevelKey, int], *, now: dt.datetime
+) -> None:
+    values = [
+        {"connection_id": connection_id, "sku": sku, "warehouse": wh, "available": qty, "read_at": now}
+        for (sku, wh), qty in levels.items()
+    ]
+    for chunk in _chunks(values):
+        stmt = dialect_insert(conn, stock_levels)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "sku", "warehouse"],
+            set_={"available": stmt.excluded.available, "read_at": stmt.excluded.read_at},
+        )
+        conn.execute(stmt, list(chunk))
+
+
+def load_levels(
+    conn: Connection, connection_id: str, skus: Collection[str] | None = None
+) -> dict[LevelKey, int]:
+    query = select(stock_levels.c.sku, stock_levels.c.warehouse, stock_levels.c.available).where(
+        stock_levels.c.connection_id == connection_id
+    )
+    found: dict[LevelKey, int] = {}
+    batches: Iterable[Sequence[str] | None] = [None] if skus is None else _chunks(sorted(skus))
+    for batch in batches:
+        stmt = query if batch is None else query.where(stock_levels.c.sku.in_(list(batch)))
+        for sku, wh, qty in conn.execute(stmt).all():
+            found[(sku, wh)] = int(qty)
+    return found
 
 
 # -- what the shop was last given ------------------------------------------------------------------------------------

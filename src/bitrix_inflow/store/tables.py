@@ -167,6 +167,18 @@ stock_unmatched = Table(
     Column("seen_at", UtcDateTime(), nullable=False),
 )
 
+# What the warehouse last said it can sell, per (SKU, warehouse): an incremental read names one warehouse's row, and a
+# product's quantity is the sum over all of them.
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("warehouse", String(64), primary_key=True),
+    Column("available", Integer, nullable=False),
+    Column("read_at", UtcDateTime(), nullable=False),
+)
+
 # What the last successful push left in the shop: only what differs from it is written again.
 stock_pushed = Table(
     "stock_pushed",

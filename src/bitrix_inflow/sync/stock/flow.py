@@ -132,11 +132,20 @@ def sync_stock(
         for sku in wanted_skus:
             for warehouse in options.warehouses:
                 read.available.setdefault((sku, warehouse), 0)
-    unmatched_here = sorted({sku for sku, _ in read.available} - set(links))
-    report.unmatched += len(unmatched_here) if not full else 0
-    report.matched = len({sku for sku, _ in read.available} & set(links))
+    seen = {sku for sku, _ in read.available}
+    report.matched = len(seen & set(links))
+    if not full:
+        report.unmatched = len(seen - set(links))
+    # A product's quantity is the sum over warehouses, and an incremental read may name one warehouse's row of a
+    # SKU: the others come from what the warehouse said before.
+    with engine.begin() as conn:
+        levels = store.load_levels(conn, connection_id, None if full else seen)
+        levels.update(read.available)
+        if not dry_run:
+            store.record_levels(conn, connection_id, read.available, now=clock.now())
+    levels = {key: qty for key, qty in levels.items() if key[0] in seen and key[1] in options.warehouses}
 
-    targets = rules.targets(read.available, buffer=options.buffer, groups=groups, pending=pending)
+    targets = rules.targets(levels, buffer=options.buffer, groups=groups, pending=pending)
     stores = dict(options.stores) if documents else None
     if documents:
         missing = sorted(set(options.warehouses) - set(options.stores))

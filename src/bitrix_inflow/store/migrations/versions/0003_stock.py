@@ -1,5 +1,5 @@
-"""Stock sync: the products table and links (the binder), the unmatched report, the push snapshot, the read
-cursors, and the exactly-once journal of stock documents.
+"""Stock sync: the products table and links (the binder), the unmatched report, the warehouse levels, the push
+snapshot, the read cursors, and the exactly-once journal of stock documents.
 
 Revision ID: 0003_stock
 Revises: 0002_status_map
@@ -60,6 +60,14 @@ def upgrade() -> None:
         sa.Column("seen_at", UtcDateTime(), nullable=False),
     )
     op.create_table(
+        "stock_levels",
+        _connection("stock_levels"),
+        sa.Column("sku", sa.String(100), primary_key=True),
+        sa.Column("warehouse", sa.String(64), primary_key=True),
+        sa.Column("available", sa.Integer, nullable=False),
+        sa.Column("read_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
         "stock_pushed",
         _connection("stock_pushed"),
         sa.Column("product_id", sa.BigInteger, primary_key=True),
@@ -100,6 +108,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_stock_documents_open", table_name="stock_documents")
-    for table in ("stock_documents", "stock_cursors", "stock_pushed", "stock_unmatched", "product_links"):
+    for table in (
+        "stock_documents",
+        "stock_cursors",
+        "stock_pushed",
+        "stock_levels",
+        "stock_unmatched",
+        "product_links",
+    ):
         op.drop_table(table)
     op.drop_table("product_table")

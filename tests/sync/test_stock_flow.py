@@ -1,0 +1,180 @@
+"""The stock flow's logic on both databases, with in-memory sides: what is written, when, and after a crash."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bitrix_inflow.domain.matching import ShopProduct
+from bitrix_inflow.domain.stock import SafetyBuffer
+from bitrix_inflow.errors import ConflictError
+from bitrix_inflow.store import stock as store
+from bitrix_inflow.sync.stock.flow import StockOptions, resolve_open_documents, sync_stock
+from bitrix_inflow.timing import SystemClock
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fakes import Crash, FakeShop, FakeWarehouse
+
+CLOCK = SystemClock()
+OPTIONS = StockOptions(warehouses=("MAIN", "SPB"))
+
+
+def catalogue(n: int) -> list[ShopProduct]:
+    return [ShopProduct(1000 + i, f"SKU-{i:04d}", name=f"product {i}") for i in range(n)]
+
+
+def stocked(n: int, *, qty: int = 5) -> FakeWarehouse:
+    warehouse = FakeWarehouse()
+    for i in range(n):
+        warehouse.set(f"SKU-{i:04d}", qty, "MAIN")
+        warehouse.set(f"SKU-{i:04d}", 1, "SPB")
+    return warehouse
+
+
+def test_quantity_mode_full_then_incremental_writes_only_what_changed(engine: Engine) -> None:
+    warehouse = stocked(120)
+    warehouse.set("ORPHAN", 3)  # no shop product carries it
+    shop = FakeShop(products=[*catalogue(120), ShopProduct(9, "NOT-IN-WMS")])
+    first = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert first.mode == "quantity" and first.written == 120
+    assert shop.quantities == {1000 + i: 6 for i in range(120)}  # MAIN 5 + SPB 1
+    assert shop.write_requests == math.ceil(120 / 50)
+    with engine.connect() as conn:
+        unmatched = {(u.side, u.item) for u in store.load_unmatched(conn, "default")}
+    assert unmatched == {("warehouse", "ORPHAN"), ("shop", "9")}
+
+    again = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert again.written == 0 and shop.write_requests == 3  # nothing changed: not a single request
+
+    for i in (3, 70):
+        warehouse.set(f"SKU-{i:04d}", 0, "MAIN")
+    later = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert later.changed == 2 and later.written == 2 and shop.write_requests == 4
+    assert shop.quantities[1003] == 1 and shop.quantities[1070] == 1
+
+
+def test_buffer_applies_per_sku_before_the_sum(engine: Engine) -> None:
+    warehouse = stocked(2)
+    shop = FakeShop(products=catalogue(2))
+    options = StockOptions(
+        warehouses=("MAIN", "SPB"), buffer=SafetyBuffer(everywhere=1, by_sku={"SKU-0001": 10})
+    )
+    sync_stock(engine, warehouse, shop, options, clock=CLOCK, full=True)
+    assert shop.quantities == {1000: 4 + 0, 1001: 0}  # MAIN 5-1, SPB 1-1; SKU-0001 holds 10 back everywhere
+
+
+def test_dry_run_plans_and_writes_nothing(engine: Engine) -> None:
+    warehouse = stocked(3)
+    shop = FakeShop(products=catalogue(3))
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True, dry_run=True)
+    assert shop.write_requests == 0 and shop.quantities == {}
+    assert [(p.product_id, p.skus, p.before, p.after, p.why) for p in report.plan] == [
+        (1000 + i, (f"SKU-{i:04d}",), None, 6, "never written") for i in range(3)
+    ]
+    with engine.connect() as conn:
+        assert store.load_links(conn, "default") == {} and store.load_pushed(conn, "default") == {}
+
+
+def test_a_crash_between_batches_repeats_no_written_batch_and_loses_none(engine: Engine) -> None:
+    warehouse = stocked(130)
+    shop = FakeShop(products=catalogue(130), crash_at="write:2")
+    with pytest.raises(Crash):
+        sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert len(shop.quantities) == 50  # the first batch landed and was recorded
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert shop.quantities == {1000 + i: 6 for i in range(130)}
+    assert shop.write_requests == 1 + 1 + math.ceil(80 / 50)  # the crashed request, then only the 80 left
+
+
+def test_a_refused_product_is_reported_and_the_cursor_waits_for_it(engine: Engine) -> None:
+    warehouse = stocked(2)
+    shop = FakeShop(products=catalogue(2), refuse={1001})
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert report.errors == ["product 1001: refused"] and shop.quantities == {1000: 6}
+    shop.refuse.clear()
+    retry = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert retry.written == 1 and shop.quantities == {1000: 6, 1001: 6}
+
+
+def documents_shop(n: int) -> FakeShop:
+    return FakeShop(products=catalogue(n), inventory=True, amounts={(1000 + i, 7): 2 for i in range(n)})
+
+
+DOC_OPTIONS = StockOptions(warehouses=("MAIN",), stores={"MAIN": 7})
+
+
+def test_document_mode_books_write_offs_and_additions_against_real_amounts(engine: Engine) -> None:
+    warehouse = FakeWarehouse()
+    warehouse.set("SKU-0000", 5)  # store holds 2: S +3
+    warehouse.set("SKU-0001", 0)  # store holds 2: D 2
+    warehouse.set("SKU-0002", 2)  # equal: nothing
+    shop = documents_shop(3)
+    report = sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK, full=True)
+    assert report.mode == "documents" and report.changed == 2
+    assert [
+        (d.doc_type, [(ln.product_id, ln.amount) for ln in d.lines]) for d in shop.documents.values()
+    ] == [
+        ("D", [(1001, 2)]),
+        ("S", [(1000, 3)]),
+    ]
+    assert all(d.conducted for d in shop.documents.values())
+    assert shop.amounts == {(1000, 7): 5, (1001, 7): 0, (1002, 7): 2}
+    assert sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK, full=True).changed == 0
+
+
+@pytest.mark.parametrize("step", ["add", "after-add", "conduct", "after-conduct"])
+def test_a_crash_at_any_document_step_never_books_a_delta_twice(engine: Engine, step: str) -> None:
+    warehouse = FakeWarehouse()
+    warehouse.set("SKU-0000", 9)
+    shop = documents_shop(1)
+    shop.crash_at = step
+    with pytest.raises(Crash):
+        sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK, full=True)
+    sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK, full=True)
+    assert shop.amounts == {(1000, 7): 9}  # whatever the step, the store ends at the plan
+    conducted = [d for d in shop.documents.values() if d.conducted]
+    assert len(conducted) == 1 and [ln.amount for ln in conducted[0].lines] == [7]
+    assert all(d.conducted for d in shop.documents.values())  # no draft left behind
+    with engine.connect() as conn:
+        assert store.open_documents(conn, "default") == []
+
+
+def test_an_unresolved_document_blocks_a_second_one_until_resolved(engine: Engine) -> None:
+    with engine.begin() as conn:
+        store.plan_document(conn, "default", run="r", doc_type="S", title="t", lines=[], now=CLOCK.now())
+    with pytest.raises(ConflictError), engine.begin() as conn:
+        store.plan_document(conn, "default", run="r2", doc_type="S", title="t2", lines=[], now=CLOCK.now())
+    assert resolve_open_documents(engine, FakeShop(), "default", clock=CLOCK) == ["t: deleted"]
+
+
+def test_barcode_multi_products_are_left_out_of_documents_and_reported(engine: Engine) -> None:
+    warehouse = FakeWarehouse()
+    warehouse.set("SKU-0000", 4)
+    warehouse.set("SKU-0001", 4)
+    shop = documents_shop(2)
+    shop.products[1] = ShopProduct(1001, "SKU-0001", barcode_multi=True)
+    report = sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK, full=True)
+    assert shop.amounts == {(1000, 7): 4, (1001, 7): 2}
+    assert any("barcodeMulti" in e for e in report.errors)
+    with engine.connect() as conn:
+        assert ("document", "1001") in {(u.side, u.item) for u in store.load_unmatched(conn, "default")}
+
+
+def test_inventory_management_without_a_store_for_a_warehouse_is_an_error_naming_the_fix(
+    engine: Engine,
+) -> None:
+    warehouse = stocked(1)
+    shop = documents_shop(1)
+    report = sync_stock(
+        engine,
+        warehouse,
+        shop,
+        StockOptions(warehouses=("MAIN", "SPB"), stores={"MAIN": 7}),
+        clock=CLOCK,
+        full=True,
+    )
+    assert any("SPB" in e and "[stock] stores" in e for e in report.errors)
