@@ -393,7 +393,9 @@ SANDBOX_PENDING = {
 
 def _expect_ok(report: AccessReport) -> None:
     if report.unavailable_methods and set(report.unavailable_methods) <= SANDBOX_PENDING:
-        pytest.xfail(f"the sandbox lacks {sorted(report.unavailable_methods)} until its stock-sync work lands")
+        pytest.xfail(
+            f"the sandbox lacks {sorted(report.unavailable_methods)} until its stock-sync work lands"
+        )
     assert report.ok, report
 
 

@@ -119,20 +119,21 @@ class StockDocuments:
             }
             try:
                 batch = self._transport.batch(commands, idempotent=False)
-            except IntegrationError as error:
-                raise self._abandon(doc_id, error, line=None) from None
+            except IntegrationError as failed:
+                raise self._abandon(doc_id, failed, line=None) from None
             for key in commands:
                 if key in batch.errors:
                     line = int(key[1:])
-                    error = batch.errors[key]
-                    if isinstance(error, NotFoundError) and not isinstance(error, EntityNotFoundError):
+                    refusal = batch.errors[key]
+                    product_id = int(element_fields[line]["elementId"])
+                    if isinstance(refusal, EntityNotFoundError) and refusal.entity == "product":
+                        refusal.entity_id = product_id
+                    elif isinstance(refusal, NotFoundError) and not isinstance(refusal, EntityNotFoundError):
                         # The document exists (we just made it), so what is missing is the line's product.
-                        error = EntityNotFoundError(
-                            f"lines[{line}].product_id: {error}",
-                            entity="product",
-                            entity_id=int(element_fields[line]["elementId"]),
+                        refusal = EntityNotFoundError(
+                            f"lines[{line}].product_id: {refusal}", entity="product", entity_id=product_id
                         )
-                    raise self._abandon(doc_id, error, line=line) from None
+                    raise self._abandon(doc_id, refusal, line=line) from None
                 element_ids.append(
                     replies.result_id(
                         batch.results.get(key), "documentElement", "catalog.document.element.add"
