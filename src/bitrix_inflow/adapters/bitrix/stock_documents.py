@@ -22,7 +22,13 @@ from bitrix_inflow.errors import (
 
 from . import mappers, replies
 from .arguments import ids, positive_amount, positive_id, quantity
-from .errors import DocumentStatusError, EntityNotFoundError, InventoryManagementOffError, StockDocumentError
+from .errors import (
+    DocumentStatusError,
+    EntityNotFoundError,
+    InventoryManagementOffError,
+    MethodNotFoundError,
+    StockDocumentError,
+)
 from .models import DocumentStatus, StockDocument, StockDocumentHeader, StockDocumentLine, StockLine
 from .paging import BATCH, by_id, chunks
 from .settings import BitrixSettings
@@ -176,8 +182,9 @@ class StockDocuments:
         doc_id = positive_id(document_id, "document_id")
         try:
             reply = self._transport.call("catalog.document.conduct", {"id": doc_id}, idempotent=False)
-        except (TransientError, AuthError) as error:
-            # Not repeated: whether a timed-out conduct was applied shows in stock_document(id).status.
+        except (TransientError, AuthError, MethodNotFoundError) as error:
+            # Nothing to learn from the document: rights, a missing method, or a failure that is not repeated
+            # (whether a timed-out conduct went through shows in stock_document(id).status).
             raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (conduct)") from None
         except IntegrationError as error:
             return self._conduct_refused(doc_id, error)
@@ -226,7 +233,7 @@ class StockDocuments:
         doc_id = positive_id(document_id, "document_id")
         try:
             reply = self._transport.call("catalog.document.cancel", {"id": doc_id}, idempotent=False)
-        except (TransientError, AuthError) as error:
+        except (TransientError, AuthError, MethodNotFoundError) as error:
             raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (cancel)") from None
         except IntegrationError as error:
             return self._cancel_refused(doc_id, error)
@@ -266,7 +273,7 @@ class StockDocuments:
         doc_id = positive_id(document_id, "document_id")
         try:
             reply = self._transport.call("catalog.document.delete", {"id": doc_id}, idempotent=False)
-        except (TransientError, AuthError) as error:
+        except (TransientError, AuthError, MethodNotFoundError) as error:
             raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (delete)") from None
         except IntegrationError as error:
             return self._delete_refused(doc_id, error)
