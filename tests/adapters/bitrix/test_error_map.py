@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bitrix_inflow.adapters.bitrix import (
+    DocumentStatusError,
     EntityNotFoundError,
     InsufficientScopeError,
     MethodNotFoundError,
@@ -73,7 +74,49 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
     (408, None, "sale.order.get", TransientError),  # a proxy gave up waiting for the request: try again
     (404, None, "sale.order.get", PermanentError),  # a web server's page: the URL is wrong, not the id
     (404, err("NOT_FOUND", "Not found"), "crm.timeline.comment.add", NotFoundError),
+    # catalog-product-update.md, catalog-product-offer-update.md: a missing product answers code 0.
+    (
+        400,
+        err(0, "The product with the specified identifier does not exist"),
+        "catalog.product.update",
+        EntityNotFoundError,
+    ),
+    (
+        400,
+        err("0", "Product variation with the specified identifier does not exist"),
+        "catalog.product.offer.update",
+        EntityNotFoundError,
+    ),
+    (None, err(0, "Product is not exists"), "catalog.product.update", EntityNotFoundError),
+    (
+        400,
+        err(0, "Section with the specified identifier does not exist"),
+        "catalog.product.update",
+        ValidationError,
+    ),
+    # catalog-document-conduct.md / -delete.md and document-element/catalog-document-element-add.md
+    (400, err("0", "Document not found"), "catalog.document.conduct", EntityNotFoundError),
+    (
+        None,
+        err("ERROR_DOCUMENT_STATUS", "Conducted document"),
+        "catalog.document.element.add",
+        DocumentStatusError,
+    ),
+    (400, err("ERROR_DOCUMENT_RIGHTS", "Access denied"), "catalog.document.element.list", AuthError),
 ]
+
+
+def test_catalog_not_found_names_the_entity() -> None:
+    product = error_map.translate(
+        400,
+        err(0, "The product with the specified identifier does not exist"),
+        method="catalog.product.update",
+    )
+    assert isinstance(product, EntityNotFoundError) and product.entity == "product"
+    document = error_map.translate(400, err("0", "Document not found"), method="catalog.document.delete")
+    assert isinstance(document, EntityNotFoundError) and document.entity == "stock document"
+    status = error_map.translate(None, err("ERROR_DOCUMENT_STATUS"), method="catalog.document.element.add")
+    assert isinstance(status, DocumentStatusError) and status.document_id is None
 
 
 @pytest.mark.parametrize(("status", "body", "method", "expected"), CASES)

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import NoticeKind, StockLine
-from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.adapters.bitrix import EntityNotFoundError, NoticeKind, StockDocumentError, StockLine
+from bitrix_inflow.errors import PermanentError, ValidationError
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
 from .conftest import MakeGateway, product_ids
@@ -78,8 +78,9 @@ def test_stock_documents_receive_and_write_off(cloud_shop: RunningSandbox, gatew
     first, second = product_ids(cloud_shop)[:2]
     before = (_store_amount(cloud_shop, first, 1), _store_amount(cloud_shop, second, 2))
 
+    # S (acquisition) adds stock without a supplier; a real shop refuses to conduct an A without one.
     receipt = gateway.post_stock_document(
-        "A",
+        "S",
         [
             StockLine(product_id=first, amount=Decimal(5), store_to=1, purchasing_price=Decimal("10.5")),
             StockLine(product_id=second, amount=Decimal(3), store_to=2),
@@ -103,7 +104,7 @@ def test_stock_document_left_as_draft_when_asked(
     gateway = gateway_for(cloud_shop, profile="bitrix24")
     pid = product_ids(cloud_shop)[0]
     draft = gateway.post_stock_document(
-        "A", [StockLine(product_id=pid, amount=Decimal(1), store_to=1)], conduct=False
+        "S", [StockLine(product_id=pid, amount=Decimal(1), store_to=1)], conduct=False
     )
     assert not draft.conducted
     assert cloud_shop.control.entity("documents", draft.id)["status"] == "N"
@@ -117,6 +118,7 @@ def test_stock_document_left_as_draft_when_asked(
         ("D", StockLine(product_id=1, amount=Decimal(1), store_to=1), "lines[0].store_from"),
         ("M", StockLine(product_id=1, amount=Decimal(1), store_from=1), "lines[0].store_to"),
         ("A", StockLine(product_id=1, amount=Decimal(-1), store_to=1), "lines[0].amount"),
+        ("S", StockLine(product_id=1, amount=Decimal(0), store_to=1), "lines[0].amount"),
         ("A", StockLine(product_id=0, amount=Decimal(1), store_to=1), "lines[0].product_id"),
     ],
 )
@@ -134,17 +136,24 @@ def test_stock_document_without_inventory_management_names_the_problem(
     site_shop: RunningSandbox, gateway_for: MakeGateway
 ) -> None:
     gateway = gateway_for(site_shop)
-    with pytest.raises(ValidationError, match=r"(?i)inventory management"):
-        gateway.post_stock_document("A", [StockLine(product_id=1, amount=Decimal(1), store_to=1)])
+    # A real shop adds the draft and refuses the conduct (InventoryManagementOffError); either way the
+    # refusal says why.
+    with pytest.raises(PermanentError, match=r"(?i)inventory management"):
+        gateway.post_stock_document("S", [StockLine(product_id=1, amount=Decimal(1), store_to=1)])
 
 
 def test_stock_line_for_an_unknown_product_names_the_draft(
     cloud_shop: RunningSandbox, gateway_for: MakeGateway
 ) -> None:
     gateway = gateway_for(cloud_shop, profile="bitrix24")
-    with pytest.raises(Exception, match=r"stock document \d+ \(draft\) line 0") as caught:
-        gateway.post_stock_document("A", [StockLine(product_id=987654, amount=Decimal(1), store_to=1)])
-    assert type(caught.value).__module__ == "bitrix_inflow.errors"
+    with pytest.raises(StockDocumentError, match=r"stock document \d+ \(draft [^)]+\) line 0") as caught:
+        gateway.post_stock_document("S", [StockLine(product_id=987654, amount=Decimal(1), store_to=1)])
+    error = caught.value
+    assert error.line == 0 and not error.conducted
+    assert isinstance(error.cause, EntityNotFoundError)
+    assert (error.cause.entity, error.cause.entity_id) == ("product", 987654)
+    left = any(int(d["id"]) == error.document_id for d in cloud_shop.control.entities("documents"))
+    assert error.draft_left == left
 
 
 def test_stores(site_shop: RunningSandbox, gateway_for: MakeGateway) -> None:
@@ -219,6 +228,8 @@ def test_a_write_off_beyond_the_stock_names_the_draft(
     gateway = gateway_for(cloud_shop, profile="bitrix24")
     pid = product_ids(cloud_shop)[-1]
     too_many = _store_amount(cloud_shop, pid, 2) + 1000
-    with pytest.raises(Exception, match=r"stock document \d+ \(draft, not conducted\)") as caught:
+    with pytest.raises(StockDocumentError, match=r"stock document \d+ \(draft, not conducted\)") as caught:
         gateway.post_stock_document("D", [StockLine(product_id=pid, amount=too_many, store_from=2)])
-    assert type(caught.value).__module__ == "bitrix_inflow.errors"
+    error = caught.value
+    assert not error.conducted and error.draft_left
+    assert cloud_shop.control.entity("documents", error.document_id)["status"] == "N"

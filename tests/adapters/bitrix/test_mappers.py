@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError as PydanticValidationError
 
-from bitrix_inflow.adapters.bitrix import mappers, wire
+from bitrix_inflow.adapters.bitrix import DocumentStatus, ProductType, mappers, wire
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 
 # Shaped like the documented sale.order.get example: int ids on the order, strings on nested rows.
@@ -216,3 +216,53 @@ def test_settings_defaults_and_limiter_by_profile(tmp_path: Path) -> None:
         BitrixSettings(webhook_url="https://shop.example.ru/rest/1/abc/", verify=tmp_path / "missing.pem")
     with pytest.raises(PydanticValidationError, match="read_timeout"):
         BitrixSettings(webhook_url="https://shop.example.ru/rest/1/abc/", read_timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ({"value": "A-1", "valueId": "9735"}, "A-1"),
+        ([{"value": "", "valueId": "1"}, {"value": "A-2", "valueId": "2"}], "A-2"),
+        ({"value": "  ", "valueId": "1"}, None),
+        (None, None),
+        (42, "42"),
+        ({"value": {"TEXT": "html"}, "valueId": "1"}, None),
+    ],
+)
+def test_the_matching_key_out_of_a_property_value(value: object, key: str | None) -> None:
+    row = {"id": "5", "iblockId": "23", "name": "P", "type": "1", "property7": value}
+    assert mappers.catalog_item(row, key="property7").key == key
+
+
+def test_catalog_rows_of_every_kind() -> None:
+    offer = mappers.catalog_item(
+        {"id": 9, "iblockId": 24, "type": 4, "parentId": {"value": "8", "valueId": "1"}, "xmlId": "X"},
+        key="xmlId",
+    )
+    assert (offer.parent_id, offer.key, offer.is_offer, offer.has_offers) == (8, "X", True, False)
+    free = mappers.catalog_item({"id": 10, "iblockId": 24, "type": 5, "parentId": None}, key="xmlId")
+    assert free.is_offer and free.parent_id is None and free.key is None
+    later = mappers.catalog_item({"id": 11, "iblockId": 23, "type": 99}, key="xmlId")
+    assert later.type is ProductType.UNKNOWN  # a type Bitrix adds later does not fail the read
+    with pytest.raises(ValueError, match="barcodeMulti"):
+        mappers.catalog_item({"id": 12, "iblockId": 23, "type": 1, "barcodeMulti": "maybe"}, key="xmlId")
+
+
+def test_document_rows() -> None:
+    header = mappers.stock_document_header({"id": "3", "docType": "S", "status": "C", "title": None})
+    assert header.status is DocumentStatus.CANCELLED and header.title is None
+    with pytest.raises(ValueError, match=r"document 3\.status"):
+        mappers.stock_document_header({"id": 3, "docType": "S", "status": "X"})
+    line = mappers.stock_document_line(
+        {"id": 1, "docId": 3, "elementId": 5, "amount": "2.5", "storeFrom": 0, "storeTo": "2"}
+    )
+    assert (line.amount, line.store_from, line.store_to, line.purchasing_price) == (
+        Decimal("2.5"),
+        None,
+        2,
+        None,
+    )
+    amount = mappers.store_amount(
+        {"id": 1, "productId": "5", "storeId": 2, "amount": None, "quantityReserved": 3}
+    )
+    assert (amount.amount, amount.reserved) == (Decimal(0), Decimal(3))

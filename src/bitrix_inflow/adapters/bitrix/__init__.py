@@ -4,18 +4,29 @@ Everything it returns is a frozen model (``models``); everything it raises is fr
 with the refinements of ``errors`` where a caller acts on the difference.
 """
 
-from .errors import EntityNotFoundError, InsufficientScopeError, MethodNotFoundError, StatusOverruledError
+from .errors import (
+    DocumentStatusError,
+    EntityNotFoundError,
+    InsufficientScopeError,
+    InventoryManagementOffError,
+    MethodNotFoundError,
+    StatusOverruledError,
+    StockDocumentError,
+)
 from .gateway import BitrixGateway
 from .models import (
     AccessReport,
     BasketLine,
+    CatalogItem,
     CatalogStore,
     ChangedOrders,
+    DocumentStatus,
     Notice,
     NoticeKind,
     OrderBundle,
     OrderHeader,
     OrderWatermark,
+    ProductType,
     PropertyValue,
     QuantityUpdate,
     SaleStatus,
@@ -24,7 +35,11 @@ from .models import (
     StatusChange,
     StatusOutcome,
     StockDocument,
+    StockDocumentHeader,
+    StockDocumentLine,
     StockLine,
+    StoreAmount,
+    TradeCatalog,
 )
 from .settings import BitrixSettings, OAuthCredentials
 
@@ -33,10 +48,14 @@ __all__ = [
     "BasketLine",
     "BitrixGateway",
     "BitrixSettings",
+    "CatalogItem",
     "CatalogStore",
     "ChangedOrders",
+    "DocumentStatus",
+    "DocumentStatusError",
     "EntityNotFoundError",
     "InsufficientScopeError",
+    "InventoryManagementOffError",
     "MethodNotFoundError",
     "Notice",
     "NoticeKind",
@@ -44,6 +63,7 @@ __all__ = [
     "OrderBundle",
     "OrderHeader",
     "OrderWatermark",
+    "ProductType",
     "PropertyValue",
     "QuantityUpdate",
     "SaleStatus",
@@ -53,5 +73,10 @@ __all__ = [
     "StatusOutcome",
     "StatusOverruledError",
     "StockDocument",
+    "StockDocumentError",
+    "StockDocumentHeader",
+    "StockDocumentLine",
     "StockLine",
+    "StoreAmount",
+    "TradeCatalog",
 ]

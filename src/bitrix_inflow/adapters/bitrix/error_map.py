@@ -22,7 +22,7 @@ from bitrix_inflow.errors import (
     ValidationError,
 )
 
-from .errors import EntityNotFoundError, InsufficientScopeError, MethodNotFoundError
+from .errors import DocumentStatusError, EntityNotFoundError, InsufficientScopeError, MethodNotFoundError
 
 # The scope a webhook needs for each method family (Developer resources → Incoming webhook → permissions).
 _SCOPE_BY_PREFIX = {
@@ -53,6 +53,15 @@ _AUTH_CODES = {
     "METHOD_CONFIRM_WAITING": "the method waits for a portal administrator's confirmation",
     "PORTAL_DELETED": "the Bitrix24 portal has been deleted",
 }
+
+# catalog controllers answer code 0 for nearly everything; these descriptions are the documented ones
+# (catalog-product-update.md, catalog-product-offer-update.md, catalog-document-conduct.md) plus the core's
+# "Product is not exists". They are English on an English portal only: the stock methods confirm a refusal
+# by reading the document back rather than by its text (stock_documents.py).
+_PRODUCT_MISSING = re.compile(
+    r"^\s*(the\s+)?product(\s+variation)?\b.*\b(does not exist|is not exists?)\b", re.IGNORECASE
+)
+_DOCUMENT_MISSING = re.compile(r"^\s*document not found", re.IGNORECASE)
 
 _REQUIRED_FIELDS = re.compile(r"Required fields?:\s*(?P<fields>.+)", re.IGNORECASE)
 _MISSING_PARAMETER = re.compile(r"parameter \{?(?P<name>\w+)\}?", re.IGNORECASE)
@@ -156,6 +165,17 @@ def translate(
     if upper == "ERROR_ARGUMENT":
         argument = str(body.get("argument") or "parameters") if body else "parameters"
         return ValidationError(f"{method}.{argument}", description or "invalid argument")
+    if upper == "ERROR_DOCUMENT_STATUS":
+        # catalog.document.element.*: "Document not found / Conducted document" — no longer a draft.
+        return DocumentStatusError(
+            f"{said}: the stock document is not a draft any more (conducted, or gone); "
+            "lines can only be changed on a draft"
+        )
+    if upper == "ERROR_DOCUMENT_RIGHTS":
+        return AuthError(
+            f"{said}: the webhook user lacks rights on this document type or one of its stores; grant it "
+            "the document type's rights and 'view and select' on the stores"
+        )
     if upper in ("ERROR_BATCH_LENGTH_EXCEEDED", "ERROR_BATCH_METHOD_NOT_ALLOWED"):
         return PermanentError(f"{said}: batch misuse (a bug in the gateway)")
     if upper in ("INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"):
@@ -168,6 +188,12 @@ def translate(
 
 
 def _controller_error(code: int, description: str, *, method: str, said: str) -> IntegrationError:
+    if code == 0 and _PRODUCT_MISSING.search(description):
+        return EntityNotFoundError(f"product does not exist in Bitrix ({said})", entity="product")
+    if code == 0 and _DOCUMENT_MISSING.search(description) and method.startswith("catalog.document"):
+        return EntityNotFoundError(
+            f"stock document does not exist in Bitrix ({said})", entity="stock document"
+        )
     if code in _NOT_FOUND_WHAT:
         entity = _NOT_FOUND_WHAT[code]
         return EntityNotFoundError(f"{entity} does not exist in Bitrix ({said})", entity=entity)

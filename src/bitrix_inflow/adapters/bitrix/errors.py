@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bitrix_inflow.errors import AuthError, ConflictError, NotFoundError, PermanentError
+from bitrix_inflow.errors import AuthError, ConflictError, IntegrationError, NotFoundError, PermanentError
 
 
 class MethodNotFoundError(PermanentError):
@@ -51,6 +51,52 @@ class StatusOverruledError(ConflictError):
         self.order_id = order_id
         self.requested = requested
         self.kept = kept
+
+
+class DocumentStatusError(ConflictError):
+    """The stock document is not in a state that allows the step: ``ERROR_DOCUMENT_STATUS`` (lines added to a
+    conducted document, or to one gone meanwhile), deleting a conducted document, cancelling a draft.
+
+    ``status`` is what the gateway found (None when only the reply is known); ``document_id`` is filled by the
+    method that asked.
+    """
+
+    def __init__(self, message: str, *, document_id: int | None = None, status: str | None = None) -> None:
+        super().__init__(message)
+        self.document_id = document_id
+        self.status = status
+
+
+class StockDocumentError(PermanentError):
+    """Bitrix refused a step of stock document ``document_id``; the caller cleans up or hands it to an operator.
+
+    ``conducted`` says whether the document's stock moves are in effect (a refused conduct changes nothing, so
+    it is False then). ``draft_left`` is True when a draft remains in Bitrix: conduct, fix or delete it (the
+    gateway deletes a half-filled draft itself when it can). ``line`` is the index of the refused line, if one
+    was; ``cause`` is the error Bitrix's answer was translated to.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        document_id: int,
+        conducted: bool,
+        draft_left: bool,
+        line: int | None = None,
+        cause: IntegrationError | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.document_id = document_id
+        self.conducted = conducted
+        self.draft_left = draft_left
+        self.line = line
+        self.cause = cause
+
+
+class InventoryManagementOffError(StockDocumentError):
+    """Conducting was refused because inventory management is off in the shop (``catalog.document.mode.status``
+    answers ``N``): write product quantities instead, and delete the draft."""
 
 
 @contextmanager

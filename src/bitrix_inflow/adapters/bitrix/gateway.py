@@ -9,7 +9,7 @@ share its pacing, lock and token.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,8 +19,10 @@ from .access import check_access
 from .catalog import Catalog
 from .models import (
     AccessReport,
+    CatalogItem,
     CatalogStore,
     ChangedOrders,
+    DocumentStatus,
     Notice,
     OrderBundle,
     OrderWatermark,
@@ -29,7 +31,11 @@ from .models import (
     Shipment,
     StatusChange,
     StockDocument,
+    StockDocumentHeader,
+    StockDocumentLine,
     StockLine,
+    StoreAmount,
+    TradeCatalog,
 )
 from .notifications import Notifications
 from .orders import Orders
@@ -140,18 +146,133 @@ class BitrixGateway:
 
     # -- catalog ------------------------------------------------------------------------------------------
 
-    def set_product_quantities(self, quantities: Mapping[int, Decimal | int]) -> QuantityUpdate:
-        """Total available quantity per product (no inventory management), 50 products per request.
+    def inventory_management_on(self) -> bool:
+        """Whether the shop keeps stock by documents (``catalog.document.mode.status`` ``Y``): then product
+        quantities are read-only and stock moves only through stock documents."""
+        return self._stock_documents.inventory_management_on()
 
-        Per-product refusals (unknown product, bad value, read-only quantity) are reported in ``failed``;
-        limits, auth and server trouble raise, since they concern the whole call.
+    def trade_catalogs(self) -> list[TradeCatalog]:
+        """The shop's trade catalogs (``catalog.catalog.list``); an offers catalog names its products' iblock."""
+        return self._catalog.trade_catalogs()
+
+    def catalog_items(
+        self,
+        *,
+        key: str = "xmlId",
+        offer_key: str | None = None,
+        product_ids: Collection[int] | None = None,
+        keys: Collection[str] | None = None,
+        catalogs: Sequence[TradeCatalog] | None = None,
+    ) -> Iterator[CatalogItem]:
+        """Every product and trade offer of the shop, streamed a page (50 rows, one request) at a time.
+
+        ``key`` is the field matched against warehouse SKUs: ``xmlId`` or an article property ``propertyN``;
+        offers live in an iblock of their own whose article property has another id: ``offer_key`` (the
+        same as ``key`` unless given). ``product_ids`` or ``keys`` narrow the read to a targeted sync.
+        Products are read with ``catalog.product.list``, offers with ``catalog.product.offer.list`` (which
+        gives their ``parentId``), by an ``>id`` cursor; ``catalogs`` saves the ``catalog.catalog.list``
+        request when the caller has them. Services and parent products come too: see ``CatalogItem.type``.
         """
-        return self._catalog.set_product_quantities(quantities)
+        return self._catalog.catalog_items(
+            key=key, offer_key=offer_key, product_ids=product_ids, keys=keys, catalogs=catalogs
+        )
+
+    def store_amounts(
+        self, product_ids: Collection[int] | None = None, store_ids: Collection[int] | None = None
+    ) -> Iterator[StoreAmount]:
+        """Stock per product and store (``catalog.storeproduct.list``), streamed a page at a time."""
+        return self._catalog.store_amounts(product_ids, store_ids)
+
+    def set_product_quantities(
+        self, quantities: Mapping[int, Decimal | int], *, offers: Collection[int] = ()
+    ) -> QuantityUpdate:
+        """Total available quantity per product (no inventory management), 50 writes per request.
+
+        Ids in ``offers`` are trade offers, written with ``catalog.product.offer.update``; the others with
+        ``catalog.product.update``. Per-product refusals (unknown product, bad value, read-only quantity) are
+        reported in ``failed`` (the unknown ones also in ``missing``); limits, auth and server trouble raise,
+        since they concern the whole call.
+        """
+        return self._catalog.set_product_quantities(quantities, offers=offers)
 
     def stores(self) -> list[CatalogStore]:
         return self._catalog.stores()
 
     # -- stock documents ----------------------------------------------------------------------------------
+
+    def add_stock_document(
+        self,
+        doc_type: str,
+        lines: Sequence[StockLine],
+        *,
+        title: str,
+        currency: str = "RUB",
+        responsible_id: int | None = None,
+        commentary: str | None = None,
+    ) -> int:
+        """A draft document with its lines (``catalog.document.add``, then ``element.add`` in batches of 50):
+        its id, for the caller to journal before conducting it.
+
+        Put the run's reference in ``title``: a timed-out add may have created the draft, and
+        ``find_stock_documents(title=…)`` finds it again. When a line is refused the half-filled draft is
+        deleted if Bitrix lets it be (``StockDocumentError.draft_left`` says), so a retry starts clean.
+        """
+        doc_id, _ = self._stock_documents.add_stock_document(
+            doc_type,
+            lines,
+            title=title,
+            currency=currency,
+            responsible_id=responsible_id,
+            commentary=commentary,
+        )
+        return doc_id
+
+    def conduct_stock_document(self, document_id: int) -> bool:
+        """Apply a draft to the stock (``catalog.document.conduct``): True when this call did, False when it
+        was conducted already (so a run that crashed after conducting can call it again).
+
+        A refusal raises ``StockDocumentError`` (``InventoryManagementOffError`` when the shop conducts no
+        documents) carrying the document id: the draft stays, nothing of it applied. Not repeated after a
+        timeout; ``stock_document(id).status`` tells whether it went through.
+        """
+        return self._stock_documents.conduct_stock_document(document_id)
+
+    def cancel_stock_document(self, document_id: int) -> bool:
+        """Undo a conducted document's stock moves (``catalog.document.cancel``): True when this call did,
+        False when it was cancelled already; a draft raises ``DocumentStatusError`` (delete it instead)."""
+        return self._stock_documents.cancel_stock_document(document_id)
+
+    def delete_stock_document(self, document_id: int) -> bool:
+        """Delete a draft (``catalog.document.delete``): True when this call did, False when there was no such
+        document; a conducted one raises ``DocumentStatusError`` (cancel it first)."""
+        return self._stock_documents.delete_stock_document(document_id)
+
+    def stock_document_lines(self, document_id: int) -> list[StockDocumentLine]:
+        """The lines of a document (``catalog.document.element.list``), to check a draft found after a crash."""
+        return self._stock_documents.stock_document_lines(document_id)
+
+    def find_stock_documents(
+        self,
+        *,
+        title: str | None = None,
+        title_contains: str | None = None,
+        document_ids: Collection[int] | None = None,
+        status: DocumentStatus | None = None,
+        doc_type: str | None = None,
+    ) -> list[StockDocumentHeader]:
+        """Documents by exact title, a part of it, ids, status or type (``catalog.document.list``), all pages.
+        Titles are compared exactly (case included) after Bitrix's filter, which ignores case."""
+        return self._stock_documents.find_stock_documents(
+            title=title,
+            title_contains=title_contains,
+            document_ids=document_ids,
+            status=status,
+            doc_type=doc_type,
+        )
+
+    def stock_document(self, document_id: int) -> StockDocumentHeader:
+        """One document's header (``catalog.document.list`` by id); ``EntityNotFoundError`` if there is none."""
+        return self._stock_documents.stock_document(document_id)
 
     def post_stock_document(
         self,
@@ -163,11 +284,8 @@ class BitrixGateway:
         title: str = "Inflow WMS stock sync",
         conduct: bool = True,
     ) -> StockDocument:
-        """Inventory-management mode: ``catalog.document.add`` → ``element.add`` per line → ``conduct``.
-
-        Adds are not repeated after an ambiguous failure (a timeout may have created the document); the
-        error then names the draft document so nothing is booked twice.
-        """
+        """``add_stock_document`` then, unless ``conduct=False``, ``conduct_stock_document``, in one call, for
+        callers that journal nothing in between. A refused conduct leaves the draft, named in the error."""
         return self._stock_documents.post_stock_document(
             doc_type, lines, currency=currency, responsible_id=responsible_id, title=title, conduct=conduct
         )

@@ -12,12 +12,19 @@ from typing import Any
 from .models import (
     BasketLine,
     BasketProperty,
+    CatalogItem,
     CatalogStore,
+    DocumentStatus,
     OrderHeader,
+    ProductType,
     PropertyValue,
     SaleStatus,
     Shipment,
     ShipmentLine,
+    StockDocumentHeader,
+    StockDocumentLine,
+    StoreAmount,
+    TradeCatalog,
 )
 from .wire import (
     as_rows,
@@ -181,4 +188,115 @@ def catalog_store(row: Row) -> CatalogStore:
         code=to_opt_str(row.get("code")),
         xml_id=to_opt_str(row.get("xmlId")),
         address=to_opt_str(row.get("address")),
+    )
+
+
+def trade_catalog(row: Row) -> TradeCatalog:
+    catalog_id = to_id(row.get("id"), field="catalog.id")
+    where = f"catalog {catalog_id}"
+    return TradeCatalog(
+        id=catalog_id,
+        iblock_id=to_id(row.get("iblockId", catalog_id), field=f"{where}.iblockId"),
+        name=to_str(row.get("name")),
+        product_iblock_id=to_opt_id(row.get("productIblockId"), field=f"{where}.productIblockId"),
+        sku_property_id=to_opt_id(row.get("skuPropertyId"), field=f"{where}.skuPropertyId"),
+    )
+
+
+def product_type(value: object) -> ProductType:
+    if isinstance(value, bool):
+        return ProductType.UNKNOWN
+    try:
+        return ProductType(int(str(value)))
+    except ValueError:
+        return ProductType.UNKNOWN
+
+
+def property_text(value: object) -> str | None:
+    """A ``propertyN`` as catalog lists send it: ``{value, valueId}``, a list of those for a multiple property,
+    or null. The first non-empty value is the key (an article property holds one)."""
+    if isinstance(value, list):
+        for item in value:
+            text = property_text(item)
+            if text is not None:
+                return text
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if isinstance(value, Mapping | list):
+        return None
+    text = to_opt_str(value)
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def catalog_item(row: Row, *, key: str) -> CatalogItem:
+    item_id = to_id(row.get("id"), field="product.id")
+    where = f"product {item_id}"
+    parent = row.get("parentId")
+    return CatalogItem(
+        id=item_id,
+        iblock_id=to_id(row.get("iblockId"), field=f"{where}.iblockId"),
+        name=to_str(row.get("name")),
+        type=product_type(row.get("type")),
+        xml_id=to_opt_str(row.get("xmlId")),
+        key=property_text(row.get(key)),
+        # Offers carry their product as a property value, {"value": "1275", "valueId": "9867"}.
+        parent_id=to_opt_id(
+            parent.get("value") if isinstance(parent, Mapping) else parent, field=f"{where}.parentId"
+        ),
+        barcode_multi=from_yn(row.get("barcodeMulti"), field=f"{where}.barcodeMulti"),
+    )
+
+
+def store_amount(row: Row) -> StoreAmount:
+    record_id = to_id(row.get("id"), field="storeProduct.id")
+    where = f"storeProduct {record_id}"
+    return StoreAmount(
+        id=record_id,
+        product_id=to_id(row.get("productId"), field=f"{where}.productId"),
+        store_id=to_id(row.get("storeId"), field=f"{where}.storeId"),
+        amount=to_decimal(row.get("amount") or 0, field=f"{where}.amount"),
+        reserved=to_decimal(row.get("quantityReserved") or 0, field=f"{where}.quantityReserved"),
+    )
+
+
+# What the stock flow reads of a document; documented fields of catalog_document only.
+DOCUMENT_SELECT = ("id", "docType", "status", "title", "docNumber", "currency", "dateCreate", "dateStatus")
+DOCUMENT_LINE_SELECT = ("id", "docId", "elementId", "amount", "storeFrom", "storeTo", "purchasingPrice")
+
+
+def stock_document_header(row: Row) -> StockDocumentHeader:
+    doc_id = to_id(row.get("id"), field="document.id")
+    where = f"document {doc_id}"
+    status = row.get("status")
+    try:
+        parsed = DocumentStatus(status)
+    except ValueError:
+        raise ValueError(f"{where}.status: expected N, Y or C, got {status!r}") from None
+    return StockDocumentHeader(
+        id=doc_id,
+        doc_type=to_str(row.get("docType")),
+        status=parsed,
+        title=to_opt_str(row.get("title")),
+        doc_number=to_opt_str(row.get("docNumber")),
+        currency=to_opt_str(row.get("currency")),
+        date_create=parse_dt(row.get("dateCreate"), field=f"{where}.dateCreate"),
+        date_status=parse_dt(row.get("dateStatus"), field=f"{where}.dateStatus"),
+    )
+
+
+def stock_document_line(row: Row) -> StockDocumentLine:
+    line_id = to_id(row.get("id"), field="documentElement.id")
+    where = f"documentElement {line_id}"
+    price = row.get("purchasingPrice")
+    return StockDocumentLine(
+        id=line_id,
+        document_id=to_id(row.get("docId"), field=f"{where}.docId"),
+        product_id=to_id(row.get("elementId"), field=f"{where}.elementId"),
+        amount=to_decimal(row.get("amount"), field=f"{where}.amount"),
+        store_from=to_opt_id(row.get("storeFrom"), field=f"{where}.storeFrom"),
+        store_to=to_opt_id(row.get("storeTo"), field=f"{where}.storeTo"),
+        purchasing_price=None if price is None else to_decimal(price, field=f"{where}.purchasingPrice"),
     )

@@ -151,7 +151,71 @@ class CatalogStore:
 @dataclass(frozen=True)
 class QuantityUpdate:
     updated: tuple[int, ...]
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)  # product id -> why it was not written
+    missing: tuple[int, ...] = ()  # of ``failed``: the ones Bitrix says do not exist (re-read the catalogue)
+
+
+@dataclass(frozen=True)
+class TradeCatalog:
+    """A row of ``catalog.catalog.list``. A trade-offer catalog names its products' iblock and the property
+    holding each offer's product; Bitrix24 has one product catalog and, with variations, one offer catalog."""
+
+    id: int
+    iblock_id: int
+    name: str
+    product_iblock_id: int | None  # set on an offers catalog only
+    sku_property_id: int | None  # set on an offers catalog only
+
+    @property
+    def is_offers(self) -> bool:
+        return self.product_iblock_id is not None
+
+
+class ProductType(enum.Enum):
+    """``type`` of a catalog row (read-only in Bitrix). The REST docs list 1, 3, 4, 5, 6, 7; 2 is the core's
+    ``ProductTable::TYPE_SET``. A value Bitrix adds later arrives as UNKNOWN instead of failing the read."""
+
+    UNKNOWN = 0
+    SIMPLE = 1
+    SET = 2
+    WITH_OFFERS = 3  # a parent product: sold through its trade offers, holds no stock of its own
+    OFFER = 4
+    FREE_OFFER = 5  # a trade offer without a parent product
+    EMPTY_SKU = 6  # a parent product whose offers are all gone
+    SERVICE = 7
+
+
+@dataclass(frozen=True)
+class CatalogItem:
+    """A product or trade offer as the stock sync matches it against warehouse SKUs."""
+
+    id: int
+    iblock_id: int
+    name: str
+    type: ProductType
+    xml_id: str | None
+    key: str | None  # the value of the matching key asked for (xmlId or propertyN); None when empty
+    parent_id: int | None = None  # a trade offer's product (its ``parentId.value``)
+    barcode_multi: bool = False  # one barcode per unit: stock documents need them, so such items are left out
+
+    @property
+    def is_offer(self) -> bool:
+        return self.type in (ProductType.OFFER, ProductType.FREE_OFFER)
+
+    @property
+    def has_offers(self) -> bool:
+        return self.type is ProductType.WITH_OFFERS
+
+
+@dataclass(frozen=True)
+class StoreAmount:
+    """A row of ``catalog.storeproduct.list``: one product's stock in one store (changed by documents only)."""
+
+    id: int
+    product_id: int
+    store_id: int
+    amount: Decimal
+    reserved: Decimal
 
 
 @dataclass(frozen=True)
@@ -169,6 +233,39 @@ class StockDocument:
     doc_type: str
     element_ids: tuple[int, ...]
     conducted: bool
+
+
+class DocumentStatus(enum.Enum):
+    DRAFT = "N"
+    CONDUCTED = "Y"
+    CANCELLED = "C"
+
+
+@dataclass(frozen=True)
+class StockDocumentHeader:
+    """A row of ``catalog.document.list``."""
+
+    id: int
+    doc_type: str
+    status: DocumentStatus
+    title: str | None
+    doc_number: str | None
+    currency: str | None
+    date_create: datetime | None
+    date_status: datetime | None
+
+
+@dataclass(frozen=True)
+class StockDocumentLine:
+    """A row of ``catalog.document.element.list``: one product line of a stock document."""
+
+    id: int
+    document_id: int
+    product_id: int
+    amount: Decimal
+    store_from: int | None
+    store_to: int | None
+    purchasing_price: Decimal | None
 
 
 class NoticeKind(enum.Enum):

@@ -1,28 +1,59 @@
-"""Stock documents (``catalog.document.*``, inventory-management mode): a receipt, adjustment, transfer,
-return or write-off, added with its lines and conducted."""
+"""Stock documents (``catalog.document.*``, inventory-management mode): an acquisition, write-off, transfer,
+receipt or return, in steps a caller can journal between — add a draft with its lines, conduct it, and find,
+read, cancel or delete it after a crash.
+
+Bitrix answers nearly every refusal of these methods with code ``0`` and a message in the portal's language, so
+a refusal is confirmed by reading the document (and the inventory-management switch) back, not by its text.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from bitrix_inflow.errors import IntegrationError, PermanentError, ValidationError
+from bitrix_inflow.errors import (
+    AuthError,
+    IntegrationError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    ValidationError,
+)
 
-from . import replies
-from .arguments import positive_id, quantity
-from .models import StockDocument, StockLine
-from .paging import BATCH, chunks
+from . import mappers, replies
+from .arguments import ids, positive_amount, positive_id, quantity
+from .errors import (
+    DocumentStatusError,
+    EntityNotFoundError,
+    InventoryManagementOffError,
+    MethodNotFoundError,
+    StockDocumentError,
+)
+from .models import DocumentStatus, StockDocument, StockDocumentHeader, StockDocumentLine, StockLine
+from .paging import BATCH, by_id, chunks
 from .settings import BitrixSettings
 from .transport import JSON, Transport
 from .wire import assert_wire_safe
 
-# Stock document types (catalog.enum.getStoreDocumentTypes) and which stores their lines need.
+# Stock document types (catalog-enum-get-store-document-types.md) and which stores their lines need.
 _DOC_STORES = {
-    "A": ("storeTo",),  # receipt
-    "S": ("storeTo",),  # stock adjustment (acquisition)
+    "A": ("storeTo",),  # receipt: conducting needs a supplier (catalog.documentcontractor.add)
+    "S": ("storeTo",),  # acquisition: adds stock, no supplier
     "M": ("storeFrom", "storeTo"),  # transfer
     "R": ("storeTo",),  # return
     "D": ("storeFrom",),  # write-off
 }
+
+_DOCUMENT = "stock document"
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What reading a document back told: ``exists`` None when the read itself failed."""
+
+    exists: bool | None
+    header: StockDocumentHeader | None = None
+    inventory_on: bool | None = None
 
 
 class StockDocuments:
@@ -30,16 +61,24 @@ class StockDocuments:
         self._transport = transport
         self._settings = settings
 
-    def post_stock_document(
+    def inventory_management_on(self) -> bool:
+        reply = self._transport.call("catalog.document.mode.status", {})
+        return _mode(reply.get("result"))
+
+    # -- adding ---------------------------------------------------------------------------------------------
+
+    def add_stock_document(
         self,
         doc_type: str,
         lines: Sequence[StockLine],
         *,
+        title: str,
         currency: str,
         responsible_id: int | None,
-        title: str,
-        conduct: bool,
-    ) -> StockDocument:
+        commentary: str | None = None,
+    ) -> tuple[int, list[int]]:
+        """The draft's id and its lines' ids. Nothing is left behind when a line fails, if Bitrix lets the
+        draft be deleted; otherwise the error names it."""
         if doc_type not in _DOC_STORES:
             raise ValidationError(
                 "doc_type", f"unknown stock document type {doc_type!r}", "one of A, S, M, R, D"
@@ -48,22 +87,31 @@ class StockDocuments:
             raise ValidationError("lines", "a stock document needs at least one line")
         if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
             raise ValidationError("currency", f"expected an ISO 4217 code, got {currency!r}", "e.g. 'RUB'")
+        if not isinstance(title, str) or not title.strip():
+            raise ValidationError(
+                "title", "must be a non-empty text", "put the run's reference in it, to find the draft again"
+            )
+        responsible = responsible_id if responsible_id is not None else self._settings.manager_user_id
+        if responsible is None:
+            raise ValidationError(
+                "responsible_id",
+                "Bitrix requires a responsible user on every stock document",
+                "pass responsible_id or set manager_user_id in the Bitrix settings",
+            )
         element_fields = [_element_fields(doc_type, i, line) for i, line in enumerate(lines)]
-        header: JSON = {"docType": doc_type, "currency": currency, "title": title}
-        if responsible_id is not None or self._settings.manager_user_id is not None:
-            header["responsibleId"] = responsible_id or self._settings.manager_user_id
-        # Adds are not repeated after an ambiguous failure (a timeout may have created the document); errors
-        # after the add name the draft document, so nothing is booked twice.
+        header: JSON = {
+            "docType": doc_type,
+            "currency": currency.upper(),
+            "title": title,
+            "responsibleId": positive_id(responsible, "responsible_id"),
+        }
+        if commentary:
+            header["commentary"] = str(commentary)
+        # Not repeated after an ambiguous failure: a timed-out add may have created the document. The title
+        # is how the caller finds such a draft (find_stock_documents).
         reply = self._transport.call("catalog.document.add", {"fields": header}, idempotent=False)
         doc_id = replies.result_id(reply.get("result"), "document", "catalog.document.add")
-        element_ids = self._add_elements(doc_id, element_fields)
-        conducted = False
-        if conduct:
-            self._conduct(doc_id)
-            conducted = True
-        return StockDocument(
-            id=doc_id, doc_type=doc_type, element_ids=tuple(element_ids), conducted=conducted
-        )
+        return doc_id, self._add_elements(doc_id, element_fields)
 
     def _add_elements(self, doc_id: int, element_fields: list[JSON]) -> list[int]:
         element_ids: list[int] = []
@@ -75,12 +123,23 @@ class StockDocuments:
                 )
                 for i, f in enumerate(chunk)
             }
-            batch = self._transport.batch(commands, idempotent=False)
+            try:
+                batch = self._transport.batch(commands, idempotent=False)
+            except IntegrationError as failed:
+                raise self._abandon(doc_id, failed, line=None) from None
             for key in commands:
                 if key in batch.errors:
-                    raise replies.with_context(
-                        batch.errors[key], f"stock document {doc_id} (draft) line {key[1:]}"
-                    )
+                    line = int(key[1:])
+                    refusal = batch.errors[key]
+                    product_id = int(element_fields[line]["elementId"])
+                    if isinstance(refusal, EntityNotFoundError) and refusal.entity == "product":
+                        refusal.entity_id = product_id
+                    elif isinstance(refusal, NotFoundError) and not isinstance(refusal, EntityNotFoundError):
+                        # The document exists (we just made it), so what is missing is the line's product.
+                        refusal = EntityNotFoundError(
+                            f"lines[{line}].product_id: {refusal}", entity="product", entity_id=product_id
+                        )
+                    raise self._abandon(doc_id, refusal, line=line) from None
                 element_ids.append(
                     replies.result_id(
                         batch.results.get(key), "documentElement", "catalog.document.element.add"
@@ -88,22 +147,291 @@ class StockDocuments:
                 )
         return element_ids
 
-    def _conduct(self, doc_id: int) -> None:
+    def _abandon(self, doc_id: int, error: IntegrationError, *, line: int | None) -> IntegrationError:
+        """A line could not be added: delete the half-filled draft (it can never be conducted as meant), and
+        say which document it was and whether it is gone."""
+        deleted = self._try_delete(doc_id)
+        where = f"{_DOCUMENT} {doc_id} (draft {'deleted' if deleted else 'left in Bitrix'})"
+        if line is not None:
+            where += f" line {line}"
+        if isinstance(error, DocumentStatusError):
+            error.document_id = doc_id
+        if isinstance(error, TransientError | AuthError | DocumentStatusError):
+            # The job engine decides on these types (retry, re-authorise): they stay what they are.
+            return replies.with_context(error, where)
+        return StockDocumentError(
+            f"{where}: {error}",
+            document_id=doc_id,
+            conducted=False,
+            draft_left=not deleted,
+            line=line,
+            cause=error,
+        )
+
+    def _try_delete(self, doc_id: int) -> bool:
+        try:
+            reply = self._transport.call("catalog.document.delete", {"id": doc_id}, idempotent=False)
+        except IntegrationError:
+            return False
+        return reply.get("result") not in (False, None)
+
+    # -- conducting, cancelling, deleting ------------------------------------------------------------------
+
+    def conduct_stock_document(self, document_id: int) -> bool:
+        """True when this call conducted it, False when it was conducted already (a retry after a crash)."""
+        doc_id = positive_id(document_id, "document_id")
         try:
             reply = self._transport.call("catalog.document.conduct", {"id": doc_id}, idempotent=False)
+        except (TransientError, AuthError, MethodNotFoundError) as error:
+            # Nothing to learn from the document: rights, a missing method, or a failure that is not repeated
+            # (whether a timed-out conduct went through shows in stock_document(id).status).
+            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (conduct)") from None
         except IntegrationError as error:
-            # e.g. a write-off beyond the stock: the draft stays for an operator to fix or delete.
-            raise replies.with_context(error, f"stock document {doc_id} (draft, not conducted)") from None
+            return self._conduct_refused(doc_id, error)
         result = reply.get("result")
         if result in (False, None):
-            raise PermanentError(f"stock document {doc_id}: Bitrix refused to conduct it (answer {result!r})")
+            return self._conduct_refused(
+                doc_id, PermanentError(f"catalog.document.conduct answered {result!r}")
+            )
+        return True
+
+    def _conduct_refused(self, doc_id: int, error: IntegrationError) -> bool:
+        found = self._look_up(doc_id, with_mode=True)
+        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
+            raise EntityNotFoundError(
+                f"{_DOCUMENT} {doc_id} does not exist in Bitrix ({error})", entity=_DOCUMENT, entity_id=doc_id
+            )
+        status = found.header.status if found.header else None
+        if status is DocumentStatus.CONDUCTED:
+            return False
+        if status is DocumentStatus.CANCELLED:
+            raise DocumentStatusError(
+                f"{_DOCUMENT} {doc_id} is cancelled; Bitrix refused to conduct it again ({error})",
+                document_id=doc_id,
+                status=status.value,
+            )
+        if found.inventory_on is False:
+            raise InventoryManagementOffError(
+                f"{_DOCUMENT} {doc_id} (draft, not conducted): inventory management is off in the shop, so "
+                f"Bitrix conducts no documents; write product quantities instead and delete the draft ({error})",
+                document_id=doc_id,
+                conducted=False,
+                draft_left=True,
+                cause=error,
+            )
+        # e.g. a write-off beyond the stock, a receipt without a supplier: a refused conduct changes nothing.
+        raise StockDocumentError(
+            f"{_DOCUMENT} {doc_id} (draft, not conducted): {error}",
+            document_id=doc_id,
+            conducted=False,
+            draft_left=True,
+            cause=error,
+        )
+
+    def cancel_stock_document(self, document_id: int) -> bool:
+        """True when this call cancelled it, False when it was cancelled already."""
+        doc_id = positive_id(document_id, "document_id")
+        try:
+            reply = self._transport.call("catalog.document.cancel", {"id": doc_id}, idempotent=False)
+        except (TransientError, AuthError, MethodNotFoundError) as error:
+            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (cancel)") from None
+        except IntegrationError as error:
+            return self._cancel_refused(doc_id, error)
+        result = reply.get("result")
+        if result in (False, None):
+            return self._cancel_refused(
+                doc_id, PermanentError(f"catalog.document.cancel answered {result!r}")
+            )
+        return True
+
+    def _cancel_refused(self, doc_id: int, error: IntegrationError) -> bool:
+        found = self._look_up(doc_id)
+        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
+            raise EntityNotFoundError(
+                f"{_DOCUMENT} {doc_id} does not exist in Bitrix ({error})", entity=_DOCUMENT, entity_id=doc_id
+            )
+        status = found.header.status if found.header else None
+        if status is DocumentStatus.CANCELLED:
+            return False
+        if status is DocumentStatus.DRAFT:
+            raise DocumentStatusError(
+                f"{_DOCUMENT} {doc_id} is a draft: nothing to cancel (delete it instead)",
+                document_id=doc_id,
+                status=status.value,
+            )
+        # e.g. the stock it added has been sold meanwhile: the document stays conducted.
+        raise StockDocumentError(
+            f"{_DOCUMENT} {doc_id} (conducted, not cancelled): {error}",
+            document_id=doc_id,
+            conducted=True,
+            draft_left=False,
+            cause=error,
+        )
+
+    def delete_stock_document(self, document_id: int) -> bool:
+        """True when this call deleted it, False when there was no such document (deleted already)."""
+        doc_id = positive_id(document_id, "document_id")
+        try:
+            reply = self._transport.call("catalog.document.delete", {"id": doc_id}, idempotent=False)
+        except (TransientError, AuthError, MethodNotFoundError) as error:
+            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (delete)") from None
+        except IntegrationError as error:
+            return self._delete_refused(doc_id, error)
+        if reply.get("result") in (False, None):
+            # catalog-document-delete.md: null means "conducted: cancel it first".
+            return self._delete_refused(doc_id, PermanentError("catalog.document.delete answered null"))
+        return True
+
+    def _delete_refused(self, doc_id: int, error: IntegrationError) -> bool:
+        found = self._look_up(doc_id)
+        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
+            return False
+        if found.header is not None and found.header.status is DocumentStatus.CONDUCTED:
+            raise DocumentStatusError(
+                f"{_DOCUMENT} {doc_id} is conducted: Bitrix deletes drafts only (cancel it first)",
+                document_id=doc_id,
+                status=DocumentStatus.CONDUCTED.value,
+            )
+        raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (not deleted)")
+
+    def _look_up(self, doc_id: int, *, with_mode: bool = False) -> _Found:
+        """The document's header and, if asked, the inventory-management switch: one ``batch`` request."""
+        commands: dict[str, tuple[str, JSON]] = {
+            "doc": (
+                "catalog.document.list",
+                {"select": list(mappers.DOCUMENT_SELECT), "filter": {"id": doc_id}},
+            )
+        }
+        if with_mode:
+            commands["mode"] = ("catalog.document.mode.status", {})
+        try:
+            reply = self._transport.batch(commands)
+        except IntegrationError:
+            return _Found(exists=None)
+        inventory_on: bool | None = None
+        if with_mode and "mode" in reply.results and "mode" not in reply.errors:
+            try:
+                inventory_on = _mode(reply.results["mode"])
+            except PermanentError:
+                inventory_on = None
+        if "doc" in reply.errors or "doc" not in reply.results:
+            return _Found(exists=None, inventory_on=inventory_on)
+        try:
+            rows = replies.rows(
+                replies.wrapped({"result": reply.results["doc"]}, "documents", "catalog.document.list"),
+                field="catalog.document.list.documents",
+            )
+            headers = replies.mapped("catalog.document.list", mappers.stock_document_header, rows)
+        except IntegrationError:
+            return _Found(exists=None, inventory_on=inventory_on)
+        header = next((h for h in headers if h.id == doc_id), None)
+        return _Found(exists=header is not None, header=header, inventory_on=inventory_on)
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def stock_document_lines(self, document_id: int) -> list[StockDocumentLine]:
+        doc_id = positive_id(document_id, "document_id")
+        params: JSON = {"select": list(mappers.DOCUMENT_LINE_SELECT), "filter": {"docId": doc_id}}
+        return [
+            line
+            for page in by_id(self._transport, "catalog.document.element.list", params, "documentElements")
+            for line in replies.mapped("catalog.document.element.list", mappers.stock_document_line, page)
+        ]
+
+    def find_stock_documents(
+        self,
+        *,
+        title: str | None,
+        title_contains: str | None,
+        document_ids: Collection[int] | None,
+        status: DocumentStatus | None,
+        doc_type: str | None,
+    ) -> list[StockDocumentHeader]:
+        filter_: JSON = {}
+        if title is not None:
+            filter_["=title"] = _text(title, "title")
+        if title_contains is not None:
+            filter_["%title"] = _text(title_contains, "title_contains")
+        if document_ids is not None:
+            wanted = ids(document_ids, "document_ids")
+            if not wanted:
+                return []
+            filter_["@id"] = wanted
+        if status is not None:
+            if not isinstance(status, DocumentStatus):
+                raise ValidationError("status", f"expected a DocumentStatus, got {status!r}")
+            filter_["status"] = status.value
+        if doc_type is not None:
+            if doc_type not in _DOC_STORES:
+                raise ValidationError(
+                    "doc_type", f"unknown stock document type {doc_type!r}", "A, S, M, R, D"
+                )
+            filter_["docType"] = doc_type
+        params: JSON = {"select": list(mappers.DOCUMENT_SELECT), "filter": filter_}
+        found = [
+            header
+            for page in by_id(self._transport, "catalog.document.list", params, "documents")
+            for header in replies.mapped("catalog.document.list", mappers.stock_document_header, page)
+        ]
+        # The database compares titles without regard to case and LIKE has wildcards of its own; the run
+        # reference is matched exactly here.
+        if title is not None:
+            found = [h for h in found if h.title == title]
+        if title_contains is not None:
+            found = [h for h in found if title_contains in (h.title or "")]
+        return found
+
+    def stock_document(self, document_id: int) -> StockDocumentHeader:
+        doc_id = positive_id(document_id, "document_id")
+        found = self.find_stock_documents(
+            title=None, title_contains=None, document_ids=[doc_id], status=None, doc_type=None
+        )
+        if not found:
+            raise EntityNotFoundError(
+                f"{_DOCUMENT} {doc_id} does not exist in Bitrix", entity=_DOCUMENT, entity_id=doc_id
+            )
+        return found[0]
+
+    # -- all in one -----------------------------------------------------------------------------------------
+
+    def post_stock_document(
+        self,
+        doc_type: str,
+        lines: Sequence[StockLine],
+        *,
+        currency: str,
+        responsible_id: int | None,
+        title: str,
+        conduct: bool,
+    ) -> StockDocument:
+        doc_id, element_ids = self.add_stock_document(
+            doc_type, lines, title=title, currency=currency, responsible_id=responsible_id
+        )
+        if conduct:
+            self.conduct_stock_document(doc_id)
+        return StockDocument(id=doc_id, doc_type=doc_type, element_ids=tuple(element_ids), conducted=conduct)
+
+
+def _mode(result: object) -> bool:
+    # catalog-document-mode-status.md: the string "Y" or "N".
+    if result == "Y":
+        return True
+    if result == "N":
+        return False
+    raise PermanentError(f"catalog.document.mode.status: expected 'Y' or 'N', got {str(result)[:100]}")
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "must be a non-empty text")
+    return value
 
 
 def _element_fields(doc_type: str, index: int, line: StockLine) -> JSON:
     field = f"lines[{index}]"
     fields: JSON = {
         "elementId": positive_id(line.product_id, f"{field}.product_id"),
-        "amount": quantity(line.amount, f"{field}.amount"),
+        "amount": positive_amount(line.amount, f"{field}.amount"),
     }
     for key in _DOC_STORES[doc_type]:
         store = line.store_to if key == "storeTo" else line.store_from

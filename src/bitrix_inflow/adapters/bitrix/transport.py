@@ -240,26 +240,45 @@ class Transport:
         if len(commands) > 50:
             raise ValueError("a Bitrix batch holds at most 50 commands")
         attempts = self.settings.max_attempts
+        pending = dict(commands)
+        results: dict[str, Any] = {}
+        errors: dict[str, IntegrationError] = {}
+        totals: dict[str, int] = {}
+        nexts: dict[str, int] = {}
         for attempt in range(1, attempts + 1):
-            reply = self._batch_once(commands, halt=halt, idempotent=idempotent)
+            reply = self._batch_once(pending, halt=halt, idempotent=idempotent)
+            for key in pending:
+                errors.pop(key, None)
+            results.update(reply.results)
+            errors.update(reply.errors)
+            totals.update(reply.totals)
+            nexts.update(reply.nexts)
+            merged = BatchReply(results=results, errors=errors, totals=totals, nexts=nexts)
             # The envelope is always 200; limits and server trouble show up per command. A repeatable
-            # batch is sent again as a whole, like a single call would be.
-            retryable = [
-                e
-                for e in reply.errors.values()
+            # batch is sent again as a whole, like a single call would be. Of a creating one only the
+            # commands a limit refused go again: Bitrix refuses those before running them, while one
+            # that met a server error may have been applied.
+            retryable = {
+                key: e
+                for key, e in reply.errors.items()
                 if isinstance(e, RateLimitedError) or (idempotent and isinstance(e, TransientError))
+            }
+            if not retryable or attempt == attempts:
+                return merged
+            if not idempotent:
+                pending = {key: pending[key] for key in retryable}
+            waits = [
+                e.retry_after for e in retryable.values() if isinstance(e, RateLimitedError) and e.retry_after
             ]
-            if not retryable or not idempotent or attempt == attempts:
-                return reply
-            waits = [e.retry_after for e in retryable if isinstance(e, RateLimitedError) and e.retry_after]
             server_wait = max(waits) if waits else None
-            if any(isinstance(e, RateLimitedError) for e in retryable) and self.limiter is not None:
+            if any(isinstance(e, RateLimitedError) for e in retryable.values()) and self.limiter is not None:
                 self.limiter.saturate()
             if self.backoff.too_long(server_wait):
-                return reply
+                return merged
             wait = self.backoff.delay(attempt, server_wait)
             self.retries += 1
-            log.warning("bitrix batch: %s; retry %d/%d in %.1fs", retryable[0], attempt, attempts - 1, wait)
+            first = next(iter(retryable.values()))
+            log.warning("bitrix batch: %s; retry %d/%d in %.1fs", first, attempt, attempts - 1, wait)
             self._clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
