@@ -55,7 +55,7 @@ def blueprints() -> list[Blueprint[Settings]]:
 def build_registry(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> JobRegistry:
     registry = JobRegistry(default_policy=retry_policy(settings))
     for blueprint in parts:
-        blueprint.register_into(registry)
+        blueprint.register_into(registry, settings)
     return registry
 
 

@@ -10,7 +10,9 @@ from bitrix_inflow.domain.matching import ShopProduct, match
 
 def test_by_key_with_offers_and_unmatched_on_both_sides() -> None:
     products = [
-        ShopProduct(1, "TSHIRT", has_offers=True),  # sold through its offers: never linked, never "unmatched"
+        ShopProduct(
+            1, "TSHIRT", holds_stock=False
+        ),  # sold through its offers: never linked, never "unmatched"
         ShopProduct(11, "TSHIRT-S", parent_id=1),
         ShopProduct(12, " TSHIRT-M ", parent_id=1),  # blanks around a key are not part of it
         ShopProduct(2, "MUG"),
@@ -31,14 +33,14 @@ def test_a_shared_key_is_ambiguous_and_links_neither() -> None:
 
 
 def test_the_table_wins_over_keys_and_reports_rows_that_cannot_apply() -> None:
-    products = [ShopProduct(2, "MUG"), ShopProduct(7, "CUP"), ShopProduct(1, "SET", has_offers=True)]
+    products = [ShopProduct(2, "MUG"), ShopProduct(7, "CUP"), ShopProduct(1, "SET", holds_stock=False)]
     table = {"CUP": 2, "SAUCER": 99, "SET": 1, "MUG": 7}
     result = match(["MUG", "CUP", "SAUCER", "SET"], products, table)
     assert result.links == {"CUP": 2, "MUG": 7}
     assert result.origin == {"CUP": "table", "MUG": "table"}
     assert result.unmatched_skus == ["SAUCER", "SET"]
     assert any("99" in p and "does not exist" in p for p in result.table_problems)
-    assert any("trade offers" in p for p in result.table_problems)
+    assert any("no stock of its own" in p for p in result.table_problems)
 
 
 def test_one_product_cannot_be_linked_twice() -> None:

@@ -19,8 +19,8 @@ from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.service import blueprints, build_registry, build_schedules
 
 
-def _noop(ctx: JobContext) -> None:
-    del ctx
+def _noop(ctx: JobContext, settings: object) -> None:
+    del ctx, settings
 
 
 def test_kinds_are_namespaced_by_the_blueprint() -> None:
@@ -60,9 +60,9 @@ def test_one_kind_cannot_be_claimed_by_two_blueprints() -> None:
     first.task("stock.push")(_noop)
     second.task("stock.push")(_noop)
     registry = JobRegistry()
-    first.register_into(registry)
+    first.register_into(registry, object())
     with pytest.raises(ValueError, match="registered twice"):
-        second.register_into(registry)
+        second.register_into(registry, object())
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def flows_package(tmp_path: Path) -> Iterator[str]:
         from bitrix_inflow.jobs.blueprint import Blueprint
         blueprint = Blueprint("{bp}")
         @blueprint.task("{bp}.run")
-        def run(ctx):
+        def run(ctx, settings):
             pass
         """
     )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -46,7 +47,9 @@ def test_prune_keeps_recent_history_dead_jobs_and_live_workers(engine: Engine, c
         prune_id = queue.enqueue(conn, maintenance.PRUNE_KIND, {"keep_days": 14}, now=clock.now()).job_id
 
     registry = JobRegistry()
-    maintenance.blueprint.register_into(registry)
+    maintenance.blueprint.register_into(
+        registry, SimpleNamespace(jobs=SimpleNamespace(keep_finished_days=14))
+    )
     assert Worker(engine, registry, clock=clock, worker_id="alive").run_one()
 
     with engine.connect() as conn:

@@ -18,7 +18,7 @@ class ShopProduct:
     id: int
     key: str | None  # the matching key's value; None or blank: the product has none
     parent_id: int | None = None  # a trade offer's product; offers live in an iblock of their own
-    has_offers: bool = False  # a product sold through its offers holds no stock of its own
+    holds_stock: bool = True  # False: sold through its trade offers, or a service; never linked to a SKU
     barcode_multi: bool = False  # needs one barcode per unit in stock documents (reported in document mode)
     name: str = ""
 
@@ -45,7 +45,7 @@ def match(
     skus: Iterable[str], products: Iterable[ShopProduct], table: Mapping[str, int] | None = None
 ) -> Matching:
     catalogue = {product.id: product for product in products}
-    sellable = {pid for pid, product in catalogue.items() if not product.has_offers}
+    sellable = {pid for pid, product in catalogue.items() if product.holds_stock}
     by_key: dict[str, list[int]] = defaultdict(list)
     for product in catalogue.values():
         key = normalise_key(product.key)
@@ -66,7 +66,9 @@ def match(
         if pid not in catalogue:
             problems.append(f"{sku}: product {pid} of the products table does not exist in the shop")
         elif pid not in sellable:
-            problems.append(f"{sku}: product {pid} is sold through its trade offers; link an offer instead")
+            problems.append(
+                f"{sku}: product {pid} holds no stock of its own (sold through its offers, or a service)"
+            )
         elif pid in claimed:
             problems.append(f"{sku}: product {pid} is already linked to {claimed[pid]}")
         else:

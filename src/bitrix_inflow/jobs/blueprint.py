@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bitrix_inflow.jobs.model import RetryPolicy
-from bitrix_inflow.jobs.registry import Handler, JobRegistry
+from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule
 
 # What the schedules are computed from (the service's settings); contravariant: a blueprint that needs less of
@@ -23,12 +23,14 @@ S_contra = TypeVar("S_contra", contravariant=True)
 
 # A schedule computed from the settings, or None when the configuration switches it off.
 ScheduleFactory = Callable[[S_contra], Schedule | None]
+# A flow's handler gets the service's settings too: which systems to talk to, with which options.
+FlowHandler = Callable[[JobContext, S_contra], None]
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(Generic[S_contra]):
     kind: str
-    handler: Handler
+    handler: FlowHandler[S_contra]
     policy: RetryPolicy | None
 
 
@@ -37,17 +39,19 @@ class Blueprint(Generic[S_contra]):
         if not name or "." in name:
             raise ValueError(f"blueprint name {name!r}: a non-empty word without dots")
         self.name = name
-        self.tasks: list[Task] = []
+        self.tasks: list[Task[S_contra]] = []
         self._schedules: list[ScheduleFactory[S_contra]] = []
 
-    def task(self, kind: str, *, policy: RetryPolicy | None = None) -> Callable[[Handler], Handler]:
+    def task(
+        self, kind: str, *, policy: RetryPolicy | None = None
+    ) -> Callable[[FlowHandler[S_contra]], FlowHandler[S_contra]]:
         """Declare the handler of job kind ``kind`` (which must start with ``<blueprint name>.``)."""
         if not kind.startswith(f"{self.name}."):
             raise ValueError(
                 f"job kind {kind!r} of blueprint {self.name!r} must start with {self.name + '.'!r}"
             )
 
-        def declare(handler: Handler) -> Handler:
+        def declare(handler: FlowHandler[S_contra]) -> FlowHandler[S_contra]:
             self.tasks.append(Task(kind, handler, policy))
             return handler
 
@@ -58,9 +62,9 @@ class Blueprint(Generic[S_contra]):
         self._schedules.append(factory)
         return factory
 
-    def register_into(self, registry: JobRegistry) -> None:
+    def register_into(self, registry: JobRegistry, settings: S_contra) -> None:
         for task in self.tasks:
-            registry.register(task.kind, task.handler, task.policy)
+            registry.register(task.kind, _bound(task.handler, settings), task.policy)
 
     def schedules(self, settings: S_contra) -> list[Schedule]:
         made = [factory(settings) for factory in self._schedules]
@@ -85,3 +89,11 @@ def discover(package: str) -> list[Blueprint[Any]]:
         if isinstance(blueprint, Blueprint):
             found.append(blueprint)
     return found
+
+
+def _bound(handler: FlowHandler[S_contra], settings: S_contra) -> Callable[[JobContext], None]:
+    def run(ctx: JobContext) -> None:
+        handler(ctx, settings)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    return run

@@ -31,12 +31,13 @@ blueprint: Blueprint[RetentionSettings] = Blueprint("maintenance")
 
 
 @blueprint.task(PRUNE_KIND)
-def prune(ctx: JobContext) -> None:
+def prune(ctx: JobContext, settings: RetentionSettings) -> None:
     """Delete done/cancelled jobs and schedule slots older than ``keep_days`` and the rows of vanished workers.
 
-    Dead jobs stay until an operator acts on them.
+    Dead jobs stay until an operator acts on them. The job's own ``keep_days`` (set when it was queued) wins over
+    the settings, so a retention changed meanwhile applies from the next slot on.
     """
-    keep_days = int(ctx.payload.get("keep_days", 14))
+    keep_days = int(ctx.payload.get("keep_days", settings.jobs.keep_finished_days))
     cutoff = ctx.now() - dt.timedelta(days=keep_days)
     with ctx.engine.begin() as conn:
         removed_jobs = queue.prune_finished(conn, finished_before=cutoff)

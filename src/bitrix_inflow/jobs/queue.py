@@ -76,6 +76,47 @@ def enqueue(
     raise TransientError(f"dedupe key {dedupe_key!r} kept changing state while enqueuing; try again")
 
 
+def enqueue_coalesced(
+    conn: Connection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str,
+    now: dt.datetime,
+    connection_id: str = DEFAULT_CONNECTION,
+    lock_key: str | None = None,
+    priority: int = 100,
+) -> EnqueueResult:
+    """Queue a "bring up to date" run, or join the one already waiting, so such runs never pile up.
+
+    A run that is already *running* read its data before this call and cannot stand in for it: the call gets one
+    follow-up run (its own dedupe key), which the shared lock key holds back until the running one ends. At most
+    one run per ``key`` is running and at most one waits, however often this is called.
+    """
+
+    def add(dedupe_key: str) -> EnqueueResult:
+        return enqueue(
+            conn,
+            kind,
+            payload,
+            now=now,
+            connection_id=connection_id,
+            dedupe_key=dedupe_key,
+            lock_key=lock_key or key,
+            priority=priority,
+        )
+
+    result = add(key)
+    if result.created:
+        return result
+    holder = status_of(conn, result.job_id)
+    if holder is JobStatus.QUEUED:
+        return result  # it has not started yet, so it will see what this call is about
+    if holder is JobStatus.RUNNING:
+        return add(f"{key}:next")
+    return add(key)  # it finished in between (PostgreSQL, read committed): this call needs a run of its own
+
+
 def claim(
     engine: Engine,
     worker_id: str,

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import Connection, Engine, delete, update
 
 from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.model import EnqueueResult, JobStatus
+from bitrix_inflow.jobs.model import EnqueueResult
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import schedule_slots
 from bitrix_inflow.timing import Clock, SystemClock
@@ -89,37 +89,18 @@ def tick(engine: Engine, schedules: Sequence[Schedule], *, now: dt.datetime, ins
 
 
 def _enqueue_run(conn: Connection, schedule: Schedule, slot: dt.datetime, now: dt.datetime) -> EnqueueResult:
-    """Queue the run for ``slot``, or join the one already waiting, so a slow periodic job never piles up.
-
-    A run that is already *running* read its data before this slot began and cannot stand in for it: the slot gets
-    one follow-up run (its own dedupe key), which the shared lock key holds back until the running one ends. At
-    most one run of a schedule is running and at most one waits, whatever the number of slots that pass.
-    """
-    key = f"schedule:{schedule.connection_id}:{schedule.name}"
-
-    def enqueue(dedupe_key: str) -> EnqueueResult:
-        return queue.enqueue(
-            conn,
-            schedule.kind,
-            {**schedule.payload, "schedule": schedule.name, "slot": slot.isoformat()},
-            now=now,
-            connection_id=schedule.connection_id,
-            dedupe_key=dedupe_key,
-            lock_key=schedule.lock_key or key,
-            priority=schedule.priority,
-        )
-
-    result = enqueue(key)
-    if result.created:
-        return result
-    holder = queue.status_of(conn, result.job_id)
-    if holder is JobStatus.QUEUED:
-        return result  # it has not started yet, so it will see this slot's data
-    if holder is JobStatus.RUNNING:
-        return enqueue(f"{key}:next")
-    return enqueue(
-        key
-    )  # it finished in between (PostgreSQL, read committed): this slot needs a run of its own
+    """Queue the run for ``slot``, or join the one already waiting (``queue.enqueue_coalesced``): a slow periodic
+    job delays the next run but never piles up, and never swallows a slot that came while it was running."""
+    return queue.enqueue_coalesced(
+        conn,
+        schedule.kind,
+        {**schedule.payload, "schedule": schedule.name, "slot": slot.isoformat()},
+        key=f"schedule:{schedule.connection_id}:{schedule.name}",
+        now=now,
+        connection_id=schedule.connection_id,
+        lock_key=schedule.lock_key,
+        priority=schedule.priority,
+    )
 
 
 def prune_slots(conn: Connection, *, older_than: dt.datetime) -> int:
