@@ -15,7 +15,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
-from bitrix_inflow.jobs import maintenance
+from bitrix_inflow.jobs import maintenance, queue
 from bitrix_inflow.jobs.blueprint import Blueprint, discover
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobRegistry
@@ -23,6 +23,7 @@ from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.schema import ensure_current
+from bitrix_inflow.timing import Clock, SystemClock
 from bitrix_inflow.web.app import build_app
 
 log = structlog.get_logger("bitrix_inflow.service")
@@ -63,6 +64,21 @@ def build_schedules(settings: Settings, parts: Sequence[Blueprint[Settings]]) ->
     return [schedule for blueprint in parts for schedule in blueprint.schedules(settings)]
 
 
+def queue_start_jobs(
+    engine: Engine, settings: Settings, parts: Sequence[Blueprint[Settings]], clock: Clock
+) -> int:
+    """The jobs the blueprints want at every start; coalesced, so several instances starting together queue one."""
+    queued = 0
+    with engine.begin() as conn:
+        for blueprint in parts:
+            for job in blueprint.start_jobs(settings):
+                result = queue.enqueue_coalesced(
+                    conn, job.kind, job.payload, key=job.key, now=clock.now(), lock_key=job.lock_key
+                )
+                queued += int(result.created)
+    return queued
+
+
 @dataclass
 class Service:
     settings: Settings
@@ -76,6 +92,7 @@ class Service:
         engine = make_engine(settings.database.url)
         ensure_current(engine)  # refuse to run on an outdated schema
         parts = blueprints()
+        queue_start_jobs(engine, settings, parts, SystemClock())
         return cls(settings, engine, build_registry(settings, parts), build_schedules(settings, parts))
 
     def run(self) -> None:

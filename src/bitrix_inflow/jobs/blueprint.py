@@ -28,6 +28,19 @@ FlowHandler = Callable[[JobContext, S_contra], None]
 
 
 @dataclass(frozen=True)
+class StartJob:
+    """A job the service queues each time it starts (e.g. a full stock read that heals drift after a downtime)."""
+
+    kind: str
+    payload: dict[str, Any]
+    key: str  # coalescing key: several instances starting together queue one run
+    lock_key: str | None = None
+
+
+StartFactory = Callable[[S_contra], StartJob | None]
+
+
+@dataclass(frozen=True)
 class Task(Generic[S_contra]):
     kind: str
     handler: FlowHandler[S_contra]
@@ -41,6 +54,7 @@ class Blueprint(Generic[S_contra]):
         self.name = name
         self.tasks: list[Task[S_contra]] = []
         self._schedules: list[ScheduleFactory[S_contra]] = []
+        self._at_start: list[StartFactory[S_contra]] = []
 
     def task(
         self, kind: str, *, policy: RetryPolicy | None = None
@@ -61,6 +75,18 @@ class Blueprint(Generic[S_contra]):
         """Declare a schedule; ``factory`` computes it from the settings (interval, payload, or off)."""
         self._schedules.append(factory)
         return factory
+
+    def at_start(self, factory: StartFactory[S_contra]) -> StartFactory[S_contra]:
+        """Declare a job queued whenever the service starts (``None`` from the factory: not this time)."""
+        self._at_start.append(factory)
+        return factory
+
+    def start_jobs(self, settings: S_contra) -> list[StartJob]:
+        jobs = [job for job in (factory(settings) for factory in self._at_start) if job is not None]
+        undeclared = [job.kind for job in jobs if job.kind not in {task.kind for task in self.tasks}]
+        if undeclared:
+            raise ValueError(f"blueprint {self.name!r} starts {undeclared}, which it does not declare")
+        return jobs
 
     def register_into(self, registry: JobRegistry, settings: S_contra) -> None:
         for task in self.tasks:

@@ -17,6 +17,7 @@ from bitrix_inflow.store.tables import (
     product_table,
     stock_cursors,
     stock_documents,
+    stock_hints,
     stock_levels,
     stock_pushed,
     stock_unmatched,
@@ -227,6 +228,50 @@ def record_pushed(
             set_={"quantity": stmt.excluded.quantity, "pushed_at": stmt.excluded.pushed_at},
         )
         conn.execute(stmt, list(chunk))
+
+
+# -- doorbells from the warehouse ----------------------------------------------------------------------------------
+
+
+def add_hints(
+    conn: Connection, connection_id: str, warehouse: str, skus: Iterable[str], *, now: dt.datetime
+) -> int:
+    values = [
+        {"connection_id": connection_id, "sku": sku[:100], "warehouse": warehouse, "hinted_at": now}
+        for sku in sorted(set(skus))
+    ]
+    for chunk in _chunks(values):
+        stmt = dialect_insert(conn, stock_hints)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["connection_id", "sku", "warehouse"],
+                set_={"hinted_at": stmt.excluded.hinted_at},
+            ),
+            list(chunk),
+        )
+    return len(values)
+
+
+def load_hints(conn: Connection, connection_id: str) -> dict[tuple[str, str], dt.datetime]:
+    rows = conn.execute(
+        select(stock_hints.c.sku, stock_hints.c.warehouse, stock_hints.c.hinted_at).where(
+            stock_hints.c.connection_id == connection_id
+        )
+    ).all()
+    return {(sku, wh): at for sku, wh, at in rows}
+
+
+def clear_hints(conn: Connection, connection_id: str, taken: Mapping[tuple[str, str], dt.datetime]) -> None:
+    """Drop the hints a sync has handled; one hinted again meanwhile (a newer ``hinted_at``) stays for the next."""
+    for (sku, wh), at in taken.items():
+        conn.execute(
+            delete(stock_hints).where(
+                stock_hints.c.connection_id == connection_id,
+                stock_hints.c.sku == sku,
+                stock_hints.c.warehouse == wh,
+                stock_hints.c.hinted_at <= at,
+            )
+        )
 
 
 # -- where reading resumes ------------------------------------------------------------------------------------------

@@ -190,6 +190,16 @@ stock_pushed = Table(
     Column("pushed_at", UtcDateTime(), nullable=False),
 )
 
+# SKUs a WMS `stock.changed` webhook named, waiting for the targeted sync that reads them (a doorbell, not the truth).
+stock_hints = Table(
+    "stock_hints",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("warehouse", String(64), primary_key=True),
+    Column("hinted_at", UtcDateTime(), nullable=False),
+)
+
 # Where the next incremental read of a warehouse starts, and when it was last read in full.
 stock_cursors = Table(
     "stock_cursors",

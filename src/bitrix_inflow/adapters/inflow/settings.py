@@ -47,6 +47,12 @@ class InflowSettings(BaseModel):
     api_key: SecretStr | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(
+        None,
+        min_length=16,
+        max_length=256,
+        description="the secret of the WMS webhook subscription; `serve` verifies every delivery's signature with it",
+    )
     profile: str = Field(
         "default", description="a shipped profile name (default, legacy-example) or a TOML path"
     )

@@ -76,6 +76,13 @@ def upgrade() -> None:
         sa.Column("pushed_at", UtcDateTime(), nullable=False),
     )
     op.create_table(
+        "stock_hints",
+        _connection("stock_hints"),
+        sa.Column("sku", sa.String(100), primary_key=True),
+        sa.Column("warehouse", sa.String(64), primary_key=True),
+        sa.Column("hinted_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
         "stock_cursors",
         _connection("stock_cursors"),
         sa.Column("warehouse", sa.String(64), primary_key=True),
@@ -117,4 +124,5 @@ def downgrade() -> None:
         "product_links",
     ):
         op.drop_table(table)
-    op.drop_table("product_table")
+    for table in ("stock_unmatched", "product_links", "product_table"):
+        op.drop_table(table)
