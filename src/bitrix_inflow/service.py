@@ -129,6 +129,12 @@ class Service:
             thread.join()
         log.info("service.stopped", instance=instance)
 
+    def _webhook_secret(self) -> str | None:
+        inflow = self.settings.inflow
+        if inflow is None or inflow.webhook_secret is None:
+            return None
+        return inflow.webhook_secret.get_secret_value()
+
     def _web_server(self) -> uvicorn.Server | None:
         web = self.settings.web
         if not web.enabled:
@@ -137,7 +143,7 @@ class Service:
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
         )
         config = uvicorn.Config(
-            build_app(self.engine, alive_within=alive_within),
+            build_app(self.engine, alive_within=alive_within, inflow_webhook_secret=self._webhook_secret()),
             host=web.host,
             port=web.port,
             log_config=None,  # keep our structlog set-up
@@ -145,5 +151,9 @@ class Service:
             lifespan="off",
             timeout_graceful_shutdown=2,
         )
-        log.info("service.web", url=f"http://{web.host}:{web.port}", endpoints=["/healthz", "/metrics"])
+        log.info(
+            "service.web",
+            url=f"http://{web.host}:{web.port}",
+            endpoints=["/healthz", "/metrics", "/hooks/inflow"],
+        )
         return uvicorn.Server(config)

@@ -1,0 +1,80 @@
+"""``POST /hooks/inflow``: the warehouse's webhooks (contract §8), verified on the raw bytes before anything else.
+
+A delivery is a doorbell: it may come late, twice, out of order or not at all. A ``stock.changed`` delivery
+remembers the SKUs it names and queues one targeted stock sync, so the shop shows the new quantity within seconds;
+the periodic sync stays the truth. Nothing is changed for a delivery whose signature does not verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from bitrix_inflow.sync.stock import jobs as stock_jobs
+from bitrix_inflow.timing import Clock
+
+log = structlog.get_logger("bitrix_inflow.web.hooks")
+SIGNATURE_HEADER = "X-Inflow-Signature"
+NOT_CONFIGURED = (
+    "webhooks are not configured: set inflow.webhook_secret (env BITRIX_INFLOW__INFLOW__WEBHOOK_SECRET)"
+)
+MAX_SKUS = 10_000  # a doorbell naming more is a full sync's job, not a targeted one
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+
+
+def add_inflow_hooks(app: FastAPI, engine: Engine, *, secret: str | None, clock: Clock) -> None:
+    @app.post("/hooks/inflow")
+    async def inflow_hook(request: Request) -> JSONResponse:
+        if secret is None:
+            return JSONResponse({"error": NOT_CONFIGURED}, 404)
+        body = await request.body()
+        if not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("hook.bad_signature", event_id=request.headers.get("X-Inflow-Event-Id"))
+            return JSONResponse({"error": f"{SIGNATURE_HEADER} does not verify"}, 401)
+        try:
+            event = json.loads(body)
+            kind, data = event["event"], event["data"]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": "not a webhook envelope {event_id, event, occurred_at, data}"}, 400)
+        if kind != "stock.changed":
+            return JSONResponse(
+                {"accepted": 0, "ignored": kind}
+            )  # acknowledged: a retry would change nothing
+        problem = _stock_problem(data)
+        if problem:
+            return JSONResponse({"error": problem}, 400)
+        accepted = await run_in_threadpool(_hint, engine, clock, data["warehouse"], data["skus"])
+        log.info(
+            "hook.stock_changed", event_id=event.get("event_id"), warehouse=data["warehouse"], skus=accepted
+        )
+        return JSONResponse({"accepted": accepted})
+
+
+def _stock_problem(data: Any) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("warehouse"), str):
+        return "data.warehouse: expected the warehouse code"
+    skus = data.get("skus")
+    if not isinstance(skus, list) or not all(isinstance(s, str) and s for s in skus):
+        return "data.skus: expected a list of SKU codes"
+    if len(skus) > MAX_SKUS:
+        return f"data.skus: at most {MAX_SKUS} per delivery"
+    return None
+
+
+def _hint(engine: Engine, clock: Clock, warehouse: str, skus: list[str]) -> int:
+    with engine.begin() as conn:
+        return stock_jobs.hint(conn, warehouse, skus, now=clock.now())
