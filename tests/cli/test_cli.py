@@ -179,7 +179,6 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ("sync", "stock"),
         ("sync", "orders"),
         ("sync", "statuses"),
         ("reconcile",),

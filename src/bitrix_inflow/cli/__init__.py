@@ -18,6 +18,7 @@ from bitrix_inflow.cli import (
     products,
     sandbox,
     serve,
+    sync,
 )
 from bitrix_inflow.cli.common import state
 
@@ -46,7 +47,7 @@ app.command("serve")(serve.serve)
 app.command("reconcile")(placeholders.reconcile)
 app.command("check")(check.check)
 app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(placeholders.sync_app, name="sync")
+app.add_typer(sync.app, name="sync")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(products.app, name="products")
