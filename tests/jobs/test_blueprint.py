@@ -10,13 +10,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
-from bitrix_inflow.jobs import maintenance
-from bitrix_inflow.jobs.blueprint import Blueprint, discover
+from bitrix_inflow.jobs import maintenance, queue
+from bitrix_inflow.jobs.blueprint import Blueprint, StartJob, discover
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule
-from bitrix_inflow.service import blueprints, build_registry, build_schedules
+from bitrix_inflow.service import blueprints, build_registry, build_schedules, queue_start_jobs
+from bitrix_inflow.timing import SystemClock
 
 
 def _noop(ctx: JobContext, settings: object) -> None:
@@ -108,3 +110,42 @@ def test_the_service_registers_every_blueprint_and_its_schedules() -> None:
     assert maintenance.PRUNE_KIND in registry.kinds
     [prune] = [s for s in build_schedules(settings, parts) if s.kind == maintenance.PRUNE_KIND]
     assert prune.payload == {"keep_days": 3}
+
+
+def test_handlers_get_the_settings_and_start_jobs_are_declared_kinds() -> None:
+    seen: list[object] = []
+    flow: Blueprint[SimpleNamespace] = Blueprint("flow")
+
+    @flow.task("flow.run")
+    def run(ctx: JobContext, settings: SimpleNamespace) -> None:
+        del ctx
+        seen.append(settings.marker)
+
+    flow.at_start(lambda s: StartJob("flow.run", {"full": True}, key="flow:start") if s.marker else None)
+    settings = SimpleNamespace(marker="configured")
+    registry = JobRegistry()
+    flow.register_into(registry, settings)
+    job_type = registry.get("flow.run")
+    assert job_type is not None
+    job_type.handler(None)  # type: ignore[arg-type]  # this handler ignores its context
+    assert seen == ["configured"]
+    assert flow.start_jobs(settings) == [StartJob("flow.run", {"full": True}, key="flow:start")]
+    assert flow.start_jobs(SimpleNamespace(marker=None)) == []
+    flow.at_start(lambda s: StartJob("flow.other", {}, key="k"))
+    with pytest.raises(ValueError, match="does not declare"):
+        flow.start_jobs(settings)
+
+
+def test_start_jobs_are_coalesced_across_instances_starting_together(engine: Engine) -> None:
+    settings = Settings.model_validate(
+        {
+            "inflow": {"base_url": "http://127.0.0.1:9", "api_key": "k"},
+            "bitrix": {"webhook_url": "https://127.0.0.1:9/rest/1/abc/"},
+        }
+    )
+    parts = blueprints()
+    assert queue_start_jobs(engine, settings, parts, SystemClock()) == 1  # the stock flow's full read
+    assert queue_start_jobs(engine, settings, parts, SystemClock()) == 0  # a second instance joins it
+    with engine.connect() as conn:
+        [job] = queue.list_jobs(conn, kind="stock.sync")
+    assert job.payload["full"] is True and job.lock_key == "stock:default"
