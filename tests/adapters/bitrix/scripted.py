@@ -10,6 +10,7 @@ import json
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -94,16 +95,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def scripted(server: tuple[str, Path, Script]) -> Iterator[tuple[BitrixGateway, Script, FakeClock]]:
+@contextmanager
+def gateway_on(
+    server: tuple[str, Path, Script], **overrides: Any
+) -> Iterator[tuple[BitrixGateway, Script, FakeClock]]:
+    """A gateway on a fake clock talking to the scripted server, its script emptied first."""
     base, ca, script = server
     script.replies.clear()
     script.seen.clear()
     script.bodies.clear()
     clock = FakeClock()
-    settings = BitrixSettings(
-        webhook_url=f"{base}/rest/1/code/", verify=ca, backoff_base=0.5, backoff_cap=30.0, max_attempts=4
-    )
-    gateway = BitrixGateway(settings, clock=clock)
-    yield gateway, script, clock
-    gateway.close()
+    options: dict[str, Any] = {
+        "webhook_url": f"{base}/rest/1/code/",
+        "verify": ca,
+        "backoff_base": 0.5,
+        "backoff_cap": 30.0,
+        "max_attempts": 4,
+    }
+    with BitrixGateway(BitrixSettings(**{**options, **overrides}), clock=clock) as gateway:
+        yield gateway, script, clock
+
+
+@pytest.fixture
+def scripted(server: tuple[str, Path, Script]) -> Iterator[tuple[BitrixGateway, Script, FakeClock]]:
+    with gateway_on(server) as made:
+        yield made

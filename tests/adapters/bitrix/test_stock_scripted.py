@@ -17,7 +17,6 @@ import pytest
 
 from bitrix_inflow.adapters.bitrix import (
     BitrixGateway,
-    BitrixSettings,
     CatalogItem,
     DocumentStatus,
     DocumentStatusError,
@@ -30,7 +29,7 @@ from bitrix_inflow.adapters.bitrix import (
 )
 from bitrix_inflow.errors import AuthError, PermanentError, RateLimitedError, TransientError, ValidationError
 
-from .scripted import TIME, FakeClock, Reply, Script, server
+from .scripted import TIME, FakeClock, Reply, Script, gateway_on, server
 
 __all__ = ["server"]  # a fixture, used by name
 
@@ -245,22 +244,8 @@ def commands(body: dict[str, Any]) -> dict[str, tuple[str, dict[str, list[str]]]
 
 @pytest.fixture
 def shop(server: tuple[str, Path, Script]) -> Iterator[Shop]:
-    base, ca, script = server
-    script.replies.clear()
-    script.seen.clear()
-    script.bodies.clear()
-    clock = FakeClock()
-    settings = BitrixSettings(
-        webhook_url=f"{base}/rest/1/code/",
-        verify=ca,
-        manager_user_id=7,
-        backoff_base=0.5,
-        backoff_cap=30.0,
-        max_attempts=4,
-    )
-    gateway = BitrixGateway(settings, clock=clock)
-    yield gateway, script, clock
-    gateway.close()
+    with gateway_on(server, manager_user_id=7) as made:
+        yield made
 
 
 def methods(script: Script) -> list[str]:
@@ -598,11 +583,9 @@ def test_bad_lines_are_refused_before_a_draft_exists(
 
 
 def test_a_document_needs_a_responsible_user(server: tuple[str, Path, Script]) -> None:
-    base, ca, _ = server
-    settings = BitrixSettings(webhook_url=f"{base}/rest/1/code/", verify=ca)
-    with BitrixGateway(settings) as gateway, pytest.raises(ValidationError) as caught:
+    with gateway_on(server) as (gateway, script, _), pytest.raises(ValidationError) as caught:
         gateway.add_stock_document("S", _lines(1), title="run")
-    assert caught.value.field == "responsible_id"
+    assert caught.value.field == "responsible_id" and script.seen == []
 
 
 def _diagnosis(status: str | None, mode: str = "Y") -> Reply:

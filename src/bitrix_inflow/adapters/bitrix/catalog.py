@@ -12,7 +12,7 @@ from bitrix_inflow.errors import NotFoundError, ValidationError
 from . import mappers, replies
 from .arguments import ids, matching_key, positive_id, quantity, texts
 from .models import CatalogItem, CatalogStore, QuantityUpdate, StoreAmount, TradeCatalog
-from .paging import BATCH, FILTER_VALUES, all_pages, by_id, chunks
+from .paging import BATCH, FILTER_VALUES, all_pages, chunks, models_by_id
 from .transport import JSON, Transport
 
 _ITEM_SELECT = ("id", "iblockId", "name", "xmlId", "type", "barcodeMulti")
@@ -81,11 +81,9 @@ class Catalog:
 
     def trade_catalogs(self) -> list[TradeCatalog]:
         params: JSON = {"select": ["id", "iblockId", "name", "productIblockId", "skuPropertyId"]}
-        return [
-            catalog
-            for page in by_id(self._transport, "catalog.catalog.list", params, "catalogs")
-            for catalog in replies.mapped("catalog.catalog.list", mappers.trade_catalog, page)
-        ]
+        return list(
+            models_by_id(self._transport, "catalog.catalog.list", params, "catalogs", mappers.trade_catalog)
+        )
 
     def catalog_items(
         self,
@@ -137,8 +135,7 @@ class Catalog:
             convert = partial(mappers.catalog_item, key=field)
             for filter_ in filters:
                 params: JSON = {"select": select, "filter": filter_}
-                for page in by_id(self._transport, method, params, rows_key):
-                    yield from replies.mapped(method, convert, page)
+                yield from models_by_id(self._transport, method, params, rows_key, convert)
 
     def store_amounts(
         self, product_ids: Collection[int] | None, store_ids: Collection[int] | None
@@ -159,8 +156,9 @@ class Catalog:
             filters = [{**base, "@productId": list(c)} for c in chunks(wanted_products, FILTER_VALUES)]
         for filter_ in filters:
             params: JSON = {"select": list(_STORE_AMOUNT_SELECT), "filter": filter_}
-            for page in by_id(self._transport, "catalog.storeproduct.list", params, "storeProducts"):
-                yield from replies.mapped("catalog.storeproduct.list", mappers.store_amount, page)
+            yield from models_by_id(
+                self._transport, "catalog.storeproduct.list", params, "storeProducts", mappers.store_amount
+            )
 
 
 def _echoed_quantity(result: object, key: str) -> Decimal | None:

@@ -90,3 +90,15 @@ def by_id(
             # A server that ignores the ">id" filter or the order would hand out the same page forever.
             raise PermanentError(f"{method}: the >id cursor did not advance past {cursor}; Bitrix ignored it")
         cursor = last
+
+
+def models_by_id(
+    transport: Transport,
+    method: str,
+    params: JSON,
+    key: str,
+    convert: Callable[[Mapping[str, Any]], T],
+) -> Iterator[T]:
+    """``by_id``, each row mapped to a model as its page arrives."""
+    for page in by_id(transport, method, params, key):
+        yield from replies.mapped(method, convert, page)

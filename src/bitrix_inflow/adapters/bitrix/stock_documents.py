@@ -8,7 +8,7 @@ a refusal is confirmed by reading the document (and the inventory-management swi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from bitrix_inflow.errors import (
@@ -30,7 +30,7 @@ from .errors import (
     StockDocumentError,
 )
 from .models import DocumentStatus, StockDocument, StockDocumentHeader, StockDocumentLine, StockLine
-from .paging import BATCH, by_id, chunks
+from .paging import BATCH, chunks, models_by_id
 from .settings import BitrixSettings
 from .transport import JSON, Transport
 from .wire import assert_wire_safe
@@ -54,6 +54,14 @@ class _Found:
     exists: bool | None
     header: StockDocumentHeader | None = None
     inventory_on: bool | None = None
+
+    @property
+    def status(self) -> DocumentStatus | None:
+        return self.header.status if self.header else None
+
+    def gone(self, refusal: IntegrationError) -> bool:
+        """No such document: read back, or (when the read failed) said by Bitrix's refusal."""
+        return self.exists is False or (self.exists is None and isinstance(refusal, NotFoundError))
 
 
 class StockDocuments:
@@ -111,9 +119,19 @@ class StockDocuments:
         # is how the caller finds such a draft (find_stock_documents).
         reply = self._transport.call("catalog.document.add", {"fields": header}, idempotent=False)
         doc_id = replies.result_id(reply.get("result"), "document", "catalog.document.add")
-        return doc_id, self._add_elements(doc_id, element_fields)
+        try:
+            element_ids, refused = self._add_elements(doc_id, element_fields)
+        except IntegrationError as failed:
+            raise self._abandon(doc_id, failed, line=None) from None
+        if refused is not None:
+            line, refusal = refused
+            raise self._abandon(doc_id, refusal, line=line) from None
+        return doc_id, element_ids
 
-    def _add_elements(self, doc_id: int, element_fields: list[JSON]) -> list[int]:
+    def _add_elements(
+        self, doc_id: int, element_fields: list[JSON]
+    ) -> tuple[list[int], tuple[int, IntegrationError] | None]:
+        """The lines' ids, or up to the first line Bitrix refused: its index and the error."""
         element_ids: list[int] = []
         for chunk_no, chunk in enumerate(chunks(element_fields, BATCH)):
             commands = {
@@ -123,10 +141,7 @@ class StockDocuments:
                 )
                 for i, f in enumerate(chunk)
             }
-            try:
-                batch = self._transport.batch(commands, idempotent=False)
-            except IntegrationError as failed:
-                raise self._abandon(doc_id, failed, line=None) from None
+            batch = self._transport.batch(commands, idempotent=False)
             for key in commands:
                 if key in batch.errors:
                     line = int(key[1:])
@@ -139,13 +154,13 @@ class StockDocuments:
                         refusal = EntityNotFoundError(
                             f"lines[{line}].product_id: {refusal}", entity="product", entity_id=product_id
                         )
-                    raise self._abandon(doc_id, refusal, line=line) from None
+                    return element_ids, (line, refusal)
                 element_ids.append(
                     replies.result_id(
                         batch.results.get(key), "documentElement", "catalog.document.element.add"
                     )
                 )
-        return element_ids
+        return element_ids, None
 
     def _abandon(self, doc_id: int, error: IntegrationError, *, line: int | None) -> IntegrationError:
         """A line could not be added: delete the half-filled draft (it can never be conducted as meant), and
@@ -180,28 +195,30 @@ class StockDocuments:
     def conduct_stock_document(self, document_id: int) -> bool:
         """True when this call conducted it, False when it was conducted already (a retry after a crash)."""
         doc_id = positive_id(document_id, "document_id")
+        return self._step("catalog.document.conduct", doc_id, "conduct", self._conduct_refused)
+
+    def _step(
+        self, method: str, doc_id: int, what: str, refused: Callable[[int, IntegrationError], bool]
+    ) -> bool:
+        """Conduct, cancel or delete: True when Bitrix answered ``true``; a refusal goes to ``refused``, which
+        reads the document back to tell "done already" from a real refusal."""
         try:
-            reply = self._transport.call("catalog.document.conduct", {"id": doc_id}, idempotent=False)
+            reply = self._transport.call(method, {"id": doc_id}, idempotent=False)
         except (TransientError, AuthError, MethodNotFoundError) as error:
             # Nothing to learn from the document: rights, a missing method, or a failure that is not repeated
-            # (whether a timed-out conduct went through shows in stock_document(id).status).
-            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (conduct)") from None
+            # (whether a timed-out step went through shows in stock_document(id).status).
+            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} ({what})") from None
         except IntegrationError as error:
-            return self._conduct_refused(doc_id, error)
+            return refused(doc_id, error)
         result = reply.get("result")
         if result in (False, None):
-            return self._conduct_refused(
-                doc_id, PermanentError(f"catalog.document.conduct answered {result!r}")
-            )
+            # catalog-document-delete.md: null means "conducted: cancel it first".
+            return refused(doc_id, PermanentError(f"{method} answered {result!r}"))
         return True
 
     def _conduct_refused(self, doc_id: int, error: IntegrationError) -> bool:
-        found = self._look_up(doc_id, with_mode=True)
-        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
-            raise EntityNotFoundError(
-                f"{_DOCUMENT} {doc_id} does not exist in Bitrix ({error})", entity=_DOCUMENT, entity_id=doc_id
-            )
-        status = found.header.status if found.header else None
+        found = self._existing(doc_id, error, with_mode=True)
+        status = found.status
         if status is DocumentStatus.CONDUCTED:
             return False
         if status is DocumentStatus.CANCELLED:
@@ -231,26 +248,10 @@ class StockDocuments:
     def cancel_stock_document(self, document_id: int) -> bool:
         """True when this call cancelled it, False when it was cancelled already."""
         doc_id = positive_id(document_id, "document_id")
-        try:
-            reply = self._transport.call("catalog.document.cancel", {"id": doc_id}, idempotent=False)
-        except (TransientError, AuthError, MethodNotFoundError) as error:
-            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (cancel)") from None
-        except IntegrationError as error:
-            return self._cancel_refused(doc_id, error)
-        result = reply.get("result")
-        if result in (False, None):
-            return self._cancel_refused(
-                doc_id, PermanentError(f"catalog.document.cancel answered {result!r}")
-            )
-        return True
+        return self._step("catalog.document.cancel", doc_id, "cancel", self._cancel_refused)
 
     def _cancel_refused(self, doc_id: int, error: IntegrationError) -> bool:
-        found = self._look_up(doc_id)
-        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
-            raise EntityNotFoundError(
-                f"{_DOCUMENT} {doc_id} does not exist in Bitrix ({error})", entity=_DOCUMENT, entity_id=doc_id
-            )
-        status = found.header.status if found.header else None
+        status = self._existing(doc_id, error).status
         if status is DocumentStatus.CANCELLED:
             return False
         if status is DocumentStatus.DRAFT:
@@ -271,28 +272,29 @@ class StockDocuments:
     def delete_stock_document(self, document_id: int) -> bool:
         """True when this call deleted it, False when there was no such document (deleted already)."""
         doc_id = positive_id(document_id, "document_id")
-        try:
-            reply = self._transport.call("catalog.document.delete", {"id": doc_id}, idempotent=False)
-        except (TransientError, AuthError, MethodNotFoundError) as error:
-            raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (delete)") from None
-        except IntegrationError as error:
-            return self._delete_refused(doc_id, error)
-        if reply.get("result") in (False, None):
-            # catalog-document-delete.md: null means "conducted: cancel it first".
-            return self._delete_refused(doc_id, PermanentError("catalog.document.delete answered null"))
-        return True
+        return self._step("catalog.document.delete", doc_id, "delete", self._delete_refused)
 
     def _delete_refused(self, doc_id: int, error: IntegrationError) -> bool:
         found = self._look_up(doc_id)
-        if found.exists is False or (found.exists is None and isinstance(error, NotFoundError)):
+        if found.gone(error):
             return False
-        if found.header is not None and found.header.status is DocumentStatus.CONDUCTED:
+        if found.status is DocumentStatus.CONDUCTED:
             raise DocumentStatusError(
                 f"{_DOCUMENT} {doc_id} is conducted: Bitrix deletes drafts only (cancel it first)",
                 document_id=doc_id,
                 status=DocumentStatus.CONDUCTED.value,
             )
         raise replies.with_context(error, f"{_DOCUMENT} {doc_id} (not deleted)")
+
+    def _existing(self, doc_id: int, refusal: IntegrationError, *, with_mode: bool = False) -> _Found:
+        found = self._look_up(doc_id, with_mode=with_mode)
+        if found.gone(refusal):
+            raise EntityNotFoundError(
+                f"{_DOCUMENT} {doc_id} does not exist in Bitrix ({refusal})",
+                entity=_DOCUMENT,
+                entity_id=doc_id,
+            )
+        return found
 
     def _look_up(self, doc_id: int, *, with_mode: bool = False) -> _Found:
         """The document's header and, if asked, the inventory-management switch: one ``batch`` request."""
@@ -332,11 +334,15 @@ class StockDocuments:
     def stock_document_lines(self, document_id: int) -> list[StockDocumentLine]:
         doc_id = positive_id(document_id, "document_id")
         params: JSON = {"select": list(mappers.DOCUMENT_LINE_SELECT), "filter": {"docId": doc_id}}
-        return [
-            line
-            for page in by_id(self._transport, "catalog.document.element.list", params, "documentElements")
-            for line in replies.mapped("catalog.document.element.list", mappers.stock_document_line, page)
-        ]
+        return list(
+            models_by_id(
+                self._transport,
+                "catalog.document.element.list",
+                params,
+                "documentElements",
+                mappers.stock_document_line,
+            )
+        )
 
     def find_stock_documents(
         self,
@@ -368,11 +374,11 @@ class StockDocuments:
                 )
             filter_["docType"] = doc_type
         params: JSON = {"select": list(mappers.DOCUMENT_SELECT), "filter": filter_}
-        found = [
-            header
-            for page in by_id(self._transport, "catalog.document.list", params, "documents")
-            for header in replies.mapped("catalog.document.list", mappers.stock_document_header, page)
-        ]
+        found = list(
+            models_by_id(
+                self._transport, "catalog.document.list", params, "documents", mappers.stock_document_header
+            )
+        )
         # The database compares titles without regard to case and LIKE has wildcards of its own; the run
         # reference is matched exactly here.
         if title is not None:
