@@ -43,6 +43,18 @@ def product_id(shop: RunningSandbox, key: str) -> int:
     return int(shop.control.entities("products", xmlId=key)[0]["id"])
 
 
+def stocked(shop: RunningSandbox, amounts: dict[str, float]) -> list[int]:
+    """The ids of the products with these keys, each set to its amount in store 1."""
+    ids = [product_id(shop, key) for key in amounts]
+    for pid, units in zip(ids, amounts.values(), strict=True):
+        shop.control.set_stock(pid, 1, units)
+    return ids
+
+
+def lines(store_field: str, amounts: dict[int, float]) -> list[dict[str, Any]]:
+    return [{"elementId": pid, store_field: 1, "amount": units} for pid, units in amounts.items()]
+
+
 def amount(rest: Rest, pid: int, store: int) -> float:
     rows = rest.ok("catalog.storeproduct.list", {"filter": {"productId": pid, "storeId": store}})
     cells = rows["result"]["storeProducts"]
@@ -73,15 +85,8 @@ def test_mode_status_answers_y_or_n(shop: RunningSandbox, rest: Rest, inventory_
 
 def test_a_failed_conduct_applies_no_line(shop: RunningSandbox, rest: Rest) -> None:
     # Addendum [src]: every line is validated before any is applied, so a retry cannot write line 1 off twice.
-    first, second = product_id(shop, "SB-CAP-BLACK"), product_id(shop, "SB-WALLET-SLIM")
-    shop.control.set_stock(first, 1, 10)
-    shop.control.set_stock(second, 1, 2)
-    doc_id = document(
-        rest,
-        "D",
-        {"elementId": first, "storeFrom": 1, "amount": 3},
-        {"elementId": second, "storeFrom": 1, "amount": 5},
-    )
+    first, second = stocked(shop, {"SB-CAP-BLACK": 10, "SB-WALLET-SLIM": 2})
+    doc_id = document(rest, "D", *lines("storeFrom", {first: 3, second: 5}))
     refused = rest.error("catalog.document.conduct", {"id": doc_id}, status=400)
     assert refused["error"] == 0
     assert f"Not enough stock of product {second} in store 1" in refused["error_description"]
@@ -232,15 +237,8 @@ def test_cancel_reverses_the_stock(shop: RunningSandbox, rest: Rest) -> None:
 
 
 def test_a_cancel_that_cannot_reverse_every_line_changes_nothing(shop: RunningSandbox, rest: Rest) -> None:
-    first, second = product_id(shop, "SB-TENT-2P"), product_id(shop, "SB-SLEEPBAG-3S")
-    shop.control.set_stock(first, 1, 0)
-    shop.control.set_stock(second, 1, 0)
-    receipt = document(
-        rest,
-        "S",
-        {"elementId": first, "storeTo": 1, "amount": 2},
-        {"elementId": second, "storeTo": 1, "amount": 2},
-    )
+    first, second = stocked(shop, {"SB-TENT-2P": 0, "SB-SLEEPBAG-3S": 0})
+    receipt = document(rest, "S", *lines("storeTo", {first: 2, second: 2}))
     rest.ok("catalog.document.conduct", {"id": receipt})
     shop.control.set_stock(second, 1, 1)  # one unit sold meanwhile: the receipt cannot be taken back whole
     refused = rest.error("catalog.document.cancel", {"id": receipt}, status=400)

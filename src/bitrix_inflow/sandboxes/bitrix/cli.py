@@ -12,6 +12,7 @@ from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig, is_http_url
 from bitrix_inflow.sandboxes.bitrix.server import loopback_socket, serve_forever
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
 from bitrix_inflow.sandboxes.catalogue import CatalogueError
+from bitrix_inflow.sandboxes.catalogue.options import CatalogueFile, catalogue_text
 
 app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
 
@@ -36,14 +37,7 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             min=0, max=20_000, help="Generate this many products of its own (they match no warehouse)."
         ),
     ] = None,
-    catalogue: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            help="Catalogue CSV (default: the sandbox catalogue the WMS loads too).",
-        ),
-    ] = None,
+    catalogue: CatalogueFile = None,
     catalogue_size: Annotated[
         int | None,
         typer.Option(
@@ -98,28 +92,16 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         raise typer.BadParameter(str(error)) from error
     if no_limits:
         sandbox.faults.update({"limiter": False, "operating_limit_s": None})
-    given = [
-        name
-        for name, value in (
-            ("--products", products),
-            ("--catalogue", catalogue),
-            ("--catalogue-size", catalogue_size),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise typer.BadParameter(
-            f"give one of --products, --catalogue, --catalogue-size (got {', '.join(given)})"
-        )
+    csv_text = catalogue_text(("--products", products), catalogue, catalogue_size)
     try:
         sandbox.seed(
             seed=seed,
             products=products,
             orders=orders,
-            catalogue_csv=catalogue.read_text(encoding="utf-8") if catalogue else None,
+            catalogue_csv=csv_text,
             catalogue_size=catalogue_size,
         )
-    except (CatalogueError, UnicodeDecodeError) as error:
+    except CatalogueError as error:
         raise typer.BadParameter(str(error), param_hint="--catalogue") from error
     tls = None if http else create_test_ca(state_dir)
     try:

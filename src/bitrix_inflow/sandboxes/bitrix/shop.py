@@ -699,10 +699,17 @@ class Shop:
     # changes nothing and can be retried. The messages are the catalog module's (lang/en/general/
     # store_docs_type.php), wrapped the way the docs show them.
 
-    def conduct_document(self, document_id: Any) -> Row:
+    def _document(self, document_id: Any, missing: str) -> Row:
         document = self.t("documents").get(document_id)
         if document is None:
-            raise rest_errors.controller(0, "Document not found")
+            raise rest_errors.controller(0, missing)
+        return document
+
+    def _lines(self, document: Row) -> list[Row]:
+        return self.children("documentElements", "docId", document["id"])
+
+    def conduct_document(self, document_id: Any) -> Row:
+        document = self._document(document_id, "Document not found")
         if not self.inventory_management:
             raise _conduct_error([_STORE_CONTROL_OFF])
         if document["status"] == "Y":
@@ -710,7 +717,7 @@ class Shop:
         kind = document["docType"]
         if kind == "A" and not document.get("contractorId"):
             raise _conduct_error(["Supplier is not specified."])
-        elements = self.children("documentElements", "docId", document["id"])
+        elements = self._lines(document)
         if not elements:
             raise _conduct_error([f"Items present in the inventory object ID #{document['id']} are missing"])
         problems = self._line_problems(elements)
@@ -722,29 +729,22 @@ class Shop:
 
     def cancel_document(self, document_id: Any) -> Row:
         """Un-conduct: the lines' stock moves are reversed and the document becomes ``C`` (cancelled)."""
-        document = self.t("documents").get(document_id)
-        if document is None:
-            # The docs list this text for an unknown id too: the rights check cannot find the document.
-            raise rest_errors.controller(0, "Insufficient permissions to save the document")
+        # The docs list this text for an unknown id too: the rights check cannot find the document.
+        document = self._document(document_id, "Insufficient permissions to save the document")
         if not self.inventory_management:
-            raise _cancel_error(_STORE_CONTROL_OFF)
+            raise _cancel_error([_STORE_CONTROL_OFF])
         if document["status"] != "Y":
-            raise _cancel_error("Document has not been conducted yet")
-        elements = self.children("documentElements", "docId", document["id"])
-        self._apply(
-            self._moves(document["docType"], elements, -1), lambda errors: _cancel_error("; ".join(errors))
-        )
+            raise _cancel_error(["Document has not been conducted yet"])
+        self._apply(self._moves(document["docType"], self._lines(document), -1), _cancel_error)
         self._set_status(document, "C")
         return document
 
     def delete_document(self, document_id: Any) -> bool:
         """A draft (or cancelled) document goes with its lines; a conducted one stays (the caller answers null)."""
-        document = self.t("documents").get(document_id)
-        if document is None:
-            raise rest_errors.controller(0, "Document not found")
+        document = self._document(document_id, "Document not found")
         if document["status"] == "Y":
             return False
-        for element in self.children("documentElements", "docId", document["id"]):
+        for element in self._lines(document):
             del self.t("documentElements").rows[int(element["id"])]
         del self.t("documents").rows[int(document["id"])]
         return True
@@ -829,8 +829,8 @@ def _conduct_error(problems: list[str]) -> rest_errors.RestError:
     return rest_errors.controller(0, "Document conducting error: " + "; ".join(problems))
 
 
-def _cancel_error(problem: str) -> rest_errors.RestError:
-    return rest_errors.controller(0, "Error cancelling document conduct: " + problem)
+def _cancel_error(problems: list[str]) -> rest_errors.RestError:
+    return rest_errors.controller(0, "Error cancelling document conduct: " + "; ".join(problems))
 
 
 def _num(value: float) -> float | int:

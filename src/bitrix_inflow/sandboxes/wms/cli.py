@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bitrix_inflow.sandboxes.catalogue import CatalogueError, parse
+from bitrix_inflow.sandboxes.catalogue.options import CatalogueFile, catalogue_text
 from bitrix_inflow.sandboxes.wms.assortment import warehouse_skus
 from bitrix_inflow.sandboxes.wms.auth import AuthSettings
 from bitrix_inflow.sandboxes.wms.dialect import Dialect
@@ -49,14 +50,7 @@ def wms(
             min=1, help="Generate this many SKUs of its own (they match no shop) instead of a catalogue."
         ),
     ] = None,
-    catalogue: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            dir_okay=False,
-            help="Catalogue CSV (default: the sandbox catalogue the shop loads too).",
-        ),
-    ] = None,
+    catalogue: CatalogueFile = None,
     catalogue_size: Annotated[
         int | None,
         typer.Option(
@@ -128,24 +122,12 @@ def wms(
         webhook_duplicate_rate=webhook_duplicate_rate,
         webhook_reorder_rate=webhook_reorder_rate,
     )
-    given = [
-        name
-        for name, value in (
-            ("--skus", skus),
-            ("--catalogue", catalogue),
-            ("--catalogue-size", catalogue_size),
-        )
-        if value is not None
-    ]
-    if len(given) > 1:
-        raise typer.BadParameter(
-            f"give one of --skus, --catalogue, --catalogue-size (got {', '.join(given)})"
-        )
-    if catalogue is not None:
+    csv_text = catalogue_text(("--skus", skus), catalogue, catalogue_size)
+    if csv_text is not None:
         # Checked here, so a bad file is a usage error and not a traceback from the server's start.
         try:
-            warehouse_skus(parse(catalogue.read_text(encoding="utf-8"), source=str(catalogue)))
-        except (CatalogueError, UnicodeDecodeError) as exc:
+            warehouse_skus(parse(csv_text, source=str(catalogue)))
+        except CatalogueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--catalogue") from None
     settings = SandboxSettings(
         seed=seed,

@@ -20,7 +20,7 @@ from bitrix_inflow.sandboxes.wms.models import CancelIn, CreateOrderIn, parse_bo
 from bitrix_inflow.sandboxes.wms.order_model import STATUSES, Order
 from bitrix_inflow.sandboxes.wms.orders import OrderBook
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
-from bitrix_inflow.sandboxes.wms.stock import StockStore
+from bitrix_inflow.sandboxes.wms.stock import StockStore, generated_skus
 from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
 
 
@@ -94,27 +94,24 @@ class WmsService:
     ) -> str:
         """Replace stock and orders (subscriptions stay) with a deterministic warehouse; returns where the SKUs
         came from. A catalogue that cannot be used raises ``CatalogueError`` before anything changes."""
-        now = self.clock.now_us()
+        zones: list[str] | None = None
         if skus is not None:
             if catalogue_csv is not None or catalogue_size is not None:
                 raise CatalogueError("give either skus or a catalogue, not both")
-            source = "generated SKUs"
-            self.stock.seed(
-                warehouses, n_skus=skus, n_bins=bins, seed=seed, qty_min=qty_min, qty_max=qty_max, now_us=now
-            )
+            source, chosen = "generated SKUs", generated_skus(skus)
         else:
             source, items = catalogue.resolve(csv_text=catalogue_csv, size=catalogue_size, seed=seed)
             chosen, zones = warehouse_skus(items)
-            self.stock.seed_skus(
-                warehouses,
-                chosen,
-                zones,
-                n_bins=bins,
-                seed=seed,
-                qty_min=qty_min,
-                qty_max=qty_max,
-                now_us=now,
-            )
+        self.stock.seed_skus(
+            warehouses,
+            chosen,
+            zones,
+            n_bins=bins,
+            seed=seed,
+            qty_min=qty_min,
+            qty_max=qty_max,
+            now_us=self.clock.now_us(),
+        )
         self.book = OrderBook(self.stock, self.clock, self.faults, self, seed)
         # Cleared, not replaced: a request in flight checks its claim against this very store.
         self.idempotency.clear()

@@ -71,6 +71,18 @@ class Sku:
     marking_group: str | None
 
 
+def generated_skus(n_skus: int) -> list[Sku]:
+    """The warehouse's own assortment (``--skus``): ``SKU-000001``..., every fourth marked, groups in turn."""
+    return [
+        Sku(
+            code=f"SKU-{i + 1:06d}",
+            gtin=make_gtin14(i + 1),
+            marking_group=MARKING_GROUPS[(i // 4) % len(MARKING_GROUPS)] if i % 4 == 0 else None,
+        )
+        for i in range(n_skus)
+    ]
+
+
 class StockStore:
     def __init__(self) -> None:
         self.skus: list[Sku] = []
@@ -87,31 +99,6 @@ class StockStore:
         self._wh_codes: list[str] = []
 
     # ----------------------------------------------------------------- building
-    def seed(
-        self,
-        warehouses: Sequence[str],
-        *,
-        n_skus: int,
-        n_bins: int,
-        seed: int,
-        qty_min: int,
-        qty_max: int,
-        now_us: int,
-    ) -> None:
-        """Replace everything with a deterministic warehouse of generated SKUs: the k-th bin of a SKU goes to
-        zone A/B/P, every fifth to quarantine Q; quantities come from ``random.Random(seed)``."""
-        skus = [
-            Sku(
-                code=f"SKU-{i + 1:06d}",
-                gtin=make_gtin14(i + 1),
-                marking_group=MARKING_GROUPS[(i // 4) % len(MARKING_GROUPS)] if i % 4 == 0 else None,
-            )
-            for i in range(n_skus)
-        ]
-        self.seed_skus(
-            warehouses, skus, None, n_bins=n_bins, seed=seed, qty_min=qty_min, qty_max=qty_max, now_us=now_us
-        )
-
     def seed_skus(
         self,
         warehouses: Sequence[str],
@@ -124,9 +111,10 @@ class StockStore:
         qty_max: int,
         now_us: int,
     ) -> None:
-        """Replace everything with ``skus`` over ``n_bins`` bins per warehouse: bin j holds SKU j mod n. A SKU
-        with a zone (A, B or P) keeps its bins there, except every fifth, which goes to quarantine Q; without
-        zones the k-th bin of a SKU goes to A, B, P, A, Q in turn."""
+        """Replace everything with a deterministic warehouse: ``skus`` over ``n_bins`` bins per warehouse, bin j
+        holding SKU j mod n. A SKU with a zone (A, B or P) keeps its bins there, except every fifth, which goes to
+        quarantine Q; without zones the k-th bin of a SKU goes to A, B, P, A, Q in turn. Quantities come from
+        ``random.Random(seed)``."""
         self.__init__()  # type: ignore[misc]
         rng = random.Random(seed)
         for sku in skus:
