@@ -73,11 +73,10 @@ def _registry(calls: Counter[str]) -> JobRegistry:
 
 def _sandboxes() -> None:
     console.rule("[bold]the sandboxes, through the real adapters")
+    # Both load the sandboxes' shared catalogue, so the shop's products are the warehouse's SKUs.
     with (
-        wms.run_in_process(
-            wms.SandboxSettings(seed=7, skus=40, bins=400, qty_min=0, qty_max=30)
-        ) as warehouse,
-        running_bitrix_sandbox(SandboxConfig(profile="site"), products=40, orders=6) as shop,
+        wms.run_in_process(wms.SandboxSettings(seed=7, bins=400, qty_min=0, qty_max=30)) as warehouse,
+        running_bitrix_sandbox(SandboxConfig(profile="site"), orders=6) as shop,
     ):
         console.print(f"warehouse: {warehouse.api_url}   shop: {shop.webhook_url.rsplit('/', 2)[0]}/…")
         inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr(SANDBOX_WMS_KEY))

@@ -65,6 +65,9 @@ CASES: list[tuple[int | None, dict[str, Any] | None, str, type[IntegrationError]
     ),
     (400, err(100, "Could not find value for parameter {id}"), "sale.order.update", ValidationError),
     (400, err(0, "Product not found"), "catalog.product.update", ValidationError),
+    # The product controller's own text for a missing product; code 0 alone says nothing (addendum).
+    (400, err(0, "Product is not exists"), "catalog.product.update", EntityNotFoundError),
+    (400, err("0", "Store is not exists"), "catalog.store.get", NotFoundError),
     (400, err("ERROR_ARGUMENT", "Wrong value", argument="fields"), "catalog.document.add", ValidationError),
     (400, err("ERROR_CORE", "Task title is not specified<br>"), "tasks.task.add", ValidationError),
     (400, err("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded"), "batch", PermanentError),

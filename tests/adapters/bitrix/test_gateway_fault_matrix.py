@@ -43,6 +43,7 @@ OPERATIONS: dict[str, Op] = {
     "set_order_status": lambda g, s: g.set_order_status(s.order_id, "P", allowed_from={"N", "P"}),
     "update_shipment": lambda g, s: g.update_shipment(s.shipment_id, tracking_number="RU1"),
     "set_product_quantities": lambda g, s: g.set_product_quantities({s.product_id: 1}),
+    # S (acquisition) adds stock without a supplier; an A receipt needs one to be conducted.
     "post_stock_document": lambda g, s: g.post_stock_document(
         "S", [StockLine(product_id=s.product_id, amount=Decimal(1), store_to=1)]
     ),

@@ -77,6 +77,7 @@ def test_every_method_under_the_cloud_limiter_without_a_single_503(
     gateway.set_order_status(order_id, "P", allowed_from={"N"})
     gateway.update_shipment(bundle.shipments[0].id, tracking_number="T1")
     gateway.set_product_quantities({first: 1})
+    # S adds stock without a supplier (an A receipt needs one to be conducted).
     gateway.post_stock_document("S", [StockLine(product_id=first, amount=Decimal(1), store_to=1)])
     assert gateway.stores() and gateway.statuses()
     gateway.notify_manager("limiter tour")

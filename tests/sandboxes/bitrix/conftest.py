@@ -47,6 +47,12 @@ class Rest:
         self.http.close()
 
 
+@pytest.fixture(scope="session")
+def rest_class() -> type[Rest]:
+    """For modules that run a shop of their own: ``rest_class(running)`` talks to it like ``rest``."""
+    return Rest
+
+
 @pytest.fixture(scope="module")
 def shop() -> Iterator[RunningSandbox]:
     """Site Management, on-prem, HTTPS, 30 products."""

@@ -97,10 +97,10 @@ def test_stock_documents_receive_move_and_write_off(shop: RunningSandbox, rest: 
     assert {t["id"] for t in types} == {"A", "S", "M", "R", "D"}
 
     def document(doc_type: str, **element: Any) -> int:
-        doc = rest.ok(
-            "catalog.document.add",
-            {"fields": {"docType": doc_type, "currency": "RUB", "responsibleId": 1, "title": "WMS sync"}},
-        )["result"]["document"]
+        fields = {"docType": doc_type, "currency": "RUB", "responsibleId": 1, "title": "WMS sync"}
+        if doc_type == "A":
+            fields["contractorId"] = 1  # a receipt names its supplier, or conducting it is refused
+        doc = rest.ok("catalog.document.add", {"fields": fields})["result"]["document"]
         assert doc["status"] == "N"
         rest.ok("catalog.document.element.add", {"fields": {"docId": doc["id"], "elementId": 24, **element}})
         assert rest.ok("catalog.document.conduct", {"id": doc["id"]})["result"] is True

@@ -33,6 +33,8 @@ _SCOPE_BY_PREFIX = {
     "crm.": ("crm", "CRM"),
 }
 
+# The catalog controllers' own phrase for a missing entity ("Product is not exists", "Store is not exists").
+_GONE = re.compile(r"(?i)\bis not exists\b")
 _NOT_FOUND_WHAT = {
     200540400001: "order",
     201140400001: "shipment",
@@ -189,7 +191,7 @@ def translate(
 
 def _controller_error(code: int, description: str, *, method: str, said: str) -> IntegrationError:
     if code == 0 and _PRODUCT_MISSING.search(description):
-        return EntityNotFoundError(f"product does not exist in Bitrix ({said})", entity="product")
+        return EntityNotFoundError(f"product not found in Bitrix ({said})", entity="product")
     if code == 0 and _DOCUMENT_MISSING.search(description) and method.startswith("catalog.document"):
         return EntityNotFoundError(
             f"stock document does not exist in Bitrix ({said})", entity="stock document"
@@ -197,6 +199,9 @@ def _controller_error(code: int, description: str, *, method: str, said: str) ->
     if code in _NOT_FOUND_WHAT:
         entity = _NOT_FOUND_WHAT[code]
         return EntityNotFoundError(f"{entity} does not exist in Bitrix ({said})", entity=entity)
+    if code == 0 and _GONE.search(description):
+        # catalog.* answers a missing product or store with code 0; only its text tells (addendum).
+        return NotFoundError(f"not found in Bitrix ({said})")
     http_class = (code // 100_000) % 1000
     if http_class == 404:
         return NotFoundError(f"not found in Bitrix ({said})")

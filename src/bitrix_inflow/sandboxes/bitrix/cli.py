@@ -11,6 +11,8 @@ from bitrix_inflow.sandboxes.bitrix.app import BitrixSandbox
 from bitrix_inflow.sandboxes.bitrix.config import SandboxConfig, is_http_url
 from bitrix_inflow.sandboxes.bitrix.server import loopback_socket, serve_forever
 from bitrix_inflow.sandboxes.bitrix.tls import create_test_ca
+from bitrix_inflow.sandboxes.catalogue import CatalogueError
+from bitrix_inflow.sandboxes.catalogue.options import CatalogueFile, catalogue_text
 
 app = typer.Typer(help="Run the 1C-Bitrix sandbox shop (REST API) on loopback.")
 
@@ -29,7 +31,21 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     http: Annotated[bool, typer.Option("--http", help="Serve plain HTTP instead of HTTPS.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for the deterministic shop content.")] = 1,
     # The same bounds as POST /_sandbox/seed.
-    products: Annotated[int, typer.Option(min=0, max=20_000, help="Number of products to create.")] = 20,
+    products: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=20_000, help="Generate this many products of its own (they match no warehouse)."
+        ),
+    ] = None,
+    catalogue: CatalogueFile = None,
+    catalogue_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=200_000,
+            help="Generate a matched catalogue of N SKUs from --seed (give the WMS the same).",
+        ),
+    ] = None,
     orders: Annotated[int, typer.Option(min=0, max=50_000, help="Number of orders to place at start.")] = 0,
     webhook_code: Annotated[
         str, typer.Option(help="Secret of the inbound webhook.")
@@ -76,7 +92,17 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
         raise typer.BadParameter(str(error)) from error
     if no_limits:
         sandbox.faults.update({"limiter": False, "operating_limit_s": None})
-    sandbox.seed(seed=seed, products=products, orders=orders)
+    csv_text = catalogue_text(("--products", products), catalogue, catalogue_size)
+    try:
+        sandbox.seed(
+            seed=seed,
+            products=products,
+            orders=orders,
+            catalogue_csv=csv_text,
+            catalogue_size=catalogue_size,
+        )
+    except CatalogueError as error:
+        raise typer.BadParameter(str(error), param_hint="--catalogue") from error
     tls = None if http else create_test_ca(state_dir)
     try:
         sock = loopback_socket(port)

@@ -20,6 +20,7 @@ from bitrix_inflow.sandboxes.bitrix.config import is_http_url
 from bitrix_inflow.sandboxes.bitrix.methods_sale import full_order, public
 from bitrix_inflow.sandboxes.bitrix.seed import DEFAULT_CARRIERS, random_order
 from bitrix_inflow.sandboxes.bitrix.shop import TABLES
+from bitrix_inflow.sandboxes.catalogue import CatalogueError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -129,19 +130,56 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         carriers = data.get("carriers", list(DEFAULT_CARRIERS))
         if not isinstance(carriers, list) or not carriers or not all(isinstance(c, str) for c in carriers):
             raise _bad("carriers", "must be a non-empty list of names", 'e.g. ["CDEK", "Russian Post"]')
-        options = {
+        options: dict[str, Any] = {
             "seed": _int(data, "seed", 1),
-            "products": _int(data, "products", 20, maximum=20_000),
             "offers_per_product": _int(data, "offers_per_product", 0, maximum=20),
             "stores": _int(data, "stores", 2, minimum=1, maximum=50),
             "carriers": tuple(carriers),
             "orders": _int(data, "orders", 0, maximum=50_000),
         }
+        # Without products the shop loads the shared catalogue: the CSV text sent, a generated one of
+        # catalogue_size rows, or the sandbox catalogue file (the sandbox warehouse's default too).
+        chosen = [
+            name for name in ("products", "catalogue_csv", "catalogue_size") if data.get(name) is not None
+        ]
+        if len(chosen) > 1:
+            raise _bad(
+                chosen[1],
+                f"conflicts with {chosen[0]}",
+                "give one of products, catalogue_csv, catalogue_size",
+            )
+        if data.get("products") is not None:
+            options["products"] = _int(data, "products", maximum=20_000)
+        if data.get("catalogue_size") is not None:
+            options["catalogue_size"] = _int(data, "catalogue_size", minimum=1, maximum=200_000)
+        if data.get("catalogue_csv") is not None:
+            if not isinstance(data["catalogue_csv"], str):
+                raise _bad("catalogue_csv", "must be the text of a catalogue CSV", "send the file's content")
+            options["catalogue_csv"] = data["catalogue_csv"]
+        if "inventory_management" in data and not isinstance(data["inventory_management"], bool):
+            raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
+        try:
+            summary = sandbox.seed(**options)
+        except CatalogueError as error:
+            field = chosen[0] if chosen else "catalogue"
+            raise _bad(field, str(error), "see src/bitrix_inflow/sandboxes/catalogue/catalogue.csv") from None
+        # After the seeding: a refused seed leaves the shop, this setting included, as it was.
         if "inventory_management" in data:
-            if not isinstance(data["inventory_management"], bool):
-                raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
             shop.inventory_management = data["inventory_management"]
-        return sandbox.seed(**options)
+        return summary
+
+    async def settings(request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            data = await _json(request)
+            unknown = [key for key in data if key != "inventory_management"]
+            if unknown:
+                raise _bad(unknown[0], "unknown shop setting", "the settings are: inventory_management")
+            if "inventory_management" in data:
+                if not isinstance(data["inventory_management"], bool):
+                    raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
+                with shop.lock:
+                    shop.inventory_management = data["inventory_management"]
+        return {"inventory_management": shop.inventory_management}
 
     def _lines(data: dict[str, Any]) -> list[tuple[int, float]]:
         raw = data.get("lines")
@@ -449,6 +487,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
     return [
         route("/", info, ["GET"]),
         route("/seed", seed, ["POST"]),
+        route("/settings", settings, ["GET", "POST"]),
         route("/orders", place_order, ["POST"]),
         route("/orders/stream", stream, ["POST"]),
         route("/orders/stream/{stream_id}", stream_status, ["GET"]),

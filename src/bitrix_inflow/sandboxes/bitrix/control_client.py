@@ -33,7 +33,15 @@ class ControlClient:
         return dict(self._call("GET", "/"))
 
     def seed(self, **options: Any) -> dict[str, Any]:
+        """Without ``products`` the shop loads the shared catalogue (``catalogue_csv`` text, ``catalogue_size``
+        generated rows, or the sandbox catalogue file)."""
         return dict(self._call("POST", "/seed", options))
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        """Shop settings; ``inventory_management=False`` switches store documents' conduct off."""
+        if changes:
+            return dict(self._call("POST", "/settings", changes))
+        return dict(self._call("GET", "/settings"))
 
     def place_order(self, **order: Any) -> dict[str, Any]:
         """``lines=[{"productId": 1, "quantity": 2}]``, ``shipments=[{"deliveryId": 2, "lines": [0]}]``;

@@ -446,6 +446,13 @@ PRODUCT = EntitySpec(
     dynamic=re.compile(r"property\d+"),
 )
 
+# Offers (SKUs) are products of their own iblock; their methods add the parent link (offer-list docs).
+OFFER = EntitySpec(
+    "offer",
+    {**PRODUCT.fields, "parentId": Field(kind="int", readonly=True)},
+    dynamic=PRODUCT.dynamic,
+)
+
 PRODUCT_PROPERTY = _spec(
     "productProperty",
     id=RO_INT,

@@ -6,6 +6,7 @@ Pages hold 50 rows; page = floor(start / 50) + 1; ``start=-1`` skips the count.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,8 +15,26 @@ from typing import Any
 from bitrix_inflow.sandboxes.bitrix.entities import EntitySpec
 
 PAGE_SIZE = 50
-# Longest prefixes first so ">=" is not read as ">".
-_OPERATORS = ("!><", "><", "!@", "!%", "!=", ">=", "<=", "=%", "%=", ">", "<", "@", "%", "!", "=")
+# Longest prefixes first so ">=" is not read as ">" and "!=%" not as "!=".
+_OPERATORS = (
+    "!><",
+    "!=%",
+    "!%=",
+    "><",
+    "!@",
+    "!%",
+    "!=",
+    ">=",
+    "<=",
+    "=%",
+    "%=",
+    ">",
+    "<",
+    "@",
+    "%",
+    "!",
+    "=",
+)
 
 
 @dataclass
@@ -89,16 +108,28 @@ def _like(value: Any, pattern: Any) -> bool:
     return str(pattern).strip("%").lower() in ("" if value is None else str(value)).lower()
 
 
+def _like_pattern(value: Any, pattern: Any) -> bool:
+    """SQL LIKE with the value as given (``=%``, ``%=``): ``%`` any run, ``_`` one character, no case (MySQL's
+    default collation). ``"mol%"`` starts with "mol", ``"%mol"`` ends with it."""
+    parts = (".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in str(pattern))
+    text = "" if value is None else str(value)
+    return re.fullmatch("".join(parts), text, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
 def _match(op: str, value: Any, wanted: Any) -> bool:
     if isinstance(value, dict) and "value" in value:
         value = value["value"]  # iblock property cells {"value": ..., "valueId": ...} filter on their value
     if op in ("@", "!@"):
         found = any(_equal(value, item) for item in _as_list(wanted))
         return found if op == "@" else not found
-    if op in ("%", "=%", "%="):
+    if op == "%":
         return _like(value, wanted)
     if op == "!%":
         return not _like(value, wanted)
+    if op in ("=%", "%="):
+        return _like_pattern(value, wanted)
+    if op in ("!=%", "!%="):
+        return not _like_pattern(value, wanted)
     if op in ("><", "!><"):
         bounds = _as_list(wanted)
         if len(bounds) != 2 or value is None:

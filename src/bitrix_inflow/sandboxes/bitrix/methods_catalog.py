@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bitrix_inflow.sandboxes.bitrix import entities as E
 from bitrix_inflow.sandboxes.bitrix import rest_errors
-from bitrix_inflow.sandboxes.bitrix.listing import select_fields
+from bitrix_inflow.sandboxes.bitrix.listing import project, select_fields
 from bitrix_inflow.sandboxes.bitrix.methods_sale import public
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
 from bitrix_inflow.sandboxes.bitrix.seed import OFFER_IBLOCK_ID, PRODUCT_IBLOCK_ID
@@ -34,22 +34,28 @@ def product_list(call: Call) -> Answer:
 
 def offer_list(call: Call) -> Answer:
     rows = _checked_product_list(call, (OFFER_IBLOCK_ID,))
-    return list_answer(call, E.PRODUCT, rows, "offers")
+    return list_answer(call, E.OFFER, rows, "offers")
 
 
 def _product(call: Call, iblocks: tuple[int, ...]) -> Row:
     row = call.shop.t("products").get(call.require("id"))
     if row is None or row["iblockId"] not in iblocks:
-        raise rest_errors.controller(200040400001, "product does not exist")
+        # Code 0, as the docs of catalog.product.get/update and the offer methods list it; the text is the
+        # product controller's own (catalog/lib/controller/product.php).
+        raise rest_errors.controller(0, "Product is not exists")
     return row
 
 
+def _shown(row: Row, spec: E.EntitySpec) -> Row:
+    return project(public(row), None, spec)
+
+
 def product_get(call: Call) -> Answer:
-    return Answer({"product": public(_product(call, (PRODUCT_IBLOCK_ID, OFFER_IBLOCK_ID)))})
+    return Answer({"product": _shown(_product(call, (PRODUCT_IBLOCK_ID, OFFER_IBLOCK_ID)), E.PRODUCT)})
 
 
 def offer_get(call: Call) -> Answer:
-    return Answer({"offer": public(_product(call, (OFFER_IBLOCK_ID,)))})
+    return Answer({"offer": _shown(_product(call, (OFFER_IBLOCK_ID,)), E.OFFER)})
 
 
 def _update_product(call: Call, iblocks: tuple[int, ...]) -> Row:
@@ -66,11 +72,11 @@ def _update_product(call: Call, iblocks: tuple[int, ...]) -> Row:
 
 
 def product_update(call: Call) -> Answer:
-    return Answer({"element": public(_update_product(call, (PRODUCT_IBLOCK_ID, OFFER_IBLOCK_ID)))})
+    return Answer({"element": _shown(_update_product(call, (PRODUCT_IBLOCK_ID, OFFER_IBLOCK_ID)), E.PRODUCT)})
 
 
 def offer_update(call: Call) -> Answer:
-    return Answer({"offer": public(_update_product(call, (OFFER_IBLOCK_ID,)))})
+    return Answer({"offer": _shown(_update_product(call, (OFFER_IBLOCK_ID,)), E.OFFER)})
 
 
 def product_property_list(call: Call) -> Answer:
@@ -99,19 +105,22 @@ def store_product_get(call: Call) -> Answer:
     return Answer({"storeProduct": public(row)})
 
 
-def _require_inventory(call: Call) -> None:
-    if not call.shop.inventory_management:
-        raise rest_errors.controller(0, "Inventory management is not enabled")
+def mode_status(call: Call) -> Answer:
+    """Whether inventory management (store documents) is on: the string ``"Y"`` or ``"N"``."""
+    return Answer("Y" if call.shop.inventory_management else "N")
 
 
 def document_add(call: Call) -> Answer:
-    _require_inventory(call)
+    # Allowed with inventory management off: only conducting is refused then (CCatalogDocs::conductDocument).
+    doc_type = E.internalize(E.DOCUMENT, call.require("fields"), for_update=False, check_required=False).get(
+        "docType"
+    )
+    if doc_type not in DOCUMENT_TYPES:
+        raise rest_errors.controller(0, "DOC_TYPE isn't available")
     fields = E.internalize(E.DOCUMENT, call.require("fields"), for_update=False)
-    if fields["docType"] not in ("A", "S", "M", "R", "D"):
-        raise rest_errors.controller(0, f"Unknown document type {fields['docType']}")
     now = call.shop.clock.iso()
     row: Row = {
-        "docType": fields["docType"],
+        "docType": doc_type,
         "siteId": fields.get("siteId", "s1"),
         "contractorId": fields.get("contractorId"),
         "responsibleId": fields["responsibleId"],
@@ -138,14 +147,19 @@ def document_list(call: Call) -> Answer:
 
 
 def document_element_add(call: Call) -> Answer:
-    _require_inventory(call)
-    fields = E.internalize(E.DOCUMENT_ELEMENT, call.require("fields"), for_update=False)
-    document = call.shop.t("documents").get(fields["docId"])
+    # No required-field check first: the element controller reads DOC_ID itself and answers with its own
+    # string codes (catalog/lib/controller/document/element.php).
+    fields = E.internalize(E.DOCUMENT_ELEMENT, call.require("fields"), for_update=False, check_required=False)
+    document = call.shop.t("documents").get(fields.get("docId") or 0)
     if document is None:
-        raise rest_errors.controller(0, "Document not found")
-    if document["status"] == "Y":
-        raise rest_errors.controller(0, "Conducted document cannot be changed")
-    call.shop.product(fields["elementId"])
+        raise rest_errors.RestError(400, "ERROR_DOCUMENT_STATUS", "Document not found")
+    if document["status"] != "N":
+        raise rest_errors.RestError(400, "ERROR_DOCUMENT_STATUS", "Conducted document")
+    # Like the module, any positive product id is stored: a missing product, like an amount of 0, is refused only
+    # when the document is conducted (and then nothing of it applies).
+    element_id = int(fields.get("elementId") or 0)
+    if element_id <= 0:
+        raise rest_errors.controller(0, "Error of adding new document element")
     row: Row = {
         "docId": document["id"],
         "storeFrom": fields.get("storeFrom"),
@@ -158,21 +172,36 @@ def document_element_add(call: Call) -> Answer:
     return Answer({"documentElement": public(row)})
 
 
+def document_element_list(call: Call) -> Answer:
+    return list_answer(call, E.DOCUMENT_ELEMENT, call.shop.t("documentElements").all(), "documentElements")
+
+
 def document_conduct(call: Call) -> Answer:
-    _require_inventory(call)
     call.shop.conduct_document(call.require("id"))
     return Answer(True)
 
 
+def document_cancel(call: Call) -> Answer:
+    call.shop.cancel_document(call.require("id"))
+    return Answer(True)
+
+
+def document_delete(call: Call) -> Answer:
+    # The docs: null when the document is conducted ("cancel the processing first"), true when deleted.
+    return Answer(True if call.shop.delete_document(call.require("id")) else None)
+
+
+DOCUMENT_TYPES = {
+    "A": "Goods Receipt",
+    "S": "Goods Acquisition",
+    "M": "Goods Transfer Between Warehouses",
+    "R": "Goods Return",
+    "D": "Goods Write-off",
+}
+
+
 def enum_document_types(call: Call) -> Answer:
-    names = (
-        ("A", "Goods Receipt"),
-        ("S", "Goods Acquisition"),
-        ("M", "Goods Transfer Between Warehouses"),
-        ("R", "Goods Return"),
-        ("D", "Goods Write-off"),
-    )
-    return Answer({"enum": [{"id": key, "name": value} for key, value in names]})
+    return Answer({"enum": [{"id": key, "name": value} for key, value in DOCUMENT_TYPES.items()]})
 
 
 METHODS = [
@@ -188,9 +217,13 @@ METHODS = [
     Method("catalog.store.get", "catalog", store_get),
     Method("catalog.storeproduct.list", "catalog", store_product_list),
     Method("catalog.storeproduct.get", "catalog", store_product_get),
+    Method("catalog.document.mode.status", "catalog", mode_status),
     Method("catalog.document.add", "catalog", document_add),
     Method("catalog.document.list", "catalog", document_list),
+    Method("catalog.document.delete", "catalog", document_delete),
     Method("catalog.document.element.add", "catalog", document_element_add),
+    Method("catalog.document.element.list", "catalog", document_element_list),
     Method("catalog.document.conduct", "catalog", document_conduct),
+    Method("catalog.document.cancel", "catalog", document_cancel),
     Method("catalog.enum.getStoreDocumentTypes", "catalog", enum_document_types),
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from bitrix_inflow.sandboxes import catalogue
 from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
+from bitrix_inflow.sandboxes.catalogue import CatalogueError, Item
 
 PRODUCT_IBLOCK_ID = 23
 OFFER_IBLOCK_ID = 24
@@ -115,6 +117,8 @@ def add_product(
     iblock_id: int = PRODUCT_IBLOCK_ID,
     product_type: int = 1,
     parent_id: int | None = None,
+    xml_id: str | None = None,
+    barcode_multi: bool = False,
 ) -> Row:
     now = shop.clock.iso()
     products = shop.t("products")
@@ -139,7 +143,7 @@ def add_product(
         "length": None,
         "purchasingPrice": round(price * 0.6, 2),
         "purchasingCurrency": "RUB",
-        "barcodeMulti": "N",
+        "barcodeMulti": "Y" if barcode_multi else "N",
         "vatIncluded": "Y",
         "dateCreate": now,
         "timestampX": now,
@@ -159,17 +163,20 @@ def add_product(
         "_price": price,
     }
     product_id = products.insert(product)
-    product["xmlId"] = f"{1000000000 + product_id}"
+    product["xmlId"] = xml_id if xml_id is not None else f"{1000000000 + product_id}"
     offset = 10 if iblock_id == OFFER_IBLOCK_ID else 0
     value_id = product_id * 10
     product[f"property{PROP_ARTNUMBER + offset}"] = _property(sku, value_id + 1)
-    product[f"property{PROP_GTIN + offset}"] = _property(gtin, value_id + 2)
+    product[f"property{PROP_GTIN + offset}"] = _property(gtin, value_id + 2) if gtin else None
     if iblock_id == PRODUCT_IBLOCK_ID:
         product[f"property{PROP_MARKING_GROUP}"] = (
             _property(marking_group, value_id + 3) if marking_group else None
         )
     if parent_id is not None:
-        product[f"property{PROP_CML2_LINK}"] = _property(str(parent_id), value_id + 4)
+        link = _property(str(parent_id), value_id + 4)
+        product[f"property{PROP_CML2_LINK}"] = link
+        # catalog.product.offer.* show the same link as parentId {value, valueId} (offer-list docs).
+        product["parentId"] = dict(link)
     for store_id, amount in stock.items():
         shop.store_product(product_id, store_id)
         shop.set_store_amount(product_id, store_id, amount)
@@ -181,17 +188,95 @@ def seed_shop(
     shop: Shop,
     *,
     seed: int = 1,
-    products: int = 20,
+    products: int | None = None,
     offers_per_product: int = 0,
     stores: int = 2,
     carriers: tuple[str, ...] = DEFAULT_CARRIERS,
     orders: int = 0,
+    catalogue_csv: str | None = None,
+    catalogue_size: int | None = None,
 ) -> dict[str, Any]:
-    """Reset the shop and fill it. Returns a summary with the ids created."""
+    """Reset the shop and fill it. Returns a summary with the ids created.
+
+    The products: ``products=N`` generated ones of its own (``ART-00001``..., they match no warehouse); else the
+    sandboxes' shared catalogue: ``catalogue_csv`` (the text of a catalogue file), a generated one of
+    ``catalogue_size`` rows, or by default the sandbox catalogue file the sandbox warehouse loads too. A
+    catalogue that cannot be used raises ``CatalogueError`` before the shop is touched.
+    """
     rng = random.Random(seed)
+    if products is not None:
+        if catalogue_csv is not None or catalogue_size is not None:
+            raise CatalogueError("give either products or a catalogue, not both")
+        source, items = "generated products", None
+    else:
+        source, items = catalogue.resolve(csv_text=catalogue_csv, size=catalogue_size, seed=seed)
+        check_shop_rows(items)
     shop.reset()
     install_reference_data(shop, carriers=carriers, stores=stores)
     store_ids = [row["id"] for row in shop.t("stores").all()]
+    if items is not None:
+        _add_catalogue(shop, rng, items, store_ids)
+    else:
+        _add_generated(shop, rng, products or 0, offers_per_product, store_ids)
+    placed = [random_order(shop, rng)["id"] for _ in range(orders)]
+    return {
+        "seed": seed,
+        "source": source,
+        "products": [row["id"] for row in shop.t("products").all()],
+        "stores": store_ids,
+        "deliveries": [row["id"] for row in shop.t("deliveries").all()],
+        "statuses": [row["id"] for row in shop.t("statuses").all()],
+        "orders": placed,
+    }
+
+
+# The shop's own names of the Honest Sign product groups (its MARKING_GROUP property holds these).
+_GROUP_NAMES = {"5408": "shoes", "5140": "clothes", "8258": "perfume", "8721": "tires"}
+
+
+def check_shop_rows(items: list[Item]) -> None:
+    """What the shop needs of the rows it keeps: a key to be found by, and a product group it knows."""
+    for item in items:
+        if not item.in_shop:
+            continue
+        if not item.shop_key:
+            raise CatalogueError(f"{item.sku}: a row in the shop needs its shop_key (xmlId and ARTNUMBER)")
+        if item.marked and item.marked not in _GROUP_NAMES:
+            raise CatalogueError(
+                f"{item.sku}: product group {item.marked!r} is not one of {sorted(_GROUP_NAMES)}"
+            )
+
+
+def _add_catalogue(shop: Shop, rng: random.Random, items: list[Item], store_ids: list[int]) -> None:
+    """Products (iblock 23) and offers (iblock 24) in the file's order; xmlId and ARTNUMBER carry the shop key."""
+    parents: dict[str, int] = {}
+    for item in items:
+        if not item.in_shop:
+            continue
+        price = float(rng.randrange(100, 5000))
+        is_offer = item.kind == "offer"
+        product = add_product(
+            shop,
+            name=item.name,
+            sku=item.shop_key,
+            gtin=item.gtin,
+            marking_group=_GROUP_NAMES.get(item.marked, ""),
+            price=price,
+            # A parent is sold through its offers and holds no stock of its own.
+            stock={} if item.kind == "parent" else {s: float(rng.randrange(0, 60)) for s in store_ids},
+            iblock_id=OFFER_IBLOCK_ID if is_offer else PRODUCT_IBLOCK_ID,
+            product_type={"product": 1, "parent": 3, "offer": 4}[item.kind],
+            parent_id=parents[item.parent] if is_offer else None,
+            xml_id=item.shop_key,
+            barcode_multi=item.barcode_multi,
+        )
+        if item.kind == "parent":
+            parents[item.sku] = product["id"]
+
+
+def _add_generated(
+    shop: Shop, rng: random.Random, products: int, offers_per_product: int, store_ids: list[int]
+) -> None:
     for number in range(1, products + 1):
         name = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)} #{number}"
         stock = {store_id: float(rng.randrange(0, 60)) for store_id in store_ids}
@@ -226,15 +311,6 @@ def seed_shop(
             add_product(
                 shop, name=name, sku=sku, gtin=_gtin13(rng), marking_group=group, price=price, stock=stock
             )
-    placed = [random_order(shop, rng)["id"] for _ in range(orders)]
-    return {
-        "seed": seed,
-        "products": [row["id"] for row in shop.t("products").all()],
-        "stores": store_ids,
-        "deliveries": [row["id"] for row in shop.t("deliveries").all()],
-        "statuses": [row["id"] for row in shop.t("statuses").all()],
-        "orders": placed,
-    }
 
 
 def sellable_products(shop: Shop) -> list[Row]:

@@ -71,13 +71,14 @@ def running_bitrix_sandbox(
     *,
     https: bool = True,
     seed: int | None = 1,
-    products: int = 20,
+    products: int | None = None,
     state_dir: Path | None = None,
     **seed_options: Any,
 ) -> Iterator[RunningSandbox]:
     """Start a sandbox shop on 127.0.0.1 and an ephemeral port; stop it on exit.
 
-    ``seed=None`` leaves the shop empty (reference data only comes with a seed). Leaving the block raises
+    ``seed=None`` leaves the shop empty (reference data only comes with a seed). Without ``products`` the shop
+    holds the sandbox catalogue (``catalogue_csv=`` / ``catalogue_size=`` choose another). Leaving the block raises
     :class:`~bitrix_inflow.sandboxes.bugs.SandboxBugs` when the sandbox recorded an unexpected exception that no
     one has checked yet.
     """

@@ -191,7 +191,8 @@ class Shop:
     def product(self, product_id: Any) -> Row:
         row = self.t("products").get(product_id)
         if row is None:
-            raise rest_errors.controller(200040400001, "product does not exist")
+            # catalog.product.get/update docs: a missing product is code 0, not a 2000404... code.
+            raise rest_errors.controller(0, "Product is not exists")
         return row
 
     def set_store_amount(self, product_id: int, store_id: int, amount: float) -> None:
@@ -693,43 +694,143 @@ class Shop:
         return payment
 
     # -- stock documents -------------------------------------------------------------------------------------
+    #
+    # As CCatalogDocs does it: every line is checked before any is applied, so a refused conduct or cancel
+    # changes nothing and can be retried. The messages are the catalog module's (lang/en/general/
+    # store_docs_type.php), wrapped the way the docs show them.
 
-    def conduct_document(self, document_id: Any) -> Row:
+    def _document(self, document_id: Any, missing: str) -> Row:
         document = self.t("documents").get(document_id)
         if document is None:
-            raise rest_errors.controller(0, "Document not found")
-        if document["status"] == "Y":
-            raise rest_errors.controller(0, "Document already conducted")
-        elements = self.children("documentElements", "docId", document["id"])
-        if not elements:
-            raise rest_errors.controller(0, "Document has no products")
-        kind = document["docType"]
-        for element in elements:
-            product_id = int(element["elementId"])
-            amount = float(element["amount"] or 0)
-            self.product(product_id)
-            if kind in ("A", "S", "R"):
-                self._stock_move(product_id, element.get("storeTo"), amount)
-            elif kind == "D":
-                self._stock_move(product_id, element.get("storeFrom"), -amount)
-            elif kind == "M":
-                self._stock_move(product_id, element.get("storeFrom"), -amount)
-                self._stock_move(product_id, element.get("storeTo"), amount)
-        document["status"] = "Y"
-        document["dateStatus"] = self.clock.iso()
-        document["statusBy"] = 1
+            raise rest_errors.controller(0, missing)
         return document
 
-    def _stock_move(self, product_id: int, store_id: Any, delta: float) -> None:
-        store = self.t("stores").get(store_id)
-        if store is None:
-            raise rest_errors.controller(0, f"Store {store_id} not found for product {product_id}")
-        cell = self.store_product(product_id, store["id"])
-        if cell["amount"] + delta < 0:
-            raise rest_errors.controller(
-                0, f"Not enough stock of product {product_id} in store {store['id']}"
-            )
-        self.set_store_amount(product_id, store["id"], cell["amount"] + delta)
+    def _lines(self, document: Row) -> list[Row]:
+        return self.children("documentElements", "docId", document["id"])
+
+    def conduct_document(self, document_id: Any) -> Row:
+        document = self._document(document_id, "Document not found")
+        if not self.inventory_management:
+            raise _conduct_error([_STORE_CONTROL_OFF])
+        if document["status"] == "Y":
+            raise rest_errors.controller(0, "Document already conducted")
+        kind = document["docType"]
+        if kind == "A" and not document.get("contractorId"):
+            raise _conduct_error(["Supplier is not specified."])
+        elements = self._lines(document)
+        if not elements:
+            raise _conduct_error([f"Items present in the inventory object ID #{document['id']} are missing"])
+        problems = self._line_problems(elements)
+        if problems:
+            raise _conduct_error(problems)
+        self._apply(self._moves(kind, elements, +1), _conduct_error)
+        self._set_status(document, "Y")
+        return document
+
+    def cancel_document(self, document_id: Any) -> Row:
+        """Un-conduct: the lines' stock moves are reversed and the document becomes ``C`` (cancelled)."""
+        # The docs list this text for an unknown id too: the rights check cannot find the document.
+        document = self._document(document_id, "Insufficient permissions to save the document")
+        if not self.inventory_management:
+            raise _cancel_error([_STORE_CONTROL_OFF])
+        if document["status"] != "Y":
+            raise _cancel_error(["Document has not been conducted yet"])
+        self._apply(self._moves(document["docType"], self._lines(document), -1), _cancel_error)
+        self._set_status(document, "C")
+        return document
+
+    def delete_document(self, document_id: Any) -> bool:
+        """A draft (or cancelled) document goes with its lines; a conducted one stays (the caller answers null)."""
+        document = self._document(document_id, "Document not found")
+        if document["status"] == "Y":
+            return False
+        for element in self._lines(document):
+            del self.t("documentElements").rows[int(element["id"])]
+        del self.t("documents").rows[int(document["id"])]
+        return True
+
+    def _set_status(self, document: Row, status: str) -> None:
+        now = self.clock.iso()
+        document["status"] = status
+        document["dateStatus"] = now
+        document["dateModify"] = now
+        document["statusBy"] = 1
+
+    def _line_problems(self, elements: list[Row]) -> list[str]:
+        problems: list[str] = []
+        counted: dict[int, Row] = {}
+        for element in elements:
+            product_id = int(element["elementId"] or 0)
+            product = self.t("products").get(product_id)
+            if product is None:
+                problems.append(
+                    f"Information block item ID #{product_id} present in the inventory object is missing"
+                )
+                continue
+            name = f"ID #{product_id} ({product['name']})"
+            if product["type"] not in (1, 4):
+                # A product with offers is sold through them and holds no stock of its own.
+                problems.append(f"Inventory object refers to incorrect product type {name}")
+            elif float(element["amount"] or 0) <= 0:
+                problems.append(f"Inventory object specifies incorrect product quantity {name}")
+            else:
+                counted[product_id] = product
+        for product_id, product in counted.items():
+            # No REST method adds document barcodes, so such a product never conducts through REST.
+            if product["barcodeMulti"] == "Y":
+                problems.append(
+                    f"Number of barcodes for product ID #{product_id} ({product['name']}) specified in the "
+                    "inventory object does not match the actual product quantity."
+                )
+        return problems
+
+    def _moves(self, kind: str, elements: list[Row], sign: int) -> list[tuple[int, Any, float]]:
+        """(product, store, delta) per line: ``sign`` +1 conducts, -1 reverses a conduct."""
+        moves: list[tuple[int, Any, float]] = []
+        for element in elements:
+            product_id = int(element["elementId"])
+            amount = sign * float(element["amount"] or 0)
+            if kind in ("A", "S", "R"):
+                moves.append((product_id, element.get("storeTo"), amount))
+            elif kind == "D":
+                moves.append((product_id, element.get("storeFrom"), -amount))
+            elif kind == "M":
+                moves.append((product_id, element.get("storeFrom"), -amount))
+                moves.append((product_id, element.get("storeTo"), amount))
+        return moves
+
+    def _apply(self, moves: list[tuple[int, Any, float]], refuse: Callable[[list[str]], Exception]) -> None:
+        """Check every move against the stock the earlier moves leave, then apply them all, or none."""
+        problems: list[str] = []
+        after: dict[tuple[int, int], float] = {}
+        for product_id, store_id, delta in moves:
+            store = self.t("stores").get(store_id)
+            if store is None:
+                problems.append(f"Store {store_id} not found for product {product_id}")
+                continue
+            key = (product_id, int(store["id"]))
+            cell = self._cells.get(key)
+            current = after.get(key, float(cell["amount"]) if cell else 0.0)
+            if current + delta < 0:
+                problems.append(f"Not enough stock of product {product_id} in store {store['id']}")
+            after[key] = current + delta
+        if problems:
+            raise refuse(problems)
+        for (product_id, store_id), amount in after.items():
+            self.set_store_amount(product_id, store_id, amount)
+
+
+# The catalog module's English text (DOCUMENT_CONTROLLER_MANAGEMENT_NOT_ENABLED); the docs translate the same
+# refusal as "Warehouse accounting must be enabled to conduct the document".
+_STORE_CONTROL_OFF = "You have to enable inventory management to process the inventory object"
+
+
+def _conduct_error(problems: list[str]) -> rest_errors.RestError:
+    return rest_errors.controller(0, "Document conducting error: " + "; ".join(problems))
+
+
+def _cancel_error(problems: list[str]) -> rest_errors.RestError:
+    return rest_errors.controller(0, "Error cancelling document conduct: " + "; ".join(problems))
 
 
 def _num(value: float) -> float | int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +37,10 @@ def build_service(settings: SandboxSettings) -> WmsService:
             seed=settings.seed,
             qty_min=settings.qty_min,
             qty_max=settings.qty_max,
+            catalogue_csv=(
+                Path(settings.catalogue_path).read_text(encoding="utf-8") if settings.catalogue_path else None
+            ),
+            catalogue_size=settings.catalogue_size,
         )
     service.dirty = bool(settings.state_path)
     return service

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from bitrix_inflow.sandboxes.catalogue import CatalogueError, parse
+from bitrix_inflow.sandboxes.catalogue.options import CatalogueFile, catalogue_text
+from bitrix_inflow.sandboxes.wms.assortment import warehouse_skus
 from bitrix_inflow.sandboxes.wms.auth import AuthSettings
 from bitrix_inflow.sandboxes.wms.dialect import Dialect
 from bitrix_inflow.sandboxes.wms.faults import FaultSettings
@@ -41,7 +44,19 @@ def wms(
     host: Annotated[str, typer.Option(help="Interface to bind; keep it on loopback.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0 = any free port).")] = 8085,
     seed: Annotated[int, typer.Option(help="Seed for stock, codes and faults (deterministic runs).")] = 0,
-    skus: Annotated[int, typer.Option(min=1, help="SKUs to seed.")] = 200,
+    skus: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Generate this many SKUs of its own (they match no shop) instead of a catalogue."
+        ),
+    ] = None,
+    catalogue: CatalogueFile = None,
+    catalogue_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Generate a matched catalogue of N SKUs from --seed (give the shop the same)."
+        ),
+    ] = None,
     bins: Annotated[int, typer.Option(min=1, help="Bins per warehouse to seed.")] = 2000,
     warehouse: Annotated[list[str] | None, typer.Option(help="Warehouse code (repeatable).")] = None,
     dialect: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Dialect TOML.")] = None,
@@ -107,10 +122,19 @@ def wms(
         webhook_duplicate_rate=webhook_duplicate_rate,
         webhook_reorder_rate=webhook_reorder_rate,
     )
+    csv_text = catalogue_text(("--skus", skus), catalogue, catalogue_size)
+    if csv_text is not None:
+        # Checked here, so a bad file is a usage error and not a traceback from the server's start.
+        try:
+            warehouse_skus(parse(csv_text, source=str(catalogue)))
+        except CatalogueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--catalogue") from None
     settings = SandboxSettings(
         seed=seed,
         warehouses=warehouse or ["MAIN"],
         skus=skus,
+        catalogue_path=str(catalogue) if catalogue else None,
+        catalogue_size=catalogue_size,
         bins=bins,
         pace=pace,
         dialect=chosen_dialect,

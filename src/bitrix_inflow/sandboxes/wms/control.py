@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
+from bitrix_inflow.sandboxes.catalogue import CatalogueError
 from bitrix_inflow.sandboxes.wms.gs1 import MARKING_GROUPS, has_valid_check_digit
 from bitrix_inflow.sandboxes.wms.http import json_response, read_json
 from bitrix_inflow.sandboxes.wms.models import StrictModel, parse_body
@@ -22,8 +23,12 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^
 
 class SeedIn(StrictModel):
     warehouses: list[Name] = Field(default_factory=lambda: ["MAIN"], min_length=1, max_length=20)
-    skus: int = Field(ge=1, le=1_000_000)
-    bins: int = Field(ge=1, le=5_000_000)
+    # skus: generated SKUs that match no shop; without it, the shared catalogue (the CSV text sent, a generated
+    # one of catalogue_size rows, or the sandbox catalogue file the sandbox shop loads too).
+    skus: int | None = Field(default=None, ge=1, le=1_000_000)
+    catalogue_csv: str | None = Field(default=None, max_length=64 * 1024 * 1024)
+    catalogue_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    bins: int = Field(default=500, ge=1, le=5_000_000)
     seed: int = 0
     qty_min: int = Field(default=0, ge=0)
     qty_max: int = Field(default=50, ge=0, le=1_000_000)
@@ -53,15 +58,27 @@ def register_control(app: FastAPI, service: WmsService) -> None:
         req = parse_body(SeedIn, await read_json(request))
         if req.qty_min > req.qty_max:
             raise invalid("qty_min", "must not exceed qty_max")
-        service.seed(
-            list(req.warehouses),
-            skus=req.skus,
-            bins=req.bins,
-            seed=req.seed,
-            qty_min=req.qty_min,
-            qty_max=req.qty_max,
-        )
-        return json_response({"seeded": service.stock.counts()})
+        chosen = [
+            name for name in ("skus", "catalogue_csv", "catalogue_size") if getattr(req, name) is not None
+        ]
+        if len(chosen) > 1:
+            raise invalid(
+                chosen[1], f"give one of skus, catalogue_csv, catalogue_size (got {', '.join(chosen)})"
+            )
+        try:
+            source = service.seed(
+                list(req.warehouses),
+                skus=req.skus,
+                bins=req.bins,
+                seed=req.seed,
+                qty_min=req.qty_min,
+                qty_max=req.qty_max,
+                catalogue_csv=req.catalogue_csv,
+                catalogue_size=req.catalogue_size,
+            )
+        except CatalogueError as exc:
+            raise invalid(chosen[0] if chosen else "catalogue", str(exc)) from None
+        return json_response({"seeded": service.stock.counts(), "source": source})
 
     @app.post("/_sandbox/stock")
     async def adjust_stock(request: Request) -> JSONResponse:

@@ -6,8 +6,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from bitrix_inflow.sandboxes import catalogue
 from bitrix_inflow.sandboxes.bugs import BugLog
+from bitrix_inflow.sandboxes.catalogue import CatalogueError
 from bitrix_inflow.sandboxes.wms import cursors
+from bitrix_inflow.sandboxes.wms.assortment import warehouse_skus
 from bitrix_inflow.sandboxes.wms.auth import Authenticator, AuthSettings
 from bitrix_inflow.sandboxes.wms.clock import Timestamps, parse_rfc3339_us
 from bitrix_inflow.sandboxes.wms.dialect import Dialect
@@ -17,7 +20,7 @@ from bitrix_inflow.sandboxes.wms.models import CancelIn, CreateOrderIn, parse_bo
 from bitrix_inflow.sandboxes.wms.order_model import STATUSES, Order
 from bitrix_inflow.sandboxes.wms.orders import OrderBook
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
-from bitrix_inflow.sandboxes.wms.stock import StockStore
+from bitrix_inflow.sandboxes.wms.stock import StockStore, generated_skus
 from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
 
 
@@ -25,7 +28,12 @@ from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
 class SandboxSettings:
     seed: int = 0
     warehouses: list[str] = field(default_factory=lambda: ["MAIN"])
-    skus: int = 50
+    # Which SKUs: ``skus=N`` generated ones of its own (they match no shop); else the shared catalogue: the file
+    # at ``catalogue_path``, a generated one of ``catalogue_size`` rows (seeded with ``seed``), or by default
+    # the sandbox catalogue the sandbox shop loads too.
+    skus: int | None = None
+    catalogue_path: str | None = None
+    catalogue_size: int | None = None
     bins: int = 500
     qty_min: int = 0
     qty_max: int = 50
@@ -73,12 +81,31 @@ class WmsService:
 
     # ----------------------------------------------------------------- seeding
     def seed(
-        self, warehouses: list[str], *, skus: int, bins: int, seed: int, qty_min: int, qty_max: int
-    ) -> None:
-        """Replace stock and orders (subscriptions stay) with a deterministic warehouse."""
-        self.stock.seed(
+        self,
+        warehouses: list[str],
+        *,
+        skus: int | None,
+        bins: int,
+        seed: int,
+        qty_min: int,
+        qty_max: int,
+        catalogue_csv: str | None = None,
+        catalogue_size: int | None = None,
+    ) -> str:
+        """Replace stock and orders (subscriptions stay) with a deterministic warehouse; returns where the SKUs
+        came from. A catalogue that cannot be used raises ``CatalogueError`` before anything changes."""
+        zones: list[str] | None = None
+        if skus is not None:
+            if catalogue_csv is not None or catalogue_size is not None:
+                raise CatalogueError("give either skus or a catalogue, not both")
+            source, chosen = "generated SKUs", generated_skus(skus)
+        else:
+            source, items = catalogue.resolve(csv_text=catalogue_csv, size=catalogue_size, seed=seed)
+            chosen, zones = warehouse_skus(items)
+        self.stock.seed_skus(
             warehouses,
-            n_skus=skus,
+            chosen,
+            zones,
             n_bins=bins,
             seed=seed,
             qty_min=qty_min,
@@ -90,6 +117,7 @@ class WmsService:
         self.idempotency.clear()
         self.hub.forget_deliveries()
         self.dirty = True
+        return source
 
     # ----------------------------------------------------------------- stock
     def get_stock(self, query: dict[str, Any]) -> dict[str, Any]:

@@ -71,6 +71,18 @@ class Sku:
     marking_group: str | None
 
 
+def generated_skus(n_skus: int) -> list[Sku]:
+    """The warehouse's own assortment (``--skus``): ``SKU-000001``..., every fourth marked, groups in turn."""
+    return [
+        Sku(
+            code=f"SKU-{i + 1:06d}",
+            gtin=make_gtin14(i + 1),
+            marking_group=MARKING_GROUPS[(i // 4) % len(MARKING_GROUPS)] if i % 4 == 0 else None,
+        )
+        for i in range(n_skus)
+    ]
+
+
 class StockStore:
     def __init__(self) -> None:
         self.skus: list[Sku] = []
@@ -87,32 +99,38 @@ class StockStore:
         self._wh_codes: list[str] = []
 
     # ----------------------------------------------------------------- building
-    def seed(
+    def seed_skus(
         self,
         warehouses: Sequence[str],
+        skus: Sequence[Sku],
+        zones: Sequence[str] | None,
         *,
-        n_skus: int,
         n_bins: int,
         seed: int,
         qty_min: int,
         qty_max: int,
         now_us: int,
     ) -> None:
-        """Replace everything with a deterministic warehouse: the k-th bin of a SKU goes to zone A/B/P,
-        every fifth to quarantine Q; quantities come from ``random.Random(seed)``."""
+        """Replace everything with a deterministic warehouse: ``skus`` over ``n_bins`` bins per warehouse, bin j
+        holding SKU j mod n. A SKU with a zone (A, B or P) keeps its bins there, except every fifth, which goes to
+        quarantine Q; without zones the k-th bin of a SKU goes to A, B, P, A, Q in turn. Quantities come from
+        ``random.Random(seed)``."""
         self.__init__()  # type: ignore[misc]
         rng = random.Random(seed)
-        for i in range(n_skus):
-            group = MARKING_GROUPS[(i // 4) % len(MARKING_GROUPS)] if i % 4 == 0 else None
-            self._add_sku(Sku(code=f"SKU-{i + 1:06d}", gtin=make_gtin14(i + 1), marking_group=group))
+        for sku in skus:
+            self._add_sku(sku)
+        n_skus = len(self.skus)
         zone_cycle = (0, 1, 2, 0, 3)
+        home = [ZONE_INDEX[zone] for zone in zones] if zones is not None else None
         for wh_code in warehouses:
             wh = self._warehouse(wh_code)
             wh_idx = self._wh_codes.index(wh_code)
             randint = rng.randint
             for j in range(n_bins):
                 sku_idx = j % n_skus
-                zone = zone_cycle[(j // n_skus) % 5]
+                turn = (j // n_skus) % 5
+                # The fifth turn is quarantine in both modes (zone_cycle[4] is Q).
+                zone = zone_cycle[turn] if home is None or turn == 4 else home[sku_idx]
                 self._append_slot(wh, wh_idx, sku_idx, zone, j, randint(qty_min, qty_max), now_us)
             wh.next_binno = n_bins
             wh.sorted_skus = sorted(self.skus[s].code for s in wh.aggregates)
