@@ -198,6 +198,10 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     check_rows = [line for line in result.stdout.splitlines() if line.startswith(("│ inflow", "│ bitrix"))]
     assert len(check_rows) == 5 and all("✓" in row for row in check_rows), result.stdout
     assert "40 SKUs" in result.stdout and "shop orders found by the poller: 6 new" in result.stdout
+    # The stock sync joins the two sandboxes: 37 of the catalogue's SKUs match, the deliberate mismatches show.
+    assert "full sync, quantity mode" in result.stdout and "full sync, document mode" in result.stdout
+    assert "unmatched (warehouse): SB-GIFT-BOX" in result.stdout
+    assert "the incremental sync wrote only what changed (1)" in result.stdout
     # Logs are for the person watching: readable, and only what went wrong (the demo's planted dead job).
     assert json_log_lines(result.stdout + result.stderr) == [], result.stderr[-2000:]
     assert "job.dead" in result.stderr and "job_id=15" in result.stderr

@@ -3,19 +3,25 @@
 1. Starts the sandbox warehouse (Inflow WMS, REST, API key) and the sandbox shop (1C-Bitrix "site", HTTPS with its
    own test CA), and points the real adapters at them: the same checks ``bitrix-inflow check`` runs, then the
    warehouse's sellable stock streamed page by page and the shop's new orders read the way the poller reads them.
+   Then the stock sync: a full sync in quantity mode (with the unmatched report), an incremental one after a change
+   in the warehouse (one write), and a full sync in document mode (stock documents per store).
 2. Exercises the durable job engine in the real state database: jobs per order serialised by lock key, a
    transient failure retried with backoff, a rate limit honoured, a permanent failure parked as ``dead``.
 
-The sync flows that join the two sides arrive with their own issue; then this demo runs them instead.
+The order flows arrive with their own issues; then this demo runs them too.
 """
 
 from __future__ import annotations
 
 import itertools
+import tempfile
 import threading
 import time
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
+import httpx
 from pydantic import SecretStr
 from rich.markup import escape
 from rich.table import Table
@@ -33,6 +39,10 @@ from bitrix_inflow.jobs.worker import Worker, WorkerSettings
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import schema
+from bitrix_inflow.store import stock as store
+from bitrix_inflow.store.engine import make_engine
+from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
+from bitrix_inflow.sync.stock.flow import StockOptions, StockReport, sync_stock
 from bitrix_inflow.timing import SystemClock
 
 DEMO_TIMEOUT_SECONDS = 60
@@ -102,6 +112,73 @@ def _sandboxes() -> None:
             f"shop orders found by the poller: {len(changed.new)} new ({ids}); "
             f"next poll starts after id {changed.watermark.last_id}"
         )
+        _stock_sync(warehouse, shop, inflow, bitrix)
+
+
+def _stock_sync(warehouse: Any, shop: Any, inflow: InflowSettings, bitrix: BitrixSettings) -> None:
+    """The stock flow on the sandboxes, in a state database of its own (the user's state is never touched)."""
+    console.rule("[bold]stock sync: warehouse → shop")
+    clock = SystemClock()
+    with tempfile.TemporaryDirectory(prefix="bitrix-inflow-demo-") as scratch:
+        engine = make_engine(f"sqlite:///{Path(scratch) / 'stock.db'}")
+        schema.upgrade(engine)
+        try:
+            with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+                shop_side = BitrixShopStock(gateway)
+                options = StockOptions(warehouses=(inflow.warehouse,), stores={inflow.warehouse: 1})
+                shop.control.settings(inventory_management=False)
+                full = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
+                console.print(_summary("full sync, quantity mode (no inventory management)", full))
+                with engine.connect() as conn:
+                    unmatched = store.load_unmatched(conn, "default")
+                for item in unmatched[:8]:
+                    console.print(f"  unmatched ({item.side}): {escape(item.item)} — {escape(item.detail)}")
+                sku = sorted(store_links(engine))[0]
+                _adjust(warehouse, inflow.warehouse, sku, 5)
+                incremental = sync_stock(engine, client, shop_side, options, clock=clock)
+                changed = ", ".join(f"{', '.join(p.skus)} {p.before}→{p.after}" for p in incremental.plan)
+                console.print(
+                    f"the warehouse received 5 more of {sku}; the incremental sync wrote only what changed "
+                    f"({incremental.written}): {changed}"
+                )
+                shop.control.settings(inventory_management=True)
+                documents = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
+                console.print(
+                    _summary("full sync, document mode (inventory management on, store 1)", documents)
+                )
+        finally:
+            engine.dispose()
+
+
+def store_links(engine: Any) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return store.load_links(conn, "default")
+
+
+def _adjust(warehouse: Any, code: str, sku: str, delta: int) -> None:
+    httpx.post(
+        warehouse.base_url + "/_sandbox/stock",
+        json={"warehouse": code, "sku": sku, "delta": delta},
+        timeout=30,
+    ).raise_for_status()
+
+
+def _summary(title: str, report: StockReport) -> Table:
+    table = Table(title=title, header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("how many", justify="right")
+    for label, value in (
+        ("rows read from the warehouse", report.read),
+        ("SKUs matched to shop products", report.matched),
+        ("quantities that changed", report.changed),
+        ("written", report.written),
+        ("unmatched, both sides (bitrix-inflow products unmatched)", report.unmatched),
+        ("stock documents conducted", len(report.documents)),
+    ):
+        table.add_row(label, str(value))
+    for error in report.errors:
+        table.add_row("[yellow]note[/]", escape(error))
+    return table
 
 
 def demo() -> None:
