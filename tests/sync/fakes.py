@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bitrix_inflow.adapters.inflow import AvailableStock, BinStock
 from bitrix_inflow.domain.matching import ShopProduct
-from bitrix_inflow.sync.stock.shop import DocumentLine, FoundDocument, QuantityWrite
+from bitrix_inflow.sync.stock.shop import CatalogueEntry, DocumentLine, FoundDocument, QuantityWrite
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -90,9 +90,9 @@ class FakeShop:
     def inventory_management_on(self) -> bool:
         return self.inventory
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[tuple[ShopProduct, str | None]]:
+    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[CatalogueEntry]:
         del key, group_key
-        return [(product, None) for product in self.products]
+        return [CatalogueEntry(product, None, self.quantities.get(product.id)) for product in self.products]
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
         del offers

@@ -178,3 +178,18 @@ def test_inventory_management_without_a_store_for_a_warehouse_is_an_error_naming
         full=True,
     )
     assert any("SPB" in e and "[stock] stores" in e for e in report.errors)
+
+
+def test_a_full_sync_heals_drift_on_the_shops_side(engine: Engine) -> None:
+    warehouse = stocked(3)
+    shop = FakeShop(products=catalogue(3))
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    shop.quantities[1001] = 99  # someone typed a quantity in the admin panel
+    assert (
+        sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK).written == 0
+    )  # nothing changed in the WMS
+    healed = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert [(p.product_id, p.before, p.after, p.why) for p in healed.plan] == [
+        (1001, 99, 6, "the shop shows another quantity than was written")
+    ]
+    assert shop.quantities[1001] == 6

@@ -327,6 +327,7 @@ def test_the_catalogue_is_streamed_page_by_page_with_an_id_cursor(shop: Shop) ->
         key="A-0",
         parent_id=None,
         barcode_multi=True,
+        quantity=Decimal(10),  # the docs' example row: what the shop shows, so a full sync sees drift there
     )
     by_id = {item.id: item for item in everything}
     assert by_id[1275].has_offers and not by_id[1275].is_offer

@@ -15,7 +15,7 @@ from .models import CatalogItem, CatalogStore, QuantityUpdate, StoreAmount, Trad
 from .paging import BATCH, FILTER_VALUES, all_pages, chunks, models_by_id
 from .transport import JSON, Transport
 
-_ITEM_SELECT = ("id", "iblockId", "name", "xmlId", "type", "barcodeMulti")
+_ITEM_SELECT = ("id", "iblockId", "name", "xmlId", "type", "barcodeMulti", "quantity")
 _STORE_AMOUNT_SELECT = ("id", "productId", "storeId", "amount", "quantityReserved")
 
 

@@ -247,6 +247,9 @@ def catalog_item(row: Row, *, key: str) -> CatalogItem:
             parent.get("value") if isinstance(parent, Mapping) else parent, field=f"{where}.parentId"
         ),
         barcode_multi=from_yn(row.get("barcodeMulti"), field=f"{where}.barcodeMulti"),
+        quantity=None
+        if row.get("quantity") is None
+        else to_decimal(row.get("quantity"), field=f"{where}.quantity"),
     )
 
 

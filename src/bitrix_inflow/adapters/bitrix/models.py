@@ -197,6 +197,7 @@ class CatalogItem:
     key: str | None  # the value of the matching key asked for (xmlId or propertyN); None when empty
     parent_id: int | None = None  # a trade offer's product (its ``parentId.value``)
     barcode_multi: bool = False  # one barcode per unit: stock documents need them, so such items are left out
+    quantity: Decimal | None = None  # what the shop shows now (read-only under inventory management)
 
     @property
     def is_offer(self) -> bool:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from bitrix_inflow.adapters.bitrix import BitrixGateway, CatalogItem, DocumentStatus, ProductType, StockLine
 from bitrix_inflow.domain.matching import ShopProduct
 from bitrix_inflow.domain.stock import ShopKey
-from bitrix_inflow.sync.stock.shop import DocumentLine, FoundDocument, QuantityWrite
+from bitrix_inflow.sync.stock.shop import CatalogueEntry, DocumentLine, FoundDocument, QuantityWrite
 
 # Rows that never hold stock of their own: a parent sold through its offers, a service.
 _STOCKLESS = {ProductType.WITH_OFFERS, ProductType.SERVICE}
@@ -21,7 +21,7 @@ class BitrixShopStock:
     def inventory_management_on(self) -> bool:
         return self.gateway.inventory_management_on()
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterator[tuple[ShopProduct, str | None]]:
+    def catalogue(self, *, key: str, group_key: str | None) -> Iterator[CatalogueEntry]:
         catalogs = self.gateway.trade_catalogs()
         groups: dict[int, str] = {}
         if group_key is not None:
@@ -32,7 +32,8 @@ class BitrixShopStock:
                 if item.key is not None
             }
         for item in self.gateway.catalog_items(key=key, catalogs=catalogs):
-            yield _product(item), groups.get(item.id)
+            quantity = None if item.quantity is None else int(item.quantity)
+            yield CatalogueEntry(_product(item), groups.get(item.id), quantity)
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
         result = self.gateway.set_product_quantities(

@@ -93,6 +93,9 @@ class _Run:
     dry_run: bool
     report: StockReport
     progress: Progress
+    # What the shop shows now, per product, when the run read the catalogue (full runs): drift on the shop's side
+    # (an edit in the admin panel) is seen and healed, not only what changed in the warehouse.
+    shop_shows: dict[int, int] = field(default_factory=dict)
 
 
 def sync_stock(
@@ -198,10 +201,12 @@ def _rematch(
     engine, shop, connection_id, clock = run.engine, run.shop, run.connection_id, run.clock
     products: list[ShopProduct] = []
     group_of_product: dict[int, str] = {}
-    for product, group in shop.catalogue(key=options.match_key, group_key=options.group_key):
-        products.append(product)
-        if group:
-            group_of_product[product.id] = group
+    for entry in shop.catalogue(key=options.match_key, group_key=options.group_key):
+        products.append(entry.product)
+        if entry.group:
+            group_of_product[entry.product.id] = entry.group
+        if entry.quantity is not None:
+            run.shop_shows[entry.product.id] = entry.quantity
     with engine.connect() as conn:
         table = store.load_product_table(conn, connection_id)
     result = match({sku for sku, _ in read.available}, products, table)
@@ -265,11 +270,16 @@ def _sync_quantities(
     )
     with engine.connect() as conn:
         pushed = store.load_pushed(conn, connection_id, None if full else {pid for pid, _ in wanted})
-    changes = rules.changes_since(pushed, wanted)
+    shows = {(pid, 0): qty for pid, qty in run.shop_shows.items()}
+    changes = rules.changes_since({**pushed, **shows}, wanted)
     report.changed = len(changes)
-    report.plan = _planned(
-        changes, skus_of, lambda c: "never written" if c.before is None else "the warehouse changed"
-    )
+
+    def why(change: Change[ShopKey]) -> str:
+        if change.key in shows and pushed.get(change.key) == change.after:
+            return "the shop shows another quantity than was written"
+        return "never written" if pushed.get(change.key) is None else "the warehouse changed"
+
+    report.plan = _planned(changes, skus_of, why)
     if run.dry_run:
         return
     offers = {link.product_id for link in links.values() if link.parent_id is not None}

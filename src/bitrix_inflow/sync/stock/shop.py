@@ -11,6 +11,13 @@ from bitrix_inflow.domain.stock import ShopKey
 
 
 @dataclass(frozen=True)
+class CatalogueEntry:
+    product: ShopProduct
+    group: str | None = None  # the product group the group buffers apply to, when asked for
+    quantity: int | None = None  # what the shop shows now (None: it did not say)
+
+
+@dataclass(frozen=True)
 class DocumentLine:
     product_id: int
     store_id: int
@@ -32,8 +39,8 @@ class QuantityWrite:
 class ShopStock(Protocol):
     def inventory_management_on(self) -> bool: ...
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[tuple[ShopProduct, str | None]]:
-        """Every product and offer with its matching key's value, and its product group (when asked)."""
+    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[CatalogueEntry]:
+        """Every product and offer with its matching key's value, its group (when asked) and its quantity."""
         ...
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
