@@ -38,6 +38,7 @@ def test_check_passes_with_a_good_webhook(shop: RunningSandbox, tmp_path: Path) 
         {
             "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
             "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+            "BITRIX_INFLOW__STOCK__STORES": '{"MAIN": 1}',  # the sandbox shop keeps stock by documents
         },
     )
     bitrix_lines = [line for line in result.stdout.splitlines() if line.startswith("│ bitrix")]
@@ -137,3 +138,28 @@ def test_check_verifies_the_status_mapping_against_the_shop(shop: RunningSandbox
     ok("mapping", "set", "PICKING_ERROR", "E")
     lines = mapping_lines()
     assert lines and not any("✗" in line for line in lines), lines
+
+
+def test_check_reads_the_stock_mode_and_asks_for_a_store_per_warehouse(
+    shop: RunningSandbox, tmp_path: Path
+) -> None:
+    env = {
+        "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
+        "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+    }
+    unmapped = run_check(tmp_path, env)
+    line = next(line for line in unmapped.stdout.splitlines() if "stock mode" in line)
+    assert "✗" in line and unmapped.returncode == 1
+    assert "[stock] stores" in unmapped.stdout and "MAIN" in unmapped.stdout
+    wrong = run_check(tmp_path, {**env, "BITRIX_INFLOW__STOCK__STORES": '{"MAIN": 999}'})
+    assert "store id(s) 999 do not exist" in wrong.stdout
+    mapped = run_check(tmp_path, {**env, "BITRIX_INFLOW__STOCK__STORES": '{"MAIN": 1}'})
+    assert any("stock mode" in ln and "✓" in ln for ln in mapped.stdout.splitlines()), mapped.stdout
+    shop.control.settings(inventory_management=False)
+    try:
+        quantities = run_check(tmp_path, env)
+        assert any(
+            "stock mode" in ln and "✓" in ln and "quantities" in ln for ln in quantities.stdout.splitlines()
+        )
+    finally:
+        shop.control.settings(inventory_management=True)

@@ -30,7 +30,11 @@ class Finding:
     detail: str
 
 
-def bitrix_findings(bitrix: BitrixSettings | None, mapping: StatusMapping | None = None) -> Iterator[Finding]:
+def bitrix_findings(
+    bitrix: BitrixSettings | None,
+    mapping: StatusMapping | None = None,
+    stock: StockTarget | None = None,
+) -> Iterator[Finding]:
     if bitrix is None:
         yield Finding(
             "bitrix",
@@ -44,6 +48,8 @@ def bitrix_findings(bitrix: BitrixSettings | None, mapping: StatusMapping | None
     try:
         yield from _guard("bitrix", "access", lambda: _bitrix_access(gateway))
         yield from _guard("bitrix", "order statuses", lambda: _bitrix_statuses(gateway, mapping))
+        if stock is not None:
+            yield from _guard("bitrix", "stock mode", lambda: _bitrix_stock(gateway, stock))
     finally:
         gateway.close()
 
@@ -62,6 +68,45 @@ def _bitrix_access(gateway: BitrixGateway) -> Iterator[Finding]:
         )
     for method, why in sorted(report.unavailable_methods.items()):
         yield Finding("bitrix", method, False, why)
+
+
+@dataclass(frozen=True)
+class StockTarget:
+    """Where the stock sync writes: the warehouses it reads and the Bitrix store each one maps to."""
+
+    warehouses: tuple[str, ...]
+    stores: dict[str, int]
+
+
+def _bitrix_stock(gateway: BitrixGateway, target: StockTarget) -> Iterator[Finding]:
+    """The mode is the shop's (catalog.document.mode.status); document mode needs a store per warehouse."""
+    if not gateway.inventory_management_on():
+        yield Finding(
+            "bitrix", "stock mode", True, "quantities (no inventory management): product quantity is written"
+        )
+        return
+    known = {store.id: store.title for store in gateway.stores()}
+    unmapped = [wh for wh in target.warehouses if wh not in target.stores]
+    unknown = sorted(
+        {str(sid) for wh, sid in target.stores.items() if wh in target.warehouses and sid not in known}
+    )
+    if unmapped or unknown:
+        problems = []
+        if unmapped:
+            problems.append(f"warehouse(s) {', '.join(unmapped)} have no store")
+        if unknown:
+            problems.append(f"store id(s) {', '.join(unknown)} do not exist in the shop")
+        choices = ", ".join(f"{sid} ({title})" for sid, title in sorted(known.items())) or "none"
+        yield Finding(
+            "bitrix",
+            "stock mode",
+            False,
+            f"inventory management is on, so stock goes by store documents, but {'; '.join(problems)}: set "
+            f"[stock] stores (WMS warehouse = store id); the shop's stores: {choices}",
+        )
+        return
+    mapped = ", ".join(f"{wh} → {known[target.stores[wh]]}" for wh in target.warehouses)
+    yield Finding("bitrix", "stock mode", True, f"store documents (inventory management on): {mapped}")
 
 
 def _bitrix_statuses(gateway: BitrixGateway, mapping: StatusMapping | None) -> Iterator[Finding]:
@@ -157,7 +202,9 @@ def state_findings(loaded: Settings) -> tuple[list[Finding], StatusMapping | Non
 
 def findings(loaded: Settings) -> list[Finding]:
     state, mapping = state_findings(loaded)
-    return [*state, *inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix, mapping)]
+    warehouse = loaded.inflow.warehouse if loaded.inflow is not None else "MAIN"
+    target = StockTarget(loaded.stock.warehouses or (warehouse,), dict(loaded.stock.stores))
+    return [*state, *inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix, mapping, target)]
 
 
 def findings_table(results: list[Finding], title: str) -> Table:
