@@ -310,7 +310,9 @@ LIMITED_CATALOGUE = 600  # ~12 catalogue pages and 12 write batches: well past t
 
 def test_cloud_limiter_never_trips_the_shops_503(db_url: str, engine: Engine, tmp_path: Path) -> None:
     with (
-        wms.run_in_process(wms.SandboxSettings(seed=SEED, catalogue_size=LIMITED_CATALOGUE)) as warehouse,
+        wms.run_in_process(
+            wms.SandboxSettings(seed=SEED, catalogue_size=LIMITED_CATALOGUE, bins=2 * LIMITED_CATALOGUE)
+        ) as warehouse,
         running_bitrix_sandbox(
             SandboxConfig(profile="bitrix24", inventory_management=False),
             seed=SEED,
