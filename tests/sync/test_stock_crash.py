@@ -34,6 +34,9 @@ CATALOGUE = 150  # matched SKUs on both sides: three write batches of 50
 SEED = 3
 STORE = 1
 DEADLINE_S = 60
+# Each case starts the service twice (~3 s each): one case per mode (between batches; between the lines and the
+# conduct) and the limiter run with every `make test`, the other steps with `make soak`.
+SOAK = pytest.mark.soak
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +155,11 @@ def quantities(shop: RunningSandbox) -> dict[str, float]:
 @pytest.mark.parametrize(
     ("step", "stage", "skip", "drop", "landed_at_kill"),
     [
-        ("before the writes", "before", 0, True, 0),
+        pytest.param("before the writes", "before", 0, True, 0, marks=SOAK),
         ("between batches", "before", 1, True, 50),
-        ("a batch written, its answer lost", "after", 1, False, 50),
+        pytest.param("a batch written, its answer lost", "after", 1, False, 50, marks=SOAK),
     ],
+    ids=["before-writes", "between-batches", "batch-unanswered"],
 )
 def test_quantity_sync_killed(
     step: str,
@@ -228,18 +232,36 @@ def amounts(shop: RunningSandbox) -> dict[int, float]:
 @pytest.mark.parametrize(
     ("step", "method", "stage", "skip", "drop"),
     [
-        ("during the document add (draft made, its id lost)", "catalog.document.add", "after", 0, False),
-        ("between two batches of lines", "catalog.document.element.add", "before", 1, True),
+        pytest.param(
+            "during the document add (draft made, its id lost)",
+            "catalog.document.add",
+            "after",
+            0,
+            False,
+            marks=SOAK,
+        ),
+        pytest.param(
+            "between two batches of lines", "catalog.document.element.add", "before", 1, True, marks=SOAK
+        ),
         ("between the lines and the conduct", "catalog.document.conduct", "before", 0, True),
-        (
+        pytest.param(
             "a conduct sent, the process killed before its answer",
             "catalog.document.conduct",
             "before",
             0,
             False,
+            marks=SOAK,
         ),
-        ("after the conduct, before the journal knows", "catalog.document.conduct", "after", 0, False),
+        pytest.param(
+            "after the conduct, before the journal knows",
+            "catalog.document.conduct",
+            "after",
+            0,
+            False,
+            marks=SOAK,
+        ),
     ],
+    ids=["during-add", "between-line-batches", "before-conduct", "conduct-unanswered", "after-conduct"],
 )
 def test_document_sync_killed(
     step: str,
