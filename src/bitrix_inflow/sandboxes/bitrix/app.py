@@ -23,6 +23,7 @@ from bitrix_inflow.sandboxes.bitrix.control import control_routes
 from bitrix_inflow.sandboxes.bitrix.engine import Engine
 from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
 from bitrix_inflow.sandboxes.bitrix.events import EventSender
+from bitrix_inflow.sandboxes.bitrix.holds import HeldRequest, Holds, method_names
 from bitrix_inflow.sandboxes.bitrix.methods_catalog import METHODS as CATALOG_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_core import core_methods
 from bitrix_inflow.sandboxes.bitrix.methods_events import METHODS as EVENT_METHODS
@@ -117,6 +118,7 @@ class BitrixSandbox:
             self.config, self.shop, self.credentials, self.clock, self.faults, self.methods, hub=self.hub
         )
         self.streams: dict[int, dict[str, Any]] = {}
+        self.holds = Holds()
         self.stopping = threading.Event()  # ends order streams when the server shuts down
         shop_app = Starlette(
             routes=[
@@ -154,12 +156,25 @@ class BitrixSandbox:
     async def _rest(self, request: Request) -> Response:
         params = await request_params(request)
         client_ip = request.client.host if request.client else "unknown"
-        reply = self.engine.handle(
-            request.path_params["path"], params, https=request.url.scheme == "https", client_ip=client_ip
-        )
-        if self.faults.slow_ms:
-            await asyncio.sleep(self.faults.slow_ms / 1000)
-        return rest_response(reply.status, reply.body)
+        path = request.path_params["path"]
+        names = method_names(path, params)
+        stage = self.faults.hold_stage
+        hold = self.holds.should_hold(names, self.faults.hold_methods, self.faults.hold_skip)
+        held: HeldRequest | None = None
+        try:
+            if hold and stage == "before":
+                held = await self.holds.wait(names, stage)
+                if held.state == "dropped":  # as if the shop had failed it: never run
+                    return rest_response(500, rest_errors.internal_error().body())
+            reply = self.engine.handle(path, params, https=request.url.scheme == "https", client_ip=client_ip)
+            if self.faults.slow_ms:
+                await asyncio.sleep(self.faults.slow_ms / 1000)
+            if hold and stage == "after":
+                held = await self.holds.wait(names, stage)
+            return rest_response(reply.status, reply.body)
+        finally:
+            if held is not None:
+                self.holds.done(held)
 
     async def _oauth_token(self, request: Request) -> Response:
         params = await request_params(request)

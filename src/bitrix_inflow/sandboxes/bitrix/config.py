@@ -87,6 +87,10 @@ class Faults:
     error_500_rate: float = 0.0
     slow_ms: int = 0
     event_drop_rate: float = 0.0
+    # Held requests (holds.py): REST calls of these methods wait until POST /_sandbox/holds/release.
+    hold_methods: list[str] = field(default_factory=list)
+    hold_stage: str = "before"  # before: not run yet; after: run, the answer kept back
+    hold_skip: int = 0  # matching requests let through before holding starts
 
     @classmethod
     def for_mode(cls, mode: str) -> Faults:
@@ -109,6 +113,14 @@ class Faults:
 
     @staticmethod
     def _checked(key: str, value: Any) -> Any:
+        if key == "hold_methods":
+            if not isinstance(value, list) or not all(isinstance(m, str) and m.strip() for m in value):
+                raise TypeError(f"{key} must be a list of REST method names")
+            return [m.strip().lower() for m in value]
+        if key == "hold_stage":
+            if value not in ("before", "after"):
+                raise ValueError(f"{key} must be 'before' or 'after'")
+            return value
         if key in ("limiter", "force_429", "overload"):
             if not isinstance(value, bool):
                 raise TypeError(f"{key} must be true or false")
@@ -125,7 +137,7 @@ class Faults:
             raise ValueError(f"{key} must be positive")
         if value < 0:
             raise ValueError(f"{key} must not be negative")
-        return int(value) if key in ("bucket_size", "slow_ms") else float(value)
+        return int(value) if key in ("bucket_size", "slow_ms", "hold_skip") else float(value)
 
 
 @dataclass

@@ -123,6 +123,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             "inventory_management": shop.inventory_management,
             "counts": {name: len(shop.t(name).rows) for name in TABLES},
             "requests_served": sandbox.engine.requests_served,
+            "errors_answered": dict(sandbox.engine.errors_answered),
         }
 
     async def seed(request: Request) -> dict[str, Any]:
@@ -404,7 +405,23 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
                 )
             if not data.get("limiter", True):
                 sandbox.engine.bucket.reset()
+            if "hold_methods" in data or "hold_skip" in data:
+                sandbox.holds.rearm()  # hold_skip counts from now
         return sandbox.faults.as_dict()
+
+    async def holds(_: Request) -> dict[str, Any]:
+        return {"held": sandbox.holds.documents(), "hold_methods": list(sandbox.faults.hold_methods)}
+
+    async def release_holds(request: Request) -> dict[str, Any]:
+        data = await _json(request)
+        drop = data.get("drop", False)
+        if not isinstance(drop, bool):
+            raise _bad(
+                "drop", "must be true or false", "true: the held requests not run yet answer 500 unrun"
+            )
+        sandbox.faults.hold_methods = []  # holding off first: a request arriving now is not held again
+        released = sandbox.holds.release(drop=drop)
+        return {"released": released, "held": sandbox.holds.documents()}
 
     async def errors(request: Request) -> Any:
         bugs = sandbox.bugs.take() if request.method == "DELETE" else sandbox.bugs.bugs()
@@ -499,6 +516,8 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         route("/stock", set_stock, ["POST"]),
         route("/faults", faults, ["GET", "POST"]),
         route("/limits/reset", reset_limits, ["POST"]),
+        route("/holds", holds, ["GET"]),
+        route("/holds/release", release_holds, ["POST"]),
         route("/events", events, ["GET", "POST"]),
         route("/clock/advance", advance_clock, ["POST"]),
         route("/oauth/tokens", issue_token, ["POST"]),

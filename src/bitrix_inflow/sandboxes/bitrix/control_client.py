@@ -83,6 +83,14 @@ class ControlClient:
             return dict(self._call("POST", "/faults", changes))
         return dict(self._call("GET", "/faults"))
 
+    def holds(self) -> list[dict[str, Any]]:
+        """The requests held by the ``hold_methods`` fault: ``id, method, commands, stage, state, finished``."""
+        return list(self._call("GET", "/holds")["held"])
+
+    def release_holds(self, *, drop: bool = False) -> int:
+        """Let the held requests go on and switch holding off; ``drop``: those not run yet answer 500 unrun."""
+        return int(self._call("POST", "/holds/release", {"drop": drop})["released"])
+
     def reset_limits(self) -> None:
         self._call("POST", "/limits/reset")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ class Engine:
     operating: OperatingTime = field(default_factory=OperatingTime)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     requests_served: int = 0
+    # Error answers to whole requests by code (e.g. "QUERY_LIMIT_EXCEEDED"): what a client was refused, counted.
+    errors_answered: Counter[str] = field(default_factory=Counter)
 
     # -- envelope --------------------------------------------------------------------------------------------
 
@@ -79,6 +82,7 @@ class Engine:
         try:
             return self._handle(path, params, https=https, client_ip=client_ip)
         except RestError as error:
+            self.errors_answered[str(error.code)] += 1
             return Reply(self._status(error), error.body())
 
     def _status(self, error: RestError) -> int:
