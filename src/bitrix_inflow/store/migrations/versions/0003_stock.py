@@ -118,11 +118,11 @@ def downgrade() -> None:
     for table in (
         "stock_documents",
         "stock_cursors",
+        "stock_hints",
         "stock_pushed",
         "stock_levels",
         "stock_unmatched",
         "product_links",
+        "product_table",
     ):
-        op.drop_table(table)
-    for table in ("stock_unmatched", "product_links", "product_table"):
         op.drop_table(table)
