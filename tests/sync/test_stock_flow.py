@@ -193,3 +193,18 @@ def test_a_full_sync_heals_drift_on_the_shops_side(engine: Engine) -> None:
         (1001, 99, 6, "the shop shows another quantity than was written")
     ]
     assert shop.quantities[1001] == 6
+
+
+def test_a_product_whose_sku_left_the_warehouse_goes_to_zero_not_stale(engine: Engine) -> None:
+    warehouse = stocked(3)
+    shop = FakeShop(products=catalogue(3))
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    for where in ("MAIN", "SPB"):  # the WMS stops reporting the SKU at all (no row, not a row of zeros)
+        del warehouse.available[("SKU-0002", where)]
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert [(p.product_id, p.skus, p.after) for p in report.plan] == [
+        (1002, ("SKU-0002 (no longer linked)",), 0)
+    ]
+    assert shop.quantities[1002] == 0
+    with engine.connect() as conn:
+        assert ("shop", "1002") in {(u.side, u.item) for u in store.load_unmatched(conn, "default")}

@@ -96,6 +96,7 @@ class _Run:
     # What the shop shows now, per product, when the run read the catalogue (full runs): drift on the shop's side
     # (an edit in the admin panel) is seen and healed, not only what changed in the warehouse.
     shop_shows: dict[int, int] = field(default_factory=dict)
+    orphaned: dict[int, str] = field(default_factory=dict)  # product → the SKU it showed until this run
 
 
 def sync_stock(
@@ -128,7 +129,14 @@ def sync_stock(
     run = _Run(engine, shop, connection_id, clock, dry_run, report, progress)
     groups: dict[str, str] = {}
     if full or not links:
+        linked_before = links
         links, groups = _rematch(run, options, read)
+        # A product that showed a warehouse SKU's stock and no longer matches one (the warehouse stopped reporting
+        # the SKU, or its key changed) must not keep selling the old quantity: it gets 0, and is reported.
+        still = {link.product_id for link in links.values()}
+        run.orphaned = {
+            link.product_id: sku for sku, link in linked_before.items() if link.product_id not in still
+        }
     if skus is not None or full:
         # A SKU the warehouse names no row for holds nothing there: the shop must show 0, not its old quantity.
         wanted_skus = set(skus) if skus is not None else set(links)
@@ -160,9 +168,14 @@ def sync_stock(
     wanted = rules.shop_quantities(
         targets, {sku: link.product_id for sku, link in links.items()}, stores=stores
     )
+    for product_id in run.orphaned:
+        for store_id in sorted(set(stores.values())) if stores is not None else [0]:
+            wanted[(product_id, store_id)] = 0
     skus_of: dict[int, list[str]] = {}
     for sku, link in links.items():
         skus_of.setdefault(link.product_id, []).append(sku)
+    for product_id, sku in run.orphaned.items():
+        skus_of[product_id] = [f"{sku} (no longer linked)"]
 
     if documents:
         _sync_documents(run, wanted, links, skus_of)
