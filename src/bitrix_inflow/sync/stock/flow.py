@@ -295,6 +295,12 @@ def _sync_quantities(
     report.plan = _planned(changes, skus_of, why)
     if run.dry_run:
         return
+    # Where the shop already shows the wanted quantity, the snapshot learns it without a write, so it keeps
+    # saying what the shop holds (the next incremental run then compares with the truth).
+    agreed = {key: qty for key, qty in wanted.items() if shows.get(key) == qty and pushed.get(key) != qty}
+    if agreed:
+        with engine.begin() as conn:
+            store.record_pushed(conn, connection_id, agreed, now=clock.now())
     offers = {link.product_id for link in links.values() if link.parent_id is not None}
     done = 0
     for start in range(0, len(changes), WRITE_BATCH):
