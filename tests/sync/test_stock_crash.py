@@ -368,6 +368,8 @@ def test_cloud_limiter_never_trips_the_shops_503(db_url: str, engine: Engine, tm
         # Products that already show the right quantity are not written again (the full sync compares with
         # what the shop shows); every other one is, and then all of them show what the warehouse can sell.
         written = summary_count(output, "written")
-        assert written == summary_count(output, "quantities that changed") and written > LIMITED_CATALOGUE // 2
+        assert (
+            written == summary_count(output, "quantities that changed") and written > LIMITED_CATALOGUE // 2
+        )
         assert len([sku for sku in held if sku.startswith("GEN-")]) == LIMITED_CATALOGUE
         assert all(held[sku] == truth.get(sku, 0) for sku in held if sku.startswith("GEN-"))
