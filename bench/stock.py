@@ -116,7 +116,7 @@ def warehouse(skus: int, seed: int) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     args = [_cli(), "sandbox", "wms", "--port", str(port), "--seed", str(seed), "--api-key", API_KEY]
-    args += ["--catalogue-size", str(skus)]
+    args += ["--catalogue-size", str(skus), "--bins", str(skus)]  # a bin per SKU: every SKU is stocked
     for code in WAREHOUSES:
         args += ["--warehouse", code]
     with _process(args, lambda: httpx.get(url + "/_sandbox/state", timeout=5).json()["skus"] > 0, "the WMS"):
@@ -171,14 +171,17 @@ def _sync_child(sides: Sides, db: str, kwargs: dict[str, Any], cloud: bool, out:
         profile="bitrix24" if cloud else "site",
     )
     before = _rss_mb()
+    cpu_before = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     started = time.perf_counter()
     with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
         report = sync_stock(engine, client, BitrixShopStock(gateway), options, clock=SystemClock(), **kwargs)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
     out.send(
         {
             "seconds": seconds,
+            "cpu": usage.ru_utime + usage.ru_stime - cpu_before,
             "rss_peak": peak,
             "rss_before": before,
             "mode": report.mode,
@@ -198,7 +201,7 @@ def _naive_child(sides: Sides, db: str, out: Any) -> None:
     """Baseline: read the whole warehouse, one ``catalog.product.update`` per linked product, no delta."""
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         links = dict(conn.execute("SELECT sku, product_id FROM product_links").fetchall())
-    before = _rss_mb()
+    cpu_before = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     started = time.perf_counter()
     totals: dict[str, int] = {}
     inflow = InflowSettings(base_url=sides.wms_url, api_key=SecretStr(API_KEY))
@@ -213,8 +216,9 @@ def _naive_child(sides: Sides, db: str, out: Any) -> None:
             http.post("catalog.product.update", json=body).raise_for_status()
             requests += 1
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out.send({"seconds": seconds, "rss_peak": peak, "rss_before": before, "written": requests})
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    out.send({"seconds": seconds, "cpu": cpu, "rss_peak": usage.ru_maxrss / 1024, "written": requests})
 
 
 def _in_child(target: Any, *args: Any) -> dict[str, Any]:
@@ -345,8 +349,8 @@ def machine() -> str:
 def row(step: str, skus: int, r: dict[str, Any], target: str) -> str:
     rss = f"{r['rss_peak']:.0f}" if "rss_peak" in r else ""
     return (
-        f"| {step} | {skus:,} | {r.get('changed', '')} | {r.get('written', '')} | {r['requests']:,} | "
-        f"{r['seconds']:.2f} | {rss} | {target} |"
+        f"| {step} | {skus:,} | {r.get('matched', '')} | {r.get('changed', '')} | {r.get('written', '')} | "
+        f"{r['requests']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} | {rss} | {target} |"
     )
 
 
@@ -368,8 +372,11 @@ def main() -> None:
     rng = random.Random(args.seed)
     print(f"machine: {machine()}")
     print(f"catalogue: {args.skus:,} SKUs, warehouses {', '.join(WAREHOUSES)}, seed {args.seed}", flush=True)
-    header = "| step | SKUs | changed | written | shop requests | wall s | peak RSS MiB | target |"
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    header = (
+        "| step | SKUs | matched | changed | written | shop requests | wall s | service CPU s | "
+        "service peak RSS MiB | target |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
 
     def emit(line: str) -> None:
         lines.append(line)
