@@ -349,8 +349,8 @@ def machine() -> str:
 def row(step: str, skus: int, r: dict[str, Any], target: str) -> str:
     rss = f"{r['rss_peak']:.0f}" if "rss_peak" in r else ""
     return (
-        f"| {step} | {skus:,} | {r.get('matched', '')} | {r.get('changed', '')} | {r.get('written', '')} | "
-        f"{r['requests']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} | {rss} | {target} |"
+        f"| {step} | {skus:,} | {r.get('read', '')} | {r.get('matched', '')} | {r.get('changed', '')} | "
+        f"{r.get('written', '')} | {r['requests']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} | {rss} | {target} |"
     )
 
 
@@ -373,10 +373,10 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"catalogue: {args.skus:,} SKUs, warehouses {', '.join(WAREHOUSES)}, seed {args.seed}", flush=True)
     header = (
-        "| step | SKUs | matched | changed | written | shop requests | wall s | service CPU s | "
+        "| step | SKUs | WMS rows read | matched | changed | written | shop requests | wall s | service CPU s | "
         "service peak RSS MiB | target |"
     )
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
 
     def emit(line: str) -> None:
         lines.append(line)
@@ -397,14 +397,35 @@ def main() -> None:
             skus = linked_skus(db)
             changed = rng.sample(skus, max(1, round(len(skus) * args.changed / 100)))
             change_stock(wms_url, changed, rng)
+            # The sandbox seeds every row with one updated_at and the contract's delta is inclusive (>=): the
+            # first incremental after the seed reads every row again. The second one is the steady state.
+            first = sync(sides, db)
+            formula = math.ceil(first["changed"] / 50) + 1
+            emit(
+                row(
+                    f"incremental 1 (after the seed), {args.changed:g} % changed",
+                    args.skus,
+                    first,
+                    f"requests ≤ {formula}",
+                )
+            )
+            changed = rng.sample(skus, len(changed))
+            change_stock(wms_url, changed, rng)
             inc = sync(sides, db)
             formula = math.ceil(inc["changed"] / 50) + 1
-            emit(row(f"incremental, {args.changed:g} % changed", args.skus, inc, f"requests ≤ {formula}"))
+            emit(
+                row(
+                    f"incremental 2 (steady), {args.changed:g} % changed",
+                    args.skus,
+                    inc,
+                    f"requests ≤ {formula}",
+                )
+            )
             if "naive" not in args.skip:
                 base = naive(sides, db)
                 speedup = base["seconds"] / inc["seconds"]
                 emit(row("naive baseline: 1 update per SKU, no delta", args.skus, base, ""))
-                print(f"incremental vs naive: {speedup:.1f}x faster (target ≥ 20x)", flush=True)
+                print(f"incremental 2 vs naive: {speedup:.1f}x faster (target ≥ 20x)", flush=True)
             if "documents" not in args.skip:
                 with _control(sides) as control:
                     control.post(
@@ -420,13 +441,15 @@ def main() -> None:
                 stores = {code: n + 1 for n, code in enumerate(WAREHOUSES)}
                 dfull = sync(sides, ddb, full=True, stores=stores)
                 emit(row(f"full, document mode ({dfull['documents']} docs)", args.skus, dfull, ""))
+                dfirst = sync(sides, ddb, stores=stores)  # re-reads every row (seed timestamps), see above
+                emit(row(f"incremental 1, document mode ({dfirst['documents']} docs)", args.skus, dfirst, ""))
                 dchanged = rng.sample(linked_skus(ddb), len(changed))
                 change_stock(wms_url, dchanged, rng)
                 dinc = sync(sides, ddb, stores=stores)
                 dformula = 1 + math.ceil(dinc["changed"] / 50) + 2 * dinc["documents"]
                 emit(
                     row(
-                        f"incremental, document mode ({dinc['documents']} docs)",
+                        f"incremental 2, document mode ({dinc['documents']} docs)",
                         args.skus,
                         dinc,
                         f"requests ≤ {dformula}",
