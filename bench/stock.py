@@ -346,6 +346,14 @@ def machine() -> str:
     )
 
 
+def document_requests(products: int, lines: int, documents: int, stores: int = len(WAREHOUSES)) -> int:
+    """The most requests an incremental document-mode sync needs: ``catalog.document.mode.status``; the store
+    amounts of the products read (``catalog.storeproduct.list``, 50 product ids per filter, so up to
+    ``stores`` x 50 rows: ``stores`` full pages and one short one); per document an add, its lines in ``batch``
+    calls of 50 and a conduct (the lines of at most two documents, D and S, share the rounding)."""
+    return 1 + (stores + 1) * math.ceil(products / 50) + 2 * documents + math.ceil(lines / 50) + documents
+
+
 def row(step: str, skus: int, r: dict[str, Any], target: str) -> str:
     rss = f"{r['rss_peak']:.0f}" if "rss_peak" in r else ""
     return (
@@ -446,7 +454,7 @@ def main() -> None:
                 dchanged = rng.sample(linked_skus(ddb), len(changed))
                 change_stock(wms_url, dchanged, rng)
                 dinc = sync(sides, ddb, stores=stores)
-                dformula = 1 + math.ceil(dinc["changed"] / 50) + 2 * dinc["documents"]
+                dformula = document_requests(dinc["matched"], dinc["written"], dinc["documents"])
                 emit(
                     row(
                         f"incremental 2, document mode ({dinc['documents']} docs)",
