@@ -34,8 +34,8 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 
 def _batched(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time (300,000 level rows
-    built as one list of dicts first cost ~100 MiB at the peak of a full sync)."""
+    """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time, not all first (a
+    100,000-SKU full sync upserts 300,000 level rows)."""
     stream = iter(items)
     while batch := list(itertools.islice(stream, size)):
         yield batch

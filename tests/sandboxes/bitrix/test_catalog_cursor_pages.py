@@ -51,3 +51,17 @@ def test_other_orders_and_offsets_keep_the_general_listing(rest: Any) -> None:
     )["result"]["products"]
     ids = [int(row["id"]) for row in down]
     assert ids == sorted(ids, reverse=True) and min(ids) > 3
+
+
+def test_offer_pages_skip_rows_of_other_iblocks_the_filter_lets_through(
+    shop: RunningSandbox, rest: Any
+) -> None:
+    shop.control.seed(products=120, offers_per_product=2, seed=3)
+    filter_: dict[str, Any] = {
+        "iblockId": [23, 24]
+    }  # the product iblock too: offer.list still lists offers only
+    for cursor in (0, 40, 150):
+        fast = _page(rest, "catalog.product.offer.list", {**filter_, ">id": cursor}, -1)["result"]["offers"]
+        general = _page(rest, "catalog.product.offer.list", {**filter_, ">id": cursor}, 0)["result"]["offers"]
+        assert fast == general and all(int(row["iblockId"]) == 24 for row in fast), cursor
+    assert len(_page(rest, "catalog.product.offer.list", {**filter_, ">id": 0}, -1)["result"]["offers"]) == 50

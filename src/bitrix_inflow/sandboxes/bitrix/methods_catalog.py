@@ -36,12 +36,12 @@ def _checked_product_list(call: Call, iblocks: tuple[int, ...]) -> list[Row]:
     if selected is None or "id" not in selected or "iblockId" not in selected:
         raise rest_errors.controller(0, "Required select fields: id, iblockId")
     table = call.shop.t("products").rows
-    first = _id_cursor_page(call, table)
+    first = _id_cursor_page(call, table, iblocks)
     rows = table.values() if first is None else first
     return [public(row) for row in rows if row["iblockId"] in iblocks]
 
 
-def _id_cursor_page(call: Call, table: dict[int, Row]) -> list[Row] | None:
+def _id_cursor_page(call: Call, table: dict[int, Row], iblocks: tuple[int, ...]) -> list[Row] | None:
     """The rows of one ``>id`` cursor page (``order`` id asc, ``start=-1``: no count), found without copying the
     whole table: the table's ids ascend in insertion order, so the rows after the cursor are a bisect away.
     Returns the first page's worth of rows passing the filter (the list still filters and projects them), or
@@ -69,7 +69,7 @@ def _id_cursor_page(call: Call, table: dict[int, Row]) -> list[Row] | None:
     found: list[Row] = []
     # PAGE_SIZE + 1: one more than a page, so the paging decides as it would on the whole table.
     for row in itertools.islice(table.values(), bisect.bisect_right(ids, cursor), None):
-        if filter_rows([row], conditions):
+        if row["iblockId"] in iblocks and filter_rows([row], conditions):
             found.append(row)
             if len(found) > PAGE_SIZE:
                 break
