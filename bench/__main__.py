@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import inflow_stock, jobs
+from bench import inflow_stock, jobs, stock
 
-BENCHMARKS = {"jobs": jobs.main, "inflow_stock": inflow_stock.main}
+BENCHMARKS = {"jobs": jobs.main, "inflow_stock": inflow_stock.main, "stock": stock.main}
 
 
 def main() -> None:

@@ -42,6 +42,17 @@ def test_pushed_quantities_are_upserted_in_chunks(engine: Engine) -> None:
         assert stock.load_pushed(conn, C, [5, 6]) == {(5, 0): 99, (5, 3): 1, (6, 0): 6}
 
 
+@pytest.mark.parametrize("rows", [1, 500, 1000, 1201])  # one row, exact batches, a short last batch
+def test_levels_are_upserted_in_batches_built_as_they_go(engine: Engine, rows: int) -> None:
+    levels = {(f"SKU-{n:05d}", "MAIN" if n % 2 else "SPB"): n % 11 for n in range(rows)}
+    with engine.begin() as conn:
+        stock.record_levels(conn, C, levels, now=NOW)
+        stock.record_levels(conn, C, {("SKU-00000", "SPB"): 42}, now=NOW)
+    with engine.connect() as conn:
+        assert stock.load_levels(conn, C) == {**levels, ("SKU-00000", "SPB"): 42}
+        assert stock.load_levels(conn, C, ["SKU-00000"]) == {("SKU-00000", "SPB"): 42}
+
+
 def test_cursor_round_trip(engine: Engine) -> None:
     with engine.begin() as conn:
         assert stock.load_cursor(conn, C, "MAIN") == stock.Cursor(None, None)

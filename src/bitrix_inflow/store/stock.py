@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,14 @@ _CHUNK = 500
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _batched(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time, not all first (a
+    100,000-SKU full sync upserts 300,000 level rows)."""
+    stream = iter(items)
+    while batch := list(itertools.islice(stream, size)):
+        yield batch
 
 
 # -- the operator's products table -----------------------------------------------------------------------------
@@ -159,11 +168,11 @@ LevelKey = tuple[str, str]  # (sku, warehouse)
 def record_levels(
     conn: Connection, connection_id: str, levels: Mapping[LevelKey, int], *, now: dt.datetime
 ) -> None:
-    values = [
+    values = (
         {"connection_id": connection_id, "sku": sku, "warehouse": wh, "available": qty, "read_at": now}
         for (sku, wh), qty in levels.items()
-    ]
-    for chunk in _chunks(values):
+    )
+    for chunk in _batched(values):
         stmt = dialect_insert(conn, stock_levels)
         stmt = stmt.on_conflict_do_update(
             index_elements=["connection_id", "sku", "warehouse"],
@@ -211,7 +220,7 @@ def record_pushed(
     conn: Connection, connection_id: str, quantities: Mapping[PushKey, int], *, now: dt.datetime
 ) -> None:
     """Upsert what was just written, in the caller's transaction (with the cursor, when it is the last write)."""
-    values = [
+    values = (
         {
             "connection_id": connection_id,
             "product_id": pid,
@@ -220,8 +229,8 @@ def record_pushed(
             "pushed_at": now,
         }
         for (pid, store), qty in quantities.items()
-    ]
-    for chunk in _chunks(values):
+    )
+    for chunk in _batched(values):
         stmt = dialect_insert(conn, stock_pushed)
         stmt = stmt.on_conflict_do_update(
             index_elements=["connection_id", "product_id", "store_id"],
