@@ -292,8 +292,8 @@ def test_document_sync_killed(
     release(shop, drop=drop)
 
     code, output = service.run("--full")
-    assert code == 1, output  # EXIT_PROBLEM: the barcodeMulti product reported, as the summary says
-    assert "barcodeMulti" in output and output.count("✗") == 1, output
+    assert code == 0, output  # the barcodeMulti product is reported as a note, not a failure
+    assert "barcodeMulti" in output and output.count("✗") == 0, output
 
     with engine.connect() as conn:
         links = store.load_links(conn, "default")

@@ -176,7 +176,7 @@ def _summary(title: str, report: StockReport) -> Table:
         ("stock documents conducted", len(report.documents)),
     ):
         table.add_row(label, str(value))
-    for error in report.errors:
+    for error in [*report.notes, *report.errors]:
         table.add_row("[yellow]note[/]", escape(error))
     return table
 

@@ -125,5 +125,7 @@ def _show_summary(report: StockReport, *, dry_run: bool) -> None:
     if report.documents:
         table.add_row("stock documents conducted", ", ".join(map(str, report.documents)))
     console.print(table)
+    for note in report.notes:
+        console.print(f"  [yellow]![/] {escape(note)}", highlight=False)
     for error in report.errors[:20]:
         console.print(f"  [red]✗[/] {escape(error)}", highlight=False)

@@ -70,7 +70,9 @@ class StockReport:
     changed: int = 0
     written: int = 0
     unmatched: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # failures: the read cursor waits until they are gone
+    # Known, reported conditions that no retry changes (products left out on purpose): they never hold the cursor.
+    notes: list[str] = field(default_factory=list)
     plan: list[PlannedWrite] = field(default_factory=list)
     documents: list[int] = field(default_factory=list)
 
@@ -331,7 +333,7 @@ def _sync_documents(
         resolve_open_documents(engine, shop, connection_id, clock=clock)
     multi = {link.product_id for link in links.values() if link.barcode_multi}
     if multi:
-        report.errors.append(
+        report.notes.append(
             f"{len(multi)} product(s) need one barcode per unit (barcodeMulti) and are left out of stock documents: "
             "see `bitrix-inflow products unmatched`"
         )
