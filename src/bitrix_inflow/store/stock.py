@@ -8,8 +8,9 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Select, Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from bitrix_inflow.errors import ConflictError
 from bitrix_inflow.store.sql import dialect_insert
@@ -28,17 +29,35 @@ from bitrix_inflow.store.tables import (
 _CHUNK = 500
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _batched(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
     """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time, not all first (a
     100,000-SKU full sync upserts 300,000 level rows)."""
     stream = iter(items)
     while batch := list(itertools.islice(stream, size)):
         yield batch
+
+
+def _upsert(
+    conn: Connection, table: Table, rows: Iterable[dict[str, Any]], *, key: list[str], update: list[str]
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET update = excluded.update, a batch of rows per statement."""
+    for batch in _batched(rows):
+        stmt = dialect_insert(conn, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key, set_={column: stmt.excluded[column] for column in update}
+        )
+        conn.execute(stmt, batch)
+
+
+def _select_in(
+    conn: Connection, query: Select[Any], column: ColumnElement[Any], values: Collection[Any] | None
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``query``, narrowed to ``column IN values`` a batch at a time (None: not narrowed)."""
+    if values is None:
+        yield from conn.execute(query)
+        return
+    for batch in _batched(sorted(values)):
+        yield from conn.execute(query.where(column.in_(batch)))
 
 
 # -- the operator's products table -----------------------------------------------------------------------------
@@ -53,8 +72,8 @@ def replace_product_table(
         {"connection_id": connection_id, "sku": sku, "product_id": pid, "imported_at": now, "imported_by": by}
         for sku, pid in rows.items()
     ]
-    for chunk in _chunks(values):
-        conn.execute(product_table.insert(), list(chunk))
+    for chunk in _batched(values):
+        conn.execute(product_table.insert(), chunk)
 
 
 def load_product_table(conn: Connection, connection_id: str) -> dict[str, int]:
@@ -92,25 +111,19 @@ def replace_links(conn: Connection, connection_id: str, links: Iterable[Link], *
         }
         for link in links
     ]
-    for chunk in _chunks(values):
-        conn.execute(product_links.insert(), list(chunk))
+    for chunk in _batched(values):
+        conn.execute(product_links.insert(), chunk)
 
 
 def load_links(conn: Connection, connection_id: str, skus: Collection[str] | None = None) -> dict[str, Link]:
-    query = select(product_links).where(product_links.c.connection_id == connection_id)
-    found: dict[str, Link] = {}
-    batches: Iterable[Sequence[str] | None] = [None] if skus is None else _chunks(sorted(skus))
-    for batch in batches:
-        stmt = query if batch is None else query.where(product_links.c.sku.in_(list(batch)))
-        for row in conn.execute(stmt).mappings():
-            found[row["sku"]] = Link(
-                row["sku"],
-                int(row["product_id"]),
-                row["parent_id"],
-                row["origin"],
-                bool(row["barcode_multi"]),
-            )
-    return found
+    c = product_links.c
+    query = select(c.sku, c.product_id, c.parent_id, c.origin, c.barcode_multi).where(
+        c.connection_id == connection_id
+    )
+    return {
+        sku: Link(sku, int(pid), parent, origin, bool(multi))
+        for sku, pid, parent, origin, multi in _select_in(conn, query, c.sku, skus)
+    }
 
 
 # -- the unmatched report ------------------------------------------------------------------------------------------
@@ -147,8 +160,8 @@ def replace_unmatched(
         }
         for u in items
     ]
-    for chunk in _chunks(values):
-        conn.execute(stock_unmatched.insert(), list(chunk))
+    for chunk in _batched(values):
+        conn.execute(stock_unmatched.insert(), chunk)
 
 
 def load_unmatched(conn: Connection, connection_id: str) -> list[Unmatched]:
@@ -172,13 +185,9 @@ def record_levels(
         {"connection_id": connection_id, "sku": sku, "warehouse": wh, "available": qty, "read_at": now}
         for (sku, wh), qty in levels.items()
     )
-    for chunk in _batched(values):
-        stmt = dialect_insert(conn, stock_levels)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["connection_id", "sku", "warehouse"],
-            set_={"available": stmt.excluded.available, "read_at": stmt.excluded.read_at},
-        )
-        conn.execute(stmt, list(chunk))
+    _upsert(
+        conn, stock_levels, values, key=["connection_id", "sku", "warehouse"], update=["available", "read_at"]
+    )
 
 
 def load_levels(
@@ -187,13 +196,7 @@ def load_levels(
     query = select(stock_levels.c.sku, stock_levels.c.warehouse, stock_levels.c.available).where(
         stock_levels.c.connection_id == connection_id
     )
-    found: dict[LevelKey, int] = {}
-    batches: Iterable[Sequence[str] | None] = [None] if skus is None else _chunks(sorted(skus))
-    for batch in batches:
-        stmt = query if batch is None else query.where(stock_levels.c.sku.in_(list(batch)))
-        for sku, wh, qty in conn.execute(stmt).all():
-            found[(sku, wh)] = int(qty)
-    return found
+    return {(sku, wh): int(qty) for sku, wh, qty in _select_in(conn, query, stock_levels.c.sku, skus)}
 
 
 # -- what the shop was last given ------------------------------------------------------------------------------------
@@ -207,13 +210,8 @@ def load_pushed(
     query = select(stock_pushed.c.product_id, stock_pushed.c.store_id, stock_pushed.c.quantity).where(
         stock_pushed.c.connection_id == connection_id
     )
-    found: dict[PushKey, int] = {}
-    batches: Iterable[Sequence[int] | None] = [None] if product_ids is None else _chunks(sorted(product_ids))
-    for batch in batches:
-        stmt = query if batch is None else query.where(stock_pushed.c.product_id.in_(list(batch)))
-        for pid, store, qty in conn.execute(stmt).all():
-            found[(int(pid), int(store))] = int(qty)
-    return found
+    rows = _select_in(conn, query, stock_pushed.c.product_id, product_ids)
+    return {(int(pid), int(store)): int(qty) for pid, store, qty in rows}
 
 
 def record_pushed(
@@ -230,13 +228,13 @@ def record_pushed(
         }
         for (pid, store), qty in quantities.items()
     )
-    for chunk in _batched(values):
-        stmt = dialect_insert(conn, stock_pushed)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["connection_id", "product_id", "store_id"],
-            set_={"quantity": stmt.excluded.quantity, "pushed_at": stmt.excluded.pushed_at},
-        )
-        conn.execute(stmt, list(chunk))
+    _upsert(
+        conn,
+        stock_pushed,
+        values,
+        key=["connection_id", "product_id", "store_id"],
+        update=["quantity", "pushed_at"],
+    )
 
 
 # -- doorbells from the warehouse ----------------------------------------------------------------------------------
@@ -249,15 +247,7 @@ def add_hints(
         {"connection_id": connection_id, "sku": sku[:100], "warehouse": warehouse, "hinted_at": now}
         for sku in sorted(set(skus))
     ]
-    for chunk in _chunks(values):
-        stmt = dialect_insert(conn, stock_hints)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["connection_id", "sku", "warehouse"],
-                set_={"hinted_at": stmt.excluded.hinted_at},
-            ),
-            list(chunk),
-        )
+    _upsert(conn, stock_hints, values, key=["connection_id", "sku", "warehouse"], update=["hinted_at"])
     return len(values)
 
 
