@@ -27,11 +27,12 @@ from typing import Literal
 import structlog
 from sqlalchemy import Engine
 
+from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import stock as rules
 from bitrix_inflow.domain.matching import ShopProduct, match
 from bitrix_inflow.domain.stock import Change, SafetyBuffer, ShopKey, StockKey
 from bitrix_inflow.store import stock as store
-from bitrix_inflow.sync.stock.read import StockRead, WarehouseStock, read_stock
+from bitrix_inflow.sync.stock.read import StockRead, read_stock
 from bitrix_inflow.sync.stock.shop import DocumentLine, ShopStock
 from bitrix_inflow.timing import Clock
 
@@ -103,7 +104,7 @@ class _Run:
 
 def sync_stock(
     engine: Engine,
-    wms: WarehouseStock,
+    wms: InflowPort,
     shop: ShopStock,
     options: StockOptions,
     *,

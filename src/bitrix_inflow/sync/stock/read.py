@@ -10,32 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
-from bitrix_inflow.adapters.inflow import AvailableStock, BinStock
+from bitrix_inflow.adapters.inflow import BinStock, InflowPort
 from bitrix_inflow.domain.stock import StockKey, available_from_bins
-
-
-class WarehouseStock(Protocol):
-    """The part of the Inflow client the stock read needs (``InflowClient`` is one)."""
-
-    def iter_available_stock(
-        self,
-        *,
-        warehouse: str | None = None,
-        sku: str | None = None,
-        updated_since: dt.datetime | None = None,
-        limit: int | None = None,
-    ) -> Iterable[AvailableStock]: ...
-
-    def iter_bin_stock(
-        self,
-        *,
-        warehouse: str | None = None,
-        sku: str | None = None,
-        updated_since: dt.datetime | None = None,
-        limit: int | None = None,
-    ) -> Iterable[BinStock]: ...
 
 
 @dataclass
@@ -47,7 +25,7 @@ class StockRead:
 
 
 def read_stock(
-    wms: WarehouseStock,
+    wms: InflowPort,
     warehouses: Collection[str],
     *,
     aggregate: Literal["wms", "service"],
@@ -72,7 +50,7 @@ def read_stock(
 
 
 def _read_one(
-    wms: WarehouseStock,
+    wms: InflowPort,
     result: StockRead,
     warehouse: str,
     aggregate: Literal["wms", "service"],
@@ -92,7 +70,7 @@ def _read_one(
 
 
 def _bins(
-    wms: WarehouseStock,
+    wms: InflowPort,
     result: StockRead,
     warehouse: str,
     *,
