@@ -31,6 +31,7 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWa
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_findings
 from bitrix_inflow.cli.common import console, database, settings
+from bitrix_inflow.cli.sync import show_summary
 from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import Job, JobStatus, RetryPolicy
@@ -42,7 +43,7 @@ from bitrix_inflow.store import schema
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
-from bitrix_inflow.sync.stock.flow import StockOptions, StockReport, sync_stock
+from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
 
 DEMO_TIMEOUT_SECONDS = 60
@@ -128,7 +129,7 @@ def _stock_sync(warehouse: Any, shop: Any, inflow: InflowSettings, bitrix: Bitri
                 options = StockOptions(warehouses=(inflow.warehouse,), stores={inflow.warehouse: 1})
                 shop.control.settings(inventory_management=False)
                 full = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
-                console.print(_summary("full sync, quantity mode (no inventory management)", full))
+                show_summary(full, title="full sync, quantity mode (no inventory management)")
                 with engine.connect() as conn:
                     unmatched = store.load_unmatched(conn, "default")
                 for item in unmatched[:8]:
@@ -143,9 +144,7 @@ def _stock_sync(warehouse: Any, shop: Any, inflow: InflowSettings, bitrix: Bitri
                 )
                 shop.control.settings(inventory_management=True)
                 documents = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
-                console.print(
-                    _summary("full sync, document mode (inventory management on, store 1)", documents)
-                )
+                show_summary(documents, title="full sync, document mode (inventory management on, store 1)")
         finally:
             engine.dispose()
 
@@ -161,24 +160,6 @@ def _adjust(warehouse: Any, code: str, sku: str, delta: int) -> None:
         json={"warehouse": code, "sku": sku, "delta": delta},
         timeout=30,
     ).raise_for_status()
-
-
-def _summary(title: str, report: StockReport) -> Table:
-    table = Table(title=title, header_style="bold", show_header=False)
-    table.add_column("what")
-    table.add_column("how many", justify="right")
-    for label, value in (
-        ("rows read from the warehouse", report.read),
-        ("SKUs matched to shop products", report.matched),
-        ("quantities that changed", report.changed),
-        ("written", report.written),
-        ("unmatched, both sides (bitrix-inflow products unmatched)", report.unmatched),
-        ("stock documents conducted", len(report.documents)),
-    ):
-        table.add_row(label, str(value))
-    for error in [*report.notes, *report.errors]:
-        table.add_row("[yellow]note[/]", escape(error))
-    return table
 
 
 def demo() -> None:

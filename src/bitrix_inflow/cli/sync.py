@@ -86,7 +86,7 @@ def stock(
         fail(f"the stock sync stopped: {exc}", EXIT_PROBLEM)
     if dry_run:
         _show_plan(report)
-    _show_summary(report, dry_run=dry_run)
+    show_summary(report, dry_run=dry_run)
     if report.errors:
         raise typer.Exit(EXIT_PROBLEM)
 
@@ -107,9 +107,12 @@ def _show_plan(report: StockReport) -> None:
     console.print(table)
 
 
-def _show_summary(report: StockReport, *, dry_run: bool) -> None:
+def summary_table(report: StockReport, *, title: str | None = None, dry_run: bool = False) -> Table:
+    """What a run did, as `sync stock` and the demo show it."""
     table = Table(
-        title=f"stock sync ({report.kind}, {report.mode} mode)", header_style="bold", show_header=False
+        title=title or f"stock sync ({report.kind}, {report.mode} mode)",
+        header_style="bold",
+        show_header=False,
     )
     table.add_column("what")
     table.add_column("how many", justify="right")
@@ -124,7 +127,11 @@ def _show_summary(report: StockReport, *, dry_run: bool) -> None:
         table.add_row(label, str(value))
     if report.documents:
         table.add_row("stock documents conducted", ", ".join(map(str, report.documents)))
-    console.print(table)
+    return table
+
+
+def show_summary(report: StockReport, *, title: str | None = None, dry_run: bool = False) -> None:
+    console.print(summary_table(report, title=title, dry_run=dry_run))
     for note in report.notes:
         console.print(f"  [yellow]![/] {escape(note)}", highlight=False)
     for error in report.errors[:20]:
