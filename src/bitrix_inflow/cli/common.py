@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -37,6 +38,15 @@ state = CliState()
 def fail(message: str, code: int = EXIT_CANNOT_START) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def refuse(problems: Sequence[Exception], where: str = "") -> NoReturn:
+    """Every problem of a refused edit, at once, and exit 1: nothing was changed."""
+    place = f" in {escape(where)}" if where else ""
+    err_console.print(f"[bold red]{len(problems)} problem(s)[/]{place}, nothing was changed:")
+    for problem in problems:
+        err_console.print(f"  [red]✗[/] {escape(str(problem))}", highlight=False)
+    raise typer.Exit(EXIT_PROBLEM)
 
 
 def settings(audience: log.Audience = log.COMMAND) -> Settings:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Concatenate, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, fail, operator, settings
+from bitrix_inflow.cli.common import (
+    EXIT_PROBLEM,
+    console,
+    database,
+    fail,
+    operator,
+    refuse,
+    settings,
+)
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import mapping as ops
@@ -25,13 +33,6 @@ def _db() -> Engine:
     return database(settings())
 
 
-def _report(problems: Sequence[Exception]) -> NoReturn:
-    err_console.print(f"[bold red]{len(problems)} problem(s)[/], nothing was changed:")
-    for problem in problems:
-        err_console.print(f"  [red]✗[/] {escape(str(problem))}", highlight=False)
-    raise typer.Exit(EXIT_PROBLEM)
-
-
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ def _edit(change: Callable[Concatenate[Engine, P], T], *args: P.args, **kwargs: 
     try:
         return change(_db(), *args, **kwargs)
     except* ValidationError as refused:
-        _report(refused.exceptions)
+        refuse(refused.exceptions)
 
 
 @app.command("show")

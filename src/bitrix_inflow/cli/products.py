@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, err_console, fail, operator, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, operator, refuse, settings
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import products as ops
@@ -44,12 +44,7 @@ def import_(
     try:
         rows = ops.parse_csv(data)
     except* ValidationError as refused:
-        err_console.print(
-            f"[bold red]{len(refused.exceptions)} problem(s)[/] in {escape(str(path))}, nothing was changed:"
-        )
-        for problem in refused.exceptions:
-            err_console.print(f"  [red]✗[/] {escape(str(problem))}", highlight=False)
-        raise typer.Exit(EXIT_PROBLEM) from None
+        refuse(refused.exceptions, str(path))
     imported = ops.import_table(
         database(settings()), rows, clock=SystemClock(), actor=operator(), connection_id=connection
     )
