@@ -330,7 +330,9 @@ def test_document_sync_killed(
 
 # -- the cloud limiter --------------------------------------------------------------------------------------
 
-LIMITED_CATALOGUE = 600  # ~12 catalogue pages and 12 write batches: well past the shop's bucket of 20
+LIMITED_CATALOGUE = (
+    1500  # 30 write batches (the catalogue is read 2,500 rows a batch): well past the bucket of 20
+)
 
 
 def test_cloud_limiter_never_trips_the_shops_503(db_url: str, engine: Engine, tmp_path: Path) -> None:

@@ -295,7 +295,9 @@ def test_the_catalogue_is_streamed_page_by_page_with_an_id_cursor(shop: Shop) ->
     script.replies[:] = [
         rows("catalogs", [PRODUCTS_CATALOG, OFFERS_CATALOG]),
         rows("products", page),
-        rows("products", [parent]),
+        # After a full first page the rest come 50 pages a batch, chained by $result; the page after a short
+        # one reads from a cursor that is no id (here: the whole page before it), so its rows are junk.
+        batch({"p0": {"products": [parent]}, "p1": {"products": page}}),
         rows("offers", [OFFER]),
     ]
     items = gateway.catalog_items()
@@ -306,16 +308,21 @@ def test_the_catalogue_is_streamed_page_by_page_with_an_id_cursor(shop: Shop) ->
     assert methods(script) == [
         "catalog.catalog.list",
         "catalog.product.list",
-        "catalog.product.list",
+        "batch",
         "catalog.product.offer.list",
     ]
     everything = [first, *rest]
-    assert len(everything) == 52
-    products, second_page, offers = script.bodies[1], script.bodies[2], script.bodies[3]
+    assert len(everything) == 52  # the junk page after the short one is not read
+    products, chained, offers = script.bodies[1], script.bodies[2], script.bodies[3]
     assert products["filter"] == {"iblockId": 23, ">id": 0}
     assert products["start"] == -1 and products["order"] == {"id": "asc"}
     assert {"id", "iblockId", "xmlId", "type", "barcodeMulti"} <= set(products["select"])
-    assert second_page["filter"] == {"iblockId": 23, ">id": 1292}
+    commands = chained["cmd"]
+    assert len(commands) == 50 and chained["halt"] in (1, True, "1")
+    first_query = parse_qs(commands["p0"].partition("?")[2])
+    assert first_query["filter[>id]"] == ["1292"] and first_query["start"] == ["-1"]
+    assert parse_qs(commands["p1"].partition("?")[2])["filter[>id]"] == ["$result[p0][products][49][id]"]
+    assert parse_qs(commands["p49"].partition("?")[2])["filter[>id]"] == ["$result[p48][products][49][id]"]
     assert offers["filter"] == {"iblockId": 24, ">id": 0} and "parentId" in offers["select"]
 
     assert first == CatalogItem(
@@ -395,7 +402,8 @@ def test_bad_catalogue_arguments_are_refused_before_sending(
 def test_a_server_ignoring_the_cursor_cannot_loop_forever(shop: Shop) -> None:
     gateway, script, _ = shop
     page = [{**PRODUCT, "id": 1000 + n} for n in range(50)]
-    script.replies[:] = [rows("products", page), rows("products", page)]
+    # The page chained after the first (a batch) repeats it.
+    script.replies[:] = [rows("products", page), batch({f"p{n}": {"products": page} for n in range(50)})]
     with pytest.raises(PermanentError, match="cursor"):
         list(gateway.catalog_items(catalogs=CATALOGS[:1]))
 

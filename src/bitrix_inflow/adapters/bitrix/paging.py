@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from bitrix_inflow.errors import PermanentError
+from bitrix_inflow.errors import PermanentError, TransientError
 
 from . import replies
 from .transport import JSON, Transport
@@ -67,29 +67,60 @@ def all_pages(
 def by_id(
     transport: Transport, method: str, params: JSON, key: str, *, start: int = NO_COUNT
 ) -> Iterator[list[Mapping[str, Any]]]:
-    """The pages of a list, one request each, ordered by ``id`` with an ``>id`` cursor (``params`` holds the
-    select and filter; ``id`` must be selected). Stops on a short page.
+    """The pages of a list ordered by ``id`` with an ``>id`` cursor (``params`` holds the select and filter; ``id``
+    must be selected). Stops on a short page.
 
     A cursor, unlike ``start`` offsets, neither skips nor repeats rows when others are added or deleted while a
-    long list is read, and a page costs the same at row 100,000 as at row 0.
+    long list is read, and a page costs the same at row 100,000 as at row 0. The first page is one request; when it
+    is full, the rest come 50 pages to a ``batch``, each command's cursor a ``$result`` reference to the last id of
+    the page before it (settings/performance/huge-data.md; b24pysdk's ``call_list_fast`` does the same): 2,500
+    rows a request instead of 50.
     """
     base_filter = dict(params.get("filter") or {})
+
+    def page_params(cursor: object) -> JSON:
+        return {**params, "filter": {**base_filter, ">id": cursor}, "order": {"id": "asc"}, "start": start}
+
+    reply = transport.call(method, page_params(0))
+    rows = replies.rows(replies.wrapped(reply, key, method), field=f"{method}.{key}")
     cursor = 0
     while True:
-        reply = transport.call(
-            method,
-            {**params, "filter": {**base_filter, ">id": cursor}, "order": {"id": "asc"}, "start": start},
-        )
-        rows = replies.rows(replies.wrapped(reply, key, method), field=f"{method}.{key}")
         if rows:
             yield rows
         if len(rows) < PAGE:
             return
-        last = max(replies.payload_id(row.get("id"), field=f"{method}.{key}.id") for row in rows)
-        if last <= cursor:
-            # A server that ignores the ">id" filter or the order would hand out the same page forever.
-            raise PermanentError(f"{method}: the >id cursor did not advance past {cursor}; Bitrix ignored it")
-        cursor = last
+        cursor = _advanced(method, key, rows, cursor)
+        names = [f"p{n}" for n in range(BATCH)]
+        commands = {
+            name: (
+                method,
+                page_params(cursor if n == 0 else f"$result[{names[n - 1]}][{key}][{PAGE - 1}][id]"),
+            )
+            for n, name in enumerate(names)
+        }
+        # halt: a failed page stops the chain, whose later cursors would point at nothing.
+        batch = transport.batch(commands, halt=True)
+        for name in names:
+            if name in batch.errors:
+                raise batch.errors[name]
+            if name not in batch.results:
+                raise TransientError(f"batch: no answer for command {name!r} of {method}")
+            rows = replies.rows(
+                replies.wrapped({"result": batch.results[name]}, key, method), field=f"{method}.{key}"
+            )
+            if len(rows) < PAGE or name == names[-1]:
+                break
+            # Commands after a short page read from a cursor that is not an id: their answers mean nothing.
+            yield rows
+            cursor = _advanced(method, key, rows, cursor)
+
+
+def _advanced(method: str, key: str, rows: Sequence[Mapping[str, Any]], cursor: int) -> int:
+    last = max(replies.payload_id(row.get("id"), field=f"{method}.{key}.id") for row in rows)
+    if last <= cursor:
+        # A server that ignores the ">id" filter or the order would hand out the same page forever.
+        raise PermanentError(f"{method}: the >id cursor did not advance past {cursor}; Bitrix ignored it")
+    return last
 
 
 def models_by_id(
