@@ -96,13 +96,46 @@ def _wait(proc: subprocess.Popen[bytes], probe: Any, what: str, timeout: float =
         time.sleep(0.3)
 
 
+# The sandboxes' process ids by side, while they run: each step reports the CPU they spent on it.
+SANDBOXES: dict[str, int] = {}
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+            times[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent and child not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(member, 0.0) for member in tree)
+
+
+def sandbox_cpu() -> dict[str, float]:
+    return {side: tree_cpu(pid) for side, pid in SANDBOXES.items()}
+
+
 @contextlib.contextmanager
-def _process(args: list[str], probe: Any, what: str, env: dict[str, str] | None = None) -> Iterator[None]:
+def _process(
+    args: list[str], probe: Any, what: str, env: dict[str, str] | None = None, side: str | None = None
+) -> Iterator[None]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         _wait(proc, probe, what)
+        if side is not None:
+            SANDBOXES[side] = proc.pid
         yield
     finally:
+        if side is not None:
+            SANDBOXES.pop(side, None)
         proc.terminate()
         try:
             proc.wait(timeout=30)
@@ -119,7 +152,9 @@ def warehouse(skus: int, seed: int) -> Iterator[str]:
     args += ["--catalogue-size", str(skus), "--bins", str(skus)]  # a bin per SKU: every SKU is stocked
     for code in WAREHOUSES:
         args += ["--warehouse", code]
-    with _process(args, lambda: httpx.get(url + "/_sandbox/state", timeout=5).json()["skus"] > 0, "the WMS"):
+    with _process(
+        args, lambda: httpx.get(url + "/_sandbox/state", timeout=5).json()["skus"] > 0, "the WMS", side="wms"
+    ):
         yield url
 
 
@@ -134,7 +169,7 @@ def shop(skus: int, seed: int, state_dir: Path, profile: str = "site") -> Iterat
     def probe() -> bool:
         return ca.exists() and httpx.get(url + "/_sandbox/", verify=str(ca), timeout=5).status_code == 200
 
-    with _process(args, probe, "the shop"):
+    with _process(args, probe, "the shop", side="shop"):
         yield url, str(ca)
 
 
@@ -235,9 +270,17 @@ def _in_child(target: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
+def _sandbox_share(result: dict[str, Any], cpu_before: dict[str, float]) -> None:
+    after = sandbox_cpu()
+    for side, seconds in cpu_before.items():
+        result[f"{side}_cpu"] = after.get(side, seconds) - seconds
+
+
 def sync(sides: Sides, db: str, cloud: bool = False, **kwargs: Any) -> dict[str, Any]:
     before = served(sides)
+    cpu_before = sandbox_cpu()
     result = _in_child(_sync_child, sides, db, kwargs, cloud)
+    _sandbox_share(result, cpu_before)
     result["requests"] = served(sides) - before
     if result["error_count"] and result["mode"] == "quantity":
         print(f"  ! {result['error_count']} error(s): {result['errors']}", flush=True)
@@ -246,7 +289,9 @@ def sync(sides: Sides, db: str, cloud: bool = False, **kwargs: Any) -> dict[str,
 
 def naive(sides: Sides, db: str) -> dict[str, Any]:
     before = served(sides)
+    cpu_before = sandbox_cpu()
     result = _in_child(_naive_child, sides, db)
+    _sandbox_share(result, cpu_before)
     result["requests"] = served(sides) - before
     return result
 
@@ -358,7 +403,8 @@ def row(step: str, skus: int, r: dict[str, Any], target: str) -> str:
     rss = f"{r['rss_peak']:.0f}" if "rss_peak" in r else ""
     return (
         f"| {step} | {skus:,} | {r.get('read', '')} | {r.get('matched', '')} | {r.get('changed', '')} | "
-        f"{r.get('written', '')} | {r['requests']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} | {rss} | {target} |"
+        f"{r.get('written', '')} | {r['requests']:,} | {r['seconds']:.2f} | {r['cpu']:.2f} | {rss} | "
+        f"{r.get('shop_cpu', 0):.2f} | {r.get('wms_cpu', 0):.2f} | {target} |"
     )
 
 
@@ -373,7 +419,7 @@ def main() -> None:
         "--skip",
         action="append",
         default=[],
-        choices=["naive", "documents", "cloud", "events"],
+        choices=["incremental", "naive", "documents", "cloud", "events"],
         help="leave a step out (repeatable)",
     )
     args = parser.parse_args()
@@ -382,7 +428,7 @@ def main() -> None:
     print(f"catalogue: {args.skus:,} SKUs, warehouses {', '.join(WAREHOUSES)}, seed {args.seed}", flush=True)
     header = (
         "| step | SKUs | WMS rows read | matched | changed | written | shop requests | wall s | service CPU s | "
-        "service peak RSS MiB | target |"
+        "service peak RSS MiB | shop CPU s | WMS CPU s | target |"
     )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
 
@@ -402,6 +448,9 @@ def main() -> None:
             db = f"sqlite:///{work / 'state.db'}"
             full = sync(sides, db, full=True)
             emit(row("full, quantity mode", args.skus, full, "≤ 60 s, ≤ 300 MiB"))
+            if "incremental" in args.skip:
+                print("\n" + "\n".join(lines))
+                return
             skus = linked_skus(db)
             changed = rng.sample(skus, max(1, round(len(skus) * args.changed / 100)))
             change_stock(wms_url, changed, rng)

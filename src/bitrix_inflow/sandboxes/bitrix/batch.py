@@ -16,9 +16,13 @@ _SEGMENT = re.compile(r"\[([^\]]*)\]")
 
 
 def split_command(command: Any) -> tuple[str, dict[str, Any]]:
-    text = str(command)
-    method, _, query = text.partition("?")
+    method, _, query = str(command).partition("?")
     return method.strip(), parse_str(query)
+
+
+def command_method(command: Any) -> str:
+    """The method of a ``"method?query"`` command, without parsing its query."""
+    return str(command).partition("?")[0].strip()
 
 
 def _has_index(value: Any, index: int) -> bool:

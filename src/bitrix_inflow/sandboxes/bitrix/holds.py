@@ -18,7 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from bitrix_inflow.sandboxes.bitrix.batch import commands_of, split_command
+from bitrix_inflow.sandboxes.bitrix.batch import command_method, commands_of
 
 _FORMATS = (".json", ".xml")
 
@@ -30,7 +30,7 @@ def method_names(path: str, params: dict[str, Any]) -> tuple[str, ...]:
         return ()
     names = [_bare(segments[-1])]
     if names[0] == "batch":
-        names += [_bare(split_command(command)[0]) for _, command in commands_of(params.get("cmd"))]
+        names += [_bare(command_method(command)) for _, command in commands_of(params.get("cmd"))]
     return tuple(names)
 
 

@@ -19,7 +19,7 @@ from bitrix_inflow.sandboxes.bitrix.listing import (
 from bitrix_inflow.sandboxes.bitrix.methods_sale import public
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
 from bitrix_inflow.sandboxes.bitrix.seed import OFFER_IBLOCK_ID, PRODUCT_IBLOCK_ID
-from bitrix_inflow.sandboxes.bitrix.shop import Row
+from bitrix_inflow.sandboxes.bitrix.shop import Row, Table
 
 
 def catalog_list(call: Call) -> Answer:
@@ -35,15 +35,15 @@ def _checked_product_list(call: Call, iblocks: tuple[int, ...]) -> list[Row]:
     selected = select_fields(E.PRODUCT, call.params.get("select"))
     if selected is None or "id" not in selected or "iblockId" not in selected:
         raise rest_errors.controller(0, "Required select fields: id, iblockId")
-    table = call.shop.t("products").rows
+    table = call.shop.t("products")
     first = _id_cursor_page(call, table, iblocks)
-    rows = table.values() if first is None else first
+    rows = table.rows.values() if first is None else first
     return [public(row) for row in rows if row["iblockId"] in iblocks]
 
 
-def _id_cursor_page(call: Call, table: dict[int, Row], iblocks: tuple[int, ...]) -> list[Row] | None:
+def _id_cursor_page(call: Call, table: Table, iblocks: tuple[int, ...]) -> list[Row] | None:
     """The rows of one ``>id`` cursor page (``order`` id asc, ``start=-1``: no count), found without copying the
-    whole table: the table's ids ascend in insertion order, so the rows after the cursor are a bisect away.
+    whole table: the rows after the cursor are a bisect away in the table's sorted ids.
     Returns the first page's worth of rows passing the filter (the list still filters and projects them), or
     None when the request is not such a page (then every row is listed, as before)."""
     params = call.params
@@ -61,14 +61,13 @@ def _id_cursor_page(call: Call, table: dict[int, Row], iblocks: tuple[int, ...])
         cursor = int(cursor)  # form-encoded and query parameters arrive as text
     if isinstance(cursor, bool) or not isinstance(cursor, int):
         return None
-    ids = list(table)
-    if ids != sorted(ids):
-        return None
+    ids = table.sorted_ids()
     site_tz = timezone(timedelta(minutes=call.config.utc_offset_minutes))
     conditions = parse_filter(E.PRODUCT, raw_filter, site_tz)
     found: list[Row] = []
     # PAGE_SIZE + 1: one more than a page, so the paging decides as it would on the whole table.
-    for row in itertools.islice(table.values(), bisect.bisect_right(ids, cursor), None):
+    for row_id in itertools.islice(ids, bisect.bisect_right(ids, cursor), None):
+        row = table.rows[row_id]
         if row["iblockId"] in iblocks and filter_rows([row], conditions):
             found.append(row)
             if len(found) > PAGE_SIZE:
@@ -96,7 +95,7 @@ def _product(call: Call, iblocks: tuple[int, ...]) -> Row:
 
 
 def _shown(row: Row, spec: E.EntitySpec) -> Row:
-    return project(public(row), None, spec)
+    return public(project(row, None, spec))
 
 
 def product_get(call: Call) -> Answer:

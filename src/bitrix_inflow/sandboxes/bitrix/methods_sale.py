@@ -18,9 +18,14 @@ from bitrix_inflow.sandboxes.bitrix.listing import (
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
 from bitrix_inflow.sandboxes.bitrix.shop import Row, Shop
 
+_SCALARS = (str, int, float, bool, type(None))
+
 
 def public(row: Row) -> Row:
-    return {k: copy.deepcopy(v) for k, v in row.items() if not k.startswith("_")}
+    """The row a client may see: a copy (no answer shares state with the shop), without internal ``_`` keys."""
+    return {
+        k: v if isinstance(v, _SCALARS) else copy.deepcopy(v) for k, v in row.items() if not k.startswith("_")
+    }
 
 
 def _get(table: Any, key: Any, code: int, text: str) -> Row:

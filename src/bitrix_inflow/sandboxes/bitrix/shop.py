@@ -26,6 +26,7 @@ CANCEL_STATUSES = ("Z",)
 class Table:
     rows: dict[int, Row] = field(default_factory=dict)
     last_id: int = 0
+    _sorted: tuple[tuple[int, int], list[int]] = field(default=((-1, -1), []), repr=False)
 
     def insert(self, row: Row, *, as_text_id: bool = False) -> int:
         self.last_id += 1
@@ -41,6 +42,14 @@ class Table:
 
     def all(self) -> list[Row]:
         return list(self.rows.values())
+
+    def sorted_ids(self) -> list[int]:
+        """The ids in ascending order, sorted again only when rows came or went (a page of a long list then
+        costs a bisect, not a sort of the table; rows are only ever added through ``insert`` or deleted)."""
+        key = (len(self.rows), self.last_id)
+        if self._sorted[0] != key:
+            self._sorted = (key, sorted(self.rows))
+        return self._sorted[1]
 
 
 TABLES = (
