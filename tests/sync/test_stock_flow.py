@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from bitrix_inflow.adapters.inflow import AvailableStock
 from bitrix_inflow.domain.matching import ShopProduct
 from bitrix_inflow.domain.stock import SafetyBuffer
-from bitrix_inflow.errors import ConflictError
+from bitrix_inflow.errors import ConflictError, TransientError
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.sync.stock.flow import StockOptions, resolve_open_documents, sync_stock
+from bitrix_inflow.sync.stock.shop import CatalogueEntry
 from bitrix_inflow.timing import SystemClock
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -222,3 +229,84 @@ def test_products_left_out_on_purpose_do_not_hold_the_cursor(engine: Engine) -> 
     later = sync_stock(engine, warehouse, shop, DOC_OPTIONS, clock=CLOCK)
     # The changed row and the one at the (inclusive) cursor, not the whole warehouse again.
     assert later.read == 2 and shop.amounts[(1000, 7)] == 8
+
+
+# -- the two sides read at once -------------------------------------------------------------------------------
+
+
+@dataclass
+class Meeting:
+    """Each side waits for the other to have started: only a run that reads both at once gets past it."""
+
+    wms: threading.Event = field(default_factory=threading.Event)
+    shop: threading.Event = field(default_factory=threading.Event)
+    wms_failed: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class MeetingWarehouse(FakeWarehouse):
+    meeting: Meeting = field(default_factory=Meeting)
+    fail_after: int | None = None
+
+    def iter_available_stock(self, **kwargs: Any) -> Iterator[AvailableStock]:
+        self.meeting.wms.set()
+        assert self.meeting.shop.wait(10), "the shop's catalogue is not read while the warehouse is"
+        for n, row in enumerate(super().iter_available_stock(**kwargs)):
+            if n == self.fail_after:
+                self.meeting.wms_failed.set()
+                raise TransientError("the warehouse went away")
+            yield row
+
+
+@dataclass
+class MeetingShop(FakeShop):
+    meeting: Meeting = field(default_factory=Meeting)
+    listed: int = 0
+    fail_after: int | None = None
+
+    def catalogue(self, *, key: str, group_key: str | None) -> Iterator[CatalogueEntry]:
+        self.meeting.shop.set()
+        assert self.meeting.wms.wait(10), "the warehouse is not read while the shop's catalogue is"
+        for entry in super().catalogue(key=key, group_key=group_key):
+            if self.listed == self.fail_after:
+                raise TransientError("the shop went away")
+            if self.meeting.wms_failed.is_set():
+                time.sleep(0.01)  # a slow shop: the run must stop reading it, not wait for its last page
+            self.listed += 1
+            yield entry
+
+
+def test_a_full_sync_reads_the_shop_and_the_warehouse_at_once(engine: Engine) -> None:
+    warehouse = MeetingWarehouse()
+    for i in range(30):
+        warehouse.set(f"SKU-{i:04d}", 4)
+    shop = MeetingShop(products=catalogue(30), meeting=warehouse.meeting)
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert report.matched == 30 and report.written == 30 and not report.errors
+
+
+def test_a_warehouse_failure_stops_the_catalogue_read_and_records_nothing(engine: Engine) -> None:
+    warehouse = MeetingWarehouse(fail_after=5)
+    for i in range(30):
+        warehouse.set(f"SKU-{i:04d}", 4)
+    shop = MeetingShop(products=catalogue(1000), meeting=warehouse.meeting)
+    with pytest.raises(TransientError, match="warehouse went away"):
+        sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert shop.listed < 1000, "the catalogue read stopped with the run"
+    assert shop.write_requests == 0
+    with engine.connect() as conn:
+        assert store.load_links(conn, "default") == {}
+        assert store.load_cursor(conn, "default", "MAIN").updated_since is None
+
+
+def test_a_catalogue_failure_fails_the_run_and_records_nothing(engine: Engine) -> None:
+    warehouse = MeetingWarehouse()
+    for i in range(30):
+        warehouse.set(f"SKU-{i:04d}", 4)
+    shop = MeetingShop(products=catalogue(30), meeting=warehouse.meeting, fail_after=10)
+    with pytest.raises(TransientError, match="shop went away"):
+        sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert shop.write_requests == 0
+    with engine.connect() as conn:
+        assert store.load_links(conn, "default") == {}
+        assert store.load_cursor(conn, "default", "MAIN").updated_since is None

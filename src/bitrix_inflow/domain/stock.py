@@ -137,7 +137,7 @@ def shop_quantities(
     return result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change(Generic[K]):
     """One quantity to write: ``before`` is what the shop holds or was last given (None: nothing known)."""
 

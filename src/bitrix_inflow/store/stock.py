@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,7 @@ def load_product_table(conn: Connection, connection_id: str) -> dict[str, int]:
 # -- the binder ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     sku: str
     product_id: int
@@ -129,7 +130,7 @@ def load_links(conn: Connection, connection_id: str, skus: Collection[str] | Non
 # -- the unmatched report ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unmatched:
     side: str  # warehouse | shop | ambiguous | table | document
     item: str
@@ -196,7 +197,10 @@ def load_levels(
     query = select(stock_levels.c.sku, stock_levels.c.warehouse, stock_levels.c.available).where(
         stock_levels.c.connection_id == connection_id
     )
-    return {(sku, wh): int(qty) for sku, wh, qty in _select_in(conn, query, stock_levels.c.sku, skus)}
+    return {
+        (sys.intern(sku), sys.intern(wh)): int(qty)
+        for sku, wh, qty in _select_in(conn, query, stock_levels.c.sku, skus)
+    }
 
 
 # -- what the shop was last given ------------------------------------------------------------------------------------

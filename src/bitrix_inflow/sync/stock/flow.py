@@ -19,8 +19,11 @@ Exactly once, per mode:
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,7 +55,7 @@ class StockOptions:
     stores: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedWrite:
     product_id: int
     store_id: int  # 0: the product's own quantity
@@ -125,15 +128,32 @@ def sync_stock(
         cursors = {wh: store.load_cursor(conn, connection_id, wh) for wh in options.warehouses}
         links = store.load_links(conn, connection_id)
     since = None if full or skus is not None else {wh: c.updated_since for wh, c in cursors.items()}
+    rematch = full or not links
     progress("read", 0, 0)
-    read = read_stock(wms, options.warehouses, aggregate=options.aggregate, since=since, skus=skus)
-    report.read = read.rows
+    # The shop's catalogue (for matching) and the warehouse are read at the same time: two systems, two
+    # clients, and neither waits for the other.
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stock-catalogue") as pool:
+        catalogue = (
+            pool.submit(contextvars.copy_context().run, _read_catalogue, shop, options, stop)
+            if rematch
+            else None
+        )
+        try:
+            read = read_stock(wms, options.warehouses, aggregate=options.aggregate, since=since, skus=skus)
+        except BaseException:
+            stop.set()  # the run fails: the catalogue thread stops at its next page instead of reading on
+            raise
+        report.read = read.rows
+        shop_catalogue = catalogue.result() if catalogue is not None else None
+        catalogue = None  # the future would keep the catalogue alive through the writes
 
     run = _Run(engine, shop, connection_id, clock, dry_run, report, progress)
     groups: dict[str, str] = {}
-    if full or not links:
+    if shop_catalogue is not None:
         linked_before = links
-        links, groups = _rematch(run, options, read)
+        links, groups = _rematch(run, read, shop_catalogue)
+        shop_catalogue = None  # 100,000s of products: not kept through the writes
         # A product that showed a warehouse SKU's stock and no longer matches one (the warehouse stopped reporting
         # the SKU, or its key changed) must not keep selling the old quantity: it gets 0, and is reported.
         still = {link.product_id for link in links.values()}
@@ -211,18 +231,36 @@ def sync_stock(
     return report
 
 
-def _rematch(
-    run: _Run, options: StockOptions, read: StockRead
-) -> tuple[dict[str, store.Link], dict[str, str]]:
-    engine, shop, connection_id, clock = run.engine, run.shop, run.connection_id, run.clock
-    products: list[ShopProduct] = []
-    group_of_product: dict[int, str] = {}
+@dataclass
+class _Catalogue:
+    products: list[ShopProduct] = field(default_factory=list)
+    group_of_product: dict[int, str] = field(default_factory=dict)
+    quantities: dict[int, int] = field(default_factory=dict)  # what the shop shows, where it says
+
+
+class _Stopped(Exception):
+    """The run failed elsewhere while the catalogue was being read."""
+
+
+def _read_catalogue(shop: ShopStock, options: StockOptions, stop: threading.Event) -> _Catalogue:
+    catalogue = _Catalogue()
     for entry in shop.catalogue(key=options.match_key, group_key=options.group_key):
-        products.append(entry.product)
+        if stop.is_set():
+            raise _Stopped
+        catalogue.products.append(entry.product)
         if entry.group:
-            group_of_product[entry.product.id] = entry.group
+            catalogue.group_of_product[entry.product.id] = entry.group
         if entry.quantity is not None:
-            run.shop_shows[entry.product.id] = entry.quantity
+            catalogue.quantities[entry.product.id] = entry.quantity
+    return catalogue
+
+
+def _rematch(
+    run: _Run, read: StockRead, catalogue: _Catalogue
+) -> tuple[dict[str, store.Link], dict[str, str]]:
+    engine, connection_id, clock = run.engine, run.connection_id, run.clock
+    products, group_of_product = catalogue.products, catalogue.group_of_product
+    run.shop_shows.update(catalogue.quantities)
     with engine.connect() as conn:
         table = store.load_product_table(conn, connection_id)
     result = match({sku for sku, _ in read.available}, products, table)

@@ -8,6 +8,7 @@ changed, and a sum over some of a SKU's bins is wrong: the SKUs it names are the
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -62,11 +63,11 @@ def _read_one(
         for row in wms.iter_available_stock(warehouse=warehouse, sku=sku, updated_since=updated_since):
             result.rows += 1
             _saw(result, warehouse, row.updated_at)
-            result.available[(row.sku, row.warehouse)] = max(0, row.qty_available)
+            # Interned: a SKU's rows in several warehouses and its level share one string (100,000s of rows).
+            result.available[(sys.intern(row.sku), sys.intern(row.warehouse))] = max(0, row.qty_available)
         return
-    result.available.update(
-        available_from_bins(_bins(wms, result, warehouse, sku=sku, updated_since=updated_since))
-    )
+    summed = available_from_bins(_bins(wms, result, warehouse, sku=sku, updated_since=updated_since))
+    result.available.update({(sys.intern(s), sys.intern(w)): qty for (s, w), qty in summed.items()})
 
 
 def _bins(

@@ -10,7 +10,7 @@ from bitrix_inflow.domain.matching import ShopProduct
 from bitrix_inflow.domain.stock import ShopKey
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CatalogueEntry:
     product: ShopProduct
     group: str | None = None  # the product group the group buffers apply to, when asked for
