@@ -81,6 +81,8 @@ class FakeShop:
     write_requests: int = 0
     crash_at: str | None = None  # "add", "after-add", "conduct", "after-conduct", "write:<n>"
     refuse: set[int] = field(default_factory=set)
+    groups: dict[int, str] = field(default_factory=dict)  # product → its group (the group_key's value)
+    catalogue_reads: int = 0
 
     def _maybe_crash(self, step: str) -> None:
         if self.crash_at == step:
@@ -90,9 +92,24 @@ class FakeShop:
     def inventory_management_on(self) -> bool:
         return self.inventory
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[CatalogueEntry]:
-        del key, group_key
-        return [CatalogueEntry(product, None, self.quantities.get(product.id)) for product in self.products]
+    def catalogue(
+        self,
+        *,
+        key: str,
+        group_key: str | None,
+        keys: Collection[str] | None = None,
+        product_ids: Collection[int] | None = None,
+    ) -> Iterable[CatalogueEntry]:
+        del key
+        self.catalogue_reads += 1
+        narrowed = keys is not None or product_ids is not None
+        return [
+            CatalogueEntry(
+                product, self.groups.get(product.id) if group_key else None, self.quantities.get(product.id)
+            )
+            for product in self.products
+            if not narrowed or product.key in (keys or ()) or product.id in (product_ids or ())
+        ]
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
         del offers

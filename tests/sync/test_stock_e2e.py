@@ -105,3 +105,30 @@ def test_document_mode_brings_the_store_to_the_plan_once(
     assert len(documents) == len(report.documents) and all(d["status"] == "Y" for d in documents)
     again = sync_stock(engine, client, shop_side, options, clock=CLOCK, full=True)
     assert again.changed == 0 and len(shop.control.entities("documents")) == len(documents)
+
+
+def test_a_sku_new_in_the_warehouse_sells_after_the_next_incremental_run(engine: Engine, shop: Any) -> None:
+    """The catalogue's shop-only jacket starts to be stocked: it is linked and written without a full sync."""
+    with wms.run_in_process(wms.SandboxSettings(seed=3)) as fresh:
+        inflow = InflowSettings(base_url=fresh.base_url, api_key=SecretStr("sandbox-key"))
+        bitrix = BitrixSettings(
+            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
+        )
+        shop.control.settings(inventory_management=False)
+        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+            shop_side = BitrixShopStock(gateway)
+            sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK, full=True)
+            jacket = "SB-JACKET-DOWN-L"  # in the shop only (catalogue.csv), so reported unmatched
+            with engine.connect() as conn:
+                assert jacket not in store.load_links(conn, "default")
+            body = {"warehouse": "MAIN", "sku": jacket, "delta": 7, "gtin": "04620070000388"}
+            httpx.post(fresh.base_url + "/_sandbox/stock", json=body, timeout=30).raise_for_status()
+            report = sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)
+            assert not report.errors and report.written == 1
+            assert shop_quantities(shop)[jacket] == 7
+            with engine.connect() as conn:
+                link = store.load_links(conn, "default")[jacket]
+                shop_side_unmatched = {
+                    u.item for u in store.load_unmatched(conn, "default") if u.side == "shop"
+                }
+            assert link.origin == "key" and str(link.product_id) not in shop_side_unmatched

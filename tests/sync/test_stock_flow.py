@@ -74,6 +74,24 @@ def test_buffer_applies_per_sku_before_the_sum(engine: Engine) -> None:
     assert shop.quantities == {1000: 4 + 0, 1001: 0}  # MAIN 5-1, SPB 1-1; SKU-0001 holds 10 back everywhere
 
 
+def test_a_group_buffer_applies_to_incremental_runs_as_to_full_ones(engine: Engine) -> None:
+    """The full sync reads the groups; an incremental one does not read the catalogue and must not forget them."""
+    warehouse = stocked(2)  # MAIN 5 + SPB 1 each
+    shop = FakeShop(products=catalogue(2), groups={1000: "shoes"})
+    options = StockOptions(
+        warehouses=("MAIN", "SPB"), group_key="property77", buffer=SafetyBuffer(by_group={"shoes": 1})
+    )
+    sync_stock(engine, warehouse, shop, options, clock=CLOCK, full=True)
+    buffered = dict(shop.quantities)
+    assert buffered[1000] < buffered[1001] == 6, "the group buffer lowers the shoes only"
+    warehouse.set("SKU-0000", 9, "MAIN")
+    warehouse.set("SKU-0001", 9, "MAIN")
+    sync_stock(engine, warehouse, shop, options, clock=CLOCK)
+    assert shop.quantities[1000] < shop.quantities[1001] == 10
+    # What the incremental run wrote is what a full run computes: it finds nothing to change.
+    assert sync_stock(engine, warehouse, shop, options, clock=CLOCK, full=True).changed == 0
+
+
 def test_dry_run_plans_and_writes_nothing(engine: Engine) -> None:
     warehouse = stocked(3)
     shop = FakeShop(products=catalogue(3))
@@ -240,21 +258,23 @@ class Meeting:
 
     wms: threading.Event = field(default_factory=threading.Event)
     shop: threading.Event = field(default_factory=threading.Event)
-    wms_failed: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class MeetingWarehouse(FakeWarehouse):
     meeting: Meeting = field(default_factory=Meeting)
     fail_after: int | None = None
+    yielded: int = 0
+    row_delay: float = 0.0  # a slow warehouse: time for the shop to fail while it is read
 
     def iter_available_stock(self, **kwargs: Any) -> Iterator[AvailableStock]:
         self.meeting.wms.set()
         assert self.meeting.shop.wait(10), "the shop's catalogue is not read while the warehouse is"
         for n, row in enumerate(super().iter_available_stock(**kwargs)):
             if n == self.fail_after:
-                self.meeting.wms_failed.set()
                 raise TransientError("the warehouse went away")
+            time.sleep(self.row_delay)
+            self.yielded += 1
             yield row
 
 
@@ -263,6 +283,7 @@ class MeetingShop(FakeShop):
     meeting: Meeting = field(default_factory=Meeting)
     listed: int = 0
     fail_after: int | None = None
+    row_delay: float = 0.0  # a slow shop: time for the warehouse to fail while it is read
 
     def catalogue(self, *, key: str, group_key: str | None) -> Iterator[CatalogueEntry]:
         self.meeting.shop.set()
@@ -270,8 +291,7 @@ class MeetingShop(FakeShop):
         for entry in super().catalogue(key=key, group_key=group_key):
             if self.listed == self.fail_after:
                 raise TransientError("the shop went away")
-            if self.meeting.wms_failed.is_set():
-                time.sleep(0.01)  # a slow shop: the run must stop reading it, not wait for its last page
+            time.sleep(self.row_delay)
             self.listed += 1
             yield entry
 
@@ -289,7 +309,7 @@ def test_a_warehouse_failure_stops_the_catalogue_read_and_records_nothing(engine
     warehouse = MeetingWarehouse(fail_after=5)
     for i in range(30):
         warehouse.set(f"SKU-{i:04d}", 4)
-    shop = MeetingShop(products=catalogue(1000), meeting=warehouse.meeting)
+    shop = MeetingShop(products=catalogue(1000), meeting=warehouse.meeting, row_delay=0.003)
     with pytest.raises(TransientError, match="warehouse went away"):
         sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
     assert shop.listed < 1000, "the catalogue read stopped with the run"
@@ -299,14 +319,64 @@ def test_a_warehouse_failure_stops_the_catalogue_read_and_records_nothing(engine
         assert store.load_cursor(conn, "default", "MAIN").updated_since is None
 
 
-def test_a_catalogue_failure_fails_the_run_and_records_nothing(engine: Engine) -> None:
-    warehouse = MeetingWarehouse()
-    for i in range(30):
+def test_a_catalogue_failure_stops_the_warehouse_read_and_records_nothing(engine: Engine) -> None:
+    warehouse = MeetingWarehouse(row_delay=0.003)
+    for i in range(1000):
         warehouse.set(f"SKU-{i:04d}", 4)
     shop = MeetingShop(products=catalogue(30), meeting=warehouse.meeting, fail_after=10)
-    with pytest.raises(TransientError, match="shop went away"):
+    with pytest.raises(TransientError, match="shop went away"):  # the shop's error, not "stopped"
         sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert warehouse.yielded < 1000, "the warehouse read stopped with the run"
     assert shop.write_requests == 0
     with engine.connect() as conn:
         assert store.load_links(conn, "default") == {}
         assert store.load_cursor(conn, "default", "MAIN").updated_since is None
+
+
+# -- SKUs new since the last full sync -------------------------------------------------------------------------
+
+
+def test_a_new_sku_is_linked_by_the_next_incremental_run(engine: Engine) -> None:
+    warehouse = stocked(3)
+    shop = FakeShop(products=[*catalogue(3), ShopProduct(2000, "SKU-NEW", name="new product")])
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    with engine.connect() as conn:
+        assert ("shop", "2000") in {(u.side, u.item) for u in store.load_unmatched(conn, "default")}
+    reads = shop.catalogue_reads
+    warehouse.set("SKU-NEW", 4)  # the warehouse starts to stock it
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert shop.quantities[2000] == 4 and report.written == 1 and not report.errors
+    assert shop.catalogue_reads == reads + 1, "one narrowed lookup, not the whole catalogue"
+    with engine.connect() as conn:
+        assert store.load_links(conn, "default")["SKU-NEW"].product_id == 2000
+        assert ("shop", "2000") not in {(u.side, u.item) for u in store.load_unmatched(conn, "default")}
+    # The nightly full sync agrees with what the incremental run linked and wrote.
+    assert sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True).changed == 0
+
+
+def test_an_unmatched_new_sku_is_reported_and_looked_up_once(engine: Engine) -> None:
+    warehouse = stocked(3)
+    shop = FakeShop(products=catalogue(3))
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    warehouse.set("GHOST", 2)
+    first = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert first.unmatched == 1 and shop.catalogue_reads == 2
+    with engine.connect() as conn:
+        assert ("warehouse", "GHOST") in {(u.side, u.item) for u in store.load_unmatched(conn, "default")}
+    warehouse.set("GHOST", 3)
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert shop.catalogue_reads == 2, "a reported SKU waits for the next full sync"
+
+
+def test_a_new_sku_on_a_product_linked_elsewhere_is_reported_not_moved(engine: Engine) -> None:
+    warehouse = stocked(2)
+    shop = FakeShop(products=catalogue(2))
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    shop.products[0] = ShopProduct(1000, "SKU-RENAMED", name="product 0")  # its key changed in the shop
+    warehouse.set("SKU-RENAMED", 9)
+    report = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert report.written == 0 and not report.errors
+    with engine.connect() as conn:
+        assert store.load_links(conn, "default")["SKU-0000"].product_id == 1000
+        detail = {u.item: u.detail for u in store.load_unmatched(conn, "default") if u.side == "warehouse"}
+    assert "holds SKU-0000's stock" in detail["SKU-RENAMED"] and "--full" in detail["SKU-RENAMED"]

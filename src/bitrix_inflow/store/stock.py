@@ -96,10 +96,18 @@ class Link:
     parent_id: int | None
     origin: str  # table | key
     barcode_multi: bool = False
+    group: str | None = None  # the product group of the group safety buffers (read by the full sync)
 
 
 def replace_links(conn: Connection, connection_id: str, links: Iterable[Link], *, now: dt.datetime) -> None:
+    """The whole binder, as a full matching found it."""
     conn.execute(delete(product_links).where(product_links.c.connection_id == connection_id))
+    add_links(conn, connection_id, links, now=now)
+
+
+def add_links(conn: Connection, connection_id: str, links: Iterable[Link], *, now: dt.datetime) -> None:
+    """Links added to the binder (new SKUs matched between full syncs); ``uq_product_links_product`` refuses a
+    product linked to a second SKU."""
     values = [
         {
             "connection_id": connection_id,
@@ -108,6 +116,7 @@ def replace_links(conn: Connection, connection_id: str, links: Iterable[Link], *
             "parent_id": link.parent_id,
             "origin": link.origin,
             "barcode_multi": link.barcode_multi,
+            "product_group": link.group,
             "matched_at": now,
         }
         for link in links
@@ -118,12 +127,12 @@ def replace_links(conn: Connection, connection_id: str, links: Iterable[Link], *
 
 def load_links(conn: Connection, connection_id: str, skus: Collection[str] | None = None) -> dict[str, Link]:
     c = product_links.c
-    query = select(c.sku, c.product_id, c.parent_id, c.origin, c.barcode_multi).where(
+    query = select(c.sku, c.product_id, c.parent_id, c.origin, c.barcode_multi, c.product_group).where(
         c.connection_id == connection_id
     )
     return {
-        sku: Link(sku, int(pid), parent, origin, bool(multi))
-        for sku, pid, parent, origin, multi in _select_in(conn, query, c.sku, skus)
+        sku: Link(sku, int(pid), parent, origin, bool(multi), group)
+        for sku, pid, parent, origin, multi, group in _select_in(conn, query, c.sku, skus)
     }
 
 
@@ -151,7 +160,14 @@ def replace_unmatched(
             stock_unmatched.c.connection_id == connection_id, stock_unmatched.c.side.in_(list(sides))
         )
     )
-    values = [
+    note_unmatched(conn, connection_id, items, now=now)
+
+
+def note_unmatched(
+    conn: Connection, connection_id: str, items: Iterable[Unmatched], *, now: dt.datetime
+) -> None:
+    """Add or refresh single rows of the report (what a run between full syncs found); the rest stays."""
+    values = (
         {
             "connection_id": connection_id,
             "side": u.side,
@@ -160,9 +176,22 @@ def replace_unmatched(
             "seen_at": now,
         }
         for u in items
-    ]
-    for chunk in _batched(values):
-        conn.execute(stock_unmatched.insert(), chunk)
+    )
+    _upsert(
+        conn, stock_unmatched, values, key=["connection_id", "side", "item"], update=["detail", "seen_at"]
+    )
+
+
+def forget_unmatched(conn: Connection, connection_id: str, side: str, items: Collection[str]) -> None:
+    """Take rows off the report: what they named has been matched since."""
+    for chunk in _batched(sorted(items)):
+        conn.execute(
+            delete(stock_unmatched).where(
+                stock_unmatched.c.connection_id == connection_id,
+                stock_unmatched.c.side == side,
+                stock_unmatched.c.item.in_(list(chunk)),
+            )
+        )
 
 
 def load_unmatched(conn: Connection, connection_id: str) -> list[Unmatched]:

@@ -153,6 +153,9 @@ product_links = Table(
     Column("origin", String(8), nullable=False),  # table | key
     Column("barcode_multi", Boolean, nullable=False),
     Column("matched_at", UtcDateTime(), nullable=False),
+    Column(
+        "product_group", String(255)
+    ),  # the group whose safety buffer applies (when group buffers are used)
     UniqueConstraint("connection_id", "product_id", name="uq_product_links_product"),
 )
 

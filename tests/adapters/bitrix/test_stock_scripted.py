@@ -295,8 +295,8 @@ def test_the_catalogue_is_streamed_page_by_page_with_an_id_cursor(shop: Shop) ->
     script.replies[:] = [
         rows("catalogs", [PRODUCTS_CATALOG, OFFERS_CATALOG]),
         rows("products", page),
-        # After a full first page the rest come 50 pages a batch, chained by $result; the page after a short
-        # one reads from a cursor that is no id (here: the whole page before it), so its rows are junk.
+        # After a full first page the rest come chained by $result in batches that grow (2, 4 … 50 pages); the
+        # page after a short one reads from a cursor that is no id (here: the whole page before it): junk.
         batch({"p0": {"products": [parent]}, "p1": {"products": page}}),
         rows("offers", [OFFER]),
     ]
@@ -318,11 +318,10 @@ def test_the_catalogue_is_streamed_page_by_page_with_an_id_cursor(shop: Shop) ->
     assert products["start"] == -1 and products["order"] == {"id": "asc"}
     assert {"id", "iblockId", "xmlId", "type", "barcodeMulti"} <= set(products["select"])
     commands = chained["cmd"]
-    assert len(commands) == 50 and chained["halt"] in (1, True, "1")
+    assert len(commands) == 2 and chained["halt"] in (1, True, "1")
     first_query = parse_qs(commands["p0"].partition("?")[2])
     assert first_query["filter[>id]"] == ["1292"] and first_query["start"] == ["-1"]
     assert parse_qs(commands["p1"].partition("?")[2])["filter[>id]"] == ["$result[p0][products][49][id]"]
-    assert parse_qs(commands["p49"].partition("?")[2])["filter[>id]"] == ["$result[p48][products][49][id]"]
     assert offers["filter"] == {"iblockId": 24, ">id": 0} and "parentId" in offers["select"]
 
     assert first == CatalogItem(
@@ -403,8 +402,59 @@ def test_a_server_ignoring_the_cursor_cannot_loop_forever(shop: Shop) -> None:
     gateway, script, _ = shop
     page = [{**PRODUCT, "id": 1000 + n} for n in range(50)]
     # The page chained after the first (a batch) repeats it.
-    script.replies[:] = [rows("products", page), batch({f"p{n}": {"products": page} for n in range(50)})]
+    script.replies[:] = [rows("products", page), batch({f"p{n}": {"products": page} for n in range(2)})]
     with pytest.raises(PermanentError, match="cursor"):
+        list(gateway.catalog_items(catalogs=CATALOGS[:1]))
+
+
+def full_page(first_id: int) -> list[dict[str, Any]]:
+    return [{**PRODUCT, "id": first_id + n, "xmlId": f"K-{first_id + n}"} for n in range(50)]
+
+
+def test_a_long_list_grows_its_chain_of_pages_up_to_fifty_a_request(shop: Shop) -> None:
+    gateway, script, _ = shop
+    pages = [full_page(1 + 50 * n) for n in range(1 + 2 + 4 + 8)]
+    script.replies[:] = [
+        rows("products", pages[0]),
+        batch({f"p{n}": {"products": pages[1 + n]} for n in range(2)}),
+        batch({f"p{n}": {"products": pages[3 + n]} for n in range(4)}),
+        batch({f"p{n}": {"products": pages[7 + n]} for n in range(8)}),
+        batch({"p0": {"products": []}, **{f"p{n}": {"products": pages[0]} for n in range(1, 16)}}),
+    ]
+    items = list(gateway.catalog_items(catalogs=CATALOGS[:1]))
+    assert [item.id for item in items] == list(range(1, 1 + 50 * 15)), "every row once, in order"
+    assert [len(body["cmd"]) for body in script.bodies[1:]] == [2, 4, 8, 16]
+
+
+def test_an_error_after_the_last_page_is_not_retried(shop: Shop) -> None:
+    """The commands after a short page read junk; what they answer, failures included, means nothing."""
+    gateway, script, clock = shop
+    script.replies[:] = [
+        rows("products", full_page(1)),
+        batch({"p0": {"products": full_page(51)[:7]}}, {"p1": {"error": "INTERNAL_SERVER_ERROR"}}),
+    ]
+    items = list(gateway.catalog_items(catalogs=CATALOGS[:1]))
+    assert len(items) == 57 and len(script.bodies) == 2 and clock.slept == []
+
+
+def test_a_failed_page_in_a_chain_is_retried_from_the_last_page_read(shop: Shop) -> None:
+    gateway, script, clock = shop
+    script.replies[:] = [
+        rows("products", full_page(1)),
+        batch({"p0": {"products": full_page(51)}}, {"p1": {"error": "INTERNAL_SERVER_ERROR"}}),
+        batch({"p0": {"products": full_page(101)[:3]}}),
+    ]
+    items = list(gateway.catalog_items(catalogs=CATALOGS[:1]))
+    assert [item.id for item in items] == list(range(1, 104))
+    assert len(clock.slept) == 1, "one backoff before the retry"
+    retried = parse_qs(script.bodies[2]["cmd"]["p0"].partition("?")[2])
+    assert retried["filter[>id]"] == ["100"], "resumed after the page that was read, not from the start"
+
+
+def test_rows_out_of_id_order_are_refused(shop: Shop) -> None:
+    gateway, script, _ = shop
+    script.replies[:] = [rows("products", list(reversed(full_page(1))))]
+    with pytest.raises(PermanentError, match="ordered by id"):
         list(gateway.catalog_items(catalogs=CATALOGS[:1]))
 
 

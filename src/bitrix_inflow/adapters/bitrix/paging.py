@@ -71,10 +71,15 @@ def by_id(
     must be selected). Stops on a short page.
 
     A cursor, unlike ``start`` offsets, neither skips nor repeats rows when others are added or deleted while a
-    long list is read, and a page costs the same at row 100,000 as at row 0. The first page is one request; when it
-    is full, the rest come 50 pages to a ``batch``, each command's cursor a ``$result`` reference to the last id of
-    the page before it (settings/performance/huge-data.md; b24pysdk's ``call_list_fast`` does the same): 2,500
-    rows a request instead of 50.
+    long list is read, and a page costs the same at row 100,000 as at row 0. The first page is one request; after
+    a full one the following pages come several to a ``batch``, each command's cursor a ``$result`` reference to
+    the last id of the page before it (settings/performance/huge-data.md; b24pysdk's ``call_list_fast`` does the
+    same): up to 2,500 rows a request instead of 50.
+
+    The chain grows (2, 4, 8 … 50 pages) so a list of a few pages does not pay for 50 commands: the commands after
+    the last short page read from a cursor that is no id, and their answers are thrown away. For the same reason
+    the chain is sent once, not retried whole: a failure among those answers means nothing, and one before them is
+    retried from the last page read, not from the first.
     """
     base_filter = dict(params.get("filter") or {})
 
@@ -83,14 +88,14 @@ def by_id(
 
     reply = transport.call(method, page_params(0))
     rows = replies.rows(replies.wrapped(reply, key, method), field=f"{method}.{key}")
-    cursor = 0
+    if rows:
+        yield rows
+    if len(rows) < PAGE:
+        return
+    cursor = _advanced(method, key, rows, 0)
+    size, attempt = 2, 0
     while True:
-        if rows:
-            yield rows
-        if len(rows) < PAGE:
-            return
-        cursor = _advanced(method, key, rows, cursor)
-        names = [f"p{n}" for n in range(BATCH)]
+        names = [f"p{n}" for n in range(size)]
         commands = {
             name: (
                 method,
@@ -99,28 +104,39 @@ def by_id(
             for n, name in enumerate(names)
         }
         # halt: a failed page stops the chain, whose later cursors would point at nothing.
-        batch = transport.batch(commands, halt=True)
+        batch = transport.batch(commands, halt=True, retry=False)
         for name in names:
-            if name in batch.errors:
-                raise batch.errors[name]
-            if name not in batch.results:
-                raise TransientError(f"batch: no answer for command {name!r} of {method}")
+            failure = batch.errors.get(name)
+            if failure is None and name not in batch.results:
+                failure = TransientError(f"batch: no answer for command {name!r} of {method}")
+            if failure is not None:
+                attempt += 1
+                if not transport.pause_before_retry(failure, attempt, method, idempotent=True):
+                    raise failure
+                break  # the chain again, from the last page read
+            attempt = 0
             rows = replies.rows(
                 replies.wrapped({"result": batch.results[name]}, key, method), field=f"{method}.{key}"
             )
-            if len(rows) < PAGE or name == names[-1]:
-                break
-            # Commands after a short page read from a cursor that is not an id: their answers mean nothing.
-            yield rows
+            if rows:
+                yield rows
+            if len(rows) < PAGE:
+                return
             cursor = _advanced(method, key, rows, cursor)
+        else:
+            size = min(BATCH, size * 2)
 
 
 def _advanced(method: str, key: str, rows: Sequence[Mapping[str, Any]], cursor: int) -> int:
-    last = max(replies.payload_id(row.get("id"), field=f"{method}.{key}.id") for row in rows)
-    if last <= cursor:
-        # A server that ignores the ">id" filter or the order would hand out the same page forever.
+    ids = [replies.payload_id(row.get("id"), field=f"{method}.{key}.id") for row in rows]
+    if ids[-1] <= cursor:
+        # A server that ignores the ">id" filter hands out the same page forever.
         raise PermanentError(f"{method}: the >id cursor did not advance past {cursor}; Bitrix ignored it")
-    return last
+    if ids != sorted(ids):
+        # The next page starts after the last row's id (the chain's $result reference says so): rows that were
+        # not in order would be skipped.
+        raise PermanentError(f"{method}: rows are not ordered by id; Bitrix ignored the order")
+    return ids[-1]
 
 
 def models_by_id(

@@ -232,20 +232,27 @@ class Transport:
         return self.guard(method, lambda: self.token.call_method(method, params or {}, idempotent=idempotent))
 
     def batch(
-        self, commands: Mapping[str, tuple[str, JSON]], *, halt: bool = False, idempotent: bool = True
+        self,
+        commands: Mapping[str, tuple[str, JSON]],
+        *,
+        halt: bool = False,
+        idempotent: bool = True,
+        retry: bool = True,
     ) -> BatchReply:
-        """Up to 50 commands in one request; sub-command failures come back translated, per key."""
+        """Up to 50 commands in one request; sub-command failures come back translated, per key. ``retry=False``:
+        one attempt, for a caller that knows which answers matter and retries itself (``pause_before_retry``)."""
         if not commands:
             return BatchReply(results={}, errors={})
         if len(commands) > 50:
             raise ValueError("a Bitrix batch holds at most 50 commands")
-        attempts = self.settings.max_attempts
         pending = dict(commands)
         results: dict[str, Any] = {}
         errors: dict[str, IntegrationError] = {}
         totals: dict[str, int] = {}
         nexts: dict[str, int] = {}
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             reply = self._batch_once(pending, halt=halt, idempotent=idempotent)
             for key in pending:
                 errors.pop(key, None)
@@ -258,29 +265,22 @@ class Transport:
             # batch is sent again as a whole, like a single call would be. Of a creating one only the
             # commands a limit refused go again: Bitrix refuses those before running them, while one
             # that met a server error may have been applied.
-            retryable = {
-                key: e
+            retryable = [
+                (key, e)
                 for key, e in reply.errors.items()
                 if isinstance(e, RateLimitedError) or (idempotent and isinstance(e, TransientError))
-            }
-            if not retryable or attempt == attempts:
+            ]
+            if not retry or not retryable:
+                return merged
+            # The longest wait the server asked for stands for all of them; a limit over server trouble.
+            first = max(
+                retryable,
+                key=lambda item: (_server_wait(item[1]) or 0.0, isinstance(item[1], RateLimitedError)),
+            )[1]
+            if not self.pause_before_retry(first, attempt, "batch", idempotent=idempotent):
                 return merged
             if not idempotent:
-                pending = {key: pending[key] for key in retryable}
-            waits = [
-                e.retry_after for e in retryable.values() if isinstance(e, RateLimitedError) and e.retry_after
-            ]
-            server_wait = max(waits) if waits else None
-            if any(isinstance(e, RateLimitedError) for e in retryable.values()) and self.limiter is not None:
-                self.limiter.saturate()
-            if self.backoff.too_long(server_wait):
-                return merged
-            wait = self.backoff.delay(attempt, server_wait)
-            self.retries += 1
-            first = next(iter(retryable.values()))
-            log.warning("bitrix batch: %s; retry %d/%d in %.1fs", first, attempt, attempts - 1, wait)
-            self._clock.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+                pending = {key: pending[key] for key, _ in retryable}
 
     def _batch_once(
         self, commands: Mapping[str, tuple[str, JSON]], *, halt: bool, idempotent: bool
@@ -406,21 +406,34 @@ class Transport:
             else:
                 self._note_operating_reset(method, reply)
                 return reply
-            retryable = isinstance(error, RateLimitedError) or (
-                isinstance(error, TransientError) and idempotent
-            )
-            server_wait = error.retry_after if isinstance(error, RateLimitedError) else None
-            if isinstance(error, RateLimitedError) and self.limiter is not None:
-                self.limiter.saturate()
-            if not retryable or attempt == attempts or self.backoff.too_long(server_wait):
+            if not self.pause_before_retry(error, attempt, method, idempotent=idempotent):
                 raise error
-            wait = self.backoff.delay(attempt, server_wait)
-            self.retries += 1
-            log.warning(
-                "bitrix %s failed (%s); retry %d/%d in %.1fs", method, error, attempt, attempts - 1, wait
-            )
-            self._clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def pause_before_retry(
+        self, error: IntegrationError, attempt: int, what: str, *, idempotent: bool
+    ) -> bool:
+        """Whether a call that failed with ``error`` on its ``attempt``-th try goes again; if so, after the wait.
+
+        Limits always go again (Bitrix refused before running anything); server trouble only when the call is
+        safe to repeat. A server wait beyond the backoff's cap is left to the job engine instead of blocking.
+        """
+        retryable = isinstance(error, RateLimitedError) or (isinstance(error, TransientError) and idempotent)
+        server_wait = _server_wait(error)
+        if isinstance(error, RateLimitedError) and self.limiter is not None:
+            self.limiter.saturate()
+        attempts = self.settings.max_attempts
+        if not retryable or attempt >= attempts or self.backoff.too_long(server_wait):
+            return False
+        wait = self.backoff.delay(attempt, server_wait)
+        self.retries += 1
+        log.warning("bitrix %s failed (%s); retry %d/%d in %.1fs", what, error, attempt, attempts - 1, wait)
+        self._clock.sleep(wait)
+        return True
+
+
+def _server_wait(error: IntegrationError) -> float | None:
+    return error.retry_after if isinstance(error, RateLimitedError) else None
 
 
 def _is_operating_limit(body: object) -> bool:

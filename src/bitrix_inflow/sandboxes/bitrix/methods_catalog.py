@@ -59,6 +59,10 @@ def _id_cursor_page(call: Call, table: Table, iblocks: tuple[int, ...]) -> list[
     cursor = raw_filter.get(">id")
     if isinstance(cursor, str) and cursor.isdigit():
         cursor = int(cursor)  # form-encoded and query parameters arrive as text
+    if isinstance(cursor, list | dict):
+        # A batch's $result reference past a short page resolves to that page (an array): ">" an array matches
+        # no row (listing.match), so the answer is empty, found without listing the whole table.
+        return []
     if isinstance(cursor, bool) or not isinstance(cursor, int):
         return None
     ids = table.sorted_ids()

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from decimal import Decimal
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, CatalogItem, DocumentStatus, ProductType, StockLine
+from bitrix_inflow.adapters.bitrix import (
+    BitrixGateway,
+    CatalogItem,
+    DocumentStatus,
+    ProductType,
+    StockLine,
+    TradeCatalog,
+)
 from bitrix_inflow.domain.matching import ShopProduct
 from bitrix_inflow.domain.stock import ShopKey
 from bitrix_inflow.sync.stock.shop import CatalogueEntry, DocumentLine, FoundDocument, QuantityWrite
@@ -21,19 +28,48 @@ class BitrixShopStock:
     def inventory_management_on(self) -> bool:
         return self.gateway.inventory_management_on()
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterator[CatalogueEntry]:
+    def catalogue(
+        self,
+        *,
+        key: str,
+        group_key: str | None,
+        keys: Collection[str] | None = None,
+        product_ids: Collection[int] | None = None,
+    ) -> Iterator[CatalogueEntry]:
         catalogs = self.gateway.trade_catalogs()
-        groups: dict[int, str] = {}
-        if group_key is not None:
-            # The group is a property like the key; a second pass reads it (only when group buffers are used).
-            groups = {
-                item.id: item.key
-                for item in self.gateway.catalog_items(key=group_key, catalogs=catalogs)
-                if item.key is not None
-            }
-        for item in self.gateway.catalog_items(key=key, catalogs=catalogs):
-            quantity = None if item.quantity is None else int(item.quantity)
-            yield CatalogueEntry(_product(item), groups.get(item.id), quantity)
+        if keys is None and product_ids is None:
+            items: Iterable[CatalogItem] = self.gateway.catalog_items(key=key, catalogs=catalogs)
+        else:
+            items = self._narrowed(key, catalogs, keys or (), product_ids or ())
+        if group_key is None:
+            for item in items:
+                yield _entry(item, None)
+            return
+        # The group is a property like the key; a second pass reads it (only when group buffers are used).
+        found = list(items)
+        narrowed = None if keys is None and product_ids is None else [item.id for item in found]
+        groups = {
+            item.id: item.key
+            for item in self.gateway.catalog_items(key=group_key, catalogs=catalogs, product_ids=narrowed)
+            if item.key is not None
+        }
+        for item in found:
+            yield _entry(item, groups.get(item.id))
+
+    def _narrowed(
+        self, key: str, catalogs: list[TradeCatalog], keys: Collection[str], product_ids: Collection[int]
+    ) -> Iterator[CatalogItem]:
+        seen: set[int] = set()
+        for wanted in (
+            self.gateway.catalog_items(key=key, keys=keys, catalogs=catalogs) if keys else (),
+            self.gateway.catalog_items(key=key, product_ids=product_ids, catalogs=catalogs)
+            if product_ids
+            else (),
+        ):
+            for item in wanted:
+                if item.id not in seen:
+                    seen.add(item.id)
+                    yield item
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
         result = self.gateway.set_product_quantities(
@@ -70,6 +106,10 @@ class BitrixShopStock:
             FoundDocument(doc.id, doc.status is DocumentStatus.CONDUCTED)
             for doc in self.gateway.find_stock_documents(title=title)
         ]
+
+
+def _entry(item: CatalogItem, group: str | None) -> CatalogueEntry:
+    return CatalogueEntry(_product(item), group, None if item.quantity is None else int(item.quantity))
 
 
 def _product(item: CatalogItem) -> ShopProduct:

@@ -20,6 +20,7 @@ Exactly once, per mode:
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -35,7 +36,7 @@ from bitrix_inflow.domain import stock as rules
 from bitrix_inflow.domain.matching import ShopProduct, match
 from bitrix_inflow.domain.stock import Change, SafetyBuffer, ShopKey, StockKey
 from bitrix_inflow.store import stock as store
-from bitrix_inflow.sync.stock.read import StockRead, read_stock
+from bitrix_inflow.sync.stock.read import StockRead, Stopped, read_stock, stop_if_asked
 from bitrix_inflow.sync.stock.shop import DocumentLine, ShopStock
 from bitrix_inflow.timing import Clock
 
@@ -128,31 +129,14 @@ def sync_stock(
         cursors = {wh: store.load_cursor(conn, connection_id, wh) for wh in options.warehouses}
         links = store.load_links(conn, connection_id)
     since = None if full or skus is not None else {wh: c.updated_since for wh, c in cursors.items()}
-    rematch = full or not links
     progress("read", 0, 0)
-    # The shop's catalogue (for matching) and the warehouse are read at the same time: two systems, two
-    # clients, and neither waits for the other.
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stock-catalogue") as pool:
-        catalogue = (
-            pool.submit(contextvars.copy_context().run, _read_catalogue, shop, options, stop)
-            if rematch
-            else None
-        )
-        try:
-            read = read_stock(wms, options.warehouses, aggregate=options.aggregate, since=since, skus=skus)
-        except BaseException:
-            stop.set()  # the run fails: the catalogue thread stops at its next page instead of reading on
-            raise
-        report.read = read.rows
-        shop_catalogue = catalogue.result() if catalogue is not None else None
-        catalogue = None  # the future would keep the catalogue alive through the writes
+    read, shop_catalogue = _read_both(wms, shop, options, since=since, skus=skus, rematch=full or not links)
+    report.read = read.rows
 
     run = _Run(engine, shop, connection_id, clock, dry_run, report, progress)
-    groups: dict[str, str] = {}
     if shop_catalogue is not None:
         linked_before = links
-        links, groups = _rematch(run, read, shop_catalogue)
+        links = _rematch(run, read, shop_catalogue)
         shop_catalogue = None  # 100,000s of products: not kept through the writes
         # A product that showed a warehouse SKU's stock and no longer matches one (the warehouse stopped reporting
         # the SKU, or its key changed) must not keep selling the old quantity: it gets 0, and is reported.
@@ -160,6 +144,8 @@ def sync_stock(
         run.orphaned = {
             link.product_id: sku for sku, link in linked_before.items() if link.product_id not in still
         }
+    else:
+        links = {**links, **_link_newcomers(run, options, {sku for sku, _ in read.available}, links)}
     if skus is not None or full:
         # A SKU the warehouse names no row for holds nothing there: the shop must show 0, not its old quantity.
         wanted_skus = set(skus) if skus is not None else set(links)
@@ -179,6 +165,8 @@ def sync_stock(
             store.record_levels(conn, connection_id, read.available, now=clock.now())
     levels = {key: qty for key, qty in levels.items() if key[0] in seen and key[1] in options.warehouses}
 
+    # Groups come with the links (the full sync read them), so every kind of run applies the same group buffer.
+    groups = {sku: link.group for sku, link in links.items() if link.group is not None}
     targets = rules.targets(levels, buffer=options.buffer, groups=groups, pending=pending)
     stores = dict(options.stores) if documents else None
     if documents:
@@ -238,26 +226,62 @@ class _Catalogue:
     quantities: dict[int, int] = field(default_factory=dict)  # what the shop shows, where it says
 
 
-class _Stopped(Exception):
-    """The run failed elsewhere while the catalogue was being read."""
+def _read_both(
+    wms: InflowPort,
+    shop: ShopStock,
+    options: StockOptions,
+    *,
+    since: dict[str, dt.datetime | None] | None,
+    skus: Collection[str] | None,
+    rematch: bool,
+) -> tuple[StockRead, _Catalogue | None]:
+    """The warehouse, and the shop's catalogue when the run matches again, read at the same time: two systems, two
+    clients, neither waits for the other. A failure on one side stops the other at its next row."""
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stock-catalogue")
+    future = (
+        pool.submit(contextvars.copy_context().run, _read_catalogue, shop, options, stop) if rematch else None
+    )
+    try:
+        try:
+            read = read_stock(
+                wms, options.warehouses, aggregate=options.aggregate, since=since, skus=skus, stop=stop
+            )
+        except Stopped:
+            if future is None:
+                raise
+            future.result()  # the catalogue failed first: its error is the run's
+            raise
+        return read, future.result() if future is not None else None
+    except BaseException as failure:
+        stop.set()
+        pool.shutdown(wait=True)
+        if future is not None and not future.cancelled():
+            other = future.exception()
+            if other is not None and other is not failure and not isinstance(other, Stopped):
+                log.warning("stock.catalogue_failed_too", error=str(other))  # both sides failed: say both
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _read_catalogue(shop: ShopStock, options: StockOptions, stop: threading.Event) -> _Catalogue:
     catalogue = _Catalogue()
-    for entry in shop.catalogue(key=options.match_key, group_key=options.group_key):
-        if stop.is_set():
-            raise _Stopped
-        catalogue.products.append(entry.product)
-        if entry.group:
-            catalogue.group_of_product[entry.product.id] = entry.group
-        if entry.quantity is not None:
-            catalogue.quantities[entry.product.id] = entry.quantity
+    try:
+        for entry in shop.catalogue(key=options.match_key, group_key=options.group_key):
+            stop_if_asked(stop)
+            catalogue.products.append(entry.product)
+            if entry.group:
+                catalogue.group_of_product[entry.product.id] = entry.group
+            if entry.quantity is not None:
+                catalogue.quantities[entry.product.id] = entry.quantity
+    except BaseException:
+        stop.set()  # the warehouse read stops too: the run has failed
+        raise
     return catalogue
 
 
-def _rematch(
-    run: _Run, read: StockRead, catalogue: _Catalogue
-) -> tuple[dict[str, store.Link], dict[str, str]]:
+def _rematch(run: _Run, read: StockRead, catalogue: _Catalogue) -> dict[str, store.Link]:
     engine, connection_id, clock = run.engine, run.connection_id, run.clock
     products, group_of_product = catalogue.products, catalogue.group_of_product
     run.shop_shows.update(catalogue.quantities)
@@ -266,10 +290,16 @@ def _rematch(
     result = match({sku for sku, _ in read.available}, products, table)
     by_id = {p.id: p for p in products}
     links = {
-        sku: store.Link(sku, pid, by_id[pid].parent_id, result.origin[sku], by_id[pid].barcode_multi)
+        sku: store.Link(
+            sku,
+            pid,
+            by_id[pid].parent_id,
+            result.origin[sku],
+            by_id[pid].barcode_multi,
+            group_of_product.get(pid),
+        )
         for sku, pid in result.links.items()
     }
-    groups = {sku: group_of_product[pid] for sku, pid in result.links.items() if pid in group_of_product}
     unmatched = [
         *(
             store.Unmatched("warehouse", sku, "no shop product carries this SKU")
@@ -295,7 +325,78 @@ def _rematch(
             store.replace_unmatched(
                 conn, connection_id, unmatched, now=now, sides=["warehouse", "shop", "ambiguous", "table"]
             )
-    return links, groups
+    return links
+
+
+def _link_newcomers(
+    run: _Run, options: StockOptions, seen: Collection[str], links: Mapping[str, store.Link]
+) -> dict[str, store.Link]:
+    """SKUs the warehouse started to report since the last full sync, looked up in the shop by their key (or the
+    products table) and linked now, so a new product sells within one incremental run, not the next night.
+
+    Only SKUs no matching has looked at yet: one already reported unmatched waits for the next full sync (or
+    ``sync stock --full``), or every incremental run would search the shop again for the same SKUs.
+    """
+    engine, connection_id = run.engine, run.connection_id
+    with engine.connect() as conn:
+        reported = {
+            u.item
+            for u in store.load_unmatched(conn, connection_id)
+            if u.side in ("warehouse", "ambiguous", "table")
+        }
+        newcomers = sorted(set(seen) - set(links) - reported)
+        if not newcomers:
+            return {}
+        table = {
+            sku: pid for sku, pid in store.load_product_table(conn, connection_id).items() if sku in newcomers
+        }
+    entries = list(
+        run.shop.catalogue(
+            key=options.match_key,
+            group_key=options.group_key,
+            keys=[sku for sku in newcomers if sku not in table],
+            product_ids=set(table.values()),
+        )
+    )
+    taken = {link.product_id: link.sku for link in links.values()}
+    result = match(newcomers, [entry.product for entry in entries], table)
+    by_id = {entry.product.id: entry for entry in entries}
+    found: dict[str, store.Link] = {}
+    clashes: list[store.Unmatched] = []
+    for sku, pid in result.links.items():
+        entry = by_id[pid]
+        if pid in taken:
+            # Its key changed, or the products table moved it: only a full matching may take a product from
+            # the SKU it sells for.
+            why = f"product {pid} carries this SKU but holds {taken[pid]}'s stock: `bitrix-inflow sync stock --full`"
+            clashes.append(store.Unmatched("warehouse", sku, why))
+            continue
+        p = entry.product
+        found[sku] = store.Link(sku, pid, p.parent_id, result.origin[sku], p.barcode_multi, entry.group)
+        if entry.quantity is not None:
+            run.shop_shows[pid] = entry.quantity
+    unmatched = [
+        *(
+            store.Unmatched("warehouse", sku, "no shop product carries this SKU")
+            for sku in result.unmatched_skus
+        ),
+        *clashes,
+        *(
+            store.Unmatched("ambiguous", sku, f"products {', '.join(map(str, pids))} all carry this SKU")
+            for sku, pids in result.ambiguous.items()
+        ),
+        *(store.Unmatched("table", problem.split(":", 1)[0], problem) for problem in result.table_problems),
+    ]
+    log.info("stock.newcomers", looked_up=len(newcomers), linked=len(found), unmatched=len(unmatched))
+    if not run.dry_run:
+        with engine.begin() as conn:
+            now = run.clock.now()
+            store.add_links(conn, connection_id, found.values(), now=now)
+            store.forget_unmatched(
+                conn, connection_id, "shop", [str(link.product_id) for link in found.values()]
+            )
+            store.note_unmatched(conn, connection_id, unmatched, now=now)
+    return found
 
 
 def _planned(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,12 +18,22 @@ from bitrix_inflow.adapters.inflow import BinStock, InflowPort
 from bitrix_inflow.domain.stock import StockKey, available_from_bins
 
 
+class Stopped(Exception):
+    """Another part of the run failed: this read ends at its next row instead of reading on."""
+
+
+def stop_if_asked(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped
+
+
 @dataclass
 class StockRead:
     available: dict[StockKey, int] = field(default_factory=dict)
     # The newest ``updated_at`` seen per warehouse: where the next incremental read starts (None: nothing seen).
     high_water: dict[str, dt.datetime | None] = field(default_factory=dict)
     rows: int = 0  # rows the WMS sent (for the run summary)
+    stop: threading.Event | None = None  # set when the run failed elsewhere
 
 
 def read_stock(
@@ -32,9 +43,10 @@ def read_stock(
     aggregate: Literal["wms", "service"],
     since: dict[str, dt.datetime | None] | None = None,
     skus: Collection[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> StockRead:
     """Whole (``since`` None), incremental (``since`` per warehouse), or only ``skus`` (a targeted sync)."""
-    result = StockRead()
+    result = StockRead(stop=stop)
     for warehouse in warehouses:
         start = None if since is None else since.get(warehouse)
         result.high_water[warehouse] = start
@@ -85,6 +97,7 @@ def _bins(
 
 
 def _saw(result: StockRead, warehouse: str, updated_at: dt.datetime) -> None:
+    stop_if_asked(result.stop)
     seen = result.high_water.get(warehouse)
     if seen is None or updated_at > seen:
         result.high_water[warehouse] = updated_at

@@ -39,8 +39,16 @@ class QuantityWrite:
 class ShopStock(Protocol):
     def inventory_management_on(self) -> bool: ...
 
-    def catalogue(self, *, key: str, group_key: str | None) -> Iterable[CatalogueEntry]:
-        """Every product and offer with its matching key's value, its group (when asked) and its quantity."""
+    def catalogue(
+        self,
+        *,
+        key: str,
+        group_key: str | None,
+        keys: Collection[str] | None = None,
+        product_ids: Collection[int] | None = None,
+    ) -> Iterable[CatalogueEntry]:
+        """Every product and offer with its matching key's value, its group (when asked) and its quantity; with
+        ``keys`` or ``product_ids``, only the products carrying one of the keys or having one of the ids."""
         ...
 
     def set_quantities(self, quantities: Mapping[int, int], *, offers: Collection[int]) -> QuantityWrite:
