@@ -115,6 +115,14 @@ def test_row_missing_a_required_field_is_a_contract_violation(wms, client):
         client.available_stock_page()
 
 
+@pytest.mark.parametrize("sku", [12345, None, ""])
+def test_a_sku_that_is_not_text_is_a_contract_violation(wms, client, sku):
+    row = {"sku": sku, "warehouse": "MAIN", "qty_available": 3, "updated_at": "2026-11-27T00:00:00Z"}
+    wms.json(200, {"items": [row], "next_cursor": None})
+    with pytest.raises(ContractViolationError, match="sku must be a non-empty string"):
+        client.available_stock_page()
+
+
 def test_unknown_status_is_a_contract_violation(wms, client):
     wms.json(200, {**ORDER, "status": "ON_HOLD"})
     with pytest.raises(ContractViolationError, match="ON_HOLD"):

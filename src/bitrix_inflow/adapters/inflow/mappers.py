@@ -49,10 +49,18 @@ def _parsed(what: str, build: Callable[[Mapping[str, Any]], T], value: Any) -> T
         ) from None
 
 
+def _text(row: Mapping[str, Any], key: str) -> str:
+    """A code the service keys on (a SKU, a warehouse): text, never a number or null passed along."""
+    value = row[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} must be a non-empty string, not {value!r}")
+    return value
+
+
 def _available(row: Mapping[str, Any]) -> AvailableStock:
     return AvailableStock(
-        sku=row["sku"],
-        warehouse=row["warehouse"],
+        sku=_text(row, "sku"),
+        warehouse=_text(row, "warehouse"),
         qty_available=int(row["qty_available"]),
         updated_at=timestamp(row["updated_at"]),
     )
@@ -60,8 +68,8 @@ def _available(row: Mapping[str, Any]) -> AvailableStock:
 
 def _bin(row: Mapping[str, Any]) -> BinStock:
     return BinStock(
-        sku=row["sku"],
-        warehouse=row["warehouse"],
+        sku=_text(row, "sku"),
+        warehouse=_text(row, "warehouse"),
         zone=row["zone"],
         bin=row["bin"],
         qty_on_hand=int(row["qty_on_hand"]),
