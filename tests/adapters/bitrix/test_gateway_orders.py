@@ -186,9 +186,14 @@ def test_update_shipment_echoes_the_required_fields(
     assert (stored["trackingNumber"], stored["deducted"], stored["statusId"]) == ("RU123456789", "Y", "DF")
     assert int(stored["deliveryId"]) == 4
 
-    # A tracking-only update leaves the flags as they are.
+    # A tracking-only update leaves the flags, the status and the delivery prices as they are (the real update
+    # resets a status it is not sent to DN and unsent prices to 0: the gateway echoes them).
+    price = (stored["basePriceDelivery"], stored["priceDelivery"])
+    assert price[1] > 0
     again = gateway.update_shipment(shipment.id, tracking_number="RU000")
     assert again.deducted is True and again.tracking_number == "RU000"
+    kept = site_shop.control.entity("shipments", shipment.id)
+    assert (kept["statusId"], kept["basePriceDelivery"], kept["priceDelivery"]) == ("DF", *price)
 
 
 def test_update_missing_shipment_is_not_found(gateway: BitrixGateway) -> None:

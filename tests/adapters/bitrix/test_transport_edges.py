@@ -176,22 +176,54 @@ def test_poll_refuses_bad_watermarks(
     assert script.seen == []
 
 
+SHIPMENT_338 = {
+    "id": 338,
+    "orderId": 236,
+    "allowDelivery": "Y",
+    "deducted": "N",
+    "deliveryId": "7",
+    "statusId": "DT",
+    "basePriceDelivery": 350.5,
+    "priceDelivery": 300,
+}
+
+
 def test_shipment_update_sends_y_n_strings_and_echoes_the_required_fields(
     scripted: tuple[BitrixGateway, Script, FakeClock],
 ) -> None:
     gateway, script, _ = scripted
-    current = {"id": 338, "orderId": 236, "allowDelivery": "Y", "deducted": "N", "deliveryId": "7"}
+    current = SHIPMENT_338
     updated = {**current, "deducted": "Y", "trackingNumber": "RU1"}
     script.replies[:] = [
         Reply(200, {"result": {"shipment": current}, "time": TIME}),
         Reply(200, {"result": {"shipment": updated}, "time": TIME}),
     ]
     shipment = gateway.update_shipment(338, tracking_number="RU1", deducted=True)
+    # The status and both prices echoed as they were: the real update resets what it is not sent.
     assert script.bodies[1] == {
         "id": 338,
-        "fields": {"allowDelivery": "Y", "deducted": "Y", "deliveryId": 7, "trackingNumber": "RU1"},
+        "fields": {
+            "allowDelivery": "Y",
+            "deducted": "Y",
+            "deliveryId": 7,
+            "statusId": "DT",
+            "basePriceDelivery": 350.5,
+            "priceDelivery": 300,
+            "trackingNumber": "RU1",
+        },
     }
     assert shipment.deducted is True and shipment.delivery_id == 7
+
+
+def test_a_shipment_answer_without_its_prices_is_not_written_back(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    gateway, script, _ = scripted
+    current = {k: v for k, v in SHIPMENT_338.items() if k not in ("basePriceDelivery", "priceDelivery")}
+    script.replies[:] = [Reply(200, {"result": {"shipment": current}, "time": TIME})]
+    with pytest.raises(PermanentError, match="basePriceDelivery"):
+        gateway.update_shipment(338, tracking_number="RU1")
+    assert len(script.seen) == 1, "no update was sent"
 
 
 def test_a_404_page_without_a_rest_answer_is_not_a_missing_entity(

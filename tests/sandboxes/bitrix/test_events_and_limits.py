@@ -42,12 +42,16 @@ def handler() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
     sock.close()
 
 
-def _events_for(received: list[tuple[str, bytes]], order_id: int) -> list[dict[str, str]]:
+def _events_for(
+    received: list[tuple[str, bytes]], order_id: int, shipment_ids: tuple[int, ...] = ()
+) -> list[dict[str, str]]:
+    """The order's events, and its shipments' (which name only the shipment)."""
     decoded = [dict(parse_qsl(body.decode())) for _, body in received]
     return [
         d
         for d in decoded
-        if d.get("data[FIELDS][ID]") == str(order_id) or d.get("data[FIELDS][ORDER_ID]") == str(order_id)
+        if (d["event"] == "ONSALEORDERSAVED" and d.get("data[FIELDS][ID]") == str(order_id))
+        or (d["event"] == "ONSHIPMENTENTITYSAVED" and d.get("data[FIELDS][ID]") in map(str, shipment_ids))
     ]
 
 
@@ -69,8 +73,11 @@ def test_order_and_shipment_saves_are_posted_form_encoded(
         log = shop.control.event_log()
     finally:
         shop.control.configure_events(handler_url=None)
-    mine = _events_for(received, order["id"])
+    mine = _events_for(received, order["id"], (shipment["id"],))
     assert [e["event"] for e in mine] == ["ONSALEORDERSAVED", "ONSHIPMENTENTITYSAVED", "ONSALEORDERSAVED"]
+    shipment_saved = mine[1]
+    # on-shipment-entity-saved.md: the shipment's ID and nothing else (no ORDER_ID, no XML_ID).
+    assert {k for k in shipment_saved if k.startswith("data[")} == {"data[FIELDS][ID]"}
     first = mine[0]
     assert first["data[FIELDS][XML_ID]"] == order["xmlId"]
     assert first["data[FIELDS][ACTION]"] == "save"
@@ -264,4 +271,5 @@ def test_online_binding_delivers_to_the_app_handler(
     delivered = [e for e in log if e["event"] == "ONPAYMENTENTITYSAVED" and e["handler"] == url]
     assert [e["outcome"] for e in delivered] == ["delivered"]
     mine = [dict(parse_qsl(body.decode())) for _, body in received if b"ONPAYMENTENTITYSAVED" in body]
-    assert mine[-1]["data[FIELDS][ORDER_ID]"] == str(order["id"])
+    assert {k for k in mine[-1] if k.startswith("data[")} == {"data[FIELDS][ID]"}
+    assert mine[-1]["data[FIELDS][ID]"] == str(payment["id"])

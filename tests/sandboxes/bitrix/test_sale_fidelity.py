@@ -138,6 +138,33 @@ def test_shipment_update_with_required_fields_and_carrier(
     assert body["shipmentItems"]
 
 
+def test_shipment_update_resets_the_status_and_prices_it_is_not_sent(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """sale-shipment-update.md: without statusId the status becomes DN, without the prices both become 0."""
+    shipment = place(shop, (4, 1), shipments=[{"deliveryId": 2, "lines": [0]}])["shipments"][0]
+    required = {"allowDelivery": "Y", "deducted": "N", "deliveryId": 2}
+    sent = {**required, "statusId": "DF", "basePriceDelivery": 450, "priceDelivery": 420}
+    echoed = rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": sent})["result"]["shipment"]
+    assert (echoed["statusId"], echoed["basePriceDelivery"], echoed["priceDelivery"]) == ("DF", 450, 420)
+
+    only_tracking = {**required, "trackingNumber": "RU1"}
+    after = rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": only_tracking})["result"][
+        "shipment"
+    ]
+    assert (after["statusId"], after["basePriceDelivery"], after["priceDelivery"]) == ("DN", 0, 0)
+    stored = shop.control.entity("shipments", shipment["id"])
+    assert (stored["statusId"], stored["priceDelivery"]) == ("DN", 0)
+
+
+def test_a_seeded_shipment_costs_what_its_delivery_service_charges(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    shipment = place(shop, (4, 1), shipments=[{"deliveryId": 2, "lines": [0]}])["shipments"][0]
+    stored = rest.ok("sale.shipment.get", {"id": shipment["id"]})["result"]["shipment"]
+    assert stored["priceDelivery"] == stored["basePriceDelivery"] > 0
+
+
 def test_shipment_with_unknown_delivery_or_status(shop: RunningSandbox, rest: Any, place: Any) -> None:
     shipment = place(shop, (4, 1))["shipments"][0]
     base = {"allowDelivery": "Y", "deducted": "N", "deliveryId": 1}

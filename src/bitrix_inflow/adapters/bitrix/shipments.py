@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bitrix_inflow.errors import ValidationError
+from collections.abc import Mapping
+from typing import Any
+
+from bitrix_inflow.errors import PermanentError, ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
@@ -45,16 +48,19 @@ class Shipments:
                 field="sale.shipment.get.shipment",
             )
             now = replies.mapped("sale.shipment.get", mappers.shipment, [current])[0]
-            # Bitrix re-requires allowDelivery, deducted and deliveryId on every update: echo what is there.
+            # Bitrix re-requires allowDelivery, deducted and deliveryId on every update, and what an update does not
+            # send it does not keep: the status falls back to DN and both delivery prices to 0
+            # (sale-shipment-update.md). Everything the caller does not change is echoed as it is.
             fields: JSON = {
                 "allowDelivery": yn(now.allow_delivery if allow_delivery is None else allow_delivery),
                 "deducted": yn(now.deducted if deducted is None else deducted),
                 "deliveryId": now.delivery_id,
+                "statusId": _echoed(current, "statusId") if status_id is None else status_id,
+                "basePriceDelivery": _echoed(current, "basePriceDelivery"),
+                "priceDelivery": _echoed(current, "priceDelivery"),
             }
             if tracking_number is not None:
                 fields["trackingNumber"] = tracking_number
-            if status_id is not None:
-                fields["statusId"] = status_id
             if delivery_doc_num is not None:
                 fields["deliveryDocNum"] = delivery_doc_num
             reply = self._transport.call("sale.shipment.update", {"id": shipment_id, "fields": fields})
@@ -63,3 +69,13 @@ class Shipments:
         )
         merged = {**current, **row} if "shipmentItems" in row else {**current, **row, "shipmentItems": []}
         return replies.mapped("sale.shipment.update", lambda r: mappers.shipment(r, now.lines), [merged])[0]
+
+
+def _echoed(shipment: Mapping[str, Any], key: str) -> object:
+    """A value as the shop sent it; a shipment answer without it cannot be written back safely."""
+    value = shipment.get(key)
+    if value is None:
+        raise PermanentError(
+            f"sale.shipment.get: no {key} in the answer; an update without it would reset it (to DN or 0)"
+        )
+    return value

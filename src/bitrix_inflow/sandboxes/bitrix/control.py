@@ -375,7 +375,10 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         if not name:
             raise _bad("name", "is required", 'e.g. {"name": "CDEK"}')
         with shop.lock:
-            return public(shop.add_delivery(name, xml_id=str(data.get("xmlId", "")), carrier=name))
+            price = _float(data, "price", 0)
+            return public(
+                shop.add_delivery(name, xml_id=str(data.get("xmlId", "")), carrier=name, price=price)
+            )
 
     async def set_stock(request: Request) -> dict[str, Any]:
         data = await _json(request)

@@ -65,14 +65,14 @@ class EventHub:
     _last_id: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
+    def emit(self, event: str, data: dict[str, Any], about: Any = None) -> None:
         with self._lock:
             handlers = tuple(
                 b.handler for b in self.bindings if b.event == event and not b.offline and b.handler
             )
             if any(b.event == event and b.offline for b in self.bindings):
                 self._queue_offline(event, data)
-        self.sender.emit(event, data, handlers)
+        self.sender.emit(event, data, handlers, about=about)
 
     def _queue_offline(self, event: str, data: dict[str, Any]) -> None:
         object_id = str(data.get("FIELDS", {}).get("ID", ""))

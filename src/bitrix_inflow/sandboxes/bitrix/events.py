@@ -36,6 +36,7 @@ class _Emitted:
     ts: float
     targets: tuple[str, ...]
     history: int
+    about: Any = None  # the order the event concerns (the delivery log's order_id; never sent)
 
 
 @dataclass
@@ -62,11 +63,13 @@ class EventSender:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def emit(self, event: str, data: dict[str, Any], extra_handlers: tuple[str, ...] = ()) -> None:
+    def emit(
+        self, event: str, data: dict[str, Any], extra_handlers: tuple[str, ...] = (), *, about: Any = None
+    ) -> None:
         """Queue one event for the outgoing webhook (``event_handler_url``) and handlers bound by an app."""
         webhook = self.config.event_handler_url if event in self.config.event_handler_events else None
         targets = tuple(url for url in (webhook, *extra_handlers) if url)
-        self._queue.put(_Emitted(event, data, self.clock.now(), targets, self._history))
+        self._queue.put(_Emitted(event, data, self.clock.now(), targets, self._history, about))
 
     def forget(self) -> None:
         """A reseed starts a fresh history: events of the old shop still queued are never sent (the ids they name
@@ -110,8 +113,7 @@ class EventSender:
                 self.bugs.guard(f"event delivery {item.event}", functools.partial(self._send, client, item))
 
     def _send(self, client: httpx.Client, item: _Emitted) -> None:
-        fields = item.data.get("FIELDS", {})
-        order_id = fields.get("ORDER_ID", fields.get("ID"))
+        order_id = item.about if item.about is not None else item.data.get("FIELDS", {}).get("ID")
         for url in item.targets or (None,):
             if item.history != self._history:
                 return

@@ -191,9 +191,15 @@ def shipment_get(call: Call) -> Answer:
     return Answer({"shipment": full_shipment(call.shop, shipment)})
 
 
+# sale-shipment-update.md: what an update does not send is not kept. The status falls back to "DN" and the delivery
+# prices to 0, so a client must echo them (bitrix-rest-addendum.md, "Shipments").
+_SHIPMENT_UPDATE_RESETS = {"statusId": "DN", "basePriceDelivery": 0.0, "priceDelivery": 0.0}
+
+
 def shipment_update(call: Call) -> Answer:
     shipment_id = call.require("id")
     fields = E.internalize(E.SHIPMENT, call.require("fields"), for_update=True)
+    fields = {**_SHIPMENT_UPDATE_RESETS, **fields}
     shipment = call.shop.update_shipment(shipment_id, fields)
     return Answer({"shipment": full_shipment(call.shop, shipment)})
 

@@ -46,7 +46,7 @@ def install_reference_data(
     for status_id, name, sort in DELIVERY_STATUSES:
         shop.add_status(status_id, name, kind="D", sort=sort)
     for index, carrier in enumerate(carriers, start=1):
-        shop.add_delivery(carrier, xml_id=f"delivery_{index}", carrier=carrier)
+        shop.add_delivery(carrier, xml_id=f"delivery_{index}", carrier=carrier, price=250 + 100 * index)
     shop.add_pay_system("Card Payment", xml_id="bx_pay_card")
     shop.add_pay_system("Cash on delivery", xml_id="bx_pay_cash", is_cash="Y")
     for number in range(1, stores + 1):

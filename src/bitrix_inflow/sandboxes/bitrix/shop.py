@@ -11,13 +11,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.config import Clock, SandboxConfig
 
 Row = dict[str, Any]
-EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class EventSink(Protocol):
+    """Where the shop's events go; ``about`` is the order an event concerns, for the sandbox's own delivery log
+    only (the real payloads of shipment and payment events name nothing but the entity's ``ID``)."""
+
+    def __call__(self, event: str, data: dict[str, Any], about: Any = None) -> None: ...
+
+
+def _no_events(event: str, data: dict[str, Any], about: Any = None) -> None:
+    del event, data, about
+
 
 CANCEL_STATUSES = ("Z",)
 
@@ -87,7 +98,7 @@ class Shop:
         self.clock = clock
         self.lock = threading.RLock()
         self.tables: dict[str, Table] = {name: Table() for name in TABLES}
-        self._events = events or (lambda _name, _data: None)
+        self._events: EventSink = events or _no_events
         self.inventory_management = config.inventory_management
         self._cells: dict[tuple[int, int], Row] = {}  # storeProducts by (productId, storeId)
         self.generation = 0  # counts resets, so work begun before one can tell it belongs to a forgotten shop
@@ -134,8 +145,16 @@ class Shop:
     def status(self, status_id: str) -> Row | None:
         return next((row for row in self.t("statuses").all() if row["id"] == status_id), None)
 
-    def add_delivery(self, name: str, *, xml_id: str = "", carrier: str = "") -> Row:
-        row: Row = {"name": name, "xmlId": xml_id, "active": "Y", "description": carrier, "currency": "RUB"}
+    def add_delivery(self, name: str, *, xml_id: str = "", carrier: str = "", price: float = 0) -> Row:
+        # _price: what a shipment of this service costs (the sandbox's stand-in for a delivery calculation).
+        row: Row = {
+            "name": name,
+            "xmlId": xml_id,
+            "active": "Y",
+            "description": carrier,
+            "currency": "RUB",
+            "_price": price,
+        }
         self.t("deliveries").insert(row)
         return row
 
@@ -471,7 +490,7 @@ class Shop:
         shipment: Row = {
             "accountNumber": f"{order['id']}/{number}",
             "allowDelivery": "N",
-            "basePriceDelivery": 0,
+            "basePriceDelivery": delivery.get("_price", 0),
             "canceled": "N",
             "comments": "",
             "companyId": 0,
@@ -499,7 +518,7 @@ class Shop:
             "id1c": "",
             "marked": "N",
             "orderId": order["id"],
-            "priceDelivery": 0,
+            "priceDelivery": delivery.get("_price", 0),
             "reasonMarked": "",
             "reasonUndoDeducted": "",
             "responsibleId": None,
@@ -597,8 +616,8 @@ class Shop:
 
     def _emit_order(self, order: Row) -> None:
         fields = {"ID": order["id"], "XML_ID": order["xmlId"]}
-        self._events("ONSALEORDERSAVED", {"FIELDS": {**fields, "ACTION": "save"}})
-        self._events("ONORDERENTITYSAVED", {"FIELDS": fields})
+        self._events("ONSALEORDERSAVED", {"FIELDS": {**fields, "ACTION": "save"}}, order["id"])
+        self._events("ONORDERENTITYSAVED", {"FIELDS": fields}, order["id"])
 
     def shipment(self, shipment_id: Any) -> Row:
         row = self.t("shipments").get(shipment_id)
@@ -636,10 +655,8 @@ class Shop:
             shipment["dateDeducted"] = now
         all_deducted = all(s["deducted"] == "Y" for s in self.order_shipments(order["id"]))
         order["deducted"] = "Y" if all_deducted else "N"
-        self._events(
-            "ONSHIPMENTENTITYSAVED",
-            {"FIELDS": {"ID": shipment["id"], "ORDER_ID": order["id"], "XML_ID": shipment["xmlId"]}},
-        )
+        # on-shipment-entity-saved.md: FIELDS holds the shipment's ID and nothing else.
+        self._events("ONSHIPMENTENTITYSAVED", {"FIELDS": {"ID": shipment["id"]}}, order["id"])
         self._save_order(order)
         return shipment
 
@@ -692,10 +709,7 @@ class Shop:
         if changes.get("paid") not in (None, payment["paid"]):
             payment["datePaid"] = self.clock.iso() if changes["paid"] == "Y" else None
         payment.update(changes)
-        self._events(
-            "ONPAYMENTENTITYSAVED",
-            {"FIELDS": {"ID": payment["id"], "ORDER_ID": payment["orderId"], "XML_ID": payment["xmlId"]}},
-        )
+        self._events("ONPAYMENTENTITYSAVED", {"FIELDS": {"ID": payment["id"]}}, payment["orderId"])
         order = self.order(payment["orderId"])
         payments = self.children("payments", "orderId", order["id"])
         order["payed"] = "Y" if payments and all(p["paid"] == "Y" for p in payments) else "N"
