@@ -40,6 +40,30 @@ def test_order_get_has_the_documented_shape_and_mixed_id_types(
     assert order["dateInsert"][-6] in "+-"
 
 
+def test_basket_item_methods_answer_integer_ids(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    """sale-basket-item-list.md: integer ids there, text ids only in sale.order.get's nested basketItems."""
+    order = place(shop, (1, 2), (2, 1))
+    nested = order["basketItems"][0]
+    listed = rest.ok("sale.basketitem.list", {"filter": {"orderId": order["id"]}, "order": {"id": "asc"}})
+    items = listed["result"]["basketItems"]
+    assert [item["id"] for item in items] == [int(i["id"]) for i in order["basketItems"]]
+    assert all(isinstance(item["id"], int) and item["orderId"] == order["id"] for item in items)
+    one = rest.ok("sale.basketitem.get", {"id": nested["id"]})["result"]["basketItem"]
+    assert one["id"] == int(nested["id"]) and isinstance(one["orderId"], int)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("userId", 77), ("currency", "USD"), ("personTypeId", 2), ("lid", "s2")]
+)
+def test_an_order_update_drops_its_immutable_fields(
+    shop: RunningSandbox, rest: Any, place: Any, field: str, value: object
+) -> None:
+    order = place(shop, (1, 1))
+    rest.ok("sale.order.update", {"id": order["id"], "fields": {field: value, "comments": "edited"}})
+    after = rest.ok("sale.order.get", {"id": order["id"]})["result"]["order"]
+    assert after[field] == order[field] and after["comments"] == "edited"
+
+
 def test_unknown_filter_and_select_keys_are_dropped_silently(
     shop: RunningSandbox, rest: Any, place: Any
 ) -> None:

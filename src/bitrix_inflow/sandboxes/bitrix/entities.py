@@ -143,7 +143,7 @@ ORDER = _spec(
     lid=Field(required=True, immutable=True),
     personTypeId=Field(kind="int", required=True, immutable=True),
     personTypeXmlId=RO,
-    userId=INT,
+    userId=Field(kind="int", immutable=True),  # the addendum: immutable on update [src]
     currency=Field(required=True, immutable=True),
     price=FLOAT,
     discountValue=FLOAT,

@@ -153,15 +153,20 @@ def statuslang_list(call: Call) -> Answer:
 # -- basket --------------------------------------------------------------------------------------------------
 
 
+def _basket_row(item: Row) -> Row:
+    """A basket item as sale.basketitem.* show it: integer ids (sale-basket-item-list.md), where sale.order.get's
+    nested basketItems carry them as text (its docs' example)."""
+    return {**public(item), "id": int(item["id"]), "orderId": int(item["orderId"])}
+
+
 def basket_list(call: Call) -> Answer:
-    return list_answer(
-        call, E.BASKET_ITEM, [public(r) for r in call.shop.t("basketItems").all()], "basketItems"
-    )
+    rows = [_basket_row(r) for r in call.shop.t("basketItems").all()]
+    return list_answer(call, E.BASKET_ITEM, rows, "basketItems")
 
 
 def basket_get(call: Call) -> Answer:
     item = _get(call.shop.t("basketItems"), call.require("id"), 200840400001, "basket item is not exists")
-    return Answer({"basketItem": public(item)})
+    return Answer({"basketItem": _basket_row(item)})
 
 
 def basket_properties_list(call: Call) -> Answer:
