@@ -243,6 +243,75 @@ def test_offline_queue_keeps_the_latest_state_per_object(shop: RunningSandbox, r
     assert app("event.get").json()["result"] == []
 
 
+def test_a_write_with_the_bindings_auth_connector_queues_no_offline_event(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """offline-events.md, "How to avoid cycles": writes carrying the binding's auth_connector (alone or on the
+    outer batch) cause no record in that queue; other writes still do; a plan without the feature ignores it."""
+    app = _app(shop, rest)
+    bound = {"event": "OnSaleOrderSaved", "event_type": "offline", "auth_connector": "inflow-sync"}
+    assert app("event.bind", bound).json()["result"] is True
+    try:
+        order = place(shop, (1, 1))
+        app("event.offline.get", {"clear": 1, "limit": 1000})
+        mine = {"id": order["id"], "fields": {"comments": "ours"}, "auth_connector": "inflow-sync"}
+        app("sale.order.update", mine)
+        command = f"sale.order.update?id={order['id']}&fields[comments]=ours-in-a-batch"
+        batch = app("batch", {"cmd": {"a": command}, "auth_connector": "inflow-sync"}).json()["result"]
+        assert batch["result_error"] == []
+        assert app("event.offline.get", {"clear": 1}).json()["result"]["events"] == []
+
+        app("sale.order.update", {"id": order["id"], "fields": {"comments": "a manager's edit"}})
+        [theirs] = app("event.offline.get", {"clear": 1}).json()["result"]["events"]
+        assert theirs["EVENT_DATA"]["FIELDS"]["ID"] == order["id"]
+
+        shop.control.settings(auth_connector=False)  # a plan below Pro: the key does nothing
+        try:
+            assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {"value": "N"}
+            app("sale.order.update", mine)
+            assert len(app("event.offline.get", {"clear": 1}).json()["result"]["events"]) == 1
+        finally:
+            shop.control.settings(auth_connector=True)
+        assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {"value": "Y"}
+    finally:
+        app("event.unbind", {"event": "ONSALEORDERSAVED", "event_type": "offline"})
+
+
+def test_offline_get_filters_orders_and_sets_failures_aside(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    app = _app(shop, rest)
+    app("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"})
+    try:
+        app("event.offline.get", {"clear": 1, "limit": 1000})
+        orders = [place(shop, (1, 1)) for _ in range(3)]
+        newest_first = app("event.offline.list", {"order": {"ID": "DESC"}}).json()
+        listed = newest_first["result"]
+        assert [r["EVENT_DATA"]["FIELDS"]["ID"] for r in listed] == [o["id"] for o in reversed(orders)]
+        assert newest_first["total"] == 3 and {r["PROCESS_ID"] for r in listed} == {""}
+        first_id = int(listed[-1]["ID"])
+        later = app("event.offline.get", {"clear": 0, "filter": {">ID": first_id}}).json()["result"]
+        assert [e["EVENT_DATA"]["FIELDS"]["ID"] for e in later["events"]] == [o["id"] for o in orders[1:]]
+        failed = later["events"][0]["MESSAGE_ID"]
+        assert app("event.offline.error", {"process_id": later["process_id"], "message_id": [failed]}).json()[
+            "result"
+        ]
+        flagged = app("event.offline.list", {"filter": {"ERROR": 1}}).json()["result"]
+        assert [r["MESSAGE_ID"] for r in flagged] == [failed] and flagged[0]["ERROR"] == "1"
+        # A failure leaves the normal queue and the process; error=1 reads it again.
+        normal = app("event.offline.get", {"clear": 1}).json()["result"]["events"]
+        assert [e["EVENT_DATA"]["FIELDS"]["ID"] for e in normal] == [orders[0]["id"]]
+        retried = app("event.offline.get", {"clear": 1, "error": 1}).json()["result"]["events"]
+        assert [e["MESSAGE_ID"] for e in retried] == [failed]
+        assert app("feature.get", {}).json() == {
+            "error": "CODE_EMPTY",
+            "error_description": "CODE can't be empty",
+        }
+    finally:
+        app("event.offline.clear", {"process_id": later["process_id"]})
+        app("event.unbind", {"event": "ONSALEORDERSAVED", "event_type": "offline"})
+
+
 def test_offline_events_need_an_administrator(shop: RunningSandbox, rest: Any) -> None:
     app = _app(shop, rest, user_id=5)
     refused = app("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"})

@@ -105,7 +105,7 @@ class BitrixSandbox:
         self.clock = Clock(self.config.utc_offset_minutes)
         self.faults = Faults.for_mode(self.config.mode or "onprem")
         self.events = EventSender(self.config, self.clock, self.faults, self.bugs)
-        self.hub = EventHub(self.events, self.clock)
+        self.hub = EventHub(self.events, self.clock, config=self.config)
         self.shop = Shop(self.config, self.clock, self.hub.emit)
         self.credentials = Credentials(self.config, self.clock)
         self.methods = MethodTable()

@@ -44,6 +44,11 @@ class SandboxConfig:
     # start=-1 answers without a count: the PHP source omits "total", the docs example shows 0.
     no_count_total: str = "absent"  # "absent" | "zero"
     inventory_management: bool = True
+    # The plan's REST features (feature.get): auth_connector keys in events (Bitrix24 Pro and above) and offline
+    # events read without clearing (event.offline.get clear=0). Without the first a write's auth_connector is
+    # ignored; without the second clear=0 is (records leave the queue as they are read).
+    auth_connector: bool = True
+    offline_extended: bool = True
     # Auth errors: the docs list 403/403/400 for INVALID_CREDENTIALS/insufficient_scope/INVALID_REQUEST,
     # the PHP source throws them with 401. Clients must key on the "error" string; choose what to send.
     auth_error_statuses: str = "docs"  # "docs" | "source"

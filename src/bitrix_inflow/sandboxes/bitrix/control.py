@@ -170,17 +170,28 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         return summary
 
     async def settings(request: Request) -> dict[str, Any]:
+        # inventory_management: store documents on/off; auth_connector, offline_extended: the plan's REST
+        # features (feature.get), so a client's fallback for a plan without them can be tried.
+        names = ("inventory_management", "auth_connector", "offline_extended")
         if request.method == "POST":
             data = await _json(request)
-            unknown = [key for key in data if key != "inventory_management"]
+            unknown = [key for key in data if key not in names]
             if unknown:
-                raise _bad(unknown[0], "unknown shop setting", "the settings are: inventory_management")
-            if "inventory_management" in data:
-                if not isinstance(data["inventory_management"], bool):
-                    raise _bad("inventory_management", "must be true or false", "pass a JSON boolean")
-                with shop.lock:
+                raise _bad(unknown[0], "unknown shop setting", "the settings are: " + ", ".join(names))
+            for name in names:
+                if name in data and not isinstance(data[name], bool):
+                    raise _bad(name, "must be true or false", "pass a JSON boolean")
+            with shop.lock:
+                if "inventory_management" in data:
                     shop.inventory_management = data["inventory_management"]
-        return {"inventory_management": shop.inventory_management}
+                for name in ("auth_connector", "offline_extended"):
+                    if name in data:
+                        setattr(sandbox.config, name, data[name])
+        return {
+            "inventory_management": shop.inventory_management,
+            "auth_connector": sandbox.config.auth_connector,
+            "offline_extended": sandbox.config.offline_extended,
+        }
 
     def _lines(data: dict[str, Any]) -> list[tuple[int, float]]:
         raw = data.get("lines")

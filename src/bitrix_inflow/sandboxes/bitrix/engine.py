@@ -12,7 +12,7 @@ from bitrix_inflow.sandboxes.bitrix import batch as batching
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.auth import Credentials, Identity
 from bitrix_inflow.sandboxes.bitrix.config import Clock, Faults, SandboxConfig
-from bitrix_inflow.sandboxes.bitrix.event_hub import EventHub
+from bitrix_inflow.sandboxes.bitrix.event_hub import WRITER_CONNECTOR, EventHub
 from bitrix_inflow.sandboxes.bitrix.limits import LeakyBucket, OperatingTime
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, MethodTable
 from bitrix_inflow.sandboxes.bitrix.rest_errors import RestError
@@ -156,6 +156,8 @@ class Engine:
             if used >= limit:
                 raise rest_errors.operation_time_limit()
         started = time.perf_counter()
+        # Events this call causes are not queued for offline bindings made with its auth_connector.
+        connector = WRITER_CONNECTOR.set(str(params.get("auth_connector", "") or ""))
         try:
             with self.shop.lock:
                 call = Call(
@@ -172,6 +174,7 @@ class Engine:
             # Malformed values reach PHP as wrong types too; the controller answers with its catch-all code 0.
             raise rest_errors.controller(0, f"Invalid parameter value: {error}") from error
         finally:
+            WRITER_CONNECTOR.reset(connector)
             cost = time.perf_counter() - started + self.faults.operating_cost_s
             self.operating.book(identity.credential, method.name, now, cost)
 
@@ -197,6 +200,9 @@ class Engine:
                         name = name[: -len(suffix)]
                 method = self._lookup_in_batch(name, identity)
                 sub_params = {k: v for k, v in sub_params.items() if k != "auth"}
+                if "auth_connector" in params and "auth_connector" not in sub_params:
+                    # Like the outer call's auth, its auth_connector goes with every command.
+                    sub_params["auth_connector"] = params["auth_connector"]
                 answer = self._run(method, sub_params, identity)
             except RestError as error:
                 acc["error"][key] = error.body()

@@ -1,4 +1,5 @@
-"""``event.bind`` / ``event.get`` / ``event.unbind`` and the offline queue (``event.offline.get``/``clear``).
+"""``event.bind`` / ``event.get`` / ``event.unbind``, the offline queue (``event.offline.get``/``list``/``clear``/
+``error``) and ``feature.get``.
 
 These methods need an application context (OAuth). A webhook gets WRONG_AUTH_TYPE; the docs do not quote the
 exact message, so the one used here is a guess.
@@ -10,6 +11,7 @@ from typing import Any
 
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.event_hub import KNOWN_EVENTS, Binding, EventHub
+from bitrix_inflow.sandboxes.bitrix.listing import PAGE_SIZE, parse_start
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method
 
 
@@ -85,31 +87,72 @@ def event_unbind(call: Call) -> Answer:
     return Answer({"count": hub.unbind(event, str(handler) if handler else None, offline)})
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def offline_get(call: Call) -> Answer:
+    """event-offline-get.md: any user of the application; ``filter``/``order`` over ID, TIMESTAMP_X, EVENT_NAME,
+    MESSAGE_ID (default order TIMESTAMP_X ASC), ``limit`` (50), ``clear`` (1), ``process_id``, ``error`` (0)."""
     hub = _hub(call)
-    _admin(call)
     try:
         limit = max(1, min(int(str(call.params.get("limit", 50) or 50)), 1000))
     except ValueError:
         limit = 50
     process_id = str(call.params.get("process_id", "") or "") or None
     chosen, events = hub.take_offline(
-        limit=limit, clear=_flag(call.params.get("clear"), default=True), process_id=process_id
+        limit=limit,
+        clear=_flag(call.params.get("clear"), default=True),
+        process_id=process_id,
+        filter_=_mapping(call.params.get("filter")),
+        order=_mapping(call.params.get("order")) or None,
+        error=_flag(call.params.get("error"), default=False),
     )
     return Answer({"process_id": chosen, "events": events})
 
 
+def offline_list(call: Call) -> Answer:
+    """event-offline-list.md: the queue read without changing it; filter also on PROCESS_ID and ERROR; default
+    order ID ASC; pages of 50 by ``start``."""
+    hub = _hub(call)
+    start = parse_start(call.params.get("start", 0))
+    rows, total = hub.list_offline(
+        filter_=_mapping(call.params.get("filter")),
+        order=_mapping(call.params.get("order")) or None,
+        start=max(0, start),
+        page=PAGE_SIZE,
+    )
+    following = start + PAGE_SIZE if start + PAGE_SIZE < total else None
+    return Answer(rows, total=total, next=following, has_total=True)
+
+
+def _strings(value: Any) -> list[str]:
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [str(item) for item in items]
+
+
 def offline_clear(call: Call) -> Answer:
     hub = _hub(call)
-    _admin(call)
     process_id = str(call.require("process_id"))
-
-    def strings(value: Any) -> list[str]:
-        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
-        return [str(item) for item in items]
-
-    hub.clear_offline(process_id, strings(call.params.get("id")), strings(call.params.get("message_id")))
+    hub.clear_offline(process_id, _strings(call.params.get("id")), _strings(call.params.get("message_id")))
     return Answer(True)
+
+
+def offline_error(call: Call) -> Answer:
+    """event-offline-error.md: mark the process's records named by ``message_id`` as failed."""
+    hub = _hub(call)
+    hub.mark_errors(str(call.require("process_id")), _strings(call.params.get("message_id")))
+    return Answer(True)
+
+
+def feature_get(call: Call) -> Answer:
+    """feature-get.md: ``CODE`` required (CODE_EMPTY); Y or N; an unknown code may answer Y."""
+    code = str(call.params.get("CODE", call.params.get("code", "")) or "").strip()
+    if code in ("", "0"):
+        raise rest_errors.RestError(400, "CODE_EMPTY", "CODE can't be empty")
+    if call.hub is None:
+        raise rest_errors.internal_error()
+    return Answer({"value": "Y" if call.hub.feature(code) else "N"})
 
 
 METHODS = [
@@ -117,5 +160,8 @@ METHODS = [
     Method("event.get", "", event_get),
     Method("event.unbind", "", event_unbind),
     Method("event.offline.get", "", offline_get),
+    Method("event.offline.list", "", offline_list),
     Method("event.offline.clear", "", offline_clear),
+    Method("event.offline.error", "", offline_error),
+    Method("feature.get", "", feature_get),  # scope basic: every credential has it
 ]
