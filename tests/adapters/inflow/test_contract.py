@@ -12,6 +12,8 @@ from bitrix_inflow.adapters.inflow.models import NewOrderLine, NewPickingOrder
 from bitrix_inflow.adapters.inflow.problems import (
     CancelRejectedError,
     InsufficientStockError,
+    UnknownSkuError,
+    UnknownWarehouseError,
     UnsupportedOperationError,
     VersionMismatchError,
 )
@@ -158,12 +160,14 @@ def test_business_errors_are_typed(combo_env):
     assert [(s.sku, s.requested, s.available) for s in short.value.shortages] == [
         (sku, available + 1, available)
     ]
-    with pytest.raises(ValidationError) as unknown:
+    # Typed by kind, so a flow tells a wrong product link from a wrong configuration without reading text.
+    with pytest.raises(UnknownSkuError) as unknown:
         client.create_picking_order(order_of("B-5-2", (sku, 1), ("NO-SUCH-SKU", 1)))
     assert unknown.value.field == "lines[1].sku"  # canonical path, whatever the installation calls it
-    with pytest.raises(ValidationError) as bad_warehouse:
+    with pytest.raises(UnknownWarehouseError) as bad_warehouse:
         client.create_picking_order(order_of("B-5-3", (sku, 1), warehouse="NOWHERE"))
     assert "warehouse" in bad_warehouse.value.field
+    assert isinstance(unknown.value, ValidationError) and isinstance(bad_warehouse.value, ValidationError)
     with pytest.raises(NotFoundError):
         client.get_order("PO-99999999")
     assert control.state()["orders"] == 0  # failed creates leave nothing behind

@@ -66,6 +66,18 @@ class InsufficientStockError(ConflictError):
         self.shortages = shortages
 
 
+class UnknownSkuError(ValidationError):
+    """A line names a SKU the warehouse does not know: the product's link is wrong or the SKU is not set up."""
+
+
+class UnknownWarehouseError(ValidationError):
+    """The warehouse (or zone) code is not one the installation knows: a configuration problem."""
+
+
+class InvalidMarkingCodeError(ValidationError):
+    """A marking code is malformed, of another GTIN, used already, or more than one per unit."""
+
+
 class UnsupportedOperationError(PermanentError):
     """The configured transport has no such operation (e.g. lookup by external_ref over SOAP)."""
 
@@ -79,6 +91,14 @@ _FIXES = {
     "unknown-sku": "map the product to a SKU the warehouse knows (catalogue mapping)",
     "unknown-warehouse": "set a warehouse (and zone) code the installation knows",
     "invalid-marking-code": "send only well-formed, unused codes of this SKU's GTIN, at most one per unit",
+}
+
+
+# The flow decides on the kind (a wrong link is the catalogue's problem, a wrong warehouse the configuration's).
+_VALIDATION_KINDS: dict[str, type[ValidationError]] = {
+    "unknown-sku": UnknownSkuError,
+    "unknown-warehouse": UnknownWarehouseError,
+    "invalid-marking-code": InvalidMarkingCodeError,
 }
 
 
@@ -115,7 +135,7 @@ def error_for_problem(
     if kind in _FIXES:
         first = errors[0] if errors else {}
         default_field = "warehouse" if kind == "unknown-warehouse" else "request"
-        return ValidationError(
+        return _VALIDATION_KINDS.get(kind, ValidationError)(
             field=str(first.get("field") or default_field),
             problem=str(first.get("problem") or detail),
             fix=_FIXES[kind],
