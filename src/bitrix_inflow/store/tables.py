@@ -238,3 +238,136 @@ Index(
     sqlite_where=text("state IN ('planned', 'added')"),
     postgresql_where=text("state IN ('planned', 'added')"),
 )
+
+# -- orders -----------------------------------------------------------------------------------------------------------
+
+# Where a poll or a feed resumes (the Bitrix order watermark, the WMS changes-feed cursor): saved in the same
+# transaction as the work it covers, so a crash repeats that work instead of skipping it.
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The binder of orders: one row per Bitrix order the service has seen, with where it stands.
+order_bindings = Table(
+    "order_bindings",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("bitrix_order_id", BigInteger, primary_key=True),
+    Column("account_number", String(100)),
+    # seen | ineligible | before_go_live | planned | forwarded | conflict | closed
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),  # why it is held back or in conflict, in words an operator reads
+    Column("generation", Integer, nullable=False),  # the plan in force; a re-plan after an edit adds one
+    Column(
+        "fingerprint", String(64)
+    ),  # of what the plan was made from (lines, shipments): an edit changes it
+    Column("applied_status", String(16)),  # the Inflow aggregate whose Bitrix status the order got
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The picking orders of a Bitrix order, one per (zone, carrier) of a plan generation.
+order_parts = Table(
+    "order_parts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("bitrix_order_id", BigInteger, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("part_no", Integer, nullable=False),
+    Column("warehouse", String(64), nullable=False),
+    Column("zone", String(32), nullable=False),  # "": the warehouse chooses
+    Column("carrier", String(100), nullable=False),
+    Column("external_ref", String(64), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),  # chosen with the plan, before the first attempt
+    Column("wms_order_id", String(64)),
+    # planned | sending | accepted | cancelling | cancelled | superseded | short | failed
+    Column("state", String(12), nullable=False),
+    Column("wms_status", String(16)),
+    Column("wms_version", Integer),
+    Column("tracking_carrier", String(100)),
+    Column("tracking_number", String(100)),
+    Column("error", JSON()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("connection_id", "bitrix_order_id", "generation", "part_no", name="uq_order_parts_part"),
+    UniqueConstraint("connection_id", "warehouse", "external_ref", name="uq_order_parts_ref"),
+    UniqueConstraint("connection_id", "idempotency_key", name="uq_order_parts_key"),
+    UniqueConstraint("connection_id", "wms_order_id", name="uq_order_parts_wms"),
+)
+
+# No code path can hold two live picking orders for one (order, zone, carrier): a re-plan supersedes the old part
+# (state cancelled/superseded) before its replacement counts as live.
+LIVE_PART_STATES = ("planned", "sending", "accepted", "cancelling", "short")
+Index(
+    "ix_order_parts_live_group",
+    order_parts.c.connection_id,
+    order_parts.c.bitrix_order_id,
+    order_parts.c.zone,
+    order_parts.c.carrier,
+    unique=True,
+    sqlite_where=text("state IN ('planned', 'sending', 'accepted', 'cancelling', 'short')"),
+    postgresql_where=text("state IN ('planned', 'sending', 'accepted', 'cancelling', 'short')"),
+)
+
+order_part_lines = Table(
+    "order_part_lines",
+    metadata,
+    Column("part_id", BigId, ForeignKey("order_parts.id", ondelete="CASCADE"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("basket_id", BigInteger, nullable=False),
+    Column("shipment_id", BigInteger, nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("qty", Integer, nullable=False),
+)
+
+# WMS webhook deliveries already taken (the same event_id comes again on every retry).
+inflow_events = Table(
+    "inflow_events",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("event_id", String(100), primary_key=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+)
+
+# What a person must decide (an edit after picking started, a status the shop refused): recorded once per subject.
+order_conflicts = Table(
+    "order_conflicts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("bitrix_order_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column(
+        "subject", String(100), nullable=False
+    ),  # what it is about (a part's reference, a status), "" for none
+    Column("detail", JSON(), nullable=False),
+    Column("state", String(12), nullable=False),  # open | resolved
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+    UniqueConstraint("connection_id", "bitrix_order_id", "kind", "subject", name="uq_order_conflicts_kind"),
+)
+
+# An order's history for `orders show`: what happened to it, from which side, appended only.
+order_timeline = Table(
+    "order_timeline",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("bitrix_order_id", BigInteger, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("source", String(16), nullable=False),  # bitrix | inflow | service | operator
+    Column("kind", String(32), nullable=False),
+    Column("detail", JSON(), nullable=False),
+)
+Index(
+    "ix_order_timeline_order",
+    order_timeline.c.connection_id,
+    order_timeline.c.bitrix_order_id,
+    order_timeline.c.id,
+)

@@ -1,0 +1,363 @@
+"""The orders' tables, one home for their SQL: the binder of Bitrix orders, their picking orders and lines, the sync
+cursors, the WMS webhook dedupe, conflicts and the timeline.
+
+The guarantees live in the schema (``store/tables.py``): one live picking order per (order, zone, carrier), one per
+(order, generation, part number), one per warehouse reference and per idempotency key. These functions turn the
+database's refusals into the service's errors; state changes are compare-and-set, so two workers never both move
+the same part.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bitrix_inflow.errors import ConflictError
+from bitrix_inflow.store.sql import dialect_insert, insert_ignoring_conflict
+from bitrix_inflow.store.tables import (
+    inflow_events,
+    order_bindings,
+    order_conflicts,
+    order_part_lines,
+    order_parts,
+    order_timeline,
+    sync_cursors,
+)
+
+# Parts whose units the warehouse has not reserved yet: not sent, on their way, or refused for want of stock. The
+# stock sync holds these back from the shop (the oversell guard).
+UNRESERVED = ("planned", "sending", "short")
+
+# -- cursors ------------------------------------------------------------------------------------------------------
+
+
+def load_cursor(conn: Connection, connection_id: str, name: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(sync_cursors.c.value).where(
+            sync_cursors.c.connection_id == connection_id, sync_cursors.c.name == name
+        )
+    ).first()
+    return None if row is None else dict(row[0])
+
+
+def save_cursor(
+    conn: Connection, connection_id: str, name: str, value: Mapping[str, Any], *, now: dt.datetime
+) -> None:
+    """In the caller's transaction: the cursor moves with the work it covers."""
+    stmt = dialect_insert(conn, sync_cursors).values(
+        connection_id=connection_id, name=name, value=dict(value), updated_at=now
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["connection_id", "name"], set_={"value": dict(value), "updated_at": now}
+        )
+    )
+
+
+# -- bindings -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binding:
+    bitrix_order_id: int
+    account_number: str | None
+    state: str
+    reason: str | None
+    generation: int
+    fingerprint: str | None
+    applied_status: str | None
+
+
+def load_binding(conn: Connection, connection_id: str, order_id: int) -> Binding | None:
+    c = order_bindings.c
+    row = conn.execute(
+        select(
+            c.bitrix_order_id,
+            c.account_number,
+            c.state,
+            c.reason,
+            c.generation,
+            c.fingerprint,
+            c.applied_status,
+        ).where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
+    ).first()
+    return None if row is None else Binding(int(row[0]), *row[1:])
+
+
+def save_binding(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    *,
+    state: str,
+    now: dt.datetime,
+    reason: str | None = None,
+    account_number: str | None = None,
+    fingerprint: str | None = None,
+) -> None:
+    """Create the binding or move it to ``state``; its generation and applied status are kept."""
+    values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
+    if account_number is not None:
+        values["account_number"] = account_number
+    if fingerprint is not None:
+        values["fingerprint"] = fingerprint
+    stmt = dialect_insert(conn, order_bindings).values(
+        connection_id=connection_id, bitrix_order_id=order_id, generation=1, created_at=now, **values
+    )
+    conn.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "bitrix_order_id"], set_=values))
+
+
+# -- picking orders -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartLine:
+    basket_id: int
+    shipment_id: int
+    sku: str
+    qty: int
+
+
+@dataclass(frozen=True)
+class NewPart:
+    part_no: int
+    warehouse: str
+    zone: str
+    carrier: str
+    external_ref: str
+    lines: tuple[PartLine, ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    id: int
+    bitrix_order_id: int
+    generation: int
+    part_no: int
+    warehouse: str
+    zone: str
+    carrier: str
+    external_ref: str
+    idempotency_key: str
+    wms_order_id: str | None
+    state: str
+    wms_status: str | None
+    wms_version: int | None
+    lines: tuple[PartLine, ...] = ()
+
+
+def plan_parts(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    generation: int,
+    parts: Sequence[NewPart],
+    *,
+    now: dt.datetime,
+) -> list[int]:
+    """Store a plan before anything is sent: each part with its lines and an idempotency key chosen now, once,
+    so every retry of its creation sends the same key. A second plan of the same generation, or a live part for
+    a (zone, carrier) that has one, is refused by the schema."""
+    ids: list[int] = []
+    try:
+        with conn.begin_nested():
+            for part in parts:
+                part_id = conn.execute(
+                    order_parts.insert()
+                    .values(
+                        connection_id=connection_id,
+                        bitrix_order_id=order_id,
+                        generation=generation,
+                        part_no=part.part_no,
+                        warehouse=part.warehouse,
+                        zone=part.zone,
+                        carrier=part.carrier,
+                        external_ref=part.external_ref,
+                        idempotency_key=uuid.uuid4().hex,
+                        state="planned",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(order_parts.c.id)
+                ).scalar_one()
+                conn.execute(
+                    order_part_lines.insert(),
+                    [
+                        {
+                            "part_id": part_id,
+                            "line_no": number,
+                            "basket_id": line.basket_id,
+                            "shipment_id": line.shipment_id,
+                            "sku": line.sku,
+                            "qty": line.qty,
+                        }
+                        for number, line in enumerate(part.lines, start=1)
+                    ],
+                )
+                ids.append(int(part_id))
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"order {order_id}: generation {generation} is planned already, or one of its (zone, carrier) groups "
+            "still has a live picking order"
+        ) from exc
+    return ids
+
+
+def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
+    p = order_parts.c
+    rows = conn.execute(
+        select(
+            p.id,
+            p.bitrix_order_id,
+            p.generation,
+            p.part_no,
+            p.warehouse,
+            p.zone,
+            p.carrier,
+            p.external_ref,
+            p.idempotency_key,
+            p.wms_order_id,
+            p.state,
+            p.wms_status,
+            p.wms_version,
+        )
+        .where(p.connection_id == connection_id, p.bitrix_order_id == order_id)
+        .order_by(p.generation, p.part_no)
+    ).all()
+    lines: dict[int, list[PartLine]] = {}
+    if rows:
+        ln = order_part_lines.c
+        for part_id, basket_id, shipment_id, sku, qty in conn.execute(
+            select(ln.part_id, ln.basket_id, ln.shipment_id, ln.sku, ln.qty)
+            .where(ln.part_id.in_([row[0] for row in rows]))
+            .order_by(ln.part_id, ln.line_no)
+        ):
+            lines.setdefault(int(part_id), []).append(
+                PartLine(int(basket_id), int(shipment_id), sku, int(qty))
+            )
+    return [
+        Part(
+            id=int(row.id),
+            bitrix_order_id=int(row.bitrix_order_id),
+            generation=row.generation,
+            part_no=row.part_no,
+            warehouse=row.warehouse,
+            zone=row.zone,
+            carrier=row.carrier,
+            external_ref=row.external_ref,
+            idempotency_key=row.idempotency_key,
+            wms_order_id=row.wms_order_id,
+            state=row.state,
+            wms_status=row.wms_status,
+            wms_version=row.wms_version,
+            lines=tuple(lines.get(int(row.id), ())),
+        )
+        for row in rows
+    ]
+
+
+def move_part(
+    conn: Connection,
+    part_id: int,
+    *,
+    expected: Collection[str],
+    state: str,
+    now: dt.datetime,
+    **fields: Any,
+) -> bool:
+    """Compare-and-set: the part moves to ``state`` only from one of ``expected``; False when another worker (or
+    an earlier run) moved it first."""
+    result = conn.execute(
+        update(order_parts)
+        .where(order_parts.c.id == part_id, order_parts.c.state.in_(list(expected)))
+        .values(state=state, updated_at=now, **fields)
+    )
+    return bool(result.rowcount == 1)
+
+
+def pending_units(conn: Connection, connection_id: str) -> dict[tuple[str, str], int]:
+    """Units per (SKU, warehouse) of parts the warehouse has not reserved yet (the stock sync's oversell guard)."""
+    p, ln = order_parts.c, order_part_lines.c
+    rows = conn.execute(
+        select(ln.sku, p.warehouse, func.sum(ln.qty))
+        .select_from(order_part_lines.join(order_parts, ln.part_id == p.id))
+        .where(p.connection_id == connection_id, p.state.in_(UNRESERVED))
+        .group_by(ln.sku, p.warehouse)
+    ).all()
+    return {(sku, warehouse): int(total) for sku, warehouse, total in rows}
+
+
+# -- webhooks, conflicts, timeline ------------------------------------------------------------------------------------
+
+
+def first_delivery(conn: Connection, connection_id: str, event_id: str, *, now: dt.datetime) -> bool:
+    """True the first time a WMS event id arrives; False for the retries and duplicates that follow."""
+    stmt = (
+        dialect_insert(conn, inflow_events)
+        .values(connection_id=connection_id, event_id=event_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["connection_id", "event_id"])
+    )
+    # RETURNING, not rowcount: what a driver reports for a skipped INSERT differs.
+    return conn.execute(stmt.returning(inflow_events.c.event_id)).first() is not None
+
+
+def open_conflict(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    *,
+    kind: str,
+    subject: str,
+    detail: Mapping[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Record what a person must decide, once per (order, kind, subject); True when it is new."""
+    values = {
+        "connection_id": connection_id,
+        "bitrix_order_id": order_id,
+        "kind": kind,
+        "subject": subject,
+        "detail": dict(detail),
+        "state": "open",
+        "created_at": now,
+    }
+    index = ["connection_id", "bitrix_order_id", "kind", "subject"]
+    return insert_ignoring_conflict(conn, order_conflicts, values, index) is not None
+
+
+def add_timeline(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    *,
+    source: str,
+    kind: str,
+    detail: Mapping[str, Any],
+    now: dt.datetime,
+) -> None:
+    conn.execute(
+        order_timeline.insert().values(
+            connection_id=connection_id,
+            bitrix_order_id=order_id,
+            at=now,
+            source=source,
+            kind=kind,
+            detail=dict(detail),
+        )
+    )
+
+
+def timeline(conn: Connection, connection_id: str, order_id: int) -> list[tuple[dt.datetime, str, str, Any]]:
+    t = order_timeline.c
+    rows = conn.execute(
+        select(t.at, t.source, t.kind, t.detail)
+        .where(t.connection_id == connection_id, t.bitrix_order_id == order_id)
+        .order_by(t.id)
+    ).all()
+    return [(at, source, kind, detail) for at, source, kind, detail in rows]

@@ -1,0 +1,135 @@
+"""The orders' tables on both databases: the exactly-once guarantees sit in constraints, so they are tested there."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine
+
+from bitrix_inflow.errors import ConflictError
+from bitrix_inflow.store import orders
+from bitrix_inflow.store.orders import NewPart, PartLine
+
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+C = "default"
+
+
+def part(no: int, zone: str = "A", carrier: str = "CDEK", ref: str | None = None, sku: str = "S1") -> NewPart:
+    return NewPart(no, "MAIN", zone, carrier, ref or f"B-7-{no}", (PartLine(100 + no, 50, sku, 2),))
+
+
+def test_a_plan_is_stored_with_its_lines_and_a_key_per_part(engine: Engine) -> None:
+    with engine.begin() as conn:
+        orders.save_binding(conn, C, 7, state="planned", now=NOW, account_number="7")
+        ids = orders.plan_parts(conn, C, 7, 1, [part(1), part(2, zone="B")], now=NOW)
+    with engine.connect() as conn:
+        stored = orders.parts_of(conn, C, 7)
+        binding = orders.load_binding(conn, C, 7)
+    assert [p.id for p in stored] == ids and [p.state for p in stored] == ["planned", "planned"]
+    assert stored[1].lines == (PartLine(102, 50, "S1", 2),)
+    assert len({p.idempotency_key for p in stored}) == 2 and all(len(p.idempotency_key) == 32 for p in stored)
+    assert binding is not None and (binding.state, binding.generation) == ("planned", 1)
+
+
+def test_the_same_generation_cannot_be_planned_twice(engine: Engine) -> None:
+    with engine.begin() as conn:
+        orders.plan_parts(conn, C, 8, 1, [part(1, ref="B-8-1")], now=NOW)
+    with pytest.raises(ConflictError, match="generation 1"), engine.begin() as conn:
+        orders.plan_parts(conn, C, 8, 1, [part(1, ref="B-8-1-again")], now=NOW)
+    with engine.connect() as conn:
+        assert len(orders.parts_of(conn, C, 8)) == 1, "the refused plan left nothing"
+
+
+def test_no_second_live_picking_order_for_one_zone_and_carrier(engine: Engine) -> None:
+    with engine.begin() as conn:
+        [first] = orders.plan_parts(conn, C, 9, 1, [part(1, ref="B-9-1")], now=NOW)
+    # A re-plan (generation 2) cannot add a live part for the same group while the old one lives...
+    with pytest.raises(ConflictError), engine.begin() as conn:
+        orders.plan_parts(conn, C, 9, 2, [part(1, ref="B-9r2-1")], now=NOW)
+    # ...and can once the old one is superseded.
+    with engine.begin() as conn:
+        assert orders.move_part(conn, first, expected={"planned"}, state="superseded", now=NOW)
+        orders.plan_parts(conn, C, 9, 2, [part(1, ref="B-9r2-1")], now=NOW)
+    with engine.connect() as conn:
+        assert [(p.generation, p.state) for p in orders.parts_of(conn, C, 9)] == [
+            (1, "superseded"),
+            (2, "planned"),
+        ]
+
+
+def test_a_warehouse_reference_is_used_once(engine: Engine) -> None:
+    with engine.begin() as conn:
+        orders.plan_parts(conn, C, 10, 1, [part(1, ref="B-10-1")], now=NOW)
+    with pytest.raises(ConflictError), engine.begin() as conn:
+        orders.plan_parts(conn, C, 11, 1, [part(1, ref="B-10-1")], now=NOW)
+
+
+def test_a_part_moves_only_from_the_state_a_worker_saw(engine: Engine) -> None:
+    with engine.begin() as conn:
+        [pid] = orders.plan_parts(conn, C, 12, 1, [part(1, ref="B-12-1")], now=NOW)
+        assert orders.move_part(conn, pid, expected={"planned"}, state="sending", now=NOW)
+        assert not orders.move_part(conn, pid, expected={"planned"}, state="sending", now=NOW)
+        assert orders.move_part(
+            conn, pid, expected={"sending"}, state="accepted", now=NOW, wms_order_id="PO-1", wms_version=1
+        )
+    with engine.connect() as conn:
+        [stored] = orders.parts_of(conn, C, 12)
+    assert (stored.state, stored.wms_order_id, stored.wms_version) == ("accepted", "PO-1", 1)
+
+
+def test_pending_units_are_those_the_warehouse_has_not_reserved(engine: Engine) -> None:
+    with engine.begin() as conn:
+        ids = orders.plan_parts(
+            conn,
+            C,
+            13,
+            1,
+            [
+                part(1, ref="B-13-1", sku="S1"),
+                part(2, zone="B", ref="B-13-2", sku="S1"),
+                part(3, "P", sku="S2"),
+            ],
+            now=NOW,
+        )
+        orders.move_part(conn, ids[0], expected={"planned"}, state="sending", now=NOW)
+        orders.move_part(conn, ids[2], expected={"planned"}, state="accepted", now=NOW, wms_order_id="PO-9")
+        assert orders.pending_units(conn, C) == {("S1", "MAIN"): 4}  # S2's part is reserved in the warehouse
+
+
+def test_a_webhook_event_is_taken_once(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert orders.first_delivery(conn, C, "evt-1", now=NOW)
+        assert not orders.first_delivery(conn, C, "evt-1", now=NOW)
+        assert orders.first_delivery(conn, C, "evt-2", now=NOW)
+
+
+def test_a_conflict_is_recorded_once_per_subject(engine: Engine) -> None:
+    with engine.begin() as conn:
+        detail = {"part": "B-14-1", "status": "PICKING"}
+        assert orders.open_conflict(
+            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, now=NOW
+        )
+        assert not orders.open_conflict(
+            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, now=NOW
+        )
+
+
+def test_cursors_and_the_timeline_round_trip(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert orders.load_cursor(conn, C, "bitrix.orders") is None
+        orders.save_cursor(conn, C, "bitrix.orders", {"last_id": 5}, now=NOW)
+        orders.save_cursor(
+            conn, C, "bitrix.orders", {"last_id": 9, "updated": "2026-12-02T15:00:00+03:00"}, now=NOW
+        )
+        orders.add_timeline(conn, C, 15, source="service", kind="planned", detail={"parts": 2}, now=NOW)
+        orders.add_timeline(conn, C, 15, source="inflow", kind="status", detail={"status": "NEW"}, now=NOW)
+    with engine.connect() as conn:
+        assert orders.load_cursor(conn, C, "bitrix.orders") == {
+            "last_id": 9,
+            "updated": "2026-12-02T15:00:00+03:00",
+        }
+        assert [(source, kind) for _, source, kind, _ in orders.timeline(conn, C, 15)] == [
+            ("service", "planned"),
+            ("inflow", "status"),
+        ]
