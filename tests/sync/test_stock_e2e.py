@@ -3,6 +3,8 @@ real Inflow client and Bitrix gateway, the state database on both backends."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,15 +14,17 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
-from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewOrderLine, NewPickingOrder
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
 
 CLOCK = SystemClock()
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 OPTIONS = StockOptions(warehouses=("MAIN",))
 
 
@@ -107,28 +111,67 @@ def test_document_mode_brings_the_store_to_the_plan_once(
     assert again.changed == 0 and len(shop.control.entities("documents")) == len(documents)
 
 
-def test_a_sku_new_in_the_warehouse_sells_after_the_next_incremental_run(engine: Engine, shop: Any) -> None:
-    """The catalogue's shop-only jacket starts to be stocked: it is linked and written without a full sync."""
+@contextlib.contextmanager
+def fresh_warehouse(shop: Any) -> Iterator[tuple[Any, InflowClient, BitrixShopStock]]:
+    """A warehouse of its own (the module's is shared), the shop in quantity mode, both sides' clients."""
     with wms.run_in_process(wms.SandboxSettings(seed=3)) as fresh:
-        inflow = InflowSettings(base_url=fresh.base_url, api_key=SecretStr("sandbox-key"))
+        inflow = InflowSettings(base_url=fresh.base_url, api_key=SecretStr("sandbox-key"), warehouse="MAIN")
         bitrix = BitrixSettings(
             webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
         )
         shop.control.settings(inventory_management=False)
         with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
-            shop_side = BitrixShopStock(gateway)
-            sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK, full=True)
-            jacket = "SB-JACKET-DOWN-L"  # in the shop only (catalogue.csv), so reported unmatched
-            with engine.connect() as conn:
-                assert jacket not in store.load_links(conn, "default")
-            body = {"warehouse": "MAIN", "sku": jacket, "delta": 7, "gtin": "04620070000388"}
-            httpx.post(fresh.base_url + "/_sandbox/stock", json=body, timeout=30).raise_for_status()
-            report = sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)
-            assert not report.errors and report.written == 1
-            assert shop_quantities(shop)[jacket] == 7
-            with engine.connect() as conn:
-                link = store.load_links(conn, "default")[jacket]
-                shop_side_unmatched = {
-                    u.item for u in store.load_unmatched(conn, "default") if u.side == "shop"
-                }
-            assert link.origin == "key" and str(link.product_id) not in shop_side_unmatched
+            yield fresh, client, BitrixShopStock(gateway)
+
+
+def test_a_sku_new_in_the_warehouse_sells_after_the_next_incremental_run(engine: Engine, shop: Any) -> None:
+    """The catalogue's shop-only jacket starts to be stocked: it is linked and written without a full sync."""
+    with fresh_warehouse(shop) as (fresh, client, shop_side):
+        sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK, full=True)
+        jacket = "SB-JACKET-DOWN-L"  # in the shop only (catalogue.csv), so reported unmatched
+        with engine.connect() as conn:
+            assert jacket not in store.load_links(conn, "default")
+        body = {"warehouse": "MAIN", "sku": jacket, "delta": 7, "gtin": "04620070000388"}
+        httpx.post(fresh.base_url + "/_sandbox/stock", json=body, timeout=30).raise_for_status()
+        report = sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)
+        assert not report.errors and report.written == 1
+        assert shop_quantities(shop)[jacket] == 7
+        with engine.connect() as conn:
+            link = store.load_links(conn, "default")[jacket]
+            shop_side_unmatched = {u.item for u in store.load_unmatched(conn, "default") if u.side == "shop"}
+        assert link.origin == "key" and str(link.product_id) not in shop_side_unmatched
+
+
+def test_the_oversell_guard_holds_sold_units_until_the_warehouse_reserves_them(
+    engine: Engine, shop: Any
+) -> None:
+    """Units of a picking order planned but not yet accepted are held back from the shop; once the warehouse
+    accepts (and reserves) them they leave its availability instead, and are not subtracted twice."""
+    with fresh_warehouse(shop) as (_, client, shop_side):
+        sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK, full=True)
+        with engine.connect() as conn:
+            linked = store.load_links(conn, "default")
+        sku = next(s for s, qty in sorted(available(client).items()) if s in linked and qty >= 5)
+        before = shop_quantities(shop)[sku]
+        line = order_store.PartLine(basket_id=1, shipment_id=1, sku=sku, qty=2)
+        with engine.begin() as conn:
+            [part_id] = order_store.plan_parts(
+                conn,
+                "default",
+                501,
+                1,
+                [order_store.NewPart(1, "MAIN", "", "CDEK", "B-501-1", (line,))],
+                now=NOW,
+            )
+        sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)
+        assert shop_quantities(shop)[sku] == before - 2, "sold, not yet reserved: not offered again"
+
+        order = NewPickingOrder("B-501-1", "501", (NewOrderLine(1, sku, 2),), warehouse="MAIN")
+        accepted = client.create_picking_order(order, idempotency_key="guard-test-501-1")
+        with engine.begin() as conn:
+            order_store.move_part(
+                conn, part_id, expected={"planned"}, state="accepted", now=NOW, wms_order_id=accepted.id
+            )
+        assert available(client)[sku] == before - 2  # the warehouse reserved them
+        sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)
+        assert shop_quantities(shop)[sku] == before - 2, "the reservation replaced the guard: counted once"

@@ -18,13 +18,14 @@ from bitrix_inflow.adapters.inflow import AvailableStock
 from bitrix_inflow.domain.matching import ShopProduct
 from bitrix_inflow.domain.stock import SafetyBuffer
 from bitrix_inflow.errors import ConflictError, TransientError
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.sync.stock.flow import StockOptions, resolve_open_documents, sync_stock
 from bitrix_inflow.sync.stock.shop import CatalogueEntry
 from bitrix_inflow.timing import SystemClock
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fakes import Crash, FakeShop, FakeWarehouse
+from fakes import T0, Crash, FakeShop, FakeWarehouse
 
 CLOCK = SystemClock()
 OPTIONS = StockOptions(warehouses=("MAIN", "SPB"))
@@ -380,3 +381,38 @@ def test_a_new_sku_on_a_product_linked_elsewhere_is_reported_not_moved(engine: E
         assert store.load_links(conn, "default")["SKU-0000"].product_id == 1000
         detail = {u.item: u.detail for u in store.load_unmatched(conn, "default") if u.side == "warehouse"}
     assert "holds SKU-0000's stock" in detail["SKU-RENAMED"] and "--full" in detail["SKU-RENAMED"]
+
+
+# -- the oversell guard -----------------------------------------------------------------------------------------
+
+
+def test_units_sold_and_not_yet_reserved_are_held_back_until_the_warehouse_reserves_them(
+    engine: Engine,
+) -> None:
+    warehouse = stocked(3)  # MAIN 5 + SPB 1 each
+    shop = FakeShop(products=catalogue(3))
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True)
+    assert shop.quantities[1001] == 6
+    # The orders flow planned a picking order of 2 x SKU-0001 from MAIN: not reserved in the warehouse yet.
+    with engine.begin() as conn:
+        [part_id] = order_store.plan_parts(
+            conn,
+            "default",
+            77,
+            1,
+            [
+                order_store.NewPart(
+                    1, "MAIN", "", "CDEK", "B-77-1", (order_store.PartLine(1, 1, "SKU-0001", 2),)
+                )
+            ],
+            now=T0,
+        )
+    guarded = sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)  # the warehouse said nothing new
+    assert shop.quantities[1001] == 4 and guarded.written == 1, "sold units are not offered again"
+    # The warehouse accepts it and reserves the units: they leave its availability and the guard lets go.
+    with engine.begin() as conn:
+        assert order_store.move_part(conn, part_id, expected={"planned"}, state="accepted", now=T0)
+    warehouse.set("SKU-0001", 3, "MAIN")
+    sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
+    assert shop.quantities[1001] == 4, "counted once, not twice"
+    assert sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK, full=True).changed == 0

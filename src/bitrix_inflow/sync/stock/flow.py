@@ -35,6 +35,7 @@ from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import stock as rules
 from bitrix_inflow.domain.matching import ShopProduct, match
 from bitrix_inflow.domain.stock import Change, SafetyBuffer, ShopKey, StockKey
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.sync.stock.read import StockRead, Stopped, read_stock, stop_if_asked
 from bitrix_inflow.sync.stock.shop import DocumentLine, ShopStock
@@ -120,6 +121,8 @@ def sync_stock(
     pending: Mapping[StockKey, int] | None = None,
     progress: Progress = _no_progress,
 ) -> StockReport:
+    """One run (see the module's docstring). ``pending``: units per (SKU, warehouse) the shop has sold but the
+    warehouse has not reserved yet; None reads them from the orders' picking orders (the oversell guard)."""
     kind = "targeted" if skus is not None else "full" if full else "incremental"
     report = StockReport(kind=kind)
     documents = shop.inventory_management_on()
@@ -128,6 +131,8 @@ def sync_stock(
     with engine.connect() as conn:
         cursors = {wh: store.load_cursor(conn, connection_id, wh) for wh in options.warehouses}
         links = store.load_links(conn, connection_id)
+        if pending is None:
+            pending = order_store.pending_units(conn, connection_id)
     since = None if full or skus is not None else {wh: c.updated_since for wh, c in cursors.items()}
     progress("read", 0, 0)
     read, shop_catalogue = _read_both(wms, shop, options, since=since, skus=skus, rematch=full or not links)
@@ -156,14 +161,16 @@ def sync_stock(
     report.matched = len(seen & set(links))
     if not full:
         report.unmatched = len(seen - set(links))
+    # Units sold and not yet reserved lower a SKU's quantity even when the warehouse said nothing new of it.
+    recompute = seen if skus is not None else seen | {sku for sku, _ in pending if sku in links}
     # A product's quantity is the sum over warehouses, and an incremental read may name one warehouse's row of a
     # SKU: the others come from what the warehouse said before.
     with engine.begin() as conn:
-        levels = store.load_levels(conn, connection_id, None if full else seen)
+        levels = store.load_levels(conn, connection_id, None if full else recompute)
         levels.update(read.available)
         if not dry_run:
             store.record_levels(conn, connection_id, read.available, now=clock.now())
-    levels = {key: qty for key, qty in levels.items() if key[0] in seen and key[1] in options.warehouses}
+    levels = {key: qty for key, qty in levels.items() if key[0] in recompute and key[1] in options.warehouses}
 
     # Groups come with the links (the full sync read them), so every kind of run applies the same group buffer.
     groups = {sku: link.group for sku, link in links.items() if link.group is not None}
