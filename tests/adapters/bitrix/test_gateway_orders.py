@@ -97,6 +97,7 @@ def test_get_order_reads_everything_in_one_batch(site_shop: RunningSandbox, gate
 
     assert bundle.order.id == int(placed["id"])
     assert bundle.order.account_number == str(placed["accountNumber"])
+    assert bundle.order.person_type_id == int(placed["personTypeId"])  # an eligibility rule reads it
     assert [(line.product_id, line.quantity) for line in bundle.basket] == [(1, 2), (2, 1)]
     assert all(isinstance(line.id, int) and line.order_id == bundle.order.id for line in bundle.basket)
 

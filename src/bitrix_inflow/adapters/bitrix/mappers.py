@@ -45,6 +45,7 @@ ORDER_SELECT = (
     "accountNumber",
     "xmlId",
     "lid",
+    "personTypeId",
     "statusId",
     "canceled",
     "payed",
@@ -67,6 +68,7 @@ def order_header(row: Row) -> OrderHeader:
         account_number=to_str(row.get("accountNumber")) or str(order_id),
         xml_id=to_opt_str(row.get("xmlId")),
         site_id=to_opt_str(row.get("lid")),
+        person_type_id=to_opt_id(row.get("personTypeId"), field="order.personTypeId"),
         status_id=status,
         canceled=from_yn(row.get("canceled"), field="order.canceled"),
         paid=from_yn(row.get("payed"), field="order.payed"),
@@ -303,3 +305,4 @@ def stock_document_line(row: Row) -> StockDocumentLine:
         store_to=to_opt_id(row.get("storeTo"), field=f"{where}.storeTo"),
         purchasing_price=None if price is None else to_decimal(price, field=f"{where}.purchasingPrice"),
     )
+

@@ -23,6 +23,7 @@ class OrderHeader:
     date_update: datetime | None
     user_description: str | None = None
     comments: str | None = None
+    person_type_id: int | None = None  # the payer type (individual, company): an eligibility rule
 
 
 @dataclass(frozen=True)
