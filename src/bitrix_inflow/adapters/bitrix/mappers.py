@@ -305,4 +305,3 @@ def stock_document_line(row: Row) -> StockDocumentLine:
         store_to=to_opt_id(row.get("storeTo"), field=f"{where}.storeTo"),
         purchasing_price=None if price is None else to_decimal(price, field=f"{where}.purchasingPrice"),
     )
-
