@@ -58,6 +58,11 @@ def test_each_rule_holds_an_order_back_with_its_reason(
     assert any(reason in text for text in result.reasons), result.reasons
 
 
+def test_an_order_without_a_creation_time_is_held_not_guessed_about() -> None:
+    result = verdict(replace(ORDER, created_at=None), RULES)
+    assert not result.eligible and not result.final and "created" in result.reasons[0]
+
+
 def test_every_reason_is_named_not_only_the_first() -> None:
     result = verdict(replace(ORDER, canceled=True, status_id="F"), replace(RULES, paid_only=True))
     assert len(result.reasons) == 3

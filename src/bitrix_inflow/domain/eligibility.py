@@ -31,7 +31,7 @@ class OrderFacts:
     paid: bool
     site: str
     person_type: int
-    created_at: dt.datetime  # aware
+    created_at: dt.datetime | None  # aware; None: the shop did not say (the order is held, not guessed about)
     shipments: tuple[ShipmentFacts, ...] = ()
 
 
@@ -58,6 +58,10 @@ class Verdict:
 
 
 def verdict(order: OrderFacts, rules: OrderRules) -> Verdict:
+    if order.created_at is None:
+        return Verdict(
+            False, ("the shop did not say when it was created: the go-live rule cannot be checked",)
+        )
     if order.created_at < rules.go_live:
         when = rules.go_live.isoformat()
         return Verdict(False, (f"created before the go-live ({when}): never forwarded",), final=True)

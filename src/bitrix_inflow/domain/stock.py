@@ -58,6 +58,21 @@ def available_from_bins(bins: Iterable[BinQuantities]) -> dict[StockKey, int]:
     return {key: max(0, total) for key, total in totals.items()}
 
 
+class ZonedBin(BinQuantities, Protocol):
+    @property
+    def zone(self) -> str: ...
+
+
+def free_by_zone(bins: Iterable[ZonedBin]) -> dict[str, dict[str, int]]:
+    """Free units per SKU and storage zone (sellable bins only, summed first, then clamped, like
+    ``available_from_bins``): where the order split looks for a zone that can pick a line."""
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in bins:
+        if row.sellable:
+            totals[row.sku][row.zone] += row.qty_on_hand - row.qty_reserved - row.qty_in_picking
+    return {sku: {zone: max(0, free) for zone, free in zones.items()} for sku, zones in totals.items()}
+
+
 @dataclass(frozen=True)
 class SafetyBuffer:
     """Units held back from the shop. The most specific rule wins: SKU, then product group, then global."""

@@ -113,6 +113,17 @@ def save_binding(
     conn.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "bitrix_order_id"], set_=values))
 
 
+def set_applied_status(
+    conn: Connection, connection_id: str, order_id: int, status: str, *, now: dt.datetime
+) -> None:
+    """The Inflow aggregate whose Bitrix status the order now shows (statuses only move forward from it)."""
+    conn.execute(
+        update(order_bindings)
+        .where(order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id)
+        .values(applied_status=status, updated_at=now)
+    )
+
+
 # -- picking orders -------------------------------------------------------------------------------------------------
 
 

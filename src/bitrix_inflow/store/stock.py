@@ -136,6 +136,13 @@ def load_links(conn: Connection, connection_id: str, skus: Collection[str] | Non
     }
 
 
+def skus_of_products(conn: Connection, connection_id: str, product_ids: Collection[int]) -> dict[int, str]:
+    """The warehouse SKU each shop product (or offer) holds the stock of, from the binder."""
+    c = product_links.c
+    query = select(c.product_id, c.sku).where(c.connection_id == connection_id)
+    return {int(pid): sku for pid, sku in _select_in(conn, query, c.product_id, product_ids)}
+
+
 # -- the unmatched report ------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,47 @@
+"""The orders flow's ``OrdersShop`` over the Bitrix gateway: the flow's words in, REST's out."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle
+from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
+from bitrix_inflow.sync.orders.shop import ShopLine, ShopOrder
+
+
+class BitrixOrdersShop:
+    def __init__(self, gateway: BitrixGateway) -> None:
+        self.gateway = gateway
+
+    def order(self, order_id: int) -> ShopOrder:
+        return shop_order(self.gateway.get_order(order_id))
+
+    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
+        return self.gateway.set_order_status(order_id, status_id, allowed_from=allowed_from).outcome.value
+
+
+def shop_order(bundle: OrderBundle) -> ShopOrder:
+    header = bundle.order
+    basket = {line.id: line for line in bundle.basket}
+    lines = tuple(
+        ShopLine(
+            basket_id=line.basket_id,
+            shipment_id=shipment.id,
+            product_id=basket[line.basket_id].product_id if line.basket_id in basket else None,
+            name=basket[line.basket_id].name if line.basket_id in basket else f"basket item {line.basket_id}",
+            qty=line.quantity,
+        )
+        for shipment in bundle.shipments
+        for line in shipment.lines
+    )
+    facts = OrderFacts(
+        id=header.id,
+        status_id=header.status_id,
+        canceled=header.canceled,
+        paid=header.paid,
+        site=header.site_id or "",
+        person_type=header.person_type_id or 0,
+        created_at=header.date_insert,
+        shipments=tuple(ShipmentFacts(s.id, s.delivery_id, s.allow_delivery) for s in bundle.shipments),
+    )
+    return ShopOrder(facts, header.account_number, lines)

@@ -1,0 +1,339 @@
+"""Forwarding one Bitrix order to the warehouse, exactly once, as one picking order per (zone, carrier).
+
+The steps, each committed before the next, and what a crash between them leaves:
+
+1. **plan**: the order's lines (products mapped to SKUs through the stock binder), the zones the warehouse can
+   pick them from, and the split are stored with one idempotency key per part, before anything is sent. A crash
+   here leaves nothing or the whole plan (one transaction); the next run reuses the stored plan.
+2. **sending**: a part moves planned → sending (compare-and-set) before its create request. A crash after it, with
+   or without the warehouse's answer, leaves the part in ``sending``: the next run sends the same request with the
+   same key (the warehouse replays its answer), and past the key's 24 h the reference (``B-{order}-{n}``, unique
+   per warehouse) finds the order the first attempt created. Never a second picking order.
+3. **accepted**: the warehouse's id and status are stored (sending → accepted).
+4. When every live part is accepted the order is *forwarded* and gets the Bitrix status the mapping table gives
+   NEW (only forward, and only from a status the rules forward orders from).
+
+What holds an order back is recorded on its binding with the reason, never dropped: not eligible (and why), a
+product without a warehouse SKU, a fractional quantity, a line the warehouse is short of (retried later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Engine
+
+from bitrix_inflow.adapters.inflow import (
+    InflowPort,
+    InsufficientStockError,
+    NewOrderLine,
+    NewPickingOrder,
+    PickingOrder,
+)
+from bitrix_inflow.domain import eligibility, order_status, split
+from bitrix_inflow.domain.status_mapping import StatusMapping
+from bitrix_inflow.domain.stock import free_by_zone
+from bitrix_inflow.domain.vocabulary import InflowStatus
+from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.store import orders as store
+from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync.orders.shop import OrdersShop, ShopOrder
+from bitrix_inflow.timing import Clock
+
+log = structlog.get_logger("bitrix_inflow.sync.orders")
+
+DONE = ("forwarded", "closed", "before_go_live")  # states a forwarding run leaves alone
+
+
+@dataclass(frozen=True)
+class ForwardOptions:
+    rules: eligibility.OrderRules
+    mapping: StatusMapping
+    warehouse: str
+    zone_preference: tuple[str, ...] = ()
+
+
+@dataclass
+class ForwardReport:
+    order_id: int
+    outcome: (
+        str  # forwarded | waiting | ineligible | before_go_live | blocked | unchanged | planned (dry run)
+    )
+    reasons: list[str] = field(default_factory=list)
+    plan: tuple[split.PlannedPart, ...] = ()
+    created: list[str] = field(default_factory=list)  # references the warehouse accepted in this run
+    status_written: str | None = None
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every step of one forwarding run shares."""
+
+    engine: Engine
+    connection_id: str
+    clock: Clock
+    order: ShopOrder
+
+
+def forward_order(
+    engine: Engine,
+    wms: InflowPort,
+    shop: OrdersShop,
+    options: ForwardOptions,
+    order_id: int,
+    *,
+    clock: Clock,
+    connection_id: str = "default",
+    dry_run: bool = False,
+) -> ForwardReport:
+    with engine.connect() as conn:
+        binding = store.load_binding(conn, connection_id, order_id)
+        parts = store.parts_of(conn, connection_id, order_id)
+    if binding is not None and binding.state in DONE:
+        return ForwardReport(order_id, "unchanged", [f"already {binding.state}"])
+    generation = binding.generation if binding is not None else 1
+    live = [p for p in parts if p.generation == generation and p.state in LIVE_PART_STATES]
+    order = shop.order(order_id)
+    ctx = _Ctx(engine, connection_id, clock, order)
+    verdict = eligibility.verdict(order.facts, options.rules)
+    if not live:
+        if not verdict.eligible:
+            state = "before_go_live" if verdict.final else "ineligible"
+            return _held(ctx, state, list(verdict.reasons), dry_run=dry_run)
+        lines, problems = _plan_lines(engine, connection_id, order)
+        if problems:
+            return _held(ctx, "blocked", problems, dry_run=dry_run)
+        free = free_by_zone(
+            row
+            for sku in sorted({ln.sku for ln in lines})
+            for row in wms.iter_bin_stock(warehouse=options.warehouse, sku=sku)
+        )
+        carriers = {s.id: options.rules.carriers[s.delivery_id] for s in order.facts.shipments}
+        planned = split.plan(
+            lines, free=free, carrier_of_shipment=carriers, preference=options.zone_preference
+        )
+        if dry_run:
+            return ForwardReport(order_id, "planned", plan=planned)
+        _store_plan(ctx, generation, planned, options.warehouse)
+        with engine.connect() as conn:
+            live = [p for p in store.parts_of(conn, connection_id, order_id) if p.generation == generation]
+    elif not verdict.eligible and any(p.state == "planned" for p in live):
+        # Planned, then held (cancelled, status moved back): what was not sent is not sent now. A part already
+        # on its way is settled below all the same, since the warehouse may have it.
+        live = [p for p in live if p.state != "planned"]
+        if not live:
+            return _held(ctx, "ineligible", list(verdict.reasons), dry_run=dry_run)
+    if dry_run:
+        return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
+    report = ForwardReport(order_id, "waiting")
+    for part in live:
+        _send(ctx, wms, part, report)
+    with engine.connect() as conn:
+        now_live = [
+            p
+            for p in store.parts_of(conn, connection_id, order_id)
+            if p.generation == generation and p.state in LIVE_PART_STATES
+        ]
+    if now_live and all(p.state == "accepted" for p in now_live):
+        report.outcome = "forwarded"
+        _forwarded(ctx, shop, options, now_live, report)
+    elif any(p.state == "short" for p in now_live):
+        report.reasons.append("the warehouse is short of stock for a part: tried again later")
+    return report
+
+
+def _plan_lines(
+    engine: Engine, connection_id: str, order: ShopOrder
+) -> tuple[list[split.PlanLine], list[str]]:
+    with engine.connect() as conn:
+        skus = stock_store.skus_of_products(
+            conn, connection_id, {ln.product_id for ln in order.lines if ln.product_id is not None}
+        )
+    lines: list[split.PlanLine] = []
+    problems: list[str] = []
+    for line in order.lines:
+        sku = skus.get(line.product_id) if line.product_id is not None else None
+        if sku is None:
+            problems.append(
+                f"{line.name} (basket item {line.basket_id}): no warehouse SKU is linked to product "
+                f"{line.product_id} (see `bitrix-inflow products unmatched`)"
+            )
+        elif line.qty != line.qty.to_integral_value() or line.qty <= 0:
+            problems.append(
+                f"{line.name} (basket item {line.basket_id}): {line.qty} is not a whole number of units"
+            )
+        else:
+            lines.append(split.PlanLine(line.basket_id, line.shipment_id, sku, int(line.qty)))
+    if not order.lines:
+        problems.append("no lines in any shipment")
+    return lines, problems
+
+
+def _held(ctx: _Ctx, state: str, reasons: list[str], *, dry_run: bool) -> ForwardReport:
+    order_id = ctx.order.facts.id
+    if not dry_run:
+        with ctx.engine.begin() as conn:
+            now = ctx.clock.now()
+            store.save_binding(
+                conn,
+                ctx.connection_id,
+                order_id,
+                state=state,
+                reason="; ".join(reasons),
+                account_number=ctx.order.account_number,
+                now=now,
+            )
+            detail = {"reasons": reasons}
+            store.add_timeline(
+                conn, ctx.connection_id, order_id, source="service", kind=state, detail=detail, now=now
+            )
+    log.info("orders.held", order_id=order_id, state=state, reasons=reasons)
+    return ForwardReport(order_id, state, reasons)
+
+
+def _store_plan(ctx: _Ctx, generation: int, planned: Sequence[split.PlannedPart], warehouse: str) -> None:
+    order_id = ctx.order.facts.id
+    parts = [
+        store.NewPart(
+            part.part_no,
+            warehouse,
+            part.zone,
+            part.carrier,
+            split.external_ref(order_id, generation, part.part_no),
+            tuple(store.PartLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in part.lines),
+        )
+        for part in planned
+    ]
+    with ctx.engine.begin() as conn:
+        now = ctx.clock.now()
+        account = ctx.order.account_number
+        store.save_binding(
+            conn, ctx.connection_id, order_id, state="planned", account_number=account, now=now
+        )
+        store.plan_parts(conn, ctx.connection_id, order_id, generation, parts, now=now)
+        detail = {"parts": [{"ref": p.external_ref, "zone": p.zone, "carrier": p.carrier} for p in parts]}
+        store.add_timeline(
+            conn, ctx.connection_id, order_id, source="service", kind="planned", detail=detail, now=now
+        )
+
+
+def _send(ctx: _Ctx, wms: InflowPort, part: store.Part, report: ForwardReport) -> None:
+    if part.state == "accepted":
+        return
+    if part.state in ("planned", "short"):
+        with ctx.engine.begin() as conn:
+            if not store.move_part(
+                conn, part.id, expected={part.state}, state="sending", now=ctx.clock.now()
+            ):
+                return  # another worker took it
+    request = NewPickingOrder(
+        external_ref=part.external_ref,
+        customer_order_ref=ctx.order.account_number,
+        lines=tuple(NewOrderLine(n, ln.sku, ln.qty) for n, ln in enumerate(part.lines, start=1)),
+        warehouse=part.warehouse,
+        zone=part.zone or None,
+        carrier=part.carrier,
+    )
+    try:
+        accepted = wms.create_picking_order(request, idempotency_key=part.idempotency_key)
+    except InsufficientStockError as exc:
+        shortages = [
+            {"sku": s.sku, "requested": s.requested, "available": s.available} for s in exc.shortages
+        ]
+        _settle(ctx, part, "short", error={"shortages": shortages})
+        report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
+        return
+    except ValidationError as exc:
+        # An unknown SKU or warehouse: retrying the same request cannot succeed; a person fixes the link or the
+        # configuration (the binding says which), then retries the order.
+        _settle(ctx, part, "failed", error={"error": str(exc)})
+        with ctx.engine.begin() as conn:
+            store.save_binding(
+                conn,
+                ctx.connection_id,
+                ctx.order.facts.id,
+                state="blocked",
+                reason=str(exc),
+                now=ctx.clock.now(),
+            )
+        report.outcome = "blocked"
+        report.reasons.append(f"{part.external_ref}: {exc}")
+        return
+    _accepted(ctx, part, accepted)
+    report.created.append(part.external_ref)
+
+
+def _settle(ctx: _Ctx, part: store.Part, state: str, *, error: Mapping[str, object]) -> None:
+    with ctx.engine.begin() as conn:
+        now = ctx.clock.now()
+        store.move_part(conn, part.id, expected={"sending"}, state=state, now=now, error=dict(error))
+        detail = {"ref": part.external_ref, **error}
+        store.add_timeline(
+            conn, ctx.connection_id, ctx.order.facts.id, source="inflow", kind=state, detail=detail, now=now
+        )
+
+
+def _accepted(ctx: _Ctx, part: store.Part, accepted: PickingOrder) -> None:
+    order_id = ctx.order.facts.id
+    with ctx.engine.begin() as conn:
+        now = ctx.clock.now()
+        store.move_part(
+            conn,
+            part.id,
+            expected={"sending"},
+            state="accepted",
+            now=now,
+            wms_order_id=accepted.id,
+            wms_status=accepted.status.value,
+            wms_version=accepted.version,
+            error=None,
+        )
+        detail = {"ref": part.external_ref, "wms_order_id": accepted.id, "status": accepted.status.value}
+        store.add_timeline(
+            conn, ctx.connection_id, order_id, source="inflow", kind="accepted", detail=detail, now=now
+        )
+    log.info("orders.part_accepted", order_id=order_id, ref=part.external_ref, wms_order_id=accepted.id)
+
+
+def _forwarded(
+    ctx: _Ctx, shop: OrdersShop, options: ForwardOptions, parts: Sequence[store.Part], report: ForwardReport
+) -> None:
+    order_id, connection_id = ctx.order.facts.id, ctx.connection_id
+    statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status]
+    with ctx.engine.connect() as conn:
+        binding = store.load_binding(conn, connection_id, order_id)
+    applied = InflowStatus(binding.applied_status) if binding and binding.applied_status else None
+    shown = ctx.order.facts.status_id
+    decision = order_status.decide(order_status.aggregate(statuses), applied, shown, options.mapping)
+    outcome = None
+    if decision.write is not None:
+        outcome = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+        report.status_written = decision.write if outcome == "changed" else None
+    with ctx.engine.begin() as conn:
+        now = ctx.clock.now()
+        store.save_binding(conn, connection_id, order_id, state="forwarded", now=now)
+        if decision.record is not None and outcome != "refused":
+            store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
+        if outcome == "refused":
+            # A person moved the order meanwhile: their status stands, and they are told.
+            detail: dict[str, object] = {
+                "wanted": decision.write,
+                "why": "the order's status changed in the shop",
+            }
+            subject = str(decision.write)
+            store.open_conflict(
+                conn, connection_id, order_id, kind="status_refused", subject=subject, detail=detail, now=now
+            )
+        summary = {
+            "parts": [p.external_ref for p in parts],
+            "status": decision.write,
+            "outcome": outcome,
+            "why": decision.why,
+        }
+        store.add_timeline(
+            conn, connection_id, order_id, source="service", kind="forwarded", detail=summary, now=now
+        )
+    log.info("orders.forwarded", order_id=order_id, parts=len(parts), status=decision.write, outcome=outcome)

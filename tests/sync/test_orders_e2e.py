@@ -1,0 +1,175 @@
+"""Forwarding orders end to end over HTTP: the sandbox shop and the sandbox warehouse from one catalogue, the real
+gateway and Inflow client, the state database on both backends. Exactly once, split by zone and carrier, and the
+crash between the warehouse's acceptance and the local commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
+from bitrix_inflow.domain.eligibility import OrderRules
+from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
+from bitrix_inflow.sandboxes import wms
+from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.store import orders as order_store
+from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
+from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
+from bitrix_inflow.timing import SystemClock
+
+CLOCK = SystemClock()
+HOODIE, SNEAKER, TEE = "SB-HOODIE-URBAN-M", "SB-SNEAKER-RUN-41", "SB-TEE-CLASSIC-S"  # zones A, B, P
+
+
+class Sides:
+    def __init__(self, warehouse: Any, shop: Any, client: InflowClient, gateway: BitrixGateway) -> None:
+        self.warehouse, self.shop, self.client, self.gateway = warehouse, shop, client, gateway
+        self.orders = BitrixOrdersShop(gateway)
+
+    def wms_orders(self) -> list[dict[str, Any]]:
+        return list(httpx.get(self.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])
+
+
+@pytest.fixture
+def sides(engine: Engine) -> Iterator[Sides]:
+    with (
+        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
+        running_bitrix_sandbox(SandboxConfig(profile="site", inventory_management=False)) as shop,
+    ):
+        inflow = InflowSettings(
+            base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"), warehouse="MAIN"
+        )
+        bitrix = BitrixSettings(
+            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
+        )
+        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+            # The stock sync links the shop's products to the warehouse's SKUs: the orders flow uses that binder.
+            report = sync_stock(
+                engine,
+                client,
+                BitrixShopStock(gateway),
+                StockOptions(warehouses=("MAIN",)),
+                clock=CLOCK,
+                full=True,
+            )
+            assert not report.errors
+            yield Sides(warehouse, shop, client, gateway)
+
+
+def options_for(sides: Sides) -> ForwardOptions:
+    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
+    rules = OrderRules(
+        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
+    )
+    return ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+
+
+def product_of(engine: Engine, sku: str) -> int:
+    with engine.connect() as conn:
+        return stock_store.load_links(conn, "default")[sku].product_id
+
+
+def place(sides: Sides, engine: Engine, lines: list[tuple[str, int]], shipments: list[dict[str, Any]]) -> int:
+    body = [{"productId": product_of(engine, sku), "quantity": qty} for sku, qty in lines]
+    return int(sides.shop.control.place_order(lines=body, shipments=shipments)["id"])
+
+
+def test_an_order_over_three_zones_and_two_carriers_goes_as_its_picking_orders_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(
+        sides,
+        engine,
+        [(HOODIE, 1), (SNEAKER, 2), (TEE, 1)],
+        [{"deliveryId": 2, "lines": [0, 1]}, {"deliveryId": 3, "lines": [2]}],
+    )
+    options = options_for(sides)
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "forwarded", report.reasons
+    assert report.created == [f"B-{order_id}-{n}" for n in (1, 2, 3)]
+    placed = {o["external_ref"]: o for o in sides.wms_orders()}
+    carriers = options.rules.carriers
+    assert {(o["zone"], o["carrier"], tuple(ln["sku"] for ln in o["lines"])) for o in placed.values()} == {
+        ("A", carriers[2], (HOODIE,)),
+        ("B", carriers[2], (SNEAKER,)),
+        ("P", carriers[3], (TEE,)),
+    }
+    assert all(o["customer_order_ref"] == str(order_id) for o in placed.values())
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "P"  # NEW maps to P
+
+    again = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert again.outcome == "unchanged" and len(sides.wms_orders()) == 3
+    with engine.connect() as conn:
+        kinds = [kind for _, _, kind, _ in order_store.timeline(conn, "default", order_id)]
+    assert kinds == ["planned", "accepted", "accepted", "accepted", "forwarded"]
+
+
+class DiesAfterTheWarehouseAnswers:
+    """The process is killed after the warehouse accepted a picking order and before the service committed it."""
+
+    def __init__(self, client: InflowClient) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_picking_order(
+        self, order: NewPickingOrder, *, idempotency_key: str | None = None
+    ) -> PickingOrder:
+        self.client.create_picking_order(order, idempotency_key=idempotency_key)
+        raise SystemExit("killed before the local commit")
+
+
+def test_a_crash_between_the_warehouse_accepting_and_the_commit_creates_nothing_twice(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    options = options_for(sides)
+    with pytest.raises(SystemExit):
+        forward_order(
+            engine, DiesAfterTheWarehouseAnswers(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    with engine.connect() as conn:
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["sending", "planned"]
+    assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
+
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "forwarded"
+    refs = sorted(o["external_ref"] for o in sides.wms_orders())
+    assert refs == [f"B-{order_id}-1", f"B-{order_id}-2"], "the first part was not created a second time"
+    with engine.connect() as conn:
+        parts = order_store.parts_of(conn, "default", order_id)
+    assert {p.wms_order_id for p in parts} == {o["id"] for o in sides.wms_orders()}
+
+
+def test_an_order_that_is_not_eligible_is_held_with_its_reasons_and_sends_nothing(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    options = options_for(sides)
+    strict = ForwardOptions(
+        rules=OrderRules(
+            go_live=options.rules.go_live,
+            statuses=frozenset({"N"}),
+            paid_only=True,
+            carriers=options.rules.carriers,
+        ),
+        mapping=options.mapping,
+        warehouse="MAIN",
+    )
+    report = forward_order(engine, sides.client, sides.orders, strict, order_id, clock=CLOCK)
+    assert report.outcome == "ineligible" and any("not paid" in r for r in report.reasons)
+    assert sides.wms_orders() == []
+    with engine.connect() as conn:
+        binding = order_store.load_binding(conn, "default", order_id)
+    assert binding is not None and binding.state == "ineligible" and "not paid" in (binding.reason or "")
