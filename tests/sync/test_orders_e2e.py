@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
@@ -21,8 +21,10 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.tables import jobs
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -173,3 +175,34 @@ def test_an_order_that_is_not_eligible_is_held_with_its_reasons_and_sends_nothin
     with engine.connect() as conn:
         binding = order_store.load_binding(conn, "default", order_id)
     assert binding is not None and binding.state == "ineligible" and "not paid" in (binding.reason or "")
+
+
+def queued_forwards(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(jobs.c.payload).where(jobs.c.kind == FORWARD_KIND, jobs.c.status == "queued")
+        )
+        return sorted(int(payload["order_id"]) for (payload,) in rows)
+
+
+def test_the_poll_queues_each_new_order_once_and_the_services_own_status_writes_start_no_round(
+    engine: Engine, sides: Sides
+) -> None:
+    placed = [place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}]) for _ in range(3)]
+    first = notice_orders(engine, sides.orders, clock=CLOCK)
+    assert sorted(first.queued) == placed and queued_forwards(engine) == placed
+    again = notice_orders(engine, sides.orders, clock=CLOCK)  # nothing new: the jobs are not doubled
+    assert queued_forwards(engine) == placed and again.queued == placed  # joined the waiting jobs (dedupe)
+
+    options = options_for(sides)
+    for order_id in placed:
+        assert (
+            forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+            == "forwarded"
+        )
+    with engine.begin() as conn:
+        conn.execute(jobs.delete().where(jobs.c.kind == FORWARD_KIND))  # (as if the workers had run them)
+    # Forwarding wrote each order's status (N → P): the shop reports them changed, and nothing starts again.
+    after = notice_orders(engine, sides.orders, clock=CLOCK)
+    assert sorted(after.left_alone) == placed and after.queued == [] and queued_forwards(engine) == []
+    assert len(sides.wms_orders()) == 3

@@ -169,6 +169,42 @@ class StockSettings(Section):
         return value
 
 
+class OrdersSettings(Section):
+    """Which shop orders go to the warehouse, and how they are split. Without ``go_live`` no order is forwarded:
+    the moment is the line between the old process and this service, so it is never guessed."""
+
+    go_live: str | None = Field(
+        None,
+        description="orders created before this moment (ISO 8601 with its offset) are never forwarded",
+    )
+    statuses: tuple[str, ...] = Field(("N",), description="Bitrix statuses an order is forwarded from")
+    paid_only: bool = Field(False, description="forward only paid orders")
+    delivery_allowed: bool = Field(False, description="forward only when every shipment allows delivery")
+    sites: tuple[str, ...] = Field((), description="Bitrix sites (lid) whose orders go; empty: every site")
+    person_types: tuple[int, ...] = Field((), description="payer types whose orders go; empty: every type")
+    carriers: dict[str, str] = Field(
+        default_factory=dict, description="Bitrix delivery service id → the carrier the warehouse hands it to"
+    )
+    warehouse: str | None = Field(None, description="the WMS warehouse orders go to; empty: the [inflow] one")
+    zone_preference: tuple[str, ...] = Field(
+        (), description="storage zones to pick from first when a SKU is free in several"
+    )
+
+    def rule_values(self) -> dict[str, object]:
+        """The eligibility rules as ``domain.eligibility.parse_rules`` reads them."""
+        values: dict[str, object] = {
+            "statuses": list(self.statuses),
+            "paid_only": self.paid_only,
+            "delivery_allowed": self.delivery_allowed,
+            "sites": list(self.sites),
+            "person_types": list(self.person_types),
+            "carriers": dict(self.carriers),
+        }
+        if self.go_live is not None:
+            values["go_live"] = self.go_live
+        return values
+
+
 class LogSettings(Section):
     # "auto" lets each command choose: `serve` logs at info, as JSON unless a terminal watches it; other commands
     # keep a terminal to warnings and errors, and the demo stays readable wherever its output goes.
@@ -201,6 +237,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
     stock: StockSettings = StockSettings()
+    orders: OrdersSettings = OrdersSettings()
     inflow: InflowSettings | None = Field(
         None, description="how to reach the WMS (REST or SOAP); leave out to use the embedded sandbox"
     )

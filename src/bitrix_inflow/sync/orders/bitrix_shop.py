@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle
+from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
-from bitrix_inflow.sync.orders.shop import ShopLine, ShopOrder
+from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopLine, ShopOrder, Watermark
 
 
 class BitrixOrdersShop:
     def __init__(self, gateway: BitrixGateway) -> None:
         self.gateway = gateway
+
+    def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
+        found = self.gateway.orders_changed_since(
+            OrderWatermark(last_id=since.last_id, updated_at=since.updated_at), max_pages=max_pages
+        )
+        ids = tuple(dict.fromkeys(order.id for order in found.all))
+        mark = Watermark(found.watermark.last_id, found.watermark.updated_at)
+        return ChangedOrders(ids, mark, found.complete)
 
     def order(self, order_id: int) -> ShopOrder:
         return shop_order(self.gateway.get_order(order_id))

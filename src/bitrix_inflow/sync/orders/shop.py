@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,7 +29,26 @@ class ShopOrder:
     lines: tuple[ShopLine, ...]
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """Where the order poll resumes: the highest order id seen, the latest update time seen (the shop's own)."""
+
+    last_id: int = 0
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChangedOrders:
+    ids: tuple[int, ...]  # new and changed orders, each once
+    watermark: Watermark  # moves only past what was read
+    complete: bool  # False: the poll stopped at its page bound; poll again soon
+
+
 class OrdersShop(Protocol):
+    def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
+        """Orders created after ``since.last_id`` or updated since ``since.updated_at`` (with an overlap)."""
+        ...
+
     def order(self, order_id: int) -> ShopOrder: ...
 
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:

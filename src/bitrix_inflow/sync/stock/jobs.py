@@ -10,16 +10,16 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway
 from bitrix_inflow.adapters.inflow import InflowClient
 from bitrix_inflow.config import Settings
 from bitrix_inflow.domain.stock import SafetyBuffer
-from bitrix_inflow.errors import NothingToDo, ValidationError
+from bitrix_inflow.errors import NothingToDo
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.blueprint import Blueprint, StartJob
 from bitrix_inflow.jobs.registry import JobContext
 from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import stock as store
+from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, StockReport, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -50,15 +50,7 @@ def options_from(settings: Settings) -> StockOptions:
 @contextmanager
 def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixShopStock]]:
     """The warehouse client and the shop, from the settings; a missing side is a configuration error."""
-    if settings.inflow is None:
-        raise ValidationError(
-            "inflow", "the warehouse is not configured", "add an [inflow] section (base_url, auth)"
-        )
-    if settings.bitrix is None:
-        raise ValidationError(
-            "bitrix", "the shop is not configured", "add a [bitrix] section and the webhook URL"
-        )
-    with InflowClient(settings.inflow) as wms, BitrixGateway(settings.bitrix) as gateway:
+    with open_clients(settings) as (wms, gateway):
         yield wms, BitrixShopStock(gateway)
 
 

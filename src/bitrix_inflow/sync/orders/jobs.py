@@ -1,0 +1,93 @@
+"""The orders flow's jobs: a poll of the shop every ``schedules.orders_seconds`` (``orders.notice``), and one
+``orders.forward`` per order that has to go, queued by the poll in the transaction that moves its watermark.
+
+Without ``[orders] go_live`` the flow is off (no schedule): which orders belong to the old process is never
+guessed. The rules are read when a job runs, so a change to them applies from the next run on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bitrix_inflow.adapters.inflow import InflowClient
+from bitrix_inflow.config import Settings
+from bitrix_inflow.domain.eligibility import parse_rules
+from bitrix_inflow.domain.status_mapping import StatusMapping
+from bitrix_inflow.errors import ConfigError, ConfigProblem
+from bitrix_inflow.jobs.blueprint import Blueprint
+from bitrix_inflow.jobs.registry import JobContext
+from bitrix_inflow.jobs.scheduler import Schedule
+from bitrix_inflow.store import status_map
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.sides import open_clients
+from bitrix_inflow.timing import SystemClock
+
+NOTICE_KIND = "orders.notice"
+
+blueprint: Blueprint[Settings] = Blueprint("orders")
+
+
+def options_from(settings: Settings, mapping: StatusMapping) -> ForwardOptions:
+    rules, problems = parse_rules(settings.orders.rule_values())
+    if problems or rules is None:
+        raise ConfigError(
+            "[orders]",
+            [
+                ConfigProblem(f"orders.{p.field}", p.problem + (f" (fix: {p.fix})" if p.fix else ""))
+                for p in problems
+            ],
+        )
+    default_warehouse = settings.inflow.warehouse if settings.inflow is not None else "MAIN"
+    return ForwardOptions(
+        rules=rules,
+        mapping=mapping,
+        warehouse=settings.orders.warehouse or default_warehouse,
+        zone_preference=settings.orders.zone_preference,
+    )
+
+
+@contextmanager
+def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixOrdersShop]]:
+    with open_clients(settings) as (wms, gateway):
+        yield wms, BitrixOrdersShop(gateway)
+
+
+@blueprint.task(NOTICE_KIND)
+def notice(ctx: JobContext, settings: Settings) -> None:
+    with open_sides(settings) as (_, shop):
+        report = notice_orders(ctx.engine, shop, clock=SystemClock(), connection_id=ctx.job.connection_id)
+    if not report.complete:
+        ctx.log.info("orders.poll_continues", seen=report.seen)
+
+
+@blueprint.task(FORWARD_KIND)
+def forward(ctx: JobContext, settings: Settings) -> None:
+    order_id = int(ctx.payload["order_id"])
+    connection_id = ctx.job.connection_id
+    with ctx.engine.connect() as conn:
+        mapping = status_map.load(conn, connection_id)
+    options = options_from(settings, mapping)
+    with open_sides(settings) as (wms, shop):
+        report = forward_order(
+            ctx.engine, wms, shop, options, order_id, clock=SystemClock(), connection_id=connection_id
+        )
+    if report.outcome not in ("forwarded", "unchanged"):
+        ctx.log.info(
+            "orders.not_forwarded", order_id=order_id, outcome=report.outcome, reasons=report.reasons
+        )
+
+
+@blueprint.periodic
+def poll(settings: Settings) -> Schedule | None:
+    if settings.orders.go_live is None:
+        return None
+    return Schedule(
+        name="orders.poll",
+        every=dt.timedelta(seconds=settings.schedules.orders_seconds),
+        kind=NOTICE_KIND,
+        lock_key="orders:notice",
+    )

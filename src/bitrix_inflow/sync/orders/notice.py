@@ -1,0 +1,91 @@
+"""Noticing orders: one poll of the shop (new ids, and updates since the watermark with an overlap window), then,
+in one transaction, a binding for each new order, a forwarding job for each order that still has to go, and the
+watermark. A crash before the commit repeats the poll; after it, the jobs exist and the watermark has moved.
+
+An order already forwarded is not forwarded again when it changes in the shop: the service's own status write
+changes it too, and must not start a new round (an edit after forwarding is the edits slice's business).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Engine
+
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.store import orders as store
+from bitrix_inflow.sync.orders.shop import OrdersShop, Watermark
+from bitrix_inflow.timing import Clock
+
+log = structlog.get_logger("bitrix_inflow.sync.orders")
+
+FORWARD_KIND = "orders.forward"
+CURSOR = "bitrix.orders"
+WAITING = ("seen", "ineligible", "blocked", "planned")  # a change may let these go, or they are on their way
+
+
+@dataclass
+class NoticeReport:
+    seen: int = 0
+    queued: list[int] = field(default_factory=list)
+    left_alone: list[int] = field(
+        default_factory=list
+    )  # forwarded or final: a change does not send them again
+    complete: bool = True
+
+
+def forward_job_key(connection_id: str, order_id: int) -> str:
+    return f"{FORWARD_KIND}:{connection_id}:{order_id}"
+
+
+def order_lock_key(connection_id: str, order_id: int) -> str:
+    return f"order:{connection_id}:{order_id}"
+
+
+def notice_orders(
+    engine: Engine, shop: OrdersShop, *, clock: Clock, connection_id: str = "default", max_pages: int = 20
+) -> NoticeReport:
+    with engine.connect() as conn:
+        since = _watermark(store.load_cursor(conn, connection_id, CURSOR))
+    changes = shop.changed_orders(since, max_pages=max_pages)
+    report = NoticeReport(seen=len(changes.ids), complete=changes.complete)
+    with engine.begin() as conn:
+        now = clock.now()
+        for order_id in changes.ids:
+            binding = store.load_binding(conn, connection_id, order_id)
+            if binding is None:
+                store.save_binding(conn, connection_id, order_id, state="seen", now=now)
+            elif binding.state not in WAITING:
+                report.left_alone.append(order_id)
+                continue
+            queue.enqueue(
+                conn,
+                FORWARD_KIND,
+                {"order_id": order_id},
+                now=now,
+                connection_id=connection_id,
+                dedupe_key=forward_job_key(connection_id, order_id),
+                lock_key=order_lock_key(connection_id, order_id),
+            )
+            report.queued.append(order_id)
+        store.save_cursor(conn, connection_id, CURSOR, _stored(changes.watermark), now=now)
+    log.info("orders.noticed", seen=report.seen, queued=len(report.queued), left_alone=len(report.left_alone))
+    return report
+
+
+def _watermark(value: dict[str, object] | None) -> Watermark:
+    if not value:
+        return Watermark()
+    updated = value.get("updated_at")
+    last_id = value.get("last_id", 0)
+    return Watermark(
+        last_id=int(last_id) if isinstance(last_id, int) else 0,
+        # Kept with the shop's own offset: a date filter is sent back as the shop wrote it.
+        updated_at=dt.datetime.fromisoformat(updated) if isinstance(updated, str) else None,
+    )
+
+
+def _stored(mark: Watermark) -> dict[str, object]:
+    return {"last_id": mark.last_id, "updated_at": mark.updated_at.isoformat() if mark.updated_at else None}
