@@ -25,6 +25,7 @@ from bitrix_inflow.store.tables import jobs
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -206,3 +207,55 @@ def test_the_poll_queues_each_new_order_once_and_the_services_own_status_writes_
     after = notice_orders(engine, sides.orders, clock=CLOCK)
     assert sorted(after.left_alone) == placed and after.queued == [] and queued_forwards(engine) == []
     assert len(sides.wms_orders()) == 3
+
+
+def advance(sides: Sides, to: str) -> None:
+    for order in sides.wms_orders():
+        url = f"{sides.warehouse.base_url}/_sandbox/orders/{order['id']}/advance"
+        httpx.post(url, json={"to": to}, timeout=30).raise_for_status()
+
+
+def follow(engine: Engine, sides: Sides, order_id: int) -> str:
+    """A feed read and the apply jobs it queued, then the order's status in the shop."""
+    report = read_changes(engine, sides.client, clock=CLOCK)
+    assert order_id in report.orders
+    options = options_for(sides)
+    apply_statuses(
+        engine, sides.orders, options.mapping, order_id, forwarded_from=options.rules.statuses, clock=CLOCK
+    )
+    return str(sides.shop.control.entity("orders", order_id)["statusId"])
+
+
+def test_an_order_follows_its_picking_orders_to_delivered_with_the_mapped_statuses_and_tracking(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(
+        sides,
+        engine,
+        [(HOODIE, 1), (SNEAKER, 1), (TEE, 1)],
+        [{"deliveryId": 2, "lines": [0, 1]}, {"deliveryId": 3, "lines": [2]}],
+    )
+    assert forward_order(
+        engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK
+    ).outcome == ("forwarded")
+    advance(sides, "PICKING")
+    assert follow(engine, sides, order_id) == "Q"  # PICKING → Q
+    advance(sides, "SHIPPED")
+    assert follow(engine, sides, order_id) == "D"  # SHIPPED → D
+    shipments = sides.shop.control.entities("shipments", orderId=order_id)
+    tracking = {o["external_ref"]: o["tracking"]["number"] for o in sides.wms_orders()}
+    by_id = {int(s["id"]): s for s in shipments}
+    with engine.connect() as conn:
+        parts = order_store.parts_of(conn, "default", order_id)
+    for shipment_id in {line.shipment_id for part in parts for line in part.lines}:
+        numbers = [
+            tracking[p.external_ref] for p in parts if any(ln.shipment_id == shipment_id for ln in p.lines)
+        ]
+        assert by_id[shipment_id]["trackingNumber"] == ", ".join(numbers)
+        assert by_id[shipment_id]["deducted"] == "Y"
+        assert float(by_id[shipment_id]["priceDelivery"]) > 0, "the delivery price survived the update"
+    advance(sides, "DELIVERED")
+    assert follow(engine, sides, order_id) == "F"  # DELIVERED → F
+    # The feed read again: nothing newer, nothing written.
+    again = read_changes(engine, sides.client, clock=CLOCK)
+    assert again.updated == 0

@@ -161,6 +161,8 @@ class Part:
     wms_status: str | None
     wms_version: int | None
     lines: tuple[PartLine, ...] = ()
+    tracking_carrier: str | None = None
+    tracking_number: str | None = None
 
 
 def plan_parts(
@@ -237,6 +239,8 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
             p.state,
             p.wms_status,
             p.wms_version,
+            p.tracking_carrier,
+            p.tracking_number,
         )
         .where(p.connection_id == connection_id, p.bitrix_order_id == order_id)
         .order_by(p.generation, p.part_no)
@@ -268,9 +272,48 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
             wms_status=row.wms_status,
             wms_version=row.wms_version,
             lines=tuple(lines.get(int(row.id), ())),
+            tracking_carrier=row.tracking_carrier,
+            tracking_number=row.tracking_number,
         )
         for row in rows
     ]
+
+
+def part_by_wms_id(conn: Connection, connection_id: str, wms_order_id: str) -> Part | None:
+    """The part the warehouse knows as ``wms_order_id`` (None: a picking order the service did not create)."""
+    row = conn.execute(
+        select(order_parts.c.bitrix_order_id).where(
+            order_parts.c.connection_id == connection_id, order_parts.c.wms_order_id == wms_order_id
+        )
+    ).first()
+    if row is None:
+        return None
+    return next(p for p in parts_of(conn, connection_id, int(row[0])) if p.wms_order_id == wms_order_id)
+
+
+def update_part_from_wms(
+    conn: Connection,
+    part_id: int,
+    *,
+    status: str,
+    version: int,
+    tracking: tuple[str, str] | None,
+    error: Mapping[str, Any] | None,
+    now: dt.datetime,
+) -> bool:
+    """The warehouse's newer state of a part: only a higher version moves it (an older event changes nothing)."""
+    p = order_parts.c
+    values: dict[str, Any] = {"wms_status": status, "wms_version": version, "updated_at": now}
+    if tracking is not None:
+        values["tracking_carrier"], values["tracking_number"] = tracking
+    if error is not None:
+        values["error"] = dict(error)
+    result = conn.execute(
+        update(order_parts)
+        .where(p.id == part_id, (p.wms_version.is_(None)) | (p.wms_version < version))
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)
 
 
 def move_part(

@@ -27,6 +27,18 @@ class BitrixOrdersShop:
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
         return self.gateway.set_order_status(order_id, status_id, allowed_from=allowed_from).outcome.value
 
+    def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
+        # The gateway echoes the status, prices and flags it does not change (the real update resets them).
+        self.gateway.update_shipment(
+            shipment_id,
+            tracking_number=tracking_number,
+            status_id=None,
+            deducted=True if shipped else None,
+            allow_delivery=None,
+            delivery_doc_num=None,
+        )
+        return True
+
 
 def shop_order(bundle: OrderBundle) -> ShopOrder:
     header = bundle.order

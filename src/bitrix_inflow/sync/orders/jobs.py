@@ -1,5 +1,7 @@
-"""The orders flow's jobs: a poll of the shop every ``schedules.orders_seconds`` (``orders.notice``), and one
-``orders.forward`` per order that has to go, queued by the poll in the transaction that moves its watermark.
+"""The orders flow's jobs: a poll of the shop every ``schedules.orders_seconds`` (``orders.notice``), one
+``orders.forward`` per order that has to go (queued by the poll in the transaction that moves its watermark), a
+read of the warehouse's changes feed every ``schedules.statuses_seconds`` (``orders.feed``) and one
+``orders.apply`` per order whose picking orders moved (queued with the feed's cursor).
 
 Without ``[orders] go_live`` the flow is off (no schedule): which orders belong to the old process is never
 guessed. The rules are read when a job runs, so a change to them applies from the next run on.
@@ -23,10 +25,12 @@ from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.orders.statuses import APPLY_KIND, apply_statuses, read_changes
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
 
 NOTICE_KIND = "orders.notice"
+FEED_KIND = "orders.feed"
 
 blueprint: Blueprint[Settings] = Blueprint("orders")
 
@@ -64,21 +68,59 @@ def notice(ctx: JobContext, settings: Settings) -> None:
         ctx.log.info("orders.poll_continues", seen=report.seen)
 
 
+def _order_job(ctx: JobContext, settings: Settings) -> tuple[int, ForwardOptions]:
+    """An order job's order, and the options as they stand now (rules and the mapping table are read per run)."""
+    with ctx.engine.connect() as conn:
+        mapping = status_map.load(conn, ctx.job.connection_id)
+    return int(ctx.payload["order_id"]), options_from(settings, mapping)
+
+
 @blueprint.task(FORWARD_KIND)
 def forward(ctx: JobContext, settings: Settings) -> None:
-    order_id = int(ctx.payload["order_id"])
-    connection_id = ctx.job.connection_id
-    with ctx.engine.connect() as conn:
-        mapping = status_map.load(conn, connection_id)
-    options = options_from(settings, mapping)
+    order_id, options = _order_job(ctx, settings)
     with open_sides(settings) as (wms, shop):
         report = forward_order(
-            ctx.engine, wms, shop, options, order_id, clock=SystemClock(), connection_id=connection_id
+            ctx.engine, wms, shop, options, order_id, clock=SystemClock(), connection_id=ctx.job.connection_id
         )
     if report.outcome not in ("forwarded", "unchanged"):
         ctx.log.info(
             "orders.not_forwarded", order_id=order_id, outcome=report.outcome, reasons=report.reasons
         )
+
+
+@blueprint.task(FEED_KIND)
+def feed(ctx: JobContext, settings: Settings) -> None:
+    with open_sides(settings) as (wms, _):
+        report = read_changes(ctx.engine, wms, clock=SystemClock(), connection_id=ctx.job.connection_id)
+    if report.unknown:
+        ctx.log.info("orders.feed_foreign_orders", count=report.unknown)
+
+
+@blueprint.task(APPLY_KIND)
+def apply(ctx: JobContext, settings: Settings) -> None:
+    order_id, options = _order_job(ctx, settings)
+    with open_sides(settings) as (_, shop):
+        apply_statuses(
+            ctx.engine,
+            shop,
+            options.mapping,
+            order_id,
+            forwarded_from=options.rules.statuses,
+            clock=SystemClock(),
+            connection_id=ctx.job.connection_id,
+        )
+
+
+@blueprint.periodic
+def statuses(settings: Settings) -> Schedule | None:
+    if settings.orders.go_live is None:
+        return None
+    return Schedule(
+        name="orders.feed",
+        every=dt.timedelta(seconds=settings.schedules.statuses_seconds),
+        kind=FEED_KIND,
+        lock_key="orders:feed",
+    )
 
 
 @blueprint.periodic

@@ -54,3 +54,7 @@ class OrdersShop(Protocol):
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
         """Compare-and-set the order's status; the outcome: ``changed``, ``already_set`` or ``refused``."""
         ...
+
+    def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
+        """The shipment's tracking numbers, and shipped (deducted) when ``shipped``; True when it was written."""
+        ...

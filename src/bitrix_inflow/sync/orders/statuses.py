@@ -1,0 +1,191 @@
+"""Statuses back: the warehouse's picking orders as they move, to the Bitrix orders and shipments they belong to.
+
+* **read** (``read_changes``): the WMS changes feed from its cursor, one page per transaction: each picking order
+  the page names updates its part when its ``version`` is newer (an older or repeated one changes nothing), an
+  ``orders.apply`` job is queued for its Bitrix order, and the cursor moves, all in that transaction;
+* **apply** (``apply_statuses``): the parts' aggregate through the status mapping table to the order, only forward,
+  from a status the service may overwrite (one it set itself, or one orders are forwarded from): a status a person
+  set in between is left alone and recorded as a conflict. Each shipment gets its parts' tracking numbers, and is
+  marked shipped (deducted) once every part of it has left the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from bitrix_inflow.adapters.inflow import InflowPort, PickingOrder
+from bitrix_inflow.domain import order_status
+from bitrix_inflow.domain.status_mapping import StatusMapping
+from bitrix_inflow.domain.vocabulary import InflowStatus
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.store import orders as store
+from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync.orders.notice import order_lock_key
+from bitrix_inflow.sync.orders.shop import OrdersShop
+from bitrix_inflow.timing import Clock
+
+log = structlog.get_logger("bitrix_inflow.sync.orders")
+
+APPLY_KIND = "orders.apply"
+FEED_CURSOR = "inflow.changes"
+_SHIPPED = (InflowStatus.SHIPPED, InflowStatus.DELIVERED)
+
+
+@dataclass
+class ReadReport:
+    pages: int = 0
+    updated: int = 0  # parts whose status moved
+    stale: int = 0  # older or repeated versions, ignored
+    unknown: int = 0  # picking orders the service did not create (another system's): ignored
+    orders: set[int] = field(default_factory=set)
+
+
+def read_changes(
+    engine: Engine, wms: InflowPort, *, clock: Clock, connection_id: str = "default"
+) -> ReadReport:
+    report = ReadReport()
+    with engine.connect() as conn:
+        saved = store.load_cursor(conn, connection_id, FEED_CURSOR)
+    cursor = str(saved["cursor"]) if saved and saved.get("cursor") is not None else None
+    while True:
+        page = wms.changes_page(cursor)
+        with engine.begin() as conn:
+            for picking in page.orders:
+                take(conn, connection_id, picking, clock=clock, report=report)
+            store.save_cursor(conn, connection_id, FEED_CURSOR, {"cursor": page.next_cursor}, now=clock.now())
+        report.pages += 1
+        if not page.has_more or page.next_cursor == cursor:
+            return report
+        cursor = page.next_cursor
+
+
+def take(
+    conn: Connection, connection_id: str, picking: PickingOrder, *, clock: Clock, report: ReadReport
+) -> None:
+    """One picking order's state (from the feed, a webhook's re-read, or a fallback read), in the caller's
+    transaction: the part moves if this version is newer, and its Bitrix order gets an apply job."""
+    part = store.part_by_wms_id(conn, connection_id, picking.id)
+    if part is None:
+        report.unknown += 1
+        return
+    if part.wms_version is not None and picking.version <= part.wms_version:
+        report.stale += 1
+        return
+    now = clock.now()
+    store.update_part_from_wms(
+        conn,
+        part.id,
+        status=picking.status.value,
+        version=picking.version,
+        tracking=(picking.tracking.carrier, picking.tracking.number) if picking.tracking else None,
+        error=None if picking.error is None else {"code": picking.error.code, "sku": picking.error.sku},
+        now=now,
+    )
+    detail = {"ref": part.external_ref, "status": picking.status.value, "version": picking.version}
+    store.add_timeline(
+        conn, connection_id, part.bitrix_order_id, source="inflow", kind="status", detail=detail, now=now
+    )
+    queue.enqueue(
+        conn,
+        APPLY_KIND,
+        {"order_id": part.bitrix_order_id},
+        now=now,
+        connection_id=connection_id,
+        dedupe_key=f"{APPLY_KIND}:{connection_id}:{part.bitrix_order_id}",
+        lock_key=order_lock_key(connection_id, part.bitrix_order_id),
+    )
+    report.updated += 1
+    report.orders.add(part.bitrix_order_id)
+
+
+@dataclass
+class ApplyReport:
+    order_id: int
+    aggregate: InflowStatus | None = None
+    written: str | None = None
+    outcome: str | None = None  # changed | already_set | refused
+    why: str = ""
+    shipments: dict[int, str] = field(default_factory=dict)  # shipment id → tracking written
+
+
+def apply_statuses(
+    engine: Engine,
+    shop: OrdersShop,
+    mapping: StatusMapping,
+    order_id: int,
+    *,
+    forwarded_from: Collection[str],
+    clock: Clock,
+    connection_id: str = "default",
+) -> ApplyReport:
+    with engine.connect() as conn:
+        binding = store.load_binding(conn, connection_id, order_id)
+        parts = [p for p in store.parts_of(conn, connection_id, order_id) if p.state in LIVE_PART_STATES]
+    report = ApplyReport(order_id)
+    if binding is None or not parts:
+        report.why = "the service has no picking orders of this order"
+        return report
+    statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status is not None]
+    report.aggregate = order_status.aggregate(statuses)
+    applied = InflowStatus(binding.applied_status) if binding.applied_status else None
+    decision = order_status.decide(report.aggregate, applied, None, mapping)
+    report.why = decision.why
+    if decision.write is not None and report.aggregate is not None:
+        # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
+        # are forwarded from; anything else was set by a person, and stays.
+        ours = {
+            target
+            for status, target in mapping.entries.items()
+            if InflowStatus(status) in order_status.PROGRESS
+            and order_status.PROGRESS[InflowStatus(status)] < order_status.PROGRESS[report.aggregate]
+        }
+        report.outcome = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
+        report.written = decision.write if report.outcome == "changed" else None
+    _shipments(shop, parts, report)
+    with engine.begin() as conn:
+        now = clock.now()
+        if decision.record is not None and report.outcome != "refused":
+            store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
+        if report.outcome == "refused":
+            detail = {"wanted": decision.write, "aggregate": str(report.aggregate)}
+            store.open_conflict(
+                conn,
+                connection_id,
+                order_id,
+                kind="status_refused",
+                subject=str(decision.write),
+                detail=detail,
+                now=now,
+            )
+        if report.written or report.shipments or report.outcome == "refused":
+            detail2: dict[str, object] = {
+                "status": report.written,
+                "outcome": report.outcome,
+                "shipments": {str(k): v for k, v in report.shipments.items()},
+            }
+            store.add_timeline(
+                conn, connection_id, order_id, source="service", kind="applied", detail=detail2, now=now
+            )
+    log.info("orders.applied", order_id=order_id, aggregate=str(report.aggregate), written=report.written)
+    return report
+
+
+def _shipments(shop: OrdersShop, parts: Collection[store.Part], report: ApplyReport) -> None:
+    """Each shipment's tracking: the numbers of its parts in part order (never fewer than before); shipped once
+    every part carrying its lines has left the warehouse."""
+    by_shipment: dict[int, list[store.Part]] = {}
+    for part in sorted(parts, key=lambda p: p.part_no):
+        for shipment_id in dict.fromkeys(line.shipment_id for line in part.lines):
+            by_shipment.setdefault(shipment_id, []).append(part)
+    for shipment_id, carrying in sorted(by_shipment.items()):
+        numbers = [p.tracking_number for p in carrying if p.tracking_number]
+        if not numbers:
+            continue
+        shipped = all(p.wms_status in {s.value for s in _SHIPPED} for p in carrying)
+        tracking = ", ".join(dict.fromkeys(numbers))
+        if shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped):
+            report.shipments[shipment_id] = tracking
