@@ -9,7 +9,6 @@ request whose client died still runs in a real shop, unless the test drops it to
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -29,6 +28,9 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.store.tables import stock_documents
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from sandbox_env import service_environment
 
 CATALOGUE = 150  # matched SKUs on both sides: three write batches of 50
 SEED = 3
@@ -92,21 +94,10 @@ class Service:
 
 
 def service_for(warehouse: Any, shop: RunningSandbox, db_url: str, cwd: Path, **extra: str) -> Service:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BITRIX_INFLOW")}
-    env.update(
-        {
-            "BITRIX_INFLOW__INFLOW__BASE_URL": warehouse.base_url,
-            "BITRIX_INFLOW__INFLOW__API_KEY": "sandbox-key",
-            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
-            "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
-            "BITRIX_INFLOW__BITRIX__MANAGER_USER_ID": "1",
-            "BITRIX_INFLOW__DATABASE__URL": db_url,
-            "BITRIX_INFLOW__STOCK__STORES": f'{{"MAIN": {STORE}}}',
-            "COLUMNS": "200",
-            **extra,
-        }
+    stores = f'{{"MAIN": {STORE}}}'
+    return Service(
+        service_environment(warehouse, shop, db_url, BITRIX_INFLOW__STOCK__STORES=stores, **extra), cwd
     )
-    return Service(env, cwd)
 
 
 def kill_when_held(shop: RunningSandbox, process: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:

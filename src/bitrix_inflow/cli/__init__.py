@@ -14,6 +14,7 @@ from bitrix_inflow.cli import (
     demo,
     jobs,
     mapping,
+    orders,
     placeholders,
     products,
     sandbox,
@@ -51,6 +52,7 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(mapping.app, name="mapping")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(products.app, name="products")
+app.add_typer(orders.app, name="orders")
 app.add_typer(db.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bitrix_inflow.cli import placeholders
+from bitrix_inflow.cli import orders
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
 from bitrix_inflow.errors import IntegrationError, ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
@@ -21,8 +21,8 @@ from bitrix_inflow.sync.stock.flow import StockReport, sync_stock
 from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(help="Run one synchronisation flow now.", no_args_is_help=True)
-app.command("orders")(placeholders.sync_orders)
-app.command("statuses")(placeholders.sync_statuses)
+app.command("orders")(orders.sync_orders)
+app.command("statuses")(orders.sync_statuses)
 
 _STAGES = {"read": "reading the warehouse", "write": "writing to the shop"}
 

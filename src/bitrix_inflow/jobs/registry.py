@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,12 @@ class JobRegistry:
     @property
     def kinds(self) -> list[str]:
         return sorted(self._types)
+
+    def only(self, kinds: Collection[str]) -> JobRegistry:
+        """A registry of just these kinds (a worker on it claims nothing else): `sync orders` runs its own jobs."""
+        narrowed = JobRegistry(self.default_policy)
+        narrowed._types = {kind: job_type for kind, job_type in self._types.items() if kind in kinds}
+        return narrowed
 
 
 def bound_logger(job: Job) -> Any:

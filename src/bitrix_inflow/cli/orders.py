@@ -1,0 +1,189 @@
+"""``bitrix-inflow sync orders|statuses`` (one round of the orders flow, now) and ``orders show ORDER_ID``.
+
+A round goes through the job queue like ``serve`` does (the poll queues one forwarding job per order, in the
+transaction that moves its watermark; a worker in this process then runs just those jobs), so a round cut short
+loses nothing: the jobs are still there for the next round or for ``serve``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import Engine
+
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
+from bitrix_inflow.config import Settings
+from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
+from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
+from bitrix_inflow.jobs.worker import Worker
+from bitrix_inflow.service import build_registry
+from bitrix_inflow.store import orders as store
+from bitrix_inflow.store import status_map
+from bitrix_inflow.sync.orders import jobs as orders_jobs
+from bitrix_inflow.sync.orders.forward import forward_order
+from bitrix_inflow.sync.orders.notice import CURSOR, FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.orders.shop import Watermark
+from bitrix_inflow.sync.orders.statuses import APPLY_KIND, read_changes
+from bitrix_inflow.timing import SystemClock
+
+app = typer.Typer(help="Orders: what happened to one, and why.", no_args_is_help=True)
+
+Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
+
+
+def _run_jobs(loaded: Settings, engine: Engine, kind: str) -> int:
+    """Run the waiting jobs of ``kind`` in this process, like a `serve` worker, until none is left."""
+    registry = build_registry(loaded, [orders_jobs.blueprint]).only({kind})
+    return Worker(engine, registry).run(threading.Event(), exit_when_idle=True)
+
+
+def sync_orders(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan; send and write nothing")
+    ] = False,
+    connection: Connection = DEFAULT_CONNECTION,
+) -> None:
+    """Send new shop orders to the warehouse as picking orders (one round: notice, plan, forward)."""
+    loaded = settings()
+    if loaded.orders.go_live is None:
+        fail("orders are not forwarded until [orders] go_live is set (orders created before it never go)")
+    engine = database(loaded)
+    clock = SystemClock()
+    try:
+        if dry_run:
+            _dry_run(loaded, engine, connection)
+            return
+        with orders_jobs.open_sides(loaded) as (_, shop):
+            noticed = notice_orders(engine, shop, clock=clock, connection_id=connection)
+        ran = _run_jobs(loaded, engine, FORWARD_KIND)
+    except (ValidationError, ConfigError) as exc:
+        fail(str(exc))
+    except IntegrationError as exc:
+        fail(f"the orders round stopped: {exc}", EXIT_PROBLEM)
+    console.print(
+        f"{noticed.seen} order(s) new or changed in the shop, {len(noticed.queued)} to forward, "
+        f"{len(noticed.left_alone)} forwarded before; {ran} forwarding job(s) ran"
+    )
+    _outcomes(engine, connection, noticed.queued)
+
+
+def _dry_run(loaded: Settings, engine: Engine, connection: str) -> None:
+    with engine.connect() as conn:
+        saved = store.load_cursor(conn, connection, CURSOR) or {}
+        mapping = status_map.load(conn, connection)
+    options = orders_jobs.options_from(loaded, mapping)
+    updated = saved.get("updated_at")
+    since = Watermark(
+        int(saved.get("last_id", 0) or 0),
+        None if updated is None else dt.datetime.fromisoformat(str(updated)),
+    )
+    table = Table(title="plan: nothing was sent or written", header_style="bold")
+    for column in ("order", "outcome", "part", "zone", "carrier", "lines / why"):
+        table.add_column(column, overflow="fold")
+    with orders_jobs.open_sides(loaded) as (wms, shop):
+        changes = shop.changed_orders(since, max_pages=20)
+        for order_id in changes.ids:
+            report = forward_order(
+                engine,
+                wms,
+                shop,
+                options,
+                order_id,
+                clock=SystemClock(),
+                connection_id=connection,
+                dry_run=True,
+            )
+            if not report.plan:
+                table.add_row(str(order_id), report.outcome, "", "", "", escape("; ".join(report.reasons)))
+            for part in report.plan:
+                lines = ", ".join(f"{ln.sku} x{ln.qty}" for ln in part.lines)
+                table.add_row(
+                    str(order_id),
+                    report.outcome,
+                    str(part.part_no),
+                    part.zone or "any",
+                    part.carrier,
+                    escape(lines),
+                )
+    console.print(table)
+
+
+def _outcomes(engine: Engine, connection: str, order_ids: list[int]) -> None:
+    if not order_ids:
+        return
+    table = Table(header_style="bold")
+    for column in ("order", "state", "picking orders", "why"):
+        table.add_column(column, overflow="fold")
+    with engine.connect() as conn:
+        for order_id in order_ids:
+            binding = store.load_binding(conn, connection, order_id)
+            parts = store.parts_of(conn, connection, order_id)
+            refs = ", ".join(f"{p.external_ref} ({p.state})" for p in parts)
+            state = binding.state if binding else "?"
+            table.add_row(str(order_id), state, escape(refs), escape(binding.reason or "") if binding else "")
+    console.print(table)
+
+
+def sync_statuses(connection: Connection = DEFAULT_CONNECTION) -> None:
+    """Apply warehouse status changes to shop orders (one round: read the changes feed, apply per order)."""
+    loaded = settings()
+    engine = database(loaded)
+    try:
+        with orders_jobs.open_sides(loaded) as (wms, _):
+            report = read_changes(engine, wms, clock=SystemClock(), connection_id=connection)
+        ran = _run_jobs(loaded, engine, APPLY_KIND)
+    except (ValidationError, ConfigError) as exc:
+        fail(str(exc))
+    except IntegrationError as exc:
+        fail(f"the statuses round stopped: {exc}", EXIT_PROBLEM)
+    console.print(
+        f"{report.pages} feed page(s): {report.updated} picking order(s) moved, {report.stale} older or repeated, "
+        f"{report.unknown} not the service's; {ran} order(s) brought up to date"
+    )
+
+
+@app.command("show")
+def show(
+    order_id: Annotated[int, typer.Argument(help="the Bitrix order id", min=1)],
+    connection: Connection = DEFAULT_CONNECTION,
+) -> None:
+    """An order's binding, its picking orders and its timeline."""
+    engine = database(settings())
+    with engine.connect() as conn:
+        binding = store.load_binding(conn, connection, order_id)
+        parts = store.parts_of(conn, connection, order_id)
+        events = store.timeline(conn, connection, order_id)
+    if binding is None:
+        fail(f"order {order_id} has not been seen by the service (is it older than [orders] go_live?)")
+    console.print(
+        f"order {order_id} ({escape(binding.account_number or '')}): [bold]{binding.state}[/]"
+        + (f" — {escape(binding.reason)}" if binding.reason else "")
+        + f"; plan generation {binding.generation}; status applied: {binding.applied_status or '-'}"
+    )
+    table = Table(title="picking orders", header_style="bold")
+    for column in ("ref", "state", "zone", "carrier", "WMS id", "WMS status", "tracking", "lines"):
+        table.add_column(column, overflow="fold")
+    for part in parts:
+        lines = ", ".join(f"{ln.sku} x{ln.qty}" for ln in part.lines)
+        table.add_row(
+            part.external_ref,
+            part.state,
+            part.zone or "any",
+            part.carrier,
+            part.wms_order_id or "-",
+            f"{part.wms_status or '-'} (v{part.wms_version or 0})",
+            part.tracking_number or "-",
+            escape(lines),
+        )
+    console.print(table)
+    timeline = Table(title="timeline", header_style="bold")
+    for column in ("at", "from", "what", "detail"):
+        timeline.add_column(column, overflow="fold")
+    for at, source, kind, detail in events:
+        timeline.add_row(at.isoformat(timespec="seconds"), source, kind, escape(str(detail)))
+    console.print(timeline)

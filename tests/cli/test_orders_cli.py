@@ -1,0 +1,107 @@
+"""`sync orders`, `sync statuses` and `orders show` as an operator runs them: a process with its settings in the
+environment, against the two sandboxes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
+from bitrix_inflow.sandboxes import wms
+from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
+from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
+from bitrix_inflow.timing import SystemClock
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from sandbox_env import service_environment
+
+
+@pytest.fixture
+def sides(engine: Engine) -> Iterator[tuple[Any, Any]]:
+    with (
+        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
+        running_bitrix_sandbox(SandboxConfig(profile="site", inventory_management=False)) as shop,
+    ):
+        inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"))
+        bitrix = BitrixSettings(
+            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
+        )
+        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+            options = StockOptions(warehouses=("MAIN",))
+            sync_stock(engine, client, BitrixShopStock(gateway), options, clock=SystemClock(), full=True)
+        yield warehouse, shop
+
+
+def run(
+    db_url: str, warehouse: Any, shop: Any, cwd: Path, *args: str, go_live: bool = True
+) -> tuple[int, str]:
+    carriers = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
+    extra = {"BITRIX_INFLOW__ORDERS__CARRIERS": json.dumps(carriers)}
+    if go_live:
+        extra["BITRIX_INFLOW__ORDERS__GO_LIVE"] = "2020-01-01T00:00:00+03:00"
+    env = service_environment(warehouse, shop, db_url, **extra)
+    done = subprocess.run(
+        [sys.executable, "-m", "bitrix_inflow", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, done.stdout.decode() + done.stderr.decode()
+
+
+def test_one_round_forwards_then_follows_and_shows_an_order(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path
+) -> None:
+    warehouse, shop = sides
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    hoodie, sneaker = links["SB-HOODIE-URBAN-M"].product_id, links["SB-SNEAKER-RUN-41"].product_id
+    lines = [{"productId": hoodie, "quantity": 1}, {"productId": sneaker, "quantity": 1}]
+    order_id = int(
+        shop.control.place_order(lines=lines, shipments=[{"deliveryId": 2, "lines": [0, 1]}])["id"]
+    )
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders", go_live=False)
+    assert code != 0 and "go_live" in output
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders", "--dry-run")
+    assert code == 0, output
+    assert (
+        "nothing was sent" in output and "SB-HOODIE-URBAN-M x1" in output and "SB-SNEAKER-RUN-41 x1" in output
+    )
+    orders_url = warehouse.base_url + "/_sandbox/orders"
+    assert httpx.get(orders_url, timeout=30).json()["items"] == []
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    assert "1 to forward" in output and "forwarded" in output
+    placed = httpx.get(orders_url, timeout=30).json()["items"]
+    assert sorted(o["external_ref"] for o in placed) == [f"B-{order_id}-1", f"B-{order_id}-2"]
+
+    for order in placed:
+        url = f"{orders_url}/{order['id']}/advance"
+        httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
+    assert code == 0, output
+    assert "2 picking order(s) moved" in output
+    assert shop.control.entity("orders", order_id)["statusId"] == "D"
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "orders", "show", str(order_id))
+    assert code == 0, output
+    assert (
+        f"B-{order_id}-1" in output and "SHIPPED" in output and "forwarded" in output and "planned" in output
+    )
