@@ -25,7 +25,7 @@ from bitrix_inflow.store.tables import jobs
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
-from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes
+from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -259,3 +259,24 @@ def test_an_order_follows_its_picking_orders_to_delivered_with_the_mapped_status
     # The feed read again: nothing newer, nothing written.
     again = read_changes(engine, sides.client, clock=CLOCK)
     assert again.updated == 0
+
+
+def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    options = options_for(sides)
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    [picking] = sides.wms_orders()
+    advance(sides, "PICKING")
+    moved = refresh(engine, sides.client, picking["id"], clock=CLOCK)
+    assert moved.updated == 1 and moved.orders == {order_id}
+    apply_statuses(engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "Q"
+    late = refresh(
+        engine, sides.client, picking["id"], clock=CLOCK
+    )  # the same version again (a retried webhook)
+    assert late.updated == 0 and late.stale == 1

@@ -18,7 +18,7 @@ def test_the_flow_is_off_until_a_go_live_moment_is_set() -> None:
     assert names == {"orders.poll": "orders.notice", "orders.feed": "orders.feed"}
     assert jobs.blueprint in blueprints(), "the service discovers the orders flow"
     kinds = {task.kind for task in jobs.blueprint.tasks}
-    assert kinds == {"orders.notice", "orders.forward", "orders.feed", "orders.apply"}
+    assert kinds == {"orders.notice", "orders.forward", "orders.feed", "orders.apply", "orders.refresh"}
 
 
 def test_bad_rules_fail_the_job_naming_every_key() -> None:

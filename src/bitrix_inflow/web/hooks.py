@@ -2,7 +2,9 @@
 
 A delivery is a doorbell: it may come late, twice, out of order or not at all. A ``stock.changed`` delivery
 remembers the SKUs it names and queues one targeted stock sync, so the shop shows the new quantity within seconds;
-the periodic sync stays the truth. Nothing is changed for a delivery whose signature does not verify.
+an ``order.status_changed`` delivery (deduplicated by its event id) queues a re-read of that picking order, whose
+version decides. The periodic sync and the changes feed stay the truth. Nothing is changed for a delivery whose
+signature does not verify.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
+from bitrix_inflow.sync.orders import statuses as order_statuses
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
 
@@ -50,6 +53,18 @@ def add_inflow_hooks(app: FastAPI, engine: Engine, *, secret: str | None, clock:
             kind, data = event["event"], event["data"]
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "not a webhook envelope {event_id, event, occurred_at, data}"}, 400)
+        if kind == "order.status_changed":
+            event_id, order_id = (
+                event.get("event_id"),
+                data.get("order_id") if isinstance(data, dict) else None,
+            )
+            if not isinstance(event_id, str) or not event_id or not isinstance(order_id, str) or not order_id:
+                return JSONResponse(
+                    {"error": "event_id and data.order_id: expected the event's and order's ids"}, 400
+                )
+            first = await run_in_threadpool(_status_hint, engine, clock, event_id, order_id)
+            log.info("hook.order_status", event_id=event_id, wms_order_id=order_id, duplicate=not first)
+            return JSONResponse({"accepted": int(first)})
         if kind != "stock.changed":
             return JSONResponse(
                 {"accepted": 0, "ignored": kind}
@@ -78,3 +93,10 @@ def _stock_problem(data: Any) -> str | None:
 def _hint(engine: Engine, clock: Clock, warehouse: str, skus: list[str]) -> int:
     with engine.begin() as conn:
         return stock_jobs.hint(conn, warehouse, skus, now=clock.now())
+
+
+def _status_hint(engine: Engine, clock: Clock, event_id: str, wms_order_id: str) -> bool:
+    with engine.begin() as conn:
+        return order_statuses.hint(
+            conn, stock_jobs.CONNECTION, event_id=event_id, wms_order_id=wms_order_id, now=clock.now()
+        )

@@ -25,7 +25,7 @@ from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
-from bitrix_inflow.sync.orders.statuses import APPLY_KIND, apply_statuses, read_changes
+from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
 
@@ -94,6 +94,18 @@ def feed(ctx: JobContext, settings: Settings) -> None:
         report = read_changes(ctx.engine, wms, clock=SystemClock(), connection_id=ctx.job.connection_id)
     if report.unknown:
         ctx.log.info("orders.feed_foreign_orders", count=report.unknown)
+
+
+@blueprint.task(REFRESH_KIND)
+def refreshed(ctx: JobContext, settings: Settings) -> None:
+    with open_sides(settings) as (wms, _):
+        refresh(
+            ctx.engine,
+            wms,
+            str(ctx.payload["wms_order_id"]),
+            clock=SystemClock(),
+            connection_id=ctx.job.connection_id,
+        )
 
 
 @blueprint.task(APPLY_KIND)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ from bitrix_inflow.timing import Clock
 log = structlog.get_logger("bitrix_inflow.sync.orders")
 
 APPLY_KIND = "orders.apply"
+REFRESH_KIND = "orders.refresh"
 FEED_CURSOR = "inflow.changes"
 _SHIPPED = (InflowStatus.SHIPPED, InflowStatus.DELIVERED)
 
@@ -100,6 +102,35 @@ def take(
     )
     report.updated += 1
     report.orders.add(part.bitrix_order_id)
+
+
+def hint(conn: Connection, connection_id: str, *, event_id: str, wms_order_id: str, now: dt.datetime) -> bool:
+    """A WMS ``order.status_changed`` delivery, in the caller's transaction: the first delivery of an event id
+    queues a re-read of that picking order (a retry or a duplicate changes nothing). The delivery itself is only a
+    doorbell: the re-read, compared by version, is what moves the part."""
+    if not store.first_delivery(conn, connection_id, event_id, now=now):
+        return False
+    queue.enqueue_coalesced(
+        conn,
+        REFRESH_KIND,
+        {"wms_order_id": wms_order_id},
+        key=f"{REFRESH_KIND}:{connection_id}:{wms_order_id}",
+        now=now,
+        connection_id=connection_id,
+        priority=10,  # a customer may be waiting for the news
+    )
+    return True
+
+
+def refresh(
+    engine: Engine, wms: InflowPort, wms_order_id: str, *, clock: Clock, connection_id: str = "default"
+) -> ReadReport:
+    """Re-read one picking order (after a webhook) and take it like a feed page would."""
+    report = ReadReport()
+    picking = wms.get_order(wms_order_id)
+    with engine.begin() as conn:
+        take(conn, connection_id, picking, clock=clock, report=report)
+    return report
 
 
 @dataclass
