@@ -4,8 +4,10 @@ environment, against the two sandboxes."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
@@ -105,3 +108,74 @@ def test_one_round_forwards_then_follows_and_shows_an_order(
     assert (
         f"B-{order_id}-1" in output and "SHIPPED" in output and "forwarded" in output and "planned" in output
     )
+
+
+def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_nothing_twice(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """SIGKILL after the create request left and before its answer was committed: the warehouse still creates the
+    picking order; the next round finds the part `sending`, sends the same request with the same key, and adopts
+    that order instead of creating another."""
+    warehouse, shop = sides
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    lines = [
+        {"productId": links["SB-HOODIE-URBAN-M"].product_id, "quantity": 1},
+        {"productId": links["SB-SNEAKER-RUN-41"].product_id, "quantity": 1},
+    ]
+    order_id = int(
+        shop.control.place_order(lines=lines, shipments=[{"deliveryId": 2, "lines": [0, 1]}])["id"]
+    )
+    faults = warehouse.base_url + "/_sandbox/faults"
+    httpx.put(faults, json={"processing_delay_ms": 3000}, timeout=30).raise_for_status()
+    carriers = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
+    env = service_environment(
+        warehouse,
+        shop,
+        db_url,
+        BITRIX_INFLOW__ORDERS__CARRIERS=json.dumps(carriers),
+        BITRIX_INFLOW__ORDERS__GO_LIVE="2020-01-01T00:00:00+03:00",
+        BITRIX_INFLOW__JOBS__LEASE_SECONDS="5",
+        BITRIX_INFLOW__JOBS__HEARTBEAT_SECONDS="2",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bitrix_inflow", "sync", "orders"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: _part_states(engine, order_id)[:1] == ["sending"], "the first part to be on its way"
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    orders_url = warehouse.base_url + "/_sandbox/orders"
+    wait_until(
+        lambda: len(httpx.get(orders_url, timeout=30).json()["items"]) == 1, "the warehouse to create it"
+    )
+    httpx.put(faults, json={"processing_delay_ms": 0}, timeout=30).raise_for_status()
+    time.sleep(5.5)  # the killed round's job lease runs out: the next round takes the job over
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    placed = httpx.get(orders_url, timeout=30).json()["items"]
+    assert sorted(o["external_ref"] for o in placed) == [f"B-{order_id}-1", f"B-{order_id}-2"], "none twice"
+    assert _part_states(engine, order_id) == ["accepted", "accepted"]
+    assert shop.control.entity("orders", order_id)["statusId"] == "P"
+
+
+def _part_states(engine: Engine, order_id: int) -> list[str]:
+    with engine.connect() as conn:
+        return [p.state for p in order_store.parts_of(conn, "default", order_id)]
+
+
+def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -21,7 +21,7 @@ from bitrix_inflow.config import Settings
 from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
-from bitrix_inflow.service import build_registry
+from bitrix_inflow.service import build_registry, worker_settings
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders import jobs as orders_jobs
@@ -39,7 +39,9 @@ Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ wa
 def _run_jobs(loaded: Settings, engine: Engine, kind: str) -> int:
     """Run the waiting jobs of ``kind`` in this process, like a `serve` worker, until none is left."""
     registry = build_registry(loaded, [orders_jobs.blueprint]).only({kind})
-    return Worker(engine, registry).run(threading.Event(), exit_when_idle=True)
+    # The configured lease: a job left running by a killed round is handed back once it expires.
+    worker = Worker(engine, registry, settings=worker_settings(loaded))
+    return worker.run(threading.Event(), exit_when_idle=True)
 
 
 def sync_orders(
