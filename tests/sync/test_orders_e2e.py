@@ -17,6 +17,7 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
+from bitrix_inflow.errors import RateLimitedError, TransientError
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
@@ -280,3 +281,46 @@ def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
         engine, sides.client, picking["id"], clock=CLOCK
     )  # the same version again (a retried webhook)
     assert late.updated == 0 and late.stale == 1
+
+
+def test_under_warehouse_errors_resets_and_429s_and_shop_500s_every_order_ends_with_its_parts_once(
+    engine: Engine, sides: Sides
+) -> None:
+    """The job engine retries a forwarding run that failed on a transient error; whatever failed where, each order
+    ends forwarded with exactly its planned picking orders."""
+    placed = [
+        place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+        for _ in range(8)
+    ]
+    faults = {"seed": 11, "error_rate": 0.25, "reset_rate": 0.1, "burst_429": 3, "retry_after": 0}
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json=faults, timeout=30).raise_for_status()
+    sides.shop.control.faults(error_500_rate=0.2)
+    options = options_for(sides)
+    failures = 0
+    try:
+        for order_id in placed:
+            for _attempt in range(20):  # the job engine's retries
+                try:
+                    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+                except (TransientError, RateLimitedError):
+                    failures += 1
+                    continue
+                if report.outcome == "forwarded":
+                    break
+            else:
+                raise AssertionError(f"order {order_id} was not forwarded")
+    finally:
+        httpx.delete(sides.warehouse.base_url + "/_sandbox/faults", timeout=30)
+        sides.shop.control.faults(error_500_rate=0.0)
+    assert sum(sides.shop.control.info()["errors_answered"].values()) > 0, "the shop's faults were met"
+    refs = sorted(o["external_ref"] for o in sides.wms_orders())
+    assert refs == sorted(f"B-{order_id}-{n}" for order_id in placed for n in (1, 2)), "each part once"
+    with engine.connect() as conn:
+        for order_id in placed:
+            binding = order_store.load_binding(conn, "default", order_id)
+            assert binding is not None and binding.state == "forwarded"
+            assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == [
+                "accepted",
+                "accepted",
+            ]
+    assert all(sides.shop.control.entity("orders", order_id)["statusId"] == "P" for order_id in placed)
