@@ -176,18 +176,25 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
     assert statuses == {dead_id: JobStatus.QUEUED, queued_id: JobStatus.CANCELLED}
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("sync", "orders"),
-        ("sync", "statuses"),
-        ("reconcile",),
-    ],
-)
-def test_unbuilt_features_say_so_and_fail(tmp_path: Path, args: tuple[str, ...]) -> None:
-    result = cli(*args, cwd=tmp_path)
+def test_unbuilt_features_say_so_and_fail(tmp_path: Path) -> None:
+    result = cli("reconcile", cwd=tmp_path)
     assert result.returncode == 3
     assert "not available yet" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("sync", "orders"), "[orders] go_live"),  # which orders belong to the old process is never guessed
+        (("sync", "statuses"), "bitrix-inflow db upgrade"),  # first things first: the state database
+    ],
+)
+def test_the_orders_commands_name_what_is_not_configured(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert says in result.stderr
 
 
 def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
