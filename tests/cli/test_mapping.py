@@ -35,6 +35,20 @@ def test_replace_swaps_the_whole_table(engine: Engine) -> None:
         assert dict(status_map.load(conn, "default").entries) == {"NEW": "N", "PICKING_ERROR": "E"}
 
 
+def test_every_change_is_audited_with_who_when_old_and_new(engine: Engine) -> None:
+    t1, t2 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC), dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        status_map.set_entry(conn, "default", "PICKING_ERROR", "E", now=t1, by="anna")
+        status_map.set_entry(conn, "default", "PICKING_ERROR", "E", now=t1, by="anna")  # no change: no record
+        status_map.replace(
+            conn, "default", {**DEFAULT_MAPPING, "PICKING_ERROR": "W", "SHIPPED": "S"}, now=t2, by="ivan"
+        )
+    with engine.connect() as conn:
+        changes = [(c.inflow_status, c.old, c.new, c.changed_by) for c in status_map.history(conn, "default")]
+    assert sorted(changes[:2]) == [("PICKING_ERROR", "E", "W", "ivan"), ("SHIPPED", "D", "S", "ivan")]
+    assert changes[2:] == [("PICKING_ERROR", None, "E", "anna")]
+
+
 def test_show_set_unset(shop_dir: Path) -> None:
     shown = cli("mapping", "show", cwd=shop_dir)
     assert shown.returncode == 0
@@ -47,6 +61,11 @@ def test_show_set_unset(shop_dir: Path) -> None:
         if line.count("│") == 3
     }
     assert rows["PICKING_ERROR"] == "E" and rows["CANCELLED"] == "(unchanged)" and rows["NEW"] == "P"
+    history = cli("mapping", "history", cwd=shop_dir)
+    assert history.returncode == 0
+    assert (
+        "PICKING_ERROR" in history.stdout and "CANCELLED" in history.stdout and "(unmapped)" in history.stdout
+    )
 
 
 def test_bad_values_are_refused_with_the_fix_and_change_nothing(shop_dir: Path) -> None:

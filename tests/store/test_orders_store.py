@@ -104,6 +104,15 @@ def test_a_webhook_event_is_taken_once(engine: Engine) -> None:
         assert orders.first_delivery(conn, C, "evt-2", now=NOW)
 
 
+def test_old_event_ids_are_forgotten_new_ones_kept(engine: Engine) -> None:
+    with engine.begin() as conn:
+        orders.first_delivery(conn, C, "old", now=NOW - dt.timedelta(days=8))
+        orders.first_delivery(conn, C, "new", now=NOW)
+        assert orders.prune_events(conn, received_before=NOW - dt.timedelta(days=7)) == 1
+        assert orders.first_delivery(conn, C, "old", now=NOW)  # forgotten: would count as new (weeks later)
+        assert not orders.first_delivery(conn, C, "new", now=NOW)
+
+
 def test_a_conflict_is_recorded_once_per_subject(engine: Engine) -> None:
     with engine.begin() as conn:
         detail = {"part": "B-14-1", "status": "PICKING"}

@@ -15,10 +15,21 @@ def test_the_flow_is_off_until_a_go_live_moment_is_set() -> None:
     assert jobs.blueprint.schedules(Settings()) == []
     configured = Settings(orders={"go_live": "2026-12-01T00:00:00+03:00", "carriers": {"2": "CDEK"}})
     names = {s.name: s.kind for s in jobs.blueprint.schedules(configured)}
-    assert names == {"orders.poll": "orders.notice", "orders.feed": "orders.feed"}
+    assert names == {
+        "orders.poll": "orders.notice",
+        "orders.feed": "orders.feed",
+        "orders.prune": "orders.prune",
+    }
     assert jobs.blueprint in blueprints(), "the service discovers the orders flow"
     kinds = {task.kind for task in jobs.blueprint.tasks}
-    assert kinds == {"orders.notice", "orders.forward", "orders.feed", "orders.apply", "orders.refresh"}
+    assert kinds == {
+        "orders.notice",
+        "orders.forward",
+        "orders.feed",
+        "orders.apply",
+        "orders.refresh",
+        "orders.prune",
+    }
 
 
 def test_bad_rules_fail_the_job_naming_every_key() -> None:

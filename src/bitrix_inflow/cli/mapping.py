@@ -57,6 +57,27 @@ def show(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     console.print(table)
 
 
+@app.command("history")
+def history(
+    limit: Annotated[int, typer.Option("--limit", help="how many changes, the latest first", min=1)] = 50,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
+) -> None:
+    """Who changed the mapping, when, from what to what."""
+    changes = ops.history(_db(), connection_id=connection, limit=limit)
+    table = Table(title=f"status mapping changes of connection {escape(connection)}", header_style="bold")
+    for column in ("when", "who", "Inflow status", "was", "now"):
+        table.add_column(column)
+    for change in changes:
+        table.add_row(
+            change.changed_at.isoformat(timespec="seconds"),
+            escape(change.changed_by),
+            change.inflow_status,
+            change.old or "[dim](unmapped)[/]",
+            change.new or "[dim](unmapped)[/]",
+        )
+    console.print(table if changes else "no change since the table was created")
+
+
 @app.command("set")
 def set_(
     inflow_status: Annotated[str, typer.Argument(help="e.g. PICKING_ERROR")],

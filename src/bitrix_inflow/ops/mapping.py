@@ -51,6 +51,14 @@ def show(engine: Engine, *, connection_id: str = DEFAULT_CONNECTION) -> tuple[Ma
     return tuple(MappingEntry(status, mapping.bitrix_status_for(status)) for status in INFLOW_STATUSES)
 
 
+def history(
+    engine: Engine, *, connection_id: str = DEFAULT_CONNECTION, limit: int = 100
+) -> list[status_map.MappingChange]:
+    """Who changed the mapping, when, from what to what: the latest first."""
+    with engine.connect() as conn:
+        return status_map.history(conn, connection_id, limit=limit)
+
+
 def set_status(
     engine: Engine,
     inflow_status: str,

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import ConflictError
@@ -359,6 +359,12 @@ def first_delivery(conn: Connection, connection_id: str, event_id: str, *, now: 
     )
     # RETURNING, not rowcount: what a driver reports for a skipped INSERT differs.
     return conn.execute(stmt.returning(inflow_events.c.event_id)).first() is not None
+
+
+def prune_events(conn: Connection, *, received_before: dt.datetime) -> int:
+    """Forget webhook event ids old enough that no retry of theirs can still come."""
+    result = conn.execute(delete(inflow_events).where(inflow_events.c.received_at < received_before))
+    return int(result.rowcount)
 
 
 def open_conflict(

@@ -129,6 +129,19 @@ status_map = Table(
     Column("updated_by", String(200), nullable=False),
 )
 
+# Every change of the status mapping: who, when, the old and the new Bitrix status (None: unmapped).
+status_map_audit = Table(
+    "status_map_audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("inflow_status", String(32), nullable=False),
+    Column("old", String(2)),
+    Column("new", String(2)),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Column("changed_by", String(200), nullable=False),
+)
+
 # -- stock sync ----------------------------------------------------------------------------------------------------
 
 # The operator's explicit SKU → product rows (`bitrix-inflow products import`); they win over the matching key.

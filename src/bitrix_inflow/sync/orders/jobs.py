@@ -21,6 +21,7 @@ from bitrix_inflow.errors import ConfigError, ConfigProblem
 from bitrix_inflow.jobs.blueprint import Blueprint
 from bitrix_inflow.jobs.registry import JobContext
 from bitrix_inflow.jobs.scheduler import Schedule
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
@@ -31,6 +32,9 @@ from bitrix_inflow.timing import SystemClock
 
 NOTICE_KIND = "orders.notice"
 FEED_KIND = "orders.feed"
+PRUNE_KIND = "orders.prune"
+# The warehouse retries a webhook for hours at most (contract §8: 8 attempts, exponential backoff); a week is ample.
+KEEP_EVENT_IDS = dt.timedelta(days=7)
 
 blueprint: Blueprint[Settings] = Blueprint("orders")
 
@@ -121,6 +125,21 @@ def apply(ctx: JobContext, settings: Settings) -> None:
             clock=SystemClock(),
             connection_id=ctx.job.connection_id,
         )
+
+
+@blueprint.task(PRUNE_KIND)
+def prune(ctx: JobContext, settings: Settings) -> None:
+    del settings
+    with ctx.engine.begin() as conn:
+        removed = order_store.prune_events(conn, received_before=ctx.now() - KEEP_EVENT_IDS)
+        ctx.complete_in(conn, note=f"forgot {removed} webhook event ids")
+
+
+@blueprint.periodic
+def prune_daily(settings: Settings) -> Schedule | None:
+    if settings.orders.go_live is None:
+        return None
+    return Schedule(name=PRUNE_KIND, every=dt.timedelta(days=1), kind=PRUNE_KIND)
 
 
 @blueprint.periodic
