@@ -128,23 +128,7 @@ def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_noth
     )
     faults = warehouse.base_url + "/_sandbox/faults"
     httpx.put(faults, json={"processing_delay_ms": 3000}, timeout=30).raise_for_status()
-    carriers = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
-    env = service_environment(
-        warehouse,
-        shop,
-        db_url,
-        BITRIX_INFLOW__ORDERS__CARRIERS=json.dumps(carriers),
-        BITRIX_INFLOW__ORDERS__GO_LIVE="2020-01-01T00:00:00+03:00",
-        BITRIX_INFLOW__JOBS__LEASE_SECONDS="5",
-        BITRIX_INFLOW__JOBS__HEARTBEAT_SECONDS="2",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bitrix_inflow", "sync", "orders"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_round(db_url, warehouse, shop, tmp_path, "orders")
     try:
         wait_until(
             lambda: _part_states(engine, order_id)[:1] == ["sending"], "the first part to be on its way"
@@ -167,6 +151,27 @@ def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_noth
     assert shop.control.entity("orders", order_id)["statusId"] == "P"
 
 
+def start_round(db_url: str, warehouse: Any, shop: Any, cwd: Path, flow: str) -> subprocess.Popen[bytes]:
+    """`sync <flow>` as a process to kill, with a short job lease (5 s) so the next round takes its job over soon."""
+    carriers = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
+    env = service_environment(
+        warehouse,
+        shop,
+        db_url,
+        BITRIX_INFLOW__ORDERS__CARRIERS=json.dumps(carriers),
+        BITRIX_INFLOW__ORDERS__GO_LIVE="2020-01-01T00:00:00+03:00",
+        BITRIX_INFLOW__JOBS__LEASE_SECONDS="5",
+        BITRIX_INFLOW__JOBS__HEARTBEAT_SECONDS="2",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "bitrix_inflow", "sync", flow],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _part_states(engine: Engine, order_id: int) -> list[str]:
     with engine.connect() as conn:
         return [p.state for p in order_store.parts_of(conn, "default", order_id)]
@@ -179,3 +184,44 @@ def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+def test_a_round_killed_while_writing_a_status_ends_with_the_right_status(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path, stage: str
+) -> None:
+    """SIGKILL while the shop holds the status write, before it ran or after it ran with its answer kept back: the
+    next round applies the status once (compare-and-set), and no picking order is touched."""
+    warehouse, shop = sides
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    line = {"productId": links["SB-HOODIE-URBAN-M"].product_id, "quantity": 1}
+    order_id = int(shop.control.place_order(lines=[line], shipments=[{"deliveryId": 2, "lines": [0]}])["id"])
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    [picking] = httpx.get(warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
+    url = f"{warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+    httpx.post(url, json={"to": "PICKING"}, timeout=30).raise_for_status()
+
+    shop.control.faults(hold_methods=["sale.order.update"], hold_stage=stage)
+    process = start_round(db_url, warehouse, shop, tmp_path, "statuses")
+    try:
+        wait_until(
+            lambda: any(h["state"] == "held" for h in shop.control.holds()), "the status write to be held"
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    shop.control.release_holds(drop=True)  # what was not run yet never runs: the client is gone
+    wait_until(lambda: all(h["finished"] for h in shop.control.holds()), "the held write to finish")
+    expected_now = "Q" if stage == "after" else "P"
+    assert shop.control.entity("orders", order_id)["statusId"] == expected_now
+    time.sleep(5.5)  # the killed round's apply job lease runs out
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
+    assert code == 0, output
+    assert shop.control.entity("orders", order_id)["statusId"] == "Q"
+    assert len(httpx.get(warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]) == 1
+    with engine.connect() as conn:
+        binding = order_store.load_binding(conn, "default", order_id)
+    assert binding is not None and binding.applied_status == "PICKING"
