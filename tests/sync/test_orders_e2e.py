@@ -324,3 +324,42 @@ def test_under_warehouse_errors_resets_and_429s_and_shop_500s_every_order_ends_w
                 "accepted",
             ]
     assert all(sides.shop.control.entity("orders", order_id)["statusId"] == "P" for order_id in placed)
+
+
+class DiesBeforeTheSecondPart:
+    """The process is killed between the parts of a split order: the first created and committed, the second
+    about to be sent."""
+
+    def __init__(self, client: InflowClient) -> None:
+        self.client, self.calls = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_picking_order(
+        self, order: NewPickingOrder, *, idempotency_key: str | None = None
+    ) -> PickingOrder:
+        self.calls += 1
+        if self.calls == 2:
+            raise SystemExit("killed between the parts")
+        return self.client.create_picking_order(order, idempotency_key=idempotency_key)
+
+
+def test_a_crash_between_the_parts_of_a_split_order_sends_the_rest_once(engine: Engine, sides: Sides) -> None:
+    order_id = place(
+        sides, engine, [(HOODIE, 1), (SNEAKER, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1, 2]}]
+    )
+    options = options_for(sides)
+    with pytest.raises(SystemExit):
+        forward_order(
+            engine, DiesBeforeTheSecondPart(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    with engine.connect() as conn:
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == [
+            "accepted",
+            "sending",
+            "planned",
+        ]
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "forwarded" and report.created == [f"B-{order_id}-2", f"B-{order_id}-3"]
+    assert sorted(o["external_ref"] for o in sides.wms_orders()) == [f"B-{order_id}-{n}" for n in (1, 2, 3)]
