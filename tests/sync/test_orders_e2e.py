@@ -283,6 +283,7 @@ def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
     assert late.updated == 0 and late.stale == 1
 
 
+@pytest.mark.soak  # ~30 s a database of backoffs: in the soak run (.ci/run), not in make test
 def test_under_warehouse_errors_resets_and_429s_and_shop_500s_every_order_ends_with_its_parts_once(
     engine: Engine, sides: Sides
 ) -> None:
