@@ -99,6 +99,15 @@ def forward_order(
     order = shop.order(order_id)
     ctx = _Ctx(engine, connection_id, clock, order)
     verdict = eligibility.verdict(order.facts, options.rules)
+    refused = [p for p in parts if p.generation == generation and p.state == "failed"]
+    if not live and refused:
+        # The warehouse refused a part (an unknown SKU or warehouse): planning the same generation again would
+        # repeat it. The order waits for a person (the reason is on the binding); nothing is sent meanwhile.
+        reasons = [
+            f"{p.external_ref}: the warehouse refused it; fix the product link or the configuration"
+            for p in refused
+        ]
+        return _held(ctx, "blocked", reasons, dry_run=dry_run)
     if not live:
         if not verdict.eligible:
             state = "before_go_live" if verdict.final else "ineligible"
@@ -132,12 +141,10 @@ def forward_order(
     for part in live:
         _send(ctx, wms, part, report)
     with engine.connect() as conn:
-        now_live = [
-            p
-            for p in store.parts_of(conn, connection_id, order_id)
-            if p.generation == generation and p.state in LIVE_PART_STATES
-        ]
-    if now_live and all(p.state == "accepted" for p in now_live):
+        parts_now = store.parts_of(conn, connection_id, order_id)
+    now_live = [p for p in parts_now if p.generation == generation and p.state in LIVE_PART_STATES]
+    failed = [p for p in parts_now if p.generation == generation and p.state == "failed"]
+    if now_live and not failed and all(p.state == "accepted" for p in now_live):
         report.outcome = "forwarded"
         _forwarded(ctx, shop, options, now_live, report)
     elif any(p.state == "short" for p in now_live):

@@ -160,6 +160,11 @@ def apply_statuses(
     if binding is None or not parts:
         report.why = "the service has no picking orders of this order"
         return report
+    if binding.state != "forwarded" or any(p.wms_status is None for p in parts):
+        # Until every part is in the warehouse the order has not gone: a status of the parts that went would say
+        # more than is true (delivered while a part waits for stock), and forward-only would then hide the rest.
+        report.why = f"not every picking order is in the warehouse yet (the order is {binding.state})"
+        return report
     statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status is not None]
     report.aggregate = order_status.aggregate(statuses)
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
