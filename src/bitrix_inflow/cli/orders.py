@@ -7,7 +7,6 @@ loses nothing: the jobs are still there for the next round or for ``serve``.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from typing import Annotated
 
@@ -26,8 +25,7 @@ from bitrix_inflow.store import orders as store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders import jobs as orders_jobs
 from bitrix_inflow.sync.orders.forward import forward_order
-from bitrix_inflow.sync.orders.notice import CURSOR, FORWARD_KIND, notice_orders
-from bitrix_inflow.sync.orders.shop import Watermark
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, read_changes
 from bitrix_inflow.timing import SystemClock
 
@@ -76,14 +74,9 @@ def sync_orders(
 
 def _dry_run(loaded: Settings, engine: Engine, connection: str) -> None:
     with engine.connect() as conn:
-        saved = store.load_cursor(conn, connection, CURSOR) or {}
+        since = load_watermark(conn, connection)
         mapping = status_map.load(conn, connection)
     options = orders_jobs.options_from(loaded, mapping)
-    updated = saved.get("updated_at")
-    since = Watermark(
-        int(saved.get("last_id", 0) or 0),
-        None if updated is None else dt.datetime.fromisoformat(str(updated)),
-    )
     table = Table(title="plan: nothing was sent or written", header_style="bold")
     for column in ("order", "outcome", "part", "zone", "carrier", "lines / why"):
         table.add_column(column, overflow="fold")

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
@@ -48,7 +48,7 @@ def notice_orders(
     engine: Engine, shop: OrdersShop, *, clock: Clock, connection_id: str = "default", max_pages: int = 20
 ) -> NoticeReport:
     with engine.connect() as conn:
-        since = _watermark(store.load_cursor(conn, connection_id, CURSOR))
+        since = load_watermark(conn, connection_id)
     changes = shop.changed_orders(since, max_pages=max_pages)
     report = NoticeReport(seen=len(changes.ids), complete=changes.complete)
     with engine.begin() as conn:
@@ -75,7 +75,9 @@ def notice_orders(
     return report
 
 
-def _watermark(value: dict[str, object] | None) -> Watermark:
+def load_watermark(conn: Connection, connection_id: str) -> Watermark:
+    """Where the next poll of the shop starts (nothing stored: from the first order)."""
+    value = store.load_cursor(conn, connection_id, CURSOR)
     if not value:
         return Watermark()
     updated = value.get("updated_at")
