@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
 from bitrix_inflow.store import orders as store
-from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopOrder, Watermark
+from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopOrder, StatusWrite, Watermark
 from bitrix_inflow.sync.orders.statuses import apply_statuses
 from bitrix_inflow.timing import SystemClock
 
@@ -27,9 +27,9 @@ class RecordingShop:
     def order(self, order_id: int) -> ShopOrder:
         raise AssertionError("not read")
 
-    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
+    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:
         self.writes.append((order_id, status_id))
-        return "changed"
+        return StatusWrite("changed")
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         self.writes.append((shipment_id, tracking_number))

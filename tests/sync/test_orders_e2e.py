@@ -22,7 +22,7 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
-from bitrix_inflow.store.tables import jobs
+from bitrix_inflow.store.tables import jobs, order_conflicts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
@@ -364,3 +364,147 @@ def test_a_crash_between_the_parts_of_a_split_order_sends_the_rest_once(engine: 
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert report.outcome == "forwarded" and report.created == [f"B-{order_id}-2", f"B-{order_id}-3"]
     assert sorted(o["external_ref"] for o in sides.wms_orders()) == [f"B-{order_id}-{n}" for n in (1, 2, 3)]
+
+
+def wms_by_ref(sides: Sides) -> dict[str, dict[str, Any]]:
+    return {o["external_ref"]: o for o in sides.wms_orders()}
+
+
+def advance_one(sides: Sides, wms_order_id: str, to: str) -> None:
+    url = f"{sides.warehouse.base_url}/_sandbox/orders/{wms_order_id}/advance"
+    httpx.post(url, json={"to": to}, timeout=30).raise_for_status()
+
+
+def basket_ids(sides: Sides, order_id: int) -> list[int]:
+    return sorted(int(row["id"]) for row in sides.shop.control.entities("basketItems", orderId=order_id))
+
+
+def notice_and_forward(engine: Engine, sides: Sides, order_id: int) -> Any:
+    """A poll, and the forwarding run it queued for ``order_id`` (None: it queued none)."""
+    report = notice_orders(engine, sides.orders, clock=CLOCK)
+    if order_id not in report.queued:
+        return None
+    with engine.begin() as conn:
+        conn.execute(jobs.delete().where(jobs.c.kind == FORWARD_KIND))  # (as if the worker ran it)
+    return forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+
+
+def test_an_edit_before_picking_cancels_the_changed_part_and_sends_its_replacement_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    hoodie_line = basket_ids(sides, order_id)[0]
+    sides.shop.control.edit_line(order_id, hoodie_line, 2)  # a manager: two hoodies, not one
+
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.outcome == "forwarded", report.reasons
+    assert report.created == [f"B-{order_id}r2-1"]
+    placed = wms_by_ref(sides)
+    assert placed[f"B-{order_id}-1"]["status"] == "CANCELLED"  # the hoodie part, before anyone picked it
+    assert placed[f"B-{order_id}-2"]["status"] == "NEW"  # the sneaker part: unchanged, kept
+    replacement = placed[f"B-{order_id}r2-1"]
+    assert [(ln["sku"], ln["qty"]) for ln in replacement["lines"]] == [(HOODIE, 2)]
+    assert replacement["zone"] == "A" and len(placed) == 3
+    with engine.connect() as conn:
+        parts = {p.external_ref: p.state for p in order_store.parts_of(conn, "default", order_id)}
+        kinds = [kind for _, _, kind, _ in order_store.timeline(conn, "default", order_id)]
+    assert parts == {
+        f"B-{order_id}-1": "superseded",
+        f"B-{order_id}-2": "accepted",
+        f"B-{order_id}r2-1": "accepted",
+    }
+    assert "edited" in kinds and "cancelled" in kinds
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "P"  # still "sent": nothing went back
+
+    # Nothing changed since: the next poll leaves it alone, and a second run sends nothing again.
+    assert notice_and_forward(engine, sides, order_id) is None
+    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert again.outcome == "unchanged" and len(sides.wms_orders()) == 3
+
+    # And on to delivered: the live parts' statuses and tracking, not the cancelled one's.
+    for ref in (f"B-{order_id}-2", f"B-{order_id}r2-1"):
+        advance_one(sides, placed[ref]["id"], "SHIPPED")
+    assert follow(engine, sides, order_id) == "D"
+    [shipment] = sides.shop.control.entities("shipments", orderId=order_id)
+    numbers = [
+        wms_by_ref(sides)[ref]["tracking"]["number"] for ref in (f"B-{order_id}-2", f"B-{order_id}r2-1")
+    ]
+    assert sorted(shipment["trackingNumber"].split(", ")) == sorted(numbers) and shipment["deducted"] == "Y"
+
+
+def test_an_edit_after_picking_started_is_recorded_and_the_picking_order_stands(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    [picking] = sides.wms_orders()
+    advance_one(sides, picking["id"], "PICKING")
+    assert follow(engine, sides, order_id) == "Q"
+    sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 3)
+
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.outcome == "conflict"
+    assert [o["status"] for o in sides.wms_orders()] == ["PICKING"]  # not cancelled, nothing new sent
+    with engine.connect() as conn:
+        conflicts = conn.execute(select(order_conflicts.c.kind, order_conflicts.c.detail)).all()
+        parts = order_store.parts_of(conn, "default", order_id)
+    [(kind, detail)] = conflicts
+    assert kind == "edit_after_picking" and detail["wanted"][0]["qty"] == 3 and detail["had"][0]["qty"] == 1
+    assert [p.state for p in parts] == ["accepted"]
+    assert notice_and_forward(engine, sides, order_id) is None  # recorded once; the poll does not ask again
+
+
+def test_an_edit_meeting_a_picking_order_that_moved_unseen_keeps_it_and_sends_nothing(
+    engine: Engine, sides: Sides
+) -> None:
+    """The service still thinks the part is NEW (no feed read yet); the warehouse has picked it: the cancel is
+    refused, the old part stands, its replacement is dropped, and a person is told."""
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    [picking] = sides.wms_orders()
+    advance_one(sides, picking["id"], "PICKED")
+    sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.created == []  # the replacement was never sent
+    assert [o["status"] for o in sides.wms_orders()] == ["PICKED"]
+    with engine.connect() as conn:
+        parts = {
+            p.external_ref: (p.state, p.wms_status) for p in order_store.parts_of(conn, "default", order_id)
+        }
+        binding = order_store.load_binding(conn, "default", order_id)
+        kinds = [k for (k,) in conn.execute(select(order_conflicts.c.kind))]
+    assert parts == {f"B-{order_id}-1": ("accepted", "PICKED"), f"B-{order_id}r2-1": ("dropped", None)}
+    assert kinds == ["edit_after_picking"]
+    assert binding is not None and binding.state == "forwarded"  # statuses follow the part that stands
+    options = options_for(sides)
+    applied = apply_statuses(
+        engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+    )
+    assert applied.aggregate is not None and applied.aggregate.value == "PICKED"
+
+
+def test_the_services_own_status_and_tracking_writes_to_delivered_start_no_round(
+    engine: Engine, sides: Sides
+) -> None:
+    orders = [
+        place(sides, engine, [(HOODIE, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1]}]) for _ in range(3)
+    ]
+    for order_id in orders:
+        assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    writes = 0
+    for stage in ("PICKING", "SHIPPED", "DELIVERED"):
+        advance(sides, stage)
+        read_changes(engine, sides.client, clock=CLOCK)
+        options = options_for(sides)
+        for order_id in orders:
+            report = apply_statuses(
+                engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+            )
+            writes += bool(report.written) + len(report.shipments)
+        rounds = notice_orders(engine, sides.orders, clock=CLOCK)
+        assert rounds.queued == [] and sorted(rounds.left_alone) == orders, stage
+    assert writes == 3 * (3 + 1)  # Q, D, F and one shipment each: 12 writes, no round
+    assert queued_forwards(engine) == []
+    assert {sides.shop.control.entity("orders", o)["statusId"] for o in orders} == {"F"}

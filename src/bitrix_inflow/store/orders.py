@@ -72,6 +72,8 @@ class Binding:
     generation: int
     fingerprint: str | None
     applied_status: str | None
+    seen_version: int | None = None
+    shipments_written: Mapping[str, Any] | None = None
 
 
 def load_binding(conn: Connection, connection_id: str, order_id: int) -> Binding | None:
@@ -85,6 +87,8 @@ def load_binding(conn: Connection, connection_id: str, order_id: int) -> Binding
             c.generation,
             c.fingerprint,
             c.applied_status,
+            c.seen_version,
+            c.shipments_written,
         ).where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
     ).first()
     return None if row is None else Binding(int(row[0]), *row[1:])
@@ -100,27 +104,61 @@ def save_binding(
     reason: str | None = None,
     account_number: str | None = None,
     fingerprint: str | None = None,
+    seen_version: int | None = None,
+    generation: int | None = None,
 ) -> None:
-    """Create the binding or move it to ``state``; its generation and applied status are kept."""
+    """Create the binding or move it to ``state``; what is not given (generation, fingerprint, seen version,
+    applied status) is kept."""
     values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
     if account_number is not None:
         values["account_number"] = account_number
     if fingerprint is not None:
         values["fingerprint"] = fingerprint
+    if seen_version is not None:
+        values["seen_version"] = seen_version
+    if generation is not None:
+        values["generation"] = generation
     stmt = dialect_insert(conn, order_bindings).values(
-        connection_id=connection_id, bitrix_order_id=order_id, generation=1, created_at=now, **values
+        connection_id=connection_id, bitrix_order_id=order_id, created_at=now, **{"generation": 1, **values}
     )
     conn.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "bitrix_order_id"], set_=values))
+
+
+def set_seen_version(
+    conn: Connection, connection_id: str, order_id: int, version: int, *, now: dt.datetime
+) -> None:
+    """The shop's order version the service has accounted for (its own writes reached it, or it read it)."""
+    _update_binding(conn, connection_id, order_id, now=now, seen_version=version)
+
+
+def set_shipments_written(
+    conn: Connection, connection_id: str, order_id: int, written: Mapping[str, Any], *, now: dt.datetime
+) -> None:
+    """What the service last wrote to each of the order's shipments (only a change is written again)."""
+    _update_binding(conn, connection_id, order_id, now=now, shipments_written=dict(written))
+
+
+def set_fingerprint(
+    conn: Connection, connection_id: str, order_id: int, fingerprint: str, *, now: dt.datetime
+) -> None:
+    """What the order's plan inputs were when the service last accounted for them (an edit changes it)."""
+    _update_binding(conn, connection_id, order_id, now=now, fingerprint=fingerprint)
 
 
 def set_applied_status(
     conn: Connection, connection_id: str, order_id: int, status: str, *, now: dt.datetime
 ) -> None:
     """The Inflow aggregate whose Bitrix status the order now shows (statuses only move forward from it)."""
+    _update_binding(conn, connection_id, order_id, now=now, applied_status=status)
+
+
+def _update_binding(
+    conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime, **values: Any
+) -> None:
     conn.execute(
         update(order_bindings)
         .where(order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id)
-        .values(applied_status=status, updated_at=now)
+        .values(updated_at=now, **values)
     )
 
 
@@ -143,6 +181,7 @@ class NewPart:
     carrier: str
     external_ref: str
     lines: tuple[PartLine, ...]
+    state: str = "planned"  # "waiting": a replacement sent only once the part it replaces is cancelled
 
 
 @dataclass(frozen=True)
@@ -193,7 +232,7 @@ def plan_parts(
                         carrier=part.carrier,
                         external_ref=part.external_ref,
                         idempotency_key=uuid.uuid4().hex,
-                        state="planned",
+                        state=part.state,
                         created_at=now,
                         updated_at=now,
                     )

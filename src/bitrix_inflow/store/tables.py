@@ -280,6 +280,10 @@ order_bindings = Table(
         "fingerprint", String(64)
     ),  # of what the plan was made from (lines, shipments): an edit changes it
     Column("applied_status", String(16)),  # the Inflow aggregate whose Bitrix status the order got
+    # The Bitrix order version the service has accounted for: what it planned from, or reached by its own writes.
+    # A poll row with another version was changed by someone else and is checked for an edit.
+    Column("seen_version", Integer),
+    Column("shipments_written", JSON()),  # shipment id → [tracking, shipped] as the service last wrote them
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -299,7 +303,8 @@ order_parts = Table(
     Column("external_ref", String(64), nullable=False),
     Column("idempotency_key", String(64), nullable=False),  # chosen with the plan, before the first attempt
     Column("wms_order_id", String(64)),
-    # planned | sending | accepted | cancelling | cancelled | superseded | short | failed
+    # planned | sending | accepted | cancelling | superseded | short | failed; after an edit a replacement
+    # waits (``waiting``) until the warehouse confirmed its predecessor cancelled, or is ``dropped`` if it could not be
     Column("state", String(12), nullable=False),
     Column("wms_status", String(16)),
     Column("wms_version", Integer),

@@ -55,6 +55,7 @@ ORDER_SELECT = (
     "dateUpdate",
     "userDescription",
     "comments",
+    "version",  # one more on every save of the order: how the service tells its own writes from others'
 )
 
 
@@ -78,6 +79,9 @@ def order_header(row: Row) -> OrderHeader:
         date_update=parse_dt(row.get("dateUpdate"), field="order.dateUpdate"),
         user_description=to_opt_str(row.get("userDescription")),
         comments=to_opt_str(row.get("comments")),
+        version=None
+        if row.get("version") in (None, "")
+        else to_id(row.get("version"), field="order.version"),
     )
 
 

@@ -24,6 +24,7 @@ class OrderHeader:
     user_description: str | None = None
     comments: str | None = None
     person_type_id: int | None = None  # the payer type (individual, company): an eligibility rule
+    version: int | None = None  # one more on every save of the order (None: the shop did not say)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class StatusChange:
     outcome: StatusOutcome
     previous_status: str
     current_status: str
+    version: int | None = None  # the order's version after the write (None: not written, or not said)
 
 
 @dataclass(frozen=True)

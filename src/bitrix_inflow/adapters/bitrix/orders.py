@@ -197,7 +197,16 @@ class Orders:
                 requested=status_id,
                 kept=str(now),
             )
-        return StatusChange(order_id, StatusOutcome.CHANGED, current, str(now))
+        version = written.get("version")
+        return StatusChange(
+            order_id,
+            StatusOutcome.CHANGED,
+            current,
+            str(now),
+            version=None
+            if version in (None, "")
+            else to_id(version, field="sale.order.update.order.version"),
+        )
 
     def _current_status(self, order_id: int) -> str:
         reply = self._transport.call(

@@ -332,6 +332,18 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         with shop.lock:
             return full_order(shop, shop.unreserve_order(order_id))
 
+    async def edit_line(request: Request) -> dict[str, Any]:
+        order_id = _int(dict(request.path_params), "order_id", minimum=1)
+        data = await _json(request)
+        basket_id = _int(data, "basketId", minimum=1)
+        quantity = _float(data, "quantity", 0.0)
+        if quantity <= 0:
+            raise _bad(
+                "quantity", "must be positive", "pass a quantity > 0 (to drop a line, cancel the order)"
+            )
+        with shop.lock:
+            return full_order(shop, shop.edit_line(order_id, basket_id, quantity))
+
     async def entities(request: Request) -> Any:
         table = request.path_params["table"]
         if table not in TABLES:
@@ -523,6 +535,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
         route("/orders/stream", stream, ["POST"]),
         route("/orders/stream/{stream_id}", stream_status, ["GET"]),
         route("/orders/{order_id}/unreserve", unreserve, ["POST"]),
+        route("/orders/{order_id}/edit-line", edit_line, ["POST"]),
         route("/entities/{table}", entities, ["GET"]),
         route("/entities/{table}/{entity_id}", entity, ["GET"]),
         route("/statuses", add_status, ["POST"]),

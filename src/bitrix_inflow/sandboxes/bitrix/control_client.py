@@ -60,6 +60,12 @@ class ControlClient:
     def unreserve(self, order_id: int) -> dict[str, Any]:
         return dict(self._call("POST", f"/orders/{order_id}/unreserve"))
 
+    def edit_line(self, order_id: int, basket_id: int, quantity: float) -> dict[str, Any]:
+        """As a manager in the admin panel: the line's quantity changes, the order is saved."""
+        return dict(
+            self._call("POST", f"/orders/{order_id}/edit-line", {"basketId": basket_id, "quantity": quantity})
+        )
+
     def entities(self, table: str, **match: Any) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/entities/{table}", **match))
 

@@ -584,6 +584,28 @@ class Shop:
             for line in self.children("shipmentItems", "basketId", item["id"]):
                 line["reservedQuantity"] = 0
 
+    def edit_line(self, order_id: int, basket_id: int, quantity: float) -> Row:
+        """A manager changes a line's quantity in the admin panel's order form: the basket item, its shipment
+        item and its reservation follow, the order is saved (new dateUpdate, version + 1, ONSALEORDERSAVED)."""
+        order = self.order(order_id)
+        item = self.t("basketItems").get(basket_id)
+        if item is None or str(item["orderId"]) != str(order["id"]):
+            raise rest_errors.controller(0, f"basket item {basket_id} is not in order {order_id}")
+        now = self.clock.iso()
+        delta = quantity - float(item["quantity"])
+        item["quantity"] = _num(quantity)
+        item["dateUpdate"] = now
+        for reservation in item["reservations"]:
+            reservation["quantity"] = _num(quantity)
+            self._reserve(item["productId"], reservation["storeId"], delta, +1)
+        for line in self.children("shipmentItems", "basketId", basket_id):
+            line["quantity"] = _num(quantity)
+            line["reservedQuantity"] = _num(quantity)
+        items = self.children("basketItems", "orderId", order["id"])
+        order["price"] = _num(round(sum(float(i["price"]) * float(i["quantity"]) for i in items), 2))
+        self._save_order(order)
+        return order
+
     def unreserve_order(self, order_id: int) -> Row:
         order = self.order(order_id)
         self._release_order(order)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
-from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopLine, ShopOrder, Watermark
+from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopLine, ShopOrder, StatusWrite, Watermark
 
 
 class BitrixOrdersShop:
@@ -19,13 +19,14 @@ class BitrixOrdersShop:
         )
         ids = tuple(dict.fromkeys(order.id for order in found.all))
         mark = Watermark(found.watermark.last_id, found.watermark.updated_at)
-        return ChangedOrders(ids, mark, found.complete)
+        return ChangedOrders(ids, mark, found.complete, {order.id: order.version for order in found.all})
 
     def order(self, order_id: int) -> ShopOrder:
         return shop_order(self.gateway.get_order(order_id))
 
-    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
-        return self.gateway.set_order_status(order_id, status_id, allowed_from=allowed_from).outcome.value
+    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:
+        change = self.gateway.set_order_status(order_id, status_id, allowed_from=allowed_from)
+        return StatusWrite(change.outcome.value, change.version)
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         # The gateway echoes the status, prices and flags it does not change (the real update resets them).
@@ -64,4 +65,4 @@ def shop_order(bundle: OrderBundle) -> ShopOrder:
         created_at=header.date_insert,
         shipments=tuple(ShipmentFacts(s.id, s.delivery_id, s.allow_delivery) for s in bundle.shipments),
     )
-    return ShopOrder(facts, header.account_number, lines)
+    return ShopOrder(facts, header.account_number, lines, header.version)

@@ -32,20 +32,23 @@ from bitrix_inflow.adapters.inflow import (
     NewPickingOrder,
     PickingOrder,
 )
-from bitrix_inflow.domain import eligibility, order_status, split
+from bitrix_inflow.domain import edits, eligibility, order_status, split
 from bitrix_inflow.domain.status_mapping import StatusMapping
-from bitrix_inflow.domain.stock import free_by_zone
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
-from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
-from bitrix_inflow.sync.orders.shop import OrdersShop, ShopOrder
+from bitrix_inflow.sync.orders import edit
+from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock, plan_lines
+from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
 
-DONE = ("forwarded", "closed", "before_go_live")  # states a forwarding run leaves alone
+DONE = (
+    "closed",
+    "before_go_live",
+)  # states a forwarding run leaves alone (a forwarded order is checked for edits)
 
 
 @dataclass(frozen=True)
@@ -68,16 +71,6 @@ class ForwardReport:
     status_written: str | None = None
 
 
-@dataclass(frozen=True)
-class _Ctx:
-    """What every step of one forwarding run shares."""
-
-    engine: Engine
-    connection_id: str
-    clock: Clock
-    order: ShopOrder
-
-
 def forward_order(
     engine: Engine,
     wms: InflowPort,
@@ -94,10 +87,36 @@ def forward_order(
         parts = store.parts_of(conn, connection_id, order_id)
     if binding is not None and binding.state in DONE:
         return ForwardReport(order_id, "unchanged", [f"already {binding.state}"])
-    generation = binding.generation if binding is not None else 1
-    live = [p for p in parts if p.generation == generation and p.state in LIVE_PART_STATES]
     order = shop.order(order_id)
-    ctx = _Ctx(engine, connection_id, clock, order)
+    run = OrderRun(engine, connection_id, clock, order)
+    if binding is not None and binding.state == "forwarded":
+        if dry_run:
+            return ForwardReport(
+                order_id, "unchanged", ["forwarded: an edit is checked by the next real run"]
+            )
+        return _edited(run, wms, shop, options, binding=binding, parts=parts)
+    if any(p.state == "cancelling" for p in parts) and not dry_run:
+        # An edit's cancellations a crash interrupted: settled before anything of the new plan is sent.
+        edit.settle_cancels(run, wms, parts)
+        with engine.connect() as conn:
+            parts = store.parts_of(conn, connection_id, order_id)
+    return _forward(run, wms, shop, options, binding=binding, parts=parts, dry_run=dry_run)
+
+
+def _forward(
+    run: OrderRun,
+    wms: InflowPort,
+    shop: OrdersShop,
+    options: ForwardOptions,
+    *,
+    binding: store.Binding | None,
+    parts: list[store.Part],
+    dry_run: bool,
+) -> ForwardReport:
+    order_id, order = run.order_id, run.order
+    generation = binding.generation if binding is not None else 1
+    # Live parts of every generation: an edit keeps the groups it did not change under their first reference.
+    live = [p for p in parts if p.state in LIVE_PART_STATES]
     verdict = eligibility.verdict(order.facts, options.rules)
     refused = [p for p in parts if p.generation == generation and p.state == "failed"]
     if not live and refused:
@@ -107,102 +126,108 @@ def forward_order(
             f"{p.external_ref}: the warehouse refused it; fix the product link or the configuration"
             for p in refused
         ]
-        return _held(ctx, "blocked", reasons, dry_run=dry_run)
+        return _held(run, "blocked", reasons, dry_run=dry_run)
     if not live:
         if not verdict.eligible:
             state = "before_go_live" if verdict.final else "ineligible"
-            return _held(ctx, state, list(verdict.reasons), dry_run=dry_run)
-        lines, problems = _plan_lines(engine, connection_id, order)
+            return _held(run, state, list(verdict.reasons), dry_run=dry_run)
+        lines, problems = plan_lines(run)
         if problems:
-            return _held(ctx, "blocked", problems, dry_run=dry_run)
-        free = free_by_zone(
-            row
-            for sku in sorted({ln.sku for ln in lines})
-            for row in wms.iter_bin_stock(warehouse=options.warehouse, sku=sku)
-        )
+            return _held(run, "blocked", problems, dry_run=dry_run)
+        free = free_stock(wms, options.warehouse, {ln.sku for ln in lines})
         carriers = {s.id: options.rules.carriers[s.delivery_id] for s in order.facts.shipments}
         planned = split.plan(
             lines, free=free, carrier_of_shipment=carriers, preference=options.zone_preference
         )
         if dry_run:
             return ForwardReport(order_id, "planned", plan=planned)
-        _store_plan(ctx, generation, planned, options.warehouse)
-        with engine.connect() as conn:
-            live = [p for p in store.parts_of(conn, connection_id, order_id) if p.generation == generation]
-    elif not verdict.eligible and any(p.state == "planned" for p in live):
+        _store_plan(run, generation, planned, options.warehouse)
+        with run.engine.connect() as conn:
+            live = [
+                p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
+            ]
+    elif not verdict.eligible and generation == 1 and any(p.state == "planned" for p in live):
         # Planned, then held (cancelled, status moved back): what was not sent is not sent now. A part already
-        # on its way is settled below all the same, since the warehouse may have it.
+        # on its way is settled below all the same, since the warehouse may have it. (After an edit the order
+        # went already, and its status is the service's own: the replacements go.)
         live = [p for p in live if p.state != "planned"]
         if not live:
-            return _held(ctx, "ineligible", list(verdict.reasons), dry_run=dry_run)
+            return _held(run, "ineligible", list(verdict.reasons), dry_run=dry_run)
     if dry_run:
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
     for part in live:
-        _send(ctx, wms, part, report)
-    with engine.connect() as conn:
-        parts_now = store.parts_of(conn, connection_id, order_id)
-    now_live = [p for p in parts_now if p.generation == generation and p.state in LIVE_PART_STATES]
+        _send(run, wms, part, report)
+    with run.engine.connect() as conn:
+        parts_now = store.parts_of(conn, run.connection_id, order_id)
+    now_live = [p for p in parts_now if p.state in LIVE_PART_STATES]
     failed = [p for p in parts_now if p.generation == generation and p.state == "failed"]
     if now_live and not failed and all(p.state == "accepted" for p in now_live):
         report.outcome = "forwarded"
-        _forwarded(ctx, shop, options, now_live, report)
+        _forwarded(run, shop, options, now_live, report)
     elif any(p.state == "short" for p in now_live):
         report.reasons.append("the warehouse is short of stock for a part: tried again later")
     return report
 
 
-def _plan_lines(
-    engine: Engine, connection_id: str, order: ShopOrder
-) -> tuple[list[split.PlanLine], list[str]]:
-    with engine.connect() as conn:
-        skus = stock_store.skus_of_products(
-            conn, connection_id, {ln.product_id for ln in order.lines if ln.product_id is not None}
-        )
-    lines: list[split.PlanLine] = []
-    problems: list[str] = []
-    for line in order.lines:
-        sku = skus.get(line.product_id) if line.product_id is not None else None
-        if sku is None:
-            problems.append(
-                f"{line.name} (basket item {line.basket_id}): no warehouse SKU is linked to product "
-                f"{line.product_id} (see `bitrix-inflow products unmatched`)"
-            )
-        elif line.qty != line.qty.to_integral_value() or line.qty <= 0:
-            problems.append(
-                f"{line.name} (basket item {line.basket_id}): {line.qty} is not a whole number of units"
-            )
-        else:
-            lines.append(split.PlanLine(line.basket_id, line.shipment_id, sku, int(line.qty)))
-    if not order.lines:
-        problems.append("no lines in any shipment")
-    return lines, problems
+def _edited(
+    run: OrderRun,
+    wms: InflowPort,
+    shop: OrdersShop,
+    options: ForwardOptions,
+    *,
+    binding: store.Binding,
+    parts: list[store.Part],
+) -> ForwardReport:
+    """A forwarded order the shop reports changed: an edit is carried out (or recorded), then sent on."""
+    change = edit.check_edit(
+        run,
+        wms,
+        binding=binding,
+        parts=parts,
+        carriers=dict(options.rules.carriers),
+        warehouse=options.warehouse,
+        preference=options.zone_preference,
+    )
+    if change.outcome != "revised":
+        picking = [f"{ref}: picking started, the edit is a conflict for a person" for ref in change.conflicts]
+        return ForwardReport(run.order_id, change.outcome, change.reasons + picking)
+    with run.engine.connect() as conn:
+        binding_now = store.load_binding(conn, run.connection_id, run.order_id)
+        parts = store.parts_of(conn, run.connection_id, run.order_id)
+    edit.settle_cancels(run, wms, parts)
+    with run.engine.connect() as conn:
+        parts = store.parts_of(conn, run.connection_id, run.order_id)
+    report = _forward(run, wms, shop, options, binding=binding_now, parts=parts, dry_run=False)
+    cancelled, sent = ", ".join(change.cancel) or "nothing", ", ".join(change.send) or "nothing"
+    report.reasons.insert(0, f"edited: {cancelled} cancelled, {sent} to send")
+    return report
 
 
-def _held(ctx: _Ctx, state: str, reasons: list[str], *, dry_run: bool) -> ForwardReport:
-    order_id = ctx.order.facts.id
+def _held(run: OrderRun, state: str, reasons: list[str], *, dry_run: bool) -> ForwardReport:
+    order_id = run.order_id
     if not dry_run:
-        with ctx.engine.begin() as conn:
-            now = ctx.clock.now()
+        with run.engine.begin() as conn:
+            now = run.clock.now()
             store.save_binding(
                 conn,
-                ctx.connection_id,
+                run.connection_id,
                 order_id,
                 state=state,
                 reason="; ".join(reasons),
-                account_number=ctx.order.account_number,
+                account_number=run.order.account_number,
                 now=now,
             )
             detail = {"reasons": reasons}
             store.add_timeline(
-                conn, ctx.connection_id, order_id, source="service", kind=state, detail=detail, now=now
+                conn, run.connection_id, order_id, source="service", kind=state, detail=detail, now=now
             )
     log.info("orders.held", order_id=order_id, state=state, reasons=reasons)
     return ForwardReport(order_id, state, reasons)
 
 
-def _store_plan(ctx: _Ctx, generation: int, planned: Sequence[split.PlannedPart], warehouse: str) -> None:
-    order_id = ctx.order.facts.id
+def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedPart], warehouse: str) -> None:
+    order_id = run.order_id
     parts = [
         store.NewPart(
             part.part_no,
@@ -214,31 +239,39 @@ def _store_plan(ctx: _Ctx, generation: int, planned: Sequence[split.PlannedPart]
         )
         for part in planned
     ]
-    with ctx.engine.begin() as conn:
-        now = ctx.clock.now()
-        account = ctx.order.account_number
+    with run.engine.begin() as conn:
+        now = run.clock.now()
+        account = run.order.account_number
         store.save_binding(
-            conn, ctx.connection_id, order_id, state="planned", account_number=account, now=now
+            conn,
+            run.connection_id,
+            order_id,
+            state="planned",
+            account_number=account,
+            # What the plan was made from: a later change of these inputs is an edit.
+            fingerprint=fingerprint_of(run.order),
+            seen_version=run.order.version,
+            now=now,
         )
-        store.plan_parts(conn, ctx.connection_id, order_id, generation, parts, now=now)
+        store.plan_parts(conn, run.connection_id, order_id, generation, parts, now=now)
         detail = {"parts": [{"ref": p.external_ref, "zone": p.zone, "carrier": p.carrier} for p in parts]}
         store.add_timeline(
-            conn, ctx.connection_id, order_id, source="service", kind="planned", detail=detail, now=now
+            conn, run.connection_id, order_id, source="service", kind="planned", detail=detail, now=now
         )
 
 
-def _send(ctx: _Ctx, wms: InflowPort, part: store.Part, report: ForwardReport) -> None:
+def _send(run: OrderRun, wms: InflowPort, part: store.Part, report: ForwardReport) -> None:
     if part.state == "accepted":
         return
     if part.state in ("planned", "short"):
-        with ctx.engine.begin() as conn:
+        with run.engine.begin() as conn:
             if not store.move_part(
-                conn, part.id, expected={part.state}, state="sending", now=ctx.clock.now()
+                conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
             ):
                 return  # another worker took it
     request = NewPickingOrder(
         external_ref=part.external_ref,
-        customer_order_ref=ctx.order.account_number,
+        customer_order_ref=run.order.account_number,
         lines=tuple(NewOrderLine(n, ln.sku, ln.qty) for n, ln in enumerate(part.lines, start=1)),
         warehouse=part.warehouse,
         zone=part.zone or None,
@@ -250,43 +283,43 @@ def _send(ctx: _Ctx, wms: InflowPort, part: store.Part, report: ForwardReport) -
         shortages = [
             {"sku": s.sku, "requested": s.requested, "available": s.available} for s in exc.shortages
         ]
-        _settle(ctx, part, "short", error={"shortages": shortages})
+        _settle(run, part, "short", error={"shortages": shortages})
         report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
         return
     except ValidationError as exc:
         # An unknown SKU or warehouse: retrying the same request cannot succeed; a person fixes the link or the
         # configuration (the binding says which), then retries the order.
-        _settle(ctx, part, "failed", error={"error": str(exc)})
-        with ctx.engine.begin() as conn:
+        _settle(run, part, "failed", error={"error": str(exc)})
+        with run.engine.begin() as conn:
             store.save_binding(
                 conn,
-                ctx.connection_id,
-                ctx.order.facts.id,
+                run.connection_id,
+                run.order_id,
                 state="blocked",
                 reason=str(exc),
-                now=ctx.clock.now(),
+                now=run.clock.now(),
             )
         report.outcome = "blocked"
         report.reasons.append(f"{part.external_ref}: {exc}")
         return
-    _accepted(ctx, part, accepted)
+    _accepted(run, part, accepted)
     report.created.append(part.external_ref)
 
 
-def _settle(ctx: _Ctx, part: store.Part, state: str, *, error: Mapping[str, object]) -> None:
-    with ctx.engine.begin() as conn:
-        now = ctx.clock.now()
+def _settle(run: OrderRun, part: store.Part, state: str, *, error: Mapping[str, object]) -> None:
+    with run.engine.begin() as conn:
+        now = run.clock.now()
         store.move_part(conn, part.id, expected={"sending"}, state=state, now=now, error=dict(error))
         detail = {"ref": part.external_ref, **error}
         store.add_timeline(
-            conn, ctx.connection_id, ctx.order.facts.id, source="inflow", kind=state, detail=detail, now=now
+            conn, run.connection_id, run.order_id, source="inflow", kind=state, detail=detail, now=now
         )
 
 
-def _accepted(ctx: _Ctx, part: store.Part, accepted: PickingOrder) -> None:
-    order_id = ctx.order.facts.id
-    with ctx.engine.begin() as conn:
-        now = ctx.clock.now()
+def _accepted(run: OrderRun, part: store.Part, accepted: PickingOrder) -> None:
+    order_id = run.order_id
+    with run.engine.begin() as conn:
+        now = run.clock.now()
         store.move_part(
             conn,
             part.id,
@@ -300,28 +333,37 @@ def _accepted(ctx: _Ctx, part: store.Part, accepted: PickingOrder) -> None:
         )
         detail = {"ref": part.external_ref, "wms_order_id": accepted.id, "status": accepted.status.value}
         store.add_timeline(
-            conn, ctx.connection_id, order_id, source="inflow", kind="accepted", detail=detail, now=now
+            conn, run.connection_id, order_id, source="inflow", kind="accepted", detail=detail, now=now
         )
     log.info("orders.part_accepted", order_id=order_id, ref=part.external_ref, wms_order_id=accepted.id)
 
 
 def _forwarded(
-    ctx: _Ctx, shop: OrdersShop, options: ForwardOptions, parts: Sequence[store.Part], report: ForwardReport
+    run: OrderRun,
+    shop: OrdersShop,
+    options: ForwardOptions,
+    parts: Sequence[store.Part],
+    report: ForwardReport,
 ) -> None:
-    order_id, connection_id = ctx.order.facts.id, ctx.connection_id
+    order_id, connection_id = run.order_id, run.connection_id
     statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status]
-    with ctx.engine.connect() as conn:
+    with run.engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
     applied = InflowStatus(binding.applied_status) if binding and binding.applied_status else None
-    shown = ctx.order.facts.status_id
+    shown = run.order.facts.status_id
     decision = order_status.decide(order_status.aggregate(statuses), applied, shown, options.mapping)
-    outcome = None
+    outcome, seen = None, None
     if decision.write is not None:
-        outcome = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+        write = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+        outcome = write.outcome
         report.status_written = decision.write if outcome == "changed" else None
-    with ctx.engine.begin() as conn:
-        now = ctx.clock.now()
-        store.save_binding(conn, connection_id, order_id, state="forwarded", now=now)
+        if outcome == "changed" and binding is not None:
+            seen = edits.seen_after_own_writes(
+                binding.seen_version, shipment_writes=0, status_version=write.version
+            )
+    with run.engine.begin() as conn:
+        now = run.clock.now()
+        store.save_binding(conn, connection_id, order_id, state="forwarded", seen_version=seen, now=now)
         if decision.record is not None and outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
         if outcome == "refused":

@@ -2,8 +2,10 @@
 in one transaction, a binding for each new order, a forwarding job for each order that still has to go, and the
 watermark. A crash before the commit repeats the poll; after it, the jobs exist and the watermark has moved.
 
-An order already forwarded is not forwarded again when it changes in the shop: the service's own status write
-changes it too, and must not start a new round (an edit after forwarding is the edits slice's business).
+An order already forwarded is checked for an edit when someone else changed it: the shop counts every save of an
+order in its ``version``, and the binding keeps the version the service has accounted for (what it planned from,
+plus its own writes). The service's own status and tracking writes therefore start no new round; another version
+queues one forwarding run, which compares the order's plan inputs and carries out (or records) the edit.
 """
 
 from __future__ import annotations
@@ -30,9 +32,8 @@ WAITING = ("seen", "ineligible", "blocked", "planned")  # a change may let these
 class NoticeReport:
     seen: int = 0
     queued: list[int] = field(default_factory=list)
-    left_alone: list[int] = field(
-        default_factory=list
-    )  # forwarded or final: a change does not send them again
+    # Final, or forwarded and unchanged since the service accounted for them (its own writes included).
+    left_alone: list[int] = field(default_factory=list)
     complete: bool = True
 
 
@@ -57,6 +58,11 @@ def notice_orders(
             binding = store.load_binding(conn, connection_id, order_id)
             if binding is None:
                 store.save_binding(conn, connection_id, order_id, state="seen", now=now)
+            elif binding.state == "forwarded":
+                version = changes.versions.get(order_id)
+                if version is not None and version == binding.seen_version:
+                    report.left_alone.append(order_id)  # the service's own write, or a change already checked
+                    continue
             elif binding.state not in WAITING:
                 report.left_alone.append(order_id)
                 continue

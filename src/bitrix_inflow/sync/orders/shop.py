@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
@@ -27,6 +27,7 @@ class ShopOrder:
     facts: OrderFacts
     account_number: str
     lines: tuple[ShopLine, ...]
+    version: int | None = None  # the shop's save counter when this was read (None: the shop did not say)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class ChangedOrders:
     ids: tuple[int, ...]  # new and changed orders, each once
     watermark: Watermark  # moves only past what was read
     complete: bool  # False: the poll stopped at its page bound; poll again soon
+    versions: Mapping[int, int | None] = field(default_factory=dict)  # each order's save counter as read
+
+
+@dataclass(frozen=True)
+class StatusWrite:
+    outcome: str  # changed | already_set | refused
+    version: int | None = None  # the order's save counter after the write (None: not written, or not said)
 
 
 class OrdersShop(Protocol):
@@ -51,8 +59,8 @@ class OrdersShop(Protocol):
 
     def order(self, order_id: int) -> ShopOrder: ...
 
-    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> str:
-        """Compare-and-set the order's status; the outcome: ``changed``, ``already_set`` or ``refused``."""
+    def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:
+        """Compare-and-set the order's status."""
         ...
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:

@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.adapters.inflow import InflowPort, PickingOrder
-from bitrix_inflow.domain import order_status
+from bitrix_inflow.domain import edits, order_status
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
@@ -170,6 +171,10 @@ def apply_statuses(
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
     decision = order_status.decide(report.aggregate, applied, None, mapping)
     report.why = decision.why
+    # Shipments first, then the status: the status write's answer then tells whether anyone but the service
+    # saved the order meanwhile (its version counts every save).
+    shipments = _shipments(shop, parts, report, binding.shipments_written or {})
+    status_version = None
     if decision.write is not None and report.aggregate is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
         # are forwarded from; anything else was set by a person, and stays.
@@ -179,11 +184,19 @@ def apply_statuses(
             if InflowStatus(status) in order_status.PROGRESS
             and order_status.PROGRESS[InflowStatus(status)] < order_status.PROGRESS[report.aggregate]
         }
-        report.outcome = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
+        write = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
+        report.outcome = write.outcome
         report.written = decision.write if report.outcome == "changed" else None
-    _shipments(shop, parts, report)
+        status_version = write.version if report.written else None
+    seen = edits.seen_after_own_writes(
+        binding.seen_version, shipment_writes=len(report.shipments), status_version=status_version
+    )
     with engine.begin() as conn:
         now = clock.now()
+        if seen is not None:
+            store.set_seen_version(conn, connection_id, order_id, seen, now=now)
+        if report.shipments:
+            store.set_shipments_written(conn, connection_id, order_id, shipments, now=now)
         if decision.record is not None and report.outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
         if report.outcome == "refused":
@@ -210,11 +223,15 @@ def apply_statuses(
     return report
 
 
-def _shipments(shop: OrdersShop, parts: Collection[store.Part], report: ApplyReport) -> None:
+def _shipments(
+    shop: OrdersShop, parts: Collection[store.Part], report: ApplyReport, written: Mapping[str, Any]
+) -> dict[str, list[object]]:
     """Each shipment's tracking: the numbers of its parts in part order (never fewer than before); shipped once
-    every part carrying its lines has left the warehouse."""
+    every part carrying its lines has left the warehouse. Only what changed since the service's last write is
+    written; the map of what the shipments now carry is returned for the binding."""
+    now_written = {key: list(value) for key, value in written.items()}
     by_shipment: dict[int, list[store.Part]] = {}
-    for part in sorted(parts, key=lambda p: p.part_no):
+    for part in sorted(parts, key=lambda p: (p.generation, p.part_no)):
         for shipment_id in dict.fromkeys(line.shipment_id for line in part.lines):
             by_shipment.setdefault(shipment_id, []).append(part)
     for shipment_id, carrying in sorted(by_shipment.items()):
@@ -223,5 +240,9 @@ def _shipments(shop: OrdersShop, parts: Collection[store.Part], report: ApplyRep
             continue
         shipped = all(p.wms_status in {s.value for s in _SHIPPED} for p in carrying)
         tracking = ", ".join(dict.fromkeys(numbers))
+        if now_written.get(str(shipment_id)) == [tracking, shipped]:
+            continue
         if shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped):
             report.shipments[shipment_id] = tracking
+            now_written[str(shipment_id)] = [tracking, shipped]
+    return now_written
