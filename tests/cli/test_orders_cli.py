@@ -95,19 +95,33 @@ def test_one_round_forwards_then_follows_and_shows_an_order(
     placed = httpx.get(orders_url, timeout=30).json()["items"]
     assert sorted(o["external_ref"] for o in placed) == [f"B-{order_id}-1", f"B-{order_id}-2"]
 
-    for order in placed:
+    # A manager edits the hoodie line before anyone picks it: the next round re-sends that part only.
+    basket = sorted(int(r["id"]) for r in shop.control.entities("basketItems", orderId=order_id))
+    shop.control.edit_line(order_id, basket[0], 2)
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    placed = {o["external_ref"]: o for o in httpx.get(orders_url, timeout=30).json()["items"]}
+    assert placed[f"B-{order_id}-1"]["status"] == "CANCELLED" and f"B-{order_id}r2-1" in placed
+
+    live = [o for o in placed.values() if o["status"] != "CANCELLED"]
+    for order in live:
         url = f"{orders_url}/{order['id']}/advance"
         httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
     assert code == 0, output
-    assert "2 picking order(s) moved" in output
+    assert "picking order(s) moved" in output
     assert shop.control.entity("orders", order_id)["statusId"] == "D"
+
+    # Edited again once shipped: recorded for a person, nothing cancelled or sent.
+    shop.control.edit_line(order_id, basket[1], 3)
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    assert len(httpx.get(orders_url, timeout=30).json()["items"]) == 3
 
     code, output = run(db_url, warehouse, shop, tmp_path, "orders", "show", str(order_id))
     assert code == 0, output
-    assert (
-        f"B-{order_id}-1" in output and "SHIPPED" in output and "forwarded" in output and "planned" in output
-    )
+    assert f"B-{order_id}r2-1" in output and "SHIPPED" in output and "superseded" in output
+    assert "conflicts" in output and "edit_after_picking" in output and "orders.forward" in output
 
 
 def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_nothing_twice(

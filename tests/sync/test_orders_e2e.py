@@ -433,6 +433,50 @@ def test_an_edit_before_picking_cancels_the_changed_part_and_sends_its_replaceme
     assert sorted(shipment["trackingNumber"].split(", ")) == sorted(numbers) and shipment["deducted"] == "Y"
 
 
+class DiesAfterTheWarehouseCancels:
+    """The process is killed after the warehouse cancelled a picking order and before the service committed it."""
+
+    def __init__(self, client: InflowClient) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def cancel(self, order_id: str, **kwargs: Any) -> PickingOrder:
+        self.client.cancel(order_id, **kwargs)
+        raise SystemExit("killed after the cancel, before the local commit")
+
+
+def test_a_crash_after_the_warehouse_cancelled_an_edited_part_sends_its_replacement_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+    assert order_id in notice_orders(engine, sides.orders, clock=CLOCK).queued
+    options = options_for(sides)
+    with pytest.raises(SystemExit):
+        forward_order(
+            engine, DiesAfterTheWarehouseCancels(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    with engine.connect() as conn:
+        states = {p.external_ref: p.state for p in order_store.parts_of(conn, "default", order_id)}
+    assert states == {
+        f"B-{order_id}-1": "cancelling",
+        f"B-{order_id}-2": "accepted",
+        f"B-{order_id}r2-1": "waiting",
+    }
+    assert wms_by_ref(sides)[f"B-{order_id}-1"]["status"] == "CANCELLED"
+
+    # The restarted run confirms the cancel (the warehouse moved the version on; it looks, sees CANCELLED) and
+    # sends the replacement, once.
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "forwarded" and report.created == [f"B-{order_id}r2-1"]
+    again = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert again.outcome == "unchanged"
+    assert sorted(wms_by_ref(sides)) == sorted([f"B-{order_id}-1", f"B-{order_id}-2", f"B-{order_id}r2-1"])
+
+
 def test_an_edit_after_picking_started_is_recorded_and_the_picking_order_stands(
     engine: Engine, sides: Sides
 ) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
 from bitrix_inflow.config import Settings
 from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
+from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
 from bitrix_inflow.service import build_registry, worker_settings
@@ -25,7 +26,7 @@ from bitrix_inflow.store import orders as store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders import jobs as orders_jobs
 from bitrix_inflow.sync.orders.forward import forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders, order_lock_key
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, read_changes
 from bitrix_inflow.timing import SystemClock
 
@@ -153,6 +154,8 @@ def show(
         binding = store.load_binding(conn, connection, order_id)
         parts = store.parts_of(conn, connection, order_id)
         events = store.timeline(conn, connection, order_id)
+        conflicts = store.conflicts_of(conn, connection, order_id)
+        order_jobs = queue.list_jobs(conn, lock_key=order_lock_key(connection, order_id), limit=20)
     if binding is None:
         fail(f"order {order_id} has not been seen by the service (is it older than [orders] go_live?)")
     console.print(
@@ -176,6 +179,28 @@ def show(
             escape(lines),
         )
     console.print(table)
+    if conflicts:
+        found = Table(title="conflicts (a person decides)", header_style="bold")
+        for column in ("since", "kind", "about", "state", "detail"):
+            found.add_column(column, overflow="fold")
+        for conflict in conflicts:
+            found.add_row(
+                conflict.created_at.isoformat(timespec="seconds"),
+                conflict.kind,
+                escape(conflict.subject),
+                conflict.state,
+                escape(str(conflict.detail)),
+            )
+        console.print(found)
+    if order_jobs:
+        ran = Table(title="jobs", header_style="bold")
+        for column in ("id", "kind", "status", "attempts", "last error"):
+            ran.add_column(column, overflow="fold")
+        for job in order_jobs:
+            ran.add_row(
+                str(job.id), job.kind, job.status.value, str(job.attempts), escape(job.last_error or "-")
+            )
+        console.print(ran)
     timeline = Table(title="timeline", header_style="bold")
     for column in ("at", "from", "what", "detail"):
         timeline.add_column(column, overflow="fold")

@@ -314,9 +314,12 @@ def list_jobs(
     statuses: Sequence[JobStatus] | None = None,
     kind: str | None = None,
     connection_id: str | None = None,
+    lock_key: str | None = None,
     limit: int = 50,
 ) -> list[Job]:
     stmt = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+    if lock_key:
+        stmt = stmt.where(jobs.c.lock_key == lock_key)
     if statuses:
         stmt = stmt.where(jobs.c.status.in_([s.value for s in statuses]))
     if kind:

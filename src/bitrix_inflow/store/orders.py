@@ -430,6 +430,28 @@ def open_conflict(
     return insert_ignoring_conflict(conn, order_conflicts, values, index) is not None
 
 
+@dataclass(frozen=True)
+class OpenConflict:
+    kind: str
+    subject: str
+    state: str
+    detail: Mapping[str, Any]
+    created_at: dt.datetime
+
+
+def conflicts_of(conn: Connection, connection_id: str, order_id: int) -> list[OpenConflict]:
+    c = order_conflicts.c
+    rows = conn.execute(
+        select(c.kind, c.subject, c.state, c.detail, c.created_at)
+        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
+        .order_by(c.id)
+    ).all()
+    return [
+        OpenConflict(kind, subject, state, dict(detail or {}), at)
+        for kind, subject, state, detail, at in rows
+    ]
+
+
 def add_timeline(
     conn: Connection,
     connection_id: str,
