@@ -25,7 +25,7 @@ from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_conflicts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders, sweep_waiting
 from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
@@ -552,3 +552,26 @@ def test_the_services_own_status_and_tracking_writes_to_delivered_start_no_round
     assert writes == 3 * (3 + 1)  # Q, D, F and one shipment each: 12 writes, no round
     assert queued_forwards(engine) == []
     assert {sides.shop.control.entity("orders", o)["statusId"] for o in orders} == {"F"}
+
+
+def test_an_order_short_of_stock_is_retried_by_the_sweep_and_goes_once_the_stock_came(
+    engine: Engine, sides: Sides
+) -> None:
+    stock = httpx.get(f"{sides.warehouse.base_url}/_sandbox/stock/MAIN/{HOODIE}", timeout=30).json()
+    free = int(stock["qty_available"])
+    order_id = place(sides, engine, [(HOODIE, free + 5)], [{"deliveryId": 2, "lines": [0]}])
+    first = notice_and_forward(engine, sides, order_id)
+    assert first.outcome == "waiting" and any("short" in r for r in first.reasons)
+    assert sweep_waiting(engine, clock=CLOCK) == [order_id]  # nothing in the shop changes: the sweep retries
+    options = options_for(sides)
+    still = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert still.outcome == "waiting" and sides.wms_orders() == []
+    body = {"warehouse": "MAIN", "sku": HOODIE, "delta": free + 10}
+    httpx.post(f"{sides.warehouse.base_url}/_sandbox/stock", json=body, timeout=30).raise_for_status()
+    assert sweep_waiting(engine, clock=CLOCK) == [order_id]
+    done = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert done.outcome == "forwarded" and len(sides.wms_orders()) == 1
+    assert sweep_waiting(engine, clock=CLOCK) == []  # forwarded: nothing left to retry
+    with engine.connect() as conn:
+        kinds = [kind for _, _, kind, _ in order_store.timeline(conn, "default", order_id)]
+    assert kinds.count("short") == 1, "a retry that is still short is not said again"

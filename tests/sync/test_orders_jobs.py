@@ -19,6 +19,7 @@ def test_the_flow_is_off_until_a_go_live_moment_is_set() -> None:
         "orders.poll": "orders.notice",
         "orders.feed": "orders.feed",
         "orders.prune": "orders.prune",
+        "orders.sweep": "orders.sweep",
     }
     assert jobs.blueprint in blueprints(), "the service discovers the orders flow"
     kinds = {task.kind for task in jobs.blueprint.tasks}
@@ -29,6 +30,7 @@ def test_the_flow_is_off_until_a_go_live_moment_is_set() -> None:
         "orders.apply",
         "orders.refresh",
         "orders.prune",
+        "orders.sweep",
     }
 
 

@@ -107,6 +107,11 @@ class ScheduleSettings(Section):
     )
     orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
     statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
+    orders_retry_seconds: int = Field(
+        600,
+        ge=MIN_INTERVAL_SECONDS,
+        description="retry orders on their way that nothing else moves (short of stock, a failed send, a fixed link)",
+    )
     reconcile_seconds: int = Field(
         3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile"
     )

@@ -124,6 +124,18 @@ def save_binding(
     conn.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "bitrix_order_id"], set_=values))
 
 
+def bindings_in(conn: Connection, connection_id: str, states: Collection[str], *, limit: int) -> list[int]:
+    """Orders whose binding is in one of ``states``, the longest untouched first."""
+    c = order_bindings.c
+    rows = conn.execute(
+        select(c.bitrix_order_id)
+        .where(c.connection_id == connection_id, c.state.in_(list(states)))
+        .order_by(c.updated_at, c.bitrix_order_id)
+        .limit(limit)
+    ).all()
+    return [int(order_id) for (order_id,) in rows]
+
+
 def set_seen_version(
     conn: Connection, connection_id: str, order_id: int, version: int, *, now: dt.datetime
 ) -> None:

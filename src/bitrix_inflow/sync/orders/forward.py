@@ -209,6 +209,9 @@ def _held(run: OrderRun, state: str, reasons: list[str], *, dry_run: bool) -> Fo
     if not dry_run:
         with run.engine.begin() as conn:
             now = run.clock.now()
+            before = store.load_binding(conn, run.connection_id, order_id)
+            # Held again for the same reasons (a scheduled retry): the timeline says it once.
+            repeated = before is not None and before.state == state and before.reason == "; ".join(reasons)
             store.save_binding(
                 conn,
                 run.connection_id,
@@ -218,10 +221,11 @@ def _held(run: OrderRun, state: str, reasons: list[str], *, dry_run: bool) -> Fo
                 account_number=run.order.account_number,
                 now=now,
             )
-            detail = {"reasons": reasons}
-            store.add_timeline(
-                conn, run.connection_id, order_id, source="service", kind=state, detail=detail, now=now
-            )
+            if not repeated:
+                detail = {"reasons": reasons}
+                store.add_timeline(
+                    conn, run.connection_id, order_id, source="service", kind=state, detail=detail, now=now
+                )
     log.info("orders.held", order_id=order_id, state=state, reasons=reasons)
     return ForwardReport(order_id, state, reasons)
 
@@ -283,7 +287,7 @@ def _send(run: OrderRun, wms: InflowPort, part: store.Part, report: ForwardRepor
         shortages = [
             {"sku": s.sku, "requested": s.requested, "available": s.available} for s in exc.shortages
         ]
-        _settle(run, part, "short", error={"shortages": shortages})
+        _settle(run, part, "short", error={"shortages": shortages}, said_before=part.state == "short")
         report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
         return
     except ValidationError as exc:
@@ -306,14 +310,17 @@ def _send(run: OrderRun, wms: InflowPort, part: store.Part, report: ForwardRepor
     report.created.append(part.external_ref)
 
 
-def _settle(run: OrderRun, part: store.Part, state: str, *, error: Mapping[str, object]) -> None:
+def _settle(
+    run: OrderRun, part: store.Part, state: str, *, error: Mapping[str, object], said_before: bool = False
+) -> None:
     with run.engine.begin() as conn:
         now = run.clock.now()
         store.move_part(conn, part.id, expected={"sending"}, state=state, now=now, error=dict(error))
-        detail = {"ref": part.external_ref, **error}
-        store.add_timeline(
-            conn, run.connection_id, run.order_id, source="inflow", kind=state, detail=detail, now=now
-        )
+        if not said_before:  # still short on a scheduled retry: the timeline says it once
+            detail = {"ref": part.external_ref, **error}
+            store.add_timeline(
+                conn, run.connection_id, run.order_id, source="inflow", kind=state, detail=detail, now=now
+            )
 
 
 def _accepted(run: OrderRun, part: store.Part, accepted: PickingOrder) -> None:

@@ -25,7 +25,7 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders, sweep_waiting
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
@@ -33,6 +33,7 @@ from bitrix_inflow.timing import SystemClock
 NOTICE_KIND = "orders.notice"
 FEED_KIND = "orders.feed"
 PRUNE_KIND = "orders.prune"
+SWEEP_KIND = "orders.sweep"
 # The warehouse retries a webhook for hours at most (contract §8: 8 attempts, exponential backoff); a week is ample.
 KEEP_EVENT_IDS = dt.timedelta(days=7)
 
@@ -125,6 +126,26 @@ def apply(ctx: JobContext, settings: Settings) -> None:
             clock=SystemClock(),
             connection_id=ctx.job.connection_id,
         )
+
+
+@blueprint.task(SWEEP_KIND)
+def sweep(ctx: JobContext, settings: Settings) -> None:
+    del settings
+    queued = sweep_waiting(ctx.engine, clock=SystemClock(), connection_id=ctx.job.connection_id)
+    if queued:
+        ctx.log.info("orders.retried", orders=queued[:20], count=len(queued))
+
+
+@blueprint.periodic
+def retry_waiting(settings: Settings) -> Schedule | None:
+    if settings.orders.go_live is None:
+        return None
+    return Schedule(
+        name=SWEEP_KIND,
+        every=dt.timedelta(seconds=settings.schedules.orders_retry_seconds),
+        kind=SWEEP_KIND,
+        lock_key="orders:sweep",
+    )
 
 
 @blueprint.task(PRUNE_KIND)

@@ -26,6 +26,11 @@ log = structlog.get_logger("bitrix_inflow.sync.orders")
 FORWARD_KIND = "orders.forward"
 CURSOR = "bitrix.orders"
 WAITING = ("seen", "ineligible", "blocked", "planned")  # a change may let these go, or they are on their way
+SWEPT = (
+    "seen",
+    "planned",
+    "blocked",
+)  # retried on a schedule: stock may have come, a link may have been fixed
 
 
 @dataclass
@@ -66,19 +71,41 @@ def notice_orders(
             elif binding.state not in WAITING:
                 report.left_alone.append(order_id)
                 continue
-            queue.enqueue(
-                conn,
-                FORWARD_KIND,
-                {"order_id": order_id},
-                now=now,
-                connection_id=connection_id,
-                dedupe_key=forward_job_key(connection_id, order_id),
-                lock_key=order_lock_key(connection_id, order_id),
-            )
+            queue_forward(conn, connection_id, order_id, now=now)
             report.queued.append(order_id)
         store.save_cursor(conn, connection_id, CURSOR, _stored(changes.watermark), now=now)
     log.info("orders.noticed", seen=report.seen, queued=len(report.queued), left_alone=len(report.left_alone))
     return report
+
+
+def queue_forward(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> None:
+    """A forwarding run for the order, in the caller's transaction. Coalesced: it joins a run still waiting, and
+    a run already under way (which read the order before this change) gets one follow-up after it."""
+    queue.enqueue_coalesced(
+        conn,
+        FORWARD_KIND,
+        {"order_id": order_id},
+        key=forward_job_key(connection_id, order_id),
+        now=now,
+        connection_id=connection_id,
+        lock_key=order_lock_key(connection_id, order_id),
+    )
+
+
+def sweep_waiting(
+    engine: Engine, *, clock: Clock, connection_id: str = "default", limit: int = 500
+) -> list[int]:
+    """Orders on their way that nothing in the shop will move again: a part the warehouse was short of, a part
+    left ``sending`` by a run that gave up, an edit half carried out, a product link fixed since. Each gets a
+    forwarding run; the run decides, so a sweep can never send anything twice."""
+    with engine.begin() as conn:
+        now = clock.now()
+        waiting = store.bindings_in(conn, connection_id, SWEPT, limit=limit)
+        for order_id in waiting:
+            queue_forward(conn, connection_id, order_id, now=now)
+    if waiting:
+        log.info("orders.swept", queued=len(waiting))
+    return waiting
 
 
 def load_watermark(conn: Connection, connection_id: str) -> Watermark:

@@ -92,13 +92,14 @@ def take(
     store.add_timeline(
         conn, connection_id, part.bitrix_order_id, source="inflow", kind="status", detail=detail, now=now
     )
-    queue.enqueue(
+    # Coalesced: an apply already under way read the parts before this change, so it gets one follow-up.
+    queue.enqueue_coalesced(
         conn,
         APPLY_KIND,
         {"order_id": part.bitrix_order_id},
+        key=f"{APPLY_KIND}:{connection_id}:{part.bitrix_order_id}",
         now=now,
         connection_id=connection_id,
-        dedupe_key=f"{APPLY_KIND}:{connection_id}:{part.bitrix_order_id}",
         lock_key=order_lock_key(connection_id, part.bitrix_order_id),
     )
     report.updated += 1
