@@ -9,6 +9,7 @@ missing, so losing the database on the way cannot turn into a green run that tes
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,10 @@ from bitrix_inflow.store.engine import make_engine, normalise_url
 # An unexpected exception in any sandbox fails the test during which it happened (a client under test would
 # otherwise retry the 500 and pass over the sandbox bug).
 pytest_plugins = ["pytester", "bitrix_inflow.sandboxes.pytest_plugin"]
+
+# The suite's own helpers (sandbox_env, web_app) are plain modules beside this file; with --import-mode=importlib
+# the tests folder is not on the path by itself.
+sys.path.insert(0, str(Path(__file__).parent))
 
 PG_ENV = "BITRIX_INFLOW_TEST_PG"
 REQUIRE_PG_ENV = "BITRIX_INFLOW_REQUIRE_PG"

@@ -135,6 +135,12 @@ class Service:
             return None
         return inflow.webhook_secret.get_secret_value()
 
+    def _application_token(self) -> str | None:
+        bitrix = self.settings.bitrix
+        if bitrix is None or bitrix.application_token is None:
+            return None
+        return bitrix.application_token.get_secret_value()
+
     def _web_server(self) -> uvicorn.Server | None:
         web = self.settings.web
         if not web.enabled:
@@ -143,7 +149,12 @@ class Service:
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
         )
         config = uvicorn.Config(
-            build_app(self.engine, alive_within=alive_within, inflow_webhook_secret=self._webhook_secret()),
+            build_app(
+                self.engine,
+                alive_within=alive_within,
+                inflow_webhook_secret=self._webhook_secret(),
+                bitrix_application_token=self._application_token(),
+            ),
             host=web.host,
             port=web.port,
             log_config=None,  # keep our structlog set-up

@@ -26,8 +26,6 @@ from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
 from sandbox_env import service_environment
 
 

@@ -25,11 +25,12 @@ from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_conflicts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
 from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
+from web_app import serve
 
 CLOCK = SystemClock()
 HOODIE, SNEAKER, TEE = "SB-HOODIE-URBAN-M", "SB-SNEAKER-RUN-41", "SB-TEE-CLASSIC-S"  # zones A, B, P
@@ -575,3 +576,38 @@ def test_an_order_short_of_stock_is_retried_by_the_sweep_and_goes_once_the_stock
     with engine.connect() as conn:
         kinds = [kind for _, _, kind, _ in order_store.timeline(conn, "default", order_id)]
     assert kinds.count("short") == 1, "a retry that is still short is not said again"
+
+
+def early_polls(engine: Engine) -> int:
+    """Early polls the shop's events queued since the last call (taken off the queue, as a worker would)."""
+    with engine.begin() as conn:
+        found = conn.execute(jobs.delete().where(jobs.c.kind == NOTICE_KIND).returning(jobs.c.id)).all()
+    return len(found)
+
+
+def test_shop_events_start_a_poll_for_a_new_order_and_an_edit_and_none_for_the_services_own_writes(
+    engine: Engine, sides: Sides
+) -> None:
+    token = "jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
+    for url in serve(engine, bitrix_application_token=token):
+        sides.shop.control.configure_events(handler_url=url + "/hooks/bitrix", application_token=token)
+        order_id = place(sides, engine, [(HOODIE, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+        sides.shop.control.event_log()  # (waits until the shop sent what it emitted)
+        assert early_polls(engine) == 1  # a customer ordered: polled at once, not at the next interval
+        assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+        writes = 1  # N → P
+        options = options_for(sides)
+        for stage in ("PICKING", "SHIPPED", "DELIVERED"):
+            advance(sides, stage)
+            read_changes(engine, sides.client, clock=CLOCK)
+            report = apply_statuses(
+                engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+            )
+            writes += bool(report.written) + len(report.shipments)
+        log = sides.shop.control.event_log()
+        echoes = [d for d in log if d["outcome"] == "delivered"]
+        assert writes == 5 and len(echoes) >= 1 + writes  # the order's creation and every write came back
+        assert early_polls(engine) == 0, "the service's own writes started a poll"
+        sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+        sides.shop.control.event_log()
+        assert early_polls(engine) == 1  # a manager's edit: polled at once

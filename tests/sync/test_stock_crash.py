@@ -28,8 +28,6 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.store.tables import stock_documents
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
 from sandbox_env import service_environment
 
 CATALOGUE = 150  # matched SKUs on both sides: three write batches of 50

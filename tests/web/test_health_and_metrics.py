@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
@@ -19,25 +16,12 @@ from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
-from bitrix_inflow.web.app import build_app
+from web_app import serve
 
 
 @pytest.fixture
 def web(engine: Engine) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_app(engine), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "web app did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    yield from serve(engine)
 
 
 def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from bitrix_inflow.jobs import queue
@@ -20,32 +16,14 @@ from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.store import stock
 from bitrix_inflow.sync.orders.statuses import REFRESH_KIND
 from bitrix_inflow.sync.stock.jobs import SYNC_KIND
-from bitrix_inflow.web.app import build_app
+from web_app import serve
 
 SECRET = "a-webhook-secret-of-the-sandbox"
 
 
-def serve(engine: Engine, secret: str | None) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = build_app(engine, inflow_webhook_secret=secret)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "web app did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
 @pytest.fixture
 def web(engine: Engine) -> Iterator[str]:
-    yield from serve(engine, SECRET)
+    yield from serve(engine, inflow_webhook_secret=SECRET)
 
 
 def deliver(
@@ -151,6 +129,6 @@ def test_other_events_are_acknowledged_and_bad_payloads_refused(web: str, engine
 
 
 def test_without_a_secret_the_hook_is_off_and_says_how_to_turn_it_on(engine: Engine) -> None:
-    for url in serve(engine, None):
+    for url in serve(engine, inflow_webhook_secret=None):
         answer = deliver(url, stock_changed("e1", "MUG-1"))
         assert answer.status_code == 404 and "inflow.webhook_secret" in answer.json()["error"]

@@ -136,6 +136,44 @@ def bindings_in(conn: Connection, connection_id: str, states: Collection[str], *
     return [int(order_id) for (order_id,) in rows]
 
 
+def expect_echoes(
+    conn: Connection, connection_id: str, order_id: int, count: int, *, now: dt.datetime
+) -> None:
+    """The service's own writes will come back as ``count`` shop events about the order."""
+    if count > 0:
+        conn.execute(
+            update(order_bindings)
+            .where(
+                order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id
+            )
+            .values(echoes=order_bindings.c.echoes + count, updated_at=now)
+        )
+
+
+def consume_echo(conn: Connection, connection_id: str, order_id: int) -> bool:
+    """True when a shop event about the order was expected as the echo of the service's own write (and is now
+    spent); False: someone else changed the order, or it is new."""
+    c = order_bindings.c
+    result = conn.execute(
+        update(order_bindings)
+        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id, c.echoes > 0)
+        .values(echoes=c.echoes - 1)
+    )
+    return bool(result.rowcount == 1)
+
+
+def order_of_shipment(conn: Connection, connection_id: str, shipment_id: int) -> int | None:
+    """The Bitrix order a shipment belongs to, when one of the service's picking orders carries it."""
+    p, ln = order_parts.c, order_part_lines.c
+    row = conn.execute(
+        select(p.bitrix_order_id)
+        .select_from(order_part_lines.join(order_parts, ln.part_id == p.id))
+        .where(p.connection_id == connection_id, ln.shipment_id == shipment_id)
+        .limit(1)
+    ).first()
+    return None if row is None else int(row[0])
+
+
 def set_seen_version(
     conn: Connection, connection_id: str, order_id: int, version: int, *, now: dt.datetime
 ) -> None:

@@ -63,6 +63,11 @@ class BitrixSettings(BaseModel):
         default=300, ge=0, description="re-read orders changed this long before the dateUpdate watermark"
     )
     manager_user_id: int | None = Field(default=None, ge=1, description="Bitrix user who gets notices/tasks")
+    application_token: SecretStr | None = Field(
+        default=None,
+        description="the token the shop sends with every event (auth[application_token]) to serve's /hooks/bitrix; "
+        "unset: events are refused and orders are found by the poll alone",
+    )
 
     @model_validator(mode="after")
     def _one_way_in(self) -> BitrixSettings:

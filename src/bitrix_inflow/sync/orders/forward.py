@@ -39,6 +39,7 @@ from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders import edit
+from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write
 from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock, plan_lines
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
@@ -361,7 +362,9 @@ def _forwarded(
     decision = order_status.decide(order_status.aggregate(statuses), applied, shown, options.mapping)
     outcome, seen = None, None
     if decision.write is not None:
-        write = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+        with own_write(run.engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=run.clock) as done:
+            write = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+            done[0] = write.outcome == "changed"
         outcome = write.outcome
         report.status_written = decision.write if outcome == "changed" else None
         if outcome == "changed" and binding is not None:

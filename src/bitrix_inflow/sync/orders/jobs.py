@@ -25,12 +25,11 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
 
-NOTICE_KIND = "orders.notice"
 FEED_KIND = "orders.feed"
 PRUNE_KIND = "orders.prune"
 SWEEP_KIND = "orders.sweep"

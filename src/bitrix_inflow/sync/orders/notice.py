@@ -11,6 +11,8 @@ queues one forwarding run, which compares the order's plan inputs and carries ou
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
@@ -24,6 +26,11 @@ from bitrix_inflow.timing import Clock
 log = structlog.get_logger("bitrix_inflow.sync.orders")
 
 FORWARD_KIND = "orders.forward"
+NOTICE_KIND = "orders.notice"
+# The shop's events about one write of the service: an order's save sends ONSALEORDERSAVED; a shipment's save sends
+# ONSHIPMENTENTITYSAVED and saves its order.
+STATUS_WRITE_ECHOES = 1
+SHIPMENT_WRITE_ECHOES = 2
 CURSOR = "bitrix.orders"
 WAITING = ("seen", "ineligible", "blocked", "planned")  # a change may let these go, or they are on their way
 SWEPT = (
@@ -106,6 +113,52 @@ def sweep_waiting(
     if waiting:
         log.info("orders.swept", queued=len(waiting))
     return waiting
+
+
+@contextmanager
+def own_write(
+    engine: Engine, connection_id: str, order_id: int, echoes: int, *, clock: Clock
+) -> Iterator[list[bool]]:
+    """Around one write of the service to the shop: its echoes are announced *before* the write (the shop's event
+    may arrive before the write's answer), and taken back when the body says nothing was written (``done[0]``
+    stays False) or fails. A write that happened and whose echo never comes leaves one expectation behind, which
+    swallows one later event at most: the periodic poll still sees that change."""
+    with engine.begin() as conn:
+        store.expect_echoes(conn, connection_id, order_id, echoes, now=clock.now())
+    done = [False]
+    try:
+        yield done
+    finally:
+        if not done[0]:
+            with engine.begin() as conn:
+                for _ in range(echoes):
+                    store.consume_echo(conn, connection_id, order_id)
+
+
+def hint_order(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> bool:
+    """A shop event about an order, in the caller's transaction: the echo of the service's own write is spent
+    and starts nothing; anything else queues an early poll (coalesced: one waits, however many events come). The
+    event is only a doorbell: the poll reads what changed. True when a poll was queued."""
+    if store.consume_echo(conn, connection_id, order_id):
+        return False
+    queue.enqueue_coalesced(
+        conn,
+        NOTICE_KIND,
+        {"hinted": order_id},
+        key=f"{NOTICE_KIND}:{connection_id}",
+        now=now,
+        connection_id=connection_id,
+        lock_key="orders:notice",
+        priority=10,  # a customer just ordered
+    )
+    return True
+
+
+def hint_shipment(conn: Connection, connection_id: str, shipment_id: int, *, now: dt.datetime) -> bool:
+    """A shop event about a shipment (it carries only the shipment's id): of an order the service forwarded, it
+    counts for that order; a shipment of an order not forwarded yet has its own order event."""
+    order_id = store.order_of_shipment(conn, connection_id, shipment_id)
+    return False if order_id is None else hint_order(conn, connection_id, order_id, now=now)
 
 
 def load_watermark(conn: Connection, connection_id: str) -> Watermark:

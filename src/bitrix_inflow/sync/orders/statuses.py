@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,12 @@ from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
-from bitrix_inflow.sync.orders.notice import order_lock_key
+from bitrix_inflow.sync.orders.notice import (
+    SHIPMENT_WRITE_ECHOES,
+    STATUS_WRITE_ECHOES,
+    order_lock_key,
+    own_write,
+)
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
@@ -172,9 +177,15 @@ def apply_statuses(
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
     decision = order_status.decide(report.aggregate, applied, None, mapping)
     report.why = decision.why
+
     # Shipments first, then the status: the status write's answer then tells whether anyone but the service
     # saved the order meanwhile (its version counts every save).
-    shipments = _shipments(shop, parts, report, binding.shipments_written or {})
+    def write_shipment(shipment_id: int, tracking: str, shipped: bool) -> bool:
+        with own_write(engine, connection_id, order_id, SHIPMENT_WRITE_ECHOES, clock=clock) as done:
+            done[0] = shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped)
+        return done[0]
+
+    shipments = _shipments(parts, report, binding.shipments_written or {}, write=write_shipment)
     status_version = None
     if decision.write is not None and report.aggregate is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
@@ -185,7 +196,9 @@ def apply_statuses(
             if InflowStatus(status) in order_status.PROGRESS
             and order_status.PROGRESS[InflowStatus(status)] < order_status.PROGRESS[report.aggregate]
         }
-        write = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
+        with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
+            write = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
+            done[0] = write.outcome == "changed"
         report.outcome = write.outcome
         report.written = decision.write if report.outcome == "changed" else None
         status_version = write.version if report.written else None
@@ -225,7 +238,11 @@ def apply_statuses(
 
 
 def _shipments(
-    shop: OrdersShop, parts: Collection[store.Part], report: ApplyReport, written: Mapping[str, Any]
+    parts: Collection[store.Part],
+    report: ApplyReport,
+    written: Mapping[str, Any],
+    *,
+    write: Callable[[int, str, bool], bool],
 ) -> dict[str, list[object]]:
     """Each shipment's tracking: the numbers of its parts in part order (never fewer than before); shipped once
     every part carrying its lines has left the warehouse. Only what changed since the service's last write is
@@ -243,7 +260,7 @@ def _shipments(
         tracking = ", ".join(dict.fromkeys(numbers))
         if now_written.get(str(shipment_id)) == [tracking, shipped]:
             continue
-        if shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped):
+        if write(shipment_id, tracking, shipped):
             report.shipments[shipment_id] = tracking
             now_written[str(shipment_id)] = [tracking, shipped]
     return now_written
