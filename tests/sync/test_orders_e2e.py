@@ -5,6 +5,7 @@ crash between the warehouse's acceptance and the local commit."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ from bitrix_inflow.store.tables import jobs, order_conflicts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
-from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes, refresh
+from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -611,3 +612,117 @@ def test_shop_events_start_a_poll_for_a_new_order_and_an_edit_and_none_for_the_s
         sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
         sides.shop.control.event_log()
         assert early_polls(engine) == 1  # a manager's edit: polled at once
+
+
+def settle_webhooks(sides: Sides) -> list[dict[str, Any]]:
+    """Wait until the warehouse has delivered, dropped or given up on every webhook (held ones wait ≤ 2 s)."""
+    url = sides.warehouse.base_url + "/_sandbox/webhooks/deliveries"
+    for _ in range(400):
+        items = list(httpx.get(url, timeout=30).json()["items"])
+        if all(d["state"] in ("delivered", "dropped", "failed") for d in items):
+            return items
+        time.sleep(0.02)
+    raise AssertionError("the warehouse's webhooks did not settle")
+
+
+def drain(engine: Engine, sides: Sides, shop: BitrixOrdersShop, *, rounds: int = 60) -> int:
+    """Run the queued re-reads and applies as a worker would; a transient failure leaves the job for its retry.
+    Returns the failures met; jobs still failing after ``rounds`` are an error unless ``rounds`` was given."""
+    failures = 0
+    mapping = StatusMapping(DEFAULT_MAPPING)
+    for _round in range(rounds):
+        with engine.connect() as conn:
+            queued = conn.execute(
+                select(jobs.c.id, jobs.c.kind, jobs.c.payload)
+                .where(jobs.c.kind.in_([REFRESH_KIND, APPLY_KIND]), jobs.c.status == "queued")
+                .order_by(jobs.c.id)
+            ).all()
+        if not queued:
+            return failures
+        for job_id, kind, payload in queued:
+            try:
+                if kind == REFRESH_KIND:
+                    refresh(engine, sides.client, str(payload["wms_order_id"]), clock=CLOCK)
+                else:
+                    apply_statuses(
+                        engine, shop, mapping, int(payload["order_id"]), forwarded_from={"N"}, clock=CLOCK
+                    )
+            except TransientError:
+                failures += 1
+                continue
+            with engine.begin() as conn:
+                conn.execute(jobs.delete().where(jobs.c.id == job_id))
+    if rounds == 60:
+        raise AssertionError("the jobs did not drain")
+    return failures
+
+
+def test_statuses_arrive_whole_through_dropped_duplicated_reordered_webhooks_and_shop_503_bursts(
+    engine: Engine, sides: Sides
+) -> None:
+    """The warehouse's webhooks are dropped, doubled and reordered; the shop answers 503 for a while as statuses
+    are applied. Every order still ends delivered with its tracking, its Bitrix status only ever moved forward,
+    and the feed (the fallback) brings what the webhooks lost."""
+    secret = "webhook-secret-of-this-test"
+    settings = BitrixSettings(
+        webhook_url=SecretStr(sides.shop.webhook_url),
+        verify=sides.shop.ca_file,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        max_attempts=2,
+    )
+    placed = [
+        place(sides, engine, [(HOODIE, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1]}]) for _ in range(6)
+    ]
+    for order_id in placed:
+        assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    faults = {"seed": 5, "webhook_drop_rate": 0.3, "webhook_duplicate_rate": 0.3, "webhook_reorder_rate": 0.3}
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json=faults, timeout=30).raise_for_status()
+    failures = 0
+    with BitrixGateway(settings) as gateway:
+        shop = BitrixOrdersShop(gateway)
+        for url in serve(engine, inflow_webhook_secret=secret):
+            subscription = {
+                "url": url + "/hooks/inflow",
+                "events": ["order.status_changed"],
+                "secret": secret,
+            }
+            httpx.post(
+                sides.warehouse.base_url + "/api/v1/webhooks",
+                json=subscription,
+                headers={"X-API-Key": "sandbox-key"},
+                timeout=30,
+            ).raise_for_status()
+            for stage in ("PICKING", "PACKING", "SHIPPED", "DELIVERED"):
+                advance(sides, stage)
+                settle_webhooks(sides)
+                sides.shop.control.faults(overload=stage in ("SHIPPED", "DELIVERED"))  # a 503 burst
+                failures += drain(engine, sides, shop, rounds=2)
+                sides.shop.control.faults(overload=False)
+                failures += drain(engine, sides, shop)
+            deliveries = settle_webhooks(sides)
+        # What the webhooks lost, the feed brings.
+        read_changes(engine, sides.client, clock=CLOCK)
+        failures += drain(engine, sides, shop)
+    httpx.delete(sides.warehouse.base_url + "/_sandbox/faults", timeout=30)
+    assert {d["state"] for d in deliveries} >= {"dropped", "delivered"} and any(
+        d["copies"] > 1 for d in deliveries
+    )
+    assert failures > 0 and sides.shop.control.info()["errors_answered"], "the 503 burst was met"
+    tracking = {o["external_ref"]: o["tracking"]["number"] for o in sides.wms_orders()}
+    assert len(tracking) == 2 * len(placed)  # each part once
+    rank = {"N": 0, "P": 1, "Q": 2, "D": 3, "F": 4}
+    for order_id in placed:
+        assert sides.shop.control.entity("orders", order_id)["statusId"] == "F"
+        [shipment] = sides.shop.control.entities("shipments", orderId=order_id)
+        assert sorted(shipment["trackingNumber"].split(", ")) == sorted(
+            tracking[f"B-{order_id}-{n}"] for n in (1, 2)
+        )
+        with engine.connect() as conn:
+            written = [
+                detail["status"]
+                for _, _, kind, detail in order_store.timeline(conn, "default", order_id)
+                if kind in ("forwarded", "applied") and detail.get("status")
+            ]
+        assert [rank[s] for s in written] == sorted(rank[s] for s in written), f"{order_id}: {written}"
+        assert len(written) == len(set(written)), f"{order_id}: a status written twice: {written}"
