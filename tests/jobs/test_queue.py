@@ -263,3 +263,17 @@ def test_any_active_sees_queued_and_running_jobs_only(engine: Engine, clock: Any
         assert queue.mark_done(conn, running, "w", now=clock.now())
     with engine.connect() as conn:
         assert not queue.any_active(conn, [first, second])
+
+
+def test_a_deduplicated_enqueue_keeps_working_once_the_driver_prepares_the_statement(
+    engine: Engine, clock: Any
+) -> None:
+    """psycopg prepares a statement from its sixth run on a connection, and PostgreSQL then plans it generically:
+    the ON CONFLICT arbiter must be provable without the bound values (it once failed with "no unique or exclusion
+    constraint matching the ON CONFLICT specification" on a busy connection)."""
+    with engine.begin() as conn:
+        ids = [
+            queue.enqueue(conn, "k", {"n": n}, now=clock.now(), dedupe_key=f"key-{n % 3}").job_id
+            for n in range(30)
+        ]
+    assert len(set(ids)) == 3

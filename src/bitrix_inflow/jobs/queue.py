@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import JobStateError, TransientError
@@ -24,6 +24,10 @@ DEFAULT_CONNECTION = "default"
 DEFAULT_MAX_ATTEMPTS = 8
 _DEDUPE_ROUNDS = 3
 _ACTIVE = jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+# The partial index's own predicate, as literal SQL: PostgreSQL picks the arbiter index of ON CONFLICT while it
+# plans, and a statement psycopg has prepared (from its sixth run on a connection) gets a generic plan in which a
+# bound "status IN ($1, $2)" proves nothing about the index ("no unique or exclusion constraint matching").
+_ACTIVE_INDEX_PREDICATE = text(f"status IN ('{JobStatus.QUEUED.value}', '{JobStatus.RUNNING.value}')")
 
 
 def enqueue(
@@ -62,7 +66,7 @@ def enqueue(
         return EnqueueResult(int(job_id), created=True)
     for _ in range(_DEDUPE_ROUNDS):
         new_id = insert_ignoring_conflict(
-            conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE
+            conn, jobs, values, index_elements=["dedupe_key"], index_where=_ACTIVE_INDEX_PREDICATE
         )
         if new_id is not None:
             return EnqueueResult(new_id, created=True)

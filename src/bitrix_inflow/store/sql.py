@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
@@ -24,7 +24,7 @@ def insert_ignoring_conflict(
     table: Table,
     values: dict[str, Any],
     index_elements: list[str],
-    index_where: ColumnElement[bool] | None = None,
+    index_where: ColumnElement[bool] | TextClause | None = None,
 ) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id; ``None`` when a unique constraint already held the row."""
     stmt = (
