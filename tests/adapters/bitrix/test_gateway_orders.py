@@ -84,6 +84,31 @@ def test_more_than_a_page_is_read_with_the_id_cursor(
     assert rest.complete
 
 
+def test_a_burst_of_changes_larger_than_one_call_goes_on_from_where_it_stopped(
+    site_shop: RunningSandbox, gateway: BitrixGateway
+) -> None:
+    """More orders changed than one call reads: the next call resumes the changed scan at its last id instead of
+    starting over (which, with the same page bound, would read the same first pages for ever)."""
+    placed = [place(site_shop, (5, 1))["id"] for _ in range(53)]
+    mark = caught_up(gateway)
+    for order_id in placed:
+        gateway.set_order_status(order_id, "P", allowed_from={"N"})
+    first = gateway.orders_changed_since(mark, max_pages=1)
+    assert not first.complete and len(first.changed) == 50
+    assert first.watermark.resume_id == first.changed[-1].id and first.watermark.updated_at == mark.updated_at
+    seen = {o.id for o in first.changed}
+    mark = first.watermark
+    while True:
+        polled = gateway.orders_changed_since(mark, max_pages=1)
+        seen |= {o.id for o in polled.changed}
+        mark = polled.watermark
+        if polled.complete:
+            break
+    assert set(placed) <= seen
+    assert mark.resume_id == 0 and mark.updated_at is not None and first.watermark.updated_at is not None
+    assert mark.updated_at >= first.watermark.updated_at
+
+
 def test_get_order_reads_everything_in_one_batch(site_shop: RunningSandbox, gateway: BitrixGateway) -> None:
     placed = place(
         site_shop,

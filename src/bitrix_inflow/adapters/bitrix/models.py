@@ -94,10 +94,12 @@ class OrderBundle:
 
 @dataclass(frozen=True)
 class OrderWatermark:
-    """Where the last poll stopped: highest order id seen, latest ``dateUpdate`` seen."""
+    """Where the last poll stopped: highest order id seen, latest ``dateUpdate`` seen, and where an unfinished
+    scan of changed orders goes on (0: none unfinished)."""
 
     last_id: int = 0
     updated_at: datetime | None = None
+    resume_id: int = 0
 
 
 @dataclass(frozen=True)

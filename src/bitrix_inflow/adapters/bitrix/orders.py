@@ -45,24 +45,43 @@ class Orders:
             raise ValidationError(
                 "watermark.updated_at", "must be timezone-aware", "store it with its offset"
             )
+        if watermark.resume_id < 0:
+            raise ValidationError("watermark.resume_id", "must be 0 or a Bitrix order id")
+        # New orders first, by id. Only once they are all read does the scan of changed ones run (by dateUpdate,
+        # with an overlap), and a scan longer than the page bound goes on from its last id at the next call: a
+        # burst of changes larger than one call can read never makes the poll start over and jam.
         new, new_complete = self._scan_orders({}, after_id=watermark.last_id, max_pages=max_pages)
-        changed: list[OrderHeader] = []
-        changed_complete = True
-        if watermark.updated_at is not None:
-            since = watermark.updated_at - timedelta(seconds=self._settings.change_overlap_seconds)
-            changed, changed_complete = self._scan_orders(
-                {">=dateUpdate": format_dt(since), "<=id": watermark.last_id}, after_id=0, max_pages=max_pages
-            )
         last_id = max([watermark.last_id, *(o.id for o in new)])
-        updated_at = watermark.updated_at
-        if changed_complete and (new_complete or watermark.updated_at is None):
-            stamps = [o.date_update for o in (*new, *changed) if o.date_update is not None]
-            updated_at = max([*stamps, *([updated_at] if updated_at else [])], default=None)
+        if not new_complete or watermark.updated_at is None:
+            stamps = [o.date_update for o in new if o.date_update is not None]
+            updated_at = watermark.updated_at
+            if new_complete:  # the very first poll: its watermark is the newest update it read
+                updated_at = max(stamps, default=None)
+            return ChangedOrders(
+                new=tuple(new),
+                changed=(),
+                watermark=OrderWatermark(
+                    last_id=last_id, updated_at=updated_at, resume_id=watermark.resume_id
+                ),
+                complete=new_complete,
+            )
+        since = watermark.updated_at - timedelta(seconds=self._settings.change_overlap_seconds)
+        changed, changed_complete = self._scan_orders(
+            {">=dateUpdate": format_dt(since), "<=id": watermark.last_id},
+            after_id=watermark.resume_id,
+            max_pages=max_pages,
+        )
+        if not changed_complete:
+            resume = max([watermark.resume_id, *(o.id for o in changed)])
+            mark = OrderWatermark(last_id=last_id, updated_at=watermark.updated_at, resume_id=resume)
+            return ChangedOrders(new=tuple(new), changed=tuple(changed), watermark=mark, complete=False)
+        stamps = [o.date_update for o in (*new, *changed) if o.date_update is not None]
+        updated_at = max([*stamps, watermark.updated_at])
         return ChangedOrders(
             new=tuple(new),
             changed=tuple(changed),
             watermark=OrderWatermark(last_id=last_id, updated_at=updated_at),
-            complete=new_complete and changed_complete,
+            complete=True,
         )
 
     def _scan_orders(self, filter_: JSON, *, after_id: int, max_pages: int) -> tuple[list[OrderHeader], bool]:

@@ -15,10 +15,11 @@ class BitrixOrdersShop:
 
     def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
         found = self.gateway.orders_changed_since(
-            OrderWatermark(last_id=since.last_id, updated_at=since.updated_at), max_pages=max_pages
+            OrderWatermark(last_id=since.last_id, updated_at=since.updated_at, resume_id=since.resume_id),
+            max_pages=max_pages,
         )
         ids = tuple(dict.fromkeys(order.id for order in found.all))
-        mark = Watermark(found.watermark.last_id, found.watermark.updated_at)
+        mark = Watermark(found.watermark.last_id, found.watermark.updated_at, found.watermark.resume_id)
         return ChangedOrders(ids, mark, found.complete, {order.id: order.version for order in found.all})
 
     def order(self, order_id: int) -> ShopOrder:

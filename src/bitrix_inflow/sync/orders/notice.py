@@ -81,6 +81,9 @@ def notice_orders(
             queue_forward(conn, connection_id, order_id, now=now)
             report.queued.append(order_id)
         store.save_cursor(conn, connection_id, CURSOR, _stored(changes.watermark), now=now)
+        if not changes.complete:
+            # More than one call reads: the poll goes on at once, from where this one stopped.
+            _queue_poll(conn, connection_id, now=now, hinted=None)
     log.info("orders.noticed", seen=report.seen, queued=len(report.queued), left_alone=len(report.left_alone))
     return report
 
@@ -141,17 +144,21 @@ def hint_order(conn: Connection, connection_id: str, order_id: int, *, now: dt.d
     event is only a doorbell: the poll reads what changed. True when a poll was queued."""
     if store.consume_echo(conn, connection_id, order_id):
         return False
+    _queue_poll(conn, connection_id, now=now, hinted=order_id)
+    return True
+
+
+def _queue_poll(conn: Connection, connection_id: str, *, now: dt.datetime, hinted: int | None) -> None:
     queue.enqueue_coalesced(
         conn,
         NOTICE_KIND,
-        {"hinted": order_id},
+        {"hinted": hinted},
         key=f"{NOTICE_KIND}:{connection_id}",
         now=now,
         connection_id=connection_id,
         lock_key="orders:notice",
-        priority=10,  # a customer just ordered
+        priority=10,  # a customer just ordered, or the poll has more to read
     )
-    return True
 
 
 def hint_shipment(conn: Connection, connection_id: str, shipment_id: int, *, now: dt.datetime) -> bool:
@@ -167,13 +174,18 @@ def load_watermark(conn: Connection, connection_id: str) -> Watermark:
     if not value:
         return Watermark()
     updated = value.get("updated_at")
-    last_id = value.get("last_id", 0)
+    last_id, resume_id = value.get("last_id", 0), value.get("resume_id", 0)
     return Watermark(
         last_id=int(last_id) if isinstance(last_id, int) else 0,
         # Kept with the shop's own offset: a date filter is sent back as the shop wrote it.
         updated_at=dt.datetime.fromisoformat(updated) if isinstance(updated, str) else None,
+        resume_id=int(resume_id) if isinstance(resume_id, int) else 0,
     )
 
 
 def _stored(mark: Watermark) -> dict[str, object]:
-    return {"last_id": mark.last_id, "updated_at": mark.updated_at.isoformat() if mark.updated_at else None}
+    return {
+        "last_id": mark.last_id,
+        "updated_at": mark.updated_at.isoformat() if mark.updated_at else None,
+        "resume_id": mark.resume_id,
+    }

@@ -32,10 +32,12 @@ class ShopOrder:
 
 @dataclass(frozen=True)
 class Watermark:
-    """Where the order poll resumes: the highest order id seen, the latest update time seen (the shop's own)."""
+    """Where the order poll resumes: the highest order id seen, the latest update time seen (the shop's own), and
+    where an unfinished scan of changed orders goes on."""
 
     last_id: int = 0
     updated_at: dt.datetime | None = None
+    resume_id: int = 0
 
 
 @dataclass(frozen=True)
