@@ -126,3 +126,73 @@ def test_the_version_recorded_after_own_writes(
     seen: int | None, shipments: int, status_version: int | None, expected: int | None
 ) -> None:
     assert seen_after_own_writes(seen, shipment_writes=shipments, status_version=status_version) == expected
+
+
+def test_a_line_moved_to_a_new_group_waits_for_the_part_it_leaves_and_is_not_sent_twice() -> None:
+    """The sneaker's delivery changed: its line leaves group (B, CDEK) for (B, POST); the new part waits until the
+    old one is confirmed cancelled."""
+    revision = revise(
+        [live("A", InflowStatus.NEW, HOODIE), live("B", InflowStatus.NEW, SNEAKER)],
+        [part(1, "A", HOODIE), PlannedPart(2, "B", "POST", (SNEAKER,))],
+    )
+    assert revision.keep == ("B-1-A",) and revision.cancel == ("B-1-B",)
+    [moved] = revision.send
+    assert moved.waits_for == ("B-1-B",)
+
+
+def test_a_new_part_taking_lines_from_a_part_being_picked_is_not_sent_and_its_other_sources_stand() -> None:
+    """Both lines move to a new carrier; the sneaker is being picked. The hoodie's part is replaced once
+    cancelled; the sneaker's stands (a conflict). When one new part would take lines from both, sending it would
+    pick the sneaker twice and cancelling the hoodie's part alone would leave the hoodie nowhere: both stand."""
+    revision = revise(
+        [live("A", InflowStatus.NEW, HOODIE), live("B", InflowStatus.PICKING, SNEAKER)],
+        [PlannedPart(1, "A", "POST", (HOODIE,)), PlannedPart(2, "B", "POST", (SNEAKER,))],
+    )
+    assert revision.cancel == ("B-1-A",) and [r.waits_for for r in revision.send] == [("B-1-A",)]
+    assert {c.ref for c in revision.conflicts} == {"B-1-B"}
+    revision2 = revise(
+        [
+            live("A", InflowStatus.NEW, HOODIE, SNEAKER, ref="B-1-1"),
+            live("B", InflowStatus.PICKING, PlanLine(13, 5, "TEE", 1)),
+        ],
+        [PlannedPart(1, "P", "POST", (HOODIE, SNEAKER, PlanLine(13, 5, "TEE", 1)))],
+    )
+    assert revision2.send == () and revision2.cancel == ()
+    assert {c.ref for c in revision2.conflicts} == {"B-1-1", "B-1-B"}
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [InflowStatus.NEW, InflowStatus.ASSIGNED, InflowStatus.PICKING, InflowStatus.SHIPPED]
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.lists(st.sampled_from(["CDEK", "POST"]), min_size=3, max_size=3),
+    st.lists(st.integers(1, 3), min_size=3, max_size=3),
+)
+def test_no_line_is_in_two_live_or_sent_parts_after_any_edit(
+    statuses: list[InflowStatus], carriers: list[str], qtys: list[int]
+) -> None:
+    """Whatever the edit and the warehouse's progress: every basket line is held by at most one part that stays
+    live or is sent, and a part that stands is never cancelled."""
+    zones = ["A", "B", "P"][: len(statuses)]
+    old = [
+        live(z, st_, PlanLine(10 + i, 5, f"S{i}", 1))
+        for i, (z, st_) in enumerate(zip(zones, statuses, strict=True))
+    ]
+    new_lines = [PlanLine(10 + i, 5, f"S{i}", qtys[i]) for i in range(len(zones))]
+    groups: dict[tuple[str, str], list[PlanLine]] = {}
+    for i, line in enumerate(new_lines):
+        groups.setdefault((zones[i], carriers[i]), []).append(line)
+    plan = [PlannedPart(n, z, c, tuple(ls)) for n, ((z, c), ls) in enumerate(sorted(groups.items()), start=1)]
+    revision = revise(old, plan)
+    remaining = [p for p in old if p.ref not in revision.cancel]
+    holders: dict[int, int] = {}
+    for lines in [p.lines for p in remaining] + [r.part.lines for r in revision.send]:
+        for line in lines:
+            holders[line.basket_id] = holders.get(line.basket_id, 0) + 1
+    assert all(count == 1 for count in holders.values()), (holders, revision)
+    assert not set(revision.cancel) & {c.ref for c in revision.conflicts}
+    assert all(p.status in {InflowStatus.NEW, InflowStatus.ASSIGNED} for p in old if p.ref in revision.cancel)

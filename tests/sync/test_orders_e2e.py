@@ -23,7 +23,7 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
-from bitrix_inflow.store.tables import jobs, order_conflicts
+from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
@@ -726,3 +726,65 @@ def test_statuses_arrive_whole_through_dropped_duplicated_reordered_webhooks_and
             ]
         assert [rank[s] for s in written] == sorted(rank[s] for s in written), f"{order_id}: {written}"
         assert len(written) == len(set(written)), f"{order_id}: a status written twice: {written}"
+
+
+def test_a_second_edit_while_the_first_is_half_done_is_carried_out_after_it(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    hoodie = basket_ids(sides, order_id)[0]
+    sides.shop.control.edit_line(order_id, hoodie, 2)
+    assert order_id in notice_orders(engine, sides.orders, clock=CLOCK).queued
+    options = options_for(sides)
+    with pytest.raises(SystemExit):
+        forward_order(
+            engine, DiesAfterTheWarehouseCancels(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    sides.shop.control.edit_line(order_id, hoodie, 3)  # meanwhile, a second edit
+    resumed = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert resumed.created == [f"B-{order_id}r2-1"]  # the first edit's replacement, as planned
+    with engine.connect() as conn:
+        followups = conn.execute(
+            select(jobs.c.id).where(jobs.c.kind == FORWARD_KIND, jobs.c.status == "queued")
+        ).all()
+    assert followups, "the second edit got a follow-up run"
+    checked = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert checked.outcome == "forwarded" and checked.created == [f"B-{order_id}r3-1"]
+    live = [o for o in sides.wms_orders() if o["status"] != "CANCELLED"]
+    assert sorted((o["external_ref"], o["lines"][0]["qty"]) for o in live) == [
+        (f"B-{order_id}-2", 1),
+        (f"B-{order_id}r3-1", 3),
+    ]
+    assert notice_and_forward(engine, sides, order_id) is None  # all accounted for
+
+
+def test_an_order_forwarded_before_fingerprints_were_kept_is_not_taken_for_an_edit(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    with engine.begin() as conn:
+        conn.execute(
+            order_bindings.update().values(fingerprint=None, seen_version=None)  # as an older version left it
+        )
+    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert report.outcome == "unchanged" and [o["status"] for o in sides.wms_orders()] == ["NEW"]
+    with engine.connect() as conn:
+        binding = order_store.load_binding(conn, "default", order_id)
+    assert binding is not None and binding.fingerprint is not None and binding.seen_version is not None
+
+
+def test_an_order_cancelled_in_the_shop_after_it_went_is_a_conflict_not_an_edit(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.outcome == "conflict"
+    assert [o["status"] for o in sides.wms_orders()] == ["NEW"]  # nothing cancelled or re-sent by this flow
+    with engine.connect() as conn:
+        kinds = [k for (k,) in conn.execute(select(order_conflicts.c.kind))]
+    assert kinds == ["cancelled_in_shop"]

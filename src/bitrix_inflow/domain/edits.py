@@ -55,10 +55,15 @@ class LivePart:
 
 @dataclass(frozen=True)
 class Replacement:
-    """A new group's part, and the live part it replaces (None: a group that had no picking order)."""
+    """A part to send, and the live parts it waits for: those whose lines it takes over, each to be confirmed
+    cancelled first (none: it takes nothing from a picking order in force, and goes at once)."""
 
     part: PlannedPart
-    replaces: str | None
+    waits_for: tuple[str, ...]
+
+    @property
+    def replaces(self) -> str | None:
+        return self.waits_for[0] if self.waits_for else None
 
 
 @dataclass(frozen=True)
@@ -90,31 +95,54 @@ def _same(a: Sequence[PlanLine], b: Sequence[PlanLine]) -> bool:
     return sorted(map(key, a)) == sorted(map(key, b))
 
 
+def _keys(lines: Iterable[PlanLine]) -> set[tuple[int, int]]:
+    return {(line.basket_id, line.shipment_id) for line in lines}
+
+
 def revise(live: Sequence[LivePart], plan: Sequence[PlannedPart]) -> Revision:
-    """What an edit does to the live picking orders (see the module's rule)."""
+    """What an edit does to the live picking orders (see the module's rule).
+
+    A new part waits for every live part it takes lines over from (a line moved by a changed delivery, say): the
+    goods are never reserved twice. If one of those stands (picking started), the new part is not sent at all
+    and the conflict says what the shop wanted."""
     by_group = {(p.zone, p.carrier): p for p in live}
     if len(by_group) != len(live):
         raise ValueError("two live picking orders share a (zone, carrier) group")
     keep: list[str] = []
-    cancel: list[str] = []
-    send: list[Replacement] = []
-    conflicts: list[Conflict] = []
+    changed: list[tuple[PlannedPart, LivePart | None]] = []
     for part in plan:
-        old = by_group.pop((part.zone, part.carrier), None)
-        if old is None:
-            send.append(Replacement(part, None))
-        elif _same(old.lines, part.lines):
+        old = by_group.get((part.zone, part.carrier))
+        if old is not None and _same(old.lines, part.lines):
             keep.append(old.ref)
-        elif old.status in CANCELLABLE:
-            cancel.append(old.ref)
-            send.append(Replacement(part, old.ref))
         else:
-            conflicts.append(Conflict(old.ref, old.status, old.lines, part.lines))
-    for old in by_group.values():  # groups the edit removed
-        if old.status in CANCELLABLE:
-            cancel.append(old.ref)
+            changed.append((part, old))
+    kept = set(keep)
+    touched = [p for p in live if p.ref not in kept]  # changed or removed groups
+    waits = {
+        id(part): [p.ref for p in touched if p is old or _keys(p.lines) & _keys(part.lines)]
+        for part, old in changed
+    }
+    standing = {p.ref for p in touched if p.status not in CANCELLABLE}
+    # A new part waiting on a part that stands is not sent; then the other parts it would have taken lines from
+    # stand too (cancelling them would leave their lines nowhere). Until nothing more changes.
+    while True:
+        blocked = [part for part, _ in changed if any(ref in standing for ref in waits[id(part)])]
+        grown = standing | {ref for part in blocked for ref in waits[id(part)]}
+        if grown == standing:
+            break
+        standing = grown
+    cancel = [p.ref for p in touched if p.ref not in standing]
+    send: list[Replacement] = []
+    wanted: dict[str, list[PlanLine]] = {ref: [] for ref in standing}
+    for part, _ in changed:
+        if any(ref in standing for ref in waits[id(part)]):
+            for ref in waits[id(part)]:
+                wanted[ref].extend(part.lines)
         else:
-            conflicts.append(Conflict(old.ref, old.status, old.lines, ()))
+            send.append(Replacement(part, tuple(waits[id(part)])))
+    conflicts = [
+        Conflict(p.ref, p.status, p.lines, tuple(wanted[p.ref])) for p in touched if p.ref in standing
+    ]
     return Revision(tuple(keep), tuple(cancel), tuple(send), tuple(conflicts))
 
 

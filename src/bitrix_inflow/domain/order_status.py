@@ -86,3 +86,15 @@ def decide(
     if target == shown:
         return Decision(new, None, f"{new} maps to {target}, which the order shows already")
     return Decision(new, target, f"{new} maps to {target}")
+
+
+def set_by_service(mapping: StatusMapping, below: InflowStatus) -> frozenset[str]:
+    """The Bitrix statuses the service itself sets for the steps before ``below``: it may overwrite those (and the
+    statuses orders are forwarded from); anything else was set by a person, and stays."""
+    if below not in PROGRESS:
+        return frozenset()
+    return frozenset(
+        target
+        for status, target in mapping.entries.items()
+        if InflowStatus(status) in PROGRESS and PROGRESS[InflowStatus(status)] < PROGRESS[below]
+    )

@@ -57,9 +57,12 @@ def plan(
     free: Mapping[str, Mapping[str, int]],
     carrier_of_shipment: Mapping[int, str],
     preference: Sequence[str] = (),
+    pinned: Mapping[tuple[int, int], str] | None = None,
 ) -> tuple[PlannedPart, ...]:
     """The parts of one order. ``free``: SKU → zone → free units; ``carrier_of_shipment``: every shipment's
-    carrier (a shipment without one is the caller's error: it decides eligibility first)."""
+    carrier (a shipment without one is the caller's error: it decides eligibility first); ``pinned``: (basket
+    item, shipment) → the zone a picking order in force already picks it from (a re-plan after an edit keeps
+    every line where it is, so only what changed moves)."""
     groups: dict[tuple[str, str], list[PlanLine]] = {}
     # What is left free as lines are placed: two lines of one SKU do not both count on the same units.
     left = {sku: dict(zones) for sku, zones in free.items()}
@@ -67,8 +70,9 @@ def plan(
         if line.qty <= 0:
             raise ValueError(f"basket item {line.basket_id}: a line of {line.qty} units cannot be picked")
         zones = left.get(line.sku, {})
-        zone = choose_zone(line.qty, zones, preference)
-        if zone != NO_ZONE:
+        held = (pinned or {}).get((line.basket_id, line.shipment_id))
+        zone = held if held is not None else choose_zone(line.qty, zones, preference)
+        if zone != NO_ZONE and zone in zones:
             zones[zone] -= line.qty
         carrier = carrier_of_shipment[line.shipment_id]
         groups.setdefault((zone, carrier), []).append(line)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import ConflictError
@@ -32,7 +32,10 @@ from bitrix_inflow.store.tables import (
 
 # Parts whose units the warehouse has not reserved yet: not sent, on their way, or refused for want of stock. The
 # stock sync holds these back from the shop (the oversell guard).
-UNRESERVED = ("planned", "sending", "short")
+MAX_ECHOES = 12  # a status write and a few shipment writes in flight
+UNRESERVED = ("planned", "sending", "short", "waiting")
+# ("waiting": a replacement whose predecessor still holds the units; counting both over-holds for a moment, which
+# is the safe side, and covers a crash between the warehouse's cancel and the local commit.)
 
 # -- cursors ------------------------------------------------------------------------------------------------------
 
@@ -141,12 +144,15 @@ def expect_echoes(
 ) -> None:
     """The service's own writes will come back as ``count`` shop events about the order."""
     if count > 0:
+        # Bounded: with no event handler configured nothing ever spends them, and a stale pile would swallow
+        # real events once one is (each only delays a change to the next poll, but not without end).
+        grown = order_bindings.c.echoes + count
         conn.execute(
             update(order_bindings)
             .where(
                 order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id
             )
-            .values(echoes=order_bindings.c.echoes + count, updated_at=now)
+            .values(echoes=case((grown > MAX_ECHOES, MAX_ECHOES), else_=grown), updated_at=now)
         )
 
 
@@ -172,6 +178,10 @@ def order_of_shipment(conn: Connection, connection_id: str, shipment_id: int) ->
         .limit(1)
     ).first()
     return None if row is None else int(row[0])
+
+
+def touch_binding(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> None:
+    _update_binding(conn, connection_id, order_id, now=now)
 
 
 def set_seen_version(
@@ -500,6 +510,31 @@ def conflicts_of(conn: Connection, connection_id: str, order_id: int) -> list[Op
         OpenConflict(kind, subject, state, dict(detail or {}), at)
         for kind, subject, state, detail, at in rows
     ]
+
+
+def resolve_conflicts(conn: Connection, connection_id: str, order_id: int, *, kind: str) -> int:
+    """The order's open conflicts of ``kind`` are settled (what they asked for happened after all)."""
+    c = order_conflicts.c
+    result = conn.execute(
+        update(order_conflicts)
+        .where(
+            c.connection_id == connection_id, c.bitrix_order_id == order_id, c.kind == kind, c.state == "open"
+        )
+        .values(state="resolved")
+    )
+    return int(result.rowcount)
+
+
+def orders_with_open_conflicts(conn: Connection, connection_id: str, kind: str, *, limit: int) -> list[int]:
+    c = order_conflicts.c
+    rows = conn.execute(
+        select(c.bitrix_order_id)
+        .where(c.connection_id == connection_id, c.kind == kind, c.state == "open")
+        .distinct()
+        .order_by(c.bitrix_order_id)
+        .limit(limit)
+    ).all()
+    return [int(order_id) for (order_id,) in rows]
 
 
 def add_timeline(

@@ -38,6 +38,7 @@ log = structlog.get_logger("bitrix_inflow.sync.orders")
 
 EDIT_CONFLICT = "edit_after_picking"
 EDIT_BLOCKED = "edit_blocked"
+CANCELLED_IN_SHOP = "cancelled_in_shop"
 CANCEL_REASON = "The order was changed in the shop; its new lines follow under a new reference"
 
 
@@ -64,21 +65,33 @@ def check_edit(
     """A forwarded order, read again: nothing to do when its plan inputs are as they were; else step 1."""
     order = run.order
     fingerprint = fingerprint_of(order)
-    if binding.fingerprint == fingerprint or order.facts.canceled:
-        # Unchanged, or cancelled in the shop (the cancellation flow's business, not an edit): the version read
-        # is accounted for, so the next poll does not ask again.
+    if binding.fingerprint is None or binding.fingerprint == fingerprint:
+        # Unchanged; or forwarded before fingerprints were kept, when what it was planned from is unknown: what
+        # the shop shows now becomes the baseline (an edit is a change from here on, never a guess). The version
+        # read is accounted for, so the next poll does not ask again.
         _account(run, fingerprint if binding.fingerprint is None else None)
+        store_resolved(run, EDIT_BLOCKED)
         return EditReport("unchanged")
+    if order.facts.canceled:
+        # Cancelled in the shop after it went: the cancellation flow's business, never taken for an edit; said
+        # here so it is not absorbed in silence.
+        _record_conflicts(run, None, [], cancelled=True)
+        return EditReport("conflict", reasons=["cancelled in the shop after it went to the warehouse"])
     lines, problems = plan_lines(run)
     by_shipment, unmapped = carriers_of(order, carriers)
     if problems or unmapped:
+        # The plan inputs stay as they were (the retry sweep checks the order again once the link is fixed).
         reasons = problems + unmapped
         _record_conflicts(run, fingerprint, [], blocked=reasons)
         return EditReport("conflict", reasons=reasons)
     live = [p for p in parts if p.state in LIVE_PART_STATES]
     held = [(ln.sku, p.zone, ln.qty) for p in live for ln in p.lines]
     free = free_stock(wms, warehouse, {ln.sku for ln in lines}, held=held)
-    planned = split.plan(lines, free=free, carrier_of_shipment=by_shipment, preference=preference)
+    # Every unchanged line stays in the zone that picks it now: only what the edit changed may move.
+    pinned = {(ln.basket_id, ln.shipment_id): p.zone for p in live for ln in p.lines}
+    planned = split.plan(
+        lines, free=free, carrier_of_shipment=by_shipment, preference=preference, pinned=pinned
+    )
     revision = edits.revise(
         [
             edits.LivePart(
@@ -125,13 +138,46 @@ def _account(run: OrderRun, fingerprint: str | None) -> None:
             store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
 
 
+def store_resolved(run: OrderRun, kind: str) -> None:
+    with run.engine.begin() as conn:
+        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=kind)
+
+
 def _record_conflicts(
-    run: OrderRun, fingerprint: str, conflicts: Sequence[edits.Conflict], *, blocked: Sequence[str] = ()
+    run: OrderRun,
+    fingerprint: str | None,
+    conflicts: Sequence[edits.Conflict],
+    *,
+    blocked: Sequence[str] = (),
+    cancelled: bool = False,
 ) -> None:
     with run.engine.begin() as conn:
         now = run.clock.now()
-        _conflicts(run, conn, fingerprint, conflicts, blocked=blocked)
-        store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
+        if cancelled:
+            detail = {"why": "cancelled in the shop after it went to the warehouse; the picking orders stand"}
+            subject = f"v{run.order.version}"
+            store.open_conflict(
+                conn,
+                run.connection_id,
+                run.order_id,
+                kind=CANCELLED_IN_SHOP,
+                subject=subject,
+                detail=detail,
+                now=now,
+            )
+            store.add_timeline(
+                conn,
+                run.connection_id,
+                run.order_id,
+                source="shop",
+                kind=CANCELLED_IN_SHOP,
+                detail=detail,
+                now=now,
+            )
+        elif fingerprint is not None:
+            _conflicts(run, conn, fingerprint, conflicts, blocked=blocked)
+        if fingerprint is not None and not blocked:
+            store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
         if run.order.version is not None:
             store.set_seen_version(conn, run.connection_id, run.order_id, run.order.version, now=now)
 
@@ -209,7 +255,7 @@ def _store_revision(
             r.part.carrier,
             split.external_ref(run.order_id, generation, r.part.part_no),
             tuple(store.PartLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in r.part.lines),
-            state="waiting" if r.replaces else "planned",
+            state="waiting" if r.waits_for else "planned",
         )
         for r in revision.send
     ]
@@ -222,6 +268,7 @@ def _store_revision(
         if new_parts:
             store.plan_parts(conn, run.connection_id, run.order_id, generation, new_parts, now=now)
         _conflicts(run, conn, fingerprint, revision.conflicts)
+        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=EDIT_BLOCKED)
         store.save_binding(
             conn,
             run.connection_id,
@@ -246,7 +293,9 @@ def _store_revision(
 
 
 def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) -> list[str]:
-    """Step 2 for every part in ``cancelling``; the references the warehouse refused to cancel."""
+    """Step 2: every part in ``cancelling`` is cancelled in the warehouse, then every ``waiting`` part goes
+    (``planned``) once all the parts it takes lines over from are confirmed cancelled, or is ``dropped`` when one
+    of them stood (the warehouse refused: picking had started). Returns the references that stood."""
     refused: list[str] = []
     for part in parts:
         if part.state != "cancelling" or part.wms_order_id is None:
@@ -258,68 +307,66 @@ def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) 
                 f"{part.external_ref}: the picking order kept changing while it was cancelled"
             )
         cancelled = picking.status is InflowStatus.CANCELLED
+        if not cancelled:
+            refused.append(part.external_ref)
         with run.engine.begin() as conn:
             now = run.clock.now()
-            successor = next(
-                (
-                    p
-                    for p in parts
-                    if p.state == "waiting" and (p.zone, p.carrier) == (part.zone, part.carrier)
-                ),
-                None,
-            )
-            if cancelled:
-                store.move_part(
-                    conn,
-                    part.id,
-                    expected={"cancelling"},
-                    state="superseded",
-                    now=now,
-                    wms_status=InflowStatus.CANCELLED.value,
-                    wms_version=picking.version,
-                )
-                if successor is not None:
-                    store.move_part(conn, successor.id, expected={"waiting"}, state="planned", now=now)
-                detail: dict[str, object] = {
-                    "ref": part.external_ref,
-                    "replaced_by": successor and successor.external_ref,
-                }
-                store.add_timeline(
-                    conn,
-                    run.connection_id,
-                    run.order_id,
-                    source="inflow",
-                    kind="cancelled",
-                    detail=detail,
-                    now=now,
-                )
-                continue
-            refused.append(part.external_ref)
-            status = picking.status
             store.move_part(
                 conn,
                 part.id,
                 expected={"cancelling"},
-                state="accepted",
+                state="superseded" if cancelled else "accepted",
                 now=now,
-                wms_status=status.value,
+                wms_status=picking.status.value,
                 wms_version=picking.version,
             )
-            if successor is not None:
-                store.move_part(conn, successor.id, expected={"waiting"}, state="dropped", now=now)
-            conflict = edits.Conflict(
-                part.external_ref,
-                status,
-                tuple(split.PlanLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in part.lines),
-                ()
-                if successor is None
-                else tuple(
-                    split.PlanLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in successor.lines
-                ),
+            detail = {"ref": part.external_ref, "wms_status": picking.status.value}
+            kind = "cancelled" if cancelled else "cancel_refused"
+            store.add_timeline(
+                conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
             )
-            binding = store.load_binding(conn, run.connection_id, run.order_id)
-            _conflicts(run, conn, (binding.fingerprint if binding else None) or "", [conflict])
+    _release_waiting(run, refused)
     return refused
+
+
+def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
+    with run.engine.connect() as conn:
+        parts = store.parts_of(conn, run.connection_id, run.order_id)
+    taken: set[str] = set()
+    with run.engine.begin() as conn:
+        now = run.clock.now()
+        binding = store.load_binding(conn, run.connection_id, run.order_id)
+        fingerprint = (binding.fingerprint if binding else None) or ""
+        for waiting in (p for p in parts if p.state == "waiting"):
+            keys = {(ln.basket_id, ln.shipment_id) for ln in waiting.lines}
+            sources = [
+                p
+                for p in parts
+                if p.generation < waiting.generation
+                and p.state in ("cancelling", "accepted", "superseded")
+                and keys & {(ln.basket_id, ln.shipment_id) for ln in p.lines}
+            ]
+            if any(p.state == "cancelling" for p in sources):
+                continue  # not settled yet (a retry settles it first)
+            stood = [p for p in sources if p.state == "accepted"]
+            store.move_part(
+                conn, waiting.id, expected={"waiting"}, state="dropped" if stood else "planned", now=now
+            )
+            for source in stood:
+                taken.add(source.external_ref)
+                _conflicts(run, conn, fingerprint, [_conflict_of(source, waiting.lines)])
+        for ref in refused:
+            if ref not in taken:  # a removed group whose picking order stood
+                [source] = [p for p in parts if p.external_ref == ref]
+                _conflicts(run, conn, fingerprint, [_conflict_of(source, ())])
+
+
+def _conflict_of(part: store.Part, wanted: Sequence[store.PartLine]) -> edits.Conflict:
+    def plan(lines: Sequence[store.PartLine]) -> tuple[split.PlanLine, ...]:
+        return tuple(split.PlanLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in lines)
+
+    status = InflowStatus(part.wms_status) if part.wms_status else None
+    return edits.Conflict(part.external_ref, status, plan(part.lines), plan(wanted))
 
 
 def _cancel(wms: InflowPort, part: store.Part) -> PickingOrder:

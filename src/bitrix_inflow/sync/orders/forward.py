@@ -39,7 +39,7 @@ from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders import edit
-from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write
+from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write, queue_forward
 from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock, plan_lines
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
@@ -147,10 +147,12 @@ def _forward(
             live = [
                 p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
             ]
-    elif not verdict.eligible and generation == 1 and any(p.state == "planned" for p in live):
+    elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
+        p.state == "planned" for p in live
+    ):
         # Planned, then held (cancelled, status moved back): what was not sent is not sent now. A part already
         # on its way is settled below all the same, since the warehouse may have it. (After an edit the order
-        # went already, and its status is the service's own: the replacements go.)
+        # went already and its status is the service's own, so only a cancellation holds the replacements.)
         live = [p for p in live if p.state != "planned"]
         if not live:
             return _held(run, "ineligible", list(verdict.reasons), dry_run=dry_run)
@@ -362,8 +364,12 @@ def _forwarded(
     decision = order_status.decide(order_status.aggregate(statuses), applied, shown, options.mapping)
     outcome, seen = None, None
     if decision.write is not None:
+        # The statuses orders are forwarded from, and (after an edit) those the service set itself before.
+        allowed = set(options.rules.statuses) | (
+            order_status.set_by_service(options.mapping, applied) if applied is not None else set()
+        )
         with own_write(run.engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=run.clock) as done:
-            write = shop.set_status(order_id, decision.write, allowed_from=set(options.rules.statuses))
+            write = shop.set_status(order_id, decision.write, allowed_from=allowed)
             done[0] = write.outcome == "changed"
         outcome = write.outcome
         report.status_written = decision.write if outcome == "changed" else None
@@ -371,9 +377,16 @@ def _forwarded(
             seen = edits.seen_after_own_writes(
                 binding.seen_version, shipment_writes=0, status_version=write.version
             )
+    # Changed in the shop since its plan inputs were last taken (a second edit while the first was carried out):
+    # its version is not accounted for, and a follow-up run checks the edit.
+    drifted = binding is not None and binding.fingerprint not in (None, fingerprint_of(run.order))
     with run.engine.begin() as conn:
         now = run.clock.now()
-        store.save_binding(conn, connection_id, order_id, state="forwarded", seen_version=seen, now=now)
+        store.save_binding(
+            conn, connection_id, order_id, state="forwarded", seen_version=None if drifted else seen, now=now
+        )
+        if drifted:
+            queue_forward(conn, connection_id, order_id, now=now)
         if decision.record is not None and outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
         if outcome == "refused":

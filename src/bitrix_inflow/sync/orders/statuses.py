@@ -162,17 +162,21 @@ def apply_statuses(
 ) -> ApplyReport:
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
-        parts = [p for p in store.parts_of(conn, connection_id, order_id) if p.state in LIVE_PART_STATES]
+        every = store.parts_of(conn, connection_id, order_id)
+    parts = [p for p in every if p.state in LIVE_PART_STATES]
     report = ApplyReport(order_id)
     if binding is None or not parts:
         report.why = "the service has no picking orders of this order"
         return report
-    if binding.state != "forwarded" or any(p.wms_status is None for p in parts):
+    unsent = any(p.wms_status is None for p in parts)
+    if binding.applied_status is None and (binding.state != "forwarded" or unsent):
         # Until every part is in the warehouse the order has not gone: a status of the parts that went would say
         # more than is true (delivered while a part waits for stock), and forward-only would then hide the rest.
         report.why = f"not every picking order is in the warehouse yet (the order is {binding.state})"
         return report
-    statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status is not None]
+    # Gone before, and an edit's replacement is on its way: it counts as NEW, so the order's status holds (never
+    # back), while the parts that stayed keep their tracking flowing.
+    statuses = [InflowStatus(p.wms_status) if p.wms_status else InflowStatus.NEW for p in parts]
     report.aggregate = order_status.aggregate(statuses)
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
     decision = order_status.decide(report.aggregate, applied, None, mapping)
@@ -185,17 +189,14 @@ def apply_statuses(
             done[0] = shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped)
         return done[0]
 
-    shipments = _shipments(parts, report, binding.shipments_written or {}, write=write_shipment)
+    # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
+    carrying = parts + [p for p in every if p.state == "waiting"]
+    shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write_shipment)
     status_version = None
     if decision.write is not None and report.aggregate is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
         # are forwarded from; anything else was set by a person, and stays.
-        ours = {
-            target
-            for status, target in mapping.entries.items()
-            if InflowStatus(status) in order_status.PROGRESS
-            and order_status.PROGRESS[InflowStatus(status)] < order_status.PROGRESS[report.aggregate]
-        }
+        ours = order_status.set_by_service(mapping, report.aggregate)
         with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
             write = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
             done[0] = write.outcome == "changed"
