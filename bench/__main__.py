@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import inflow_stock, jobs, stock
+from bench import inflow_stock, jobs, orders, stock
 
-BENCHMARKS = {"jobs": jobs.main, "inflow_stock": inflow_stock.main, "stock": stock.main}
+BENCHMARKS = {
+    "jobs": jobs.main,
+    "inflow_stock": inflow_stock.main,
+    "orders": orders.main,
+    "stock": stock.main,
+}
 
 
 def main() -> None:
