@@ -27,16 +27,17 @@ import contextlib
 import datetime as dt
 import json
 import math
-import os
-import sqlite3
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from bench.stock import (
     API_KEY,
@@ -49,38 +50,29 @@ from bench.stock import (
     machine,
     sandbox_cpu,
     served,
+    service_env,
     shop,
     sync,
     warehouse,
 )
+from bitrix_inflow.store.engine import make_engine
 
 GO_LIVE = "2020-01-01T00:00:00+00:00"
 
 
 def _env(sides: Sides, db: str, web_port: int, carriers: dict[int, str], *, workers: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "BITRIX_INFLOW__DATABASE__URL": db,
-            "BITRIX_INFLOW__INFLOW__BASE_URL": sides.wms_url,
-            "BITRIX_INFLOW__INFLOW__API_KEY": API_KEY,
-            "BITRIX_INFLOW__INFLOW__WEBHOOK_SECRET": HOOK_SECRET,
-            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": sides.webhook_url,
-            "BITRIX_INFLOW__BITRIX__VERIFY": sides.ca_file,
-            "BITRIX_INFLOW__BITRIX__MANAGER_USER_ID": "1",
-            "BITRIX_INFLOW__STOCK__WAREHOUSES": '["MAIN"]',
-            "BITRIX_INFLOW__ORDERS__GO_LIVE": GO_LIVE,
-            "BITRIX_INFLOW__ORDERS__STATUSES": '["N"]',
-            "BITRIX_INFLOW__ORDERS__CARRIERS": json.dumps({str(k): v for k, v in carriers.items()}),
-            "BITRIX_INFLOW__SCHEDULES__ORDERS_SECONDS": "30",
-            "BITRIX_INFLOW__SCHEDULES__STATUSES_SECONDS": "30",
-            "BITRIX_INFLOW__WEB__PORT": str(web_port),
-            "BITRIX_INFLOW__JOBS__WORKERS": str(workers),
-            "BITRIX_INFLOW__JOBS__POLL_SECONDS": "0.2",
-            "BITRIX_INFLOW__LOG__LEVEL": "warning",
-        }
+    return service_env(
+        sides,
+        db,
+        web_port,
+        BITRIX_INFLOW__STOCK__WAREHOUSES='["MAIN"]',
+        BITRIX_INFLOW__ORDERS__GO_LIVE=GO_LIVE,
+        BITRIX_INFLOW__ORDERS__STATUSES='["N"]',
+        BITRIX_INFLOW__ORDERS__CARRIERS=json.dumps({str(k): v for k, v in carriers.items()}),
+        BITRIX_INFLOW__SCHEDULES__ORDERS_SECONDS="30",
+        BITRIX_INFLOW__SCHEDULES__STATUSES_SECONDS="30",
+        BITRIX_INFLOW__JOBS__WORKERS=str(workers),
     )
-    return env
 
 
 @contextlib.contextmanager
@@ -94,15 +86,34 @@ def serve(sides: Sides, db: str, carriers: dict[int, str], *, workers: int) -> I
         yield url
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 def _query(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with contextlib.closing(sqlite3.connect(db.removeprefix("sqlite:///"), timeout=60)) as conn:
-        return list(conn.execute(sql, args).fetchall())
+    engine = _ENGINES.get(db) or _ENGINES.setdefault(db, make_engine(db))
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(sql, tuple(args)).all()]
 
 
 def bindings_by_state(db: str) -> dict[str, int]:
-    with contextlib.suppress(sqlite3.OperationalError):  # before serve created the schema
-        return dict(_query(db, "SELECT state, count(*) FROM order_bindings GROUP BY state"))  # type: ignore[arg-type]
+    with contextlib.suppress(DBAPIError):  # before serve created the schema
+        return {
+            str(state): int(n)
+            for state, n in _query(db, "SELECT state, count(*) FROM order_bindings GROUP BY state")
+        }
     return {}
+
+
+def fresh_database(admin_url: str | None, work: Path, name: str) -> str:
+    """SQLite in the work folder, or a new PostgreSQL database next to ``admin_url``'s."""
+    if admin_url is None:
+        return f"sqlite:///{work / name}.db"
+    database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(admin_url)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + database
 
 
 def place_orders(sides: Sides, count: int, seed: int) -> list[int]:
@@ -230,6 +241,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-samples", type=int, default=20)
     parser.add_argument("--cloud-orders", type=int, default=40)
+    parser.add_argument(
+        "--db-url",
+        default=None,
+        help="a PostgreSQL admin URL: the state database is made there (default: SQLite)",
+    )
     parser.add_argument("--skip", action="append", default=[], choices=["cloud", "latency", "delivered"])
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -243,7 +259,7 @@ def main() -> None:
             sides = Sides(wms_url, url, ca)
             with _control(sides) as control:
                 control.post("/settings", json={"inventory_management": False}).raise_for_status()
-            db = f"sqlite:///{work / 'state.db'}"
+            db = fresh_database(args.db_url, work, "state")
             linked = sync(sides, db, full=True)
             top_up(sides, db, 50_000)
             carriers = carriers_of(sides)
@@ -332,7 +348,7 @@ def cloud(work: Path, args: argparse.Namespace) -> None:
         sides = Sides(wms_url, url, ca)
         with _control(sides) as control:
             control.post("/settings", json={"inventory_management": False}).raise_for_status()
-        db = f"sqlite:///{work / 'cloud.db'}"
+        db = fresh_database(args.db_url, work, "cloud")
         sync(sides, db, cloud=True, full=True)
         top_up(sides, db, 50_000)
         carriers = carriers_of(sides)

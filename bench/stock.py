@@ -315,8 +315,8 @@ def change_stock(wms_url: str, skus: list[str], rng: random.Random) -> None:
 # -- events: `serve` with the webhook ---------------------------------------------------------------------------
 
 
-def events(sides: Sides, db: str, samples: int, rng: random.Random) -> list[float]:
-    web_port = _free_port()
+def service_env(sides: Sides, db: str, web_port: int, **more: str) -> dict[str, str]:
+    """``serve``'s configuration through its environment, as a user sets it (``more``: extra variables)."""
     env = dict(os.environ)
     env.update(
         {
@@ -331,8 +331,15 @@ def events(sides: Sides, db: str, samples: int, rng: random.Random) -> list[floa
             "BITRIX_INFLOW__WEB__PORT": str(web_port),
             "BITRIX_INFLOW__JOBS__POLL_SECONDS": "0.2",
             "BITRIX_INFLOW__LOG__LEVEL": "warning",
+            **more,
         }
     )
+    return env
+
+
+def events(sides: Sides, db: str, samples: int, rng: random.Random) -> list[float]:
+    web_port = _free_port()
+    env = service_env(sides, db, web_port)
     with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
         links = dict(conn.execute("SELECT sku, product_id FROM product_links").fetchall())
     hook = f"http://127.0.0.1:{web_port}/hooks/inflow"
