@@ -38,7 +38,9 @@ class Table:
     rows: dict[int, Row] = field(default_factory=dict)
     last_id: int = 0
     _sorted: tuple[tuple[int, int], list[int]] = field(default=((-1, -1), []), repr=False)
-    _by_order: tuple[tuple[int, int], dict[str, list[int]]] = field(default=((-1, -1), {}), repr=False)
+    _parents: dict[str, tuple[tuple[int, int], dict[str, list[int]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def insert(self, row: Row, *, as_text_id: bool = False) -> int:
         self.last_id += 1
@@ -55,19 +57,18 @@ class Table:
     def all(self) -> list[Row]:
         return list(self.rows.values())
 
-    def of_order(self, order_id: Any) -> list[Row]:
-        """The rows whose ``orderId`` is ``order_id``, from an index built again only when rows came or went
-        (an order's id never changes on its rows): a shop holding many orders answers per-order reads without a
-        scan of every row it holds."""
-        key = (len(self.rows), self.last_id)
-        if self._by_order[0] != key:
+    def children_by(self, key: str, value: Any) -> list[Row]:
+        """The rows whose ``key`` (a parent's id: ``orderId``, ``orderDeliveryId``, ``basketId``, ``docId``, never
+        changed on a row) is ``value``, from an index built again only when rows came or went: a shop holding many
+        orders answers per-order reads without a scan of every row it holds."""
+        size = (len(self.rows), self.last_id)
+        built = self._parents.get(key)
+        if built is None or built[0] != size:
             index: dict[str, list[int]] = {}
             for row_id, row in self.rows.items():
-                index.setdefault(str(row.get("orderId")), []).append(row_id)
-            self._by_order = (key, index)
-        return [
-            self.rows[row_id] for row_id in self._by_order[1].get(str(order_id), ()) if row_id in self.rows
-        ]
+                index.setdefault(str(row.get(key)), []).append(row_id)
+            built = self._parents[key] = (size, index)
+        return [self.rows[row_id] for row_id in built[1].get(str(value), ()) if row_id in self.rows]
 
     def sorted_ids(self) -> list[int]:
         """The ids in ascending order, sorted again only when rows came or went (a page of a long list then
@@ -585,9 +586,7 @@ class Shop:
             )
 
     def children(self, table: str, key: str, value: Any) -> list[Row]:
-        if key == "orderId":
-            return self.t(table).of_order(value)
-        return [row for row in self.t(table).all() if str(row.get(key)) == str(value)]
+        return self.t(table).children_by(key, value)
 
     def order_shipments(self, order_id: int) -> list[Row]:
         return self.children("shipments", "orderId", order_id)
