@@ -92,7 +92,9 @@ Index(
     sqlite_where=text("status = 'running'"),
     postgresql_where=text("status = 'running'"),
 )
-Index("ix_jobs_claim", jobs.c.status, jobs.c.run_after, jobs.c.priority, jobs.c.id)
+# In claim order: a claim walks queued jobs by (priority, id) and stops at the first runnable one; led by run_after
+# it read and sorted every queued job (7.7 ms a claim at 6,700 queued, migration 0008).
+Index("ix_jobs_claim", jobs.c.status, jobs.c.priority, jobs.c.id)
 Index("ix_jobs_lock_key", jobs.c.lock_key, jobs.c.status)
 Index("ix_jobs_lease", jobs.c.status, jobs.c.lease_until)
 
