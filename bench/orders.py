@@ -321,7 +321,8 @@ def main() -> None:
                 if "delivered" not in args.skip:
                     moment = time.perf_counter()
                     with httpx.Client(base_url=sides.wms_url, timeout=600) as wms:
-                        wms.post("/_sandbox/clock/step", json={"steps": 8}).raise_for_status()
+                        # A step per warehouse move, one per picked line: 12 take up to 7 lines through.
+                        wms.post("/_sandbox/clock/step", json={"steps": 12}).raise_for_status()
                     total = forwarded
                     last, still, took = -1, time.perf_counter(), 0.0
                     # Until every order shows DELIVERED, or none moved for two feed intervals (the warehouse may
