@@ -8,6 +8,8 @@ loses nothing: the jobs are still there for the next round or for ``serve``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -35,6 +37,18 @@ app = typer.Typer(help="Orders: what happened to one, and why.", no_args_is_help
 Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 
+@contextmanager
+def _round(what: str) -> Iterator[None]:
+    """A round's errors as the command says them: bad input or configuration cannot start it (exit 2); anything
+    else the two systems answered stops it (exit 1), its jobs kept for the next round."""
+    try:
+        yield
+    except (ValidationError, ConfigError) as exc:
+        fail(str(exc))
+    except IntegrationError as exc:
+        fail(f"the {what} round stopped: {exc}", EXIT_PROBLEM)
+
+
 def _run_jobs(loaded: Settings, engine: Engine, kind: str) -> int:
     """Run the waiting jobs of ``kind`` in this process, like a `serve` worker, until none is left."""
     registry = build_registry(loaded, [orders_jobs.blueprint]).only({kind})
@@ -55,17 +69,13 @@ def sync_orders(
         fail("orders are not forwarded until [orders] go_live is set (orders created before it never go)")
     engine = database(loaded)
     clock = SystemClock()
-    try:
+    with _round("orders"):
         if dry_run:
             _dry_run(loaded, engine, connection)
             return
         with orders_jobs.open_sides(loaded) as (_, shop):
             noticed = notice_orders(engine, shop, clock=clock, connection_id=connection)
         ran = _run_jobs(loaded, engine, FORWARD_KIND)
-    except (ValidationError, ConfigError) as exc:
-        fail(str(exc))
-    except IntegrationError as exc:
-        fail(f"the orders round stopped: {exc}", EXIT_PROBLEM)
     console.print(
         f"{noticed.seen} order(s) new or changed in the shop, {len(noticed.queued)} to forward, "
         f"{len(noticed.left_alone)} forwarded before; {ran} forwarding job(s) ran"
@@ -129,14 +139,10 @@ def sync_statuses(connection: Connection = DEFAULT_CONNECTION) -> None:
     """Apply warehouse status changes to shop orders (one round: read the changes feed, apply per order)."""
     loaded = settings()
     engine = database(loaded)
-    try:
+    with _round("statuses"):
         with orders_jobs.open_sides(loaded) as (wms, _):
             report = read_changes(engine, wms, clock=SystemClock(), connection_id=connection)
         ran = _run_jobs(loaded, engine, APPLY_KIND)
-    except (ValidationError, ConfigError) as exc:
-        fail(str(exc))
-    except IntegrationError as exc:
-        fail(f"the statuses round stopped: {exc}", EXIT_PROBLEM)
     console.print(
         f"{report.pages} feed page(s): {report.updated} picking order(s) moved, {report.stale} older or repeated, "
         f"{report.unknown} not the service's; {ran} order(s) brought up to date"

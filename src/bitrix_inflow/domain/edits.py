@@ -95,7 +95,8 @@ def _same(a: Sequence[PlanLine], b: Sequence[PlanLine]) -> bool:
     return sorted(map(key, a)) == sorted(map(key, b))
 
 
-def _keys(lines: Iterable[PlanLine]) -> set[tuple[int, int]]:
+def line_keys(lines: Iterable[PlanLine]) -> set[tuple[int, int]]:
+    """The (basket item, shipment) pairs of lines: what says two parts hold the same goods."""
     return {(line.basket_id, line.shipment_id) for line in lines}
 
 
@@ -119,7 +120,7 @@ def revise(live: Sequence[LivePart], plan: Sequence[PlannedPart]) -> Revision:
     kept = set(keep)
     touched = [p for p in live if p.ref not in kept]  # changed or removed groups
     waits = {
-        id(part): [p.ref for p in touched if p is old or _keys(p.lines) & _keys(part.lines)]
+        id(part): [p.ref for p in touched if p is old or line_keys(p.lines) & line_keys(part.lines)]
         for part, old in changed
     }
     standing = {p.ref for p in touched if p.status not in CANCELLABLE}

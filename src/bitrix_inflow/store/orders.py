@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bitrix_inflow.domain.split import PlanLine
 from bitrix_inflow.errors import ConflictError
 from bitrix_inflow.store.sql import dialect_insert, insert_ignoring_conflict
 from bitrix_inflow.store.tables import (
@@ -225,12 +226,8 @@ def _update_binding(
 # -- picking orders -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PartLine:
-    basket_id: int
-    shipment_id: int
-    sku: str
-    qty: int
+# A picking order's line is the plan's line (basket item, shipment, SKU, units): one type from plan to table.
+PartLine = PlanLine
 
 
 @dataclass(frozen=True)

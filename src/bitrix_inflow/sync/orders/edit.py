@@ -20,7 +20,7 @@ Nothing is overwritten silently either way: the shop's edit is carried out or re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -58,7 +58,7 @@ def check_edit(
     *,
     binding: store.Binding,
     parts: Sequence[store.Part],
-    carriers: dict[int, str],
+    carriers: Mapping[int, str],
     warehouse: str,
     preference: tuple[str, ...],
 ) -> EditReport:
@@ -70,7 +70,6 @@ def check_edit(
         # the shop shows now becomes the baseline (an edit is a change from here on, never a guess). The version
         # read is accounted for, so the next poll does not ask again.
         _account(run, fingerprint if binding.fingerprint is None else None)
-        store_resolved(run, EDIT_BLOCKED)
         return EditReport("unchanged")
     if order.facts.canceled:
         # Cancelled in the shop after it went: the cancellation flow's business, never taken for an edit; said
@@ -99,7 +98,7 @@ def check_edit(
                 p.carrier,
                 p.external_ref,
                 InflowStatus(p.wms_status) if p.wms_status else None,
-                tuple(split.PlanLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in p.lines),
+                p.lines,
             )
             for p in live
         ],
@@ -128,19 +127,15 @@ def check_edit(
 
 
 def _account(run: OrderRun, fingerprint: str | None) -> None:
-    if run.order.version is None and fingerprint is None:
-        return
+    """In one transaction: the version read is accounted for, the baseline fingerprint kept (when given), and an
+    edit that could not be planned is settled (the order's inputs are back to what was planned)."""
     with run.engine.begin() as conn:
         now = run.clock.now()
         if run.order.version is not None:
             store.set_seen_version(conn, run.connection_id, run.order_id, run.order.version, now=now)
         if fingerprint is not None:
             store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
-
-
-def store_resolved(run: OrderRun, kind: str) -> None:
-    with run.engine.begin() as conn:
-        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=kind)
+        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=EDIT_BLOCKED)
 
 
 def _record_conflicts(
@@ -155,25 +150,7 @@ def _record_conflicts(
         now = run.clock.now()
         if cancelled:
             detail = {"why": "cancelled in the shop after it went to the warehouse; the picking orders stand"}
-            subject = f"v{run.order.version}"
-            store.open_conflict(
-                conn,
-                run.connection_id,
-                run.order_id,
-                kind=CANCELLED_IN_SHOP,
-                subject=subject,
-                detail=detail,
-                now=now,
-            )
-            store.add_timeline(
-                conn,
-                run.connection_id,
-                run.order_id,
-                source="shop",
-                kind=CANCELLED_IN_SHOP,
-                detail=detail,
-                now=now,
-            )
+            _tell(run, conn, CANCELLED_IN_SHOP, f"v{run.order.version}", detail, source="shop")
         elif fingerprint is not None:
             _conflicts(run, conn, fingerprint, conflicts, blocked=blocked)
         if fingerprint is not None and not blocked:
@@ -190,7 +167,6 @@ def _conflicts(
     *,
     blocked: Sequence[str] = (),
 ) -> None:
-    now = run.clock.now()
     # One conflict per picking order and edit (the fingerprint): a second edit of the same order is a new one.
     for conflict in conflicts:
         detail = {
@@ -200,36 +176,26 @@ def _conflicts(
             "wanted": [_line(ln) for ln in conflict.wanted],
             "why": "the warehouse has started picking: the picking order stands as it was sent",
         }
-        subject = f"{conflict.ref}@{fingerprint[:16]}"
-        store.open_conflict(
-            conn, run.connection_id, run.order_id, kind=EDIT_CONFLICT, subject=subject, detail=detail, now=now
-        )
-        store.add_timeline(
-            conn,
-            run.connection_id,
-            run.order_id,
-            source="service",
-            kind=EDIT_CONFLICT,
-            detail=detail,
-            now=now,
-        )
+        _tell(run, conn, EDIT_CONFLICT, f"{conflict.ref}@{fingerprint[:16]}", detail, source="service")
     if blocked:
         said: dict[str, object] = {
             "reasons": list(blocked),
             "why": "the edited order cannot be planned; the picking orders stand",
         }
-        store.open_conflict(
-            conn,
-            run.connection_id,
-            run.order_id,
-            kind=EDIT_BLOCKED,
-            subject=fingerprint[:16],
-            detail=said,
-            now=now,
-        )
-        store.add_timeline(
-            conn, run.connection_id, run.order_id, source="service", kind=EDIT_BLOCKED, detail=said, now=now
-        )
+        _tell(run, conn, EDIT_BLOCKED, fingerprint[:16], said, source="service")
+
+
+def _tell(
+    run: OrderRun, conn: Connection, kind: str, subject: str, detail: Mapping[str, object], *, source: str
+) -> None:
+    """A conflict for a person, and the same words on the order's timeline."""
+    now = run.clock.now()
+    store.open_conflict(
+        conn, run.connection_id, run.order_id, kind=kind, subject=subject, detail=detail, now=now
+    )
+    store.add_timeline(
+        conn, run.connection_id, run.order_id, source=source, kind=kind, detail=detail, now=now
+    )
 
 
 def _line(line: split.PlanLine) -> dict[str, object]:
@@ -254,7 +220,7 @@ def _store_revision(
             r.part.zone,
             r.part.carrier,
             split.external_ref(run.order_id, generation, r.part.part_no),
-            tuple(store.PartLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in r.part.lines),
+            r.part.lines,
             state="waiting" if r.waits_for else "planned",
         )
         for r in revision.send
@@ -292,10 +258,10 @@ def _store_revision(
         )
 
 
-def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) -> list[str]:
+def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) -> list[store.Part]:
     """Step 2: every part in ``cancelling`` is cancelled in the warehouse, then every ``waiting`` part goes
     (``planned``) once all the parts it takes lines over from are confirmed cancelled, or is ``dropped`` when one
-    of them stood (the warehouse refused: picking had started). Returns the references that stood."""
+    of them stood (the warehouse refused: picking had started). Returns the order's parts as they now are."""
     refused: list[str] = []
     for part in parts:
         if part.state != "cancelling" or part.wms_order_id is None:
@@ -326,7 +292,8 @@ def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) 
                 conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
             )
     _release_waiting(run, refused)
-    return refused
+    with run.engine.connect() as conn:
+        return store.parts_of(conn, run.connection_id, run.order_id)
 
 
 def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
@@ -338,13 +305,13 @@ def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
         binding = store.load_binding(conn, run.connection_id, run.order_id)
         fingerprint = (binding.fingerprint if binding else None) or ""
         for waiting in (p for p in parts if p.state == "waiting"):
-            keys = {(ln.basket_id, ln.shipment_id) for ln in waiting.lines}
+            keys = edits.line_keys(waiting.lines)
             sources = [
                 p
                 for p in parts
                 if p.generation < waiting.generation
                 and p.state in ("cancelling", "accepted", "superseded")
-                and keys & {(ln.basket_id, ln.shipment_id) for ln in p.lines}
+                and keys & edits.line_keys(p.lines)
             ]
             if any(p.state == "cancelling" for p in sources):
                 continue  # not settled yet (a retry settles it first)
@@ -361,12 +328,9 @@ def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
                 _conflicts(run, conn, fingerprint, [_conflict_of(source, ())])
 
 
-def _conflict_of(part: store.Part, wanted: Sequence[store.PartLine]) -> edits.Conflict:
-    def plan(lines: Sequence[store.PartLine]) -> tuple[split.PlanLine, ...]:
-        return tuple(split.PlanLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in lines)
-
+def _conflict_of(part: store.Part, wanted: Sequence[split.PlanLine]) -> edits.Conflict:
     status = InflowStatus(part.wms_status) if part.wms_status else None
-    return edits.Conflict(part.external_ref, status, plan(part.lines), plan(wanted))
+    return edits.Conflict(part.external_ref, status, part.lines, tuple(wanted))
 
 
 def _cancel(wms: InflowPort, part: store.Part) -> PickingOrder:

@@ -39,8 +39,8 @@ from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders import edit
-from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write, queue_forward
-from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock, plan_lines
+from bitrix_inflow.sync.orders.notice import queue_forward, write_status
+from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
@@ -98,9 +98,7 @@ def forward_order(
         return _edited(run, wms, shop, options, binding=binding, parts=parts)
     if any(p.state == "cancelling" for p in parts) and not dry_run:
         # An edit's cancellations a crash interrupted: settled before anything of the new plan is sent.
-        edit.settle_cancels(run, wms, parts)
-        with engine.connect() as conn:
-            parts = store.parts_of(conn, connection_id, order_id)
+        parts = edit.settle_cancels(run, wms, parts)
     return _forward(run, wms, shop, options, binding=binding, parts=parts, dry_run=dry_run)
 
 
@@ -133,10 +131,10 @@ def _forward(
             state = "before_go_live" if verdict.final else "ineligible"
             return _held(run, state, list(verdict.reasons), dry_run=dry_run)
         lines, problems = plan_lines(run)
-        if problems:
-            return _held(run, "blocked", problems, dry_run=dry_run)
+        carriers, unmapped = carriers_of(order, options.rules.carriers)  # (eligibility has mapped every one)
+        if problems or unmapped:
+            return _held(run, "blocked", problems + unmapped, dry_run=dry_run)
         free = free_stock(wms, options.warehouse, {ln.sku for ln in lines})
-        carriers = {s.id: options.rules.carriers[s.delivery_id] for s in order.facts.shipments}
         planned = split.plan(
             lines, free=free, carrier_of_shipment=carriers, preference=options.zone_preference
         )
@@ -188,7 +186,7 @@ def _edited(
         wms,
         binding=binding,
         parts=parts,
-        carriers=dict(options.rules.carriers),
+        carriers=options.rules.carriers,
         warehouse=options.warehouse,
         preference=options.zone_preference,
     )
@@ -198,9 +196,7 @@ def _edited(
     with run.engine.connect() as conn:
         binding_now = store.load_binding(conn, run.connection_id, run.order_id)
         parts = store.parts_of(conn, run.connection_id, run.order_id)
-    edit.settle_cancels(run, wms, parts)
-    with run.engine.connect() as conn:
-        parts = store.parts_of(conn, run.connection_id, run.order_id)
+    parts = edit.settle_cancels(run, wms, parts)
     report = _forward(run, wms, shop, options, binding=binding_now, parts=parts, dry_run=False)
     cancelled, sent = ", ".join(change.cancel) or "nothing", ", ".join(change.send) or "nothing"
     report.reasons.insert(0, f"edited: {cancelled} cancelled, {sent} to send")
@@ -242,7 +238,7 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
             part.zone,
             part.carrier,
             split.external_ref(order_id, generation, part.part_no),
-            tuple(store.PartLine(ln.basket_id, ln.shipment_id, ln.sku, ln.qty) for ln in part.lines),
+            part.lines,
         )
         for part in planned
     ]
@@ -368,9 +364,15 @@ def _forwarded(
         allowed = set(options.rules.statuses) | (
             order_status.set_by_service(options.mapping, applied) if applied is not None else set()
         )
-        with own_write(run.engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=run.clock) as done:
-            write = shop.set_status(order_id, decision.write, allowed_from=allowed)
-            done[0] = write.outcome == "changed"
+        write = write_status(
+            run.engine,
+            shop,
+            connection_id,
+            order_id,
+            status=decision.write,
+            allowed_from=allowed,
+            clock=run.clock,
+        )
         outcome = write.outcome
         report.status_written = decision.write if outcome == "changed" else None
         if outcome == "changed" and binding is not None:

@@ -137,13 +137,9 @@ def sweep(ctx: JobContext, settings: Settings) -> None:
 
 @blueprint.periodic
 def retry_waiting(settings: Settings) -> Schedule | None:
-    if settings.orders.go_live is None:
-        return None
-    return Schedule(
-        name=SWEEP_KIND,
-        every=dt.timedelta(seconds=settings.schedules.orders_retry_seconds),
-        kind=SWEEP_KIND,
-        lock_key="orders:sweep",
+    every = dt.timedelta(seconds=settings.schedules.orders_retry_seconds)
+    return _while_live(
+        settings, Schedule(name=SWEEP_KIND, every=every, kind=SWEEP_KIND, lock_key="orders:sweep")
     )
 
 
@@ -157,30 +153,26 @@ def prune(ctx: JobContext, settings: Settings) -> None:
 
 @blueprint.periodic
 def prune_daily(settings: Settings) -> Schedule | None:
-    if settings.orders.go_live is None:
-        return None
-    return Schedule(name=PRUNE_KIND, every=dt.timedelta(days=1), kind=PRUNE_KIND)
+    return _while_live(settings, Schedule(name=PRUNE_KIND, every=dt.timedelta(days=1), kind=PRUNE_KIND))
 
 
 @blueprint.periodic
 def statuses(settings: Settings) -> Schedule | None:
-    if settings.orders.go_live is None:
-        return None
-    return Schedule(
-        name="orders.feed",
-        every=dt.timedelta(seconds=settings.schedules.statuses_seconds),
-        kind=FEED_KIND,
-        lock_key="orders:feed",
+    every = dt.timedelta(seconds=settings.schedules.statuses_seconds)
+    return _while_live(
+        settings, Schedule(name="orders.feed", every=every, kind=FEED_KIND, lock_key="orders:feed")
     )
 
 
 @blueprint.periodic
 def poll(settings: Settings) -> Schedule | None:
-    if settings.orders.go_live is None:
-        return None
-    return Schedule(
-        name="orders.poll",
-        every=dt.timedelta(seconds=settings.schedules.orders_seconds),
-        kind=NOTICE_KIND,
-        lock_key="orders:notice",
+    every = dt.timedelta(seconds=settings.schedules.orders_seconds)
+    return _while_live(
+        settings, Schedule(name="orders.poll", every=every, kind=NOTICE_KIND, lock_key="orders:notice")
     )
+
+
+def _while_live(settings: Settings, schedule: Schedule) -> Schedule | None:
+    """Every schedule of the flow, only once ``[orders] go_live`` is set (which orders belong to the old process
+    is never guessed)."""
+    return schedule if settings.orders.go_live is not None else None

@@ -11,7 +11,7 @@ queues one forwarding run, which compares the order's plan inputs and carries ou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.sync.orders.edit import EDIT_BLOCKED
-from bitrix_inflow.sync.orders.shop import OrdersShop, Watermark
+from bitrix_inflow.sync.orders.shop import OrdersShop, StatusWrite, Watermark
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -140,6 +140,40 @@ def own_write(
             with engine.begin() as conn:
                 for _ in range(echoes):
                     store.consume_echo(conn, connection_id, order_id)
+
+
+def write_status(
+    engine: Engine,
+    shop: OrdersShop,
+    connection_id: str,
+    order_id: int,
+    *,
+    status: str,
+    allowed_from: Collection[str],
+    clock: Clock,
+) -> StatusWrite:
+    """The service's own compare-and-set of an order's status, its echo announced first."""
+    with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
+        write = shop.set_status(order_id, status, allowed_from=allowed_from)
+        done[0] = write.outcome == "changed"
+    return write
+
+
+def write_shipment(
+    engine: Engine,
+    shop: OrdersShop,
+    connection_id: str,
+    order_id: int,
+    *,
+    shipment_id: int,
+    tracking: str,
+    shipped: bool,
+    clock: Clock,
+) -> bool:
+    """The service's own write of a shipment's tracking (and shipped), its echoes announced first."""
+    with own_write(engine, connection_id, order_id, SHIPMENT_WRITE_ECHOES, clock=clock) as done:
+        done[0] = shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped)
+    return done[0]
 
 
 def hint_order(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> bool:

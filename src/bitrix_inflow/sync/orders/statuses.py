@@ -26,12 +26,7 @@ from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
-from bitrix_inflow.sync.orders.notice import (
-    SHIPMENT_WRITE_ECHOES,
-    STATUS_WRITE_ECHOES,
-    order_lock_key,
-    own_write,
-)
+from bitrix_inflow.sync.orders.notice import order_lock_key, write_shipment, write_status
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
@@ -184,25 +179,38 @@ def apply_statuses(
 
     # Shipments first, then the status: the status write's answer then tells whether anyone but the service
     # saved the order meanwhile (its version counts every save).
-    def write_shipment(shipment_id: int, tracking: str, shipped: bool) -> bool:
-        with own_write(engine, connection_id, order_id, SHIPMENT_WRITE_ECHOES, clock=clock) as done:
-            done[0] = shop.update_shipment(shipment_id, tracking_number=tracking, shipped=shipped)
-        return done[0]
+    def write(shipment_id: int, tracking: str, shipped: bool) -> bool:
+        return write_shipment(
+            engine,
+            shop,
+            connection_id,
+            order_id,
+            shipment_id=shipment_id,
+            tracking=tracking,
+            shipped=shipped,
+            clock=clock,
+        )
 
     # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
     carrying = parts + [p for p in every if p.state == "waiting"]
-    shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write_shipment)
+    shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
     if decision.write is not None and report.aggregate is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
         # are forwarded from; anything else was set by a person, and stays.
         ours = order_status.set_by_service(mapping, report.aggregate)
-        with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
-            write = shop.set_status(order_id, decision.write, allowed_from=ours | set(forwarded_from))
-            done[0] = write.outcome == "changed"
-        report.outcome = write.outcome
+        written = write_status(
+            engine,
+            shop,
+            connection_id,
+            order_id,
+            status=decision.write,
+            allowed_from=ours | set(forwarded_from),
+            clock=clock,
+        )
+        report.outcome = written.outcome
         report.written = decision.write if report.outcome == "changed" else None
-        status_version = write.version if report.written else None
+        status_version = written.version if report.written else None
     seen = edits.seen_after_own_writes(
         binding.seen_version, shipment_writes=len(report.shipments), status_version=status_version
     )
