@@ -6,7 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderWatermark, StatusOutcome
+from bitrix_inflow.adapters.bitrix import (
+    BitrixGateway,
+    OrderWatermark,
+    StatusChange,
+    StatusOutcome,
+    StatusRequest,
+)
 from bitrix_inflow.errors import ConflictError, NotFoundError, ValidationError
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
@@ -187,6 +193,61 @@ def test_set_status_of_a_missing_order(gateway: BitrixGateway) -> None:
         gateway.set_order_status(987654, "P", allowed_from={"N"})
 
 
+def test_many_orders_are_read_whole_in_one_request(site_shop: RunningSandbox, gateway: BitrixGateway) -> None:
+    placed = [int(place(site_shop, (1 + n % 5, 1 + n % 3))["id"]) for n in range(30)]
+    before = gateway.transport.requests_sent
+    found = gateway.get_orders([*placed, 987654])
+    assert gateway.transport.requests_sent - before == 1
+    # Each the same as read alone; a missing one is an error about that order, the others are unharmed.
+    assert all(found[i] == gateway.get_order(i) for i in placed)
+    missing = found[987654]
+    assert isinstance(missing, NotFoundError) and "987654" in str(missing)
+    with pytest.raises(ValidationError) as caught:
+        gateway.get_orders(list(range(1, 52)))
+    assert caught.value.field == "order_ids"
+
+
+def test_statuses_of_many_orders_are_compared_and_set_in_two_requests(
+    site_shop: RunningSandbox, gateway: BitrixGateway
+) -> None:
+    orders = [int(place(site_shop, (6, 1))["id"]) for _ in range(5)]
+    ahead = [int(place(site_shop, (7, 2))["id"]) for _ in range(3)]
+    gateway.set_order_status(orders[1], "P", allowed_from={"N"})  # already there
+    gateway.set_order_status(orders[2], "F", allowed_from={"N"})  # a person moved it on: not ours
+    wanted = [StatusRequest(i, "P", {"N"}) for i in orders[:4]] + [StatusRequest(987654, "P", {"N"})]
+    before = gateway.transport.requests_sent
+    done = gateway.set_order_statuses(wanted, also_read=ahead)
+    assert gateway.transport.requests_sent - before == 2
+    outcomes = {i: getattr(c, "outcome", type(c).__name__) for i, c in done.changes.items()}
+    assert outcomes == {
+        orders[0]: StatusOutcome.CHANGED,
+        orders[1]: StatusOutcome.ALREADY_SET,
+        orders[2]: StatusOutcome.REFUSED,
+        orders[3]: StatusOutcome.CHANGED,
+        987654: "EntityNotFoundError",
+    }
+    statuses = [site_shop.control.entity("orders", i)["statusId"] for i in orders]
+    assert statuses == ["P", "P", "F", "P", "N"]  # the fifth was never asked for
+    written = done.changes[orders[0]]
+    assert isinstance(written, StatusChange) and written.version is not None
+    assert written.version == site_shop.control.entity("orders", orders[0])["version"]
+    assert sorted(done.read) == sorted(ahead)
+    assert all(done.read[i] == gateway.get_order(i) for i in ahead)
+
+
+def test_batched_status_writes_refuse_more_than_a_batch_holds(gateway: BitrixGateway) -> None:
+    before = gateway.transport.requests_sent
+    with pytest.raises(ValidationError) as caught:
+        gateway.set_order_statuses(
+            [StatusRequest(i, "P", {"N"}) for i in range(1, 41)], also_read=range(41, 51)
+        )
+    assert caught.value.field == "requests"
+    with pytest.raises(ValidationError) as caught:
+        gateway.set_order_statuses([StatusRequest(1, "P", "N")])
+    assert caught.value.field == "allowed_from"
+    assert gateway.transport.requests_sent == before
+
+
 def test_custom_statuses_are_read_not_assumed(site_shop: RunningSandbox, gateway: BitrixGateway) -> None:
     site_shop.control.add_status("W", "Picking error", sort=35)
     statuses = {s.id: s for s in gateway.statuses()}
@@ -258,7 +319,8 @@ def test_an_order_with_more_lines_than_a_page(gateway_for: MakeGateway) -> None:
         bundle = gateway.get_order(int(placed["id"]))
         assert [line.product_id for line in bundle.basket] == list(range(1, 56))
         assert sum(len(s.lines) for s in bundle.shipments) == 55
-        assert gateway.transport.requests_sent == 2  # the batch, then the basket's second page
+        # sale.order.get nests the whole basket and every shipment's lines: no list to page through.
+        assert gateway.transport.requests_sent == 1
 
 
 def test_statuses_beyond_one_page(gateway_for: MakeGateway) -> None:

@@ -125,15 +125,24 @@ def test_closed_port_is_transient() -> None:
     assert caught.value.__cause__ is None
 
 
-def test_shipment_lines_are_fetched_when_a_server_does_not_nest_them(
+def test_basket_and_shipment_lines_are_listed_when_a_server_does_not_nest_them(
     scripted: tuple[BitrixGateway, Script, FakeClock],
 ) -> None:
     gateway, script, _ = scripted
+    # An older server's sale.order.get: no basketItems, shipments without their lines.
     order = {"id": 9, "statusId": "N", "propertyValues": [], "shipments": [{"id": "3", "system": "N"}]}
-    batch = {
+    got = {
+        "result": {
+            "result": {"o9": {"order": order}},
+            "result_error": [],
+            "result_total": [],
+            "result_next": [],
+        },
+        "time": TIME,
+    }
+    lists = {
         "result": {
             "result": {
-                "order": {"order": order},
                 "basket": {"basketItems": [{"id": "2", "orderId": "9", "productId": "4", "quantity": "1"}]},
                 "shipments": {
                     "shipments": [
@@ -152,9 +161,14 @@ def test_shipment_lines_are_fetched_when_a_server_does_not_nest_them(
         "total": 1,
         "time": TIME,
     }
-    script.replies[:] = [Reply(200, batch), Reply(200, items)]
+    script.replies[:] = [Reply(200, got), Reply(200, lists), Reply(200, items)]
     bundle = gateway.get_order(9)
-    assert script.seen == ["/rest/1/code/batch.json", "/rest/1/code/sale.shipmentitem.list.json"]
+    assert script.seen == [
+        "/rest/1/code/batch.json",
+        "/rest/1/code/batch.json",
+        "/rest/1/code/sale.shipmentitem.list.json",
+    ]
+    assert [line.product_id for line in bundle.basket] == [4]
     assert [(line.id, line.basket_id) for line in bundle.shipments[0].lines] == [(7, 2)]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.timing import Clock
 
 from .access import check_access
@@ -29,7 +30,9 @@ from .models import (
     QuantityUpdate,
     SaleStatus,
     Shipment,
+    StatusBatch,
     StatusChange,
+    StatusRequest,
     StockDocument,
     StockDocumentHeader,
     StockDocumentLine,
@@ -105,6 +108,10 @@ class BitrixGateway:
         """
         return self._orders.get_order(order_id)
 
+    def get_orders(self, order_ids: Sequence[int]) -> dict[int, OrderBundle | IntegrationError]:
+        """Up to 50 orders whole in one request; each order's bundle or the error about it (``get_order``'s)."""
+        return self._orders.get_orders(order_ids)
+
     def set_order_status(
         self, order_id: int, status_id: str, *, allowed_from: Collection[str]
     ) -> StatusChange:
@@ -116,6 +123,14 @@ class BitrixGateway:
         ``StatusOverruledError`` (with the status ``kept``).
         """
         return self._orders.set_order_status(order_id, status_id, allowed_from=allowed_from)
+
+    def set_order_statuses(
+        self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
+    ) -> StatusBatch:
+        """``set_order_status`` for up to 49 orders in two requests (one list reads their statuses, one batch
+        writes); the first request's free places read ``also_read`` orders whole. Per order: its
+        ``StatusChange`` or the error about it."""
+        return self._orders.set_order_statuses(requests, also_read=also_read)
 
     def statuses(self) -> list[SaleStatus]:
         """Order (``O``) and delivery (``D``) statuses as configured in the shop; read them, never assume."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+from bitrix_inflow.errors import IntegrationError
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,24 @@ class StatusChange:
     previous_status: str
     current_status: str
     version: int | None = None  # the order's version after the write (None: not written, or not said)
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """Set ``order_id`` to ``status_id``, only if its status now is one of ``allowed_from``."""
+
+    order_id: int
+    status_id: str
+    allowed_from: Collection[str]
+
+
+@dataclass(frozen=True)
+class StatusBatch:
+    """What a batched compare-and-set did per order, and the orders it read ahead (each: a bundle or the error
+    about it)."""
+
+    changes: Mapping[int, StatusChange | IntegrationError]
+    read: Mapping[int, OrderBundle | IntegrationError]
 
 
 @dataclass(frozen=True)

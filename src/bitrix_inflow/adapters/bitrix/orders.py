@@ -3,12 +3,12 @@ status, and the statuses the shop has configured (``sale.status.list``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.errors import IntegrationError, ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
@@ -21,10 +21,12 @@ from .models import (
     SaleStatus,
     Shipment,
     ShipmentLine,
+    StatusBatch,
     StatusChange,
     StatusOutcome,
+    StatusRequest,
 )
-from .paging import PAGE, all_pages, next_of, rest_of_list
+from .paging import BATCH, PAGE, all_pages, next_of, rest_of_list
 from .settings import BitrixSettings
 from .transport import JSON, Transport
 from .wire import format_dt, to_id
@@ -109,13 +111,63 @@ class Orders:
 
     def get_order(self, order_id: int) -> OrderBundle:
         order_id = positive_id(order_id, "order_id")
-        with concerning("order", order_id):
-            return self._bundle(order_id)
+        found = self.get_orders([order_id])[order_id]
+        if isinstance(found, IntegrationError):
+            raise found
+        return found
 
-    def _bundle(self, order_id: int) -> OrderBundle:
+    def get_orders(self, order_ids: Sequence[int]) -> dict[int, OrderBundle | IntegrationError]:
+        """Up to 50 orders whole, in one ``batch`` of ``sale.order.get`` (each nests its basket and shipments):
+        each order's bundle, or the error about it (not found, unreadable). Limits, auth and server trouble are
+        about the whole call, and raised."""
+        ids = list(dict.fromkeys(positive_id(i, "order_ids") for i in order_ids))
+        if len(ids) > BATCH:
+            raise ValidationError(
+                "order_ids", f"at most {BATCH} orders a call, got {len(ids)}", "split the list"
+            )
+        commands: dict[str, tuple[str, JSON]] = {f"o{i}": ("sale.order.get", {"id": i}) for i in ids}
+        reply = self._transport.batch(commands)
+        found: dict[int, OrderBundle | IntegrationError] = {}
+        for order_id in ids:
+            key = f"o{order_id}"
+            try:
+                with concerning("order", order_id):
+                    replies.raise_first(reply, key)
+                    found[order_id] = self._bundle(order_id, reply.results[key])
+            except IntegrationError as error:
+                replies.raise_if_global(error)
+                found[order_id] = error
+        return found
+
+    def _bundle(self, order_id: int, answer: object) -> OrderBundle:
+        order_row = replies.obj(
+            replies.wrapped({"result": answer}, "order", "sale.order.get"), field="sale.order.get"
+        )
+        header = replies.mapped("sale.order.get", mappers.order_header, [order_row])[0]
+        if "basketItems" in order_row and "shipments" in order_row:
+            # The order nests its whole basket and its shipments (the docs' example): nothing else to read.
+            basket_rows = replies.rows(order_row["basketItems"], field="sale.order.get.order.basketItems")
+            shipment_rows = replies.rows(order_row["shipments"], field="sale.order.get.order.shipments")
+        else:
+            basket_rows, shipment_rows = self._lists_of(order_id)
+        basket = replies.mapped("sale.basketitem.list", mappers.basket_line, basket_rows)
+        shipments = self._with_lines(
+            order_row, [r for r in shipment_rows if not mappers.is_system_shipment(r)]
+        )
+        properties = replies.mapped(
+            "sale.order.get",
+            mappers.property_value,
+            replies.rows(order_row.get("propertyValues"), field="sale.order.get.order.propertyValues"),
+        )
+        return OrderBundle(
+            order=header, basket=tuple(basket), shipments=shipments, properties=tuple(properties)
+        )
+
+    def _lists_of(self, order_id: int) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+        """An order's basket and shipments from their own lists, for a server whose ``sale.order.get`` leaves
+        them out."""
         by_order = {"filter": {"orderId": order_id}, "order": {"id": "asc"}}
         commands: dict[str, tuple[str, JSON]] = {
-            "order": ("sale.order.get", {"id": order_id}),
             "basket": ("sale.basketitem.list", dict(by_order)),
             "shipments": ("sale.shipment.list", dict(by_order)),
         }
@@ -128,26 +180,7 @@ class Orders:
             first, next_start = reply.results.get(command), reply.nexts.get(command)
             return rest_of_list(self._transport, method, params, key, first=first, next_start=next_start)
 
-        order_row = replies.obj(
-            replies.wrapped({"result": reply.results.get("order")}, "order", "sale.order.get"),
-            field="sale.order.get",
-        )
-        header = replies.mapped("sale.order.get", mappers.order_header, [order_row])[0]
-        basket = replies.mapped(
-            "sale.basketitem.list", mappers.basket_line, all_rows("basket", "basketItems")
-        )
-        shipment_rows = all_rows("shipments", "shipments")
-        shipments = self._with_lines(
-            order_row, [r for r in shipment_rows if not mappers.is_system_shipment(r)]
-        )
-        properties = replies.mapped(
-            "sale.order.get",
-            mappers.property_value,
-            replies.rows(order_row.get("propertyValues"), field="sale.order.get.order.propertyValues"),
-        )
-        return OrderBundle(
-            order=header, basket=tuple(basket), shipments=shipments, properties=tuple(properties)
-        )
+        return all_rows("basket", "basketItems"), all_rows("shipments", "shipments")
 
     def _with_lines(
         self, order_row: Mapping[str, Any], rows: list[Mapping[str, Any]]
@@ -190,56 +223,77 @@ class Orders:
     def set_order_status(
         self, order_id: int, status_id: str, *, allowed_from: Collection[str]
     ) -> StatusChange:
-        order_id = positive_id(order_id, "order_id")
-        if not isinstance(status_id, str) or not status_id.strip():
-            raise ValidationError("status_id", "must be a non-empty Bitrix status code", "e.g. 'P'")
-        if isinstance(allowed_from, str) or not all(isinstance(s, str) for s in allowed_from):
-            # A plain string would be matched by substring ("NP" would allow "N" and "P" and "NP").
-            raise ValidationError("allowed_from", "must be a collection of status codes", "e.g. {'N', 'P'}")
-        with concerning("order", order_id):
-            current = self._current_status(order_id)
-            if current == status_id:
-                return StatusChange(order_id, StatusOutcome.ALREADY_SET, current, current)
-            if current not in allowed_from:
-                return StatusChange(order_id, StatusOutcome.REFUSED, current, current)
+        request = _checked(StatusRequest(order_id, status_id, allowed_from))
+        with concerning("order", request.order_id):
             reply = self._transport.call(
-                "sale.order.update", {"id": order_id, "fields": {"statusId": status_id}}
+                "sale.order.list",
+                {"select": ["id", "statusId"], "filter": {"id": request.order_id}, "start": -1},
             )
-        written = replies.obj(
-            replies.wrapped(reply, "order", "sale.order.update"), field="sale.order.update.order"
-        )
-        now = written.get("statusId", status_id)
-        if now != status_id:
-            raise StatusOverruledError(
-                f"order {order_id}: asked for status {status_id!r}, Bitrix kept {now!r} (a shop rule won)",
-                order_id=order_id,
-                requested=status_id,
-                kept=str(now),
-            )
-        version = written.get("version")
-        return StatusChange(
-            order_id,
-            StatusOutcome.CHANGED,
-            current,
-            str(now),
-            version=None
-            if version in (None, "")
-            else to_id(version, field="sale.order.update.order.version"),
-        )
+            current = _statuses_listed(reply).get(request.order_id)
+            change = _compare(request, current)
+            if change is not None:
+                return change
+            method, params = _update_of(request)
+            answer = self._transport.call(method, params)
+        return _written(request, str(current), answer.get("result"))
 
-    def _current_status(self, order_id: int) -> str:
-        reply = self._transport.call(
-            "sale.order.list", {"select": ["id", "statusId"], "filter": {"id": order_id}, "start": -1}
-        )
-        rows = replies.rows(
-            replies.wrapped(reply, "orders", "sale.order.list"), field="sale.order.list.orders"
-        )
-        for row in rows:
-            if replies.payload_id(row.get("id"), field="order.id") == order_id:
-                return str(row.get("statusId"))
-        raise EntityNotFoundError(
-            f"order {order_id} does not exist in Bitrix", entity="order", entity_id=order_id
-        )
+    def set_order_statuses(
+        self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
+    ) -> StatusBatch:
+        """Compare-and-set of up to 49 orders' statuses in two requests: one reads their statuses (one list) and
+        ``also_read`` orders whole (the batch's free places: a caller reads ahead), the next writes those whose
+        status allows it, all in one ``batch``. Each order's outcome, or the error about it."""
+        wanted = {r.order_id: r for r in map(_checked, requests)}
+        reads = list(dict.fromkeys(positive_id(i, "also_read") for i in also_read))
+        if len(wanted) + len(reads) > BATCH - 1 or (not wanted and len(reads) > BATCH):
+            raise ValidationError(
+                "requests", f"at most {BATCH - 1} orders to write and read a call", "split the list"
+            )
+        if not wanted:
+            return StatusBatch({}, self.get_orders(reads) if reads else {})
+        commands: dict[str, tuple[str, JSON]] = {
+            "check": (
+                "sale.order.list",
+                {"select": ["id", "statusId"], "filter": {"@id": list(wanted)}, "start": -1},
+            ),
+            **{f"o{i}": ("sale.order.get", {"id": i}) for i in reads},
+        }
+        first = self._transport.batch(commands)
+        replies.raise_first(first, "check")
+        current = _statuses_listed({"result": first.results["check"]})
+        read: dict[int, OrderBundle | IntegrationError] = {}
+        for order_id in reads:
+            try:
+                with concerning("order", order_id):
+                    replies.raise_first(first, f"o{order_id}")
+                    read[order_id] = self._bundle(order_id, first.results[f"o{order_id}"])
+            except IntegrationError as error:
+                replies.raise_if_global(error)
+                read[order_id] = error
+        changes: dict[int, StatusChange | IntegrationError] = {}
+        updates: dict[str, tuple[str, JSON]] = {}
+        for order_id, request in wanted.items():
+            try:
+                with concerning("order", order_id):
+                    change = _compare(request, current.get(order_id))
+            except IntegrationError as error:
+                changes[order_id] = error
+                continue
+            if change is not None:
+                changes[order_id] = change
+            else:
+                updates[f"u{order_id}"] = _update_of(request)
+        written = self._transport.batch(updates)
+        for key in updates:
+            order_id = int(key[1:])
+            try:
+                with concerning("order", order_id):
+                    replies.raise_first(written, key)
+                    changes[order_id] = _written(wanted[order_id], current[order_id], written.results[key])
+            except IntegrationError as error:
+                replies.raise_if_global(error)
+                changes[order_id] = error
+        return StatusBatch(changes, read)
 
     def statuses(self) -> list[SaleStatus]:
         rows = all_pages(
@@ -249,3 +303,60 @@ class Orders:
             "sale.status.list",
         )
         return replies.mapped("sale.status.list", mappers.sale_status, rows)
+
+
+def _checked(request: StatusRequest) -> StatusRequest:
+    order_id = positive_id(request.order_id, "order_id")
+    if not isinstance(request.status_id, str) or not request.status_id.strip():
+        raise ValidationError("status_id", "must be a non-empty Bitrix status code", "e.g. 'P'")
+    allowed = request.allowed_from
+    if isinstance(allowed, str) or not all(isinstance(s, str) for s in allowed):
+        # A plain string would be matched by substring ("NP" would allow "N" and "P" and "NP").
+        raise ValidationError("allowed_from", "must be a collection of status codes", "e.g. {'N', 'P'}")
+    return StatusRequest(order_id, request.status_id, allowed)
+
+
+def _statuses_listed(reply: Mapping[str, Any]) -> dict[int, str]:
+    rows = replies.rows(replies.wrapped(reply, "orders", "sale.order.list"), field="sale.order.list.orders")
+    return {replies.payload_id(r.get("id"), field="order.id"): str(r.get("statusId")) for r in rows}
+
+
+def _compare(request: StatusRequest, current: str | None) -> StatusChange | None:
+    """What the status read says before any write: nothing to do (already set), not ours to change (refused),
+    or ``None``: write."""
+    if current is None:
+        raise EntityNotFoundError(
+            f"order {request.order_id} does not exist in Bitrix", entity="order", entity_id=request.order_id
+        )
+    if current == request.status_id:
+        return StatusChange(request.order_id, StatusOutcome.ALREADY_SET, current, current)
+    if current not in request.allowed_from:
+        return StatusChange(request.order_id, StatusOutcome.REFUSED, current, current)
+    return None
+
+
+def _update_of(request: StatusRequest) -> tuple[str, JSON]:
+    return "sale.order.update", {"id": request.order_id, "fields": {"statusId": request.status_id}}
+
+
+def _written(request: StatusRequest, before: str, answer: object) -> StatusChange:
+    written = replies.obj(
+        replies.wrapped({"result": answer}, "order", "sale.order.update"), field="sale.order.update.order"
+    )
+    now = written.get("statusId", request.status_id)
+    if now != request.status_id:
+        raise StatusOverruledError(
+            f"order {request.order_id}: asked for status {request.status_id!r}, Bitrix kept {now!r} "
+            "(a shop rule won)",
+            order_id=request.order_id,
+            requested=request.status_id,
+            kept=str(now),
+        )
+    version = written.get("version")
+    return StatusChange(
+        request.order_id,
+        StatusOutcome.CHANGED,
+        before,
+        str(now),
+        version=None if version in (None, "") else to_id(version, field="sale.order.update.order.version"),
+    )

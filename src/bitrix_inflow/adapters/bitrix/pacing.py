@@ -61,6 +61,21 @@ class LeakyBucket:
             return self._level
 
 
+_portal_buckets: dict[tuple[str, float, int], LeakyBucket] = {}
+_portal_lock = threading.Lock()
+
+
+def portal_bucket(portal: str, rate: float, burst: int, clock: Clock) -> LeakyBucket:
+    """The one bucket of a portal in this process: the portal counts every request from it, whichever worker
+    thread sent it, so threads pacing themselves separately would together overrun it (and pay in 503 retries)."""
+    with _portal_lock:
+        key = (portal, rate, burst)
+        bucket = _portal_buckets.get(key)
+        if bucket is None:
+            bucket = _portal_buckets[key] = LeakyBucket(rate, burst, clock)
+        return bucket
+
+
 @dataclass
 class Backoff:
     """The gateway's retry waits (``timing.backoff_delay``); a server wait within ``cap`` is honoured."""

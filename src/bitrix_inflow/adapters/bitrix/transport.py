@@ -50,7 +50,7 @@ from bitrix_inflow.errors import (
 from bitrix_inflow.timing import Clock, SystemClock
 
 from . import error_map
-from .pacing import Backoff, LeakyBucket
+from .pacing import Backoff, LeakyBucket, portal_bucket
 from .settings import BitrixSettings, webhook_parts
 
 log = logging.getLogger(__name__)
@@ -167,11 +167,6 @@ class Transport:
     ) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
-        self.limiter = (
-            LeakyBucket(settings.rate_per_second, settings.burst, self._clock)
-            if settings.limiter_on
-            else None
-        )
         self.backoff = backoff or Backoff(base=settings.backoff_base, cap=settings.backoff_cap)
         self._on_token_refreshed = on_token_refreshed
         self.session = requests.Session()
@@ -187,6 +182,14 @@ class Transport:
         # last success (cloud): a 429 body carries no time object, so this is the only word on it.
         self._operating_reset_at: dict[str, float] = {}
         self.token = self._make_token()
+        self.limiter: LeakyBucket | None = None
+        if settings.limiter_on:
+            # A test's own clock gets its own bucket; the real one is shared by every gateway of the portal.
+            self.limiter = (
+                portal_bucket(self._rest_base, settings.rate_per_second, settings.burst, self._clock)
+                if clock is None
+                else LeakyBucket(settings.rate_per_second, settings.burst, self._clock)
+            )
 
     def _make_token(self) -> _GatewayToken:
         settings = self.settings
