@@ -366,3 +366,68 @@ def test_an_idle_worker_keeps_its_heartbeat_fresh(engine: Engine) -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_kind_handled_in_cohorts_gets_its_jobs_together_and_records_each_outcome(
+    engine: Engine, clock: Any
+) -> None:
+    registry = JobRegistry(RetryPolicy(max_attempts=3, base_delay=1.0, jitter=0.0))
+    seen: list[list[str]] = []
+
+    def handle(ctx: JobContext) -> None:
+        cohort = ctx.cohort or (ctx,)
+        assert cohort[0] is ctx
+        seen.append([c.payload["name"] for c in cohort])
+        for c in cohort:
+            if c.payload["name"] == "flaky":
+                c.fail(TransientError("the warehouse hiccupped"))
+            elif c.payload["name"] == "broken":
+                c.fail(PermanentError("this one can never work"))
+
+    registry.register("many", handle, batch=4)
+    registry.register("other", lambda ctx: None)
+    ids = {
+        name: enqueue(engine, clock, "many", payload={"name": name}, lock_key=lock)
+        for name, lock in [
+            ("a", "order:1"),
+            ("flaky", "order:2"),
+            ("a-again", "order:1"),  # same entity as "a": never in the same cohort, never in parallel
+            ("broken", "order:3"),
+            ("b", "order:4"),
+            ("c", "order:5"),
+        ]
+    }
+    other = enqueue(engine, clock, "other", payload={"name": "x"})
+    worker = make_worker(engine, registry, clock)
+
+    assert worker.run_one()
+    assert seen == [["a", "flaky", "broken", "b"]]  # four at most, of one kind, in claim order
+    statuses = {name: job(engine, job_id).status for name, job_id in ids.items()}
+    assert statuses == {
+        "a": JobStatus.DONE,
+        "flaky": JobStatus.QUEUED,  # its own retry, the others unharmed
+        "a-again": JobStatus.QUEUED,
+        "broken": JobStatus.DEAD,
+        "b": JobStatus.DONE,
+        "c": JobStatus.QUEUED,
+    }
+    assert "hiccupped" in (job(engine, ids["flaky"]).last_error or "")
+    assert job(engine, ids["flaky"]).attempts == 1
+    assert job(engine, other).status is JobStatus.QUEUED
+
+    assert worker.run_one() and worker.run_one()
+    assert seen[1:] == [["a-again", "c"]]  # "flaky" waits for its backoff
+    assert job(engine, other).status is JobStatus.DONE
+
+
+def test_a_cohort_handler_that_raises_fails_every_job_of_the_cohort(engine: Engine, clock: Any) -> None:
+    registry = JobRegistry(RetryPolicy(max_attempts=3, base_delay=1.0, jitter=0.0))
+
+    def handle(ctx: JobContext) -> None:
+        raise TransientError("the shop is down")
+
+    registry.register("many", handle, batch=10)
+    ids = [enqueue(engine, clock, "many", payload={"n": n}, lock_key=f"order:{n}") for n in range(3)]
+    assert make_worker(engine, registry, clock).run_one()
+    assert [job(engine, i).status for i in ids] == [JobStatus.QUEUED] * 3
+    assert all("the shop is down" in (job(engine, i).last_error or "") for i in ids)

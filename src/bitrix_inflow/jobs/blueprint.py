@@ -45,6 +45,7 @@ class Task(Generic[S_contra]):
     kind: str
     handler: FlowHandler[S_contra]
     policy: RetryPolicy | None
+    batch: int = 1
 
 
 class Blueprint(Generic[S_contra]):
@@ -57,16 +58,18 @@ class Blueprint(Generic[S_contra]):
         self._at_start: list[StartFactory[S_contra]] = []
 
     def task(
-        self, kind: str, *, policy: RetryPolicy | None = None
+        self, kind: str, *, policy: RetryPolicy | None = None, batch: int = 1
     ) -> Callable[[FlowHandler[S_contra]], FlowHandler[S_contra]]:
-        """Declare the handler of job kind ``kind`` (which must start with ``<blueprint name>.``)."""
+        """Declare the handler of job kind ``kind`` (which must start with ``<blueprint name>.``). With ``batch``
+        > 1 a worker claims up to that many jobs of the kind at once and the handler gets them as
+        ``ctx.cohort``."""
         if not kind.startswith(f"{self.name}."):
             raise ValueError(
                 f"job kind {kind!r} of blueprint {self.name!r} must start with {self.name + '.'!r}"
             )
 
         def declare(handler: FlowHandler[S_contra]) -> FlowHandler[S_contra]:
-            self.tasks.append(Task(kind, handler, policy))
+            self.tasks.append(Task(kind, handler, policy, batch))
             return handler
 
         return declare
@@ -90,7 +93,7 @@ class Blueprint(Generic[S_contra]):
 
     def register_into(self, registry: JobRegistry, settings: S_contra) -> None:
         for task in self.tasks:
-            registry.register(task.kind, _bound(task.handler, settings), task.policy)
+            registry.register(task.kind, _bound(task.handler, settings), task.policy, batch=task.batch)
 
     def schedules(self, settings: S_contra) -> list[Schedule]:
         made = [factory(settings) for factory in self._schedules]

@@ -179,6 +179,65 @@ def claim(
     return Job.from_row(rows[0]) if rows else None
 
 
+def claim_more(
+    engine: Engine,
+    worker_id: str,
+    first: Job,
+    *,
+    limit: int,
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> list[Job]:
+    """Up to ``limit`` more runnable jobs of ``first``'s kind and connection, for a worker that handles that kind in
+    cohorts. The same rules as :func:`claim` (lock keys, run_after, priority order) decide which; the candidates are
+    picked in one locking subquery, materialised, so PostgreSQL cannot re-run it per row and take more."""
+    if limit < 1:
+        return []
+    j = jobs.alias("j")
+    other = jobs.alias("o")
+    blocked = exists().where(
+        other.c.lock_key == j.c.lock_key,
+        or_(
+            other.c.status == JobStatus.RUNNING.value,
+            and_(other.c.status == JobStatus.QUEUED.value, other.c.id < j.c.id),
+        ),
+    )
+    picked = (
+        select(j.c.id)
+        .where(
+            j.c.status == JobStatus.QUEUED.value,
+            j.c.kind == first.kind,
+            j.c.connection_id == first.connection_id,
+            j.c.run_after <= now,
+            or_(j.c.lock_key.is_(None), ~blocked),
+        )
+        .order_by(j.c.priority, j.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id.in_(select(picked.c.id)), jobs.c.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            leased_by=worker_id,
+            lease_until=now + lease,
+            attempts=jobs.c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    )
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(stmt).mappings().all()
+    except IntegrityError:
+        return []  # a PostgreSQL peer took one of the same lock key at the same instant: go with what we have
+    assert len(rows) <= limit, "a cohort claim must never take more than it asked for"
+    return sorted((Job.from_row(row) for row in rows), key=lambda job: (job.priority, job.id))
+
+
 def _update_fenced(conn: Connection, job: Job, worker_id: str, **values: Any) -> bool:
     """Apply ``values`` only while the row is still this worker's attempt; ``False`` when the fence held it back."""
     fence = and_(

@@ -32,6 +32,10 @@ class JobContext:
     completed: bool = field(default=False, init=False)
     # Set by the heartbeat when another attempt took the job over; long handlers check it between steps.
     lease_lost: threading.Event = field(default_factory=threading.Event, init=False)
+    # A kind handled in cohorts (``batch`` > 1): every job claimed with this one, this one first. The handler
+    # works on all of them and says per job what failed (``fail``); the worker records each job's outcome.
+    cohort: tuple[JobContext, ...] = field(default=(), init=False)
+    failure: BaseException | None = field(default=None, init=False)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -45,6 +49,10 @@ class JobContext:
         """
         if self.lease_lost.is_set():
             raise LeaseLostError(f"job {self.job.id} attempt {self.job.attempts} lost its lease")
+
+    def fail(self, error: BaseException) -> None:
+        """This job of a cohort failed (the others did not): its outcome is decided from ``error``."""
+        self.failure = error
 
     def complete_in(self, conn: Connection, note: str | None = None) -> None:
         if not queue.mark_done(conn, self.job, self.worker_id, now=self.now(), note=note):
@@ -60,6 +68,7 @@ class JobType:
     kind: str
     handler: Handler
     policy: RetryPolicy
+    batch: int = 1  # jobs of this kind a worker claims together (one handler call for them all)
 
 
 class JobRegistry:
@@ -67,10 +76,14 @@ class JobRegistry:
         self._types: dict[str, JobType] = {}
         self.default_policy = default_policy or RetryPolicy()
 
-    def register(self, kind: str, handler: Handler, policy: RetryPolicy | None = None) -> None:
+    def register(
+        self, kind: str, handler: Handler, policy: RetryPolicy | None = None, *, batch: int = 1
+    ) -> None:
         if kind in self._types:
             raise ValueError(f"job kind {kind!r} is registered twice")
-        self._types[kind] = JobType(kind, handler, policy or self.default_policy)
+        if batch < 1:
+            raise ValueError(f"job kind {kind!r}: batch must be at least 1")
+        self._types[kind] = JobType(kind, handler, policy or self.default_policy, batch)
 
     def handler(self, kind: str, policy: RetryPolicy | None = None) -> Callable[[Handler], Handler]:
         def decorate(func: Handler) -> Handler:

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,22 +115,45 @@ class Worker:
         )
         if job is None:
             return False
-        self.execute(job)
+        job_type = self.registry.get(job.kind)
+        peers: list[Job] = []
+        if job_type is not None and job_type.batch > 1:
+            peers = queue.claim_more(
+                self.engine,
+                self.worker_id,
+                job,
+                limit=job_type.batch - 1,
+                now=self.clock.now(),
+                lease=self._lease,
+            )
+        self.execute(job, peers)
         return True
 
     # -- one job ----------------------------------------------------------------------------------------------
 
-    def execute(self, job: Job) -> Outcome:
+    def execute(self, job: Job, peers: Sequence[Job] = ()) -> Outcome:
+        """Run ``job`` (with ``peers``, claimed with it for a kind handled in cohorts) and record each outcome;
+        returns ``job``'s."""
         job_log = bound_logger(job).bind(attempt=job.attempts, worker_id=self.worker_id)
         job_type = self.registry.get(job.kind)
         assert job_type is not None, "claim only returns kinds this worker handles"
-        ctx = JobContext(
-            job=job, engine=self.engine, worker_id=self.worker_id, now=self.clock.now, log=job_log
-        )
+        contexts = [
+            JobContext(
+                job=one,
+                engine=self.engine,
+                worker_id=self.worker_id,
+                now=self.clock.now,
+                log=job_log
+                if one is job
+                else bound_logger(one).bind(attempt=one.attempts, worker_id=self.worker_id),
+            )
+            for one in (job, *peers)
+        ]
+        ctx = contexts[0]
+        if peers:
+            ctx.cohort = tuple(contexts)
         stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat, args=(job, stop_heartbeat, ctx.lease_lost), daemon=True
-        )
+        heartbeat = threading.Thread(target=self._heartbeat, args=(contexts, stop_heartbeat), daemon=True)
         heartbeat.start()
         error: BaseException | None = None
         started = time.monotonic()
@@ -145,19 +169,24 @@ class Worker:
         finally:
             stop_heartbeat.set()
             heartbeat.join()
-        outcome = decide(
-            error,
-            attempt=job.attempts,
-            # The tighter of the job's own budget (set at enqueue) and its kind's policy (`jobs.max_attempts` by
-            # default): without the policy here, a configured budget never applied to a job enqueued without one.
-            max_attempts=min(job.max_attempts, job_type.policy.max_attempts),
-            policy=job_type.policy,
-            now=self.clock.now(),
-            rng=self.rng,
-        )
-        self._record(job, ctx, outcome, job_log, error)
-        job_metrics.observe(job.kind, outcome.action, time.monotonic() - started)
-        return outcome
+        outcomes = []
+        for one in contexts:
+            failed = error if error is not None else one.failure
+            outcome = decide(
+                failed,
+                attempt=one.job.attempts,
+                # The tighter of the job's own budget (set at enqueue) and its kind's policy (`jobs.max_attempts`
+                # by default): without the policy here, a configured budget never applied to a job enqueued
+                # without one.
+                max_attempts=min(one.job.max_attempts, job_type.policy.max_attempts),
+                policy=job_type.policy,
+                now=self.clock.now(),
+                rng=self.rng,
+            )
+            self._record(one.job, one, outcome, one.log, failed)
+            job_metrics.observe(one.job.kind, outcome.action, time.monotonic() - started)
+            outcomes.append(outcome)
+        return outcomes[0]
 
     def _record(
         self, job: Job, ctx: JobContext, outcome: Outcome, logger: Any, error: BaseException | None
@@ -199,18 +228,24 @@ class Worker:
         else:
             logger.error("job.dead", error=outcome.error, exc_type=type(error).__name__ if error else None)
 
-    def _heartbeat(self, job: Job, stop: threading.Event, lease_lost: threading.Event) -> None:
-        while not stop.wait(self.settings.heartbeat_seconds):
+    def _heartbeat(self, contexts: Sequence[JobContext], stop: threading.Event) -> None:
+        held = list(contexts)
+        while held and not stop.wait(self.settings.heartbeat_seconds):
             try:
                 now = self.clock.now()
-                if not queue.extend_lease(self.engine, job, self.worker_id, now=now, lease=self._lease):
-                    log.warning("job.lease_lost", **job.log_context)
-                    lease_lost.set()
-                    return
+                for ctx in list(held):
+                    if not queue.extend_lease(
+                        self.engine, ctx.job, self.worker_id, now=now, lease=self._lease
+                    ):
+                        log.warning("job.lease_lost", **ctx.job.log_context)
+                        ctx.lease_lost.set()
+                        held.remove(ctx)
                 self._touch(now)
             except Exception as exc:
                 log.warning(
-                    "worker.heartbeat_failed", error=describe(exc, with_traceback=False), **job.log_context
+                    "worker.heartbeat_failed",
+                    error=describe(exc, with_traceback=False),
+                    **contexts[0].job.log_context,
                 )
 
     # -- the workers table, for operators --------------------------------------------------------------------------
