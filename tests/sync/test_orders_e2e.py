@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
@@ -23,10 +23,13 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
-from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts
+from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts, order_parts
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
-from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.cohort import forward_cohort
+from bitrix_inflow.sync.orders.forward import ForwardOptions, ForwardReport, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD, ReadAhead
+from bitrix_inflow.sync.orders.shop import ShopOrder
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
@@ -788,3 +791,70 @@ def test_an_order_cancelled_in_the_shop_after_it_went_is_a_conflict_not_an_edit(
     with engine.connect() as conn:
         kinds = [k for (k,) in conn.execute(select(order_conflicts.c.kind))]
     assert kinds == ["cancelled_in_shop"]
+
+
+# -- cohorts: many orders read together, their statuses written together, the next cohort read ahead ----------
+
+
+def served(sides: Sides) -> int:
+    return int(sides.shop.control.info()["requests_served"])
+
+
+def test_a_cohort_costs_the_shop_two_requests_once_the_next_is_read_ahead(
+    engine: Engine, sides: Sides
+) -> None:
+    shapes = [
+        ([(HOODIE, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1]}]),
+        ([(SNEAKER, 1)], [{"deliveryId": 3, "lines": [0]}]),
+        ([(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0]}, {"deliveryId": 3, "lines": [1]}]),
+    ]
+    placed = [place(sides, engine, *shapes[n % 3]) for n in range(60)]
+    notice_orders(engine, sides.orders, clock=CLOCK)
+    options = options_for(sides)
+    first, rest = placed[:49], placed[49:]
+
+    def waiting(count: int, skip: set[int]) -> list[int]:
+        return [i for i in rest if i not in skip][:count]
+
+    before = served(sides)
+    results = forward_cohort(
+        engine, sides.client, sides.orders, options, first, clock=CLOCK, next_waiting=waiting
+    )
+    assert (
+        served(sides) - before == 3
+    )  # the read of 49, the check (reading ahead), the writes (reading ahead)
+    assert all(isinstance(r, ForwardReport) and r.outcome == "forwarded" for r in results.values()), results
+    assert READ_AHEAD.holds("default") >= set(rest)
+
+    before = served(sides)
+    results = forward_cohort(
+        engine, sides.client, sides.orders, options, rest, clock=CLOCK, next_waiting=waiting
+    )
+    assert served(sides) - before == 2  # read ahead already: the check and the writes
+    assert all(isinstance(r, ForwardReport) and r.outcome == "forwarded" for r in results.values()), results
+
+    assert [sides.shop.control.entity("orders", i)["statusId"] for i in placed] == ["P"] * 60
+    refs = [o["external_ref"] for o in sides.wms_orders()]
+    assert len(refs) == len(set(refs))  # nothing twice
+    with engine.connect() as conn:
+        parts = conn.execute(select(func.count()).select_from(order_parts)).scalar_one()
+    assert len(refs) == parts == 20 * 2 + 20 * 1 + 20 * 2
+
+
+def test_an_order_queued_again_after_its_read_ahead_is_read_afresh() -> None:
+    now = [100.0]
+    held = ReadAhead(keep_seconds=60, clock=lambda: now[0])
+    order: Any = object()
+    snapshot: dict[int, ShopOrder] = {7: order, 8: order}
+
+    started = held.started()
+    now[0] += 1
+    held.forget("default", 7)  # a poll saw order 7 change while the read was under way
+    now[0] += 1
+    held.keep("default", snapshot, read_at=started)
+    assert held.take("default", [7, 8]) == {8: order}
+    assert held.take("default", [8]) == {}  # handed out once
+
+    held.keep("default", snapshot, read_at=held.started())
+    now[0] += 61
+    assert held.take("default", [7, 8]) == {}  # too old to trust

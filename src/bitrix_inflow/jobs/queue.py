@@ -392,6 +392,24 @@ def list_jobs(
     return [Job.from_row(row) for row in conn.execute(stmt).mappings()]
 
 
+def next_queued(
+    conn: Connection, kind: str, *, connection_id: str, now: dt.datetime, limit: int
+) -> list[Job]:
+    """The queued jobs of ``kind`` that are due, in claim order (what the next claims will take, locks aside)."""
+    stmt = (
+        select(jobs)
+        .where(
+            jobs.c.status == JobStatus.QUEUED.value,
+            jobs.c.kind == kind,
+            jobs.c.connection_id == connection_id,
+            jobs.c.run_after <= now,
+        )
+        .order_by(jobs.c.priority, jobs.c.id)
+        .limit(limit)
+    )
+    return [Job.from_row(row) for row in conn.execute(stmt).mappings()]
+
+
 def count_by_status(conn: Connection) -> dict[JobStatus, int]:
     rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
     counts = dict.fromkeys(JobStatus, 0)

@@ -211,7 +211,9 @@ def test_statuses_of_many_orders_are_compared_and_set_in_two_requests(
     site_shop: RunningSandbox, gateway: BitrixGateway
 ) -> None:
     orders = [int(place(site_shop, (6, 1))["id"]) for _ in range(5)]
-    ahead = [int(place(site_shop, (7, 2))["id"]) for _ in range(3)]
+    ahead = [
+        int(place(site_shop, (7, 2))["id"]) for _ in range(60)
+    ]  # more than the check's batch has room for
     gateway.set_order_status(orders[1], "P", allowed_from={"N"})  # already there
     gateway.set_order_status(orders[2], "F", allowed_from={"N"})  # a person moved it on: not ours
     wanted = [StatusRequest(i, "P", {"N"}) for i in orders[:4]] + [StatusRequest(987654, "P", {"N"})]
@@ -235,13 +237,16 @@ def test_statuses_of_many_orders_are_compared_and_set_in_two_requests(
     assert all(done.read[i] == gateway.get_order(i) for i in ahead)
 
 
-def test_batched_status_writes_refuse_more_than_a_batch_holds(gateway: BitrixGateway) -> None:
+def test_batched_status_writes_refuse_more_than_two_batches_hold(gateway: BitrixGateway) -> None:
     before = gateway.transport.requests_sent
     with pytest.raises(ValidationError) as caught:
-        gateway.set_order_statuses(
-            [StatusRequest(i, "P", {"N"}) for i in range(1, 41)], also_read=range(41, 51)
-        )
+        gateway.set_order_statuses([StatusRequest(i, "P", {"N"}) for i in range(1, 51)])
     assert caught.value.field == "requests"
+    with pytest.raises(ValidationError) as caught:  # 40 writes leave room for 59 reads, not 60
+        gateway.set_order_statuses(
+            [StatusRequest(i, "P", {"N"}) for i in range(1, 41)], also_read=range(41, 101)
+        )
+    assert caught.value.field == "also_read"
     with pytest.raises(ValidationError) as caught:
         gateway.set_order_statuses([StatusRequest(1, "P", "N")])
     assert caught.value.field == "allowed_from"

@@ -28,7 +28,7 @@ from .models import (
 )
 from .paging import BATCH, PAGE, all_pages, next_of, rest_of_list
 from .settings import BitrixSettings
-from .transport import JSON, Transport
+from .transport import JSON, BatchReply, Transport
 from .wire import format_dt, to_id
 
 
@@ -126,9 +126,14 @@ class Orders:
                 "order_ids", f"at most {BATCH} orders a call, got {len(ids)}", "split the list"
             )
         commands: dict[str, tuple[str, JSON]] = {f"o{i}": ("sale.order.get", {"id": i}) for i in ids}
-        reply = self._transport.batch(commands)
+        return self._bundles_in(self._transport.batch(commands), ids)
+
+    def _bundles_in(
+        self, reply: BatchReply, order_ids: Sequence[int]
+    ) -> dict[int, OrderBundle | IntegrationError]:
+        """The orders a batch read (``o{id}`` commands): each bundle, or the error about that order."""
         found: dict[int, OrderBundle | IntegrationError] = {}
-        for order_id in ids:
+        for order_id in order_ids:
             key = f"o{order_id}"
             try:
                 with concerning("order", order_id):
@@ -240,36 +245,36 @@ class Orders:
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:
-        """Compare-and-set of up to 49 orders' statuses in two requests: one reads their statuses (one list) and
-        ``also_read`` orders whole (the batch's free places: a caller reads ahead), the next writes those whose
-        status allows it, all in one ``batch``. Each order's outcome, or the error about it."""
+        """Compare-and-set of up to 49 orders' statuses in two requests: one reads their statuses (one list), the
+        next writes those whose status allows it, all in one ``batch``. The room both batches have to spare reads
+        ``also_read`` orders whole (a caller reads ahead: up to 99 less the writes). Each order's outcome, or the
+        error about it."""
         wanted = {r.order_id: r for r in map(_checked, requests)}
         reads = list(dict.fromkeys(positive_id(i, "also_read") for i in also_read))
-        if len(wanted) + len(reads) > BATCH - 1 or (not wanted and len(reads) > BATCH):
+        if len(wanted) > BATCH - 1:
+            raise ValidationError("requests", f"at most {BATCH - 1} status writes a call", "split the list")
+        if wanted and len(reads) > 2 * BATCH - 1 - len(wanted):
             raise ValidationError(
-                "requests", f"at most {BATCH - 1} orders to write and read a call", "split the list"
+                "also_read",
+                f"at most {2 * BATCH - 1 - len(wanted)} orders to read with these writes",
+                "read fewer",
             )
         if not wanted:
+            if len(reads) > BATCH:
+                raise ValidationError("also_read", f"at most {BATCH} orders to read a call", "read fewer")
             return StatusBatch({}, self.get_orders(reads) if reads else {})
+        first_reads, later_reads = reads[: BATCH - 1], reads[BATCH - 1 :]
         commands: dict[str, tuple[str, JSON]] = {
             "check": (
                 "sale.order.list",
                 {"select": ["id", "statusId"], "filter": {"@id": list(wanted)}, "start": -1},
             ),
-            **{f"o{i}": ("sale.order.get", {"id": i}) for i in reads},
+            **{f"o{i}": ("sale.order.get", {"id": i}) for i in first_reads},
         }
         first = self._transport.batch(commands)
         replies.raise_first(first, "check")
         current = _statuses_listed({"result": first.results["check"]})
-        read: dict[int, OrderBundle | IntegrationError] = {}
-        for order_id in reads:
-            try:
-                with concerning("order", order_id):
-                    replies.raise_first(first, f"o{order_id}")
-                    read[order_id] = self._bundle(order_id, first.results[f"o{order_id}"])
-            except IntegrationError as error:
-                replies.raise_if_global(error)
-                read[order_id] = error
+        read = self._bundles_in(first, first_reads)
         changes: dict[int, StatusChange | IntegrationError] = {}
         updates: dict[str, tuple[str, JSON]] = {}
         for order_id, request in wanted.items():
@@ -283,7 +288,10 @@ class Orders:
                 changes[order_id] = change
             else:
                 updates[f"u{order_id}"] = _update_of(request)
-        written = self._transport.batch(updates)
+        written = self._transport.batch(
+            {**updates, **{f"o{i}": ("sale.order.get", {"id": i}) for i in later_reads}}
+        )
+        read.update(self._bundles_in(written, later_reads))
         for key in updates:
             order_id = int(key[1:])
             try:

@@ -123,6 +123,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             "inventory_management": shop.inventory_management,
             "counts": {name: len(shop.t(name).rows) for name in TABLES},
             "requests_served": sandbox.engine.requests_served,
+            "commands_run": dict(sandbox.engine.commands_run),
             "errors_answered": dict(sandbox.engine.errors_answered),
         }
 

@@ -42,6 +42,8 @@ class Engine:
     operating: OperatingTime = field(default_factory=OperatingTime)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     requests_served: int = 0
+    # REST methods run, by name, whether sent alone or as a batch's commands.
+    commands_run: Counter[str] = field(default_factory=Counter)
     # Error answers to whole requests by code (e.g. "QUERY_LIMIT_EXCEEDED"): what a client was refused, counted.
     errors_answered: Counter[str] = field(default_factory=Counter)
 
@@ -147,6 +149,7 @@ class Engine:
         return self._lookup(name, identity)
 
     def _run(self, method: Method, params: dict[str, Any], identity: Identity) -> Answer:
+        self.commands_run[method.name] += 1  # alone or inside a batch: what the portal's "operating" counts
         now = self.clock.now()
         if self.faults.force_429:
             raise rest_errors.operation_time_limit()

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark
+from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark, StatusRequest
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
-from bitrix_inflow.sync.orders.shop import ChangedOrders, ShopLine, ShopOrder, StatusWrite, Watermark
+from bitrix_inflow.sync.orders.shop import (
+    ChangedOrders,
+    ShopLine,
+    ShopOrder,
+    StatusWant,
+    StatusWrite,
+    StatusWrites,
+    Watermark,
+)
 
 
 class BitrixOrdersShop:
@@ -24,6 +32,21 @@ class BitrixOrdersShop:
 
     def order(self, order_id: int) -> ShopOrder:
         return shop_order(self.gateway.get_order(order_id))
+
+    def orders(self, order_ids: Sequence[int]) -> Mapping[int, ShopOrder]:
+        found = self.gateway.get_orders(order_ids)
+        return {i: shop_order(bundle) for i, bundle in found.items() if isinstance(bundle, OrderBundle)}
+
+    def set_statuses(self, wants: Sequence[StatusWant], *, also_read: Sequence[int] = ()) -> StatusWrites:
+        done = self.gateway.set_order_statuses(
+            [StatusRequest(w.order_id, w.status, w.allowed_from) for w in wants], also_read=also_read
+        )
+        written: dict[int, StatusWrite | Exception] = {
+            i: c if isinstance(c, Exception) else StatusWrite(c.outcome.value, c.version)
+            for i, c in done.changes.items()
+        }
+        read = {i: shop_order(bundle) for i, bundle in done.read.items() if isinstance(bundle, OrderBundle)}
+        return StatusWrites(written, read)
 
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:
         change = self.gateway.set_order_status(order_id, status_id, allowed_from=allowed_from)

@@ -41,7 +41,7 @@ from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders import edit
 from bitrix_inflow.sync.orders.notice import queue_forward, write_status
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
-from bitrix_inflow.sync.orders.shop import OrdersShop
+from bitrix_inflow.sync.orders.shop import OrdersShop, ShopOrder, StatusWant, StatusWrite
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -70,6 +70,7 @@ class ForwardReport:
     plan: tuple[split.PlannedPart, ...] = ()
     created: list[str] = field(default_factory=list)  # references the warehouse accepted in this run
     status_written: str | None = None
+    pending: PendingStatus | None = None  # a status write left to the caller's batch (``defer_status``)
 
 
 def forward_order(
@@ -82,24 +83,29 @@ def forward_order(
     clock: Clock,
     connection_id: str = "default",
     dry_run: bool = False,
+    order: ShopOrder | None = None,
+    defer_status: bool = False,
 ) -> ForwardReport:
+    """``order``: the order as just read (a batch read), else it is read here. ``defer_status``: the shop status
+    a forwarded order is owed is not written here but left in the report (``pending``) for a batch of writes."""
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         parts = store.parts_of(conn, connection_id, order_id)
     if binding is not None and binding.state in DONE:
         return ForwardReport(order_id, "unchanged", [f"already {binding.state}"])
-    order = shop.order(order_id)
-    run = OrderRun(engine, connection_id, clock, order)
+    run = OrderRun(engine, connection_id, clock, order if order is not None else shop.order(order_id))
     if binding is not None and binding.state == "forwarded":
         if dry_run:
             return ForwardReport(
                 order_id, "unchanged", ["forwarded: an edit is checked by the next real run"]
             )
-        return _edited(run, wms, shop, options, binding=binding, parts=parts)
+        return _edited(run, wms, shop, options, binding=binding, parts=parts, defer_status=defer_status)
     if any(p.state == "cancelling" for p in parts) and not dry_run:
         # An edit's cancellations a crash interrupted: settled before anything of the new plan is sent.
         parts = edit.settle_cancels(run, wms, parts)
-    return _forward(run, wms, shop, options, binding=binding, parts=parts, dry_run=dry_run)
+    return _forward(
+        run, wms, shop, options, binding=binding, parts=parts, dry_run=dry_run, defer_status=defer_status
+    )
 
 
 def _forward(
@@ -111,6 +117,7 @@ def _forward(
     binding: store.Binding | None,
     parts: list[store.Part],
     dry_run: bool,
+    defer_status: bool = False,
 ) -> ForwardReport:
     order_id, order = run.order_id, run.order
     generation = binding.generation if binding is not None else 1
@@ -165,7 +172,7 @@ def _forward(
     failed = [p for p in parts_now if p.generation == generation and p.state == "failed"]
     if now_live and not failed and all(p.state == "accepted" for p in now_live):
         report.outcome = "forwarded"
-        _forwarded(run, shop, options, now_live, report)
+        _forwarded(run, shop, options, now_live, report, defer_status=defer_status)
     elif any(p.state == "short" for p in now_live):
         report.reasons.append("the warehouse is short of stock for a part: tried again later")
     return report
@@ -179,6 +186,7 @@ def _edited(
     *,
     binding: store.Binding,
     parts: list[store.Part],
+    defer_status: bool,
 ) -> ForwardReport:
     """A forwarded order the shop reports changed: an edit is carried out (or recorded), then sent on."""
     change = edit.check_edit(
@@ -197,7 +205,9 @@ def _edited(
         binding_now = store.load_binding(conn, run.connection_id, run.order_id)
         parts = store.parts_of(conn, run.connection_id, run.order_id)
     parts = edit.settle_cancels(run, wms, parts)
-    report = _forward(run, wms, shop, options, binding=binding_now, parts=parts, dry_run=False)
+    report = _forward(
+        run, wms, shop, options, binding=binding_now, parts=parts, dry_run=False, defer_status=defer_status
+    )
     cancelled, sent = ", ".join(change.cancel) or "nothing", ", ".join(change.send) or "nothing"
     report.reasons.insert(0, f"edited: {cancelled} cancelled, {sent} to send")
     return report
@@ -344,12 +354,28 @@ def _accepted(run: OrderRun, part: store.Part, accepted: PickingOrder) -> None:
     log.info("orders.part_accepted", order_id=order_id, ref=part.external_ref, wms_order_id=accepted.id)
 
 
+@dataclass(frozen=True)
+class PendingStatus:
+    """What a forwarded order is owed in the shop: its status write (``want``, None when nothing is to be written)
+    and what the binding records once the write's answer is known. Written at once, or in a batch with others."""
+
+    order_id: int
+    want: StatusWant | None
+    decision: order_status.Decision
+    seen_version: int | None  # the binding's accounted version before the write (None: no binding before)
+    has_binding: bool
+    drifted: bool  # the order changed in the shop since its plan inputs were taken: an edit check follows
+    refs: tuple[str, ...]
+
+
 def _forwarded(
     run: OrderRun,
     shop: OrdersShop,
     options: ForwardOptions,
     parts: Sequence[store.Part],
     report: ForwardReport,
+    *,
+    defer_status: bool,
 ) -> None:
     order_id, connection_id = run.order_id, run.connection_id
     statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status]
@@ -358,36 +384,65 @@ def _forwarded(
     applied = InflowStatus(binding.applied_status) if binding and binding.applied_status else None
     shown = run.order.facts.status_id
     decision = order_status.decide(order_status.aggregate(statuses), applied, shown, options.mapping)
-    outcome, seen = None, None
+    want = None
     if decision.write is not None:
         # The statuses orders are forwarded from, and (after an edit) those the service set itself before.
         allowed = set(options.rules.statuses) | (
             order_status.set_by_service(options.mapping, applied) if applied is not None else set()
         )
+        want = StatusWant(order_id, decision.write, frozenset(allowed))
+    pending = PendingStatus(
+        order_id,
+        want,
+        decision,
+        seen_version=binding.seen_version if binding is not None else None,
+        has_binding=binding is not None,
+        # Changed in the shop since its plan inputs were last taken (a second edit while the first was carried
+        # out): its version is not accounted for, and a follow-up run checks the edit.
+        drifted=binding is not None and binding.fingerprint not in (None, fingerprint_of(run.order)),
+        refs=tuple(p.external_ref for p in parts),
+    )
+    if want is not None and defer_status:
+        report.pending = pending
+        return
+    write = None
+    if want is not None:
         write = write_status(
             run.engine,
             shop,
             connection_id,
             order_id,
-            status=decision.write,
-            allowed_from=allowed,
+            status=want.status,
+            allowed_from=want.allowed_from,
             clock=run.clock,
         )
-        outcome = write.outcome
-        report.status_written = decision.write if outcome == "changed" else None
-        if outcome == "changed" and binding is not None:
-            seen = edits.seen_after_own_writes(
-                binding.seen_version, shipment_writes=0, status_version=write.version
-            )
-    # Changed in the shop since its plan inputs were last taken (a second edit while the first was carried out):
-    # its version is not accounted for, and a follow-up run checks the edit.
-    drifted = binding is not None and binding.fingerprint not in (None, fingerprint_of(run.order))
-    with run.engine.begin() as conn:
-        now = run.clock.now()
-        store.save_binding(
-            conn, connection_id, order_id, state="forwarded", seen_version=None if drifted else seen, now=now
+    report.status_written = finish_forwarded(run.engine, connection_id, pending, write, clock=run.clock)
+
+
+def finish_forwarded(
+    engine: Engine, connection_id: str, pending: PendingStatus, write: StatusWrite | None, *, clock: Clock
+) -> str | None:
+    """The binding of a forwarded order once its status write (if any) answered: forwarded, the version the
+    service accounts for, the status it recorded, a conflict when a person's status stood. Returns the status
+    written."""
+    order_id, decision = pending.order_id, pending.decision
+    outcome = write.outcome if write is not None else None
+    seen = None
+    if outcome == "changed" and pending.has_binding and write is not None:
+        seen = edits.seen_after_own_writes(
+            pending.seen_version, shipment_writes=0, status_version=write.version
         )
-        if drifted:
+    with engine.begin() as conn:
+        now = clock.now()
+        store.save_binding(
+            conn,
+            connection_id,
+            order_id,
+            state="forwarded",
+            seen_version=None if pending.drifted else seen,
+            now=now,
+        )
+        if pending.drifted:
             queue_forward(conn, connection_id, order_id, now=now)
         if decision.record is not None and outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
@@ -402,7 +457,7 @@ def _forwarded(
                 conn, connection_id, order_id, kind="status_refused", subject=subject, detail=detail, now=now
             )
         summary = {
-            "parts": [p.external_ref for p in parts],
+            "parts": list(pending.refs),
             "status": decision.write,
             "outcome": outcome,
             "why": decision.why,
@@ -410,4 +465,7 @@ def _forwarded(
         store.add_timeline(
             conn, connection_id, order_id, source="service", kind="forwarded", detail=summary, now=now
         )
-    log.info("orders.forwarded", order_id=order_id, parts=len(parts), status=decision.write, outcome=outcome)
+    log.info(
+        "orders.forwarded", order_id=order_id, parts=len(pending.refs), status=decision.write, outcome=outcome
+    )
+    return decision.write if outcome == "changed" else None

@@ -1,5 +1,6 @@
 """The orders flow's jobs: a poll of the shop every ``schedules.orders_seconds`` (``orders.notice``), one
-``orders.forward`` per order that has to go (queued by the poll in the transaction that moves its watermark), a
+``orders.forward`` per order that has to go (queued by the poll in the transaction that moves its watermark;
+claimed in cohorts of up to 49, see ``cohort``), a
 read of the warehouse's changes feed every ``schedules.statuses_seconds`` (``orders.feed``) and one
 ``orders.apply`` per order whose picking orders moved (queued with the feed's cursor).
 
@@ -18,14 +19,17 @@ from bitrix_inflow.config import Settings
 from bitrix_inflow.domain.eligibility import parse_rules
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.errors import ConfigError, ConfigProblem
+from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.blueprint import Blueprint
 from bitrix_inflow.jobs.registry import JobContext
 from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
-from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.cohort import forward_cohort
+from bitrix_inflow.sync.orders.forward import ForwardOptions
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.shop import WRITES_AT_ONCE
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
@@ -79,17 +83,42 @@ def _order_job(ctx: JobContext, settings: Settings) -> tuple[int, ForwardOptions
     return int(ctx.payload["order_id"]), options_from(settings, mapping)
 
 
-@blueprint.task(FORWARD_KIND)
+@blueprint.task(FORWARD_KIND, batch=WRITES_AT_ONCE)
 def forward(ctx: JobContext, settings: Settings) -> None:
-    order_id, options = _order_job(ctx, settings)
+    """A cohort of forwarding runs (one per order, claimed together): read together, sent one by one, their
+    statuses written together. Each job's outcome is its own order's."""
+    _, options = _order_job(ctx, settings)
+    cohort = ctx.cohort or (ctx,)
+    jobs_of = {int(c.payload["order_id"]): c for c in cohort}
+    connection_id = ctx.job.connection_id
+
+    def next_waiting(count: int, skip: set[int]) -> list[int]:
+        with ctx.engine.connect() as conn:
+            queued = queue.next_queued(
+                conn, FORWARD_KIND, connection_id=connection_id, now=ctx.now(), limit=count + len(skip)
+            )
+        ids = [int(job.payload["order_id"]) for job in queued]
+        return [i for i in ids if i not in skip][:count]
+
     with open_sides(settings) as (wms, shop):
-        report = forward_order(
-            ctx.engine, wms, shop, options, order_id, clock=SystemClock(), connection_id=ctx.job.connection_id
+        results = forward_cohort(
+            ctx.engine,
+            wms,
+            shop,
+            options,
+            list(jobs_of),
+            clock=SystemClock(),
+            connection_id=connection_id,
+            next_waiting=next_waiting,
         )
-    if report.outcome not in ("forwarded", "unchanged"):
-        ctx.log.info(
-            "orders.not_forwarded", order_id=order_id, outcome=report.outcome, reasons=report.reasons
-        )
+    for order_id, result in results.items():
+        job = jobs_of[order_id]
+        if isinstance(result, Exception):
+            job.fail(result)
+        elif result.outcome not in ("forwarded", "unchanged"):
+            job.log.info(
+                "orders.not_forwarded", order_id=order_id, outcome=result.outcome, reasons=result.reasons
+            )
 
 
 @blueprint.task(FEED_KIND)

@@ -11,7 +11,7 @@ queues one forwarding run, which compares the order's plan inputs and carries ou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.sync.orders.edit import EDIT_BLOCKED
-from bitrix_inflow.sync.orders.shop import OrdersShop, StatusWrite, Watermark
+from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD
+from bitrix_inflow.sync.orders.shop import OrdersShop, StatusWant, StatusWrite, StatusWrites, Watermark
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -91,7 +92,9 @@ def notice_orders(
 
 def queue_forward(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> None:
     """A forwarding run for the order, in the caller's transaction. Coalesced: it joins a run still waiting, and
-    a run already under way (which read the order before this change) gets one follow-up after it."""
+    a run already under way (which read the order before this change) gets one follow-up after it. A copy of the
+    order read ahead is dropped: the run reads it afresh."""
+    READ_AHEAD.forget(connection_id, order_id)
     queue.enqueue_coalesced(
         conn,
         FORWARD_KIND,
@@ -157,6 +160,37 @@ def write_status(
         write = shop.set_status(order_id, status, allowed_from=allowed_from)
         done[0] = write.outcome == "changed"
     return write
+
+
+def write_statuses(
+    engine: Engine,
+    shop: OrdersShop,
+    connection_id: str,
+    wants: Sequence[StatusWant],
+    *,
+    also_read: Sequence[int],
+    clock: Clock,
+) -> StatusWrites:
+    """``write_status`` for many orders in one batch (their echoes announced first, in one transaction); the
+    batch's spare room reads ``also_read`` orders ahead."""
+    with engine.begin() as conn:
+        for want in wants:
+            store.expect_echoes(conn, connection_id, want.order_id, STATUS_WRITE_ECHOES, now=clock.now())
+    done: StatusWrites | None = None
+    try:
+        done = shop.set_statuses(wants, also_read=also_read)
+        return done
+    finally:
+        unwritten = [
+            w.order_id
+            for w in wants
+            if done is None or getattr(done.written.get(w.order_id), "outcome", None) != "changed"
+        ]
+        if unwritten:
+            with engine.begin() as conn:
+                for order_id in unwritten:
+                    for _ in range(STATUS_WRITE_ECHOES):
+                        store.consume_echo(conn, connection_id, order_id)
 
 
 def write_shipment(

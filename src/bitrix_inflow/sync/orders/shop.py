@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 from bitrix_inflow.domain.eligibility import OrderFacts
+
+ORDERS_AT_ONCE = 50  # orders one read takes (a Bitrix batch: 50 commands)
+WRITES_AT_ONCE = 49  # status writes one compare-and-set takes (its first batch: the check, then room to read)
+
+
+def read_room(writes: int) -> int:
+    """Orders a compare-and-set of ``writes`` statuses can read ahead: the room its two batches have to spare."""
+    return (ORDERS_AT_ONCE - 1) + (ORDERS_AT_ONCE - writes)
 
 
 @dataclass(frozen=True)
@@ -54,12 +62,38 @@ class StatusWrite:
     version: int | None = None  # the order's save counter after the write (None: not written, or not said)
 
 
+@dataclass(frozen=True)
+class StatusWant:
+    """Set the order to ``status`` if its status now is one of ``allowed_from`` (compare-and-set)."""
+
+    order_id: int
+    status: str
+    allowed_from: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StatusWrites:
+    """A batch of compare-and-sets: each order's write or the error about it, and the orders read ahead."""
+
+    written: Mapping[int, StatusWrite | Exception]
+    read: Mapping[int, ShopOrder]
+
+
 class OrdersShop(Protocol):
     def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
         """Orders created after ``since.last_id`` or updated since ``since.updated_at`` (with an overlap)."""
         ...
 
     def order(self, order_id: int) -> ShopOrder: ...
+
+    def orders(self, order_ids: Sequence[int]) -> Mapping[int, ShopOrder]:
+        """Up to ``ORDERS_AT_ONCE`` orders in one go; one that cannot be read is left out (``order`` says why)."""
+        ...
+
+    def set_statuses(self, wants: Sequence[StatusWant], *, also_read: Sequence[int] = ()) -> StatusWrites:
+        """Compare-and-set of up to ``WRITES_AT_ONCE`` orders' statuses together; the spare room of its batches
+        reads ``also_read`` orders (``read_room(len(wants))`` at most)."""
+        ...
 
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:
         """Compare-and-set the order's status."""
