@@ -237,3 +237,53 @@ def test_a_round_killed_while_writing_a_status_ends_with_the_right_status(
     with engine.connect() as conn:
         binding = order_store.load_binding(conn, "default", order_id)
     assert binding is not None and binding.applied_status == "PICKING"
+
+
+@pytest.mark.parametrize("stage", ["before", "after"])
+def test_a_round_killed_while_writing_a_cohorts_statuses_sends_nothing_twice_and_ends_right(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path, stage: str
+) -> None:
+    """Six orders forwarded as one cohort; SIGKILL while the shop holds the batch that writes their statuses, before
+    it ran or after it ran with its answer kept back. The next round takes the jobs over: every order has exactly
+    its planned picking orders and the status P, written once."""
+    warehouse, shop = sides
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    skus = ["SB-HOODIE-URBAN-M", "SB-SNEAKER-RUN-41", "SB-TEE-CLASSIC-S"]
+    order_ids = [
+        int(
+            shop.control.place_order(
+                lines=[{"productId": links[skus[n % 3]].product_id, "quantity": 1}],
+                shipments=[{"deliveryId": 2 + n % 2, "lines": [0]}],
+            )["id"]
+        )
+        for n in range(6)
+    ]
+    shop.control.faults(hold_methods=["sale.order.update"], hold_stage=stage)
+    process = start_round(db_url, warehouse, shop, tmp_path, "orders")
+    try:
+        wait_until(
+            lambda: any(h["state"] == "held" for h in shop.control.holds()), "the status batch to be held"
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    [held] = shop.control.holds()
+    assert held["method"] == "batch" and "sale.order.update" in held["commands"], held
+    shop.control.release_holds(drop=True)
+    wait_until(lambda: all(h["finished"] for h in shop.control.holds()), "the held batch to finish")
+    statuses = [shop.control.entity("orders", i)["statusId"] for i in order_ids]
+    assert statuses == (["P"] * 6 if stage == "after" else ["N"] * 6)  # the cohort's writes travel together
+    time.sleep(5.5)  # the killed round's job leases run out
+
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    assert [shop.control.entity("orders", i)["statusId"] for i in order_ids] == ["P"] * 6
+    placed = httpx.get(warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
+    assert sorted(o["external_ref"] for o in placed) == sorted(f"B-{i}-1" for i in order_ids), "none twice"
+    for order_id in order_ids:
+        assert _part_states(engine, order_id) == ["accepted"]
+        with engine.connect() as conn:
+            binding = order_store.load_binding(conn, "default", order_id)
+        assert binding is not None and binding.state == "forwarded"
+        assert binding.applied_status == "NEW"

@@ -89,7 +89,7 @@ class Worker:
                     continue
                 failures = 0
                 if ran:
-                    done += 1
+                    done += ran
                     continue
                 if exit_when_idle:
                     break
@@ -108,13 +108,14 @@ class Worker:
                 "job.lease_expired", job_id=reaped.job_id, dead_worker=reaped.worker_id, now=reaped.new_status
             )
 
-    def run_one(self) -> bool:
-        """Claim and run one job; ``False`` when nothing was runnable."""
+    def run_one(self) -> int:
+        """Claim and run one job (with its cohort, for a kind handled in cohorts): the jobs run, 0 when nothing
+        was runnable."""
         job = queue.claim(
             self.engine, self.worker_id, now=self.clock.now(), lease=self._lease, kinds=self.registry.kinds
         )
         if job is None:
-            return False
+            return 0
         job_type = self.registry.get(job.kind)
         peers: list[Job] = []
         if job_type is not None and job_type.batch > 1:
@@ -127,7 +128,7 @@ class Worker:
                 lease=self._lease,
             )
         self.execute(job, peers)
-        return True
+        return 1 + len(peers)
 
     # -- one job ----------------------------------------------------------------------------------------------
 
