@@ -149,7 +149,8 @@ def test_a_crash_between_the_warehouse_accepting_and_the_commit_creates_nothing_
             engine, DiesAfterTheWarehouseAnswers(sides.client), sides.orders, options, order_id, clock=CLOCK
         )
     with engine.connect() as conn:
-        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["sending", "planned"]
+        # Both parts were marked on their way before the first request: the second may have gone too.
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["sending", "sending"]
     assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
 
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
@@ -362,9 +363,9 @@ def test_a_crash_between_the_parts_of_a_split_order_sends_the_rest_once(engine: 
         )
     with engine.connect() as conn:
         assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == [
-            "accepted",
+            "accepted",  # the answers it had were recorded as it went down
             "sending",
-            "planned",
+            "sending",
         ]
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert report.outcome == "forwarded" and report.created == [f"B-{order_id}-2", f"B-{order_id}-3"]

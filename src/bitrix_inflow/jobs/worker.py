@@ -170,11 +170,9 @@ class Worker:
         finally:
             stop_heartbeat.set()
             heartbeat.join()
-        outcomes = []
-        for one in contexts:
-            failed = error if error is not None else one.failure
-            outcome = decide(
-                failed,
+        outcomes = [
+            decide(
+                error if error is not None else one.failure,
                 attempt=one.job.attempts,
                 # The tighter of the job's own budget (set at enqueue) and its kind's policy (`jobs.max_attempts`
                 # by default): without the policy here, a configured budget never applied to a job enqueued
@@ -184,9 +182,24 @@ class Worker:
                 now=self.clock.now(),
                 rng=self.rng,
             )
+            for one in contexts
+        ]
+        finished = [
+            (one, outcome)
+            for one, outcome in zip(contexts, outcomes, strict=True)
+            if outcome.action == "done" and not one.completed
+        ]
+        if len(finished) > 1:
+            # A cohort's finished jobs in one transaction, each still fenced by its own lease.
+            with self.engine.begin() as conn:
+                for one, outcome in finished:
+                    one.completed = queue.mark_done(
+                        conn, one.job, self.worker_id, now=self.clock.now(), note=outcome.error
+                    )
+        for one, outcome in zip(contexts, outcomes, strict=True):
+            failed = error if error is not None else one.failure
             self._record(one.job, one, outcome, one.log, failed)
             job_metrics.observe(one.job.kind, outcome.action, time.monotonic() - started)
-            outcomes.append(outcome)
         return outcomes[0]
 
     def _record(

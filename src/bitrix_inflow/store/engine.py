@@ -48,6 +48,17 @@ def _sqlite_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only connection (``reading``) takes no write lock: under WAL it reads a snapshot while writers
+        # go on, instead of queueing behind them (and making them queue behind it).
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "bitrix_inflow_read_only"
+
+
+def reading(engine: Engine) -> Engine:
+    """``engine`` for connections that only read (``with reading(engine).connect() as conn``): on SQLite their
+    transactions begin deferred. A write through one fails (``SQLITE_BUSY`` when it upgrades), by design."""
+    return engine.execution_options(**{READ_ONLY: True})

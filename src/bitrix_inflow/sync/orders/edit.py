@@ -31,6 +31,7 @@ from bitrix_inflow.domain import edits, split
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import TransientError
 from bitrix_inflow.store import orders as store
+from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
 
@@ -292,12 +293,12 @@ def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) 
                 conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
             )
     _release_waiting(run, refused)
-    with run.engine.connect() as conn:
+    with reading(run.engine).connect() as conn:
         return store.parts_of(conn, run.connection_id, run.order_id)
 
 
 def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
-    with run.engine.connect() as conn:
+    with reading(run.engine).connect() as conn:
         parts = store.parts_of(conn, run.connection_id, run.order_id)
     taken: set[str] = set()
     with run.engine.begin() as conn:

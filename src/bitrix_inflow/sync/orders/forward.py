@@ -5,11 +5,13 @@ The steps, each committed before the next, and what a crash between them leaves:
 1. **plan**: the order's lines (products mapped to SKUs through the stock binder), the zones the warehouse can
    pick them from, and the split are stored with one idempotency key per part, before anything is sent. A crash
    here leaves nothing or the whole plan (one transaction); the next run reuses the stored plan.
-2. **sending**: a part moves planned → sending (compare-and-set) before its create request. A crash after it, with
-   or without the warehouse's answer, leaves the part in ``sending``: the next run sends the same request with the
-   same key (the warehouse replays its answer), and past the key's 24 h the reference (``B-{order}-{n}``, unique
-   per warehouse) finds the order the first attempt created. Never a second picking order.
-3. **accepted**: the warehouse's id and status are stored (sending → accepted).
+2. **sending**: the order's parts move planned → sending (compare-and-set) together, before the first create
+   request. A crash after it, with or without the warehouse's answers, leaves them in ``sending``: the next run
+   sends the same requests with the same keys (the warehouse replays its answers), and past a key's 24 h the
+   reference (``B-{order}-{n}``, unique per warehouse) finds the order the first attempt created. Never a second
+   picking order.
+3. **accepted**: the warehouse's ids and statuses are stored together after the last answer (sending →
+   accepted), or as far as the requests got when one fails.
 4. When every live part is accepted the order is *forwarded* and gets the Bitrix status the mapping table gives
    NEW (only forward, and only from a status the rules forward orders from).
 
@@ -19,11 +21,12 @@ product without a warehouse SKU, a fractional quantity, a line the warehouse is 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.adapters.inflow import (
     InflowPort,
@@ -37,6 +40,7 @@ from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
+from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.orders import edit
 from bitrix_inflow.sync.orders.notice import queue_forward, write_status
@@ -88,7 +92,7 @@ def forward_order(
 ) -> ForwardReport:
     """``order``: the order as just read (a batch read), else it is read here. ``defer_status``: the shop status
     a forwarded order is owed is not written here but left in the report (``pending``) for a batch of writes."""
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         parts = store.parts_of(conn, connection_id, order_id)
     if binding is not None and binding.state in DONE:
@@ -148,7 +152,7 @@ def _forward(
         if dry_run:
             return ForwardReport(order_id, "planned", plan=planned)
         _store_plan(run, generation, planned, options.warehouse)
-        with run.engine.connect() as conn:
+        with reading(run.engine).connect() as conn:
             live = [
                 p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
             ]
@@ -164,9 +168,8 @@ def _forward(
     if dry_run:
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
-    for part in live:
-        _send(run, wms, part, report)
-    with run.engine.connect() as conn:
+    _send_all(run, wms, live, report)
+    with reading(run.engine).connect() as conn:
         parts_now = store.parts_of(conn, run.connection_id, order_id)
     now_live = [p for p in parts_now if p.state in LIVE_PART_STATES]
     failed = [p for p in parts_now if p.generation == generation and p.state == "failed"]
@@ -201,7 +204,7 @@ def _edited(
     if change.outcome != "revised":
         picking = [f"{ref}: picking started, the edit is a conflict for a person" for ref in change.conflicts]
         return ForwardReport(run.order_id, change.outcome, change.reasons + picking)
-    with run.engine.connect() as conn:
+    with reading(run.engine).connect() as conn:
         binding_now = store.load_binding(conn, run.connection_id, run.order_id)
         parts = store.parts_of(conn, run.connection_id, run.order_id)
     parts = edit.settle_cancels(run, wms, parts)
@@ -273,15 +276,33 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
         )
 
 
-def _send(run: OrderRun, wms: InflowPort, part: store.Part, report: ForwardReport) -> None:
-    if part.state == "accepted":
-        return
-    if part.state in ("planned", "short"):
-        with run.engine.begin() as conn:
-            if not store.move_part(
+def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport) -> None:
+    """The order's parts to the warehouse: all marked ``sending`` in one transaction before the first request
+    (each may have gone from then on), the answers recorded in one transaction after the last, or as far as the
+    requests got when one fails. A part whose answer was not recorded stays ``sending`` and is sent again with
+    its key, which the warehouse answers with the same picking order."""
+    mine: list[store.Part] = []
+    with run.engine.begin() as conn:
+        for part in parts:
+            if part.state == "accepted":
+                continue
+            if part.state in ("planned", "short") and not store.move_part(
                 conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
             ):
-                return  # another worker took it
+                continue  # another worker took it
+            mine.append(part)
+    answers: list[tuple[store.Part, PickingOrder | Exception]] = []
+    try:
+        for part in mine:
+            answers.append((part, _request(run, wms, part)))
+    finally:
+        if answers:
+            _record_answers(run, answers, report)
+
+
+def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder | Exception:
+    """The warehouse's picking order for the part, or the refusal that settles it (short of stock, or a request
+    that can never succeed); anything else is raised."""
     request = NewPickingOrder(
         external_ref=part.external_ref,
         customer_order_ref=run.order.account_number,
@@ -291,67 +312,65 @@ def _send(run: OrderRun, wms: InflowPort, part: store.Part, report: ForwardRepor
         carrier=part.carrier,
     )
     try:
-        accepted = wms.create_picking_order(request, idempotency_key=part.idempotency_key)
-    except InsufficientStockError as exc:
-        shortages = [
-            {"sku": s.sku, "requested": s.requested, "available": s.available} for s in exc.shortages
-        ]
-        _settle(run, part, "short", error={"shortages": shortages}, said_before=part.state == "short")
-        report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
-        return
-    except ValidationError as exc:
-        # An unknown SKU or warehouse: retrying the same request cannot succeed; a person fixes the link or the
-        # configuration (the binding says which), then retries the order.
-        _settle(run, part, "failed", error={"error": str(exc)})
-        with run.engine.begin() as conn:
-            store.save_binding(
-                conn,
-                run.connection_id,
-                run.order_id,
-                state="blocked",
-                reason=str(exc),
-                now=run.clock.now(),
-            )
-        report.outcome = "blocked"
-        report.reasons.append(f"{part.external_ref}: {exc}")
-        return
-    _accepted(run, part, accepted)
-    report.created.append(part.external_ref)
+        return wms.create_picking_order(request, idempotency_key=part.idempotency_key)
+    except (InsufficientStockError, ValidationError) as refusal:
+        return refusal
 
 
-def _settle(
-    run: OrderRun, part: store.Part, state: str, *, error: Mapping[str, object], said_before: bool = False
+def _record_answers(
+    run: OrderRun, answers: Sequence[tuple[store.Part, PickingOrder | Exception]], report: ForwardReport
 ) -> None:
+    accepted: list[tuple[store.Part, PickingOrder]] = []
     with run.engine.begin() as conn:
         now = run.clock.now()
-        store.move_part(conn, part.id, expected={"sending"}, state=state, now=now, error=dict(error))
-        if not said_before:  # still short on a scheduled retry: the timeline says it once
-            detail = {"ref": part.external_ref, **error}
-            store.add_timeline(
-                conn, run.connection_id, run.order_id, source="inflow", kind=state, detail=detail, now=now
-            )
+        for part, answer in answers:
+            if isinstance(answer, PickingOrder):
+                store.move_part(
+                    conn,
+                    part.id,
+                    expected={"sending"},
+                    state="accepted",
+                    now=now,
+                    wms_order_id=answer.id,
+                    wms_status=answer.status.value,
+                    wms_version=answer.version,
+                    error=None,
+                )
+                detail = {"ref": part.external_ref, "wms_order_id": answer.id, "status": answer.status.value}
+                _timeline(conn, run, "accepted", detail, now=now)
+                report.created.append(part.external_ref)
+                accepted.append((part, answer))
+            elif isinstance(answer, InsufficientStockError):
+                shortages = [
+                    {"sku": s.sku, "requested": s.requested, "available": s.available}
+                    for s in answer.shortages
+                ]
+                error = {"shortages": shortages}
+                store.move_part(conn, part.id, expected={"sending"}, state="short", now=now, error=error)
+                if part.state != "short":  # still short on a scheduled retry: the timeline says it once
+                    _timeline(conn, run, "short", {"ref": part.external_ref, **error}, now=now)
+                report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
+            else:
+                # An unknown SKU or warehouse: retrying the same request cannot succeed; a person fixes the link
+                # or the configuration (the binding says which), then retries the order.
+                error2 = {"error": str(answer)}
+                store.move_part(conn, part.id, expected={"sending"}, state="failed", now=now, error=error2)
+                _timeline(conn, run, "failed", {"ref": part.external_ref, **error2}, now=now)
+                store.save_binding(
+                    conn, run.connection_id, run.order_id, state="blocked", reason=str(answer), now=now
+                )
+                report.outcome = "blocked"
+                report.reasons.append(f"{part.external_ref}: {answer}")
+    for part, answer in accepted:
+        log.info("orders.part_accepted", order_id=run.order_id, ref=part.external_ref, wms_order_id=answer.id)
 
 
-def _accepted(run: OrderRun, part: store.Part, accepted: PickingOrder) -> None:
-    order_id = run.order_id
-    with run.engine.begin() as conn:
-        now = run.clock.now()
-        store.move_part(
-            conn,
-            part.id,
-            expected={"sending"},
-            state="accepted",
-            now=now,
-            wms_order_id=accepted.id,
-            wms_status=accepted.status.value,
-            wms_version=accepted.version,
-            error=None,
-        )
-        detail = {"ref": part.external_ref, "wms_order_id": accepted.id, "status": accepted.status.value}
-        store.add_timeline(
-            conn, run.connection_id, order_id, source="inflow", kind="accepted", detail=detail, now=now
-        )
-    log.info("orders.part_accepted", order_id=order_id, ref=part.external_ref, wms_order_id=accepted.id)
+def _timeline(
+    conn: Connection, run: OrderRun, kind: str, detail: Mapping[str, object], *, now: dt.datetime
+) -> None:
+    store.add_timeline(
+        conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
+    )
 
 
 @dataclass(frozen=True)
@@ -379,7 +398,7 @@ def _forwarded(
 ) -> None:
     order_id, connection_id = run.order_id, run.connection_id
     statuses = [InflowStatus(p.wms_status) for p in parts if p.wms_status]
-    with run.engine.connect() as conn:
+    with reading(run.engine).connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
     applied = InflowStatus(binding.applied_status) if binding and binding.applied_status else None
     shown = run.order.facts.status_id

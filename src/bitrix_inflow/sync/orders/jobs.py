@@ -25,6 +25,7 @@ from bitrix_inflow.jobs.registry import JobContext
 from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
+from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
@@ -78,7 +79,7 @@ def notice(ctx: JobContext, settings: Settings) -> None:
 
 def _order_job(ctx: JobContext, settings: Settings) -> tuple[int, ForwardOptions]:
     """An order job's order, and the options as they stand now (rules and the mapping table are read per run)."""
-    with ctx.engine.connect() as conn:
+    with reading(ctx.engine).connect() as conn:
         mapping = status_map.load(conn, ctx.job.connection_id)
     return int(ctx.payload["order_id"]), options_from(settings, mapping)
 
@@ -93,7 +94,7 @@ def forward(ctx: JobContext, settings: Settings) -> None:
     connection_id = ctx.job.connection_id
 
     def next_waiting(count: int, skip: set[int]) -> list[int]:
-        with ctx.engine.connect() as conn:
+        with reading(ctx.engine).connect() as conn:
             queued = queue.next_queued(
                 conn, FORWARD_KIND, connection_id=connection_id, now=ctx.now(), limit=count + len(skip)
             )

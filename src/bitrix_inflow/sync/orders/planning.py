@@ -13,6 +13,7 @@ from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import edits, split
 from bitrix_inflow.domain.stock import free_by_zone
 from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.orders.shop import ShopOrder
 from bitrix_inflow.timing import Clock
 
@@ -41,7 +42,7 @@ def fingerprint_of(order: ShopOrder) -> str:
 def plan_lines(run: OrderRun) -> tuple[list[split.PlanLine], list[str]]:
     """The order's lines as warehouse SKUs, and what stops them (said in words an operator acts on)."""
     order = run.order
-    with run.engine.connect() as conn:
+    with reading(run.engine).connect() as conn:
         skus = stock_store.skus_of_products(
             conn, run.connection_id, {ln.product_id for ln in order.lines if ln.product_id is not None}
         )
