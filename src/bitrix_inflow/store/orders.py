@@ -15,12 +15,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, select, update
+from sqlalchemy import Connection, bindparam, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.domain.split import PlanLine
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store.sql import dialect_insert, insert_ignoring_conflict
+from bitrix_inflow.store.sql import dialect_insert, insert_ignoring_conflict, param, prepared
 from bitrix_inflow.store.tables import (
     inflow_events,
     order_bindings,
@@ -81,9 +81,9 @@ class Binding:
 
 
 def load_binding(conn: Connection, connection_id: str, order_id: int) -> Binding | None:
-    c = order_bindings.c
-    row = conn.execute(
-        select(
+    def build() -> Any:
+        c = order_bindings.c
+        return select(
             c.bitrix_order_id,
             c.account_number,
             c.state,
@@ -93,8 +93,10 @@ def load_binding(conn: Connection, connection_id: str, order_id: int) -> Binding
             c.applied_status,
             c.seen_version,
             c.shipments_written,
-        ).where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
-    ).first()
+        ).where(c.connection_id == bindparam("p_connection"), c.bitrix_order_id == bindparam("p_order"))
+
+    stmt = prepared("load_binding", build)
+    row = conn.execute(stmt, {"p_connection": connection_id, "p_order": order_id}).first()
     return None if row is None else Binding(int(row[0]), *row[1:])
 
 
@@ -122,10 +124,21 @@ def save_binding(
         values["seen_version"] = seen_version
     if generation is not None:
         values["generation"] = generation
-    stmt = dialect_insert(conn, order_bindings).values(
-        connection_id=connection_id, bitrix_order_id=order_id, created_at=now, **{"generation": 1, **values}
-    )
-    conn.execute(stmt.on_conflict_do_update(index_elements=["connection_id", "bitrix_order_id"], set_=values))
+    names = tuple(sorted(values))
+
+    def build() -> Any:
+        t = order_bindings
+        inserted = {"connection_id", "bitrix_order_id", "created_at", "generation", *names}
+        stmt = dialect_insert(conn, t).values({n: param(t, n) for n in sorted(inserted)})
+        return stmt.on_conflict_do_update(
+            index_elements=["connection_id", "bitrix_order_id"], set_={n: param(t, n, "s_") for n in names}
+        )
+
+    stmt = prepared(("save_binding", conn.dialect.name, names), build)
+    params = {f"p_{n}": v for n, v in values.items()} | {f"s_{n}": v for n, v in values.items()}
+    params |= {"p_connection_id": connection_id, "p_bitrix_order_id": order_id, "p_created_at": now}
+    params.setdefault("p_generation", 1)
+    conn.execute(stmt, params)
 
 
 def bindings_in(conn: Connection, connection_id: str, states: Collection[str], *, limit: int) -> list[int]:
@@ -145,26 +158,46 @@ def expect_echoes(
 ) -> None:
     """The service's own writes will come back as ``count`` shop events about the order."""
     if count > 0:
-        # Bounded: with no event handler configured nothing ever spends them, and a stale pile would swallow
-        # real events once one is (each only delays a change to the next poll, but not without end).
-        grown = order_bindings.c.echoes + count
-        conn.execute(
-            update(order_bindings)
-            .where(
-                order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id
+
+        def build() -> Any:
+            # Bounded: with no event handler configured nothing ever spends them, and a stale pile would swallow
+            # real events once one is (each only delays a change to the next poll, but not without end).
+            c = order_bindings.c
+            grown = c.echoes + bindparam("p_count", type_=c.echoes.type)
+            return (
+                update(order_bindings)
+                .where(
+                    c.connection_id == bindparam("p_connection"), c.bitrix_order_id == bindparam("p_order")
+                )
+                .values(
+                    echoes=case((grown > MAX_ECHOES, MAX_ECHOES), else_=grown), updated_at=bindparam("p_now")
+                )
             )
-            .values(echoes=case((grown > MAX_ECHOES, MAX_ECHOES), else_=grown), updated_at=now)
+
+        conn.execute(
+            prepared("expect_echoes", build),
+            {"p_connection": connection_id, "p_order": order_id, "p_count": count, "p_now": now},
         )
 
 
 def consume_echo(conn: Connection, connection_id: str, order_id: int) -> bool:
     """True when a shop event about the order was expected as the echo of the service's own write (and is now
     spent); False: someone else changed the order, or it is new."""
-    c = order_bindings.c
+
+    def build() -> Any:
+        c = order_bindings.c
+        return (
+            update(order_bindings)
+            .where(
+                c.connection_id == bindparam("p_connection"),
+                c.bitrix_order_id == bindparam("p_order"),
+                c.echoes > 0,
+            )
+            .values(echoes=c.echoes - 1)
+        )
+
     result = conn.execute(
-        update(order_bindings)
-        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id, c.echoes > 0)
-        .values(echoes=c.echoes - 1)
+        prepared("consume_echo", build), {"p_connection": connection_id, "p_order": order_id}
     )
     return bool(result.rowcount == 1)
 
@@ -216,10 +249,22 @@ def set_applied_status(
 def _update_binding(
     conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime, **values: Any
 ) -> None:
+    names = tuple(sorted(values))
+
+    def build() -> Any:
+        t = order_bindings
+        return (
+            update(t)
+            .where(
+                t.c.connection_id == bindparam("w_connection"), t.c.bitrix_order_id == bindparam("w_order")
+            )
+            .values({n: param(t, n) for n in ("updated_at", *names)})
+        )
+
+    params = {f"p_{n}": v for n, v in values.items()}
     conn.execute(
-        update(order_bindings)
-        .where(order_bindings.c.connection_id == connection_id, order_bindings.c.bitrix_order_id == order_id)
-        .values(updated_at=now, **values)
+        prepared(("update_binding", names), build),
+        {"w_connection": connection_id, "w_order": order_id, "p_updated_at": now, **params},
     )
 
 
@@ -274,29 +319,32 @@ def plan_parts(
     so every retry of its creation sends the same key. A second plan of the same generation, or a live part for
     a (zone, carrier) that has one, is refused by the schema."""
     ids: list[int] = []
+    insert_part = prepared(
+        ("plan_part", conn.dialect.name), lambda: order_parts.insert().returning(order_parts.c.id)
+    )
+    insert_lines = prepared("plan_lines", order_part_lines.insert)
     try:
         with conn.begin_nested():
             for part in parts:
                 part_id = conn.execute(
-                    order_parts.insert()
-                    .values(
-                        connection_id=connection_id,
-                        bitrix_order_id=order_id,
-                        generation=generation,
-                        part_no=part.part_no,
-                        warehouse=part.warehouse,
-                        zone=part.zone,
-                        carrier=part.carrier,
-                        external_ref=part.external_ref,
-                        idempotency_key=uuid.uuid4().hex,
-                        state=part.state,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(order_parts.c.id)
+                    insert_part,
+                    {
+                        "connection_id": connection_id,
+                        "bitrix_order_id": order_id,
+                        "generation": generation,
+                        "part_no": part.part_no,
+                        "warehouse": part.warehouse,
+                        "zone": part.zone,
+                        "carrier": part.carrier,
+                        "external_ref": part.external_ref,
+                        "idempotency_key": uuid.uuid4().hex,
+                        "state": part.state,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 ).scalar_one()
                 conn.execute(
-                    order_part_lines.insert(),
+                    insert_lines,
                     [
                         {
                             "part_id": part_id,
@@ -319,36 +367,45 @@ def plan_parts(
 
 
 def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
-    p = order_parts.c
-    rows = conn.execute(
-        select(
-            p.id,
-            p.bitrix_order_id,
-            p.generation,
-            p.part_no,
-            p.warehouse,
-            p.zone,
-            p.carrier,
-            p.external_ref,
-            p.idempotency_key,
-            p.wms_order_id,
-            p.state,
-            p.wms_status,
-            p.wms_version,
-            p.tracking_carrier,
-            p.tracking_number,
+    def build_parts() -> Any:
+        p = order_parts.c
+        return (
+            select(
+                p.id,
+                p.bitrix_order_id,
+                p.generation,
+                p.part_no,
+                p.warehouse,
+                p.zone,
+                p.carrier,
+                p.external_ref,
+                p.idempotency_key,
+                p.wms_order_id,
+                p.state,
+                p.wms_status,
+                p.wms_version,
+                p.tracking_carrier,
+                p.tracking_number,
+            )
+            .where(p.connection_id == bindparam("p_connection"), p.bitrix_order_id == bindparam("p_order"))
+            .order_by(p.generation, p.part_no)
         )
-        .where(p.connection_id == connection_id, p.bitrix_order_id == order_id)
-        .order_by(p.generation, p.part_no)
+
+    def build_lines() -> Any:
+        ln = order_part_lines.c
+        return (
+            select(ln.part_id, ln.basket_id, ln.shipment_id, ln.sku, ln.qty)
+            .where(ln.part_id.in_(bindparam("p_parts", expanding=True)))
+            .order_by(ln.part_id, ln.line_no)
+        )
+
+    rows = conn.execute(
+        prepared("parts_of", build_parts), {"p_connection": connection_id, "p_order": order_id}
     ).all()
     lines: dict[int, list[PartLine]] = {}
     if rows:
-        ln = order_part_lines.c
-        for part_id, basket_id, shipment_id, sku, qty in conn.execute(
-            select(ln.part_id, ln.basket_id, ln.shipment_id, ln.sku, ln.qty)
-            .where(ln.part_id.in_([row[0] for row in rows]))
-            .order_by(ln.part_id, ln.line_no)
-        ):
+        found = conn.execute(prepared("lines_of", build_lines), {"p_parts": [row[0] for row in rows]})
+        for part_id, basket_id, shipment_id, sku, qty in found:
             lines.setdefault(int(part_id), []).append(
                 PartLine(int(basket_id), int(shipment_id), sku, int(qty))
             )
@@ -423,10 +480,20 @@ def move_part(
 ) -> bool:
     """Compare-and-set: the part moves to ``state`` only from one of ``expected``; False when another worker (or
     an earlier run) moved it first."""
+    names = tuple(sorted(fields))
+
+    def build() -> Any:
+        t = order_parts
+        return (
+            update(t)
+            .where(t.c.id == bindparam("w_id"), t.c.state.in_(bindparam("w_expected", expanding=True)))
+            .values({n: param(t, n) for n in ("state", "updated_at", *names)})
+        )
+
+    params = {f"p_{n}": v for n, v in fields.items()}
     result = conn.execute(
-        update(order_parts)
-        .where(order_parts.c.id == part_id, order_parts.c.state.in_(list(expected)))
-        .values(state=state, updated_at=now, **fields)
+        prepared(("move_part", names), build),
+        {"w_id": part_id, "w_expected": list(expected), "p_state": state, "p_updated_at": now, **params},
     )
     return bool(result.rowcount == 1)
 
@@ -544,16 +611,15 @@ def add_timeline(
     detail: Mapping[str, Any],
     now: dt.datetime,
 ) -> None:
-    conn.execute(
-        order_timeline.insert().values(
-            connection_id=connection_id,
-            bitrix_order_id=order_id,
-            at=now,
-            source=source,
-            kind=kind,
-            detail=dict(detail),
-        )
-    )
+    row = {
+        "connection_id": connection_id,
+        "bitrix_order_id": order_id,
+        "at": now,
+        "source": source,
+        "kind": kind,
+        "detail": dict(detail),
+    }
+    conn.execute(prepared("add_timeline", order_timeline.insert), row)
 
 
 def timeline(conn: Connection, connection_id: str, order_id: int) -> list[tuple[dt.datetime, str, str, Any]]:
