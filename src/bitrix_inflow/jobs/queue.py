@@ -12,12 +12,25 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.errors import JobStateError, TransientError
 from bitrix_inflow.jobs.model import EnqueueResult, Job, JobStatus
-from bitrix_inflow.store.sql import insert_ignoring_conflict
+from bitrix_inflow.store.sql import insert_ignoring_conflict, param, prepared
 from bitrix_inflow.store.tables import jobs
 
 DEFAULT_CONNECTION = "default"
@@ -71,7 +84,11 @@ def enqueue(
         if new_id is not None:
             return EnqueueResult(new_id, created=True)
         existing = conn.execute(
-            select(jobs.c.id).where(jobs.c.dedupe_key == dedupe_key, _ACTIVE)
+            prepared(
+                "active_job_by_key",
+                lambda: select(jobs.c.id).where(jobs.c.dedupe_key == bindparam("p_key"), _ACTIVE),
+            ),
+            {"p_key": dedupe_key},
         ).scalar_one_or_none()
         if existing is not None:
             return EnqueueResult(int(existing), created=False)
@@ -240,13 +257,20 @@ def claim_more(
 
 def _update_fenced(conn: Connection, job: Job, worker_id: str, **values: Any) -> bool:
     """Apply ``values`` only while the row is still this worker's attempt; ``False`` when the fence held it back."""
-    fence = and_(
-        jobs.c.id == job.id,
-        jobs.c.status == JobStatus.RUNNING.value,
-        jobs.c.leased_by == worker_id,
-        jobs.c.attempts == job.attempts,
-    )
-    return conn.execute(update(jobs).where(fence).values(**values)).rowcount == 1
+    names = tuple(sorted(values))
+
+    def build() -> Any:
+        fence = and_(
+            jobs.c.id == bindparam("w_id"),
+            jobs.c.status == JobStatus.RUNNING.value,
+            jobs.c.leased_by == bindparam("w_worker"),
+            jobs.c.attempts == bindparam("w_attempts"),
+        )
+        return update(jobs).where(fence).values({n: param(jobs, n) for n in names})
+
+    params = {f"p_{n}": v for n, v in values.items()}
+    fenced = {"w_id": job.id, "w_worker": worker_id, "w_attempts": job.attempts}
+    return conn.execute(prepared(("update_fenced", names), build), fenced | params).rowcount == 1
 
 
 def extend_lease(engine: Engine, job: Job, worker_id: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:

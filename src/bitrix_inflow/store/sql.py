@@ -30,12 +30,18 @@ def insert_ignoring_conflict(
     index_where: ColumnElement[bool] | TextClause | None = None,
 ) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id; ``None`` when a unique constraint already held the row."""
-    stmt = (
-        dialect_insert(conn, table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
-    )
-    row = conn.execute(stmt.returning(table.c.id)).first()
+    names = tuple(sorted(values))
+
+    def build() -> Any:
+        return (
+            dialect_insert(conn, table)
+            .values({n: param(table, n) for n in names})
+            .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
+            .returning(table.c.id)
+        )
+
+    key = ("insert_ignoring", table.name, conn.dialect.name, names, tuple(index_elements), str(index_where))
+    row = conn.execute(prepared(key, build), {f"p_{n}": v for n, v in values.items()}).first()
     return None if row is None else int(row[0])
 
 
