@@ -149,8 +149,8 @@ def test_a_crash_between_the_warehouse_accepting_and_the_commit_creates_nothing_
             engine, DiesAfterTheWarehouseAnswers(sides.client), sides.orders, options, order_id, clock=CLOCK
         )
     with engine.connect() as conn:
-        # Both parts were marked on their way before the first request: the second may have gone too.
-        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["sending", "sending"]
+        # The part whose request was cut off may have gone; the other surely did not, and is planned again.
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["sending", "planned"]
     assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
 
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
@@ -365,11 +365,53 @@ def test_a_crash_between_the_parts_of_a_split_order_sends_the_rest_once(engine: 
         assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == [
             "accepted",  # the answers it had were recorded as it went down
             "sending",
-            "sending",
+            "planned",
         ]
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert report.outcome == "forwarded" and report.created == [f"B-{order_id}-2", f"B-{order_id}-3"]
     assert sorted(o["external_ref"] for o in sides.wms_orders()) == [f"B-{order_id}-{n}" for n in (1, 2, 3)]
+
+
+class WarehouseDownAtFirst:
+    """The warehouse fails the first create request (a timeout: it may or may not have taken it)."""
+
+    def __init__(self, client: InflowClient) -> None:
+        self.client, self.calls = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def create_picking_order(
+        self, order: NewPickingOrder, *, idempotency_key: str | None = None
+    ) -> PickingOrder:
+        self.calls += 1
+        if self.calls == 1:
+            raise TransientError("the warehouse timed out")
+        return self.client.create_picking_order(order, idempotency_key=idempotency_key)
+
+
+def test_parts_never_sent_when_a_request_failed_are_not_sent_once_the_order_is_cancelled(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(
+        sides, engine, [(HOODIE, 1), (SNEAKER, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1, 2]}]
+    )
+    options = options_for(sides)
+    with pytest.raises(TransientError):
+        forward_order(
+            engine, WarehouseDownAtFirst(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    with engine.connect() as conn:
+        # The first may have reached the warehouse; the others surely did not.
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == [
+            "sending",
+            "planned",
+            "planned",
+        ]
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+    forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    # Only the uncertain part was settled with the warehouse (with its key); nothing new went for a cancelled order.
+    assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
 
 
 def wms_by_ref(sides: Sides) -> dict[str, dict[str, Any]]:
@@ -827,11 +869,15 @@ def test_a_cohort_costs_the_shop_two_requests_once_the_next_is_read_ahead(
     assert all(isinstance(r, ForwardReport) and r.outcome == "forwarded" for r in results.values()), results
     assert READ_AHEAD.holds("default") >= set(rest)
 
+    # Another process's poll saw a newer version of one of them: that copy is read again, the others are used.
+    version = int(sides.shop.control.entity("orders", rest[0])["version"])
+    with engine.begin() as conn:
+        order_store.set_polled_version(conn, "default", rest[0], version + 1, now=CLOCK.now())
     before = served(sides)
     results = forward_cohort(
         engine, sides.client, sides.orders, options, rest, clock=CLOCK, next_waiting=waiting
     )
-    assert served(sides) - before == 2  # read ahead already: the check and the writes
+    assert served(sides) - before == 3  # the stale copy read again, then the check and the writes
     assert all(isinstance(r, ForwardReport) and r.outcome == "forwarded" for r in results.values()), results
 
     assert [sides.shop.control.entity("orders", i)["statusId"] for i in placed] == ["P"] * 60

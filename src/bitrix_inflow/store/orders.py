@@ -218,6 +218,46 @@ def touch_binding(conn: Connection, connection_id: str, order_id: int, *, now: d
     _update_binding(conn, connection_id, order_id, now=now)
 
 
+def set_polled_version(
+    conn: Connection, connection_id: str, order_id: int, version: int, *, now: dt.datetime
+) -> None:
+    """The order version a poll just saw (only ever moves up)."""
+
+    def build() -> Any:
+        c = order_bindings.c
+        return (
+            update(order_bindings)
+            .where(
+                c.connection_id == bindparam("p_connection"),
+                c.bitrix_order_id == bindparam("p_order"),
+                (c.polled_version.is_(None)) | (c.polled_version < bindparam("p_version")),
+            )
+            .values(polled_version=bindparam("p_version"))
+        )
+
+    conn.execute(
+        prepared("set_polled_version", build),
+        {"p_connection": connection_id, "p_order": order_id, "p_version": version},
+    )
+
+
+def polled_versions(conn: Connection, connection_id: str, order_ids: Collection[int]) -> dict[int, int]:
+    """Of ``order_ids``, the version the latest poll saw, where one did."""
+
+    def build() -> Any:
+        c = order_bindings.c
+        return select(c.bitrix_order_id, c.polled_version).where(
+            c.connection_id == bindparam("p_connection"),
+            c.bitrix_order_id.in_(bindparam("p_orders", expanding=True)),
+            c.polled_version.is_not(None),
+        )
+
+    rows = conn.execute(
+        prepared("polled_versions", build), {"p_connection": connection_id, "p_orders": list(order_ids)}
+    )
+    return {int(order_id): int(version) for order_id, version in rows}
+
+
 def set_seen_version(
     conn: Connection, connection_id: str, order_id: int, version: int, *, now: dt.datetime
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import BindParameter, Connection, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement, TextClause
+from sqlalchemy.sql.elements import TextClause
 
 S = TypeVar("S")
 
@@ -27,9 +27,10 @@ def insert_ignoring_conflict(
     table: Table,
     values: dict[str, Any],
     index_elements: list[str],
-    index_where: ColumnElement[bool] | TextClause | None = None,
+    index_where: TextClause | None = None,
 ) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id; ``None`` when a unique constraint already held the row."""
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id; ``None`` when a unique constraint already held the row.
+    ``index_where`` is literal SQL (the partial index's own predicate), which also keys the prepared statement."""
     names = tuple(sorted(values))
 
     def build() -> Any:
@@ -40,7 +41,7 @@ def insert_ignoring_conflict(
             .returning(table.c.id)
         )
 
-    key = ("insert_ignoring", table.name, conn.dialect.name, names, tuple(index_elements), str(index_where))
+    key = ("insert_ignoring", table, conn.dialect.name, names, tuple(index_elements), str(index_where))
     row = conn.execute(prepared(key, build), {f"p_{n}": v for n, v in values.items()}).first()
     return None if row is None else int(row[0])
 

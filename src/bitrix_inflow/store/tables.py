@@ -286,6 +286,9 @@ order_bindings = Table(
     # A poll row with another version was changed by someone else and is checked for an edit.
     Column("seen_version", Integer),
     Column("shipments_written", JSON()),  # shipment id → [tracking, shipped] as the service last wrote them
+    # The order version the latest poll saw (any process's): a copy of the order read ahead of its forwarding run
+    # with an older version is not used.
+    Column("polled_version", Integer),
     # Events the shop will send about the service's own writes (each save: ONSALEORDERSAVED; a shipment's also
     # ONSHIPMENTENTITYSAVED): each one that arrives is an echo, consumed, and starts no poll.
     Column("echoes", Integer, nullable=False, server_default=text("0")),

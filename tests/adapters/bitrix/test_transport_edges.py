@@ -20,7 +20,10 @@ from bitrix_inflow.adapters.bitrix import (
     MethodNotFoundError,
     NoticeKind,
     OrderWatermark,
+    StatusChange,
+    StatusOutcome,
     StatusOverruledError,
+    StatusRequest,
     error_map,
 )
 from bitrix_inflow.errors import (
@@ -387,3 +390,27 @@ def test_a_not_found_naming_no_entity_is_about_the_order_asked_for(
         gateway.set_order_status(4, "P", allowed_from={"N"})
     assert (caught.value.entity, caught.value.entity_id) == ("order", 4)
     assert str(caught.value).startswith("order 4: ")
+
+
+def test_a_batch_of_status_writes_is_never_sent_again(
+    scripted: tuple[BitrixGateway, Script, FakeClock],
+) -> None:
+    """One write of the batch refused by a limit: it is that order's error (its next run checks afresh), and the
+    batch is not repeated after a wait, which would write over a status a person set in between."""
+    gateway, script, clock = scripted
+
+    def batch(result: dict[str, Any], errors: dict[str, Any] | list[Any]) -> Reply:
+        body = {"result": result, "result_error": errors, "result_total": [], "result_next": []}
+        return Reply(200, {"result": body, "time": TIME})
+
+    checked = batch({"check": {"orders": [{"id": 5, "statusId": "N"}, {"id": 6, "statusId": "N"}]}}, [])
+    written = batch(
+        {"u5": {"order": {"id": 5, "statusId": "P", "version": 3}}},
+        {"u6": {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}},
+    )
+    script.replies[:] = [checked, written]
+    done = gateway.set_order_statuses([StatusRequest(5, "P", {"N"}), StatusRequest(6, "P", {"N"})])
+    assert script.seen == ["/rest/1/code/batch.json"] * 2 and clock.slept == []
+    first = done.changes[5]
+    assert isinstance(first, StatusChange) and (first.outcome, first.version) == (StatusOutcome.CHANGED, 3)
+    assert isinstance(done.changes[6], RateLimitedError)

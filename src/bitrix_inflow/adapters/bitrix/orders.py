@@ -129,9 +129,10 @@ class Orders:
         return self._bundles_in(self._transport.batch(commands), ids)
 
     def _bundles_in(
-        self, reply: BatchReply, order_ids: Sequence[int]
+        self, reply: BatchReply, order_ids: Sequence[int], *, raise_global: bool = True
     ) -> dict[int, OrderBundle | IntegrationError]:
-        """The orders a batch read (``o{id}`` commands): each bundle, or the error about that order."""
+        """The orders a batch read (``o{id}`` commands): each bundle, or the error about that order. An error about
+        the whole call (limits, auth, server trouble) is raised, unless ``raise_global`` is False."""
         found: dict[int, OrderBundle | IntegrationError] = {}
         for order_id in order_ids:
             key = f"o{order_id}"
@@ -140,7 +141,8 @@ class Orders:
                     replies.raise_first(reply, key)
                     found[order_id] = self._bundle(order_id, reply.results[key])
             except IntegrationError as error:
-                replies.raise_if_global(error)
+                if raise_global:
+                    replies.raise_if_global(error)
                 found[order_id] = error
         return found
 
@@ -274,7 +276,6 @@ class Orders:
         first = self._transport.batch(commands)
         replies.raise_first(first, "check")
         current = _statuses_listed({"result": first.results["check"]})
-        read = self._bundles_in(first, first_reads)
         changes: dict[int, StatusChange | IntegrationError] = {}
         updates: dict[str, tuple[str, JSON]] = {}
         for order_id, request in wanted.items():
@@ -288,10 +289,14 @@ class Orders:
                 changes[order_id] = change
             else:
                 updates[f"u{order_id}"] = _update_of(request)
+        # Written right after the check, and never sent again: a repeat after a wait would write over a status a
+        # person set in between. An update this batch did not apply comes back as its order's error, and the
+        # order's next run checks afresh.
         written = self._transport.batch(
-            {**updates, **{f"o{i}": ("sale.order.get", {"id": i}) for i in later_reads}}
+            {**updates, **{f"o{i}": ("sale.order.get", {"id": i}) for i in later_reads}},
+            idempotent=False,
+            retry=False,
         )
-        read.update(self._bundles_in(written, later_reads))
         for key in updates:
             order_id = int(key[1:])
             try:
@@ -299,8 +304,10 @@ class Orders:
                     replies.raise_first(written, key)
                     changes[order_id] = _written(wanted[order_id], current[order_id], written.results[key])
             except IntegrationError as error:
-                replies.raise_if_global(error)
                 changes[order_id] = error
+        # What was read ahead is a saving, not the caller's business: an order it could not read is not read.
+        read = self._bundles_in(first, first_reads, raise_global=False)
+        read.update(self._bundles_in(written, later_reads, raise_global=False))
         return StatusBatch(changes, read)
 
     def statuses(self) -> list[SaleStatus]:

@@ -92,6 +92,12 @@ class IdempotencyStore:
         self._entries.clear()
 
     def _expire(self) -> None:
+        # Entries are kept in the order they were made (a dict keeps insertion order, and a key is made once), so
+        # the expired ones are at the front: dropped from there, a request costs the same however many keys are
+        # held (scanning them all made every create slower as the warehouse filled up).
         cutoff = time.monotonic() - KEY_TTL_SECONDS
-        for k in [k for k, e in self._entries.items() if e.created < cutoff]:
-            del self._entries[k]
+        while self._entries:
+            oldest = next(iter(self._entries))
+            if self._entries[oldest].created >= cutoff:
+                return
+            del self._entries[oldest]

@@ -234,7 +234,9 @@ class WmsService:
                 raise invalid("cursor", "not a cursor issued by this server")
             after = pos
         if ref is not None:
-            ids = [oid for (wh, r), oid in self.book.by_ref.items() if r == ref and warehouse in (None, wh)]
+            # A reference is unique per warehouse: one look-up per warehouse, not a scan of every order.
+            places = [warehouse] if warehouse is not None else list(self.stock.warehouses)
+            ids = [oid for wh in places if (oid := self.book.by_ref.get((wh, ref))) is not None]
             candidates = [self.book.orders[oid] for oid in sorted(ids)]
         else:
             candidates = list(self.book.orders.values())

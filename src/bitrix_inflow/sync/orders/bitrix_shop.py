@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Mapping, Sequence
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark, StatusRequest
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
+from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.sync.orders.shop import (
     ChangedOrders,
     ShopLine,
@@ -45,7 +47,13 @@ class BitrixOrdersShop:
             i: c if isinstance(c, Exception) else StatusWrite(c.outcome.value, c.version)
             for i, c in done.changes.items()
         }
-        read = {i: shop_order(bundle) for i, bundle in done.read.items() if isinstance(bundle, OrderBundle)}
+        read: dict[int, ShopOrder] = {}
+        for order_id, bundle in done.read.items():
+            if isinstance(bundle, OrderBundle):
+                with contextlib.suppress(
+                    IntegrationError
+                ):  # read ahead: one that cannot be taken is read again
+                    read[order_id] = shop_order(bundle)
         return StatusWrites(written, read)
 
     def set_status(self, order_id: int, status_id: str, *, allowed_from: Collection[str]) -> StatusWrite:

@@ -17,6 +17,8 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.errors import LeaseLostError, TransientError
+from bitrix_inflow.store import orders as store
+from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.orders.forward import (
     ForwardOptions,
     ForwardReport,
@@ -48,10 +50,12 @@ def forward_cohort(
     clock: Clock,
     connection_id: str = "default",
     next_waiting: Callable[[int, set[int]], list[int]] | None = None,
+    lost: Callable[[int], bool] | None = None,
 ) -> dict[int, Outcome]:
     """Forward ``order_ids``; each order's report or the error that stopped it. ``next_waiting(n, skip)``: up to
-    ``n`` more orders waiting to be forwarded (not in ``skip``), to read ahead in the status batch's spare room."""
-    read: dict[int, ShopOrder] = READ_AHEAD.take(connection_id, order_ids)
+    ``n`` more orders waiting to be forwarded (not in ``skip``), to read ahead in the status batch's spare room.
+    ``lost(order_id)``: the order's job is no longer this run's (its lease ran out): it is left to its new owner."""
+    read = _still_current(engine, connection_id, READ_AHEAD.take(connection_id, order_ids))
     unread = [i for i in order_ids if i not in read]
     for start in range(0, len(unread), ORDERS_AT_ONCE):
         # One that cannot be read is left out: its own run reads it again and says why.
@@ -62,6 +66,11 @@ def forward_cohort(
         if failing >= OUTAGE_AFTER:
             results[order_id] = TransientError(
                 f"not tried: the {failing} orders before it failed the same way"
+            )
+            continue
+        if lost is not None and lost(order_id):
+            results[order_id] = LeaseLostError(
+                f"order {order_id}: its job was taken over; not forwarded here"
             )
             continue
         try:
@@ -77,8 +86,6 @@ def forward_cohort(
                 defer_status=True,
             )
             failing = 0
-        except LeaseLostError:
-            raise
         except Exception as error:  # this order's job records it (retry or dead); the others go on
             results[order_id] = error
             failing = failing + 1 if isinstance(error, TransientError) else 0
@@ -111,13 +118,14 @@ def _write(
     room = read_room(len(pending))
     ahead: list[int] = []
     if next_waiting is not None and room > 0:
-        ahead = next_waiting(room, set(cohort) | READ_AHEAD.holds(connection_id))[:room]
+        try:
+            ahead = next_waiting(room, set(cohort) | READ_AHEAD.holds(connection_id))[:room]
+        except Exception as error:  # reading ahead is a saving: without it the writes go all the same
+            log.warning("orders.read_ahead_skipped", error=str(error))
     started = READ_AHEAD.started()
     wants = [p.want for p in pending if p.want is not None]
     try:
         done = write_statuses(engine, shop, connection_id, wants, also_read=ahead, clock=clock)
-    except LeaseLostError:
-        raise
     except Exception as error:
         # Parts accepted, status not written: each order's job runs again and writes it (never a second part).
         for p in pending:
@@ -130,6 +138,24 @@ def _write(
         if isinstance(written, Exception) or written is None or not isinstance(report, ForwardReport):
             results[p.order_id] = written if isinstance(written, Exception) else TransientError("no answer")
             continue
-        report.status_written = finish_forwarded(engine, connection_id, p, written, clock=clock)
+        try:
+            report.status_written = finish_forwarded(engine, connection_id, p, written, clock=clock)
+        except Exception as error:  # written in the shop, not recorded here: the order's next run records it
+            results[p.order_id] = error
+            continue
         report.pending = None
     log.info("orders.cohort_statuses", written=len(wants), read_ahead=len(done.read))
+
+
+def _still_current(engine: Engine, connection_id: str, held: dict[int, ShopOrder]) -> dict[int, ShopOrder]:
+    """The copies read ahead that no poll has since seen a newer version of (in any process); the others are read
+    again. A copy without a version cannot be checked, and is not used."""
+    if not held:
+        return held
+    with reading(engine).connect() as conn:
+        polled = store.polled_versions(conn, connection_id, list(held))
+    return {
+        order_id: order
+        for order_id, order in held.items()
+        if order.version is not None and polled.get(order_id, order.version) <= order.version
+    }

@@ -292,12 +292,17 @@ def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], repor
                 continue  # another worker took it
             mine.append(part)
     answers: list[tuple[store.Part, PickingOrder | Exception]] = []
+    stopped = True
     try:
         for part in mine:
             answers.append((part, _request(run, wms, part)))
+        stopped = False
     finally:
-        if answers:
-            _record_answers(run, answers, report)
+        # A request that failed may have reached the warehouse: its part stays ``sending``. The parts after it
+        # surely did not, and go back to what they were (a cancelled order then sends them nowhere).
+        unsent = [p for p in mine[len(answers) + 1 :] if p.state != "sending"] if stopped else []
+        if answers or unsent:
+            _record_answers(run, answers, report, unsent=unsent)
 
 
 def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder | Exception:
@@ -318,11 +323,17 @@ def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder |
 
 
 def _record_answers(
-    run: OrderRun, answers: Sequence[tuple[store.Part, PickingOrder | Exception]], report: ForwardReport
+    run: OrderRun,
+    answers: Sequence[tuple[store.Part, PickingOrder | Exception]],
+    report: ForwardReport,
+    *,
+    unsent: Sequence[store.Part] = (),
 ) -> None:
     accepted: list[tuple[store.Part, PickingOrder]] = []
     with run.engine.begin() as conn:
         now = run.clock.now()
+        for part in unsent:
+            store.move_part(conn, part.id, expected={"sending"}, state=part.state, now=now)
         for part, answer in answers:
             if isinstance(answer, PickingOrder):
                 store.move_part(

@@ -90,7 +90,11 @@ def forward(ctx: JobContext, settings: Settings) -> None:
     statuses written together. Each job's outcome is its own order's."""
     _, options = _order_job(ctx, settings)
     cohort = ctx.cohort or (ctx,)
-    jobs_of = {int(c.payload["order_id"]): c for c in cohort}
+    jobs_of: dict[int, list[JobContext]] = {}
+    for (
+        job
+    ) in cohort:  # (one job per order: jobs of one order share a lock key, which a cohort never holds twice)
+        jobs_of.setdefault(int(job.payload["order_id"]), []).append(job)
     connection_id = ctx.job.connection_id
 
     def next_waiting(count: int, skip: set[int]) -> list[int]:
@@ -111,15 +115,16 @@ def forward(ctx: JobContext, settings: Settings) -> None:
             clock=SystemClock(),
             connection_id=connection_id,
             next_waiting=next_waiting,
+            lost=lambda order_id: all(job.lease_lost.is_set() for job in jobs_of[order_id]),
         )
     for order_id, result in results.items():
-        job = jobs_of[order_id]
-        if isinstance(result, Exception):
-            job.fail(result)
-        elif result.outcome not in ("forwarded", "unchanged"):
-            job.log.info(
-                "orders.not_forwarded", order_id=order_id, outcome=result.outcome, reasons=result.reasons
-            )
+        for job in jobs_of[order_id]:
+            if isinstance(result, Exception):
+                job.fail(result)
+            elif result.outcome not in ("forwarded", "unchanged"):
+                job.log.info(
+                    "orders.not_forwarded", order_id=order_id, outcome=result.outcome, reasons=result.reasons
+                )
 
 
 @blueprint.task(FEED_KIND)

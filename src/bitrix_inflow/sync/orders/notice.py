@@ -70,14 +70,17 @@ def notice_orders(
         now = clock.now()
         for order_id in changes.ids:
             binding = store.load_binding(conn, connection_id, order_id)
+            polled = changes.versions.get(order_id)
             if binding is None:
                 store.save_binding(conn, connection_id, order_id, state="seen", now=now)
-            elif binding.state == "forwarded":
-                version = changes.versions.get(order_id)
-                if version is not None and version == binding.seen_version:
-                    report.left_alone.append(order_id)  # the service's own write, or a change already checked
-                    continue
-            elif binding.state not in WAITING:
+            if polled is not None:
+                # Any process's copy of the order read ahead before this version is not used (read_ahead).
+                store.set_polled_version(conn, connection_id, order_id, polled, now=now)
+            unchanged = polled is not None and binding is not None and polled == binding.seen_version
+            if unchanged and binding is not None and binding.state == "forwarded":
+                report.left_alone.append(order_id)  # the service's own write, or a change already checked
+                continue
+            if binding is not None and binding.state not in ("forwarded", *WAITING):
                 report.left_alone.append(order_id)
                 continue
             queue_forward(conn, connection_id, order_id, now=now)

@@ -1,11 +1,12 @@
 """Orders read ahead of their forwarding runs, held in this process for a short while.
 
 A batch of status writes has room to spare (one ``batch`` carries 50 commands): it reads the next orders waiting
-to be forwarded in the same request, so their runs need no read of their own. What is held is a snapshot, so it is
-used only while it can still be the latest: every queued forwarding run (a poll saw the order change, a sweep, a
-follow-up) forgets the order first, and a read that began before such a forget is not kept. A change the poll of
-another process noticed is not seen here; the binding's version check catches it on the next poll (the plan records
-the version it was made from), so a stale snapshot costs a follow-up run, never a wrong order in the warehouse.
+to be forwarded in the same request, so their runs need no read of their own. What is held is a snapshot, used only
+while nothing says it is old: a queued forwarding run of the order in this process (a poll saw it change, a sweep,
+a follow-up) forgets it; a read that began before such a forget is not kept; and the cohort drops a copy older than
+the version any process's poll has seen since (``order_bindings.polled_version``). A change no poll has seen yet is
+the one thing a snapshot can miss, for at most ``KEEP_SECONDS``: the order's plan records the version it was made
+from, so the next poll finds the change and the edit check runs (a cancellation then is a conflict for a person).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from bitrix_inflow.sync.orders.shop import ShopOrder
 
-KEEP_SECONDS = 60.0  # a read older than this is read again: the snapshot is a saving, not a source of truth
+KEEP_SECONDS = 30.0  # a read older than this is read again: the snapshot is a saving, not a source of truth
 MOST = 5_000  # orders held per process at most
 
 
