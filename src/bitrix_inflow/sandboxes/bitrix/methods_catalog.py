@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import bisect
-import itertools
-from datetime import timedelta, timezone
-
 from bitrix_inflow.sandboxes.bitrix import entities as E
 from bitrix_inflow.sandboxes.bitrix import rest_errors
 from bitrix_inflow.sandboxes.bitrix.listing import (
-    PAGE_SIZE,
-    filter_rows,
-    parse_filter,
-    parse_start,
     project,
     select_fields,
 )
-from bitrix_inflow.sandboxes.bitrix.methods_sale import public
+from bitrix_inflow.sandboxes.bitrix.methods_sale import id_cursor_page, public
 from bitrix_inflow.sandboxes.bitrix.registry import Answer, Call, Method, list_answer
 from bitrix_inflow.sandboxes.bitrix.seed import OFFER_IBLOCK_ID, PRODUCT_IBLOCK_ID
-from bitrix_inflow.sandboxes.bitrix.shop import Row, Table
+from bitrix_inflow.sandboxes.bitrix.shop import Row
 
 
 def catalog_list(call: Call) -> Answer:
@@ -36,47 +28,9 @@ def _checked_product_list(call: Call, iblocks: tuple[int, ...]) -> list[Row]:
     if selected is None or "id" not in selected or "iblockId" not in selected:
         raise rest_errors.controller(0, "Required select fields: id, iblockId")
     table = call.shop.t("products")
-    first = _id_cursor_page(call, table, iblocks)
+    first = id_cursor_page(call, table, E.PRODUCT, keep=lambda row: row["iblockId"] in iblocks)
     rows = table.rows.values() if first is None else first
     return [public(row) for row in rows if row["iblockId"] in iblocks]
-
-
-def _id_cursor_page(call: Call, table: Table, iblocks: tuple[int, ...]) -> list[Row] | None:
-    """The rows of one ``>id`` cursor page (``order`` id asc, ``start=-1``: no count), found without copying the
-    whole table: the rows after the cursor are a bisect away in the table's sorted ids.
-    Returns the first page's worth of rows passing the filter (the list still filters and projects them), or
-    None when the request is not such a page (then every row is listed, as before)."""
-    params = call.params
-    raw_filter = params.get("filter")
-    order = params.get("order")
-    if (
-        parse_start(params.get("start", 0)) != -1
-        or not isinstance(raw_filter, dict)
-        or not isinstance(order, dict)
-        or [(str(k).lower(), str(v).lower()) for k, v in order.items()] != [("id", "asc")]
-    ):
-        return None
-    cursor = raw_filter.get(">id")
-    if isinstance(cursor, str) and cursor.isdigit():
-        cursor = int(cursor)  # form-encoded and query parameters arrive as text
-    if isinstance(cursor, list | dict):
-        # A batch's $result reference past a short page resolves to that page (an array): ">" an array matches
-        # no row (listing.match), so the answer is empty, found without listing the whole table.
-        return []
-    if isinstance(cursor, bool) or not isinstance(cursor, int):
-        return None
-    ids = table.sorted_ids()
-    site_tz = timezone(timedelta(minutes=call.config.utc_offset_minutes))
-    conditions = parse_filter(E.PRODUCT, raw_filter, site_tz)
-    found: list[Row] = []
-    # PAGE_SIZE + 1: one more than a page, so the paging decides as it would on the whole table.
-    for row_id in itertools.islice(ids, bisect.bisect_right(ids, cursor), None):
-        row = table.rows[row_id]
-        if row["iblockId"] in iblocks and filter_rows([row], conditions):
-            found.append(row)
-            if len(found) > PAGE_SIZE:
-                break
-    return found
 
 
 def product_list(call: Call) -> Answer:
