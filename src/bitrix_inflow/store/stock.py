@@ -9,12 +9,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, delete, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store.sql import dialect_insert
+from bitrix_inflow.store.sql import dialect_insert, prepared
 from bitrix_inflow.store.tables import (
     product_links,
     product_table,
@@ -138,9 +138,21 @@ def load_links(conn: Connection, connection_id: str, skus: Collection[str] | Non
 
 def skus_of_products(conn: Connection, connection_id: str, product_ids: Collection[int]) -> dict[int, str]:
     """The warehouse SKU each shop product (or offer) holds the stock of, from the binder."""
-    c = product_links.c
-    query = select(c.product_id, c.sku).where(c.connection_id == connection_id)
-    return {int(pid): sku for pid, sku in _select_in(conn, query, c.product_id, product_ids)}
+
+    def build() -> Any:
+        c = product_links.c
+        return select(c.product_id, c.sku).where(
+            c.connection_id == bindparam("p_connection"),
+            c.product_id.in_(bindparam("p_products", expanding=True)),
+        )
+
+    found: dict[int, str] = {}
+    for batch in _batched(sorted(product_ids)):  # an order's handful: one statement, prepared once
+        rows = conn.execute(
+            prepared("skus_of_products", build), {"p_connection": connection_id, "p_products": batch}
+        )
+        found.update((int(pid), sku) for pid, sku in rows)
+    return found
 
 
 # -- the unmatched report ------------------------------------------------------------------------------------------

@@ -23,12 +23,19 @@ from bitrix_inflow.sync.orders.forward import (
     ForwardOptions,
     ForwardReport,
     PendingStatus,
-    finish_forwarded,
+    finish_many,
     forward_order,
 )
 from bitrix_inflow.sync.orders.notice import write_statuses
 from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD
-from bitrix_inflow.sync.orders.shop import ORDERS_AT_ONCE, WRITES_AT_ONCE, OrdersShop, ShopOrder, read_room
+from bitrix_inflow.sync.orders.shop import (
+    ORDERS_AT_ONCE,
+    WRITES_AT_ONCE,
+    OrdersShop,
+    ShopOrder,
+    StatusWrite,
+    read_room,
+)
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -132,18 +139,20 @@ def _write(
             results[p.order_id] = error
         return
     READ_AHEAD.keep(connection_id, done.read, read_at=started)
+    answered: list[tuple[PendingStatus, StatusWrite]] = []
     for p in pending:
         written = done.written.get(p.order_id)
-        report = results[p.order_id]
-        if isinstance(written, Exception) or written is None or not isinstance(report, ForwardReport):
+        if isinstance(written, StatusWrite) and isinstance(results[p.order_id], ForwardReport):
+            answered.append((p, written))
+        else:
             results[p.order_id] = written if isinstance(written, Exception) else TransientError("no answer")
-            continue
-        try:
-            report.status_written = finish_forwarded(engine, connection_id, p, written, clock=clock)
-        except Exception as error:  # written in the shop, not recorded here: the order's next run records it
-            results[p.order_id] = error
-            continue
-        report.pending = None
+    # Written in the shop; recorded here together (an order whose record fails is recorded by its next run).
+    for order_id, status in finish_many(engine, connection_id, answered, clock=clock).items():
+        report = results[order_id]
+        if isinstance(status, Exception):
+            results[order_id] = status
+        elif isinstance(report, ForwardReport):
+            report.status_written, report.pending = status, None
     log.info("orders.cohort_statuses", written=len(wants), read_ahead=len(done.read))
 
 

@@ -3,13 +3,15 @@
 The steps, each committed before the next, and what a crash between them leaves:
 
 1. **plan**: the order's lines (products mapped to SKUs through the stock binder), the zones the warehouse can
-   pick them from, and the split are stored with one idempotency key per part, before anything is sent. A crash
-   here leaves nothing or the whole plan (one transaction); the next run reuses the stored plan.
-2. **sending**: the order's parts move planned → sending (compare-and-set) together, before the first create
-   request. A crash after it, with or without the warehouse's answers, leaves them in ``sending``: the next run
-   sends the same requests with the same keys (the warehouse replays its answers), and past a key's 24 h the
-   reference (``B-{order}-{n}``, unique per warehouse) finds the order the first attempt created. Never a second
-   picking order.
+   pick them from, and the split are stored with one idempotency key per part, before anything is sent, the parts
+   already ``sending`` (their requests follow at once). A crash here leaves nothing or the whole plan (one
+   transaction); the next run reuses the stored plan.
+2. **sending**: parts of an earlier plan (planned, short) move to sending (compare-and-set) together, before the
+   first create request. A crash after it, with or without the warehouse's answers, leaves them in ``sending``:
+   the next run sends the same requests with the same keys (the warehouse replays its answers), and past a key's
+   24 h the reference (``B-{order}-{n}``, unique per warehouse) finds the order the first attempt created. Never
+   a second picking order. When a request fails, the parts after it go back to what they were (they surely did
+   not go).
 3. **accepted**: the warehouse's ids and statuses are stored together after the last answer (sending →
    accepted), or as far as the requests got when one fails.
 4. When every live part is accepted the order is *forwarded* and gets the Bitrix status the mapping table gives
@@ -127,6 +129,7 @@ def _forward(
     generation = binding.generation if binding is not None else 1
     # Live parts of every generation: an edit keeps the groups it did not change under their first reference.
     live = [p for p in parts if p.state in LIVE_PART_STATES]
+    just_planned = False  # the parts were stored already on their way, by this run
     verdict = eligibility.verdict(order.facts, options.rules)
     refused = [p for p in parts if p.generation == generation and p.state == "failed"]
     if not live and refused:
@@ -156,6 +159,7 @@ def _forward(
             live = [
                 p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
             ]
+        just_planned = True
     elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
         p.state == "planned" for p in live
     ):
@@ -168,7 +172,7 @@ def _forward(
     if dry_run:
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
-    _send_all(run, wms, live, report)
+    _send_all(run, wms, live, report, just_planned=just_planned)
     with reading(run.engine).connect() as conn:
         parts_now = store.parts_of(conn, run.connection_id, order_id)
     now_live = [p for p in parts_now if p.state in LIVE_PART_STATES]
@@ -252,6 +256,9 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
             part.carrier,
             split.external_ref(order_id, generation, part.part_no),
             part.lines,
+            # On its way from the start: the requests follow at once. A crash before them leaves the parts
+            # ``sending``, sent again with their keys; never a second picking order.
+            state="sending",
         )
         for part in planned
     ]
@@ -276,31 +283,38 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
         )
 
 
-def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport) -> None:
+def _send_all(
+    run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport, *, just_planned: bool
+) -> None:
     """The order's parts to the warehouse: all marked ``sending`` in one transaction before the first request
-    (each may have gone from then on), the answers recorded in one transaction after the last, or as far as the
-    requests got when one fails. A part whose answer was not recorded stays ``sending`` and is sent again with
-    its key, which the warehouse answers with the same picking order."""
-    mine: list[store.Part] = []
-    with run.engine.begin() as conn:
-        for part in parts:
-            if part.state == "accepted":
-                continue
-            if part.state in ("planned", "short") and not store.move_part(
-                conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
-            ):
-                continue  # another worker took it
-            mine.append(part)
+    (each may have gone from then on; a plan this run just stored was stored so), the answers recorded in one
+    transaction after the last, or as far as the requests got when one fails. A part whose answer was not recorded
+    stays ``sending`` and is sent again with its key, which the warehouse answers with the same picking order."""
+    mine: list[tuple[store.Part, str]] = []  # each part this run sends, and the state it had before
+    if just_planned:
+        mine = [(part, "planned") for part in parts if part.state == "sending"]
+    else:
+        with run.engine.begin() as conn:
+            for part in parts:
+                if part.state == "accepted":
+                    continue
+                if part.state in ("planned", "short") and not store.move_part(
+                    conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
+                ):
+                    continue  # another worker took it
+                mine.append((part, part.state))
     answers: list[tuple[store.Part, PickingOrder | Exception]] = []
     stopped = True
     try:
-        for part in mine:
+        for part, _ in mine:
             answers.append((part, _request(run, wms, part)))
         stopped = False
     finally:
         # A request that failed may have reached the warehouse: its part stays ``sending``. The parts after it
         # surely did not, and go back to what they were (a cancelled order then sends them nowhere).
-        unsent = [p for p in mine[len(answers) + 1 :] if p.state != "sending"] if stopped else []
+        unsent = (
+            [(p, before) for p, before in mine[len(answers) + 1 :] if before != "sending"] if stopped else []
+        )
         if answers or unsent:
             _record_answers(run, answers, report, unsent=unsent)
 
@@ -327,13 +341,13 @@ def _record_answers(
     answers: Sequence[tuple[store.Part, PickingOrder | Exception]],
     report: ForwardReport,
     *,
-    unsent: Sequence[store.Part] = (),
+    unsent: Sequence[tuple[store.Part, str]] = (),
 ) -> None:
     accepted: list[tuple[store.Part, PickingOrder]] = []
     with run.engine.begin() as conn:
         now = run.clock.now()
-        for part in unsent:
-            store.move_part(conn, part.id, expected={"sending"}, state=part.state, now=now)
+        for part, before in unsent:
+            store.move_part(conn, part.id, expected={"sending"}, state=before, now=now)
         for part, answer in answers:
             if isinstance(answer, PickingOrder):
                 store.move_part(
@@ -455,6 +469,42 @@ def finish_forwarded(
     """The binding of a forwarded order once its status write (if any) answered: forwarded, the version the
     service accounts for, the status it recorded, a conflict when a person's status stood. Returns the status
     written."""
+    with engine.begin() as conn:
+        return _finish_in(conn, connection_id, pending, write, now=clock.now())
+
+
+def finish_many(
+    engine: Engine,
+    connection_id: str,
+    answered: Sequence[tuple[PendingStatus, StatusWrite]],
+    *,
+    clock: Clock,
+) -> dict[int, str | Exception | None]:
+    """``finish_forwarded`` for many orders in one transaction; should that fail, each in its own, so one order's
+    trouble stays its own. Per order: the status written, or the error."""
+    try:
+        with engine.begin() as conn:
+            now = clock.now()
+            return {p.order_id: _finish_in(conn, connection_id, p, w, now=now) for p, w in answered}
+    except Exception:
+        log.warning("orders.finish_one_by_one", orders=len(answered))
+    done: dict[int, str | Exception | None] = {}
+    for pending, write in answered:
+        try:
+            done[pending.order_id] = finish_forwarded(engine, connection_id, pending, write, clock=clock)
+        except Exception as error:
+            done[pending.order_id] = error
+    return done
+
+
+def _finish_in(
+    conn: Connection,
+    connection_id: str,
+    pending: PendingStatus,
+    write: StatusWrite | None,
+    *,
+    now: dt.datetime,
+) -> str | None:
     order_id, decision = pending.order_id, pending.decision
     outcome = write.outcome if write is not None else None
     seen = None
@@ -462,39 +512,32 @@ def finish_forwarded(
         seen = edits.seen_after_own_writes(
             pending.seen_version, shipment_writes=0, status_version=write.version
         )
-    with engine.begin() as conn:
-        now = clock.now()
-        store.save_binding(
-            conn,
-            connection_id,
-            order_id,
-            state="forwarded",
-            seen_version=None if pending.drifted else seen,
-            now=now,
-        )
-        if pending.drifted:
-            queue_forward(conn, connection_id, order_id, now=now)
-        if decision.record is not None and outcome != "refused":
-            store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
-        if outcome == "refused":
-            # A person moved the order meanwhile: their status stands, and they are told.
-            detail: dict[str, object] = {
-                "wanted": decision.write,
-                "why": "the order's status changed in the shop",
-            }
-            subject = str(decision.write)
-            store.open_conflict(
-                conn, connection_id, order_id, kind="status_refused", subject=subject, detail=detail, now=now
-            )
-        summary = {
-            "parts": list(pending.refs),
-            "status": decision.write,
-            "outcome": outcome,
-            "why": decision.why,
+    store.save_binding(
+        conn,
+        connection_id,
+        order_id,
+        state="forwarded",
+        seen_version=None if pending.drifted else seen,
+        now=now,
+    )
+    if pending.drifted:
+        queue_forward(conn, connection_id, order_id, now=now)
+    if decision.record is not None and outcome != "refused":
+        store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
+    if outcome == "refused":
+        # A person moved the order meanwhile: their status stands, and they are told.
+        detail: dict[str, object] = {
+            "wanted": decision.write,
+            "why": "the order's status changed in the shop",
         }
-        store.add_timeline(
-            conn, connection_id, order_id, source="service", kind="forwarded", detail=summary, now=now
+        subject = str(decision.write)
+        store.open_conflict(
+            conn, connection_id, order_id, kind="status_refused", subject=subject, detail=detail, now=now
         )
+    summary = {"parts": list(pending.refs), "status": decision.write, "outcome": outcome, "why": decision.why}
+    store.add_timeline(
+        conn, connection_id, order_id, source="service", kind="forwarded", detail=summary, now=now
+    )
     log.info(
         "orders.forwarded", order_id=order_id, parts=len(pending.refs), status=decision.write, outcome=outcome
     )
