@@ -145,8 +145,8 @@ def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_noth
         wait_until(
             lambda: _part_states(engine, order_id)[:1] == ["sending"], "the first part to be on its way"
         )
-        # A new plan is stored on its way, just before its first request: that request then takes 3 s in the
-        # warehouse, so 1 s on it is surely there, still unanswered.
+        # The part is marked on its way just before its request, which then takes 3 s in the warehouse: 1 s on,
+        # the request is surely there, still unanswered.
         time.sleep(1.0)
     finally:
         process.send_signal(signal.SIGKILL)

@@ -24,6 +24,7 @@ from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts, order_parts
+from bitrix_inflow.sync.orders import forward as forward_module
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions, ForwardReport, forward_order
@@ -412,6 +413,27 @@ def test_parts_never_sent_when_a_request_failed_are_not_sent_once_the_order_is_c
     forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     # Only the uncertain part was settled with the warehouse (with its key); nothing new went for a cancelled order.
     assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
+
+
+def test_an_order_cancelled_after_a_crash_between_planning_and_sending_sends_nothing(
+    engine: Engine, sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    options = options_for(sides)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("killed after the plan was stored")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(forward_module, "_send_all", killed)
+        with pytest.raises(SystemExit):
+            forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    with engine.connect() as conn:
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["planned", "planned"]
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "ineligible" and sides.wms_orders() == []
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "N"
 
 
 def wms_by_ref(sides: Sides) -> dict[str, dict[str, Any]]:

@@ -93,7 +93,7 @@ def id_cursor_page(
     ):
         return None
     cursor = raw_filter.get(">id")
-    if isinstance(cursor, str) and cursor.isdigit():
+    if isinstance(cursor, str) and cursor.isascii() and cursor.isdigit():
         cursor = int(cursor)  # form-encoded and query parameters arrive as text
     if isinstance(cursor, list | dict):
         # A batch's $result reference past a short page resolves to that page (an array): ">" an array matches

@@ -3,15 +3,14 @@
 The steps, each committed before the next, and what a crash between them leaves:
 
 1. **plan**: the order's lines (products mapped to SKUs through the stock binder), the zones the warehouse can
-   pick them from, and the split are stored with one idempotency key per part, before anything is sent, the parts
-   already ``sending`` (their requests follow at once). A crash here leaves nothing or the whole plan (one
-   transaction); the next run reuses the stored plan.
-2. **sending**: parts of an earlier plan (planned, short) move to sending (compare-and-set) together, before the
-   first create request. A crash after it, with or without the warehouse's answers, leaves them in ``sending``:
-   the next run sends the same requests with the same keys (the warehouse replays its answers), and past a key's
-   24 h the reference (``B-{order}-{n}``, unique per warehouse) finds the order the first attempt created. Never
-   a second picking order. When a request fails, the parts after it go back to what they were (they surely did
-   not go).
+   pick them from, and the split are stored with one idempotency key per part, before anything is sent. A crash
+   here leaves nothing or the whole plan (one transaction); the next run reuses the stored plan.
+2. **sending**: the order's parts move planned → sending (compare-and-set) together, before the first create
+   request. A crash after it, with or without the warehouse's answers, leaves them in ``sending``: the next run
+   sends the same requests with the same keys (the warehouse replays its answers), and past a key's 24 h the
+   reference (``B-{order}-{n}``, unique per warehouse) finds the order the first attempt created. Never a second
+   picking order. When a request raises, the parts after it go back to the state they had (they surely did not
+   go); after a kill mid-way they stay ``sending``, and are sent even if the order was cancelled meanwhile.
 3. **accepted**: the warehouse's ids and statuses are stored together after the last answer (sending →
    accepted), or as far as the requests got when one fails.
 4. When every live part is accepted the order is *forwarded* and gets the Bitrix status the mapping table gives
@@ -129,7 +128,6 @@ def _forward(
     generation = binding.generation if binding is not None else 1
     # Live parts of every generation: an edit keeps the groups it did not change under their first reference.
     live = [p for p in parts if p.state in LIVE_PART_STATES]
-    just_planned = False  # the parts were stored already on their way, by this run
     verdict = eligibility.verdict(order.facts, options.rules)
     refused = [p for p in parts if p.generation == generation and p.state == "failed"]
     if not live and refused:
@@ -159,7 +157,6 @@ def _forward(
             live = [
                 p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
             ]
-        just_planned = True
     elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
         p.state == "planned" for p in live
     ):
@@ -172,7 +169,7 @@ def _forward(
     if dry_run:
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
-    _send_all(run, wms, live, report, just_planned=just_planned)
+    _send_all(run, wms, live, report)
     with reading(run.engine).connect() as conn:
         parts_now = store.parts_of(conn, run.connection_id, order_id)
     now_live = [p for p in parts_now if p.state in LIVE_PART_STATES]
@@ -256,9 +253,6 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
             part.carrier,
             split.external_ref(order_id, generation, part.part_no),
             part.lines,
-            # On its way from the start: the requests follow at once. A crash before them leaves the parts
-            # ``sending``, sent again with their keys; never a second picking order.
-            state="sending",
         )
         for part in planned
     ]
@@ -283,26 +277,22 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
         )
 
 
-def _send_all(
-    run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport, *, just_planned: bool
-) -> None:
+def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport) -> None:
     """The order's parts to the warehouse: all marked ``sending`` in one transaction before the first request
-    (each may have gone from then on; a plan this run just stored was stored so), the answers recorded in one
-    transaction after the last, or as far as the requests got when one fails. A part whose answer was not recorded
-    stays ``sending`` and is sent again with its key, which the warehouse answers with the same picking order."""
+    (each may have gone from then on), the answers recorded in one transaction after the last, or as far as the
+    requests got when one fails. A part whose answer was not recorded stays ``sending`` and is sent again with its
+    key, which the warehouse answers with the same picking order. (A plan is stored ``planned``, not already
+    ``sending``: a crash between the two then leaves parts a held order does not send.)"""
     mine: list[tuple[store.Part, str]] = []  # each part this run sends, and the state it had before
-    if just_planned:
-        mine = [(part, "planned") for part in parts if part.state == "sending"]
-    else:
-        with run.engine.begin() as conn:
-            for part in parts:
-                if part.state == "accepted":
-                    continue
-                if part.state in ("planned", "short") and not store.move_part(
-                    conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
-                ):
-                    continue  # another worker took it
-                mine.append((part, part.state))
+    with run.engine.begin() as conn:
+        for part in parts:
+            if part.state == "accepted":
+                continue
+            if part.state in ("planned", "short") and not store.move_part(
+                conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
+            ):
+                continue  # another worker took it
+            mine.append((part, part.state))
     answers: list[tuple[store.Part, PickingOrder | Exception]] = []
     stopped = True
     try:
@@ -350,7 +340,7 @@ def _record_answers(
             store.move_part(conn, part.id, expected={"sending"}, state=before, now=now)
         for part, answer in answers:
             if isinstance(answer, PickingOrder):
-                store.move_part(
+                moved = store.move_part(
                     conn,
                     part.id,
                     expected={"sending"},
@@ -361,6 +351,8 @@ def _record_answers(
                     wms_version=answer.version,
                     error=None,
                 )
+                if not moved:
+                    continue  # another run recorded this part meanwhile (its job was taken over): said there
                 detail = {"ref": part.external_ref, "wms_order_id": answer.id, "status": answer.status.value}
                 _timeline(conn, run, "accepted", detail, now=now)
                 report.created.append(part.external_ref)
