@@ -158,35 +158,11 @@ def claim(
     Written as ``id IN (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED)`` the planner may pick a semi-join that re-runs
     the locking subquery for every outer row, and one "claim" then takes several jobs at once.
     """
-    j = jobs.alias("j")
-    other = jobs.alias("o")
-    blocked = exists().where(
-        other.c.lock_key == j.c.lock_key,
-        or_(
-            other.c.status == JobStatus.RUNNING.value,
-            and_(other.c.status == JobStatus.QUEUED.value, other.c.id < j.c.id),
-        ),
-    )
-    candidate = select(j.c.id).where(
-        j.c.status == JobStatus.QUEUED.value,
-        j.c.run_after <= now,
-        or_(j.c.lock_key.is_(None), ~blocked),
-    )
+    j, candidate = _runnable(now)
     if kinds is not None:
         candidate = candidate.where(j.c.kind.in_(list(kinds)))
     candidate = candidate.order_by(j.c.priority, j.c.id).limit(1).with_for_update(skip_locked=True)
-    stmt = (
-        update(jobs)
-        .where(jobs.c.id == candidate.scalar_subquery(), jobs.c.status == JobStatus.QUEUED.value)
-        .values(
-            status=JobStatus.RUNNING.value,
-            leased_by=worker_id,
-            lease_until=now + lease,
-            attempts=jobs.c.attempts + 1,
-            updated_at=now,
-        )
-        .returning(*jobs.c)
-    )
+    stmt = _leased(jobs.c.id == candidate.scalar_subquery(), worker_id, now=now, lease=lease)
     try:
         with engine.begin() as conn:
             rows = conn.execute(stmt).mappings().all()
@@ -210,6 +186,28 @@ def claim_more(
     picked in one locking subquery, materialised, so PostgreSQL cannot re-run it per row and take more."""
     if limit < 1:
         return []
+    j, candidate = _runnable(now)
+    picked = (
+        candidate.where(j.c.kind == first.kind, j.c.connection_id == first.connection_id)
+        .order_by(j.c.priority, j.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
+    )
+    stmt = _leased(jobs.c.id.in_(select(picked.c.id)), worker_id, now=now, lease=lease)
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(stmt).mappings().all()
+    except IntegrityError:
+        return []  # a PostgreSQL peer took one of the same lock key at the same instant: go with what we have
+    assert len(rows) <= limit, "a cohort claim must never take more than it asked for"
+    return sorted((Job.from_row(row) for row in rows), key=lambda job: (job.priority, job.id))
+
+
+def _runnable(now: dt.datetime) -> tuple[Any, Any]:
+    """The jobs a claim may take (queued, due, no running or older queued job of their lock key), as a select of
+    ids over the alias it returns."""
     j = jobs.alias("j")
     other = jobs.alias("o")
     blocked = exists().where(
@@ -219,24 +217,19 @@ def claim_more(
             and_(other.c.status == JobStatus.QUEUED.value, other.c.id < j.c.id),
         ),
     )
-    picked = (
-        select(j.c.id)
-        .where(
-            j.c.status == JobStatus.QUEUED.value,
-            j.c.kind == first.kind,
-            j.c.connection_id == first.connection_id,
-            j.c.run_after <= now,
-            or_(j.c.lock_key.is_(None), ~blocked),
-        )
-        .order_by(j.c.priority, j.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-        .prefix_with("MATERIALIZED")
+    candidate = select(j.c.id).where(
+        j.c.status == JobStatus.QUEUED.value,
+        j.c.run_after <= now,
+        or_(j.c.lock_key.is_(None), ~blocked),
     )
-    stmt = (
+    return j, candidate
+
+
+def _leased(which: Any, worker_id: str, *, now: dt.datetime, lease: dt.timedelta) -> Any:
+    """The claimed rows, still queued, leased to ``worker_id`` for one more attempt."""
+    return (
         update(jobs)
-        .where(jobs.c.id.in_(select(picked.c.id)), jobs.c.status == JobStatus.QUEUED.value)
+        .where(which, jobs.c.status == JobStatus.QUEUED.value)
         .values(
             status=JobStatus.RUNNING.value,
             leased_by=worker_id,
@@ -246,13 +239,6 @@ def claim_more(
         )
         .returning(*jobs.c)
     )
-    try:
-        with engine.begin() as conn:
-            rows = conn.execute(stmt).mappings().all()
-    except IntegrityError:
-        return []  # a PostgreSQL peer took one of the same lock key at the same instant: go with what we have
-    assert len(rows) <= limit, "a cohort claim must never take more than it asked for"
-    return sorted((Job.from_row(row) for row in rows), key=lambda job: (job.priority, job.id))
 
 
 def _update_fenced(conn: Connection, job: Job, worker_id: str, **values: Any) -> bool:
