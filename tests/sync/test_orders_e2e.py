@@ -5,6 +5,7 @@ crash between the warehouse's acceptance and the local commit."""
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OAuthCredentials
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
@@ -25,10 +26,11 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts, order_parts
 from bitrix_inflow.sync.orders import forward as forward_module
-from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions, ForwardReport, forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.offline import read_offline_events
 from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD, ReadAhead
 from bitrix_inflow.sync.orders.shop import ShopOrder
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
@@ -927,3 +929,116 @@ def test_an_order_queued_again_after_its_read_ahead_is_read_afresh() -> None:
     held.keep("default", snapshot, read_at=held.started())
     now[0] += 61
     assert held.take("default", [7, 8]) == {}  # too old to trust
+
+
+def offline_gateway(sides: Sides) -> BitrixGateway:
+    """The shop through an installed application (the offline queue answers applications only), reading it."""
+    token = sides.shop.control.issue_token()
+    config = sides.shop.sandbox.config
+    settings = BitrixSettings(
+        oauth=OAuthCredentials(
+            portal_url=sides.shop.base_url,
+            client_id=config.oauth_client_id,
+            client_secret=config.oauth_client_secret,
+            access_token=token["access_token"],
+            refresh_token=token["refresh_token"],
+            token_url=sides.shop.base_url + "/oauth/token/",
+        ),
+        verify=sides.shop.ca_file,
+        offline_events=True,
+        manager_user_id=1,
+    )
+    return BitrixGateway(settings)
+
+
+def drive_to_delivered(engine: Engine, sides: Sides, shop: BitrixOrdersShop, order_id: int) -> int:
+    """The order's picking orders moved through to DELIVERED, each step applied; the shop writes made."""
+    options = options_for(sides)
+    writes = 0
+    for stage in ("PICKING", "SHIPPED", "DELIVERED"):
+        advance(sides, stage)
+        read_changes(engine, sides.client, clock=CLOCK)
+        report = apply_statuses(engine, shop, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+        writes += bool(report.written) + len(report.shipments)
+    return writes
+
+
+@pytest.mark.parametrize("kept_out", [True, False], ids=["auth-connector", "plan-without-auth-connector"])
+def test_the_offline_queue_starts_a_poll_for_a_new_order_and_an_edit_and_none_for_the_services_own_writes(
+    engine: Engine, sides: Sides, kept_out: bool
+) -> None:
+    sides.shop.control.settings(auth_connector=kept_out)
+    with offline_gateway(sides) as gateway:
+        queue, shop = BitrixOfflineQueue(gateway), BitrixOrdersShop(gateway)
+        first = read_offline_events(engine, queue, clock=CLOCK)
+        assert first.bound_now and first.records == 0 and early_polls(engine) == 0
+        order_id = place(sides, engine, [(HOODIE, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+        report = read_offline_events(engine, queue, clock=CLOCK)
+        assert (report.records, report.polls_queued, early_polls(engine)) == (1, 1, 1)
+        notice_orders(engine, shop, clock=CLOCK)
+        with engine.begin() as conn:
+            conn.execute(jobs.delete().where(jobs.c.kind == FORWARD_KIND))
+        assert forward_order(
+            engine, sides.client, shop, options_for(sides), order_id, clock=CLOCK
+        ).outcome == ("forwarded")
+        writes = 1 + drive_to_delivered(engine, sides, shop, order_id)  # N → P, then statuses and tracking
+        assert writes == 5
+        assert sides.shop.control.entity("orders", order_id)["statusId"] == "F"
+        report = read_offline_events(engine, queue, clock=CLOCK)
+        # With the connector the shop logged none of the writes; without it, their one merged record is spent.
+        assert report.records == (0 if kept_out else 1) and report.own_writes == (0 if kept_out else 1)
+        assert early_polls(engine) == 0, "the service's own writes started a poll"
+        assert not read_offline_events(engine, queue, clock=CLOCK).bound_now  # (bound once)
+        sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+        report = read_offline_events(engine, queue, clock=CLOCK)
+        assert (report.records, report.polls_queued, early_polls(engine)) == (1, 1, 1)  # a manager's edit
+
+
+def test_a_reader_killed_before_clearing_re_reads_its_reservation_and_queues_one_poll(
+    engine: Engine, sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with offline_gateway(sides) as gateway:
+        queue = BitrixOfflineQueue(gateway)
+        read_offline_events(engine, queue, clock=CLOCK)  # bound
+        for _ in range(3):
+            place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+
+        def killed(process_id: str) -> None:
+            raise KeyboardInterrupt("killed before the clear")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(queue, "clear", killed)
+            with pytest.raises(KeyboardInterrupt):
+                read_offline_events(engine, queue, clock=CLOCK)
+        reserved = [r for r in offline_records(sides) if r["PROCESS_ID"]]
+        assert len(reserved) == 3  # still in the shop, reserved for the dead reader
+        report = read_offline_events(engine, queue, clock=CLOCK)
+        assert report.records == 3 and report.pages == 2  # its reservation again, then a fresh (empty) page
+        assert early_polls(engine) == 1  # one coalesced poll, however often the records were read
+        assert offline_records(sides) == []  # cleared
+
+
+def offline_records(sides: Sides) -> list[dict[str, Any]]:
+    token = sides.shop.control.issue_token()["access_token"]
+    reply = httpx.post(
+        sides.shop.base_url + "/rest/event.offline.list",
+        json={"auth": token},
+        verify=ssl.create_default_context(cafile=str(sides.shop.ca_file)),
+        timeout=30,
+    ).json()
+    return list(reply["result"])
+
+
+def test_on_a_plan_that_cannot_reserve_records_the_queue_is_still_read_and_emptied(
+    engine: Engine, sides: Sides
+) -> None:
+    sides.shop.control.settings(offline_extended=False)
+    with offline_gateway(sides) as gateway:
+        queue = BitrixOfflineQueue(gateway)
+        read_offline_events(engine, queue, clock=CLOCK)  # bound
+        place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+        report = read_offline_events(engine, queue, clock=CLOCK)
+        assert (report.records, report.polls_queued, early_polls(engine)) == (1, 1, 1)
+        assert offline_records(sides) == []  # removed as they were read: there was nothing to clear
+        with engine.connect() as conn:
+            assert order_store.load_cursor(conn, "default", "bitrix.offline_queue")["reserve"] is False

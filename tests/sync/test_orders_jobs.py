@@ -31,7 +31,36 @@ def test_the_flow_is_off_until_a_go_live_moment_is_set() -> None:
         "orders.refresh",
         "orders.prune",
         "orders.sweep",
+        "orders.events",
     }
+
+
+OAUTH = {
+    "portal_url": "https://shop.example.ru",
+    "client_id": "local.1",
+    "client_secret": "s",
+    "access_token": "a",
+    "refresh_token": "r",
+}
+
+
+def test_the_offline_queue_is_read_on_its_own_schedule_only_when_configured() -> None:
+    live = {"go_live": "2026-12-01T00:00:00+03:00"}
+    posted = Settings(orders=live, bitrix={"oauth": OAUTH})
+    assert "orders.events" not in {s.name for s in jobs.blueprint.schedules(posted)}
+    offline = Settings(
+        orders=live, bitrix={"oauth": OAUTH, "offline_events": True}, schedules={"events_seconds": 7}
+    )
+    events = {s.name: s for s in jobs.blueprint.schedules(offline)}["orders.events"]
+    assert events.kind == "orders.events" and events.every.total_seconds() == 7
+    assert "orders.events" not in {s.name for s in jobs.blueprint.schedules(Settings(bitrix=offline.bitrix))}
+
+
+def test_the_offline_queue_needs_an_application_and_says_so() -> None:
+    with pytest.raises(ValueError, match=r"offline_events: .*fix: configure oauth"):
+        Settings(bitrix={"webhook_url": "https://shop.example.ru/rest/1/abcdef/", "offline_events": True})
+    with pytest.raises(ValueError, match="auth_connector"):
+        Settings(bitrix={"oauth": OAUTH, "offline_events": True, "auth_connector": "no spaces"})
 
 
 def test_bad_rules_fail_the_job_naming_every_key() -> None:

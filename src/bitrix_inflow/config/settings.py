@@ -107,6 +107,12 @@ class ScheduleSettings(Section):
     )
     orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
     statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
+    events_seconds: int = Field(
+        10,
+        ge=5,
+        description="read the shop's offline event queue (with [bitrix] offline_events): one request when it is "
+        "empty",
+    )
     orders_retry_seconds: int = Field(
         600,
         ge=MIN_INTERVAL_SECONDS,

@@ -202,6 +202,18 @@ def consume_echo(conn: Connection, connection_id: str, order_id: int) -> bool:
     return bool(result.rowcount == 1)
 
 
+def spend_echoes(conn: Connection, connection_id: str, order_id: int) -> bool:
+    """Every echo still expected of the order spent at once; True when there was one. For a queue that merges
+    an object's changes into one record, however many writes it stands for."""
+    c = order_bindings.c
+    result = conn.execute(
+        update(order_bindings)
+        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id, c.echoes > 0)
+        .values(echoes=0)
+    )
+    return bool(result.rowcount == 1)
+
+
 def order_of_shipment(conn: Connection, connection_id: str, shipment_id: int) -> int | None:
     """The Bitrix order a shipment belongs to, when one of the service's picking orders carries it."""
     p, ln = order_parts.c, order_part_lines.c

@@ -18,6 +18,7 @@ from bitrix_inflow.timing import Clock
 
 from .access import check_access
 from .catalog import Catalog
+from .events import Events
 from .models import (
     AccessReport,
     CatalogItem,
@@ -25,6 +26,7 @@ from .models import (
     ChangedOrders,
     DocumentStatus,
     Notice,
+    OfflineBatch,
     OrderBundle,
     OrderWatermark,
     QuantityUpdate,
@@ -73,6 +75,7 @@ class BitrixGateway:
         self._catalog = Catalog(self.transport)
         self._stock_documents = StockDocuments(self.transport, settings)
         self._notifications = Notifications(self.transport, settings)
+        self._events = Events(self.transport, settings)
 
     def close(self) -> None:
         self.transport.close()
@@ -135,6 +138,27 @@ class BitrixGateway:
     def statuses(self) -> list[SaleStatus]:
         """Order (``O``) and delivery (``D``) statuses as configured in the shop; read them, never assume."""
         return self._orders.statuses()
+
+    # -- the offline event queue ---------------------------------------------------------------------------
+
+    def feature(self, code: str) -> bool:
+        """``feature.get``: whether the shop's plan has a REST feature (``rest_offline_extended``: reading the
+        offline queue without clearing it; ``rest_auth_connector``: writes that stay out of it)."""
+        return self._events.feature(code)
+
+    def bind_offline(self, event: str) -> bool:
+        """The application's offline binding of ``event`` (with ``settings.auth_connector``), made unless it
+        exists. True when made now. Needs an administrator's application token."""
+        return self._events.bind_offline(event)
+
+    def take_offline(self, process_id: str | None = None) -> OfflineBatch:
+        """Up to 50 records of the offline queue, reserved under a process id until ``clear_offline``
+        (``process_id`` re-reads an earlier reservation)."""
+        return self._events.take_offline(process_id)
+
+    def clear_offline(self, process_id: str) -> None:
+        """Drop a reservation's records from the offline queue, once acted on."""
+        self._events.clear_offline(process_id)
 
     # -- shipments ----------------------------------------------------------------------------------------
 

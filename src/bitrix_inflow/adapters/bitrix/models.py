@@ -295,6 +295,22 @@ class StockDocumentLine:
     purchasing_price: Decimal | None
 
 
+@dataclass(frozen=True)
+class OfflineRecord:
+    """One record of the shop's offline event queue: an object that changed since it was last read."""
+
+    event: str  # upper-cased, as the shop names it (ONSALEORDERSAVED)
+    entity_id: int | None  # EVENT_DATA.FIELDS.ID; None when the record does not say
+    message_id: str
+
+
+@dataclass(frozen=True)
+class OfflineBatch:
+    process_id: str | None  # the reservation to clear; None: the shop removed the records already
+    records: tuple[OfflineRecord, ...]
+    full: bool  # a whole page: more records may wait
+
+
 class NoticeKind(enum.Enum):
     TASK = "task"
     NOTIFICATION = "notification"

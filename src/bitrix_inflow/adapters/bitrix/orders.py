@@ -241,7 +241,7 @@ class Orders:
             if change is not None:
                 return change
             method, params = _update_of(request)
-            answer = self._transport.call(method, params)
+            answer = self._transport.call(method, self._transport.as_writer(params))
         return _written(request, str(current), answer.get("result"))
 
     def set_order_statuses(
@@ -288,7 +288,8 @@ class Orders:
             if change is not None:
                 changes[order_id] = change
             else:
-                updates[f"u{order_id}"] = _update_of(request)
+                method, params = _update_of(request)
+                updates[f"u{order_id}"] = (method, self._transport.as_writer(params))
         # Written right after the check, and never sent again: a repeat after a wait would write over a status a
         # person set in between. An update this batch did not apply comes back as its order's error, and the
         # order's next run checks afresh.

@@ -68,6 +68,20 @@ class BitrixSettings(BaseModel):
         description="the token the shop sends with every event (auth[application_token]) to serve's /hooks/bitrix; "
         "unset: events are refused and orders are found by the poll alone",
     )
+    offline_events: bool = Field(
+        default=False,
+        description="read the shop's offline event queue (event.offline.get) as the doorbell for the order poll: "
+        "nothing to receive from outside, behind a firewall too; needs oauth (an application, installed by an "
+        "administrator)",
+    )
+    auth_connector: str = Field(
+        default="bitrix-inflow",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="the key the service's own writes carry, so the shop keeps them out of its offline queue "
+        "(Bitrix24 Pro and above; elsewhere the service recognises its own writes)",
+    )
 
     @model_validator(mode="after")
     def _one_way_in(self) -> BitrixSettings:
@@ -79,6 +93,12 @@ class BitrixSettings(BaseModel):
             webhook_parts(self.webhook_url.get_secret_value())
         if self.oauth is not None:
             _check_base_url(self.oauth.portal_url, "oauth.portal_url")
+        if self.offline_events and self.oauth is None:
+            raise ValueError(
+                "offline_events: the offline event queue answers applications only (fix: configure oauth with "
+                "an installed application's credentials, or set offline_events = false and let the shop post "
+                "its events to /hooks/bitrix)"
+            )
         if isinstance(self.verify, Path) and not self.verify.is_file():
             raise ValueError(f"verify: CA file {self.verify} does not exist (fix: point it at a PEM bundle)")
         return self

@@ -63,7 +63,9 @@ class Shipments:
                 fields["trackingNumber"] = tracking_number
             if delivery_doc_num is not None:
                 fields["deliveryDocNum"] = delivery_doc_num
-            reply = self._transport.call("sale.shipment.update", {"id": shipment_id, "fields": fields})
+            reply = self._transport.call(
+                "sale.shipment.update", self._transport.as_writer({"id": shipment_id, "fields": fields})
+            )
         row = replies.obj(
             replies.wrapped(reply, "shipment", "sale.shipment.update"), field="sale.shipment.update.shipment"
         )

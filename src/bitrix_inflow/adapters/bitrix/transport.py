@@ -230,6 +230,13 @@ class Transport:
 
     # -- public calls -------------------------------------------------------------------------------------
 
+    def as_writer(self, params: JSON) -> JSON:
+        """A write's parameters, with the ``auth_connector`` that keeps its events out of the service's own
+        offline queue (offline-events.md, "How to avoid cycles") when the service reads that queue."""
+        if not self.settings.offline_events:
+            return params
+        return {**params, "auth_connector": self.settings.auth_connector}
+
     def call(self, method: str, params: JSON | None = None, *, idempotent: bool = True) -> JSON:
         """One REST method; returns the whole envelope (``result``, ``next``, ``total``, ``time``)."""
         return self.guard(method, lambda: self.token.call_method(method, params or {}, idempotent=idempotent))

@@ -10,6 +10,8 @@ from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
 from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.sync.orders.shop import (
     ChangedOrders,
+    QueueFeatures,
+    QueuePage,
     ShopLine,
     ShopOrder,
     StatusWant,
@@ -71,6 +73,32 @@ class BitrixOrdersShop:
             delivery_doc_num=None,
         )
         return True
+
+
+class BitrixOfflineQueue:
+    """``OfflineQueue`` over the gateway: the shop's offline records of order saves."""
+
+    EVENT = "ONSALEORDERSAVED"  # a shipment's save saves its order too: one event covers both
+
+    def __init__(self, gateway: BitrixGateway) -> None:
+        self.gateway = gateway
+
+    def features(self) -> QueueFeatures:
+        return QueueFeatures(
+            reserve=self.gateway.feature("rest_offline_extended"),
+            own_writes_kept_out=self.gateway.feature("rest_auth_connector"),
+        )
+
+    def bind(self) -> bool:
+        return self.gateway.bind_offline(self.EVENT)
+
+    def take(self, process_id: str | None) -> QueuePage:
+        batch = self.gateway.take_offline(process_id)
+        orders = tuple(r.entity_id for r in batch.records if r.event == self.EVENT)
+        return QueuePage(batch.process_id, orders, full=batch.full)
+
+    def clear(self, process_id: str) -> None:
+        self.gateway.clear_offline(process_id)
 
 
 def shop_order(bundle: OrderBundle) -> ShopOrder:

@@ -2,7 +2,8 @@
 ``orders.forward`` per order that has to go (queued by the poll in the transaction that moves its watermark;
 claimed in cohorts of up to 49, see ``cohort``), a
 read of the warehouse's changes feed every ``schedules.statuses_seconds`` (``orders.feed``) and one
-``orders.apply`` per order whose picking orders moved (queued with the feed's cursor).
+``orders.apply`` per order whose picking orders moved (queued with the feed's cursor), and, where the shop is
+read through its offline event queue, a read of it every ``schedules.events_seconds`` (``orders.events``).
 
 Without ``[orders] go_live`` the flow is off (no schedule): which orders belong to the old process is never
 guessed. The rules are read when a job runs, so a change to them applies from the next run on.
@@ -26,10 +27,11 @@ from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.store.engine import reading
-from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.offline import EVENTS_KIND, read_offline_events
 from bitrix_inflow.sync.orders.shop import WRITES_AT_ONCE
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
 from bitrix_inflow.sync.sides import open_clients
@@ -175,6 +177,25 @@ def retry_waiting(settings: Settings) -> Schedule | None:
     every = dt.timedelta(seconds=settings.schedules.orders_retry_seconds)
     return _while_live(
         settings, Schedule(name=SWEEP_KIND, every=every, kind=SWEEP_KIND, lock_key="orders:sweep")
+    )
+
+
+@blueprint.task(EVENTS_KIND)
+def offline_events(ctx: JobContext, settings: Settings) -> None:
+    with open_clients(settings) as (_, gateway):
+        read_offline_events(
+            ctx.engine, BitrixOfflineQueue(gateway), clock=SystemClock(), connection_id=ctx.job.connection_id
+        )
+
+
+@blueprint.periodic
+def offline_queue(settings: Settings) -> Schedule | None:
+    if settings.bitrix is None or not settings.bitrix.offline_events:
+        return None
+    every = dt.timedelta(seconds=settings.schedules.events_seconds)
+    return _while_live(
+        settings,
+        Schedule(name=EVENTS_KIND, every=every, kind=EVENTS_KIND, lock_key="orders:events", priority=10),
     )
 
 

@@ -88,7 +88,7 @@ def notice_orders(
         store.save_cursor(conn, connection_id, CURSOR, _stored(changes.watermark), now=now)
         if not changes.complete:
             # More than one call reads: the poll goes on at once, from where this one stopped.
-            _queue_poll(conn, connection_id, now=now, hinted=None)
+            queue_poll(conn, connection_id, now=now, hinted=None)
     log.info("orders.noticed", seen=report.seen, queued=len(report.queued), left_alone=len(report.left_alone))
     return report
 
@@ -219,11 +219,12 @@ def hint_order(conn: Connection, connection_id: str, order_id: int, *, now: dt.d
     event is only a doorbell: the poll reads what changed. True when a poll was queued."""
     if store.consume_echo(conn, connection_id, order_id):
         return False
-    _queue_poll(conn, connection_id, now=now, hinted=order_id)
+    queue_poll(conn, connection_id, now=now, hinted=order_id)
     return True
 
 
-def _queue_poll(conn: Connection, connection_id: str, *, now: dt.datetime, hinted: int | None) -> None:
+def queue_poll(conn: Connection, connection_id: str, *, now: dt.datetime, hinted: int | None) -> None:
+    """An early poll of the shop, in the caller's transaction; coalesced with one already waiting."""
     queue.enqueue_coalesced(
         conn,
         NOTICE_KIND,

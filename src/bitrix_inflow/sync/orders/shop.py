@@ -102,3 +102,36 @@ class OrdersShop(Protocol):
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         """The shipment's tracking numbers, and shipped (deducted) when ``shipped``; True when it was written."""
         ...
+
+
+@dataclass(frozen=True)
+class QueueFeatures:
+    """What the shop's plan allows of its offline event queue."""
+
+    reserve: bool  # records are reserved until cleared (rest_offline_extended); else removed when read
+    own_writes_kept_out: (
+        bool  # a write with the service's auth_connector queues no record (rest_auth_connector)
+    )
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    process_id: str | None  # the reservation to clear; None: already removed
+    orders: tuple[int | None, ...]  # the order of each order record (None: the record did not say)
+    full: bool  # as many records as one page holds: more may wait
+
+
+class OfflineQueue(Protocol):
+    """The shop's offline event queue, for shops that log their events rather than post them."""
+
+    def features(self) -> QueueFeatures: ...
+
+    def bind(self) -> bool:
+        """The queue's binding for order saves, made unless it exists; True when made now."""
+        ...
+
+    def take(self, process_id: str | None) -> QueuePage:
+        """A page of order records, reserved; ``process_id`` re-reads an earlier reservation."""
+        ...
+
+    def clear(self, process_id: str) -> None: ...
