@@ -9,9 +9,9 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
-import uvicorn
 from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
@@ -24,7 +24,9 @@ from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.schema import ensure_current
 from bitrix_inflow.timing import Clock, SystemClock
-from bitrix_inflow.web.app import build_app
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = structlog.get_logger("bitrix_inflow.service")
 
@@ -145,6 +147,11 @@ class Service:
         web = self.settings.web
         if not web.enabled:
             return None
+        # Loaded here, not at the top: the commands that run jobs without serving (sync, orders) start sooner.
+        import uvicorn  # noqa: PLC0415 - loaded on first use
+
+        from bitrix_inflow.web.app import build_app  # noqa: PLC0415 - loaded on first use
+
         alive_within = dt.timedelta(
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
         )

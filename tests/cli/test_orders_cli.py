@@ -3,6 +3,7 @@ environment, against the two sandboxes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
@@ -23,6 +24,7 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.tables import jobs
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
@@ -156,7 +158,7 @@ def test_a_round_killed_while_the_warehouse_creates_a_picking_order_creates_noth
         lambda: len(httpx.get(orders_url, timeout=30).json()["items"]) == 1, "the warehouse to create it"
     )
     httpx.put(faults, json={"processing_delay_ms": 0}, timeout=30).raise_for_status()
-    time.sleep(5.5)  # the killed round's job lease runs out: the next round takes the job over
+    leases_run_out(engine)  # the next round takes the job over
 
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
     assert code == 0, output
@@ -190,6 +192,18 @@ def start_round(db_url: str, warehouse: Any, shop: Any, cwd: Path, flow: str) ->
 def _part_states(engine: Engine, order_id: int) -> list[str]:
     with engine.connect() as conn:
         return [p.state for p in order_store.parts_of(conn, "default", order_id)]
+
+
+def leases_run_out(engine: Engine) -> None:
+    """What waiting out the lease would do, without the wait: the killed round's jobs are left running with a lease
+    that has ended, as a dead worker leaves them once its lease time passes."""
+    with engine.begin() as conn:
+        ended = conn.execute(
+            update(jobs)
+            .where(jobs.c.status == "running")
+            .values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        ).rowcount
+    assert ended >= 1, "the killed round left no job running"
 
 
 def wait_until(condition: Any, what: str, timeout: float = 60) -> None:
@@ -231,7 +245,7 @@ def test_a_round_killed_while_writing_a_status_ends_with_the_right_status(
     wait_until(lambda: all(h["finished"] for h in shop.control.holds()), "the held write to finish")
     expected_now = "Q" if stage == "after" else "P"
     assert shop.control.entity("orders", order_id)["statusId"] == expected_now
-    time.sleep(5.5)  # the killed round's apply job lease runs out
+    leases_run_out(engine)
 
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
     assert code == 0, output
@@ -277,7 +291,7 @@ def test_a_round_killed_while_writing_a_cohorts_statuses_sends_nothing_twice_and
     wait_until(lambda: all(h["finished"] for h in shop.control.holds()), "the held batch to finish")
     statuses = [shop.control.entity("orders", i)["statusId"] for i in order_ids]
     assert statuses == (["P"] * 6 if stage == "after" else ["N"] * 6)  # the cohort's writes travel together
-    time.sleep(5.5)  # the killed round's job leases run out
+    leases_run_out(engine)
 
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
     assert code == 0, output

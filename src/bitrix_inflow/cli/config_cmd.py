@@ -12,7 +12,11 @@ from bitrix_inflow.config import load_settings
 from bitrix_inflow.errors import ConfigError
 from bitrix_inflow.store.engine import normalise_url
 
-app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Inspect the configuration.",
+    no_args_is_help=True,
+)
 
 
 @app.command("check")

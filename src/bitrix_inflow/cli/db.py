@@ -7,7 +7,11 @@ import typer
 from bitrix_inflow.cli.common import console, database, settings
 from bitrix_inflow.store import schema
 
-app = typer.Typer(help="Manage the state database.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Manage the state database.",
+    no_args_is_help=True,
+)
 
 
 @app.command("upgrade")

@@ -14,7 +14,11 @@ from bitrix_inflow.jobs.model import JobStatus
 from bitrix_inflow.ops import jobs as ops
 from bitrix_inflow.timing import SystemClock
 
-app = typer.Typer(help="Inspect and act on the job queue.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Inspect and act on the job queue.",
+    no_args_is_help=True,
+)
 MAX_JOB_ID = 2**63 - 1  # the id column is a 64-bit integer; a bigger number would crash the driver, not miss
 
 

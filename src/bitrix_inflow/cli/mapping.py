@@ -25,7 +25,11 @@ from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import mapping as ops
 from bitrix_inflow.timing import SystemClock
 
-app = typer.Typer(help="The Inflow → Bitrix status mapping table.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="The Inflow → Bitrix status mapping table.",
+    no_args_is_help=True,
+)
 ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 

@@ -32,7 +32,11 @@ from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notic
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, read_changes
 from bitrix_inflow.timing import SystemClock
 
-app = typer.Typer(help="Orders: what happened to one, and why.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Orders: what happened to one, and why.",
+    no_args_is_help=True,
+)
 
 Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 

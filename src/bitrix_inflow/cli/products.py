@@ -16,7 +16,9 @@ from bitrix_inflow.ops import products as ops
 from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(
-    help="Product matching: the explicit products table and the unmatched report.", no_args_is_help=True
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Product matching: the explicit products table and the unmatched report.",
+    no_args_is_help=True,
 )
 ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 

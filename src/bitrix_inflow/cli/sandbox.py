@@ -8,7 +8,9 @@ from bitrix_inflow.sandboxes.bitrix.cli import app as bitrix_app
 from bitrix_inflow.sandboxes.wms.cli import app as wms_app
 
 app = typer.Typer(
-    help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.", no_args_is_help=True
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Run a sandbox warehouse (Inflow WMS) or shop (1C-Bitrix) on loopback.",
+    no_args_is_help=True,
 )
 
 app.add_typer(wms_app, name="wms")

@@ -20,7 +20,11 @@ from bitrix_inflow.sync.stock.flow import Progress as ProgressCallback
 from bitrix_inflow.sync.stock.flow import StockReport, sync_stock
 from bitrix_inflow.timing import SystemClock
 
-app = typer.Typer(help="Run one synchronisation flow now.", no_args_is_help=True)
+app = typer.Typer(
+    add_completion=False,  # a sub-command: completion is the root command's
+    help="Run one synchronisation flow now.",
+    no_args_is_help=True,
+)
 app.command("orders")(orders.sync_orders)
 app.command("statuses")(orders.sync_statuses)
 

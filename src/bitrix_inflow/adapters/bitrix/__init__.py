@@ -4,6 +4,8 @@ Everything it returns is a frozen model (``models``); everything it raises is fr
 with the refinements of ``errors`` where a caller acts on the difference.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     DocumentStatusError,
     EntityNotFoundError,
@@ -13,7 +15,6 @@ from .errors import (
     StatusOverruledError,
     StockDocumentError,
 )
-from .gateway import BitrixGateway
 from .models import (
     AccessReport,
     BasketLine,
@@ -46,6 +47,20 @@ from .models import (
     TradeCatalog,
 )
 from .settings import BitrixSettings, OAuthCredentials
+
+if TYPE_CHECKING:
+    from .gateway import BitrixGateway
+
+
+def __getattr__(name: str) -> Any:
+    # The gateway (b24pysdk, requests) loads when first asked for: the configuration and every command that does not
+    # talk to the shop import this package for its settings and models alone, and start a second sooner.
+    if name == "BitrixGateway":
+        from .gateway import BitrixGateway  # noqa: PLC0415 - loaded on first use
+
+        return BitrixGateway
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AccessReport",

@@ -10,7 +10,8 @@ Everything it returns is a frozen model in the contract's canonical vocabulary (
 raises is from ``bitrix_inflow.errors`` (with the richer subclasses of ``problems``).
 """
 
-from bitrix_inflow.adapters.inflow.client import InflowClient
+from typing import TYPE_CHECKING, Any
+
 from bitrix_inflow.adapters.inflow.models import (
     AvailableStock,
     BinStock,
@@ -43,6 +44,19 @@ from bitrix_inflow.adapters.inflow.problems import (
 )
 from bitrix_inflow.adapters.inflow.profile import InstallationProfile, load_profile
 from bitrix_inflow.adapters.inflow.settings import InflowRetry, InflowSettings, InflowTimeouts
+
+if TYPE_CHECKING:
+    from bitrix_inflow.adapters.inflow.client import InflowClient
+
+
+def __getattr__(name: str) -> Any:
+    # The client (httpx, zeep) loads when first asked for: see adapters.bitrix.
+    if name == "InflowClient":
+        from bitrix_inflow.adapters.inflow.client import InflowClient  # noqa: PLC0415 - loaded on first use
+
+        return InflowClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AvailableStock",
