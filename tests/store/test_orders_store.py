@@ -22,7 +22,7 @@ def part(no: int, zone: str = "A", carrier: str = "CDEK", ref: str | None = None
 def test_a_plan_is_stored_with_its_lines_and_a_key_per_part(engine: Engine) -> None:
     with engine.begin() as conn:
         orders.save_binding(conn, C, 7, state="planned", now=NOW, account_number="7")
-        ids = orders.plan_parts(conn, C, 7, 1, [part(1), part(2, zone="B")], now=NOW)
+        ids = [p.id for p in orders.plan_parts(conn, C, 7, 1, [part(1), part(2, zone="B")], now=NOW)]
     with engine.connect() as conn:
         stored = orders.parts_of(conn, C, 7)
         binding = orders.load_binding(conn, C, 7)
@@ -43,7 +43,7 @@ def test_the_same_generation_cannot_be_planned_twice(engine: Engine) -> None:
 
 def test_no_second_live_picking_order_for_one_zone_and_carrier(engine: Engine) -> None:
     with engine.begin() as conn:
-        [first] = orders.plan_parts(conn, C, 9, 1, [part(1, ref="B-9-1")], now=NOW)
+        [first] = [p.id for p in orders.plan_parts(conn, C, 9, 1, [part(1, ref="B-9-1")], now=NOW)]
     # A re-plan (generation 2) cannot add a live part for the same group while the old one lives...
     with pytest.raises(ConflictError), engine.begin() as conn:
         orders.plan_parts(conn, C, 9, 2, [part(1, ref="B-9r2-1")], now=NOW)
@@ -67,7 +67,7 @@ def test_a_warehouse_reference_is_used_once(engine: Engine) -> None:
 
 def test_a_part_moves_only_from_the_state_a_worker_saw(engine: Engine) -> None:
     with engine.begin() as conn:
-        [pid] = orders.plan_parts(conn, C, 12, 1, [part(1, ref="B-12-1")], now=NOW)
+        [pid] = [p.id for p in orders.plan_parts(conn, C, 12, 1, [part(1, ref="B-12-1")], now=NOW)]
         assert orders.move_part(conn, pid, expected={"planned"}, state="sending", now=NOW)
         assert not orders.move_part(conn, pid, expected={"planned"}, state="sending", now=NOW)
         assert orders.move_part(
@@ -80,18 +80,21 @@ def test_a_part_moves_only_from_the_state_a_worker_saw(engine: Engine) -> None:
 
 def test_pending_units_are_those_the_warehouse_has_not_reserved(engine: Engine) -> None:
     with engine.begin() as conn:
-        ids = orders.plan_parts(
-            conn,
-            C,
-            13,
-            1,
-            [
-                part(1, ref="B-13-1", sku="S1"),
-                part(2, zone="B", ref="B-13-2", sku="S1"),
-                part(3, "P", sku="S2"),
-            ],
-            now=NOW,
-        )
+        ids = [
+            p.id
+            for p in orders.plan_parts(
+                conn,
+                C,
+                13,
+                1,
+                [
+                    part(1, ref="B-13-1", sku="S1"),
+                    part(2, zone="B", ref="B-13-2", sku="S1"),
+                    part(3, "P", sku="S2"),
+                ],
+                now=NOW,
+            )
+        ]
         orders.move_part(conn, ids[0], expected={"planned"}, state="sending", now=NOW)
         orders.move_part(conn, ids[2], expected={"planned"}, state="accepted", now=NOW, wms_order_id="PO-9")
         assert orders.pending_units(conn, C) == {("S1", "MAIN"): 4}  # S2's part is reserved in the warehouse

@@ -40,16 +40,19 @@ def test_a_part_still_waiting_for_stock_keeps_the_order_where_it_is(engine: Engi
     lines = (store.PartLine(1, 1, "S1", 1),)
     with engine.begin() as conn:
         store.save_binding(conn, "default", 21, state="planned", now=NOW)
-        first, second = store.plan_parts(
-            conn,
-            "default",
-            21,
-            1,
-            [
-                store.NewPart(1, "MAIN", "A", "CDEK", "B-21-1", lines),
-                store.NewPart(2, "MAIN", "B", "CDEK", "B-21-2", lines),
-            ],
-            now=NOW,
+        first, second = (
+            p.id
+            for p in store.plan_parts(
+                conn,
+                "default",
+                21,
+                1,
+                [
+                    store.NewPart(1, "MAIN", "A", "CDEK", "B-21-1", lines),
+                    store.NewPart(2, "MAIN", "B", "CDEK", "B-21-2", lines),
+                ],
+                now=NOW,
+            )
         )
         store.move_part(conn, first, expected={"planned"}, state="accepted", now=NOW, wms_order_id="PO-1")
         store.update_part_from_wms(

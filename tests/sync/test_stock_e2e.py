@@ -155,7 +155,7 @@ def test_the_oversell_guard_holds_sold_units_until_the_warehouse_reserves_them(
         before = shop_quantities(shop)[sku]
         line = order_store.PartLine(basket_id=1, shipment_id=1, sku=sku, qty=2)
         with engine.begin() as conn:
-            [part_id] = order_store.plan_parts(
+            [part] = order_store.plan_parts(
                 conn,
                 "default",
                 501,
@@ -170,7 +170,7 @@ def test_the_oversell_guard_holds_sold_units_until_the_warehouse_reserves_them(
         accepted = client.create_picking_order(order, idempotency_key="guard-test-501-1")
         with engine.begin() as conn:
             order_store.move_part(
-                conn, part_id, expected={"planned"}, state="accepted", now=NOW, wms_order_id=accepted.id
+                conn, part.id, expected={"planned"}, state="accepted", now=NOW, wms_order_id=accepted.id
             )
         assert available(client)[sku] == before - 2  # the warehouse reserved them
         sync_stock(engine, client, shop_side, OPTIONS, clock=CLOCK)

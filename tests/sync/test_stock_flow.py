@@ -395,7 +395,7 @@ def test_units_sold_and_not_yet_reserved_are_held_back_until_the_warehouse_reser
     assert shop.quantities[1001] == 6
     # The orders flow planned a picking order of 2 x SKU-0001 from MAIN: not reserved in the warehouse yet.
     with engine.begin() as conn:
-        [part_id] = order_store.plan_parts(
+        [part] = order_store.plan_parts(
             conn,
             "default",
             77,
@@ -411,7 +411,7 @@ def test_units_sold_and_not_yet_reserved_are_held_back_until_the_warehouse_reser
     assert shop.quantities[1001] == 4 and guarded.written == 1, "sold units are not offered again"
     # The warehouse accepts it and reserves the units: they leave its availability and the guard lets go.
     with engine.begin() as conn:
-        assert order_store.move_part(conn, part_id, expected={"planned"}, state="accepted", now=T0)
+        assert order_store.move_part(conn, part.id, expected={"planned"}, state="accepted", now=T0)
     warehouse.set("SKU-0001", 3, "MAIN")
     sync_stock(engine, warehouse, shop, OPTIONS, clock=CLOCK)
     assert shop.quantities[1001] == 4, "counted once, not twice"

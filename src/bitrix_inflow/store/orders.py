@@ -366,11 +366,11 @@ def plan_parts(
     parts: Sequence[NewPart],
     *,
     now: dt.datetime,
-) -> list[int]:
+) -> list[Part]:
     """Store a plan before anything is sent: each part with its lines and an idempotency key chosen now, once,
     so every retry of its creation sends the same key. A second plan of the same generation, or a live part for
-    a (zone, carrier) that has one, is refused by the schema."""
-    ids: list[int] = []
+    a (zone, carrier) that has one, is refused by the schema. Returns the parts as stored."""
+    stored: list[Part] = []
     insert_part = prepared(
         ("plan_part", conn.dialect.name), lambda: order_parts.insert().returning(order_parts.c.id)
     )
@@ -378,6 +378,7 @@ def plan_parts(
     try:
         with conn.begin_nested():
             for part in parts:
+                key = uuid.uuid4().hex
                 part_id = conn.execute(
                     insert_part,
                     {
@@ -389,7 +390,7 @@ def plan_parts(
                         "zone": part.zone,
                         "carrier": part.carrier,
                         "external_ref": part.external_ref,
-                        "idempotency_key": uuid.uuid4().hex,
+                        "idempotency_key": key,
                         "state": part.state,
                         "created_at": now,
                         "updated_at": now,
@@ -409,18 +410,37 @@ def plan_parts(
                         for number, line in enumerate(part.lines, start=1)
                     ],
                 )
-                ids.append(int(part_id))
+                stored.append(
+                    Part(
+                        id=int(part_id),
+                        bitrix_order_id=order_id,
+                        generation=generation,
+                        part_no=part.part_no,
+                        warehouse=part.warehouse,
+                        zone=part.zone,
+                        carrier=part.carrier,
+                        external_ref=part.external_ref,
+                        idempotency_key=key,
+                        wms_order_id=None,
+                        state=part.state,
+                        wms_status=None,
+                        wms_version=None,
+                        lines=tuple(part.lines),
+                    )
+                )
     except IntegrityError as exc:
         raise ConflictError(
             f"order {order_id}: generation {generation} is planned already, or one of its (zone, carrier) groups "
             "still has a live picking order"
         ) from exc
-    return ids
+    return stored
 
 
 def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
-    def build_parts() -> Any:
-        p = order_parts.c
+    """The order's parts with their lines, in one statement (parts joined to their lines)."""
+
+    def build() -> Any:
+        p, ln = order_parts.c, order_part_lines.c
         return (
             select(
                 p.id,
@@ -438,32 +458,28 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
                 p.wms_version,
                 p.tracking_carrier,
                 p.tracking_number,
+                ln.basket_id,
+                ln.shipment_id,
+                ln.sku,
+                ln.qty,
             )
+            .select_from(order_parts.outerjoin(order_part_lines, ln.part_id == p.id))
             .where(p.connection_id == bindparam("p_connection"), p.bitrix_order_id == bindparam("p_order"))
-            .order_by(p.generation, p.part_no)
+            .order_by(p.generation, p.part_no, ln.line_no)
         )
 
-    def build_lines() -> Any:
-        ln = order_part_lines.c
-        return (
-            select(ln.part_id, ln.basket_id, ln.shipment_id, ln.sku, ln.qty)
-            .where(ln.part_id.in_(bindparam("p_parts", expanding=True)))
-            .order_by(ln.part_id, ln.line_no)
-        )
-
-    rows = conn.execute(
-        prepared("parts_of", build_parts), {"p_connection": connection_id, "p_order": order_id}
-    ).all()
+    rows = conn.execute(prepared("parts_of", build), {"p_connection": connection_id, "p_order": order_id})
+    heads: dict[int, Any] = {}
     lines: dict[int, list[PartLine]] = {}
-    if rows:
-        found = conn.execute(prepared("lines_of", build_lines), {"p_parts": [row[0] for row in rows]})
-        for part_id, basket_id, shipment_id, sku, qty in found:
-            lines.setdefault(int(part_id), []).append(
-                PartLine(int(basket_id), int(shipment_id), sku, int(qty))
-            )
+    for row in rows:
+        part_id = int(row.id)
+        heads.setdefault(part_id, row)
+        found = lines.setdefault(part_id, [])
+        if row.sku is not None:
+            found.append(PartLine(int(row.basket_id), int(row.shipment_id), row.sku, int(row.qty)))
     return [
         Part(
-            id=int(row.id),
+            id=part_id,
             bitrix_order_id=int(row.bitrix_order_id),
             generation=row.generation,
             part_no=row.part_no,
@@ -476,20 +492,25 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
             state=row.state,
             wms_status=row.wms_status,
             wms_version=row.wms_version,
-            lines=tuple(lines.get(int(row.id), ())),
+            lines=tuple(lines[part_id]),
             tracking_carrier=row.tracking_carrier,
             tracking_number=row.tracking_number,
         )
-        for row in rows
+        for part_id, row in heads.items()
     ]
 
 
 def part_by_wms_id(conn: Connection, connection_id: str, wms_order_id: str) -> Part | None:
     """The part the warehouse knows as ``wms_order_id`` (None: a picking order the service did not create)."""
-    row = conn.execute(
-        select(order_parts.c.bitrix_order_id).where(
-            order_parts.c.connection_id == connection_id, order_parts.c.wms_order_id == wms_order_id
+
+    def build() -> Any:
+        c = order_parts.c
+        return select(c.bitrix_order_id).where(
+            c.connection_id == bindparam("p_connection"), c.wms_order_id == bindparam("p_wms")
         )
+
+    row = conn.execute(
+        prepared("order_of_wms_id", build), {"p_connection": connection_id, "p_wms": wms_order_id}
     ).first()
     if row is None:
         return None

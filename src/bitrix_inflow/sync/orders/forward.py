@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -152,11 +153,8 @@ def _forward(
         )
         if dry_run:
             return ForwardReport(order_id, "planned", plan=planned)
-        _store_plan(run, generation, planned, options.warehouse)
-        with reading(run.engine).connect() as conn:
-            live = [
-                p for p in store.parts_of(conn, run.connection_id, order_id) if p.state in LIVE_PART_STATES
-            ]
+        live = _store_plan(run, generation, planned, options.warehouse)
+        parts = [*parts, *live]
     elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
         p.state == "planned" for p in live
     ):
@@ -169,9 +167,12 @@ def _forward(
     if dry_run:
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
-    _send_all(run, wms, live, report)
-    with reading(run.engine).connect() as conn:
-        parts_now = store.parts_of(conn, run.connection_id, order_id)
+    changed = _send_all(run, wms, live, report)
+    if changed is None:  # a part another run moved meanwhile: read what it left
+        with reading(run.engine).connect() as conn:
+            parts_now = store.parts_of(conn, run.connection_id, order_id)
+    else:
+        parts_now = [changed.get(p.id, p) for p in parts]
     now_live = [p for p in parts_now if p.state in LIVE_PART_STATES]
     failed = [p for p in parts_now if p.generation == generation and p.state == "failed"]
     if now_live and not failed and all(p.state == "accepted" for p in now_live):
@@ -243,7 +244,9 @@ def _held(run: OrderRun, state: str, reasons: list[str], *, dry_run: bool) -> Fo
     return ForwardReport(order_id, state, reasons)
 
 
-def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedPart], warehouse: str) -> None:
+def _store_plan(
+    run: OrderRun, generation: int, planned: Sequence[split.PlannedPart], warehouse: str
+) -> list[store.Part]:
     order_id = run.order_id
     parts = [
         store.NewPart(
@@ -270,20 +273,25 @@ def _store_plan(run: OrderRun, generation: int, planned: Sequence[split.PlannedP
             seen_version=run.order.version,
             now=now,
         )
-        store.plan_parts(conn, run.connection_id, order_id, generation, parts, now=now)
+        stored = store.plan_parts(conn, run.connection_id, order_id, generation, parts, now=now)
         detail = {"parts": [{"ref": p.external_ref, "zone": p.zone, "carrier": p.carrier} for p in parts]}
         store.add_timeline(
             conn, run.connection_id, order_id, source="service", kind="planned", detail=detail, now=now
         )
+    return stored
 
 
-def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport) -> None:
+def _send_all(
+    run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], report: ForwardReport
+) -> dict[int, store.Part] | None:
     """The order's parts to the warehouse: all marked ``sending`` in one transaction before the first request
     (each may have gone from then on), the answers recorded in one transaction after the last, or as far as the
     requests got when one fails. A part whose answer was not recorded stays ``sending`` and is sent again with its
     key, which the warehouse answers with the same picking order. (A plan is stored ``planned``, not already
-    ``sending``: a crash between the two then leaves parts a held order does not send.)"""
+    ``sending``: a crash between the two then leaves parts a held order does not send.) Returns the parts it
+    moved as they are now, or None when another run moved one meanwhile (then only the database knows)."""
     mine: list[tuple[store.Part, str]] = []  # each part this run sends, and the state it had before
+    raced = False
     with run.engine.begin() as conn:
         for part in parts:
             if part.state == "accepted":
@@ -291,6 +299,7 @@ def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], repor
             if part.state in ("planned", "short") and not store.move_part(
                 conn, part.id, expected={part.state}, state="sending", now=run.clock.now()
             ):
+                raced = True
                 continue  # another worker took it
             mine.append((part, part.state))
     answers: list[tuple[store.Part, PickingOrder | Exception]] = []
@@ -305,8 +314,10 @@ def _send_all(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part], repor
         unsent = (
             [(p, before) for p, before in mine[len(answers) + 1 :] if before != "sending"] if stopped else []
         )
-        if answers or unsent:
-            _record_answers(run, answers, report, unsent=unsent)
+        recorded = _record_answers(run, answers, report, unsent=unsent) if answers or unsent else {}
+    if raced or recorded is None:
+        return None
+    return {part.id: recorded.get(part.id, replace(part, state="sending")) for part, _ in mine}
 
 
 def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder | Exception:
@@ -332,20 +343,30 @@ def _record_answers(
     report: ForwardReport,
     *,
     unsent: Sequence[tuple[store.Part, str]] = (),
-) -> None:
+) -> dict[int, store.Part] | None:
+    """The answers in one transaction. Returns each part as it now is, or None when one had been moved by another
+    run meanwhile."""
     accepted: list[tuple[store.Part, PickingOrder]] = []
+    now_is: dict[int, store.Part] = {}
+    raced = False
+
+    def moved_to(part: store.Part, state: str, **changes: Any) -> bool:
+        nonlocal raced
+        if store.move_part(conn, part.id, expected={"sending"}, state=state, now=now, **changes):
+            now_is[part.id] = replace(part, state=state, **{k: v for k, v in changes.items() if k != "error"})
+            return True
+        raced = True
+        return False
+
     with run.engine.begin() as conn:
         now = run.clock.now()
         for part, before in unsent:
-            store.move_part(conn, part.id, expected={"sending"}, state=before, now=now)
+            moved_to(part, before)
         for part, answer in answers:
             if isinstance(answer, PickingOrder):
-                moved = store.move_part(
-                    conn,
-                    part.id,
-                    expected={"sending"},
-                    state="accepted",
-                    now=now,
+                moved = moved_to(
+                    part,
+                    "accepted",
                     wms_order_id=answer.id,
                     wms_status=answer.status.value,
                     wms_version=answer.version,
@@ -363,7 +384,7 @@ def _record_answers(
                     for s in answer.shortages
                 ]
                 error = {"shortages": shortages}
-                store.move_part(conn, part.id, expected={"sending"}, state="short", now=now, error=error)
+                moved_to(part, "short", error=error)
                 if part.state != "short":  # still short on a scheduled retry: the timeline says it once
                     _timeline(conn, run, "short", {"ref": part.external_ref, **error}, now=now)
                 report.reasons.append(f"{part.external_ref}: the warehouse is short ({shortages})")
@@ -371,7 +392,7 @@ def _record_answers(
                 # An unknown SKU or warehouse: retrying the same request cannot succeed; a person fixes the link
                 # or the configuration (the binding says which), then retries the order.
                 error2 = {"error": str(answer)}
-                store.move_part(conn, part.id, expected={"sending"}, state="failed", now=now, error=error2)
+                moved_to(part, "failed", error=error2)
                 _timeline(conn, run, "failed", {"ref": part.external_ref, **error2}, now=now)
                 store.save_binding(
                     conn, run.connection_id, run.order_id, state="blocked", reason=str(answer), now=now
@@ -380,6 +401,7 @@ def _record_answers(
                 report.reasons.append(f"{part.external_ref}: {answer}")
     for part, answer in accepted:
         log.info("orders.part_accepted", order_id=run.order_id, ref=part.external_ref, wms_order_id=answer.id)
+    return None if raced else now_is
 
 
 def _timeline(
