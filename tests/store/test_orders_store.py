@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store import orders
+from bitrix_inflow.store import incidents, orders
 from bitrix_inflow.store.orders import NewPart, PartLine
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -116,15 +116,28 @@ def test_old_event_ids_are_forgotten_new_ones_kept(engine: Engine) -> None:
         assert not orders.first_delivery(conn, C, "new", now=NOW)
 
 
-def test_a_conflict_is_recorded_once_per_subject(engine: Engine) -> None:
+def test_an_incident_is_opened_once_per_subject_and_resolved_once_with_its_trail(engine: Engine) -> None:
     with engine.begin() as conn:
         detail = {"part": "B-14-1", "status": "PICKING"}
-        assert orders.open_conflict(
-            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, now=NOW
+        ways = ["dismiss"]
+        first = incidents.open_incident(
+            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, ways_out=ways, now=NOW
         )
-        assert not orders.open_conflict(
-            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, now=NOW
+        assert first is not None
+        again = incidents.open_incident(
+            conn, C, 14, kind="edit_after_picking", subject="B-14-1", detail=detail, ways_out=ways, now=NOW
         )
+        assert again is None
+        assert [i.id for i in incidents.listed(conn, C)] == [first]
+        assert incidents.resolve(conn, first, resolution={"way_out": "dismiss"}, actor="ops", now=NOW)
+        assert not incidents.resolve(conn, first, resolution={"way_out": "dismiss"}, actor="ops", now=NOW)
+        assert incidents.listed(conn, C) == []
+        assert [(e.actor, e.action) for e in incidents.trail(conn, first)] == [
+            ("service", "opened"),
+            ("ops", "resolved"),
+        ]
+        assert incidents.move_notice(conn, first, expected={"pending"}, state="telling", now=NOW)
+        assert not incidents.move_notice(conn, first, expected={"pending"}, state="telling", now=NOW)
 
 
 def test_cursors_and_the_timeline_round_trip(engine: Engine) -> None:

@@ -24,7 +24,7 @@ from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
-from bitrix_inflow.store.tables import jobs, order_bindings, order_conflicts, order_parts
+from bitrix_inflow.store.tables import incidents, jobs, order_bindings, order_parts
 from bitrix_inflow.sync.orders import forward as forward_module
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
@@ -563,7 +563,7 @@ def test_an_edit_after_picking_started_is_recorded_and_the_picking_order_stands(
     assert report is not None and report.outcome == "conflict"
     assert [o["status"] for o in sides.wms_orders()] == ["PICKING"]  # not cancelled, nothing new sent
     with engine.connect() as conn:
-        conflicts = conn.execute(select(order_conflicts.c.kind, order_conflicts.c.detail)).all()
+        conflicts = conn.execute(select(incidents.c.kind, incidents.c.detail)).all()
         parts = order_store.parts_of(conn, "default", order_id)
     [(kind, detail)] = conflicts
     assert kind == "edit_after_picking" and detail["wanted"][0]["qty"] == 3 and detail["had"][0]["qty"] == 1
@@ -590,7 +590,7 @@ def test_an_edit_meeting_a_picking_order_that_moved_unseen_keeps_it_and_sends_no
             p.external_ref: (p.state, p.wms_status) for p in order_store.parts_of(conn, "default", order_id)
         }
         binding = order_store.load_binding(conn, "default", order_id)
-        kinds = [k for (k,) in conn.execute(select(order_conflicts.c.kind))]
+        kinds = [k for (k,) in conn.execute(select(incidents.c.kind))]
     assert parts == {f"B-{order_id}-1": ("accepted", "PICKED"), f"B-{order_id}r2-1": ("dropped", None)}
     assert kinds == ["edit_after_picking"]
     assert binding is not None and binding.state == "forwarded"  # statuses follow the part that stands
@@ -856,7 +856,7 @@ def test_an_order_cancelled_in_the_shop_after_it_went_is_a_conflict_not_an_edit(
     assert report is not None and report.outcome == "conflict"
     assert [o["status"] for o in sides.wms_orders()] == ["NEW"]  # nothing cancelled or re-sent by this flow
     with engine.connect() as conn:
-        kinds = [k for (k,) in conn.execute(select(order_conflicts.c.kind))]
+        kinds = [k for (k,) in conn.execute(select(incidents.c.kind))]
     assert kinds == ["cancelled_in_shop"]
 
 

@@ -24,8 +24,8 @@ from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
 from bitrix_inflow.service import build_registry, worker_settings
+from bitrix_inflow.store import incidents, status_map
 from bitrix_inflow.store import orders as store
-from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders import jobs as orders_jobs
 from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders, order_lock_key
@@ -164,7 +164,7 @@ def show(
         binding = store.load_binding(conn, connection, order_id)
         parts = store.parts_of(conn, connection, order_id)
         events = store.timeline(conn, connection, order_id)
-        conflicts = store.conflicts_of(conn, connection, order_id)
+        conflicts = incidents.of_order(conn, connection, order_id)
         order_jobs = queue.list_jobs(conn, lock_key=order_lock_key(connection, order_id), limit=20)
     if binding is None:
         fail(f"order {order_id} has not been seen by the service (is it older than [orders] go_live?)")
@@ -190,11 +190,14 @@ def show(
         )
     console.print(table)
     if conflicts:
-        found = Table(title="conflicts (a person decides)", header_style="bold")
-        for column in ("since", "kind", "about", "state", "detail"):
+        found = Table(
+            title="incidents (a person decides: bitrix-inflow incidents show ID)", header_style="bold"
+        )
+        for column in ("id", "since", "kind", "about", "state", "detail"):
             found.add_column(column, overflow="fold")
         for conflict in conflicts:
             found.add_row(
+                str(conflict.id),
                 conflict.created_at.isoformat(timespec="seconds"),
                 conflict.kind,
                 escape(conflict.subject),

@@ -20,11 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.domain.split import PlanLine
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store.sql import dialect_insert, insert_ignoring_conflict, param, prepared
+from bitrix_inflow.store.sql import dialect_insert, param, prepared
 from bitrix_inflow.store.tables import (
     inflow_events,
     order_bindings,
-    order_conflicts,
     order_part_lines,
     order_parts,
     order_timeline,
@@ -601,77 +600,6 @@ def prune_events(conn: Connection, *, received_before: dt.datetime) -> int:
     """Forget webhook event ids old enough that no retry of theirs can still come."""
     result = conn.execute(delete(inflow_events).where(inflow_events.c.received_at < received_before))
     return int(result.rowcount)
-
-
-def open_conflict(
-    conn: Connection,
-    connection_id: str,
-    order_id: int,
-    *,
-    kind: str,
-    subject: str,
-    detail: Mapping[str, Any],
-    now: dt.datetime,
-) -> bool:
-    """Record what a person must decide, once per (order, kind, subject); True when it is new."""
-    values = {
-        "connection_id": connection_id,
-        "bitrix_order_id": order_id,
-        "kind": kind,
-        "subject": subject,
-        "detail": dict(detail),
-        "state": "open",
-        "created_at": now,
-    }
-    index = ["connection_id", "bitrix_order_id", "kind", "subject"]
-    return insert_ignoring_conflict(conn, order_conflicts, values, index) is not None
-
-
-@dataclass(frozen=True)
-class OpenConflict:
-    kind: str
-    subject: str
-    state: str
-    detail: Mapping[str, Any]
-    created_at: dt.datetime
-
-
-def conflicts_of(conn: Connection, connection_id: str, order_id: int) -> list[OpenConflict]:
-    c = order_conflicts.c
-    rows = conn.execute(
-        select(c.kind, c.subject, c.state, c.detail, c.created_at)
-        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
-        .order_by(c.id)
-    ).all()
-    return [
-        OpenConflict(kind, subject, state, dict(detail or {}), at)
-        for kind, subject, state, detail, at in rows
-    ]
-
-
-def resolve_conflicts(conn: Connection, connection_id: str, order_id: int, *, kind: str) -> int:
-    """The order's open conflicts of ``kind`` are settled (what they asked for happened after all)."""
-    c = order_conflicts.c
-    result = conn.execute(
-        update(order_conflicts)
-        .where(
-            c.connection_id == connection_id, c.bitrix_order_id == order_id, c.kind == kind, c.state == "open"
-        )
-        .values(state="resolved")
-    )
-    return int(result.rowcount)
-
-
-def orders_with_open_conflicts(conn: Connection, connection_id: str, kind: str, *, limit: int) -> list[int]:
-    c = order_conflicts.c
-    rows = conn.execute(
-        select(c.bitrix_order_id)
-        .where(c.connection_id == connection_id, c.kind == kind, c.state == "open")
-        .distinct()
-        .order_by(c.bitrix_order_id)
-        .limit(limit)
-    ).all()
-    return [int(order_id) for (order_id,) in rows]
 
 
 def add_timeline(

@@ -362,8 +362,10 @@ inflow_events = Table(
 )
 
 # What a person must decide (an edit after picking started, a status the shop refused): recorded once per subject.
-order_conflicts = Table(
-    "order_conflicts",
+# What a person must decide (picking errors, refused cancellations and statuses, edits after picking): one row per
+# (order, kind, subject), so retries and restarts can never open it twice, nor tell the manager twice.
+incidents = Table(
+    "incidents",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
@@ -372,12 +374,33 @@ order_conflicts = Table(
     Column(
         "subject", String(100), nullable=False
     ),  # what it is about (a part's reference, a status), "" for none
-    Column("detail", JSON(), nullable=False),
+    Column("detail", JSON(), nullable=False),  # what happened: SKU, bin, reason, what was wanted
+    Column("ways_out", JSON(), nullable=False),  # the ways out a person may choose, in order
     Column("state", String(12), nullable=False),  # open | resolved
+    # pending → telling (a request may have reached the shop) → told; not_needed for settled ones carried over
+    Column("notice_state", String(12), nullable=False),
+    Column("notice_kind", String(16)),  # task | notification
+    Column("notice_ref", String(64)),  # the task's or notification's id in the shop
+    Column("resolution", JSON()),  # the way out taken, by whom
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Column("resolved_at", UtcDateTime()),
-    UniqueConstraint("connection_id", "bitrix_order_id", "kind", "subject", name="uq_order_conflicts_kind"),
+    UniqueConstraint("connection_id", "bitrix_order_id", "kind", "subject", name="uq_incidents_kind"),
 )
+Index("ix_incidents_state", incidents.c.connection_id, incidents.c.state, incidents.c.kind)
+
+# Who did what to an incident, when: appended only.
+incident_audit = Table(
+    "incident_audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("incident_id", BigId, ForeignKey("incidents.id"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),  # service, or the person (cli user, console user)
+    Column("action", String(32), nullable=False),  # opened | told | chose | resolved | failed
+    Column("detail", JSON(), nullable=False),
+)
+Index("ix_incident_audit_incident", incident_audit.c.incident_id, incident_audit.c.id)
 
 # An order's history for `orders show`: what happened to it, from which side, appended only.
 order_timeline = Table(

@@ -218,9 +218,14 @@ def test_offline_queue_keeps_the_latest_state_per_object(shop: RunningSandbox, r
     app = _app(shop, rest)
     assert app("event.bind", {"event": "OnSaleOrderSaved", "event_type": "offline"}).json()["result"] is True
     try:
-        assert {"event": "ONSALEORDERSAVED", "handler": "", "auth_type": "0", "offline": 1} in app(
-            "event.get"
-        ).json()["result"]
+        bound = {
+            "event": "ONSALEORDERSAVED",
+            "handler": "",
+            "auth_type": "0",
+            "offline": 1,
+            "connector_id": "",
+        }
+        assert bound in app("event.get").json()["result"]
         app("event.offline.get", {"clear": 1, "limit": 1000})  # drop whatever earlier tests queued
         order = place(shop, (1, 1))
         for comment in ("first", "second", "third"):
@@ -247,29 +252,35 @@ def test_a_write_with_the_bindings_auth_connector_queues_no_offline_event(
     shop: RunningSandbox, rest: Any, place: Any
 ) -> None:
     """offline-events.md, "How to avoid cycles": writes carrying the binding's auth_connector (alone or on the
-    outer batch) cause no record in that queue; other writes still do; a plan without the feature ignores it."""
+    outer batch) cause no record in that queue, which is read with the same key (event-offline-get.md); other
+    writes still do; a plan without the feature refuses the key."""
     app = _app(shop, rest)
     bound = {"event": "OnSaleOrderSaved", "event_type": "offline", "auth_connector": "inflow-sync"}
     assert app("event.bind", bound).json()["result"] is True
+    key = {"auth_connector": "inflow-sync"}
     try:
+        assert {"event": "ONSALEORDERSAVED", "offline": 1, "connector_id": "inflow-sync"}.items() <= next(
+            b for b in app("event.get").json()["result"] if b["offline"]
+        ).items()
         order = place(shop, (1, 1))
-        app("event.offline.get", {"clear": 1, "limit": 1000})
-        mine = {"id": order["id"], "fields": {"comments": "ours"}, "auth_connector": "inflow-sync"}
+        app("event.offline.get", {"clear": 1, "limit": 1000, **key})
+        mine = {"id": order["id"], "fields": {"comments": "ours"}, **key}
         app("sale.order.update", mine)
         command = f"sale.order.update?id={order['id']}&fields[comments]=ours-in-a-batch"
-        batch = app("batch", {"cmd": {"a": command}, "auth_connector": "inflow-sync"}).json()["result"]
+        batch = app("batch", {"cmd": {"a": command}, **key}).json()["result"]
         assert batch["result_error"] == []
-        assert app("event.offline.get", {"clear": 1}).json()["result"]["events"] == []
+        assert app("event.offline.get", {"clear": 1, **key}).json()["result"]["events"] == []
 
         app("sale.order.update", {"id": order["id"], "fields": {"comments": "a manager's edit"}})
-        [theirs] = app("event.offline.get", {"clear": 1}).json()["result"]["events"]
+        assert app("event.offline.get", {"clear": 1}).json()["result"]["events"] == []  # not the key's queue
+        [theirs] = app("event.offline.get", {"clear": 1, **key}).json()["result"]["events"]
         assert theirs["EVENT_DATA"]["FIELDS"]["ID"] == order["id"]
 
-        shop.control.settings(auth_connector=False)  # a plan below Pro: the key does nothing
+        shop.control.settings(auth_connector=False)  # a plan below Pro: a key is refused
         try:
             assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {"value": "N"}
-            app("sale.order.update", mine)
-            assert len(app("event.offline.get", {"clear": 1}).json()["result"]["events"]) == 1
+            refused = app("sale.order.update", mine)
+            assert refused.status_code == 403 and refused.json()["error"] == "WRONG_LICENSE"
         finally:
             shop.control.settings(auth_connector=True)
         assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {"value": "Y"}

@@ -9,7 +9,8 @@ from bitrix_inflow.sandboxes.bitrix import RunningSandbox
 
 def test_system_and_personal_notifications_are_recorded(shop: RunningSandbox, rest: Any) -> None:
     first = rest.ok(
-        "im.notify.system.add", {"USER_ID": 1, "MESSAGE": "Order 5: [b]picking error[/b]", "TAG": "WMS|5"}
+        "im.notify.system.add",
+        {"USER_ID": 1, "MESSAGE": "Order 5: [b]picking error[/b]", "TAG": "WMS|5", "CLIENT_ID": "inflow"},
     )
     second = rest.ok("im.notify.personal.add", {"user_id": "1", "message": "lower-case keys work too"})
     assert isinstance(first["result"], int)
@@ -18,6 +19,33 @@ def test_system_and_personal_notifications_are_recorded(shop: RunningSandbox, re
     assert stored["message"] == "Order 5: [b]picking error[/b]"
     assert stored["kind"] == "system"
     assert shop.control.entity("notifications", second["result"])["kind"] == "personal"
+
+
+def test_a_tag_replaces_the_notification_that_had_it_and_needs_a_client_through_a_webhook(
+    shop: RunningSandbox, rest: Any
+) -> None:
+    """im-notify-system-add.md: adding a notification with an existing tag removes the others with it; through a
+    webhook the tag is passed with CLIENT_ID (what a call without it answers is not documented: a guess)."""
+    tagged = {"USER_ID": 2, "MESSAGE": "first", "TAG": "BI-77", "CLIENT_ID": "inflow"}
+    first = rest.ok("im.notify.system.add", tagged)["result"]
+    second = rest.ok("im.notify.system.add", {**tagged, "MESSAGE": "second"})["result"]
+    others = rest.ok("im.notify.system.add", {**tagged, "CLIENT_ID": "another-client"})["result"]
+    kept = [n for n in shop.control.entities("notifications") if n["tag"] == "BI-77"]
+    assert sorted(n["id"] for n in kept) == sorted([second, others]) and first not in [n["id"] for n in kept]
+    refused = rest.error("im.notify.system.add", {"USER_ID": 2, "MESSAGE": "x", "TAG": "BI-78"}, status=400)
+    assert refused["error"] == "CLIENT_ID_EMPTY"
+    assert not [n for n in shop.control.entities("notifications") if n["tag"] == "BI-78"]
+
+
+def test_a_task_for_an_unknown_user_is_refused_and_tasks_are_found_by_title(
+    cloud_shop: RunningSandbox, cloud_rest: Any
+) -> None:
+    unknown = cloud_rest.error("tasks.task.add", {"fields": {"TITLE": "x", "RESPONSIBLE_ID": 99}}, status=400)
+    assert unknown["error"] == "ERROR_CORE"
+    made = cloud_rest.ok("tasks.task.add", {"fields": {"TITLE": "[BI-9] Picking error", "RESPONSIBLE_ID": 2}})
+    found = cloud_rest.ok("tasks.task.list", {"filter": {"%TITLE": "[BI-9]"}})
+    assert [t["id"] for t in found["result"]["tasks"]] == [made["result"]["task"]["id"]]
+    assert cloud_rest.ok("tasks.task.list", {"filter": {"%TITLE": "[BI-10]"}})["result"]["tasks"] == []
 
 
 def test_task_add_on_bitrix24(cloud_shop: RunningSandbox, cloud_rest: Any) -> None:

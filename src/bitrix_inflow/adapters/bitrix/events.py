@@ -37,41 +37,53 @@ class Events:
             raise PermanentError(f"feature.get: expected value Y or N for {code}, got {value!r}")
         return bool(value == "Y")
 
-    def bind_offline(self, event: str) -> bool:
-        """The offline binding of ``event`` with the service's ``auth_connector``, made unless the application
-        already has one (``event.get`` lists its bindings). True when it was made now."""
+    def bind_offline(self, event: str, *, connector: str | None) -> bool:
+        """The offline binding of ``event`` under ``connector`` (the source key the service's writes carry; None:
+        no key, where the plan has none), made unless the application already has it (``event.get`` lists its
+        bindings). True when it was made now."""
         listed = replies.rows(self._transport.call("event.get").get("result"), field="event.get.result")
-        if any(_is_offline(row, event) for row in listed):
+        if any(_is_offline(row, event, connector) for row in listed):
             return False
-        self._transport.call(
-            "event.bind",
-            {"event": event, "event_type": "offline", "auth_connector": self._settings.auth_connector},
-        )
+        params: dict[str, Any] = {"event": event, "event_type": "offline"}
+        if connector:
+            params["auth_connector"] = connector
+        self._transport.call("event.bind", params)
         return True
 
-    def take_offline(self, process_id: str | None, *, limit: int = PAGE) -> OfflineBatch:
-        """A page of the queue, reserved (``clear=0``) rather than removed: nothing is lost if the reader dies
-        before acting on it. ``process_id`` re-reads a reservation made before. A plan without
-        ``rest_offline_extended`` removes the records at once and answers no process id."""
-        params: dict[str, Any] = {"clear": 0, "limit": limit}
+    def take_offline(
+        self, process_id: str | None, *, connector: str | None, reserve: bool, limit: int = PAGE
+    ) -> OfflineBatch:
+        """A page of the queue of ``connector`` (each source key has its own). ``reserve``: the records are
+        reserved (``clear=0``) rather than removed, so nothing is lost if the reader dies before acting on them;
+        only plans with ``rest_offline_extended`` allow it. ``process_id`` re-reads an earlier reservation."""
+        params: dict[str, Any] = {"clear": 0 if reserve else 1, "limit": limit}
         if process_id:
             params["process_id"] = process_id
+        if connector:
+            params["auth_connector"] = connector
         # Not repeated after a timeout: a lost answer's reservation is unknown to the reader; the poll covers it.
         reply = self._transport.call("event.offline.get", params, idempotent=False)
         body = replies.obj(reply.get("result"), field="event.offline.get.result")
-        chosen = body.get("process_id")
+        chosen = body.get("process_id") if reserve else None
         records = tuple(
             _record(row) for row in replies.rows(body.get("events") or [], field="event.offline.get.events")
         )
         return OfflineBatch(str(chosen) if chosen else None, records, full=len(records) >= limit)
 
-    def clear_offline(self, process_id: str) -> None:
+    def clear_offline(self, process_id: str, *, connector: str | None) -> None:
         """``event.offline.clear``: the reservation acted on leaves the queue (clearing twice is harmless)."""
-        self._transport.call("event.offline.clear", {"process_id": process_id})
+        params: dict[str, Any] = {"process_id": process_id}
+        if connector:
+            params["auth_connector"] = connector
+        self._transport.call("event.offline.clear", params)
 
 
-def _is_offline(row: Mapping[str, Any], event: str) -> bool:
-    return str(row.get("event", "")).upper() == event.upper() and str(row.get("offline", "0")) == "1"
+def _is_offline(row: Mapping[str, Any], event: str, connector: str | None) -> bool:
+    """An offline binding of ``event`` under ``connector`` (a listing without ``connector_id`` cannot tell keys
+    apart: any offline binding of the event counts)."""
+    if str(row.get("event", "")).upper() != event.upper() or str(row.get("offline", "0")) != "1":
+        return False
+    return "connector_id" not in row or str(row.get("connector_id") or "") == (connector or "")
 
 
 def _record(row: Mapping[str, Any]) -> OfflineRecord:

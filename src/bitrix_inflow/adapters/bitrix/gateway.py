@@ -146,19 +146,25 @@ class BitrixGateway:
         offline queue without clearing it; ``rest_auth_connector``: writes that stay out of it)."""
         return self._events.feature(code)
 
-    def bind_offline(self, event: str) -> bool:
-        """The application's offline binding of ``event`` (with ``settings.auth_connector``), made unless it
-        exists. True when made now. Needs an administrator's application token."""
-        return self._events.bind_offline(event)
+    def offline_connector(self) -> str | None:
+        """The source key of the service's offline queue and writes: ``auth_connector`` when it reads the queue
+        and the plan has ``rest_auth_connector``, else None (no key: a plan without the feature refuses one)."""
+        return self.transport.connector()
 
-    def take_offline(self, process_id: str | None = None) -> OfflineBatch:
-        """Up to 50 records of the offline queue, reserved under a process id until ``clear_offline``
-        (``process_id`` re-reads an earlier reservation)."""
-        return self._events.take_offline(process_id)
+    def bind_offline(self, event: str) -> bool:
+        """The application's offline binding of ``event`` under ``offline_connector()``, made unless it exists.
+        True when made now. Needs an administrator's application token."""
+        return self._events.bind_offline(event, connector=self.offline_connector())
+
+    def take_offline(self, process_id: str | None = None, *, reserve: bool = True) -> OfflineBatch:
+        """Up to 50 records of the service's offline queue: reserved under a process id until ``clear_offline``
+        (``process_id`` re-reads an earlier reservation), or, with ``reserve=False`` (plans without
+        ``rest_offline_extended``), removed as they are read."""
+        return self._events.take_offline(process_id, connector=self.offline_connector(), reserve=reserve)
 
     def clear_offline(self, process_id: str) -> None:
         """Drop a reservation's records from the offline queue, once acted on."""
-        self._events.clear_offline(process_id)
+        self._events.clear_offline(process_id, connector=self.offline_connector())
 
     # -- shipments ----------------------------------------------------------------------------------------
 
@@ -331,9 +337,21 @@ class BitrixGateway:
 
     # -- telling people -----------------------------------------------------------------------------------
 
+    def order_url(self, order_id: int) -> str:
+        """Where a person opens the order: the admin page on Site Management, the CRM store page on Bitrix24."""
+        base = self.transport.portal_url
+        if self.settings.profile == "bitrix24":
+            return f"{base}/shop/orders/details/{order_id}/"
+        return f"{base}/bitrix/admin/sale_order_view.php?ID={order_id}"
+
     def notify_manager(self, message: str, *, user_id: int | None = None, tag: str | None = None) -> Notice:
         """A system notification (``im.notify.system.add``) to the manager; BB-codes allowed."""
         return self._notifications.notify_manager(message, user_id=user_id, tag=tag)
+
+    def find_task(self, title_part: str) -> Notice | None:
+        """The newest task whose title contains ``title_part`` (``tasks.task.list``): how a task created by a call
+        whose answer was lost is found again instead of made twice. None where there is none or no tasks module."""
+        return self._notifications.find_task(title_part)
 
     def create_task(
         self,

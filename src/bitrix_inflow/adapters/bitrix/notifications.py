@@ -15,6 +15,8 @@ from .settings import BitrixSettings
 from .transport import JSON, Transport
 from .wire import format_dt
 
+CLIENT_ID = "bitrix-inflow"  # the client a webhook's notification tags belong to
+
 
 class Notifications:
     def __init__(self, transport: Transport, settings: BitrixSettings) -> None:
@@ -27,7 +29,11 @@ class Notifications:
         target = self._manager(user_id)
         if not message.strip():
             raise ValidationError("message", "must not be empty")
-        extra: JSON = {"tag": tag} if tag else {}
+        extra: JSON = {}
+        if tag:
+            # A tag replaces the earlier notification carrying it, so telling twice shows one; through a webhook it
+            # needs the client it belongs to (im-notify-system-add.md).
+            extra = {"tag": tag, "CLIENT_ID": CLIENT_ID} if self._transport.token.is_webhook else {"tag": tag}
         response = self._transport.guard(
             "im.notify.system.add",
             lambda: self._sdk_once.im.notify.system.add(user_id=target, message=message, **extra).response,
@@ -53,6 +59,28 @@ class Notifications:
                 return task
         text = f"[b]{title}[/b]\n{description}"
         return self.notify_manager(text, user_id=target, tag=None)
+
+    def find_task(self, title_part: str) -> Notice | None:
+        """The newest task whose title contains ``title_part`` (a marker the service put there), or None; None too
+        where this Bitrix has no tasks module."""
+        if not title_part.strip():
+            raise ValidationError("title_part", "must not be empty", "pass the marker the title carries")
+        try:
+            reply = self._transport.call(
+                "tasks.task.list",
+                {"filter": {"%TITLE": title_part}, "select": ["ID", "TITLE"], "order": {"ID": "desc"}},
+            )
+        except MethodNotFoundError:
+            return None
+        tasks = replies.rows(
+            replies.wrapped(reply, "tasks", "tasks.task.list"), field="tasks.task.list.tasks"
+        )
+        found = [t for t in tasks if title_part in str(t.get("title", t.get("TITLE", "")))]
+        if not found:
+            return None
+        return Notice(
+            NoticeKind.TASK, replies.payload_id(found[0].get("id", found[0].get("ID")), field="task.id")
+        )
 
     def _add_task(
         self, title: str, description: str, target: int, deadline: datetime | None

@@ -63,6 +63,10 @@ class BitrixSettings(BaseModel):
         default=300, ge=0, description="re-read orders changed this long before the dateUpdate watermark"
     )
     manager_user_id: int | None = Field(default=None, ge=1, description="Bitrix user who gets notices/tasks")
+    language: Literal["ru", "en"] = Field(
+        default="ru",
+        description="the language of the manager's tasks and notifications (the shop's language)",
+    )
     application_token: SecretStr | None = Field(
         default=None,
         description="the token the shop sends with every event (auth[application_token]) to serve's /hooks/bitrix; "

@@ -230,12 +230,29 @@ class Transport:
 
     # -- public calls -------------------------------------------------------------------------------------
 
+    @property
+    def portal_url(self) -> str:
+        """The shop's address, without ``/rest`` (and without a webhook's secret path)."""
+        return self._rest_base.removesuffix("/rest")
+
+    def connector(self) -> str | None:
+        """The ``auth_connector`` the service's calls carry: when it reads the offline queue and the plan has the
+        feature (``feature.get rest_auth_connector``; a plan without it refuses any call that carries a key). Asked
+        once an hour per portal."""
+        if not self.settings.offline_events:
+            return None
+        now = self._clock.monotonic()
+        known = _CONNECTOR_SUPPORT.get(self._rest_base)
+        if known is None or now - known[0] > CONNECTOR_RECHECK_S:
+            value = replies_value(self.call("feature.get", {"CODE": "rest_auth_connector"}))
+            known = _CONNECTOR_SUPPORT[self._rest_base] = (now, value == "Y")
+        return self.settings.auth_connector if known[1] else None
+
     def as_writer(self, params: JSON) -> JSON:
         """A write's parameters, with the ``auth_connector`` that keeps its events out of the service's own
-        offline queue (offline-events.md, "How to avoid cycles") when the service reads that queue."""
-        if not self.settings.offline_events:
-            return params
-        return {**params, "auth_connector": self.settings.auth_connector}
+        offline queue (offline-events.md, "How to avoid cycles") where there is one."""
+        key = self.connector()
+        return params if key is None else {**params, "auth_connector": key}
 
     def call(self, method: str, params: JSON | None = None, *, idempotent: bool = True) -> JSON:
         """One REST method; returns the whole envelope (``result``, ``next``, ``total``, ``time``)."""
@@ -397,6 +414,9 @@ class Transport:
 
     def send(self, method: str, params: JSON, *, idempotent: bool) -> JSON:
         """POST one request, pacing before it and retrying what is safe to retry."""
+        if method == "batch" and self.settings.offline_events and _carries_connector(params):
+            # A batch's commands may be run with the batch request's own key: it carries it too.
+            params = {**params, "auth_connector": self.settings.auth_connector}
         attempts = self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             if self.limiter is not None:
@@ -501,3 +521,20 @@ def _number(value: object) -> float | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+CONNECTOR_RECHECK_S = 3600.0
+_CONNECTOR_SUPPORT: dict[
+    str, tuple[float, bool]
+] = {}  # portal → (asked at, the plan has rest_auth_connector)
+
+
+def replies_value(reply: Mapping[str, Any]) -> object:
+    """``feature.get``'s ``{"result": {"value": "Y"}}``."""
+    result = reply.get("result")
+    return result.get("value") if isinstance(result, Mapping) else None
+
+
+def _carries_connector(params: Mapping[str, Any]) -> bool:
+    commands = params.get("cmd")
+    return isinstance(commands, Mapping) and any("auth_connector=" in str(c) for c in commands.values())

@@ -49,6 +49,8 @@ class SandboxConfig:
     # ignored; without the second clear=0 is (records leave the queue as they are read).
     auth_connector: bool = True
     offline_extended: bool = True
+    # The portal's users (ids): a task's RESPONSIBLE_ID must be one of them. 1 is the administrator.
+    user_ids: tuple[int, ...] = (1, 2, 3)
     # Auth errors: the docs list 403/403/400 for INVALID_CREDENTIALS/insufficient_scope/INVALID_REQUEST,
     # the PHP source throws them with 401. Clients must key on the "error" string; choose what to send.
     auth_error_statuses: str = "docs"  # "docs" | "source"

@@ -159,8 +159,12 @@ class Engine:
             if used >= limit:
                 raise rest_errors.operation_time_limit()
         started = time.perf_counter()
-        # Events this call causes are not queued for offline bindings made with its auth_connector.
-        connector = WRITER_CONNECTOR.set(str(params.get("auth_connector", "") or ""))
+        # Events this call causes are not queued for offline bindings made with its auth_connector; a plan without
+        # the feature refuses the key outright.
+        key = str(params.get("auth_connector", "") or "")
+        if key and self.hub is not None and not self.hub.feature("rest_auth_connector"):
+            raise rest_errors.license_error()
+        connector = WRITER_CONNECTOR.set(key)
         try:
             with self.shop.lock:
                 call = Call(

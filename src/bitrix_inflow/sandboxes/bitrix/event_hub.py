@@ -151,6 +151,7 @@ class EventHub:
         limit: int,
         clear: bool,
         process_id: str | None,
+        connector: str = "",
         filter_: dict[str, Any] | None = None,
         order: dict[str, Any] | None = None,
         error: bool = False,
@@ -162,12 +163,14 @@ class EventHub:
             pool = [
                 r
                 for r in self.offline
-                if (r.process_id == process_id if process_id else r.process_id is None)
+                if r.connector
+                == connector  # each auth_connector has its own queue; none: the records without
+                and (r.process_id == process_id if process_id else r.process_id is None)
                 and r.error == error
                 and _matches(r, filter_ or {})
             ]
             picked = _ordered(pool, order or {"TIMESTAMP_X": "ASC"})[:limit]
-            if clear or not self.feature("rest_offline_extended"):
+            if clear:
                 self.offline = [r for r in self.offline if r not in picked]
                 return None, [r.public() for r in picked]
             process_id = process_id or secrets.token_hex(16)
@@ -192,11 +195,13 @@ class EventHub:
                     record.error = True
                     record.process_id = None
 
-    def clear_offline(self, process_id: str, ids: list[str], message_ids: list[str]) -> None:
+    def clear_offline(
+        self, process_id: str, ids: list[str], message_ids: list[str], connector: str = ""
+    ) -> None:
         with self._lock:
 
             def chosen(record: OfflineRecord) -> bool:
-                if record.process_id != process_id:
+                if record.process_id != process_id or record.connector != connector:
                     return False
                 if ids:
                     return str(record.id) in ids

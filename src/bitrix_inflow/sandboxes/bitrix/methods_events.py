@@ -72,7 +72,14 @@ def event_get(call: Call) -> Answer:
     hub = _hub(call)
     return Answer(
         [
-            {"event": b.event, "handler": b.handler, "auth_type": str(b.auth_type), "offline": int(b.offline)}
+            {
+                "event": b.event,
+                "handler": b.handler,
+                "auth_type": str(b.auth_type),
+                "offline": int(b.offline),
+                # An offline binding's source key (the rest module's source answers it; the docs example omits it).
+                **({"connector_id": b.auth_connector} if b.offline else {}),
+            }
             for b in hub.bindings
         ]
     )
@@ -100,10 +107,14 @@ def offline_get(call: Call) -> Answer:
     except ValueError:
         limit = 50
     process_id = str(call.params.get("process_id", "") or "") or None
+    clear = _flag(call.params.get("clear"), default=True)
+    if not clear and not hub.feature("rest_offline_extended"):
+        raise rest_errors.license_error()
     chosen, events = hub.take_offline(
         limit=limit,
-        clear=_flag(call.params.get("clear"), default=True),
+        clear=clear,
         process_id=process_id,
+        connector=str(call.params.get("auth_connector", "") or ""),
         filter_=_mapping(call.params.get("filter")),
         order=_mapping(call.params.get("order")) or None,
         error=_flag(call.params.get("error"), default=False),
@@ -134,7 +145,12 @@ def _strings(value: Any) -> list[str]:
 def offline_clear(call: Call) -> Answer:
     hub = _hub(call)
     process_id = str(call.require("process_id"))
-    hub.clear_offline(process_id, _strings(call.params.get("id")), _strings(call.params.get("message_id")))
+    hub.clear_offline(
+        process_id,
+        _strings(call.params.get("id")),
+        _strings(call.params.get("message_id")),
+        str(call.params.get("auth_connector", "") or ""),
+    )
     return Answer(True)
 
 

@@ -83,3 +83,9 @@ def argument(description: str, name: str) -> RestError:
 
 def core(description: str) -> RestError:
     return RestError(400, "ERROR_CORE", description)
+
+
+def license_error() -> RestError:
+    """What a plan without the REST feature a call asks for answers (reading offline events without clearing them,
+    or an ``auth_connector``), after the rest module's source: the docs name the features, not the refusal."""
+    return RestError(403, "WRONG_LICENSE", "Wrong license")

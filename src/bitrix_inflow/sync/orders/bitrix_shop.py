@@ -86,16 +86,16 @@ class BitrixOfflineQueue:
     def features(self) -> QueueFeatures:
         return QueueFeatures(
             reserve=self.gateway.feature("rest_offline_extended"),
-            own_writes_kept_out=self.gateway.feature("rest_auth_connector"),
+            own_writes_kept_out=self.gateway.offline_connector() is not None,
         )
 
     def bind(self) -> bool:
         return self.gateway.bind_offline(self.EVENT)
 
-    def take(self, process_id: str | None) -> QueuePage:
-        batch = self.gateway.take_offline(process_id)
+    def take(self, process_id: str | None, *, reserve: bool) -> QueuePage:
+        batch = self.gateway.take_offline(process_id, reserve=reserve)
         orders = tuple(r.entity_id for r in batch.records if r.event == self.EVENT)
-        return QueuePage(batch.process_id, orders, full=batch.full)
+        return QueuePage(batch.process_id, orders, full=batch.full, records=len(batch.records))
 
     def clear(self, process_id: str) -> None:
         self.gateway.clear_offline(process_id)

@@ -28,17 +28,20 @@ from sqlalchemy import Connection
 
 from bitrix_inflow.adapters.inflow import CancelRejectedError, InflowPort, PickingOrder, VersionMismatchError
 from bitrix_inflow.domain import edits, split
+from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import TransientError
+from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
 
-EDIT_CONFLICT = "edit_after_picking"
-EDIT_BLOCKED = "edit_blocked"
+EDIT_CONFLICT = Kind.EDIT_AFTER_PICKING.value
+EDIT_BLOCKED = Kind.EDIT_BLOCKED.value
 CANCELLED_IN_SHOP = "cancelled_in_shop"
 CANCEL_REASON = "The order was changed in the shop; its new lines follow under a new reference"
 
@@ -136,7 +139,14 @@ def _account(run: OrderRun, fingerprint: str | None) -> None:
             store.set_seen_version(conn, run.connection_id, run.order_id, run.order.version, now=now)
         if fingerprint is not None:
             store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
-        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=EDIT_BLOCKED)
+        incidents.settle(
+            conn,
+            run.connection_id,
+            run.order_id,
+            kind=EDIT_BLOCKED,
+            why="the edit could be planned",
+            now=run.clock.now(),
+        )
 
 
 def _record_conflicts(
@@ -191,9 +201,7 @@ def _tell(
 ) -> None:
     """A conflict for a person, and the same words on the order's timeline."""
     now = run.clock.now()
-    store.open_conflict(
-        conn, run.connection_id, run.order_id, kind=kind, subject=subject, detail=detail, now=now
-    )
+    raise_incident(conn, run.connection_id, run.order_id, kind=kind, subject=subject, detail=detail, now=now)
     store.add_timeline(
         conn, run.connection_id, run.order_id, source=source, kind=kind, detail=detail, now=now
     )
@@ -235,7 +243,14 @@ def _store_revision(
         if new_parts:
             store.plan_parts(conn, run.connection_id, run.order_id, generation, new_parts, now=now)
         _conflicts(run, conn, fingerprint, revision.conflicts)
-        store.resolve_conflicts(conn, run.connection_id, run.order_id, kind=EDIT_BLOCKED)
+        incidents.settle(
+            conn,
+            run.connection_id,
+            run.order_id,
+            kind=EDIT_BLOCKED,
+            why="the edit could be planned",
+            now=run.clock.now(),
+        )
         store.save_binding(
             conn,
             run.connection_id,

@@ -38,12 +38,14 @@ from bitrix_inflow.adapters.inflow import (
     PickingOrder,
 )
 from bitrix_inflow.domain import edits, eligibility, order_status, split
+from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders import edit
 from bitrix_inflow.sync.orders.notice import queue_forward, write_status
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
@@ -168,7 +170,9 @@ def _forward(
         return ForwardReport(order_id, "planned", ["planned before: the stored plan is sent as it is"])
     report = ForwardReport(order_id, "waiting")
     changed = _send_all(run, wms, live, report)
-    if changed is None:  # a part another run moved meanwhile: read what it left
+    # Read again when another run moved a part meanwhile, or when parts accepted before this run are in the plan
+    # (the feed may have moved their warehouse status since they were read).
+    if changed is None or any(p.state == "accepted" and p.id not in changed for p in live):
         with reading(run.engine).connect() as conn:
             parts_now = store.parts_of(conn, run.connection_id, order_id)
     else:
@@ -545,8 +549,8 @@ def _finish_in(
             "why": "the order's status changed in the shop",
         }
         subject = str(decision.write)
-        store.open_conflict(
-            conn, connection_id, order_id, kind="status_refused", subject=subject, detail=detail, now=now
+        raise_incident(
+            conn, connection_id, order_id, kind=Kind.STATUS_REFUSED, subject=subject, detail=detail, now=now
         )
     summary = {"parts": list(pending.refs), "status": decision.write, "outcome": outcome, "why": decision.why}
     store.add_timeline(

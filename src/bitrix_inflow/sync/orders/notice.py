@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.jobs import queue
+from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.sync.orders.edit import EDIT_BLOCKED
 from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD
@@ -119,7 +120,7 @@ def sweep_waiting(
         now = clock.now()
         waiting = store.bindings_in(conn, connection_id, SWEPT, limit=limit)
         # Forwarded orders whose edit could not be planned (a product without a SKU link): checked again.
-        waiting += store.orders_with_open_conflicts(conn, connection_id, EDIT_BLOCKED, limit=limit)
+        waiting += incidents.orders_with_open(conn, connection_id, EDIT_BLOCKED, limit=limit)
         for order_id in waiting:
             queue_forward(conn, connection_id, order_id, now=now)
             store.touch_binding(conn, connection_id, order_id, now=now)  # the next sweep starts with others

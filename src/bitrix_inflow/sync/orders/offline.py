@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -47,33 +48,37 @@ def read_offline_events(
 ) -> OfflineReport:
     report = OfflineReport()
     with engine.connect() as conn:
-        state = store.load_cursor(conn, connection_id, CURSOR) or {}
-    features, state = _checked(queue, state, clock.now(), report)
+        stored = store.load_cursor(conn, connection_id, CURSOR) or {}
+    features, state = _checked(queue, stored, clock.now(), report)
+    if state is not stored:
+        _save(engine, connection_id, state, clock)
     pending = state.get("process_id") or None
     for _ in range(max_pages):
-        page = queue.take(str(pending) if pending else None)
+        page = queue.take(str(pending) if pending else None, reserve=features.reserve)
         report.pages += 1
         report.records += len(page.orders)
-        with engine.begin() as conn:
-            now = clock.now()
-            for order_id in page.orders:
-                mine = not features.own_writes_kept_out and order_id is not None
-                if mine and store.spend_echoes(conn, connection_id, order_id or 0):
-                    report.own_writes += 1
-                    continue
-                queue_poll(conn, connection_id, now=now, hinted=order_id)
-                report.polls_queued += 1
-            state = {**state, "process_id": page.process_id}
-            store.save_cursor(conn, connection_id, CURSOR, state, now=now)
-        if page.process_id:
-            queue.clear(page.process_id)
+        if page.records:
             with engine.begin() as conn:
-                state = {**state, "process_id": None}
-                store.save_cursor(conn, connection_id, CURSOR, state, now=clock.now())
-        # A re-read reservation may have been cleared already (the kill came after the clear): read on.
-        if not page.full and not pending:
+                now = clock.now()
+                for order_id in page.orders:
+                    mine = not features.own_writes_kept_out and order_id is not None
+                    if mine and store.spend_echoes(conn, connection_id, order_id or 0):
+                        report.own_writes += 1
+                        continue
+                    queue_poll(conn, connection_id, now=now, hinted=order_id)
+                    report.polls_queued += 1
+                state = {**state, "process_id": page.process_id}
+                store.save_cursor(conn, connection_id, CURSOR, state, now=now)
+        if page.process_id and page.records:
+            queue.clear(page.process_id)
+        if state.get("process_id"):
+            state = {**state, "process_id": None}
+            _save(engine, connection_id, state, clock)
+        if pending:  # a reservation re-read (after a kill): the queue itself is read next
+            pending = None
+            continue
+        if not page.full:
             break
-        pending = None
     if report.records or report.bound_now:
         log.info(
             "orders.offline_events",
@@ -85,9 +90,14 @@ def read_offline_events(
     return report
 
 
+def _save(engine: Engine, connection_id: str, state: dict[str, Any], clock: Clock) -> None:
+    with engine.begin() as conn:
+        store.save_cursor(conn, connection_id, CURSOR, state, now=clock.now())
+
+
 def _checked(
-    queue: OfflineQueue, state: dict[str, object], now: dt.datetime, report: OfflineReport
-) -> tuple[QueueFeatures, dict[str, object]]:
+    queue: OfflineQueue, state: dict[str, Any], now: dt.datetime, report: OfflineReport
+) -> tuple[QueueFeatures, dict[str, Any]]:
     """The binding made and the plan's features read, at most once per ``RECHECK`` (kept with the cursor, so
     every instance and restart shares it)."""
     checked_at = state.get("checked_at")

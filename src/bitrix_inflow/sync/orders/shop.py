@@ -119,6 +119,7 @@ class QueuePage:
     process_id: str | None  # the reservation to clear; None: already removed
     orders: tuple[int | None, ...]  # the order of each order record (None: the record did not say)
     full: bool  # as many records as one page holds: more may wait
+    records: int = 0  # records of any event on the page (0: nothing to act on or clear)
 
 
 class OfflineQueue(Protocol):
@@ -130,8 +131,9 @@ class OfflineQueue(Protocol):
         """The queue's binding for order saves, made unless it exists; True when made now."""
         ...
 
-    def take(self, process_id: str | None) -> QueuePage:
-        """A page of order records, reserved; ``process_id`` re-reads an earlier reservation."""
+    def take(self, process_id: str | None, *, reserve: bool) -> QueuePage:
+        """A page of order records, reserved (``reserve``; else removed as read); ``process_id`` re-reads an
+        earlier reservation."""
         ...
 
     def clear(self, process_id: str) -> None: ...

@@ -21,13 +21,16 @@ from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.adapters.inflow import InflowPort, PickingOrder
 from bitrix_inflow.domain import edits, order_status
+from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders.notice import order_lock_key, write_shipment, write_status
 from bitrix_inflow.sync.orders.shop import OrdersShop
+from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -92,6 +95,8 @@ def take(
     store.add_timeline(
         conn, connection_id, part.bitrix_order_id, source="inflow", kind="status", detail=detail, now=now
     )
+    if picking.status is InflowStatus.PICKING_ERROR:
+        _picking_failed(conn, connection_id, part, picking, now=now)
     # Coalesced: an apply already under way read the parts before this change, so it gets one follow-up.
     queue.enqueue_coalesced(
         conn,
@@ -104,6 +109,35 @@ def take(
     )
     report.updated += 1
     report.orders.add(part.bitrix_order_id)
+
+
+def _picking_failed(
+    conn: Connection, connection_id: str, part: store.Part, picking: PickingOrder, *, now: dt.datetime
+) -> None:
+    """Never a silent failure: an incident for a person (once per picking order, however often this version is
+    read), the manager told by its job, and the failed SKU's stock read again at once, so the next customer
+    cannot order what the warehouse does not have."""
+    failure = picking.error
+    detail: dict[str, object] = {
+        "ref": part.external_ref,
+        "wms_order_id": picking.id,
+        "sku": failure.sku if failure else None,
+        "bin": failure.bin if failure else None,
+        "line_no": failure.line_no if failure else None,
+        "code": failure.code if failure else None,
+        "reason": failure.reason if failure else "the warehouse reported a picking error without details",
+    }
+    raise_incident(
+        conn,
+        connection_id,
+        part.bitrix_order_id,
+        kind=Kind.PICKING_ERROR,
+        subject=part.external_ref,
+        detail=detail,
+        now=now,
+    )
+    skus = [failure.sku] if failure else sorted({ln.sku for ln in part.lines})
+    stock_jobs.hint(conn, part.warehouse, skus, now=now, connection_id=connection_id)
 
 
 def hint(conn: Connection, connection_id: str, *, event_id: str, wms_order_id: str, now: dt.datetime) -> bool:
@@ -223,12 +257,16 @@ def apply_statuses(
         if decision.record is not None and report.outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
         if report.outcome == "refused":
-            detail = {"wanted": decision.write, "aggregate": str(report.aggregate)}
-            store.open_conflict(
+            detail = {
+                "wanted": decision.write,
+                "aggregate": str(report.aggregate),
+                "why": "the order's status changed in the shop",
+            }
+            raise_incident(
                 conn,
                 connection_id,
                 order_id,
-                kind="status_refused",
+                kind=Kind.STATUS_REFUSED,
                 subject=str(decision.write),
                 detail=detail,
                 now=now,

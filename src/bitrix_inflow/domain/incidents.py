@@ -1,0 +1,150 @@
+"""Incidents: what a person must decide, the ways out each kind offers, and the words the shop's manager reads
+(Russian or English, the shop's language). Pure: the flows store, tell and carry out."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Language = Literal["ru", "en"]
+
+
+class Kind(enum.StrEnum):
+    PICKING_ERROR = "picking_error"  # the warehouse could not pick a line
+    EDIT_AFTER_PICKING = "edit_after_picking"  # the shop's order changed once picking had started
+    EDIT_BLOCKED = "edit_blocked"  # an edit that cannot be planned (a product without a SKU link)
+    STATUS_REFUSED = "status_refused"  # a person set the order's status meanwhile; the service's stood back
+
+
+class WayOut(enum.StrEnum):
+    CANCEL = "cancel"  # the order cancelled on both sides (releases its reservations)
+    SUBSTITUTE = "substitute"  # the failed line replaced by another SKU, a new picking order sent
+    SHIP_REST = "ship_rest"  # the failed lines removed, the rest shipped
+    RETRY_WHEN_STOCK = "retry_when_stock"  # sent again by itself once the SKU is in stock
+    DISMISS = "dismiss"  # a person settled it outside the service: nothing is done, the record stays
+
+
+WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
+    Kind.PICKING_ERROR: (WayOut.CANCEL, WayOut.SUBSTITUTE, WayOut.SHIP_REST, WayOut.RETRY_WHEN_STOCK),
+    Kind.EDIT_AFTER_PICKING: (WayOut.DISMISS,),
+    Kind.EDIT_BLOCKED: (WayOut.DISMISS,),
+    Kind.STATUS_REFUSED: (WayOut.DISMISS,),
+}
+
+
+def ways_out(kind: str) -> tuple[WayOut, ...]:
+    """The ways out of an incident of ``kind`` (an unknown kind, from a newer version: dismiss only)."""
+    try:
+        return WAYS_OUT[Kind(kind)]
+    except ValueError:
+        return (WayOut.DISMISS,)
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+
+
+_TITLES: Mapping[Language, Mapping[Kind, str]] = {
+    "ru": {
+        Kind.PICKING_ERROR: "Ошибка сборки заказа {account}",
+        Kind.EDIT_AFTER_PICKING: "Заказ {account} изменён после начала сборки",
+        Kind.EDIT_BLOCKED: "Изменение заказа {account} не может быть передано на склад",
+        Kind.STATUS_REFUSED: "Статус заказа {account} изменён вручную",
+    },
+    "en": {
+        Kind.PICKING_ERROR: "Picking error in order {account}",
+        Kind.EDIT_AFTER_PICKING: "Order {account} changed after picking started",
+        Kind.EDIT_BLOCKED: "The change to order {account} cannot go to the warehouse",
+        Kind.STATUS_REFUSED: "The status of order {account} was set by hand",
+    },
+}
+
+_WAYS: Mapping[Language, Mapping[WayOut, str]] = {
+    "ru": {
+        WayOut.CANCEL: "отменить заказ (в магазине и на складе, резерв снимается)",
+        WayOut.SUBSTITUTE: "заменить товар другим артикулом (будет отправлен новый заказ на сборку)",
+        WayOut.SHIP_REST: "убрать несобранные позиции и отгрузить остальное",
+        WayOut.RETRY_WHEN_STOCK: "дождаться поступления товара: заказ будет отправлен повторно автоматически",
+        WayOut.DISMISS: "закрыть: решено вне сервиса",
+    },
+    "en": {
+        WayOut.CANCEL: "cancel the order (in the shop and the warehouse; the reservation is released)",
+        WayOut.SUBSTITUTE: "substitute another SKU (a new picking order is sent)",
+        WayOut.SHIP_REST: "remove the lines that failed and ship the rest",
+        WayOut.RETRY_WHEN_STOCK: "wait for stock: the order is sent again by itself",
+        WayOut.DISMISS: "dismiss: settled outside the service",
+    },
+}
+
+_LABELS: Mapping[Language, Mapping[str, str]] = {
+    "ru": {
+        "sku": "Артикул",
+        "bin": "Ячейка",
+        "reason": "Причина",
+        "ref": "Заказ на сборку",
+        "why": "Что случилось",
+        "wanted": "Статус сервиса",
+        "ways": "Варианты решения",
+        "resolve": "Выбрать: bitrix-inflow incidents resolve {id} <вариант>",
+        "link": "Заказ",
+        "unknown_bin": "не указана",
+    },
+    "en": {
+        "sku": "SKU",
+        "bin": "Bin",
+        "reason": "Reason",
+        "ref": "Picking order",
+        "why": "What happened",
+        "wanted": "The service's status",
+        "ways": "Ways out",
+        "resolve": "Choose: bitrix-inflow incidents resolve {id} <way out>",
+        "link": "Order",
+        "unknown_bin": "not given",
+    },
+}
+
+
+def message(
+    kind: str,
+    *,
+    incident_id: int,
+    account: str,
+    detail: Mapping[str, object],
+    order_link: str | None,
+    language: Language,
+) -> Message:
+    """What the manager reads: which order, which SKU and bin, why, and the ways out with how to choose one. The
+    title carries the incident's marker (``[BI-<id>]``), by which a task is found again after a crash."""
+    labels = _LABELS[language]
+    try:
+        title = _TITLES[language][Kind(kind)].format(account=account)
+    except ValueError:
+        title = f"{kind}: {account}"
+    lines: list[str] = []
+    if detail.get("ref"):
+        lines.append(f"{labels['ref']}: {detail['ref']}")
+    if detail.get("sku"):
+        lines.append(f"{labels['sku']}: {detail['sku']}")
+    if "bin" in detail:
+        lines.append(f"{labels['bin']}: {detail.get('bin') or labels['unknown_bin']}")
+    if detail.get("reason"):
+        lines.append(f"{labels['reason']}: {detail['reason']}")
+    if detail.get("why"):
+        lines.append(f"{labels['why']}: {detail['why']}")
+    if detail.get("wanted"):
+        lines.append(f"{labels['wanted']}: {detail['wanted']}")
+    if order_link:
+        lines.append(f"{labels['link']}: {order_link}")
+    lines.append("")
+    lines.append(f"{labels['ways']}:")
+    lines.extend(f"- {way.value}: {_WAYS[language][way]}" for way in ways_out(kind))
+    lines.append(labels["resolve"].format(id=incident_id))
+    return Message(f"{marker(incident_id)} {title}", "\n".join(lines))
+
+
+def marker(incident_id: int) -> str:
+    return f"[BI-{incident_id}]"

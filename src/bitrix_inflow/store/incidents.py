@@ -1,0 +1,240 @@
+"""The incidents table and its audit trail: the one home of their SQL. Every function runs in the caller's
+transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from bitrix_inflow.store.sql import insert_ignoring_conflict
+from bitrix_inflow.store.tables import incident_audit, incidents
+
+SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: int
+    connection_id: str
+    order_id: int
+    kind: str
+    subject: str
+    detail: Mapping[str, Any]
+    ways_out: tuple[str, ...]
+    state: str  # open | resolved
+    notice_state: str  # pending | telling | told | not_needed
+    notice_kind: str | None
+    notice_ref: str | None
+    resolution: Mapping[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: dt.datetime
+    actor: str
+    action: str
+    detail: Mapping[str, Any]
+
+
+def open_incident(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    *,
+    kind: str,
+    subject: str,
+    detail: Mapping[str, Any],
+    ways_out: Sequence[str],
+    now: dt.datetime,
+) -> int | None:
+    """The incident, once per (order, kind, subject) whoever asks how often: its id when it is new, else None."""
+    values = {
+        "connection_id": connection_id,
+        "bitrix_order_id": order_id,
+        "kind": kind,
+        "subject": subject,
+        "detail": dict(detail),
+        "ways_out": list(ways_out),
+        "state": "open",
+        "notice_state": "pending",
+        "created_at": now,
+        "updated_at": now,
+    }
+    index = ["connection_id", "bitrix_order_id", "kind", "subject"]
+    new_id = insert_ignoring_conflict(conn, incidents, values, index)
+    if new_id is None:
+        return None
+    add_audit(conn, int(new_id), SERVICE, "opened", {"kind": kind, "subject": subject}, now=now)
+    return int(new_id)
+
+
+def load(conn: Connection, incident_id: int) -> Incident | None:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+    return None if row is None else _incident(row)
+
+
+def of_order(conn: Connection, connection_id: str, order_id: int) -> list[Incident]:
+    c = incidents.c
+    rows = conn.execute(
+        select(incidents)
+        .where(c.connection_id == connection_id, c.bitrix_order_id == order_id)
+        .order_by(c.id)
+    ).all()
+    return [_incident(row) for row in rows]
+
+
+def listed(
+    conn: Connection,
+    connection_id: str,
+    *,
+    states: Collection[str] = ("open",),
+    kinds: Collection[str] = (),
+    limit: int = 100,
+) -> list[Incident]:
+    """Newest first."""
+    c = incidents.c
+    query = select(incidents).where(c.connection_id == connection_id, c.state.in_(list(states)))
+    if kinds:
+        query = query.where(c.kind.in_(list(kinds)))
+    return [_incident(row) for row in conn.execute(query.order_by(c.id.desc()).limit(limit)).all()]
+
+
+def orders_with_open(conn: Connection, connection_id: str, kind: str, *, limit: int) -> list[int]:
+    c = incidents.c
+    rows = conn.execute(
+        select(c.bitrix_order_id)
+        .where(c.connection_id == connection_id, c.kind == kind, c.state == "open")
+        .distinct()
+        .order_by(c.bitrix_order_id)
+        .limit(limit)
+    ).all()
+    return [int(order_id) for (order_id,) in rows]
+
+
+def untold(conn: Connection, connection_id: str, *, older_than: dt.datetime, limit: int = 500) -> list[int]:
+    """Open incidents whose manager is still not told, last touched before ``older_than``."""
+    c = incidents.c
+    rows = conn.execute(
+        select(c.id)
+        .where(
+            c.connection_id == connection_id,
+            c.state == "open",
+            c.notice_state.in_(["pending", "telling"]),
+            c.updated_at < older_than,
+        )
+        .order_by(c.id)
+        .limit(limit)
+    ).all()
+    return [int(i) for (i,) in rows]
+
+
+def settle(
+    conn: Connection, connection_id: str, order_id: int, *, kind: str, why: str, now: dt.datetime
+) -> int:
+    """The order's open incidents of ``kind`` are resolved by the service itself (what they asked for happened
+    after all)."""
+    c = incidents.c
+    ids = [
+        int(i)
+        for (i,) in conn.execute(
+            select(c.id).where(
+                c.connection_id == connection_id,
+                c.bitrix_order_id == order_id,
+                c.kind == kind,
+                c.state == "open",
+            )
+        ).all()
+    ]
+    for incident_id in ids:
+        resolve(conn, incident_id, resolution={"by": SERVICE, "why": why}, actor=SERVICE, now=now)
+    return len(ids)
+
+
+def resolve(
+    conn: Connection, incident_id: int, *, resolution: Mapping[str, Any], actor: str, now: dt.datetime
+) -> bool:
+    """Open → resolved with what was done (compare-and-set: a second resolution changes nothing)."""
+    c = incidents.c
+    done = conn.execute(
+        update(incidents)
+        .where(c.id == incident_id, c.state == "open")
+        .values(state="resolved", resolution=dict(resolution), resolved_at=now, updated_at=now)
+    )
+    if done.rowcount != 1:
+        return False
+    add_audit(conn, incident_id, actor, "resolved", resolution, now=now)
+    return True
+
+
+def move_notice(
+    conn: Connection,
+    incident_id: int,
+    *,
+    expected: Collection[str],
+    state: str,
+    now: dt.datetime,
+    kind: str | None = None,
+    ref: str | None = None,
+) -> bool:
+    """The manager's notice of the incident moves on (compare-and-set on its state)."""
+    c = incidents.c
+    values: dict[str, Any] = {"notice_state": state, "updated_at": now}
+    if kind is not None:
+        values["notice_kind"] = kind
+    if ref is not None:
+        values["notice_ref"] = ref
+    done = conn.execute(
+        update(incidents).where(c.id == incident_id, c.notice_state.in_(list(expected))).values(**values)
+    )
+    return bool(done.rowcount == 1)
+
+
+def add_audit(
+    conn: Connection,
+    incident_id: int,
+    actor: str,
+    action: str,
+    detail: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+) -> None:
+    conn.execute(
+        incident_audit.insert().values(
+            incident_id=incident_id, at=now, actor=actor, action=action, detail=dict(detail)
+        )
+    )
+
+
+def trail(conn: Connection, incident_id: int) -> list[AuditEntry]:
+    a = incident_audit.c
+    rows = conn.execute(
+        select(a.at, a.actor, a.action, a.detail).where(a.incident_id == incident_id).order_by(a.id)
+    ).all()
+    return [AuditEntry(at, actor, action, dict(detail or {})) for at, actor, action, detail in rows]
+
+
+def _incident(row: Any) -> Incident:
+    return Incident(
+        id=int(row.id),
+        connection_id=row.connection_id,
+        order_id=int(row.bitrix_order_id),
+        kind=row.kind,
+        subject=row.subject,
+        detail=dict(row.detail or {}),
+        ways_out=tuple(row.ways_out or ()),
+        state=row.state,
+        notice_state=row.notice_state,
+        notice_kind=row.notice_kind,
+        notice_ref=row.notice_ref,
+        resolution=dict(row.resolution) if row.resolution else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+    )
