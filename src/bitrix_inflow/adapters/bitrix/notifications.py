@@ -33,7 +33,7 @@ class Notifications:
         if tag:
             # A tag replaces the earlier notification carrying it, so telling twice shows one; through a webhook it
             # needs the client it belongs to (im-notify-system-add.md).
-            extra = {"tag": tag, "CLIENT_ID": CLIENT_ID} if self._transport.token.is_webhook else {"tag": tag}
+            extra = {"tag": tag, "client_id": CLIENT_ID} if self._transport.token.is_webhook else {"tag": tag}
         response = self._transport.guard(
             "im.notify.system.add",
             lambda: self._sdk_once.im.notify.system.add(user_id=target, message=message, **extra).response,

@@ -1,0 +1,178 @@
+"""Picking errors end to end over HTTP, on both shop profiles: the warehouse fails a line, the feed opens one
+incident with the SKU, bin and reason, the manager is told once (a task on Bitrix24, a tagged notification on Site
+Management), however often the job runs, and when the service dies between telling and recording it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, select
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
+from bitrix_inflow.domain.eligibility import OrderRules
+from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
+from bitrix_inflow.sandboxes import wms
+from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.store import incidents
+from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.tables import jobs, stock_hints
+from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
+from bitrix_inflow.sync.incidents.inbox import TELL_KIND
+from bitrix_inflow.sync.incidents.tell import tell_manager
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.statuses import read_changes
+from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
+from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
+from bitrix_inflow.timing import SystemClock
+
+CLOCK = SystemClock()
+HOODIE, TEE = "SB-HOODIE-URBAN-M", "SB-TEE-CLASSIC-S"
+
+
+class Sides:
+    def __init__(self, warehouse: Any, shop: Any, client: InflowClient, gateway: BitrixGateway) -> None:
+        self.warehouse, self.shop, self.client, self.gateway = warehouse, shop, client, gateway
+        self.orders = BitrixOrdersShop(gateway)
+        self.channel = BitrixManagerChannel(gateway)
+
+
+@pytest.fixture(params=["site", "bitrix24"])
+def sides(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Sides]:
+    profile = str(request.param)
+    with (
+        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
+        running_bitrix_sandbox(SandboxConfig(profile=profile, inventory_management=False)) as shop,
+    ):
+        inflow = InflowSettings(
+            base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"), warehouse="MAIN"
+        )
+        bitrix = BitrixSettings(
+            webhook_url=SecretStr(shop.webhook_url),
+            verify=shop.ca_file,
+            manager_user_id=2,
+            profile=profile,  # type: ignore[arg-type]
+            rate_limit=False,
+        )
+        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+            report = sync_stock(
+                engine,
+                client,
+                BitrixShopStock(gateway),
+                StockOptions(warehouses=("MAIN",)),
+                clock=CLOCK,
+                full=True,
+            )
+            assert not report.errors
+            yield Sides(warehouse, shop, client, gateway)
+
+
+def forwarded_order(engine: Engine, sides: Sides) -> int:
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    lines = [{"productId": links[sku].product_id, "quantity": 1} for sku in (HOODIE, TEE)]
+    order_id = int(
+        sides.shop.control.place_order(lines=lines, shipments=[{"deliveryId": 2, "lines": [0, 1]}])["id"]
+    )
+    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
+    rules = OrderRules(
+        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
+    )
+    options = ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    return order_id
+
+
+def fail_picking(sides: Sides, sku: str) -> None:
+    base = sides.warehouse.base_url + "/_sandbox"
+    httpx.put(base + "/faults", json={"picking_error_skus": [sku]}, timeout=30).raise_for_status()
+    for order in httpx.get(base + "/orders", timeout=30).json()["items"]:
+        httpx.post(f"{base}/orders/{order['id']}/advance", json={"to": "PICKING"}, timeout=30)
+
+
+def told_in_shop(sides: Sides, incident_id: int) -> list[dict[str, Any]]:
+    """What the manager sees of the incident in the shop: its tasks, or its notifications."""
+    marker = f"[BI-{incident_id}]"
+    if sides.gateway.settings.profile == "bitrix24":
+        return [t for t in sides.shop.control.entities("tasks") if marker in t["title"]]
+    return [n for n in sides.shop.control.entities("notifications") if n["tag"] == marker]
+
+
+def test_a_picking_error_opens_one_incident_and_the_manager_is_told_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = forwarded_order(engine, sides)
+    fail_picking(sides, HOODIE)
+    for _ in range(2):  # the feed read twice (a retry): still one incident
+        read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        [incident] = incidents.listed(conn, "default")
+        tell_jobs = conn.execute(select(jobs.c.payload).where(jobs.c.kind == TELL_KIND)).all()
+        hinted = {row.sku for row in conn.execute(select(stock_hints.c.sku)).all()}
+    assert incident.kind == "picking_error" and incident.order_id == order_id
+    assert incident.detail["sku"] == HOODIE and incident.detail["code"] == "POSITION_UNAVAILABLE"
+    assert incident.detail["reason"] and "bin" in incident.detail
+    assert list(incident.ways_out) == ["cancel", "substitute", "ship_rest", "retry_when_stock"]
+    assert [dict(p)["incident_id"] for (p,) in tell_jobs] == [incident.id]
+    assert HOODIE in hinted  # its stock is read again at once
+
+    language = "ru" if sides.gateway.settings.profile == "site" else "en"
+    told = tell_manager(engine, sides.channel, incident.id, clock=CLOCK, language=language)
+    assert told is not None
+    assert (
+        tell_manager(engine, sides.channel, incident.id, clock=CLOCK, language=language) is None
+    )  # told before
+    [shown] = told_in_shop(sides, incident.id)
+    text = shown.get("description") or shown["message"]
+    assert HOODIE in text and str(order_id) in text and "substitute" in text
+    assert ("Ошибка сборки" if language == "ru" else "Picking error") in (
+        shown.get("title") or shown["message"]
+    )
+    if sides.gateway.settings.profile == "bitrix24":
+        assert shown["responsibleId"] == "2"
+    else:
+        assert shown["userId"] == 2
+    with engine.connect() as conn:
+        stored = incidents.load(conn, incident.id)
+        trail = [(e.actor, e.action) for e in incidents.trail(conn, incident.id)]
+    assert stored is not None and stored.notice_state == "told" and stored.notice_ref == str(shown["id"])
+    assert trail == [("service", "opened"), ("service", "told")]
+
+
+def test_the_service_killed_between_telling_and_recording_it_tells_the_manager_once(
+    engine: Engine, sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forwarded_order(engine, sides)
+    fail_picking(sides, HOODIE)
+    read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        [incident] = incidents.listed(conn, "default")
+
+    real_tell = sides.channel.tell
+
+    def told_then_killed(title: str, body: str, *, tag: str) -> Any:
+        real_tell(title, body, tag=tag)
+        raise KeyboardInterrupt("killed before the local commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sides.channel, "tell", told_then_killed)
+        with pytest.raises(KeyboardInterrupt):
+            tell_manager(engine, sides.channel, incident.id, clock=CLOCK, language="en")
+    assert len(told_in_shop(sides, incident.id)) == 1  # the shop has it; the service did not record it
+    with engine.connect() as conn:
+        assert (stored := incidents.load(conn, incident.id)) is not None and stored.notice_state == "telling"
+    for _ in range(3):  # the job's retries after the restart
+        tell_manager(engine, sides.channel, incident.id, clock=CLOCK, language="en")
+    [shown] = told_in_shop(sides, incident.id)  # still one: found again (task) or replaced by its tag
+    with engine.connect() as conn:
+        stored = incidents.load(conn, incident.id)
+    assert stored is not None and stored.notice_state == "told" and stored.notice_ref == str(shown["id"])
