@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("bitrix_inflow.cli.jobs", "app"),
     "products": ("bitrix_inflow.cli.products", "app"),
     "orders": ("bitrix_inflow.cli.orders", "app"),
+    "incidents": ("bitrix_inflow.cli.incidents", "app"),
     "db": ("bitrix_inflow.cli.db", "app"),
     "config": ("bitrix_inflow.cli.config_cmd", "app"),
 }
