@@ -25,6 +25,7 @@ from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import incidents, jobs, order_bindings, order_parts
+from bitrix_inflow.sync.orders import cancel as cancel_module
 from bitrix_inflow.sync.orders import forward as forward_module
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
@@ -412,9 +413,11 @@ def test_parts_never_sent_when_a_request_failed_are_not_sent_once_the_order_is_c
             "planned",
         ]
     sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
-    forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
-    # Only the uncertain part was settled with the warehouse (with its key); nothing new went for a cancelled order.
-    assert [o["external_ref"] for o in sides.wms_orders()] == [f"B-{order_id}-1"]
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    # The uncertain part was looked up in the warehouse (it never got there); nothing went for a cancelled order.
+    assert report.outcome == "cancelled" and sides.wms_orders() == []
+    with engine.connect() as conn:
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["cancelled"] * 3
 
 
 def test_an_order_cancelled_after_a_crash_between_planning_and_sending_sends_nothing(
@@ -845,19 +848,64 @@ def test_an_order_forwarded_before_fingerprints_were_kept_is_not_taken_for_an_ed
     assert binding is not None and binding.fingerprint is not None and binding.seen_version is not None
 
 
-def test_an_order_cancelled_in_the_shop_after_it_went_is_a_conflict_not_an_edit(
+def cancel_in_shop(sides: Sides, order_id: int) -> None:
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+
+
+def test_an_order_cancelled_in_the_shop_cancels_its_picking_orders_once(engine: Engine, sides: Sides) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    assert len(sides.wms_orders()) == 2
+    cancel_in_shop(sides, order_id)
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.outcome == "cancelled", report
+    assert sorted(o["status"] for o in sides.wms_orders()) == ["CANCELLED", "CANCELLED"]
+    with engine.connect() as conn:
+        binding = order_store.load_binding(conn, "default", order_id)
+        kinds = [k for (k,) in conn.execute(select(incidents.c.kind))]
+    assert binding is not None and binding.state == "cancelled" and kinds == []
+    assert [p.state for p in order_store.parts_of(engine.connect(), "default", order_id)] == ["cancelled"] * 2
+    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert again.outcome == "unchanged"  # settled: nothing sent or cancelled again
+
+
+def test_a_cancel_the_warehouse_refuses_once_goods_are_picked_is_an_incident_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    first = sides.wms_orders()[0]
+    advance_one(sides, first["id"], "PICKED")  # its goods left their bins: the contract refuses a cancel
+    read_changes(engine, sides.client, clock=CLOCK)
+    cancel_in_shop(sides, order_id)
+    report = notice_and_forward(engine, sides, order_id)
+    assert report is not None and report.outcome == "cancel_refused", report
+    statuses = {o["external_ref"]: o["status"] for o in sides.wms_orders()}
+    assert statuses[first["external_ref"]] == "PICKED" and list(statuses.values()).count("CANCELLED") == 1
+    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert again.outcome == "cancel_refused"
+    with engine.connect() as conn:
+        found = conn.execute(select(incidents.c.kind, incidents.c.subject)).all()
+    assert found == [("cancel_refused", first["external_ref"])]  # once, however often it is tried
+
+
+def test_a_part_left_sending_by_a_dead_run_is_found_and_cancelled_when_the_order_is_cancelled(
     engine: Engine, sides: Sides
 ) -> None:
     order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
     assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
-    sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
-    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
-    report = notice_and_forward(engine, sides, order_id)
-    assert report is not None and report.outcome == "conflict"
-    assert [o["status"] for o in sides.wms_orders()] == ["NEW"]  # nothing cancelled or re-sent by this flow
-    with engine.connect() as conn:
-        kinds = [k for (k,) in conn.execute(select(incidents.c.kind))]
-    assert kinds == ["cancelled_in_shop"]
+    with (
+        engine.begin() as conn
+    ):  # as a run killed after the warehouse accepted and before the commit leaves it
+        conn.execute(
+            order_parts.update()
+            .where(order_parts.c.bitrix_order_id == order_id)
+            .values(state="sending", wms_order_id=None, wms_version=None, wms_status=None)
+        )
+    cancel_in_shop(sides, order_id)
+    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert report.outcome == "cancelled", report
+    assert [o["status"] for o in sides.wms_orders()] == ["CANCELLED"]
 
 
 # -- cohorts: many orders read together, their statuses written together, the next cohort read ahead ----------
@@ -1042,3 +1090,31 @@ def test_on_a_plan_that_cannot_reserve_records_the_queue_is_still_read_and_empti
         assert offline_records(sides) == []  # removed as they were read: there was nothing to clear
         with engine.connect() as conn:
             assert order_store.load_cursor(conn, "default", "bitrix.offline_queue")["reserve"] is False
+
+
+def test_a_run_killed_between_marking_and_cancelling_cancels_once_on_the_next(
+    engine: Engine, sides: Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    cancel_in_shop(sides, order_id)
+    real = cancel_module.cancel_picking
+    calls: list[str] = []
+
+    def killed_after_the_first(wms: Any, part: Any, *, reason: str) -> Any:
+        if calls:
+            raise KeyboardInterrupt("killed")
+        calls.append(part.external_ref)
+        return real(wms, part, reason=reason)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cancel_module, "cancel_picking", killed_after_the_first)
+        with pytest.raises(KeyboardInterrupt):
+            forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    with engine.connect() as conn:
+        assert order_store.load_binding(conn, "default", order_id).state == "cancelling"  # type: ignore[union-attr]
+    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    assert report.outcome == "cancelled", report
+    assert sorted(o["status"] for o in sides.wms_orders()) == ["CANCELLED", "CANCELLED"]
+    with engine.connect() as conn:
+        assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["cancelled"] * 2

@@ -16,6 +16,10 @@ class Kind(enum.StrEnum):
     EDIT_AFTER_PICKING = "edit_after_picking"  # the shop's order changed once picking had started
     EDIT_BLOCKED = "edit_blocked"  # an edit that cannot be planned (a product without a SKU link)
     STATUS_REFUSED = "status_refused"  # a person set the order's status meanwhile; the service's stood back
+    CANCEL_REFUSED = (
+        "cancel_refused"  # the shop's order was cancelled; the warehouse had started picking a part
+    )
+    CANCELLED_IN_SHOP = "cancelled_in_shop"  # (before 0.x: recorded instead of cancelling in the warehouse)
 
 
 class WayOut(enum.StrEnum):
@@ -31,6 +35,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.EDIT_AFTER_PICKING: (WayOut.DISMISS,),
     Kind.EDIT_BLOCKED: (WayOut.DISMISS,),
     Kind.STATUS_REFUSED: (WayOut.DISMISS,),
+    Kind.CANCEL_REFUSED: (WayOut.DISMISS,),
+    Kind.CANCELLED_IN_SHOP: (WayOut.DISMISS,),
 }
 
 
@@ -54,12 +60,16 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.EDIT_AFTER_PICKING: "Заказ {account} изменён после начала сборки",
         Kind.EDIT_BLOCKED: "Изменение заказа {account} не может быть передано на склад",
         Kind.STATUS_REFUSED: "Статус заказа {account} изменён вручную",
+        Kind.CANCEL_REFUSED: "Заказ {account} отменён, но склад уже начал сборку",
+        Kind.CANCELLED_IN_SHOP: "Заказ {account} отменён после передачи на склад",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
         Kind.EDIT_AFTER_PICKING: "Order {account} changed after picking started",
         Kind.EDIT_BLOCKED: "The change to order {account} cannot go to the warehouse",
         Kind.STATUS_REFUSED: "The status of order {account} was set by hand",
+        Kind.CANCEL_REFUSED: "Order {account} was cancelled, but the warehouse is already picking it",
+        Kind.CANCELLED_IN_SHOP: "Order {account} was cancelled after it went to the warehouse",
     },
 }
 

@@ -42,7 +42,6 @@ log = structlog.get_logger("bitrix_inflow.sync.orders")
 
 EDIT_CONFLICT = Kind.EDIT_AFTER_PICKING.value
 EDIT_BLOCKED = Kind.EDIT_BLOCKED.value
-CANCELLED_IN_SHOP = "cancelled_in_shop"
 CANCEL_REASON = "The order was changed in the shop; its new lines follow under a new reference"
 
 
@@ -75,11 +74,6 @@ def check_edit(
         # read is accounted for, so the next poll does not ask again.
         _account(run, fingerprint if binding.fingerprint is None else None)
         return EditReport("unchanged")
-    if order.facts.canceled:
-        # Cancelled in the shop after it went: the cancellation flow's business, never taken for an edit; said
-        # here so it is not absorbed in silence.
-        _record_conflicts(run, None, [], cancelled=True)
-        return EditReport("conflict", reasons=["cancelled in the shop after it went to the warehouse"])
     lines, problems = plan_lines(run)
     by_shipment, unmapped = carriers_of(order, carriers)
     if problems or unmapped:
@@ -155,14 +149,10 @@ def _record_conflicts(
     conflicts: Sequence[edits.Conflict],
     *,
     blocked: Sequence[str] = (),
-    cancelled: bool = False,
 ) -> None:
     with run.engine.begin() as conn:
         now = run.clock.now()
-        if cancelled:
-            detail = {"why": "cancelled in the shop after it went to the warehouse; the picking orders stand"}
-            _tell(run, conn, CANCELLED_IN_SHOP, f"v{run.order.version}", detail, source="shop")
-        elif fingerprint is not None:
+        if fingerprint is not None:
             _conflicts(run, conn, fingerprint, conflicts, blocked=blocked)
         if fingerprint is not None and not blocked:
             store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
@@ -282,7 +272,7 @@ def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) 
     for part in parts:
         if part.state != "cancelling" or part.wms_order_id is None:
             continue
-        picking = _cancel(wms, part)
+        picking = cancel_picking(wms, part)
         if picking.status in edits.CANCELLABLE - {InflowStatus.CANCELLED}:
             # Cancellable, yet every attempt met a newer version: the part stays ``cancelling`` for the retry.
             raise TransientError(
@@ -349,7 +339,7 @@ def _conflict_of(part: store.Part, wanted: Sequence[split.PlanLine]) -> edits.Co
     return edits.Conflict(part.external_ref, status, part.lines, tuple(wanted))
 
 
-def _cancel(wms: InflowPort, part: store.Part) -> PickingOrder:
+def cancel_picking(wms: InflowPort, part: store.Part, *, reason: str = CANCEL_REASON) -> PickingOrder:
     """The part's picking order after a cancel attempt: cancelled, or as it is when the warehouse refused.
 
     ``If-Match`` the version the service knows: if the order moved meanwhile the warehouse says so, and the
@@ -358,7 +348,7 @@ def _cancel(wms: InflowPort, part: store.Part) -> PickingOrder:
     version = part.wms_version
     for _ in range(3):
         try:
-            return wms.cancel(part.wms_order_id, reason=CANCEL_REASON, if_match_version=version)
+            return wms.cancel(part.wms_order_id, reason=reason, if_match_version=version)
         except CancelRejectedError:
             return wms.get_order(part.wms_order_id)
         except VersionMismatchError:

@@ -47,6 +47,7 @@ from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders import edit
+from bitrix_inflow.sync.orders.cancel import cancel_everywhere
 from bitrix_inflow.sync.orders.notice import queue_forward, write_status
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
 from bitrix_inflow.sync.orders.shop import OrdersShop, ShopOrder, StatusWant, StatusWrite
@@ -57,6 +58,7 @@ log = structlog.get_logger("bitrix_inflow.sync.orders")
 DONE = (
     "closed",
     "before_go_live",
+    "cancelled",
 )  # states a forwarding run leaves alone (a forwarded order is checked for edits)
 
 
@@ -102,6 +104,14 @@ def forward_order(
     if binding is not None and binding.state in DONE:
         return ForwardReport(order_id, "unchanged", [f"already {binding.state}"])
     run = OrderRun(engine, connection_id, clock, order if order is not None else shop.order(order_id))
+    if (
+        run.order.facts.canceled
+        and not dry_run
+        and any(p.state in ("accepted", "sending", "cancelling") for p in parts)
+    ):
+        # Cancelled in the shop after some of it went: the warehouse's picking orders are cancelled too.
+        outcome, reasons = cancel_everywhere(run, wms, parts)
+        return ForwardReport(order_id, outcome, reasons)
     if binding is not None and binding.state == "forwarded":
         if dry_run:
             return ForwardReport(
