@@ -25,7 +25,7 @@ from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import incidents, jobs, order_bindings, order_parts
-from bitrix_inflow.sync.orders import cancel as cancel_module
+from bitrix_inflow.sync.orders import edit as edit_module
 from bitrix_inflow.sync.orders import forward as forward_module
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
@@ -1098,7 +1098,7 @@ def test_a_run_killed_between_marking_and_cancelling_cancels_once_on_the_next(
     order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
     assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
     cancel_in_shop(sides, order_id)
-    real = cancel_module.cancel_picking
+    real = edit_module.cancel_picking
     calls: list[str] = []
 
     def killed_after_the_first(wms: Any, part: Any, *, reason: str) -> Any:
@@ -1108,7 +1108,7 @@ def test_a_run_killed_between_marking_and_cancelling_cancels_once_on_the_next(
         return real(wms, part, reason=reason)
 
     with monkeypatch.context() as patch:
-        patch.setattr(cancel_module, "cancel_picking", killed_after_the_first)
+        patch.setattr(edit_module, "cancel_picking", killed_after_the_first)
         with pytest.raises(KeyboardInterrupt):
             forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
     with engine.connect() as conn:

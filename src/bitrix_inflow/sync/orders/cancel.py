@@ -16,16 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
+from sqlalchemy import Connection
 
 from bitrix_inflow.adapters.inflow import InflowPort
-from bitrix_inflow.domain import edits
 from bitrix_inflow.domain.incidents import Kind
-from bitrix_inflow.domain.vocabulary import InflowStatus
-from bitrix_inflow.errors import TransientError
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.incidents.inbox import raise_incident
-from bitrix_inflow.sync.orders.edit import cancel_picking
+from bitrix_inflow.sync.orders.edit import cancel_recorded
 from bitrix_inflow.sync.orders.planning import OrderRun
 
 log = structlog.get_logger("bitrix_inflow.sync.orders")
@@ -72,49 +70,25 @@ def cancel_everywhere(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part
     for part in now_parts:
         if part.state != "cancelling" or part.wms_order_id is None:
             continue
-        picking = cancel_picking(wms, part, reason=REASON)
-        if picking.status in edits.CANCELLABLE - {InflowStatus.CANCELLED}:
-            raise TransientError(
-                f"{part.external_ref}: the picking order kept changing while it was cancelled"
-            )
-        cancelled = picking.status is InflowStatus.CANCELLED
-        with run.engine.begin() as conn:
-            now = run.clock.now()
-            store.move_part(
-                conn,
-                part.id,
-                expected={"cancelling"},
-                state="cancelled" if cancelled else "accepted",
-                now=now,
-                wms_status=picking.status.value,
-                wms_version=picking.version,
-            )
-            detail = {"ref": part.external_ref, "wms_status": picking.status.value}
-            store.add_timeline(
+
+        def incident(conn: Connection, detail: dict[str, object], part: store.Part = part) -> None:
+            raise_incident(
                 conn,
                 run.connection_id,
                 run.order_id,
-                source="inflow",
-                kind="cancelled" if cancelled else "cancel_refused",
-                detail=detail,
-                now=now,
+                kind=Kind.CANCEL_REFUSED,
+                subject=part.external_ref,
+                detail={
+                    **detail,
+                    "why": "the shop's order was cancelled, but the warehouse has picked this part",
+                },
+                now=run.clock.now(),
             )
-            if not cancelled:
-                refused += 1
-                raise_incident(
-                    conn,
-                    run.connection_id,
-                    run.order_id,
-                    kind=Kind.CANCEL_REFUSED,
-                    subject=part.external_ref,
-                    detail={
-                        **detail,
-                        "why": "the shop's order was cancelled, but the warehouse has started picking this part",
-                    },
-                    now=now,
-                )
+
+        cancelled = cancel_recorded(run, wms, part, reason=REASON, done="cancelled", refused=incident)
+        refused += not cancelled
         reasons.append(
-            f"{part.external_ref}: " + ("cancelled" if cancelled else f"refused ({picking.status})")
+            f"{part.external_ref}: " + ("cancelled" if cancelled else "refused: its goods are picked")
         )
     with run.engine.begin() as conn:
         now = run.clock.now()

@@ -20,7 +20,7 @@ Nothing is overwritten silently either way: the shop's edit is carried out or re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -272,31 +272,8 @@ def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) 
     for part in parts:
         if part.state != "cancelling" or part.wms_order_id is None:
             continue
-        picking = cancel_picking(wms, part)
-        if picking.status in edits.CANCELLABLE - {InflowStatus.CANCELLED}:
-            # Cancellable, yet every attempt met a newer version: the part stays ``cancelling`` for the retry.
-            raise TransientError(
-                f"{part.external_ref}: the picking order kept changing while it was cancelled"
-            )
-        cancelled = picking.status is InflowStatus.CANCELLED
-        if not cancelled:
+        if not cancel_recorded(run, wms, part, reason=CANCEL_REASON, done="superseded"):
             refused.append(part.external_ref)
-        with run.engine.begin() as conn:
-            now = run.clock.now()
-            store.move_part(
-                conn,
-                part.id,
-                expected={"cancelling"},
-                state="superseded" if cancelled else "accepted",
-                now=now,
-                wms_status=picking.status.value,
-                wms_version=picking.version,
-            )
-            detail = {"ref": part.external_ref, "wms_status": picking.status.value}
-            kind = "cancelled" if cancelled else "cancel_refused"
-            store.add_timeline(
-                conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
-            )
     _release_waiting(run, refused)
     with reading(run.engine).connect() as conn:
         return store.parts_of(conn, run.connection_id, run.order_id)
@@ -337,6 +314,44 @@ def _release_waiting(run: OrderRun, refused: Sequence[str]) -> None:
 def _conflict_of(part: store.Part, wanted: Sequence[split.PlanLine]) -> edits.Conflict:
     status = InflowStatus(part.wms_status) if part.wms_status else None
     return edits.Conflict(part.external_ref, status, part.lines, tuple(wanted))
+
+
+def cancel_recorded(
+    run: OrderRun,
+    wms: InflowPort,
+    part: store.Part,
+    *,
+    reason: str,
+    done: str,
+    refused: Callable[[Connection, dict[str, object]], None] | None = None,
+) -> bool:
+    """A ``cancelling`` part's picking order cancelled in the warehouse and the answer recorded: the part goes to
+    ``done`` when cancelled, back to ``accepted`` when the warehouse refused (``refused`` then runs in the same
+    transaction with what happened). True when cancelled."""
+    picking = cancel_picking(wms, part, reason=reason)
+    if picking.status in edits.CANCELLABLE - {InflowStatus.CANCELLED}:
+        # Cancellable, yet every attempt met a newer version: the part stays ``cancelling`` for the retry.
+        raise TransientError(f"{part.external_ref}: the picking order kept changing while it was cancelled")
+    cancelled = picking.status is InflowStatus.CANCELLED
+    with run.engine.begin() as conn:
+        now = run.clock.now()
+        store.move_part(
+            conn,
+            part.id,
+            expected={"cancelling"},
+            state=done if cancelled else "accepted",
+            now=now,
+            wms_status=picking.status.value,
+            wms_version=picking.version,
+        )
+        detail: dict[str, object] = {"ref": part.external_ref, "wms_status": picking.status.value}
+        kind = "cancelled" if cancelled else "cancel_refused"
+        store.add_timeline(
+            conn, run.connection_id, run.order_id, source="inflow", kind=kind, detail=detail, now=now
+        )
+        if not cancelled and refused is not None:
+            refused(conn, detail)
+    return cancelled
 
 
 def cancel_picking(wms: InflowPort, part: store.Part, *, reason: str = CANCEL_REASON) -> PickingOrder:
