@@ -429,3 +429,29 @@ def test_numbers_too_large_for_a_double_are_refused(shop: RunningSandbox, method
     assert response.json()["error"] == 0
     assert "Invalid value of field" in response.json()["error_description"]
     assert _state(shop) == before
+
+
+def test_a_cancel_is_the_flag_not_a_status_and_is_refused_for_a_paid_order(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """sale-order-update.md, status/index.md: the cancel flag is separate from the status; [src] a cancel is refused
+    while a payment is paid, and releases the reservations otherwise."""
+    order = place(shop, (4, 1))
+    rest.ok("sale.order.update", {"id": order["id"], "fields": {"statusId": "Z"}})
+    held = shop.control.entity("orders", order["id"])
+    assert held["statusId"] == "Z" and held["canceled"] == "N"
+    lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
+    assert all(float(line["reservedQuantity"]) > 0 for line in lines)  # a status releases nothing
+
+    [payment] = shop.control.entities("payments", orderId=order["id"])
+    paid = {"paid": "Y", "paySystemId": payment["paySystemId"]}
+    rest.ok("sale.payment.update", {"id": payment["id"], "fields": paid})
+    refused = rest.error("sale.order.update", {"id": order["id"], "fields": {"canceled": "Y"}}, status=400)
+    assert refused["error"] == "SALE_ORDER_CANCEL_PAYMENT_EXIST_ACTIVE"
+    assert shop.control.entity("orders", order["id"])["canceled"] == "N"
+
+    rest.ok("sale.payment.update", {"id": payment["id"], "fields": {**paid, "paid": "N"}})
+    rest.ok("sale.order.update", {"id": order["id"], "fields": {"canceled": "Y", "reasonCanceled": "WMS"}})
+    lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
+    assert shop.control.entity("orders", order["id"])["canceled"] == "Y"
+    assert all(float(line["reservedQuantity"]) == 0 for line in lines)  # the cancel released them

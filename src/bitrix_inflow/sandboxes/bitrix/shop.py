@@ -3,7 +3,7 @@
 Rows are kept in their REST shape. Stock follows the catalog module with inventory management: a product's
 ``quantity`` is what is free to sell and ``quantityReserved`` what orders hold; per store, ``amount`` is the
 physical count and ``quantityReserved`` the part held by orders. Placing an order reserves; cancelling
-(``canceled=Y`` or a cancel status) releases; deducting a shipment takes the reserved units off the store.
+(``canceled=Y``, not a status) releases; deducting a shipment takes the reserved units off the store.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ class EventSink(Protocol):
 
 def _no_events(event: str, data: dict[str, Any], about: Any = None) -> None:
     del event, data, about
-
-
-CANCEL_STATUSES = ("Z",)
 
 
 @dataclass
@@ -636,16 +633,35 @@ class Shop:
             if status is None or status["type"] != "O":
                 raise rest_errors.controller(0, f"Status {changes['statusId']} not found")
             order["dateStatus"] = now
-        was_canceled = order["canceled"] == "Y" or order["statusId"] in CANCEL_STATUSES
+        # The cancel flag is separate from the status (a status named "Cancelled" cancels nothing). A cancel is
+        # refused while a payment is paid or a shipment shipped [src: sale Order::setField('CANCELED')].
+        was_canceled = order["canceled"] == "Y"
+        if changes.get("canceled") == "Y" and not was_canceled:
+            self._refuse_cancel(order)
         for key, value in changes.items():
             order[key] = value
         if "canceled" in changes:
             order["dateCanceled"] = now if order["canceled"] == "Y" else None
-        is_canceled = order["canceled"] == "Y" or order["statusId"] in CANCEL_STATUSES
+        is_canceled = order["canceled"] == "Y"
         if is_canceled and not was_canceled:
             self._release_order(order)
         self._save_order(order)
         return order
+
+    def _refuse_cancel(self, order: Row) -> None:
+        if any(p["paid"] == "Y" for p in self.children("payments", "orderId", order["id"])):
+            raise rest_errors.RestError(
+                400,
+                "SALE_ORDER_CANCEL_PAYMENT_EXIST_ACTIVE",
+                "The order has a paid payment and cannot be cancelled",
+            )
+        if any(s["deducted"] == "Y" for s in self.children("shipments", "orderId", order["id"])):
+            # The source refuses it too; its code for the shipment case is not in the docs: this one is a guess.
+            raise rest_errors.RestError(
+                400,
+                "SALE_ORDER_CANCEL_SHIPMENT_EXIST_SHIPPED",
+                "The order has a shipped shipment and cannot be cancelled",
+            )
 
     def _save_order(self, order: Row) -> None:
         order["dateUpdate"] = self.clock.iso()
