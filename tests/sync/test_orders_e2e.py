@@ -1118,3 +1118,52 @@ def test_a_run_killed_between_marking_and_cancelling_cancels_once_on_the_next(
     assert sorted(o["status"] for o in sides.wms_orders()) == ["CANCELLED", "CANCELLED"]
     with engine.connect() as conn:
         assert [p.state for p in order_store.parts_of(conn, "default", order_id)] == ["cancelled"] * 2
+
+
+def warehouse_cancels(engine: Engine, sides: Sides, order_id: int) -> Any:
+    """The warehouse cancels every picking order of the order; the feed and the apply follow."""
+    for picking in sides.wms_orders():
+        sides.client.cancel(picking["id"], reason="damaged in the warehouse")
+    read_changes(engine, sides.client, clock=CLOCK)
+    return apply_statuses(
+        engine, sides.orders, options_for(sides).mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+    )
+
+
+def test_a_cancellation_in_the_warehouse_cancels_the_shops_order(engine: Engine, sides: Sides) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    report = warehouse_cancels(engine, sides, order_id)
+    assert report.cancel == "cancelled" and report.written == "Z"
+    order = sides.shop.control.entity("orders", order_id)
+    assert order["canceled"] == "Y" and order["statusId"] == "Z"  # the flag, and the mapped status
+    lines = sides.shop.control.entities("basketItems", orderId=order_id)
+    assert all(not any(float(r["quantity"]) for r in line["reservations"]) for line in lines)  # released
+    with engine.connect() as conn:
+        assert order_store.load_binding(conn, "default", order_id).state == "cancelled"  # type: ignore[union-attr]
+    # The service's own cancel is a save the next poll sees: its forwarding run leaves the order alone.
+    again = notice_and_forward(engine, sides, order_id)
+    assert again is None or again.outcome == "unchanged"
+
+
+def test_a_cancellation_the_shop_refuses_is_one_incident_and_never_a_retry_loop(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    [payment] = sides.shop.control.entities("payments", orderId=order_id)
+    paid = {"paid": "Y", "paySystemId": payment["paySystemId"]}
+    sides.gateway.transport.call("sale.payment.update", {"id": payment["id"], "fields": paid})
+    report = warehouse_cancels(engine, sides, order_id)
+    assert report.cancel == "refused"
+    assert sides.shop.control.entity("orders", order_id)["canceled"] == "N"
+    before = sides.shop.control.info()["commands_run"].get("sale.order.update", 0)
+    for _ in range(3):  # the apply runs again (a retry, a new feed page): the cancel is not asked again
+        apply_statuses(
+            engine, sides.orders, options_for(sides).mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+        )
+    assert sides.shop.control.info()["commands_run"].get("sale.order.update", 0) == before
+    with engine.connect() as conn:
+        found = conn.execute(select(incidents.c.kind, incidents.c.detail)).all()
+    assert [k for k, _ in found] == ["shop_cancel_refused"]
+    assert "paid" in found[0][1]["why"]

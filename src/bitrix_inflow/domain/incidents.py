@@ -16,10 +16,11 @@ class Kind(enum.StrEnum):
     EDIT_AFTER_PICKING = "edit_after_picking"  # the shop's order changed once picking had started
     EDIT_BLOCKED = "edit_blocked"  # an edit that cannot be planned (a product without a SKU link)
     STATUS_REFUSED = "status_refused"  # a person set the order's status meanwhile; the service's stood back
-    CANCEL_REFUSED = (
-        "cancel_refused"  # the shop's order was cancelled; the warehouse had started picking a part
+    CANCEL_REFUSED = "cancel_refused"  # the shop cancelled; the warehouse had picked a part's goods
+    SHOP_CANCEL_REFUSED = "shop_cancel_refused"  # the warehouse cancelled; the shop will not (paid, shipped)
+    CANCELLED_IN_SHOP = (
+        "cancelled_in_shop"  # recorded by earlier versions instead of cancelling in the warehouse
     )
-    CANCELLED_IN_SHOP = "cancelled_in_shop"  # (before 0.x: recorded instead of cancelling in the warehouse)
 
 
 class WayOut(enum.StrEnum):
@@ -36,6 +37,7 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.EDIT_BLOCKED: (WayOut.DISMISS,),
     Kind.STATUS_REFUSED: (WayOut.DISMISS,),
     Kind.CANCEL_REFUSED: (WayOut.DISMISS,),
+    Kind.SHOP_CANCEL_REFUSED: (WayOut.DISMISS,),
     Kind.CANCELLED_IN_SHOP: (WayOut.DISMISS,),
 }
 
@@ -62,6 +64,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.STATUS_REFUSED: "Статус заказа {account} изменён вручную",
         Kind.CANCEL_REFUSED: "Заказ {account} отменён, но склад уже начал сборку",
         Kind.CANCELLED_IN_SHOP: "Заказ {account} отменён после передачи на склад",
+        Kind.SHOP_CANCEL_REFUSED: "Склад отменил заказ {account}; магазин отказал в отмене",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -70,6 +73,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.STATUS_REFUSED: "The status of order {account} was set by hand",
         Kind.CANCEL_REFUSED: "Order {account} was cancelled, but the warehouse is already picking it",
         Kind.CANCELLED_IN_SHOP: "Order {account} was cancelled after it went to the warehouse",
+        Kind.SHOP_CANCEL_REFUSED: "The warehouse cancelled order {account}; the shop will not cancel it",
     },
 }
 

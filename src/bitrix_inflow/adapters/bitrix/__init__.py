@@ -7,6 +7,7 @@ with the refinements of ``errors`` where a caller acts on the difference.
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    CancelRefusedError,
     DocumentStatusError,
     EntityNotFoundError,
     InsufficientScopeError,
@@ -67,6 +68,7 @@ __all__ = [
     "BasketLine",
     "BitrixGateway",
     "BitrixSettings",
+    "CancelRefusedError",
     "CatalogItem",
     "CatalogStore",
     "ChangedOrders",

@@ -22,7 +22,13 @@ from bitrix_inflow.errors import (
     ValidationError,
 )
 
-from .errors import DocumentStatusError, EntityNotFoundError, InsufficientScopeError, MethodNotFoundError
+from .errors import (
+    CancelRefusedError,
+    DocumentStatusError,
+    EntityNotFoundError,
+    InsufficientScopeError,
+    MethodNotFoundError,
+)
 
 # The scope a webhook needs for each method family (Developer resources → Incoming webhook → permissions).
 _SCOPE_BY_PREFIX = {
@@ -167,6 +173,15 @@ def translate(
     if upper == "ERROR_ARGUMENT":
         argument = str(body.get("argument") or "parameters") if body else "parameters"
         return ValidationError(f"{method}.{argument}", description or "invalid argument")
+    if upper is not None and upper.startswith("SALE_ORDER_CANCEL_"):
+        why = (
+            "a payment is paid"
+            if "PAYMENT" in upper
+            else "a shipment is shipped"
+            if "SHIPMENT" in upper
+            else upper
+        )
+        return CancelRefusedError(f"{said}: the shop will not cancel the order while {why}", code=upper)
     if upper == "ERROR_DOCUMENT_STATUS":
         # catalog.document.element.*: "Document not found / Conducted document" — no longer a draft.
         return DocumentStatusError(

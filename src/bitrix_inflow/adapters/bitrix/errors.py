@@ -53,6 +53,15 @@ class StatusOverruledError(ConflictError):
         self.kept = kept
 
 
+class CancelRefusedError(ConflictError):
+    """The shop refused to cancel the order: a payment is paid (``SALE_ORDER_CANCEL_PAYMENT_EXIST_ACTIVE``) or a
+    shipment shipped. Asking again changes nothing until a person acts."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class DocumentStatusError(ConflictError):
     """The stock document is not in a state that allows the step: ``ERROR_DOCUMENT_STATUS`` (lines added to a
     conducted document, or to one gone meanwhile), deleting a conducted document, cancelling a draft.

@@ -127,6 +127,11 @@ class BitrixGateway:
         """
         return self._orders.set_order_status(order_id, status_id, allowed_from=allowed_from)
 
+    def cancel_order(self, order_id: int, reason: str) -> bool:
+        """Cancel the order (the ``canceled`` flag, which releases its reservations): True when cancelled now, False
+        when it was already. ``CancelRefusedError`` when the shop refuses (a paid payment, a shipped shipment)."""
+        return self._orders.cancel_order(order_id, reason)
+
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:

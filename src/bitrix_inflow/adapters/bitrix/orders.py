@@ -244,6 +244,31 @@ class Orders:
             answer = self._transport.call(method, self._transport.as_writer(params))
         return _written(request, str(current), answer.get("result"))
 
+    def cancel_order(self, order_id: int, reason: str) -> bool:
+        """``sale.order.update`` with ``canceled: Y`` (the flag, not a status): True when it was cancelled now, False
+        when it was cancelled already. ``CancelRefusedError`` when the shop refuses (a paid payment, a shipped
+        shipment); a missing order raises ``EntityNotFoundError``."""
+        order_id = positive_id(order_id, "order_id")
+        with concerning("order", order_id):
+            reply = self._transport.call(
+                "sale.order.list",
+                {"select": ["id", "canceled"], "filter": {"id": order_id}, "start": -1},
+            )
+            rows = replies.rows(
+                replies.wrapped(reply, "orders", "sale.order.list"), field="sale.order.list.orders"
+            )
+            if not rows:
+                raise EntityNotFoundError(
+                    f"order {order_id} not found in Bitrix", entity="order", entity_id=order_id
+                )
+            if str(rows[0].get("canceled", "N")) == "Y":
+                return False
+            fields = {"canceled": "Y", "reasonCanceled": reason}
+            self._transport.call(
+                "sale.order.update", self._transport.as_writer({"id": order_id, "fields": fields})
+            )
+        return True
+
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Collection, Mapping, Sequence
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, OrderBundle, OrderWatermark, StatusRequest
+from bitrix_inflow.adapters.bitrix import (
+    BitrixGateway,
+    CancelRefusedError,
+    OrderBundle,
+    OrderWatermark,
+    StatusRequest,
+)
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
 from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.sync.orders.shop import (
+    CancelAnswer,
     ChangedOrders,
     QueueFeatures,
     QueuePage,
@@ -73,6 +80,12 @@ class BitrixOrdersShop:
             delivery_doc_num=None,
         )
         return True
+
+    def cancel(self, order_id: int, *, reason: str) -> CancelAnswer:
+        try:
+            return CancelAnswer("cancelled" if self.gateway.cancel_order(order_id, reason) else "already")
+        except CancelRefusedError as refused:
+            return CancelAnswer("refused", str(refused))
 
 
 class BitrixOfflineQueue:

@@ -79,6 +79,12 @@ class StatusWrites:
     read: Mapping[int, ShopOrder]
 
 
+@dataclass(frozen=True)
+class CancelAnswer:
+    outcome: str  # cancelled | already | refused
+    why: str = ""  # the shop's reason for a refusal
+
+
 class OrdersShop(Protocol):
     def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
         """Orders created after ``since.last_id`` or updated since ``since.updated_at`` (with an overlap)."""
@@ -101,6 +107,10 @@ class OrdersShop(Protocol):
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         """The shipment's tracking numbers, and shipped (deducted) when ``shipped``; True when it was written."""
+        ...
+
+    def cancel(self, order_id: int, *, reason: str) -> CancelAnswer:
+        """Cancel the order in the shop (the flag, which releases its reservations)."""
         ...
 
 

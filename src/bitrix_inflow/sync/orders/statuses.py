@@ -25,10 +25,17 @@ from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
+from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.incidents.inbox import raise_incident
-from bitrix_inflow.sync.orders.notice import order_lock_key, write_shipment, write_status
+from bitrix_inflow.sync.orders.notice import (
+    STATUS_WRITE_ECHOES,
+    order_lock_key,
+    own_write,
+    write_shipment,
+    write_status,
+)
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
@@ -39,6 +46,7 @@ APPLY_KIND = "orders.apply"
 REFRESH_KIND = "orders.refresh"
 FEED_CURSOR = "inflow.changes"
 _SHIPPED = (InflowStatus.SHIPPED, InflowStatus.DELIVERED)
+WAREHOUSE_CANCELLED = "Cancelled in the warehouse"
 
 
 @dataclass
@@ -177,6 +185,7 @@ class ApplyReport:
     outcome: str | None = None  # changed | already_set | refused
     why: str = ""
     shipments: dict[int, str] = field(default_factory=dict)  # shipment id → tracking written
+    cancel: str | None = None  # the shop's order after the warehouse cancelled: cancelled | already | refused
 
 
 def apply_statuses(
@@ -280,8 +289,54 @@ def apply_statuses(
             store.add_timeline(
                 conn, connection_id, order_id, source="service", kind="applied", detail=detail2, now=now
             )
+    if report.aggregate is InflowStatus.CANCELLED and binding.state != "cancelled":
+        report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
     log.info("orders.applied", order_id=order_id, aggregate=str(report.aggregate), written=report.written)
     return report
+
+
+def _cancel_in_shop(
+    engine: Engine, shop: OrdersShop, connection_id: str, order_id: int, *, clock: Clock
+) -> str:
+    """The warehouse cancelled every picking order: the shop's order is cancelled too (the flag, which releases its
+    reservations; the mapped status alone cancels nothing). A refusal (a paid payment, a shipped shipment) is an
+    incident, asked once: its existence stops every later attempt, so there is never a retry loop."""
+    with engine.connect() as conn:
+        if any(i.kind == Kind.SHOP_CANCEL_REFUSED for i in incidents.of_order(conn, connection_id, order_id)):
+            return "refused"
+    with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
+        answer = shop.cancel(order_id, reason=WAREHOUSE_CANCELLED)
+        done[0] = answer.outcome == "cancelled"
+    with engine.begin() as conn:
+        now = clock.now()
+        if answer.outcome == "refused":
+            detail = {
+                "why": answer.why,
+                "wanted": "cancel the order: the warehouse cancelled its picking orders",
+            }
+            raise_incident(
+                conn,
+                connection_id,
+                order_id,
+                kind=Kind.SHOP_CANCEL_REFUSED,
+                subject="",
+                detail=detail,
+                now=now,
+            )
+        else:
+            store.save_binding(
+                conn, connection_id, order_id, state="cancelled", reason=WAREHOUSE_CANCELLED, now=now
+            )
+        store.add_timeline(
+            conn,
+            connection_id,
+            order_id,
+            source="service",
+            kind="shop_cancel",
+            detail={"outcome": answer.outcome, "why": answer.why},
+            now=now,
+        )
+    return answer.outcome
 
 
 def _shipments(
