@@ -39,12 +39,30 @@ def test_check_passes_with_a_good_webhook(shop: RunningSandbox, tmp_path: Path) 
             "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
             "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
             "BITRIX_INFLOW__STOCK__STORES": '{"MAIN": 1}',  # the sandbox shop keeps stock by documents
+            "BITRIX_INFLOW__BITRIX__MANAGER_USER_ID": "2",
         },
     )
     bitrix_lines = [line for line in result.stdout.splitlines() if line.startswith("│ bitrix")]
     assert any("reachable and authorised" in line and "✓" in line for line in bitrix_lines), result.stdout
+    assert any(
+        "manager" in line and "✓" in line and "user 2 gets notifications" in line for line in bitrix_lines
+    )
     assert any("order statuses" in line and "✓" in line and "N, P" in line for line in bitrix_lines)
     assert not any("✗" in line for line in bitrix_lines), result.stdout
+
+
+def test_check_says_who_is_told_of_incidents_when_no_manager_is_set(
+    shop: RunningSandbox, tmp_path: Path
+) -> None:
+    result = run_check(
+        tmp_path,
+        {
+            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
+            "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+        },
+    )
+    assert result.returncode == 1
+    assert "no [bitrix] manager_user_id" in result.stdout and "MANAGER_USER_ID" in result.stdout
 
 
 def test_check_names_missing_scopes(shop: RunningSandbox, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
+from bitrix_inflow.ops import incidents as ops
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import incidents
@@ -25,6 +26,7 @@ from bitrix_inflow.store.tables import jobs, stock_hints
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
 from bitrix_inflow.sync.incidents.inbox import TELL_KIND
 from bitrix_inflow.sync.incidents.tell import tell_manager
+from bitrix_inflow.sync.incidents.ways import carry_out
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.statuses import read_changes
@@ -176,3 +178,71 @@ def test_the_service_killed_between_telling_and_recording_it_tells_the_manager_o
     with engine.connect() as conn:
         stored = incidents.load(conn, incident.id)
     assert stored is not None and stored.notice_state == "told" and stored.notice_ref == str(shown["id"])
+
+
+def picking_error_incident(engine: Engine, sides: Sides) -> tuple[int, int]:
+    order_id = forwarded_order(engine, sides)
+    fail_picking(sides, HOODIE)
+    read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        [incident] = incidents.listed(conn, "default")
+    return order_id, incident.id
+
+
+def test_cancel_as_the_way_out_cancels_the_order_on_both_sides_once(engine: Engine, sides: Sides) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    chosen = ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)
+    assert chosen.state == "resolving"
+    assert carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "done"
+    assert (
+        carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "nothing"
+    )  # a retry does nothing again
+    order = sides.shop.control.entity("orders", order_id)
+    assert order["canceled"] == "Y"
+    lines = sides.shop.control.entities("basketItems", orderId=order_id)
+    assert all(not any(float(r["quantity"]) for r in line["reservations"]) for line in lines)  # released
+    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
+    rules = OrderRules(
+        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
+    )
+    options = ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    report = forward_order(
+        engine, sides.client, sides.orders, options, order_id, clock=CLOCK
+    )  # the queued run
+    assert report.outcome == "cancelled", report
+    statuses = [
+        o["status"]
+        for o in httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
+    ]
+    assert statuses and set(statuses) == {"CANCELLED"}
+    with engine.connect() as conn:
+        done = incidents.load(conn, incident_id)
+        trail = [(e.actor, e.action) for e in incidents.trail(conn, incident_id)]
+    assert (
+        done is not None
+        and done.state == "resolved"
+        and done.resolution
+        == {
+            "way_out": "cancel",
+            "by": "ops:anna",
+            "shop": "cancelled",
+        }
+    )
+    assert trail == [("service", "opened"), ("ops:anna", "chose"), ("service", "resolved")]
+
+
+def test_a_cancel_the_shop_refuses_sends_the_incident_back_open_with_the_reason(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    [payment] = sides.shop.control.entities("payments", orderId=order_id)
+    paid = {"paid": "Y", "paySystemId": payment["paySystemId"]}
+    sides.gateway.transport.call("sale.payment.update", {"id": payment["id"], "fields": paid})
+    ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "refused"
+    assert sides.shop.control.entity("orders", order_id)["canceled"] == "N"
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident_id)
+        [failed] = [e for e in incidents.trail(conn, incident_id) if e.action == "failed"]
+    assert again is not None and again.state == "open" and again.resolution is None  # a person chooses again
+    assert "paid" in str(failed.detail["why"])

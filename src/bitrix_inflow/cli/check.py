@@ -44,6 +44,19 @@ def bitrix_findings(
             "or [bitrix.oauth]; without it only `demo` runs (on the sandbox shop)",
         )
         return
+    if bitrix.manager_user_id is None:
+        yield Finding(
+            "bitrix",
+            "manager",
+            False,
+            "no [bitrix] manager_user_id: picking errors and other incidents would have no one to tell; set it "
+            "to the shop manager's Bitrix user id (BITRIX_INFLOW__BITRIX__MANAGER_USER_ID)",
+        )
+    else:
+        told = "tasks" if bitrix.profile == "bitrix24" else "notifications"
+        yield Finding(
+            "bitrix", "manager", True, f"user {bitrix.manager_user_id} gets {told} ({bitrix.language})"
+        )
     gateway = BitrixGateway(bitrix)
     try:
         yield from _guard("bitrix", "access", lambda: _bitrix_access(gateway))

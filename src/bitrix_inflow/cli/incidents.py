@@ -111,4 +111,10 @@ def resolve(
         fail(str(exc), EXIT_NOT_AVAILABLE)
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)
+    if done.state == "resolving":
+        console.print(
+            f"[green]✓[/] incident {done.id}: {way_out} chosen; the service carries it out "
+            f"(see bitrix-inflow incidents show {done.id})"
+        )
+        return
     console.print(f"[green]✓[/] incident {done.id} resolved: {way_out}")

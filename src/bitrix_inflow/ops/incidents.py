@@ -13,11 +13,16 @@ from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.domain.incidents import WayOut
 from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents as store
+from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND
+from bitrix_inflow.sync.orders.notice import order_lock_key
 from bitrix_inflow.timing import Clock
 
 # Ways out whose work the service does not carry out yet: choosing one is refused, never recorded as done.
-NOT_BUILT = frozenset({WayOut.CANCEL, WayOut.SUBSTITUTE, WayOut.SHIP_REST, WayOut.RETRY_WHEN_STOCK})
+NOT_BUILT = frozenset({WayOut.SUBSTITUTE, WayOut.SHIP_REST, WayOut.RETRY_WHEN_STOCK})
+# Ways out the service carries out with the remote systems (a job), the incident ``resolving`` meanwhile.
+CARRIED_OUT = frozenset({WayOut.CANCEL})
 
 
 class NotBuiltError(ValidationError):
@@ -53,6 +58,12 @@ def resolve(engine: Engine, incident_id: int, way_out: str, *, actor: str, clock
     """The way out chosen for an open incident, recorded with who chose it."""
     with engine.begin() as conn:
         incident = _existing(conn, incident_id)
+        if incident.state == "resolving":
+            raise ValidationError(
+                "incident",
+                f"incident {incident_id} is being resolved ({dict(incident.resolution or {})})",
+                "wait for it: bitrix-inflow incidents show " + str(incident_id),
+            )
         if incident.state != "open":
             raise ValidationError(
                 "incident",
@@ -72,8 +83,22 @@ def resolve(engine: Engine, incident_id: int, way_out: str, *, actor: str, clock
                 "choose it in a later version",
             )
         now = clock.now()
-        store.add_audit(conn, incident_id, actor, "chose", {"way_out": way_out}, now=now)
-        store.resolve(conn, incident_id, resolution={"way_out": way_out, "by": actor}, actor=actor, now=now)
+        resolution = {"way_out": way_out, "by": actor}
+        if way_out in CARRIED_OUT:
+            store.choose(conn, incident_id, resolution=resolution, actor=actor, now=now)
+            queue.enqueue_coalesced(
+                conn,
+                CARRY_OUT_KIND,
+                {"incident_id": incident_id},
+                key=f"{CARRY_OUT_KIND}:{incident_id}",
+                now=now,
+                connection_id=incident.connection_id,
+                lock_key=order_lock_key(incident.connection_id, incident.order_id),
+                priority=10,
+            )
+        else:
+            store.add_audit(conn, incident_id, actor, "chose", resolution, now=now)
+            store.resolve(conn, incident_id, resolution=resolution, actor=actor, now=now)
         resolved = store.load(conn, incident_id)
         assert resolved is not None
         return resolved

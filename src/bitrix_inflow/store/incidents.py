@@ -25,7 +25,7 @@ class Incident:
     subject: str
     detail: Mapping[str, Any]
     ways_out: tuple[str, ...]
-    state: str  # open | resolved
+    state: str  # open | resolving (a way out chosen, being carried out) | resolved
     notice_state: str  # pending | telling | told | not_needed
     notice_kind: str | None
     notice_ref: str | None
@@ -94,7 +94,7 @@ def listed(
     conn: Connection,
     connection_id: str,
     *,
-    states: Collection[str] = ("open",),
+    states: Collection[str] = ("open", "resolving"),
     kinds: Collection[str] = (),
     limit: int = 100,
 ) -> list[Incident]:
@@ -164,12 +164,42 @@ def resolve(
     c = incidents.c
     done = conn.execute(
         update(incidents)
-        .where(c.id == incident_id, c.state == "open")
+        .where(c.id == incident_id, c.state.in_(["open", "resolving"]))
         .values(state="resolved", resolution=dict(resolution), resolved_at=now, updated_at=now)
     )
     if done.rowcount != 1:
         return False
     add_audit(conn, incident_id, actor, "resolved", resolution, now=now)
+    return True
+
+
+def choose(
+    conn: Connection, incident_id: int, *, resolution: Mapping[str, Any], actor: str, now: dt.datetime
+) -> bool:
+    """Open → resolving: a way out the service carries out (compare-and-set: chosen once)."""
+    c = incidents.c
+    done = conn.execute(
+        update(incidents)
+        .where(c.id == incident_id, c.state == "open")
+        .values(state="resolving", resolution=dict(resolution), updated_at=now)
+    )
+    if done.rowcount != 1:
+        return False
+    add_audit(conn, incident_id, actor, "chose", resolution, now=now)
+    return True
+
+
+def reopen(conn: Connection, incident_id: int, *, why: str, now: dt.datetime) -> bool:
+    """Resolving → open again: the way out could not be carried out (the trail says why); a person chooses again."""
+    c = incidents.c
+    done = conn.execute(
+        update(incidents)
+        .where(c.id == incident_id, c.state == "resolving")
+        .values(state="open", resolution=None, updated_at=now)
+    )
+    if done.rowcount != 1:
+        return False
+    add_audit(conn, incident_id, SERVICE, "failed", {"why": why}, now=now)
     return True
 
 

@@ -376,7 +376,7 @@ incidents = Table(
     ),  # what it is about (a part's reference, a status), "" for none
     Column("detail", JSON(), nullable=False),  # what happened: SKU, bin, reason, what was wanted
     Column("ways_out", JSON(), nullable=False),  # the ways out a person may choose, in order
-    Column("state", String(12), nullable=False),  # open | resolved
+    Column("state", String(12), nullable=False),  # open | resolving | resolved
     # pending → telling (a request may have reached the shop) → told; not_needed for settled ones carried over
     Column("notice_state", String(12), nullable=False),
     Column("notice_kind", String(16)),  # task | notification

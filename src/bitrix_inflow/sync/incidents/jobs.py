@@ -14,6 +14,8 @@ from bitrix_inflow.store import incidents as store
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
 from bitrix_inflow.sync.incidents.inbox import TELL_KIND, queue_telling
 from bitrix_inflow.sync.incidents.tell import tell_manager
+from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND, carry_out
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
 
@@ -36,6 +38,15 @@ def tell(ctx: JobContext, settings: Settings) -> None:
         )
     if told is not None:
         ctx.log.info("incidents.manager_told", incident_id=ctx.payload["incident_id"], by=told.kind)
+
+
+@blueprint.task(CARRY_OUT_KIND)
+def carried_out(ctx: JobContext, settings: Settings) -> None:
+    with open_clients(settings) as (_, gateway):
+        outcome = carry_out(
+            ctx.engine, BitrixOrdersShop(gateway), int(ctx.payload["incident_id"]), clock=SystemClock()
+        )
+    ctx.log.info("incidents.carried_out", incident_id=ctx.payload["incident_id"], outcome=outcome)
 
 
 @blueprint.task(SWEEP_KIND)
