@@ -193,9 +193,9 @@ def test_cancel_as_the_way_out_cancels_the_order_on_both_sides_once(engine: Engi
     order_id, incident_id = picking_error_incident(engine, sides)
     chosen = ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)
     assert chosen.state == "resolving"
-    assert carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "done"
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
     assert (
-        carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "nothing"
+        carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
     )  # a retry does nothing again
     order = sides.shop.control.entity("orders", order_id)
     assert order["canceled"] == "Y"
@@ -239,10 +239,65 @@ def test_a_cancel_the_shop_refuses_sends_the_incident_back_open_with_the_reason(
     paid = {"paid": "Y", "paySystemId": payment["paySystemId"]}
     sides.gateway.transport.call("sale.payment.update", {"id": payment["id"], "fields": paid})
     ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)
-    assert carry_out(engine, sides.orders, incident_id, clock=CLOCK) == "refused"
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
     assert sides.shop.control.entity("orders", order_id)["canceled"] == "N"
     with engine.connect() as conn:
         again = incidents.load(conn, incident_id)
         [failed] = [e for e in incidents.trail(conn, incident_id) if e.action == "failed"]
     assert again is not None and again.state == "open" and again.resolution is None  # a person chooses again
     assert "paid" in str(failed.detail["why"])
+
+
+def empty_the_bins(sides: Sides, sku: str) -> None:
+    """Every free unit of ``sku`` taken out of its bins: nothing left to reserve."""
+    url = sides.warehouse.base_url + "/_sandbox/stock"
+    for row in sides.client.iter_bin_stock(warehouse="MAIN", sku=sku):
+        free = row.qty_on_hand - row.qty_reserved - row.qty_in_picking
+        if free > 0:
+            body = {"warehouse": "MAIN", "sku": sku, "bin": row.bin, "delta": -free}
+            httpx.post(url, json=body, timeout=30).raise_for_status()
+
+
+def stock_arrives(sides: Sides, sku: str, units: int) -> None:
+    url = sides.warehouse.base_url + "/_sandbox/stock"
+    httpx.post(url, json={"warehouse": "MAIN", "sku": sku, "delta": units}, timeout=30).raise_for_status()
+
+
+def test_retry_when_stock_sends_the_failed_lines_again_once_the_stock_is_there(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": []}, timeout=30)
+    empty_the_bins(sides, HOODIE)  # none left to reserve
+    ops.resolve(engine, incident_id, "retry_when_stock", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
+    options = forward_options(sides)
+    waiting = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert waiting.outcome == "waiting" and "short" in " ".join(waiting.reasons)
+    in_warehouse = httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
+    failed = [o for o in in_warehouse if o["status"] == "CANCELLED"]
+    assert len(failed) == 1 and len(in_warehouse) == 2  # the failed one cancelled, nothing new yet
+    stock_arrives(sides, HOODIE, 5)  # the sweep's next run sends the replacement
+    sent = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert sent.outcome == "forwarded", sent
+    refs = [
+        o["external_ref"]
+        for o in httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
+    ]
+    assert sorted(refs) == sorted(
+        [failed[0]["external_ref"], *[r for r in refs if r != failed[0]["external_ref"]]]
+    )
+    assert f"B-{order_id}r2-{failed[0]['external_ref'].rsplit('-', 1)[1]}" in refs and len(refs) == 3
+    with engine.connect() as conn:
+        done = incidents.load(conn, incident_id)
+    assert done is not None and done.state == "resolved" and done.resolution is not None
+    assert done.resolution["replacement"].startswith(f"B-{order_id}r2-")
+
+
+def forward_options(sides: Sides) -> ForwardOptions:
+    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
+    rules = OrderRules(
+        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
+    )
+    return ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")

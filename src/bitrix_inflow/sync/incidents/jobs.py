@@ -42,9 +42,9 @@ def tell(ctx: JobContext, settings: Settings) -> None:
 
 @blueprint.task(CARRY_OUT_KIND)
 def carried_out(ctx: JobContext, settings: Settings) -> None:
-    with open_clients(settings) as (_, gateway):
+    with open_clients(settings) as (wms, gateway):
         outcome = carry_out(
-            ctx.engine, BitrixOrdersShop(gateway), int(ctx.payload["incident_id"]), clock=SystemClock()
+            ctx.engine, wms, BitrixOrdersShop(gateway), int(ctx.payload["incident_id"]), clock=SystemClock()
         )
     ctx.log.info("incidents.carried_out", incident_id=ctx.payload["incident_id"], outcome=outcome)
 
