@@ -455,3 +455,32 @@ def test_a_cancel_is_the_flag_not_a_status_and_is_refused_for_a_paid_order(
     lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
     assert shop.control.entity("orders", order["id"])["canceled"] == "Y"
     assert all(float(line["reservedQuantity"]) == 0 for line in lines)  # the cancel released them
+
+
+def test_a_basket_line_deleted_or_changed_releases_or_moves_its_reservation(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """sale-basket-item-delete.md / -update.md: the line leaves the basket and its shipment with its reservation; a
+    new quantity moves the reservation; an unknown item is 200140400001; a shipped line stays."""
+    order = place(shop, (4, 1), (5, 2))
+    kept, removed = sorted(int(i["id"]) for i in shop.control.entities("basketItems", orderId=order["id"]))
+    reserved_before = float(shop.control.entity("products", 5)["quantityReserved"])
+    version = int(shop.control.entity("orders", order["id"])["version"])
+    assert rest.ok("sale.basketitem.delete", {"id": removed})["result"] is True
+    assert [int(i["id"]) for i in shop.control.entities("basketItems", orderId=order["id"])] == [kept]
+    assert not shop.control.entities("shipmentItems", basketId=removed)
+    assert float(shop.control.entity("products", 5)["quantityReserved"]) == reserved_before - 2
+    assert int(shop.control.entity("orders", order["id"])["version"]) == version + 1
+    assert rest.error("sale.basketitem.delete", {"id": removed}, status=400)["error"] == 200140400001
+
+    reserved = float(shop.control.entity("products", 4)["quantityReserved"])
+    changed = rest.ok("sale.basketitem.update", {"id": kept, "fields": {"quantity": 3}})["result"][
+        "basketItem"
+    ]
+    assert float(changed["quantity"]) == 3
+    assert float(shop.control.entity("products", 4)["quantityReserved"]) == reserved + 2
+
+    shipment = order["shipments"][0]
+    fields = {"allowDelivery": "Y", "deducted": "Y", "deliveryId": shipment["deliveryId"]}
+    rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})
+    assert rest.error("sale.basketitem.delete", {"id": kept}, status=400)["error"] == 0  # shipped: it stays

@@ -241,6 +241,24 @@ def basket_get(call: Call) -> Answer:
     return Answer({"basketItem": _basket_row(item)})
 
 
+def basket_update(call: Call) -> Answer:
+    """sale-basket-item-update.md: ``id`` and ``fields`` required; the answer is the item as it now is."""
+    basket_id = call.require("id")
+    fields = call.require("fields")
+    if not isinstance(fields, dict):
+        raise rest_errors.required_argument("fields")
+    call.shop.update_line(basket_id, fields)
+    item = call.shop.t("basketItems").get(basket_id)
+    assert item is not None
+    return Answer({"basketItem": _basket_row(item)})
+
+
+def basket_delete(call: Call) -> Answer:
+    """sale-basket-item-delete.md: ``id`` required; 200140400001 for an item that does not exist."""
+    call.shop.delete_line(call.require("id"))
+    return Answer(True)
+
+
 def basket_properties_list(call: Call) -> Answer:
     rows = call.shop.t("basketProperties").all()
     return list_answer(call, E.BASKET_PROPERTY, rows, "basketProperties")
@@ -395,6 +413,8 @@ METHODS = [
     Method("sale.statusLang.list", "sale", statuslang_list, access="R"),
     Method("sale.basketItem.list", "sale", basket_list, access="R"),
     Method("sale.basketItem.get", "sale", basket_get, access="R"),
+    Method("sale.basketItem.update", "sale", basket_update, access="W"),
+    Method("sale.basketItem.delete", "sale", basket_delete, access="W"),
     Method("sale.basketProperties.list", "sale", basket_properties_list, access="R"),
     Method("sale.basketProperties.add", "sale", basket_properties_add, access="W"),
     Method("sale.shipment.list", "sale", shipment_list, access="R"),

@@ -619,6 +619,57 @@ class Shop:
         self._save_order(order)
         return order
 
+    def delete_line(self, basket_id: Any) -> Row:
+        """``sale.basketitem.delete``: the item leaves the basket and its shipments; its reservation is released and
+        the order saved. A line of a shipped shipment cannot go."""
+        item = self.t("basketItems").get(basket_id)
+        if item is None:
+            raise rest_errors.controller(200140400001, "basket item does not exist")
+        order = self.order(item["orderId"])
+        lines = self.children("shipmentItems", "basketId", item["id"])
+        shipped = {str(s["id"]) for s in self.order_shipments(order["id"]) if s["deducted"] == "Y"}
+        if any(str(line["orderDeliveryId"]) in shipped for line in lines):
+            raise rest_errors.controller(0, "The basket item is in a shipped shipment and cannot be deleted")
+        for reservation in item["reservations"]:
+            if reservation["quantity"]:
+                self._reserve(item["productId"], reservation["storeId"], reservation["quantity"], -1)
+        for line in lines:
+            del self.t("shipmentItems").rows[int(line["id"])]
+        del self.t("basketItems").rows[int(item["id"])]
+        items = self.children("basketItems", "orderId", order["id"])
+        order["price"] = _num(round(sum(float(i["price"]) * float(i["quantity"]) for i in items), 2))
+        self._save_order(order)
+        return order
+
+    def update_line(self, basket_id: Any, fields: dict[str, Any]) -> Row:
+        """``sale.basketitem.update``: a new ``quantity`` moves the reservation with it (as the order form does);
+        the other documented fields are written as they are."""
+        item = self.t("basketItems").get(basket_id)
+        if item is None:
+            raise rest_errors.controller(200140400001, "basket item does not exist")
+        writable = (
+            "sort",
+            "price",
+            "basePrice",
+            "discountPrice",
+            "xmlId",
+            "name",
+            "weight",
+            "canBuy",
+            "vatRate",
+        )
+        for key in writable:
+            if key in fields:
+                item[key] = fields[key]
+        if "quantity" in fields:
+            quantity = float(fields["quantity"])
+            if quantity <= 0:
+                raise rest_errors.controller(0, "quantity must be positive")
+            return self.edit_line(int(item["orderId"]), int(item["id"]), quantity)
+        order = self.order(item["orderId"])
+        self._save_order(order)
+        return order
+
     def unreserve_order(self, order_id: int) -> Row:
         order = self.order(order_id)
         self._release_order(order)
