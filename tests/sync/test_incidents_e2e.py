@@ -301,3 +301,61 @@ def forward_options(sides: Sides) -> ForwardOptions:
         go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
     )
     return ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+
+
+def test_ship_rest_removes_the_failed_line_in_the_shop_and_ships_the_others_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(
+        engine, sides
+    )  # HOODIE failed; TEE is a picking order of its own
+    before = {o["external_ref"]: o["status"] for o in wms_orders(sides)}
+    ops.resolve(engine, incident_id, "ship_rest", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    lines = sides.shop.control.entities("basketItems", orderId=order_id)
+    assert [int(line["productId"]) for line in lines] == [links[TEE].product_id]  # the failed line is gone
+    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    assert report.outcome == "unchanged", report  # the removal is not an edit to re-plan
+    after = {o["external_ref"]: o["status"] for o in wms_orders(sides)}
+    assert after.keys() == before.keys()  # nothing new sent
+    assert sorted(after.values()) == sorted(
+        ["CANCELLED", before[next(r for r, s in before.items() if s != "PICKING_ERROR")]]
+    )
+    with engine.connect() as conn:
+        done = incidents.load(conn, incident_id)
+    assert done is not None and done.state == "resolved" and done.resolution is not None
+    assert done.resolution["removed"] == [HOODIE] and done.resolution["replacement"] is None
+
+
+def test_ship_rest_is_refused_when_nothing_would_be_left(engine: Engine, sides: Sides) -> None:
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    order_id = int(
+        sides.shop.control.place_order(
+            lines=[{"productId": links[HOODIE].product_id, "quantity": 1}],
+            shipments=[{"deliveryId": 2, "lines": [0]}],
+        )["id"]
+    )
+    forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    fail_picking(sides, HOODIE)
+    read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        [incident] = incidents.listed(conn, "default")
+    ops.resolve(engine, incident.id, "ship_rest", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.client, sides.orders, incident.id, clock=CLOCK) == "refused"
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident.id)
+        why = [e.detail.get("why") for e in incidents.trail(conn, incident.id) if e.action == "failed"]
+    assert (
+        again is not None
+        and again.state == "open"
+        and why == ["nothing would be left to ship: choose cancel"]
+    )
+    assert len(sides.shop.control.entities("basketItems", orderId=order_id)) == 1  # nothing removed
+
+
+def wms_orders(sides: Sides) -> list[dict[str, Any]]:
+    return list(httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])

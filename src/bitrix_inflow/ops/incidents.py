@@ -20,9 +20,9 @@ from bitrix_inflow.sync.orders.notice import order_lock_key
 from bitrix_inflow.timing import Clock
 
 # Ways out whose work the service does not carry out yet: choosing one is refused, never recorded as done.
-NOT_BUILT = frozenset({WayOut.SUBSTITUTE, WayOut.SHIP_REST})
+NOT_BUILT = frozenset({WayOut.SUBSTITUTE})
 # Ways out the service carries out with the remote systems (a job), the incident ``resolving`` meanwhile.
-CARRIED_OUT = frozenset({WayOut.CANCEL, WayOut.RETRY_WHEN_STOCK})
+CARRIED_OUT = frozenset({WayOut.CANCEL, WayOut.RETRY_WHEN_STOCK, WayOut.SHIP_REST})
 
 
 class NotBuiltError(ValidationError):

@@ -45,6 +45,8 @@ _NOT_FOUND_WHAT = {
     200540400001: "order",
     201140400001: "shipment",
     201240400001: "shipment item",
+    200140400001: "basket item",  # sale-basket-item-delete.md
+    200840400001: "basket item",
 }
 
 _AUTH_CODES = {

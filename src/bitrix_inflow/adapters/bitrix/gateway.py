@@ -132,6 +132,11 @@ class BitrixGateway:
         when it was already. ``CancelRefusedError`` when the shop refuses (a paid payment, a shipped shipment)."""
         return self._orders.cancel_order(order_id, reason)
 
+    def delete_basket_item(self, basket_id: int) -> bool:
+        """Remove a line from its order (``sale.basketitem.delete``; its reservation is released): True when deleted
+        now, False when it was gone already. A line of a shipped shipment cannot go (a ``PermanentError``)."""
+        return self._orders.delete_basket_item(basket_id)
+
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:

@@ -269,6 +269,16 @@ class Orders:
             )
         return True
 
+    def delete_basket_item(self, basket_id: int) -> bool:
+        """``sale.basketitem.delete``: the line leaves the order (and its reservation is released). True when deleted
+        now, False when it was gone already."""
+        basket_id = positive_id(basket_id, "basket_id")
+        try:
+            self._transport.call("sale.basketitem.delete", self._transport.as_writer({"id": basket_id}))
+        except EntityNotFoundError:
+            return False
+        return True
+
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:

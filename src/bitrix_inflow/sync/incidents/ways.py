@@ -9,15 +9,20 @@ after a crash, it does the work once and records it once.
   warehouse that refuses sends the incident back to ``open``), and its lines become a replacement part under the
   order's next reference generation, waiting for stock (``short``): every forwarding run, and the sweep of orders on
   their way (``schedules.orders_retry_seconds``), sends it once the warehouse can reserve it. One run queued now.
+* **ship_rest**: the failed picking order is cancelled in the warehouse, its other lines go as a replacement under
+  the next generation, and the failed SKU's lines are removed from the shop's order (their reservation released);
+  the order's fingerprint is taken again, so the removal is not mistaken for an edit. Refused (the incident open
+  again) when nothing would be left to ship.
 * **dismiss** needs no work: it is resolved when chosen.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import split
@@ -26,7 +31,7 @@ from bitrix_inflow.store import incidents as store
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.sync.orders.edit import cancel_recorded
 from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write, queue_forward
-from bitrix_inflow.sync.orders.planning import OrderRun
+from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
@@ -34,7 +39,7 @@ log = structlog.get_logger("bitrix_inflow.sync.incidents")
 
 CARRY_OUT_KIND = "incidents.carry_out"
 CANCEL_REASON = "Cancelled after a picking error, as the manager chose"
-RETRY_REASON = "Picking error: sent again as a new picking order once the stock is there"
+RETRY_REASON = "Picking error: its lines go again in a new picking order, or not at all, as the manager chose"
 
 
 def carry_out(engine: Engine, wms: InflowPort, shop: OrdersShop, incident_id: int, *, clock: Clock) -> str:
@@ -46,6 +51,8 @@ def carry_out(engine: Engine, wms: InflowPort, shop: OrdersShop, incident_id: in
     way = str(incident.resolution.get("way_out"))
     if way == WayOut.RETRY_WHEN_STOCK:
         return _retry_when_stock(engine, wms, shop, incident, clock=clock)
+    if way == WayOut.SHIP_REST:
+        return _ship_rest(engine, wms, shop, incident, clock=clock)
     if way != WayOut.CANCEL:
         raise ValueError(f"incident {incident_id}: no carrying out for {way!r}")
     with own_write(
@@ -70,74 +77,137 @@ def carry_out(engine: Engine, wms: InflowPort, shop: OrdersShop, incident_id: in
 def _retry_when_stock(
     engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
 ) -> str:
-    connection_id, order_id = incident.connection_id, incident.order_id
-    with engine.connect() as conn:
-        parts = order_store.parts_of(conn, connection_id, order_id)
-        binding = order_store.load_binding(conn, connection_id, order_id)
-    failed = next((p for p in parts if p.external_ref == incident.subject), None)
-    if failed is None or binding is None:
-        with engine.begin() as conn:
-            store.reopen(
-                conn, incident.id, why=f"the service has no picking order {incident.subject}", now=clock.now()
-            )
-        return "refused"
-    run = OrderRun(engine, connection_id, clock, shop.order(order_id))
-    if failed.state == "accepted":
-        with engine.begin() as conn:
-            order_store.move_part(conn, failed.id, expected={"accepted"}, state="cancelling", now=clock.now())
-        failed = replace(failed, state="cancelling")
-    if failed.state == "cancelling" and not cancel_recorded(
-        run, wms, failed, reason=RETRY_REASON, done="superseded"
-    ):
-        with engine.begin() as conn:
-            store.reopen(
-                conn,
-                incident.id,
-                why="the warehouse will not cancel the failed picking order",
-                now=clock.now(),
-            )
+    failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
+    if failed is None:
         return "refused"
     with engine.begin() as conn:
         now = clock.now()
-        current = order_store.load_binding(conn, connection_id, order_id)
-        replacement = next(
-            (
-                p
-                for p in order_store.parts_of(conn, connection_id, order_id)
-                if p.generation > failed.generation
-                and p.part_no == failed.part_no
-                and p.state in ("short", "planned", "sending", "accepted")
-            ),
-            None,
-        )
-        if replacement is None:  # (not made yet: a crash after the cancel repeats nothing but this)
-            generation = (current.generation if current else failed.generation) + 1
-            ref = split.external_ref(order_id, generation, failed.part_no)
-            new = order_store.NewPart(
-                failed.part_no,
-                failed.warehouse,
-                failed.zone,
-                failed.carrier,
-                ref,
-                failed.lines,
-                state="short",
-            )
-            order_store.plan_parts(conn, connection_id, order_id, generation, [new], now=now)
-            order_store.save_binding(
-                conn,
-                connection_id,
-                order_id,
-                state="planned",
-                generation=generation,
-                reason="a picking order waits for stock after a picking error",
-                now=now,
-            )
-        else:
-            ref = replacement.external_ref
-        queue_forward(conn, connection_id, order_id, now=now)
+        ref = _replacement(conn, incident, failed, failed.lines, state="short", now=now)
+        queue_forward(conn, incident.connection_id, incident.order_id, now=now)
         resolution = {**dict(incident.resolution or {}), "replacement": ref}
         store.resolve(conn, incident.id, resolution=resolution, actor=store.SERVICE, now=now)
     log.info(
         "incidents.way_out_done", incident_id=incident.id, way_out=WayOut.RETRY_WHEN_STOCK, replacement=ref
     )
     return "done"
+
+
+def _ship_rest(
+    engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
+) -> str:
+    sku = str(incident.detail.get("sku") or "")
+    with engine.connect() as conn:
+        parts = order_store.parts_of(conn, incident.connection_id, incident.order_id)
+    live_elsewhere = [
+        p
+        for p in parts
+        if p.external_ref != incident.subject and p.state in ("planned", "sending", "accepted", "short")
+    ]
+    failed_now = next((p for p in parts if p.external_ref == incident.subject), None)
+    rest = [ln for ln in (failed_now.lines if failed_now else ()) if ln.sku != sku]
+    if not sku or failed_now is None or (not rest and not live_elsewhere):
+        why = (
+            "nothing would be left to ship: choose cancel"
+            if sku
+            else "the incident does not name the failed SKU"
+        )
+        with engine.begin() as conn:
+            store.reopen(conn, incident.id, why=why, now=clock.now())
+        return "refused"
+    failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
+    if failed is None:
+        return "refused"
+    with engine.begin() as conn:
+        ref = (
+            _replacement(conn, incident, failed, tuple(rest), state="planned", now=clock.now())
+            if rest
+            else None
+        )
+    # The failed lines leave the shop's order (their reservation released); gone already after a crash: fine.
+    removed = sorted({ln.basket_id for ln in failed.lines if ln.sku == sku})
+    with own_write(engine, incident.connection_id, incident.order_id, len(removed), clock=clock) as done:
+        for basket_id in removed:
+            shop.remove_line(basket_id)
+        done[0] = True
+    order = shop.order(incident.order_id)
+    with engine.begin() as conn:
+        now = clock.now()
+        # What the plan is now made from: the order without the failed lines is not an edit to re-plan.
+        order_store.set_fingerprint(
+            conn, incident.connection_id, incident.order_id, fingerprint_of(order), now=now
+        )
+        queue_forward(conn, incident.connection_id, incident.order_id, now=now)
+        resolution = {**dict(incident.resolution or {}), "removed": [sku], "replacement": ref}
+        store.resolve(conn, incident.id, resolution=resolution, actor=store.SERVICE, now=now)
+    log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SHIP_REST, replacement=ref)
+    return "done"
+
+
+def _failed_part_cancelled(
+    engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
+) -> order_store.Part | None:
+    """The incident's failed picking order cancelled in the warehouse (``superseded`` here); None when it cannot
+    be (the incident is then open again, with why)."""
+    connection_id, order_id = incident.connection_id, incident.order_id
+    with engine.connect() as conn:
+        parts = order_store.parts_of(conn, connection_id, order_id)
+    failed = next((p for p in parts if p.external_ref == incident.subject), None)
+    why = None
+    if failed is None:
+        why = f"the service has no picking order {incident.subject}"
+    else:
+        if failed.state == "accepted":
+            with engine.begin() as conn:
+                order_store.move_part(
+                    conn, failed.id, expected={"accepted"}, state="cancelling", now=clock.now()
+                )
+            failed = replace(failed, state="cancelling")
+        if failed.state == "cancelling":
+            run = OrderRun(engine, connection_id, clock, shop.order(order_id))
+            if not cancel_recorded(run, wms, failed, reason=RETRY_REASON, done="superseded"):
+                why = "the warehouse will not cancel the failed picking order"
+    if why is not None:
+        with engine.begin() as conn:
+            store.reopen(conn, incident.id, why=why, now=clock.now())
+        return None
+    return failed
+
+
+def _replacement(
+    conn: Connection,
+    incident: store.Incident,
+    failed: order_store.Part,
+    lines: tuple[order_store.PartLine, ...],
+    *,
+    state: str,
+    now: dt.datetime,
+) -> str:
+    """The failed part's replacement under the order's next generation (made once: found again after a crash)."""
+    connection_id, order_id = incident.connection_id, incident.order_id
+    found = next(
+        (
+            p
+            for p in order_store.parts_of(conn, connection_id, order_id)
+            if p.generation > failed.generation and p.part_no == failed.part_no
+        ),
+        None,
+    )
+    if found is not None:
+        return found.external_ref
+    binding = order_store.load_binding(conn, connection_id, order_id)
+    generation = (binding.generation if binding else failed.generation) + 1
+    ref = split.external_ref(order_id, generation, failed.part_no)
+    new = order_store.NewPart(
+        failed.part_no, failed.warehouse, failed.zone, failed.carrier, ref, lines, state=state
+    )
+    order_store.plan_parts(conn, connection_id, order_id, generation, [new], now=now)
+    order_store.save_binding(
+        conn,
+        connection_id,
+        order_id,
+        state="planned",
+        generation=generation,
+        reason=f"{ref} replaces {failed.external_ref} after a picking error",
+        now=now,
+    )
+    return ref

@@ -87,6 +87,9 @@ class BitrixOrdersShop:
         except CancelRefusedError as refused:
             return CancelAnswer("refused", str(refused))
 
+    def remove_line(self, basket_id: int) -> bool:
+        return self.gateway.delete_basket_item(basket_id)
+
 
 class BitrixOfflineQueue:
     """``OfflineQueue`` over the gateway: the shop's offline records of order saves."""

@@ -113,6 +113,10 @@ class OrdersShop(Protocol):
         """Cancel the order in the shop (the flag, which releases its reservations)."""
         ...
 
+    def remove_line(self, basket_id: int) -> bool:
+        """Remove a line from its order (its reservation released); False when it was gone already."""
+        ...
+
 
 @dataclass(frozen=True)
 class QueueFeatures:
