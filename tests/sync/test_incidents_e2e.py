@@ -17,6 +17,7 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
+from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.ops import incidents as ops
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
@@ -359,3 +360,33 @@ def test_ship_rest_is_refused_when_nothing_would_be_left(engine: Engine, sides: 
 
 def wms_orders(sides: Sides) -> list[dict[str, Any]]:
     return list(httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])
+
+
+@pytest.mark.parametrize("fault", [{"overload": True}, {"error_500_rate": 1.0}], ids=["503-burst", "500s"])
+def test_the_manager_is_told_once_through_shop_503_bursts_and_500s(
+    engine: Engine, sides: Sides, fault: dict[str, Any]
+) -> None:
+    _, incident_id = picking_error_incident(engine, sides)
+    impatient = BitrixSettings(
+        **{
+            **sides.gateway.settings.model_dump(),
+            "max_attempts": 2,
+            "backoff_base": 0.01,
+            "backoff_cap": 0.02,
+        }
+    )
+    with BitrixGateway(impatient) as gateway:
+        channel = BitrixManagerChannel(gateway)
+        sides.shop.control.faults(**fault)
+        try:
+            for _ in range(3):  # the job's attempts while the shop is down
+                with pytest.raises(IntegrationError):
+                    tell_manager(engine, channel, incident_id, clock=CLOCK, language="en")
+        finally:
+            sides.shop.control.faults(overload=False, error_500_rate=0.0)
+        for _ in range(2):  # the shop is back: the next attempt tells, the one after finds it told
+            tell_manager(engine, channel, incident_id, clock=CLOCK, language="en")
+    assert len(told_in_shop(sides, incident_id)) == 1
+    with engine.connect() as conn:
+        told = incidents.load(conn, incident_id)
+    assert told is not None and told.notice_state == "told"
