@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store import incidents, orders
+from bitrix_inflow.store import incidents, orders, tables
 from bitrix_inflow.store.orders import NewPart, PartLine
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -158,3 +158,29 @@ def test_cursors_and_the_timeline_round_trip(engine: Engine) -> None:
             ("service", "planned"),
             ("inflow", "status"),
         ]
+
+
+def test_an_incident_carried_over_without_ways_out_offers_those_of_its_kind(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            tables.incidents.insert().values(
+                connection_id=C,
+                bitrix_order_id=15,
+                kind="edit_after_picking",
+                subject="B-15-1",
+                detail={},
+                ways_out=[],  # as migration 0010 carries a conflict over
+                state="open",
+                notice_state="pending",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        [carried] = incidents.listed(conn, C)
+        assert carried.ways_out == ("dismiss",)
+        assert incidents.choose(conn, carried.id, resolution={"way_out": "x"}, actor="ops", now=NOW)
+        incidents.note(conn, carried.id, {"replacement": "B-15r2-1"}, now=NOW)
+        assert incidents.load(conn, carried.id).resolution == {"way_out": "x", "replacement": "B-15r2-1"}  # type: ignore[union-attr]
+        later = NOW + dt.timedelta(hours=1)
+        assert incidents.stuck_resolving(conn, C, older_than=later) == [carried.id]
+        assert incidents.stuck_resolving(conn, C, older_than=NOW) == []

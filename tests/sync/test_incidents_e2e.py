@@ -390,3 +390,36 @@ def test_the_manager_is_told_once_through_shop_503_bursts_and_500s(
     with engine.connect() as conn:
         told = incidents.load(conn, incident_id)
     assert told is not None and told.notice_state == "told"
+
+
+def test_a_picking_error_of_an_order_the_shop_cancels_needs_no_way_out_and_sends_nothing(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    ops.resolve(
+        engine, incident_id, "retry_when_stock", actor="ops:anna", clock=CLOCK
+    )  # chosen, not carried out yet
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
+    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    assert report.outcome == "cancelled", report
+    assert {o["status"] for o in wms_orders(sides)} == {"CANCELLED"} and len(
+        wms_orders(sides)
+    ) == 2  # nothing new
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident_id)
+        why = [e.detail.get("why") for e in incidents.trail(conn, incident_id) if e.action == "failed"]
+    assert why == ["the order is cancelled: there is nothing to send again"]
+    assert again is not None and again.state == "resolved"  # the cancellation settled it
+
+
+def test_an_open_picking_error_is_settled_when_the_shop_cancels_the_order(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
+    forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    with engine.connect() as conn:
+        settled = incidents.load(conn, incident_id)
+    assert settled is not None and settled.state == "resolved"
+    assert settled.resolution == {"by": "service", "why": "the order was cancelled"}

@@ -13,10 +13,8 @@ from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.domain.incidents import WayOut
 from bitrix_inflow.errors import ValidationError
-from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents as store
-from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND
-from bitrix_inflow.sync.orders.notice import order_lock_key
+from bitrix_inflow.sync.incidents.ways import queue_carrying_out
 from bitrix_inflow.timing import Clock
 
 # Ways out whose work the service does not carry out yet: choosing one is refused, never recorded as done.
@@ -43,7 +41,7 @@ def inbox(
     kinds: tuple[str, ...] = (),
     limit: int = 100,
 ) -> list[store.Incident]:
-    states = ("open", "resolved") if everything else ("open",)
+    states = ("open", "resolving", "resolved") if everything else ("open", "resolving")
     with engine.connect() as conn:
         return store.listed(conn, connection_id, states=states, kinds=kinds, limit=limit)
 
@@ -86,16 +84,7 @@ def resolve(engine: Engine, incident_id: int, way_out: str, *, actor: str, clock
         resolution = {"way_out": way_out, "by": actor}
         if way_out in CARRIED_OUT:
             store.choose(conn, incident_id, resolution=resolution, actor=actor, now=now)
-            queue.enqueue_coalesced(
-                conn,
-                CARRY_OUT_KIND,
-                {"incident_id": incident_id},
-                key=f"{CARRY_OUT_KIND}:{incident_id}",
-                now=now,
-                connection_id=incident.connection_id,
-                lock_key=order_lock_key(incident.connection_id, incident.order_id),
-                priority=10,
-            )
+            queue_carrying_out(conn, incident.connection_id, incident_id, now=now)
         else:
             store.add_audit(conn, incident_id, actor, "chose", resolution, now=now)
             store.resolve(conn, incident_id, resolution=resolution, actor=actor, now=now)

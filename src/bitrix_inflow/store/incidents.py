@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from bitrix_inflow.domain.incidents import ways_out as kind_ways_out
 from bitrix_inflow.store.sql import insert_ignoring_conflict
 from bitrix_inflow.store.tables import incident_audit, incidents
 
@@ -116,6 +117,29 @@ def orders_with_open(conn: Connection, connection_id: str, kind: str, *, limit: 
         .limit(limit)
     ).all()
     return [int(order_id) for (order_id,) in rows]
+
+
+def note(conn: Connection, incident_id: int, changes: Mapping[str, Any], *, now: dt.datetime) -> None:
+    """Add to a resolving incident's resolution what carrying it out has done so far (found again on a retry)."""
+    row = conn.execute(select(incidents.c.resolution).where(incidents.c.id == incident_id)).first()
+    merged = {**dict((row[0] if row else None) or {}), **dict(changes)}
+    conn.execute(
+        update(incidents).where(incidents.c.id == incident_id).values(resolution=merged, updated_at=now)
+    )
+
+
+def stuck_resolving(
+    conn: Connection, connection_id: str, *, older_than: dt.datetime, limit: int = 500
+) -> list[int]:
+    """Incidents whose way out has been carried out for too long (its job gave up): to be queued again."""
+    c = incidents.c
+    rows = conn.execute(
+        select(c.id)
+        .where(c.connection_id == connection_id, c.state == "resolving", c.updated_at < older_than)
+        .order_by(c.id)
+        .limit(limit)
+    ).all()
+    return [int(i) for (i,) in rows]
 
 
 def untold(conn: Connection, connection_id: str, *, older_than: dt.datetime, limit: int = 500) -> list[int]:
@@ -258,7 +282,8 @@ def _incident(row: Any) -> Incident:
         kind=row.kind,
         subject=row.subject,
         detail=dict(row.detail or {}),
-        ways_out=tuple(row.ways_out or ()),
+        # Carried over from the conflicts table without ways out: those of its kind.
+        ways_out=tuple(row.ways_out or (w.value for w in kind_ways_out(row.kind))),
         state=row.state,
         notice_state=row.notice_state,
         notice_kind=row.notice_kind,

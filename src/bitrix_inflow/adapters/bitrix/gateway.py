@@ -370,9 +370,10 @@ class BitrixGateway:
         *,
         responsible_id: int | None = None,
         deadline: datetime | None = None,
+        tag: str | None = None,
     ) -> Notice:
         """A task for the manager on Bitrix24; on-prem "site" has no tasks module: a notification (also where
-        ``tasks.task.add`` turns out to be missing: ``MethodNotFoundError``)."""
+        ``tasks.task.add`` turns out to be missing: ``MethodNotFoundError``), carrying ``tag`` if given."""
         return self._notifications.create_task(
-            title, description, responsible_id=responsible_id, deadline=deadline
+            title, description, responsible_id=responsible_id, deadline=deadline, tag=tag
         )

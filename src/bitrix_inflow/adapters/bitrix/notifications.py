@@ -48,7 +48,13 @@ class Notifications:
         )
 
     def create_task(
-        self, title: str, description: str, *, responsible_id: int | None, deadline: datetime | None
+        self,
+        title: str,
+        description: str,
+        *,
+        responsible_id: int | None,
+        deadline: datetime | None,
+        tag: str | None = None,
     ) -> Notice:
         target = self._manager(responsible_id)
         if not title.strip():
@@ -58,7 +64,8 @@ class Notifications:
             if task is not None:
                 return task
         text = f"[b]{title}[/b]\n{description}"
-        return self.notify_manager(text, user_id=target, tag=None)
+        # No tasks here: a notification, tagged so that telling again replaces it rather than adding one.
+        return self.notify_manager(text, user_id=target, tag=tag)
 
     def find_task(self, title_part: str) -> Notice | None:
         """The newest task whose title contains ``title_part`` (a marker the service put there), or None; None too

@@ -13,7 +13,7 @@ class BitrixManagerChannel:
 
     def tell(self, title: str, body: str, *, tag: str) -> Told:
         if self.gateway.settings.profile == "bitrix24":
-            notice = self.gateway.create_task(title, body)
+            notice = self.gateway.create_task(title, body, tag=tag)
         else:
             notice = self.gateway.notify_manager(f"[b]{title}[/b]\n{body}", tag=tag)
         return _told(notice)

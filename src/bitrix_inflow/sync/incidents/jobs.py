@@ -14,7 +14,7 @@ from bitrix_inflow.store import incidents as store
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
 from bitrix_inflow.sync.incidents.inbox import TELL_KIND, queue_telling
 from bitrix_inflow.sync.incidents.tell import tell_manager
-from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND, carry_out
+from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND, carry_out, queue_carrying_out
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
@@ -57,7 +57,12 @@ def sweep(ctx: JobContext, settings: Settings) -> None:
         untold = store.untold(conn, ctx.job.connection_id, older_than=now - SWEEP_EVERY)
         for incident_id in untold:
             queue_telling(conn, ctx.job.connection_id, incident_id, now=now)
-        ctx.complete_in(conn, note=f"{len(untold)} incidents to tell again")
+        stuck = store.stuck_resolving(conn, ctx.job.connection_id, older_than=now - SWEEP_EVERY)
+        for incident_id in stuck:
+            queue_carrying_out(conn, ctx.job.connection_id, incident_id, now=now)
+        ctx.complete_in(
+            conn, note=f"{len(untold)} incidents to tell again, {len(stuck)} ways out to carry out again"
+        )
 
 
 @blueprint.periodic

@@ -57,10 +57,13 @@ def tell_manager(
         if incident is None or incident.notice_state not in ("pending", "telling"):
             return None
         binding = order_store.load_binding(conn, incident.connection_id, incident.order_id)
-        if incident.notice_state == "pending":
-            store.move_notice(conn, incident_id, expected={"pending"}, state="telling", now=clock.now())
+        # Only the run that moved it from pending may tell without looking first: any other (a second worker after
+        # a lease ran out) treats it as telling, since a request may be on its way.
+        first = incident.notice_state == "pending" and store.move_notice(
+            conn, incident_id, expected={"pending"}, state="telling", now=clock.now()
+        )
     tag = marker(incident_id)
-    told = channel.find(tag) if incident.notice_state == "telling" else None
+    told = None if first else channel.find(tag)
     if told is None:
         account = (binding.account_number if binding is not None else None) or str(incident.order_id)
         words = message(

@@ -27,10 +27,11 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import split
 from bitrix_inflow.domain.incidents import WayOut
+from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents as store
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.sync.orders.edit import cancel_recorded
-from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write, queue_forward
+from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, order_lock_key, own_write, queue_forward
 from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
@@ -40,6 +41,24 @@ log = structlog.get_logger("bitrix_inflow.sync.incidents")
 CARRY_OUT_KIND = "incidents.carry_out"
 CANCEL_REASON = "Cancelled after a picking error, as the manager chose"
 RETRY_REASON = "Picking error: its lines go again in a new picking order, or not at all, as the manager chose"
+
+
+def queue_carrying_out(conn: Connection, connection_id: str, incident_id: int, *, now: dt.datetime) -> None:
+    """The job that carries the chosen way out, in the caller's transaction (it holds the incident's order lock,
+    so it never runs beside that order's forwarding)."""
+    row = store.load(conn, incident_id)
+    if row is None:
+        return
+    queue.enqueue_coalesced(
+        conn,
+        CARRY_OUT_KIND,
+        {"incident_id": incident_id},
+        key=f"{CARRY_OUT_KIND}:{incident_id}",
+        now=now,
+        connection_id=connection_id,
+        lock_key=order_lock_key(connection_id, row.order_id),
+        priority=10,
+    )
 
 
 def carry_out(engine: Engine, wms: InflowPort, shop: OrdersShop, incident_id: int, *, clock: Clock) -> str:
@@ -105,11 +124,15 @@ def _ship_rest(
     ]
     failed_now = next((p for p in parts if p.external_ref == incident.subject), None)
     rest = [ln for ln in (failed_now.lines if failed_now else ()) if ln.sku != sku]
-    if not sku or failed_now is None or (not rest and not live_elsewhere):
+    failed_items = {ln.basket_id for ln in (failed_now.lines if failed_now else ()) if ln.sku == sku}
+    shared = any(ln.basket_id in failed_items for p in live_elsewhere for ln in p.lines)
+    if not sku or failed_now is None or shared or (not rest and not live_elsewhere):
         why = (
-            "nothing would be left to ship: choose cancel"
-            if sku
-            else "the incident does not name the failed SKU"
+            "the incident does not name the failed SKU"
+            if not sku or failed_now is None
+            else "the failed line is also in another picking order: remove it by hand, or choose cancel"
+            if shared
+            else "nothing would be left to ship: choose cancel"
         )
         with engine.begin() as conn:
             store.reopen(conn, incident.id, why=why, now=clock.now())
@@ -125,10 +148,9 @@ def _ship_rest(
         )
     # The failed lines leave the shop's order (their reservation released); gone already after a crash: fine.
     removed = sorted({ln.basket_id for ln in failed.lines if ln.sku == sku})
-    with own_write(engine, incident.connection_id, incident.order_id, len(removed), clock=clock) as done:
-        for basket_id in removed:
-            shop.remove_line(basket_id)
-        done[0] = True
+    for basket_id in removed:
+        with own_write(engine, incident.connection_id, incident.order_id, 1, clock=clock) as done:
+            done[0] = shop.remove_line(basket_id)
     order = shop.order(incident.order_id)
     with engine.begin() as conn:
         now = clock.now()
@@ -151,10 +173,20 @@ def _failed_part_cancelled(
     connection_id, order_id = incident.connection_id, incident.order_id
     with engine.connect() as conn:
         parts = order_store.parts_of(conn, connection_id, order_id)
+        binding = order_store.load_binding(conn, connection_id, order_id)
     failed = next((p for p in parts if p.external_ref == incident.subject), None)
+    cancelled_here = bool((incident.resolution or {}).get("failed_cancelled"))
     why = None
     if failed is None:
         why = f"the service has no picking order {incident.subject}"
+    elif (binding is not None and binding.state in ("cancelled", "cancelling")) or shop.order(
+        order_id
+    ).facts.canceled:
+        why = "the order is cancelled: there is nothing to send again"
+    elif failed.state not in ("accepted", "cancelling") and not (
+        failed.state == "superseded" and cancelled_here
+    ):
+        why = f"the picking order {failed.external_ref} is {failed.state}: it cannot be replaced"
     else:
         if failed.state == "accepted":
             with engine.begin() as conn:
@@ -166,6 +198,9 @@ def _failed_part_cancelled(
             run = OrderRun(engine, connection_id, clock, shop.order(order_id))
             if not cancel_recorded(run, wms, failed, reason=RETRY_REASON, done="superseded"):
                 why = "the warehouse will not cancel the failed picking order"
+            else:
+                with engine.begin() as conn:
+                    store.note(conn, incident.id, {"failed_cancelled": True}, now=clock.now())
     if why is not None:
         with engine.begin() as conn:
             store.reopen(conn, incident.id, why=why, now=clock.now())
@@ -184,16 +219,10 @@ def _replacement(
 ) -> str:
     """The failed part's replacement under the order's next generation (made once: found again after a crash)."""
     connection_id, order_id = incident.connection_id, incident.order_id
-    found = next(
-        (
-            p
-            for p in order_store.parts_of(conn, connection_id, order_id)
-            if p.generation > failed.generation and p.part_no == failed.part_no
-        ),
-        None,
-    )
-    if found is not None:
-        return found.external_ref
+    current = store.load(conn, incident.id)
+    made = (current.resolution or {}).get("replacement") if current is not None else None
+    if made:  # made by an earlier run of this way out, and noted with it
+        return str(made)
     binding = order_store.load_binding(conn, connection_id, order_id)
     generation = (binding.generation if binding else failed.generation) + 1
     ref = split.external_ref(order_id, generation, failed.part_no)
@@ -201,6 +230,7 @@ def _replacement(
         failed.part_no, failed.warehouse, failed.zone, failed.carrier, ref, lines, state=state
     )
     order_store.plan_parts(conn, connection_id, order_id, generation, [new], now=now)
+    store.note(conn, incident.id, {"replacement": ref}, now=now)
     order_store.save_binding(
         conn,
         connection_id,

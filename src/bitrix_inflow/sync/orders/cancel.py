@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain.incidents import Kind
+from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.incidents.inbox import raise_incident
@@ -61,6 +62,15 @@ def cancel_everywhere(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part
             elif part.state == "accepted":
                 store.move_part(conn, part.id, expected={"accepted"}, state="cancelling", now=now)
         store.save_binding(conn, run.connection_id, run.order_id, state="cancelling", reason=REASON, now=now)
+        # A picking error of the order needs no way out any more.
+        incidents.settle(
+            conn,
+            run.connection_id,
+            run.order_id,
+            kind=Kind.PICKING_ERROR,
+            why="the order was cancelled",
+            now=now,
+        )
         store.add_timeline(
             conn, run.connection_id, run.order_id, source="shop", kind="cancelled", detail={}, now=now
         )

@@ -168,12 +168,12 @@ def _forward(
         live = _store_plan(run, generation, planned, options.warehouse)
         parts = [*parts, *live]
     elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
-        p.state == "planned" for p in live
+        p.state in ("planned", "short") for p in live
     ):
         # Planned, then held (cancelled, status moved back): what was not sent is not sent now. A part already
         # on its way is settled below all the same, since the warehouse may have it. (After an edit the order
         # went already and its status is the service's own, so only a cancellation holds the replacements.)
-        live = [p for p in live if p.state != "planned"]
+        live = [p for p in live if p.state not in ("planned", "short")]
         if not live:
             return _held(run, "ineligible", list(verdict.reasons), dry_run=dry_run)
     if dry_run:

@@ -40,7 +40,8 @@ SWEPT = (
     "seen",
     "planned",
     "blocked",
-)  # retried on a schedule: stock may have come, a link may have been fixed
+    "cancelling",
+)  # retried on a schedule: stock may have come, a link may have been fixed, the warehouse may be back
 
 
 @dataclass

@@ -289,8 +289,16 @@ def apply_statuses(
             store.add_timeline(
                 conn, connection_id, order_id, source="service", kind="applied", detail=detail2, now=now
             )
-    if report.aggregate is InflowStatus.CANCELLED and binding.state != "cancelled":
-        report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
+    # Cancelled in the warehouse by the warehouse: not a part the service itself is cancelling (an edit, a way out),
+    # whose cancellation the feed may report before the service records it.
+    by_service = any(p.state == "cancelling" for p in every) or binding.state == "cancelling"
+    if report.aggregate is InflowStatus.CANCELLED and binding.state != "cancelled" and not by_service:
+        with engine.connect() as conn:
+            by_service = any(
+                i.state == "resolving" for i in incidents.of_order(conn, connection_id, order_id)
+            )
+        if not by_service:
+            report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
     log.info("orders.applied", order_id=order_id, aggregate=str(report.aggregate), written=report.written)
     return report
 
