@@ -203,7 +203,7 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "bitrix-inflow.db").exists()
     assert "done: 14, dead: 1" in result.stdout
     check_rows = [line for line in result.stdout.splitlines() if line.startswith(("│ inflow", "│ bitrix"))]
-    assert len(check_rows) == 5 and all("✓" in row for row in check_rows), result.stdout
+    assert len(check_rows) == 6 and all("✓" in row for row in check_rows), result.stdout
     assert "40 SKUs" in result.stdout and "shop orders found by the poller: 6 new" in result.stdout
     # The stock sync joins the two sandboxes: 37 of the catalogue's SKUs match, the deliberate mismatches show.
     assert "full sync, quantity mode" in result.stdout and "full sync, document mode" in result.stdout
