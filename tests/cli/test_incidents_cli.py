@@ -4,20 +4,41 @@ that are checked before anything changes (an unknown id, a way out the kind does
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
 
+from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.config.settings import DEFAULT_SQLITE_URL
+from bitrix_inflow.domain.eligibility import OrderRules
+from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
 from bitrix_inflow.store import incidents
+from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.engine import make_engine
+from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
 from bitrix_inflow.sync.incidents.inbox import raise_incident
+from bitrix_inflow.sync.incidents.tell import tell_manager
+from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
+from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.statuses import read_changes
+from bitrix_inflow.timing import SystemClock
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_runner import cli
 
+from sandbox_env import service_environment
+
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+NOW_CLOCK = SystemClock()
 
 
 @pytest.fixture
@@ -86,3 +107,60 @@ def test_a_way_out_is_recorded_with_who_chose_it_and_only_once(inbox: tuple[Path
     assert "resolved" in shown.stdout and "chose" in shown.stdout and "cli:" in shown.stdout
     listed = cli("incidents", "list", cwd=folder)
     assert str(picking) in listed.stdout and "status_refused" not in listed.stdout
+
+
+def test_serve_killed_between_telling_the_manager_and_recording_it_tells_once(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """A picking error's notification reaches the shop; `serve` is SIGKILLed before it records that (the shop holds
+    the answer back); the restarted worker tells again with the same tag, which replaces the first: one."""
+    warehouse, shop = sides
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    line = {"productId": links["SB-HOODIE-URBAN-M"].product_id, "quantity": 1}
+    order_id = int(shop.control.place_order(lines=[line], shipments=[{"deliveryId": 2, "lines": [0]}])["id"])
+    deliveries = {int(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
+    rules = OrderRules(
+        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
+    )
+    options = ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"))
+    bitrix = BitrixSettings(webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1)
+    with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
+        forward_order(engine, client, BitrixOrdersShop(gateway), options, order_id, clock=NOW_CLOCK)
+        base = warehouse.base_url + "/_sandbox"
+        httpx.put(base + "/faults", json={"picking_error_skus": ["SB-HOODIE-URBAN-M"]}, timeout=30)
+        [picking] = httpx.get(base + "/orders", timeout=30).json()["items"]
+        httpx.post(f"{base}/orders/{picking['id']}/advance", json={"to": "PICKING"}, timeout=30)
+        read_changes(engine, client, clock=NOW_CLOCK)
+        with engine.connect() as conn:
+            [incident] = incidents.listed(conn, "default")
+
+        shop.control.faults(hold_methods=["im.notify.system.add"], hold_stage="after")
+        env = service_environment(warehouse, shop, db_url, BITRIX_INFLOW__WEB__ENABLED="false")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bitrix_inflow", "serve"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(h["state"] == "held" for h in shop.control.holds()):
+                assert time.monotonic() < deadline, "the notification was never sent"
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        shop.control.faults(hold_methods=[])
+        shop.control.release_holds(drop=True)  # it ran: the shop has the notification; the answer is lost
+        marker = f"[BI-{incident.id}]"
+        assert len([n for n in shop.control.entities("notifications") if n["tag"] == marker]) == 1
+        with engine.connect() as conn:
+            assert incidents.load(conn, incident.id).notice_state == "telling"  # type: ignore[union-attr]
+        # The restarted worker's attempt:
+        tell_manager(engine, BitrixManagerChannel(gateway), incident.id, clock=NOW_CLOCK, language="ru")
+    assert len([n for n in shop.control.entities("notifications") if n["tag"] == marker]) == 1
+    with engine.connect() as conn:
+        assert incidents.load(conn, incident.id).notice_state == "told"  # type: ignore[union-attr]

@@ -9,42 +9,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, update
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
-from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
-from bitrix_inflow.sandboxes import wms
-from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs
-from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
-from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
-from bitrix_inflow.timing import SystemClock
 from sandbox_env import service_environment
-
-
-@pytest.fixture
-def sides(engine: Engine) -> Iterator[tuple[Any, Any]]:
-    with (
-        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
-        running_bitrix_sandbox(SandboxConfig(profile="site", inventory_management=False)) as shop,
-    ):
-        inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"))
-        bitrix = BitrixSettings(
-            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
-        )
-        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
-            options = StockOptions(warehouses=("MAIN",))
-            sync_stock(engine, client, BitrixShopStock(gateway), options, clock=SystemClock(), full=True)
-        yield warehouse, shop
 
 
 def run(
