@@ -887,6 +887,8 @@ def test_a_cancel_the_warehouse_refuses_once_goods_are_picked_is_an_incident_onc
     with engine.connect() as conn:
         found = conn.execute(select(incidents.c.kind, incidents.c.subject)).all()
     assert found == [("cancel_refused", first["external_ref"])]  # once, however often it is tried
+    # The polls that see this version again leave the order alone: no cancel is tried on every poll.
+    assert order_id not in notice_orders(engine, sides.orders, clock=CLOCK).queued
 
 
 def test_a_part_left_sending_by_a_dead_run_is_found_and_cancelled_when_the_order_is_cancelled(

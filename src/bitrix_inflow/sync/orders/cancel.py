@@ -105,5 +105,9 @@ def cancel_everywhere(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part
         state = "cancelled" if not refused else "forwarded"
         why = REASON if not refused else f"{REASON}; {refused} picking order(s) stand: see the incidents"
         store.save_binding(conn, run.connection_id, run.order_id, state=state, reason=why, now=now)
+        if run.order.version is not None:
+            # This version of the order is dealt with: the polls that see it again leave it alone (a cancel the
+            # warehouse refused is not tried again until the order changes).
+            store.set_seen_version(conn, run.connection_id, run.order_id, run.order.version, now=now)
     log.info("orders.cancelled", order_id=run.order_id, refused=refused, reasons=reasons)
     return ("cancelled" if not refused else "cancel_refused"), reasons
