@@ -83,11 +83,7 @@ def forwarded_order(engine: Engine, sides: Sides) -> int:
     order_id = int(
         sides.shop.control.place_order(lines=lines, shipments=[{"deliveryId": 2, "lines": [0, 1]}])["id"]
     )
-    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
-    rules = OrderRules(
-        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
-    )
-    options = ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    options = forward_options(sides)
     assert (
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "forwarded"
@@ -202,11 +198,7 @@ def test_cancel_as_the_way_out_cancels_the_order_on_both_sides_once(engine: Engi
     assert order["canceled"] == "Y"
     lines = sides.shop.control.entities("basketItems", orderId=order_id)
     assert all(not any(float(r["quantity"]) for r in line["reservations"]) for line in lines)  # released
-    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
-    rules = OrderRules(
-        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
-    )
-    options = ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    options = forward_options(sides)
     report = forward_order(
         engine, sides.client, sides.orders, options, order_id, clock=CLOCK
     )  # the queued run

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bitrix_inflow.errors import PermanentError
-
 from . import replies
 from .models import OfflineBatch, OfflineRecord
 from .settings import BitrixSettings
@@ -27,15 +25,6 @@ class Events:
     def __init__(self, transport: Transport, settings: BitrixSettings) -> None:
         self._transport = transport
         self._settings = settings
-
-    def feature(self, code: str) -> bool:
-        """``feature.get``: whether the plan has a REST feature (``rest_offline_extended``,
-        ``rest_auth_connector``)."""
-        reply = self._transport.call("feature.get", {"CODE": code})
-        value = replies.obj(reply.get("result"), field="feature.get.result").get("value")
-        if value not in ("Y", "N"):
-            raise PermanentError(f"feature.get: expected value Y or N for {code}, got {value!r}")
-        return bool(value == "Y")
 
     def bind_offline(self, event: str, *, connector: str | None) -> bool:
         """The offline binding of ``event`` under ``connector`` (the source key the service's writes carry; None:

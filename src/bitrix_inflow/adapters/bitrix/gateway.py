@@ -154,7 +154,7 @@ class BitrixGateway:
     def feature(self, code: str) -> bool:
         """``feature.get``: whether the shop's plan has a REST feature (``rest_offline_extended``: reading the
         offline queue without clearing it; ``rest_auth_connector``: writes that stay out of it)."""
-        return self._events.feature(code)
+        return self.transport.feature(code)
 
     def offline_connector(self) -> str | None:
         """The source key of the service's offline queue and writes: ``auth_connector`` when it reads the queue

@@ -244,9 +244,17 @@ class Transport:
         now = self._clock.monotonic()
         known = _CONNECTOR_SUPPORT.get(self._rest_base)
         if known is None or now - known[0] > CONNECTOR_RECHECK_S:
-            value = replies_value(self.call("feature.get", {"CODE": "rest_auth_connector"}))
-            known = _CONNECTOR_SUPPORT[self._rest_base] = (now, value == "Y")
+            known = _CONNECTOR_SUPPORT[self._rest_base] = (now, self.feature("rest_auth_connector"))
         return self.settings.auth_connector if known[1] else None
+
+    def feature(self, code: str) -> bool:
+        """``feature.get``: whether the plan has a REST feature (``rest_offline_extended``,
+        ``rest_auth_connector``)."""
+        result = self.call("feature.get", {"CODE": code}).get("result")
+        value = result.get("value") if isinstance(result, Mapping) else None
+        if value not in ("Y", "N"):
+            raise PermanentError(f"feature.get: expected value Y or N for {code}, got {value!r}")
+        return bool(value == "Y")
 
     def as_writer(self, params: JSON) -> JSON:
         """A write's parameters, with the ``auth_connector`` that keeps its events out of the service's own
@@ -527,12 +535,6 @@ CONNECTOR_RECHECK_S = 3600.0
 _CONNECTOR_SUPPORT: dict[
     str, tuple[float, bool]
 ] = {}  # portal → (asked at, the plan has rest_auth_connector)
-
-
-def replies_value(reply: Mapping[str, Any]) -> object:
-    """``feature.get``'s ``{"result": {"value": "Y"}}``."""
-    result = reply.get("result")
-    return result.get("value") if isinstance(result, Mapping) else None
 
 
 def _carries_connector(params: Mapping[str, Any]) -> bool:

@@ -133,14 +133,7 @@ def _account(run: OrderRun, fingerprint: str | None) -> None:
             store.set_seen_version(conn, run.connection_id, run.order_id, run.order.version, now=now)
         if fingerprint is not None:
             store.set_fingerprint(conn, run.connection_id, run.order_id, fingerprint, now=now)
-        incidents.settle(
-            conn,
-            run.connection_id,
-            run.order_id,
-            kind=EDIT_BLOCKED,
-            why="the edit could be planned",
-            now=run.clock.now(),
-        )
+        _blocked_edit_settled(run, conn)
 
 
 def _record_conflicts(
@@ -233,14 +226,7 @@ def _store_revision(
         if new_parts:
             store.plan_parts(conn, run.connection_id, run.order_id, generation, new_parts, now=now)
         _conflicts(run, conn, fingerprint, revision.conflicts)
-        incidents.settle(
-            conn,
-            run.connection_id,
-            run.order_id,
-            kind=EDIT_BLOCKED,
-            why="the edit could be planned",
-            now=run.clock.now(),
-        )
+        _blocked_edit_settled(run, conn)
         store.save_binding(
             conn,
             run.connection_id,
@@ -262,6 +248,18 @@ def _store_revision(
         store.add_timeline(
             conn, run.connection_id, run.order_id, source="shop", kind="edited", detail=detail, now=now
         )
+
+
+def _blocked_edit_settled(run: OrderRun, conn: Connection) -> None:
+    """An edit that could not be planned before has been planned (or needs none now): its incident is settled."""
+    incidents.settle(
+        conn,
+        run.connection_id,
+        run.order_id,
+        kind=EDIT_BLOCKED,
+        why="the edit could be planned",
+        now=run.clock.now(),
+    )
 
 
 def settle_cancels(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part]) -> list[store.Part]:

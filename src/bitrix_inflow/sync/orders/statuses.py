@@ -293,25 +293,23 @@ def apply_statuses(
     # whose cancellation the feed may report before the service records it.
     by_service = any(p.state == "cancelling" for p in every) or binding.state == "cancelling"
     if report.aggregate is InflowStatus.CANCELLED and binding.state != "cancelled" and not by_service:
-        with engine.connect() as conn:
-            by_service = any(
-                i.state == "resolving" for i in incidents.of_order(conn, connection_id, order_id)
-            )
-        if not by_service:
-            report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
+        report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
     log.info("orders.applied", order_id=order_id, aggregate=str(report.aggregate), written=report.written)
     return report
 
 
 def _cancel_in_shop(
     engine: Engine, shop: OrdersShop, connection_id: str, order_id: int, *, clock: Clock
-) -> str:
+) -> str | None:
     """The warehouse cancelled every picking order: the shop's order is cancelled too (the flag, which releases its
     reservations; the mapped status alone cancels nothing). A refusal (a paid payment, a shipped shipment) is an
     incident, asked once: its existence stops every later attempt, so there is never a retry loop."""
     with engine.connect() as conn:
-        if any(i.kind == Kind.SHOP_CANCEL_REFUSED for i in incidents.of_order(conn, connection_id, order_id)):
-            return "refused"
+        known = incidents.of_order(conn, connection_id, order_id)
+    if any(i.state == "resolving" for i in known):
+        return None  # a way out the service carries out is cancelling it: not the warehouse's own decision
+    if any(i.kind == Kind.SHOP_CANCEL_REFUSED for i in known):
+        return "refused"
     with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
         answer = shop.cancel(order_id, reason=WAREHOUSE_CANCELLED)
         done[0] = answer.outcome == "cancelled"
