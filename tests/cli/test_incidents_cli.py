@@ -87,8 +87,10 @@ def test_bad_choices_are_clear_errors_and_change_nothing(inbox: tuple[Path, int,
         wrong.returncode == 1 and "'substitute' is not a way out of a status_refused incident" in wrong.stderr
     )
     assert "choose one of: dismiss" in wrong.stderr
-    later = cli("incidents", "resolve", str(picking), "substitute", cwd=folder)
-    assert later.returncode == 3 and "cannot be carried out by this version yet" in later.stderr
+    bare = cli("incidents", "resolve", str(picking), "substitute", cwd=folder)
+    assert bare.returncode == 1 and "sku" in bare.stderr and "--sku" in bare.stderr
+    unknown_sku = cli("incidents", "resolve", str(picking), "substitute", "--sku", "NO-SUCH", cwd=folder)
+    assert unknown_sku.returncode == 1 and "'NO-SUCH' is not linked to any product" in unknown_sku.stderr
     assert cli("incidents", "show", "0", cwd=folder).returncode == 2  # not an id at all: a usage error
     engine = make_engine(DEFAULT_SQLITE_URL.replace("sqlite:///", f"sqlite:///{folder}/"))
     with engine.connect() as conn:

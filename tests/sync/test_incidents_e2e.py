@@ -17,11 +17,12 @@ from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
-from bitrix_inflow.errors import IntegrationError
+from bitrix_inflow.errors import IntegrationError, ValidationError
 from bitrix_inflow.ops import incidents as ops
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import incidents
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, stock_hints
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
@@ -415,3 +416,150 @@ def test_an_open_picking_error_is_settled_when_the_shop_cancels_the_order(
         settled = incidents.load(conn, incident_id)
     assert settled is not None and settled.state == "resolved"
     assert settled.resolution == {"by": "service", "why": "the order was cancelled"}
+
+
+def _failed_zone(engine: Engine, incident_id: int) -> tuple[str, int]:
+    with engine.connect() as conn:
+        incident = incidents.load(conn, incident_id)
+        assert incident is not None
+        parts = order_store.parts_of(conn, "default", incident.order_id)
+    part = next(p for p in parts if p.external_ref == incident.subject)
+    return part.zone, sum(ln.qty for ln in part.lines if ln.sku == HOODIE)
+
+
+def _a_substitute(engine: Engine, sides: Sides, zone: str, *, free: bool) -> str:
+    """A linked SKU (not the order's) with free units in ``zone``, or with none there when ``free`` is False."""
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    for sku in sorted(set(links) - {HOODIE, TEE}):
+        there = sum(
+            row.qty_on_hand - row.qty_reserved - row.qty_in_picking
+            for row in sides.client.iter_bin_stock(warehouse="MAIN", sku=sku)
+            if row.zone == zone
+        )
+        if (there >= 2) == free and (free or there == 0):
+            return sku
+    raise AssertionError(f"no SKU {'with' if free else 'without'} free units in zone {zone}")
+
+
+class _DiesOnce:
+    """The shop's side of the orders flow, whose first ``put_in_shipment`` dies after the line was added: a
+    worker killed between two writes of the way out."""
+
+    def __init__(self, inner: BitrixOrdersShop) -> None:
+        self.inner, self.died = inner, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_in_shipment(self, shipment_id: int, basket_id: int, qty: Any) -> bool:
+        if not self.died:
+            self.died = True
+            raise IntegrationError("killed")
+        return self.inner.put_in_shipment(shipment_id, basket_id, qty)
+
+
+def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_picking_order_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": []}, timeout=30)
+    zone, units = _failed_zone(engine, incident_id)
+    other = _a_substitute(engine, sides, zone, free=True)
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    [hoodie_line] = [
+        i
+        for i in sides.shop.control.entities("basketItems", orderId=order_id)
+        if int(i["productId"]) == links[HOODIE].product_id
+    ]
+    [hoodie_shipment] = {
+        s["orderDeliveryId"] for s in sides.shop.control.entities("shipmentItems", basketId=hoodie_line["id"])
+    }
+    reserved = {
+        sku: float(sides.shop.control.entity("products", links[sku].product_id)["quantityReserved"])
+        for sku in (HOODIE, other)
+    }
+    chosen = ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
+    assert chosen.state == "resolving" and chosen.resolution is not None and chosen.resolution["sku"] == other
+    dies = _DiesOnce(sides.orders)
+    with pytest.raises(IntegrationError):  # killed after the new line was added, before it went in a shipment
+        carry_out(engine, sides.client, dies, incident_id, clock=CLOCK)  # type: ignore[arg-type]
+    assert carry_out(engine, sides.client, dies, incident_id, clock=CLOCK) == "done"  # type: ignore[arg-type]
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
+
+    lines = sides.shop.control.entities("basketItems", orderId=order_id)
+    assert sorted(int(i["productId"]) for i in lines) == sorted(
+        [links[TEE].product_id, links[other].product_id]
+    )  # the hoodie's line replaced, once, though the first run died after adding it
+    [new_line] = [i for i in lines if int(i["productId"]) == links[other].product_id]
+    assert float(new_line["quantity"]) == units
+    placed = sides.shop.control.entities("shipmentItems", basketId=new_line["id"])
+    assert [(p["orderDeliveryId"], float(p["reservedQuantity"])) for p in placed] == [
+        (hoodie_shipment, units)
+    ]
+    after = {
+        sku: float(sides.shop.control.entity("products", links[sku].product_id)["quantityReserved"])
+        for sku in (HOODIE, other)
+    }
+    assert after == {HOODIE: reserved[HOODIE] - units, other: reserved[other] + units}
+
+    options = forward_options(sides)
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "unchanged"
+    )
+    in_warehouse = wms_orders(sides)
+    assert len(in_warehouse) == 3 and sum(o["status"] == "CANCELLED" for o in in_warehouse) == 1
+    with engine.connect() as conn:
+        done = incidents.load(conn, incident_id)
+    assert done is not None and done.state == "resolved" and done.resolution is not None
+    assert done.resolution["replaced"] == {HOODIE: other}
+    [replacement] = [o for o in in_warehouse if o["external_ref"] == done.resolution["replacement"]]
+    assert {ln["sku"] for ln in replacement["lines"]} == {other} and replacement["status"] != "CANCELLED"
+
+
+def test_substitute_is_refused_before_anything_changes_when_the_sku_is_not_in_the_zone(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    zone, _ = _failed_zone(engine, incident_id)
+    if not zone:
+        pytest.skip("the picking order has no zone: the warehouse picks where it can")
+    other = _a_substitute(engine, sides, zone, free=False)
+    before = wms_orders(sides)
+    ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident_id)
+        [failed] = [e for e in incidents.trail(conn, incident_id) if e.action == "failed"]
+    assert again is not None and again.state == "open"
+    assert f"SKU {other} has 0 free units in zone {zone}" in str(failed.detail["why"])
+    assert wms_orders(sides) == before  # the failed picking order is not cancelled
+    assert len(sides.shop.control.entities("basketItems", orderId=order_id)) == 2
+
+
+@pytest.mark.parametrize(
+    ("way_out", "sku", "said"),
+    [
+        ("substitute", None, "substitute needs the SKU"),
+        ("substitute", "NO-SUCH-SKU", "'NO-SUCH-SKU' is not linked to any product of the shop"),
+        ("substitute", HOODIE, "is the SKU that failed"),
+        ("ship_rest", TEE, "'ship_rest' takes no SKU"),
+    ],
+)
+def test_a_bad_substitute_sku_is_refused_naming_the_field_and_changes_nothing(
+    engine: Engine, sides: Sides, way_out: str, sku: str | None, said: str
+) -> None:
+    _, incident_id = picking_error_incident(engine, sides)
+    with pytest.raises(ValidationError) as refused:
+        ops.resolve(engine, incident_id, way_out, actor="ops:anna", clock=CLOCK, sku=sku)
+    assert refused.value.field == "sku" and said in str(refused.value)
+    with engine.connect() as conn:
+        still = incidents.load(conn, incident_id)
+        trail = incidents.trail(conn, incident_id)
+    assert still is not None and still.state == "open" and not [e for e in trail if e.action == "chose"]

@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from bitrix_inflow.cli.common import (
-    EXIT_NOT_AVAILABLE,
     EXIT_PROBLEM,
     console,
     database,
@@ -103,12 +102,16 @@ def show(
 def resolve(
     incident_id: Annotated[int, typer.Argument(help="the incident's id (incidents list)", min=1)],
     way_out: Annotated[str, typer.Argument(help="one of the incident's ways out (incidents show ID)")],
+    sku: Annotated[
+        str | None,
+        typer.Option("--sku", help="substitute: the warehouse SKU to put in the failed one's place"),
+    ] = None,
 ) -> None:
     """Choose a way out; it is recorded with who chose it."""
     try:
-        done = ops.resolve(database(settings()), incident_id, way_out, actor=operator(), clock=SystemClock())
-    except ops.NotBuiltError as exc:
-        fail(str(exc), EXIT_NOT_AVAILABLE)
+        done = ops.resolve(
+            database(settings()), incident_id, way_out, actor=operator(), clock=SystemClock(), sku=sku
+        )
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)
     if done.state == "resolving":

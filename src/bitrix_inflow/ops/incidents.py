@@ -14,17 +14,12 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.domain.incidents import WayOut
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import incidents as store
+from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.sync.incidents.ways import queue_carrying_out
 from bitrix_inflow.timing import Clock
 
-# Ways out whose work the service does not carry out yet: choosing one is refused, never recorded as done.
-NOT_BUILT = frozenset({WayOut.SUBSTITUTE})
 # Ways out the service carries out with the remote systems (a job), the incident ``resolving`` meanwhile.
-CARRIED_OUT = frozenset({WayOut.CANCEL, WayOut.RETRY_WHEN_STOCK, WayOut.SHIP_REST})
-
-
-class NotBuiltError(ValidationError):
-    """A way out this version cannot carry out yet."""
+CARRIED_OUT = frozenset({WayOut.CANCEL, WayOut.SUBSTITUTE, WayOut.RETRY_WHEN_STOCK, WayOut.SHIP_REST})
 
 
 @dataclass(frozen=True)
@@ -52,8 +47,11 @@ def show(engine: Engine, incident_id: int) -> Shown:
         return Shown(incident, store.trail(conn, incident_id))
 
 
-def resolve(engine: Engine, incident_id: int, way_out: str, *, actor: str, clock: Clock) -> store.Incident:
-    """The way out chosen for an open incident, recorded with who chose it."""
+def resolve(
+    engine: Engine, incident_id: int, way_out: str, *, actor: str, clock: Clock, sku: str | None = None
+) -> store.Incident:
+    """The way out chosen for an open incident, recorded with who chose it. ``substitute`` needs the ``sku`` to
+    put in the failed one's place: a warehouse SKU linked to a shop product, not the failed one."""
     with engine.begin() as conn:
         incident = _existing(conn, incident_id)
         if incident.state == "resolving":
@@ -74,14 +72,12 @@ def resolve(engine: Engine, incident_id: int, way_out: str, *, actor: str, clock
                 f"{way_out!r} is not a way out of a {incident.kind} incident",
                 "choose one of: " + ", ".join(incident.ways_out),
             )
-        if way_out in NOT_BUILT:
-            raise NotBuiltError(
-                "way_out",
-                f"{way_out!r} cannot be carried out by this version yet",
-                "choose it in a later version",
-            )
         now = clock.now()
         resolution = {"way_out": way_out, "by": actor}
+        if way_out == WayOut.SUBSTITUTE:
+            resolution["sku"] = _substitute_sku(conn, incident, sku)
+        elif sku is not None:
+            raise ValidationError("sku", f"{way_out!r} takes no SKU", "leave --sku out, or choose substitute")
         if way_out in CARRIED_OUT:
             store.choose(conn, incident_id, resolution=resolution, actor=actor, now=now)
             queue_carrying_out(conn, incident.connection_id, incident_id, now=now)
@@ -102,3 +98,21 @@ def _existing(conn: Connection, incident_id: int) -> store.Incident:
             "see the open ones: bitrix-inflow incidents list",
         )
     return found
+
+
+def _substitute_sku(conn: Connection, incident: store.Incident, sku: str | None) -> str:
+    failed = str(incident.detail.get("sku") or "")
+    chosen = (sku or "").strip()
+    if not chosen:
+        raise ValidationError(
+            "sku", "substitute needs the SKU to put in the failed one's place", "pass --sku WAREHOUSE_SKU"
+        )
+    if chosen == failed:
+        raise ValidationError("sku", f"{chosen} is the SKU that failed", "pass another SKU")
+    if chosen not in stock_store.load_links(conn, incident.connection_id, [chosen]):
+        raise ValidationError(
+            "sku",
+            f"SKU {chosen!r} is not linked to any product of the shop",
+            "pass a warehouse SKU the shop sells (linked by the stock sync, or by bitrix-inflow products import)",
+        )
+    return chosen

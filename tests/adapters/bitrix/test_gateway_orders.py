@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -346,3 +347,21 @@ def test_polling_ignores_total_in_no_count_mode(gateway_for: MakeGateway) -> Non
         placed = [int(place(shop, (1, 1))["id"]) for _ in range(3)]
         polled = gateway_for(shop).orders_changed_since(OrderWatermark())
         assert [o.id for o in polled.new] == placed
+
+
+def test_a_line_is_added_once_by_its_key_and_put_in_a_shipment_once(
+    site_shop: RunningSandbox, gateway: BitrixGateway
+) -> None:
+    order = place(site_shop, (1, 1))
+    shipment_id = int(order["shipments"][0]["id"])
+    added, fresh = gateway.add_basket_item(order["id"], 2, Decimal(3), xml_id="bi-7-1")
+    assert fresh
+    assert gateway.add_basket_item(order["id"], 2, Decimal(3), xml_id="bi-7-1") == (added, False)
+    assert gateway.add_shipment_item(shipment_id, added, Decimal(3)) is True
+    assert gateway.add_shipment_item(shipment_id, added, Decimal(3)) is False  # 201250000001: there already
+    items = site_shop.control.entities("basketItems", orderId=order["id"])
+    assert sum(1 for i in items if int(i["id"]) == added) == 1 and len(items) == 2
+    with pytest.raises(NotFoundError):
+        gateway.add_basket_item(10**8, 2, Decimal(1), xml_id="bi-7-2")
+    with pytest.raises(ValidationError, match="xml_id"):
+        gateway.add_basket_item(order["id"], 2, Decimal(1), xml_id="")

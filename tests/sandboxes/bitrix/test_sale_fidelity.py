@@ -484,3 +484,38 @@ def test_a_basket_line_deleted_or_changed_releases_or_moves_its_reservation(
     fields = {"allowDelivery": "Y", "deducted": "Y", "deliveryId": shipment["deliveryId"]}
     rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})
     assert rest.error("sale.basketitem.delete", {"id": kept}, status=400)["error"] == 0  # shipped: it stays
+
+
+def test_a_line_added_to_an_order_then_put_in_a_shipment_is_reserved_there(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """sale-basket-item-add.md and sale-shipment-item-add.md, each refusal with its documented code: the new item
+    is in no shipment and reserves nothing until sale.shipmentitem.add puts it in one."""
+    order = place(shop, (4, 1))
+    shipment_id = order["shipments"][0]["id"]
+    version = int(shop.control.entity("orders", order["id"])["version"])
+    reserved = float(shop.control.entity("products", 6)["quantityReserved"])
+    fields = {"orderId": order["id"], "productId": 6, "quantity": 2, "currency": "RUB", "xmlId": "sub-1"}
+    item = rest.ok("sale.basketitem.add", {"fields": fields})["result"]["basketItem"]
+    assert isinstance(item["id"], int) and item["xmlId"] == "sub-1" and item["name"]
+    assert item["reservations"] == [] and not shop.control.entities("shipmentItems", basketId=item["id"])
+    assert float(shop.control.entity("products", 6)["quantityReserved"]) == reserved
+    assert int(shop.control.entity("orders", order["id"])["version"]) == version + 1
+    found = rest.ok("sale.basketitem.list", {"filter": {"orderId": order["id"], "xmlId": "sub-1"}})
+    assert [i["id"] for i in found["result"]["basketItems"]] == [item["id"]]
+
+    line = {"orderDeliveryId": shipment_id, "basketId": item["id"], "quantity": 2}
+    added = rest.ok("sale.shipmentitem.add", {"fields": line})["result"]["shipmentItem"]
+    assert float(added["quantity"]) == 2 and float(added["reservedQuantity"]) == 2
+    assert float(shop.control.entity("products", 6)["quantityReserved"]) == reserved + 2
+    assert rest.error("sale.shipmentitem.add", {"fields": line}, status=400)["error"] == 201250000001
+
+    def refused(method: str, fields: dict[str, Any]) -> object:
+        return rest.error(method, {"fields": fields}, status=400)["error"]
+
+    assert refused("sale.basketitem.add", {**fields, "orderId": 999999}) == 200140400009
+    assert refused("sale.basketitem.add", {k: v for k, v in fields.items() if k != "orderId"}) == 200140400008
+    assert refused("sale.basketitem.add", {**fields, "currency": "USD"}) == 200140400011
+    assert refused("sale.basketitem.add", {**fields, "productId": 999999}) == 200140400007
+    assert refused("sale.shipmentitem.add", {**line, "orderDeliveryId": 999999}) == 201240400002
+    assert refused("sale.shipmentitem.add", {**line, "basketId": 999999}) == 201240400003

@@ -23,6 +23,7 @@ from bitrix_inflow.errors import (
 )
 
 from .errors import (
+    AlreadyThereError,
     CancelRefusedError,
     DocumentStatusError,
     EntityNotFoundError,
@@ -47,6 +48,9 @@ _NOT_FOUND_WHAT = {
     201240400001: "shipment item",
     200140400001: "basket item",  # sale-basket-item-delete.md
     200840400001: "basket item",
+    200140400009: "order",  # sale-basket-item-add.md
+    201240400002: "shipment",  # sale-shipment-item-add.md
+    201240400003: "basket item",
 }
 
 _AUTH_CODES = {
@@ -216,6 +220,8 @@ def _controller_error(code: int, description: str, *, method: str, said: str) ->
     if code in _NOT_FOUND_WHAT:
         entity = _NOT_FOUND_WHAT[code]
         return EntityNotFoundError(f"{entity} does not exist in Bitrix ({said})", entity=entity)
+    if code == 201250000001:  # sale-shipment-item-add.md: the shipment holds that basket item already
+        return AlreadyThereError(f"the shipment holds this basket item already ({said})")
     if code == 0 and _GONE.search(description):
         # catalog.* answers a missing product or store with code 0; only its text tells (addendum).
         return NotFoundError(f"not found in Bitrix ({said})")

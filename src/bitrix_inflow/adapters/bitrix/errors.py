@@ -53,6 +53,11 @@ class StatusOverruledError(ConflictError):
         self.kept = kept
 
 
+class AlreadyThereError(ConflictError):
+    """What a write would add is there already: ``201250000001``, the shipment holds that basket item
+    (sale-shipment-item-add.md)."""
+
+
 class CancelRefusedError(ConflictError):
     """The shop refused to cancel the order: a payment is paid (``SALE_ORDER_CANCEL_PAYMENT_EXIST_ACTIVE``) or a
     shipment shipped. Asking again changes nothing until a person acts."""

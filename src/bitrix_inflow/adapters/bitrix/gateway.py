@@ -137,6 +137,17 @@ class BitrixGateway:
         now, False when it was gone already. A line of a shipped shipment cannot go (a ``PermanentError``)."""
         return self._orders.delete_basket_item(basket_id)
 
+    def add_basket_item(
+        self, order_id: int, product_id: int, quantity: Decimal, *, xml_id: str
+    ) -> tuple[int, bool]:
+        """Add a catalogue product's line to an order, once (``xml_id`` marks it: a line with it already is the
+        answer). (basket item id, added now); the line is in no shipment until ``add_shipment_item``."""
+        return self._orders.add_basket_item(order_id, product_id, quantity, xml_id=xml_id)
+
+    def add_shipment_item(self, shipment_id: int, basket_id: int, quantity: Decimal) -> bool:
+        """Put units of a basket item in a shipment (reserved there): True when added now, False when there."""
+        return self._orders.add_shipment_item(shipment_id, basket_id, quantity)
+
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()
     ) -> StatusBatch:

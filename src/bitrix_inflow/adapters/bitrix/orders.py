@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -12,7 +13,7 @@ from bitrix_inflow.errors import IntegrationError, ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
-from .errors import EntityNotFoundError, StatusOverruledError, concerning
+from .errors import AlreadyThereError, EntityNotFoundError, StatusOverruledError, concerning
 from .models import (
     ChangedOrders,
     OrderBundle,
@@ -276,6 +277,76 @@ class Orders:
         try:
             self._transport.call("sale.basketitem.delete", self._transport.as_writer({"id": basket_id}))
         except EntityNotFoundError:
+            return False
+        return True
+
+    def add_basket_item(
+        self, order_id: int, product_id: int, quantity: Decimal, *, xml_id: str
+    ) -> tuple[int, bool]:
+        """``sale.basketitem.add`` of a catalogue product (name and price from the catalogue, the order's
+        currency), once: the item carries ``xml_id``, and an item of the order that has it already (an earlier
+        attempt whose answer was lost) is the answer instead. (basket item id, added now)."""
+        order_id = positive_id(order_id, "order_id")
+        product_id = positive_id(product_id, "product_id")
+        if not xml_id:
+            raise ValidationError(
+                "xml_id", "an added line needs its own xmlId", "pass a key unique to the change"
+            )
+        commands: dict[str, tuple[str, JSON]] = {
+            "found": (
+                "sale.basketitem.list",
+                {"select": ["id", "xmlId"], "filter": {"orderId": order_id, "xmlId": xml_id}},
+            ),
+            "order": (
+                "sale.order.list",
+                {"select": ["id", "currency"], "filter": {"id": order_id}, "start": -1},
+            ),
+        }
+        reply = self._transport.batch(commands)
+        replies.raise_first(reply, *commands)
+        found = replies.rows(
+            replies.wrapped({"result": reply.results.get("found")}, "basketItems", "sale.basketitem.list"),
+            field="sale.basketitem.list.basketItems",
+        )
+        if found:
+            return replies.payload_id(found[0].get("id"), field="sale.basketitem.list.basketItems.id"), False
+        orders = replies.rows(
+            replies.wrapped({"result": reply.results.get("order")}, "orders", "sale.order.list"),
+            field="sale.order.list.orders",
+        )
+        if not orders:
+            raise EntityNotFoundError(
+                f"order {order_id} not found in Bitrix", entity="order", entity_id=order_id
+            )
+        fields = {
+            "orderId": order_id,
+            "productId": product_id,
+            "quantity": float(quantity),
+            "currency": str(orders[0].get("currency") or ""),
+            "xmlId": xml_id,
+        }
+        # Not retried by the transport: a lost answer is found by its xmlId on the next attempt instead.
+        answer = self._transport.call(
+            "sale.basketitem.add", self._transport.as_writer({"fields": fields}), idempotent=False
+        )
+        item = replies.wrapped(answer, "basketItem", "sale.basketitem.add")
+        if not isinstance(item, Mapping):
+            raise IntegrationError(f"sale.basketitem.add answered without the item: {answer!r}")
+        return replies.payload_id(item.get("id"), field="sale.basketitem.add.basketItem.id"), True
+
+    def add_shipment_item(self, shipment_id: int, basket_id: int, quantity: Decimal) -> bool:
+        """``sale.shipmentitem.add``: units of a basket item go into a shipment (and are reserved there). True when
+        added now, False when the shipment held the item already."""
+        fields = {
+            "orderDeliveryId": positive_id(shipment_id, "shipment_id"),
+            "basketId": positive_id(basket_id, "basket_id"),
+            "quantity": float(quantity),
+        }
+        try:
+            self._transport.call(
+                "sale.shipmentitem.add", self._transport.as_writer({"fields": fields}), idempotent=False
+            )
+        except AlreadyThereError:
             return False
         return True
 

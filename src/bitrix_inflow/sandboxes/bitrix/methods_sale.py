@@ -253,6 +253,21 @@ def basket_update(call: Call) -> Answer:
     return Answer({"basketItem": _basket_row(item)})
 
 
+def basket_add(call: Call) -> Answer:
+    """sale-basket-item-add.md: ``orderId`` (200140400008 without it), ``productId``, ``quantity`` and
+    ``currency`` required; the answer is the new item."""
+    raw = call.require("fields")
+    if not isinstance(raw, dict):
+        raise rest_errors.required_argument("fields")
+    fields = E.internalize(E.BASKET_ITEM, raw, for_update=False, check_required=False)
+    if "orderId" not in fields:
+        raise rest_errors.controller(200140400008, "Required fields: fields[ORDER_ID]")
+    missing = [name for name in ("productId", "quantity", "currency") if name not in fields]
+    if missing:
+        raise rest_errors.required_fields(missing)
+    return Answer({"basketItem": _basket_row(call.shop.add_line(fields))})
+
+
 def basket_delete(call: Call) -> Answer:
     """sale-basket-item-delete.md: ``id`` required; 200140400001 for an item that does not exist."""
     call.shop.delete_line(call.require("id"))
@@ -306,6 +321,12 @@ def shipment_item_list(call: Call) -> Answer:
 def shipment_item_get(call: Call) -> Answer:
     line = _get(call.shop.t("shipmentItems"), call.require("id"), 201240400001, "shipment item is not exists")
     return Answer({"shipmentItem": public(line)})
+
+
+def shipment_item_add(call: Call) -> Answer:
+    """sale-shipment-item-add.md: ``orderDeliveryId``, ``basketId`` and ``quantity`` required."""
+    fields = E.internalize(E.SHIPMENT_ITEM, call.require("fields"), for_update=False)
+    return Answer({"shipmentItem": public(call.shop.add_shipment_line(fields))})
 
 
 def shipment_item_update(call: Call) -> Answer:
@@ -413,6 +434,7 @@ METHODS = [
     Method("sale.statusLang.list", "sale", statuslang_list, access="R"),
     Method("sale.basketItem.list", "sale", basket_list, access="R"),
     Method("sale.basketItem.get", "sale", basket_get, access="R"),
+    Method("sale.basketItem.add", "sale", basket_add, access="W"),
     Method("sale.basketItem.update", "sale", basket_update, access="W"),
     Method("sale.basketItem.delete", "sale", basket_delete, access="W"),
     Method("sale.basketProperties.list", "sale", basket_properties_list, access="R"),
@@ -422,6 +444,7 @@ METHODS = [
     Method("sale.shipment.update", "sale", shipment_update, access="W"),
     Method("sale.shipmentItem.list", "sale", shipment_item_list, access="R"),
     Method("sale.shipmentItem.get", "sale", shipment_item_get, access="R"),
+    Method("sale.shipmentItem.add", "sale", shipment_item_add, access="W"),
     Method("sale.shipmentItem.update", "sale", shipment_item_update, access="W"),
     Method("sale.payment.list", "sale", payment_list, access="R"),
     Method("sale.payment.get", "sale", payment_get, access="R"),

@@ -407,8 +407,9 @@ class Shop:
         return order
 
     def _add_basket_item(
-        self, order_id: int, product: Row, quantity: float, *, price: float, store_id: int, now: str
+        self, order_id: int, product: Row, quantity: float, *, price: float, store_id: int | None, now: str
     ) -> int:
+        """A catalogue product's line in an order; reserved at ``store_id`` (None: not reserved yet)."""
         basket = self.t("basketItems")
         item: Row = {
             "barcodeMulti": product.get("barcodeMulti", "N"),
@@ -461,19 +462,89 @@ class Shop:
             ("PRODUCT.XML_ID", "Product XML_ID", product["xmlId"]),
         ):
             self.add_basket_property(basket_id, {"code": code, "name": name, "value": value})
-        item["reservations"] = [
+        if store_id is not None:
+            self._reserve_item(item, store_id, quantity, now)
+        return basket_id
+
+    def _reserve_item(self, item: Row, store_id: int, quantity: float, now: str) -> None:
+        item["reservations"].append(
             {
-                "basketId": basket_id,
+                "basketId": int(item["id"]),
                 "dateReserve": now,
                 "dateReserveEnd": self.clock.iso(self.clock.now() + 3 * 86400),
-                "id": basket_id,
+                "id": int(item["id"]),
                 "quantity": _num(quantity),
                 "reservedBy": None,
                 "storeId": store_id,
             }
-        ]
-        self._reserve(product["id"], store_id, quantity, +1)
-        return basket_id
+        )
+        self._reserve(item["productId"], store_id, quantity, +1)
+
+    def add_line(self, fields: dict[str, Any]) -> Row:
+        """``sale.basketitem.add``: a catalogue product joins an existing order, its name and price from the
+        catalogue, the order saved. The item is in no shipment yet (the order's system shipment holds it, which
+        ``sale.shipment.list`` never shows) and reserves nothing until ``sale.shipmentitem.add`` puts it in one
+        [assumed: the docs say nothing of reservations here]."""
+        order = self.t("orders").get(fields["orderId"])
+        if order is None:
+            raise rest_errors.controller(200140400009, "Order not found")
+        if str(fields["currency"]) != str(order["currency"]):
+            raise rest_errors.controller(200140400011, "Currency must be the currency of the order")
+        product = self.t("products").get(fields["productId"])
+        if product is None or product.get("active", "Y") != "Y":
+            raise rest_errors.controller(200140400007, "basket item is not saved - bad data")
+        quantity = float(fields["quantity"])
+        if not (quantity > 0):
+            raise rest_errors.controller(0, "quantity must be greater than 0")
+        price = float(product.get("_price", 100))
+        basket_id = self._add_basket_item(
+            int(order["id"]), product, quantity, price=price, store_id=None, now=self.clock.iso()
+        )
+        item = self.t("basketItems").get(basket_id)
+        assert item is not None
+        if fields.get("xmlId"):
+            item["xmlId"] = str(fields["xmlId"])
+        items = self.children("basketItems", "orderId", order["id"])
+        order["price"] = _num(round(sum(float(i["price"]) * float(i["quantity"]) for i in items), 2))
+        self._save_order(order)
+        return item
+
+    def add_shipment_line(self, fields: dict[str, Any]) -> Row:
+        """``sale.shipmentitem.add``: units of a basket item go into a shipment, and are reserved there (at the
+        shop's first store, as a new order's lines are) [reservation assumed: as the order form books them]."""
+        shipment = self.t("shipments").get(fields["orderDeliveryId"])
+        if shipment is None:
+            raise rest_errors.controller(201240400002, "shipment not found")
+        item = self.t("basketItems").get(fields["basketId"])
+        if item is None or str(item["orderId"]) != str(shipment["orderId"]):
+            raise rest_errors.controller(201240400003, "basket item not found")
+        lines = self.children("shipmentItems", "basketId", item["id"])
+        if any(str(line["orderDeliveryId"]) == str(shipment["id"]) for line in lines):
+            raise rest_errors.controller(
+                201250000001, "An item with these basketId and orderDeliveryId already exists"
+            )
+        if shipment["deducted"] == "Y":
+            raise rest_errors.controller(0, "Shipment is deducted, its items cannot be changed")
+        quantity = float(fields["quantity"])
+        placed = sum(float(line["quantity"]) for line in lines)
+        if not (quantity > 0) or quantity + placed > float(item["quantity"]):
+            raise rest_errors.controller(0, "Quantity exceeds the basket item quantity")
+        now = self.clock.iso()
+        line: Row = {
+            "basketId": int(item["id"]),
+            "dateInsert": now,
+            "orderDeliveryId": int(shipment["id"]),
+            "quantity": _num(quantity),
+            "reservedQuantity": _num(quantity),
+            "xmlId": str(fields.get("xmlId") or ""),
+        }
+        line_id = self.t("shipmentItems").insert(line)
+        if not line["xmlId"]:
+            line["xmlId"] = f"bx_si_{line_id}"
+        stores = self.t("stores").all()
+        self._reserve_item(item, int(stores[0]["id"]) if stores else 0, quantity, now)
+        self._save_order(self.order(shipment["orderId"]))
+        return line
 
     def add_basket_property(self, basket_id: int, fields: dict[str, Any]) -> Row:
         item = self.t("basketItems").get(basket_id)

@@ -13,13 +13,18 @@ after a crash, it does the work once and records it once.
   the next generation, and the failed SKU's lines are removed from the shop's order (their reservation released);
   the order's fingerprint is taken again, so the removal is not mistaken for an edit. Refused (the incident open
   again) when nothing would be left to ship.
+* **substitute**: the chosen SKU must have the units free in the failed picking order's zone (checked before
+  anything changes); the failed picking order is cancelled, the new SKU's line added to the shop's order (marked
+  with the incident, so a run after a crash finds it), put in the failed line's shipment, the failed line deleted,
+  and the replacement sent with the new line in its place.
 * **dismiss** needs no work: it is resolved when chosen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from decimal import Decimal
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -30,9 +35,10 @@ from bitrix_inflow.domain.incidents import WayOut
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents as store
 from bitrix_inflow.store import orders as order_store
+from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.sync.orders.edit import cancel_recorded
 from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, order_lock_key, own_write, queue_forward
-from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of
+from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.timing import Clock
 
@@ -72,6 +78,8 @@ def carry_out(engine: Engine, wms: InflowPort, shop: OrdersShop, incident_id: in
         return _retry_when_stock(engine, wms, shop, incident, clock=clock)
     if way == WayOut.SHIP_REST:
         return _ship_rest(engine, wms, shop, incident, clock=clock)
+    if way == WayOut.SUBSTITUTE:
+        return _substitute(engine, wms, shop, incident, clock=clock)
     if way != WayOut.CANCEL:
         raise ValueError(f"incident {incident_id}: no carrying out for {way!r}")
     with own_write(
@@ -111,58 +119,149 @@ def _retry_when_stock(
     return "done"
 
 
-def _ship_rest(
-    engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
-) -> str:
+@dataclass(frozen=True)
+class _Failed:
+    """The failed SKU's lines in the incident's picking order, and the rest of that order."""
+
+    sku: str
+    part: order_store.Part
+    lines: tuple[order_store.PartLine, ...]
+    rest: tuple[order_store.PartLine, ...]
+    others_live: bool  # other picking orders of the order are still on their way
+
+
+def _failed_lines(engine: Engine, incident: store.Incident, *, clock: Clock) -> _Failed | None:
+    """The failed lines a way out changes; None (the incident open again, with why) when they cannot be changed
+    alone: the incident names no SKU, or a failed basket line also travels in another picking order."""
     sku = str(incident.detail.get("sku") or "")
     with engine.connect() as conn:
         parts = order_store.parts_of(conn, incident.connection_id, incident.order_id)
+    part = next((p for p in parts if p.external_ref == incident.subject), None)
     live_elsewhere = [
         p
         for p in parts
         if p.external_ref != incident.subject and p.state in ("planned", "sending", "accepted", "short")
     ]
-    failed_now = next((p for p in parts if p.external_ref == incident.subject), None)
-    rest = [ln for ln in (failed_now.lines if failed_now else ()) if ln.sku != sku]
-    failed_items = {ln.basket_id for ln in (failed_now.lines if failed_now else ()) if ln.sku == sku}
-    shared = any(ln.basket_id in failed_items for p in live_elsewhere for ln in p.lines)
-    if not sku or failed_now is None or shared or (not rest and not live_elsewhere):
-        why = (
-            "the incident does not name the failed SKU"
-            if not sku or failed_now is None
-            else "the failed line is also in another picking order: remove it by hand, or choose cancel"
-            if shared
-            else "nothing would be left to ship: choose cancel"
-        )
+    why = None
+    if not sku or part is None:
+        why = "the incident does not name the failed SKU"
+    else:
+        failed_items = {ln.basket_id for ln in part.lines if ln.sku == sku}
+        if any(ln.basket_id in failed_items for p in live_elsewhere for ln in p.lines):
+            why = "the failed line is also in another picking order: change it by hand, or choose cancel"
+    if why is not None or part is None:
         with engine.begin() as conn:
-            store.reopen(conn, incident.id, why=why, now=clock.now())
+            store.reopen(conn, incident.id, why=why or "", now=clock.now())
+        return None
+    return _Failed(
+        sku,
+        part,
+        tuple(ln for ln in part.lines if ln.sku == sku),
+        tuple(ln for ln in part.lines if ln.sku != sku),
+        bool(live_elsewhere),
+    )
+
+
+def _ship_rest(
+    engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
+) -> str:
+    found = _failed_lines(engine, incident, clock=clock)
+    if found is None:
+        return "refused"
+    if not found.rest and not found.others_live:
+        with engine.begin() as conn:
+            store.reopen(
+                conn, incident.id, why="nothing would be left to ship: choose cancel", now=clock.now()
+            )
         return "refused"
     failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
     if failed is None:
         return "refused"
     with engine.begin() as conn:
         ref = (
-            _replacement(conn, incident, failed, tuple(rest), state="planned", now=clock.now())
-            if rest
+            _replacement(conn, incident, failed, found.rest, state="planned", now=clock.now())
+            if found.rest
             else None
         )
     # The failed lines leave the shop's order (their reservation released); gone already after a crash: fine.
-    removed = sorted({ln.basket_id for ln in failed.lines if ln.sku == sku})
-    for basket_id in removed:
+    for basket_id in sorted({ln.basket_id for ln in found.lines}):
         with own_write(engine, incident.connection_id, incident.order_id, 1, clock=clock) as done:
             done[0] = shop.remove_line(basket_id)
+    resolution = {**dict(incident.resolution or {}), "removed": [found.sku], "replacement": ref}
+    _settled(engine, shop, incident, resolution, clock=clock)
+    log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SHIP_REST, replacement=ref)
+    return "done"
+
+
+def _substitute(
+    engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
+) -> str:
+    """The failed SKU's lines replaced in the shop's order by another SKU's (same quantity, same shipment), and
+    the failed picking order replaced by one with the new lines in their place, in the same zone and carrier."""
+    found = _failed_lines(engine, incident, clock=clock)
+    if found is None:
+        return "refused"
+    chosen = str((incident.resolution or {}).get("sku") or "")
+    with engine.connect() as conn:
+        link = stock_store.load_links(conn, incident.connection_id, [chosen]).get(chosen)
+    need = sum(ln.qty for ln in found.lines)
+    why = None
+    if link is None:
+        why = f"SKU {chosen!r} is not linked to a shop product (any more): choose another"
+    elif found.part.zone != split.NO_ZONE and not (incident.resolution or {}).get("replacement"):
+        # Checked before anything changes, and only then: once the replacement exists it holds the units itself.
+        free = free_stock(wms, found.part.warehouse, [chosen]).get(chosen, {}).get(found.part.zone, 0)
+        if free < need:
+            why = (
+                f"SKU {chosen} has {free} free units in zone {found.part.zone}, where the picking order is "
+                f"picked, and {need} are needed: choose another SKU, or retry_when_stock"
+            )
+    if why is not None or link is None:
+        with engine.begin() as conn:
+            store.reopen(conn, incident.id, why=why or "", now=clock.now())
+        return "refused"
+    failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
+    if failed is None:
+        return "refused"
+    connection_id, order_id = incident.connection_id, incident.order_id
+    new_lines: list[order_store.PartLine] = []
+    for basket_id in sorted({ln.basket_id for ln in found.lines}):
+        old = [ln for ln in found.lines if ln.basket_id == basket_id]
+        qty = Decimal(sum(ln.qty for ln in old))
+        with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+            # The key makes the added line findable: a run after a crash finds it instead of adding another.
+            new_id, done[0] = shop.add_line(
+                order_id, link.product_id, qty, key=f"bi-{incident.id}-{basket_id}"
+            )
+        for ln in old:
+            with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+                done[0] = shop.put_in_shipment(ln.shipment_id, new_id, Decimal(ln.qty))
+            new_lines.append(order_store.PartLine(new_id, ln.shipment_id, chosen, ln.qty))
+        with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+            done[0] = shop.remove_line(basket_id)
+    with engine.begin() as conn:
+        ref = _replacement(
+            conn, incident, failed, (*found.rest, *new_lines), state="planned", now=clock.now()
+        )
+    resolution = {**dict(incident.resolution or {}), "replaced": {found.sku: chosen}, "replacement": ref}
+    _settled(engine, shop, incident, resolution, clock=clock)
+    log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SUBSTITUTE, replacement=ref)
+    return "done"
+
+
+def _settled(
+    engine: Engine, shop: OrdersShop, incident: store.Incident, resolution: dict[str, object], *, clock: Clock
+) -> None:
+    """The order's lines changed by the way out: what the plan is now made from is taken again (the change is
+    not an edit to re-plan), its forwarding queued, and the incident resolved."""
     order = shop.order(incident.order_id)
     with engine.begin() as conn:
         now = clock.now()
-        # What the plan is now made from: the order without the failed lines is not an edit to re-plan.
         order_store.set_fingerprint(
             conn, incident.connection_id, incident.order_id, fingerprint_of(order), now=now
         )
         queue_forward(conn, incident.connection_id, incident.order_id, now=now)
-        resolution = {**dict(incident.resolution or {}), "removed": [sku], "replacement": ref}
         store.resolve(conn, incident.id, resolution=resolution, actor=store.SERVICE, now=now)
-    log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SHIP_REST, replacement=ref)
-    return "done"
 
 
 def _failed_part_cancelled(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Mapping, Sequence
+from decimal import Decimal
 
 from bitrix_inflow.adapters.bitrix import (
     BitrixGateway,
@@ -89,6 +90,12 @@ class BitrixOrdersShop:
 
     def remove_line(self, basket_id: int) -> bool:
         return self.gateway.delete_basket_item(basket_id)
+
+    def add_line(self, order_id: int, product_id: int, qty: Decimal, *, key: str) -> tuple[int, bool]:
+        return self.gateway.add_basket_item(order_id, product_id, qty, xml_id=key)
+
+    def put_in_shipment(self, shipment_id: int, basket_id: int, qty: Decimal) -> bool:
+        return self.gateway.add_shipment_item(shipment_id, basket_id, qty)
 
 
 class BitrixOfflineQueue:

@@ -117,6 +117,15 @@ class OrdersShop(Protocol):
         """Remove a line from its order (its reservation released); False when it was gone already."""
         ...
 
+    def add_line(self, order_id: int, product_id: int, qty: Decimal, *, key: str) -> tuple[int, bool]:
+        """Add a catalogue product's line to the order once (``key`` marks it; a line with it is the answer):
+        (its basket id, added now). It is in no shipment until ``put_in_shipment``."""
+        ...
+
+    def put_in_shipment(self, shipment_id: int, basket_id: int, qty: Decimal) -> bool:
+        """Put units of a line in a shipment (reserved there); False when the shipment held it already."""
+        ...
+
 
 @dataclass(frozen=True)
 class QueueFeatures:
