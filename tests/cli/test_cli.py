@@ -176,16 +176,11 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
     assert statuses == {dead_id: JobStatus.QUEUED, queued_id: JobStatus.CANCELLED}
 
 
-def test_unbuilt_features_say_so_and_fail(tmp_path: Path) -> None:
-    result = cli("reconcile", cwd=tmp_path)
-    assert result.returncode == 3
-    assert "not available yet" in result.stderr
-
-
 @pytest.mark.parametrize(
     ("args", "says"),
     [
         (("sync", "orders"), "[orders] go_live"),  # which orders belong to the old process is never guessed
+        (("reconcile",), "[orders] go_live"),
         (("sync", "statuses"), "bitrix-inflow db upgrade"),  # first things first: the state database
     ],
 )

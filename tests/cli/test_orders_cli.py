@@ -23,10 +23,16 @@ from sandbox_env import service_environment
 
 
 def run(
-    db_url: str, warehouse: Any, shop: Any, cwd: Path, *args: str, go_live: bool = True
+    db_url: str,
+    warehouse: Any,
+    shop: Any,
+    cwd: Path,
+    *args: str,
+    go_live: bool = True,
+    settings: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     carriers = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
-    extra = {"BITRIX_INFLOW__ORDERS__CARRIERS": json.dumps(carriers)}
+    extra = {"BITRIX_INFLOW__ORDERS__CARRIERS": json.dumps(carriers), **(settings or {})}
     if go_live:
         extra["BITRIX_INFLOW__ORDERS__GO_LIVE"] = "2020-01-01T00:00:00+03:00"
     env = service_environment(warehouse, shop, db_url, **extra)

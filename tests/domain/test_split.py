@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bitrix_inflow.domain.split import NO_ZONE, PlanLine, choose_zone, external_ref, plan
+from bitrix_inflow.domain.split import NO_ZONE, PlanLine, choose_zone, external_ref, order_of_ref, plan
 
 ZONES = ("A", "B", "P")
 CARRIERS = {1: "CDEK", 2: "Russian Post", 3: "CDEK"}
@@ -96,3 +96,28 @@ def test_external_refs_are_stable_per_generation_and_fit_the_contract() -> None:
     assert external_ref(236, 3, 1) == "B-236r3-1"
     with pytest.raises(ValueError, match="count from 1"):
         external_ref(236, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("ref", "order_id"),
+    [
+        ("B-1042-2", 1042),
+        ("B-1042r2-1", 1042),
+        ("B-7r15-3", 7),
+        ("B-1042-0", None),  # parts count from 1
+        ("B-1042r1-1", None),  # the first generation has no suffix
+        ("B-01-1", None),
+        ("POS-77", None),
+        ("B-1042", None),
+        ("b-1042-1", None),
+    ],
+)
+def test_the_order_of_a_reference_is_read_only_from_the_services_own_form(
+    ref: str, order_id: int | None
+) -> None:
+    assert order_of_ref(ref) == order_id
+
+
+def test_every_reference_the_service_makes_names_its_order() -> None:
+    for order_id, generation, part_no in ((1, 1, 1), (1042, 2, 3), (99, 10, 12)):
+        assert order_of_ref(external_ref(order_id, generation, part_no)) == order_id

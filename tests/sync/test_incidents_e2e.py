@@ -4,23 +4,16 @@ Management), however often the job runs, and when the service dies between telli
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
-from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
-from bitrix_inflow.domain.eligibility import OrderRules
-from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
 from bitrix_inflow.errors import IntegrationError, ValidationError
 from bitrix_inflow.ops import incidents as ops
-from bitrix_inflow.sandboxes import wms
-from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
@@ -31,50 +24,20 @@ from bitrix_inflow.sync.incidents.tell import tell_manager
 from bitrix_inflow.sync.incidents.ways import carry_out
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.planning import fingerprint_of
 from bitrix_inflow.sync.orders.statuses import read_changes
-from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
-from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
+
+from .conftest import Sides, running_sides
 
 CLOCK = SystemClock()
 HOODIE, TEE = "SB-HOODIE-URBAN-M", "SB-TEE-CLASSIC-S"
 
 
-class Sides:
-    def __init__(self, warehouse: Any, shop: Any, client: InflowClient, gateway: BitrixGateway) -> None:
-        self.warehouse, self.shop, self.client, self.gateway = warehouse, shop, client, gateway
-        self.orders = BitrixOrdersShop(gateway)
-        self.channel = BitrixManagerChannel(gateway)
-
-
 @pytest.fixture(params=["site", "bitrix24"])
 def sides(request: pytest.FixtureRequest, engine: Engine) -> Iterator[Sides]:
-    profile = str(request.param)
-    with (
-        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
-        running_bitrix_sandbox(SandboxConfig(profile=profile, inventory_management=False)) as shop,
-    ):
-        inflow = InflowSettings(
-            base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"), warehouse="MAIN"
-        )
-        bitrix = BitrixSettings(
-            webhook_url=SecretStr(shop.webhook_url),
-            verify=shop.ca_file,
-            manager_user_id=2,
-            profile=profile,  # type: ignore[arg-type]
-            rate_limit=False,
-        )
-        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
-            report = sync_stock(
-                engine,
-                client,
-                BitrixShopStock(gateway),
-                StockOptions(warehouses=("MAIN",)),
-                clock=CLOCK,
-                full=True,
-            )
-            assert not report.errors
-            yield Sides(warehouse, shop, client, gateway)
+    with running_sides(engine, str(request.param), manager_user_id=2) as both:
+        yield both
 
 
 def forwarded_order(engine: Engine, sides: Sides) -> int:
@@ -290,11 +253,7 @@ def test_retry_when_stock_sends_the_failed_lines_again_once_the_stock_is_there(
 
 
 def forward_options(sides: Sides) -> ForwardOptions:
-    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
-    rules = OrderRules(
-        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
-    )
-    return ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
+    return sides.forward_options()
 
 
 def test_ship_rest_removes_the_failed_line_in_the_shop_and_ships_the_others_once(
@@ -352,7 +311,7 @@ def test_ship_rest_is_refused_when_nothing_would_be_left(engine: Engine, sides: 
 
 
 def wms_orders(sides: Sides) -> list[dict[str, Any]]:
-    return list(httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])
+    return sides.wms_orders()
 
 
 @pytest.mark.parametrize("fault", [{"overload": True}, {"error_500_rate": 1.0}], ids=["503-burst", "500s"])
@@ -427,8 +386,8 @@ def _failed_zone(engine: Engine, incident_id: int) -> tuple[str, int]:
     return part.zone, sum(ln.qty for ln in part.lines if ln.sku == HOODIE)
 
 
-def _a_substitute(engine: Engine, sides: Sides, zone: str, *, free: bool) -> str:
-    """A linked SKU (not the order's) with free units in ``zone``, or with none there when ``free`` is False."""
+def _a_substitute(engine: Engine, sides: Sides, zone: str, *, units: int) -> str:
+    """A linked SKU (not the order's) with ``units`` free in ``zone`` (0: with none free there)."""
     with engine.connect() as conn:
         links = stock_store.load_links(conn, "default")
     for sku in sorted(set(links) - {HOODIE, TEE}):
@@ -437,35 +396,48 @@ def _a_substitute(engine: Engine, sides: Sides, zone: str, *, free: bool) -> str
             for row in sides.client.iter_bin_stock(warehouse="MAIN", sku=sku)
             if row.zone == zone
         )
-        if (there >= 2) == free and (free or there == 0):
+        if (there >= units > 0) or (units == 0 and there == 0):
             return sku
-    raise AssertionError(f"no SKU {'with' if free else 'without'} free units in zone {zone}")
+    raise AssertionError(f"no SKU with {units or 'no'} free units in zone {zone}")
 
 
-class _DiesOnce:
-    """The shop's side of the orders flow, whose first ``put_in_shipment`` dies after the line was added: a
-    worker killed between two writes of the way out."""
+class _Dies:
+    """The shop's side of the orders flow, killed once right after one of its writes landed (the worker died
+    before it heard the answer)."""
 
-    def __init__(self, inner: BitrixOrdersShop) -> None:
-        self.inner, self.died = inner, False
+    def __init__(self, inner: BitrixOrdersShop, after: str) -> None:
+        self.inner, self.after, self.died = inner, after, False
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        found = getattr(self.inner, name)
+        if name != self.after or self.died:
+            return found
 
-    def put_in_shipment(self, shipment_id: int, basket_id: int, qty: Any) -> bool:
-        if not self.died:
+        def then_die(*args: Any, **kwargs: Any) -> Any:
+            found(*args, **kwargs)
             self.died = True
-            raise IntegrationError("killed")
-        return self.inner.put_in_shipment(shipment_id, basket_id, qty)
+            raise IntegrationError(f"killed after {name}")
+
+        return then_die
 
 
+def _reserved(sides: Sides, links: dict[str, Any], *skus: str) -> dict[str, float]:
+    return {
+        sku: float(sides.shop.control.entity("products", links[sku].product_id)["quantityReserved"])
+        for sku in skus
+    }
+
+
+@pytest.mark.parametrize("killed_after", ["add_line", "put_in_shipment", "remove_line"])
 def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_picking_order_once(
-    engine: Engine, sides: Sides
+    engine: Engine, sides: Sides, killed_after: str
 ) -> None:
+    """Killed after each of its shop writes, with the poll's forwarding run between the kill and the retry: the
+    half-changed order is not taken for an edit, and the retry ends the change once."""
     order_id, incident_id = picking_error_incident(engine, sides)
     httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": []}, timeout=30)
     zone, units = _failed_zone(engine, incident_id)
-    other = _a_substitute(engine, sides, zone, free=True)
+    other = _a_substitute(engine, sides, zone, units=units)
     with engine.connect() as conn:
         links = stock_store.load_links(conn, "default")
     [hoodie_line] = [
@@ -476,35 +448,33 @@ def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_p
     [hoodie_shipment] = {
         s["orderDeliveryId"] for s in sides.shop.control.entities("shipmentItems", basketId=hoodie_line["id"])
     }
-    reserved = {
-        sku: float(sides.shop.control.entity("products", links[sku].product_id)["quantityReserved"])
-        for sku in (HOODIE, other)
-    }
+    reserved = _reserved(sides, links, HOODIE, other)
     chosen = ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
     assert chosen.state == "resolving" and chosen.resolution is not None and chosen.resolution["sku"] == other
-    dies = _DiesOnce(sides.orders)
-    with pytest.raises(IntegrationError):  # killed after the new line was added, before it went in a shipment
+    dies = _Dies(sides.orders, killed_after)
+    with pytest.raises(IntegrationError, match=f"killed after {killed_after}"):
         carry_out(engine, sides.client, dies, incident_id, clock=CLOCK)  # type: ignore[arg-type]
-    assert carry_out(engine, sides.client, dies, incident_id, clock=CLOCK) == "done"  # type: ignore[arg-type]
+    options = forward_options(sides)
+    meanwhile = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert meanwhile.outcome == "waiting" and f"incident {incident_id}" in meanwhile.reasons[0]
+    assert len(wms_orders(sides)) == 2  # nothing sent while the way out is half done
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
 
     lines = sides.shop.control.entities("basketItems", orderId=order_id)
     assert sorted(int(i["productId"]) for i in lines) == sorted(
         [links[TEE].product_id, links[other].product_id]
-    )  # the hoodie's line replaced, once, though the first run died after adding it
+    )  # the hoodie's line replaced, once, though the first run died in the middle
     [new_line] = [i for i in lines if int(i["productId"]) == links[other].product_id]
     assert float(new_line["quantity"]) == units
     placed = sides.shop.control.entities("shipmentItems", basketId=new_line["id"])
-    assert [(p["orderDeliveryId"], float(p["reservedQuantity"])) for p in placed] == [
-        (hoodie_shipment, units)
-    ]
-    after = {
-        sku: float(sides.shop.control.entity("products", links[sku].product_id)["quantityReserved"])
-        for sku in (HOODIE, other)
+    assert [p["orderDeliveryId"] for p in placed] == [hoodie_shipment]
+    # The failed line's reservation is released; the docs' sale.shipmentitem.add reserves nothing.
+    assert _reserved(sides, links, HOODIE, other) == {
+        HOODIE: reserved[HOODIE] - units,
+        other: reserved[other],
     }
-    assert after == {HOODIE: reserved[HOODIE] - units, other: reserved[other] + units}
 
-    options = forward_options(sides)
     assert (
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "forwarded"
@@ -517,10 +487,114 @@ def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_p
     assert len(in_warehouse) == 3 and sum(o["status"] == "CANCELLED" for o in in_warehouse) == 1
     with engine.connect() as conn:
         done = incidents.load(conn, incident_id)
+        binding = order_store.load_binding(conn, "default", order_id)
     assert done is not None and done.state == "resolved" and done.resolution is not None
     assert done.resolution["replaced"] == {HOODIE: other}
     [replacement] = [o for o in in_warehouse if o["external_ref"] == done.resolution["replacement"]]
     assert {ln["sku"] for ln in replacement["lines"]} == {other} and replacement["status"] != "CANCELLED"
+    assert binding is not None and binding.fingerprint == fingerprint_of(sides.orders.order(order_id))
+
+
+def test_a_substitute_the_shop_refuses_goes_back_to_a_person_and_cancel_still_works(
+    engine: Engine, sides: Sides
+) -> None:
+    """An inactive product cannot be added: the incident is open again with the shop's reason, the warehouse's
+    cancel on record, and the next way out (cancel) carries on from there."""
+    order_id, incident_id = picking_error_incident(engine, sides)
+    zone, units = _failed_zone(engine, incident_id)
+    other = _a_substitute(engine, sides, zone, units=units)
+    with engine.connect() as conn:
+        product_id = stock_store.load_links(conn, "default")[other].product_id
+    sides.admin(_product_update(sides, product_id), {"id": product_id, "fields": {"active": "N"}})
+    ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident_id)
+        [failed] = [e for e in incidents.trail(conn, incident_id) if e.action == "failed"]
+    assert again is not None and again.state == "open" and "the shop refused" in str(failed.detail["why"])
+    assert again.resolution == {"failed_cancelled": True}
+    assert len(sides.shop.control.entities("basketItems", orderId=order_id)) == 2  # nothing added or removed
+    ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
+    assert sides.shop.control.entity("orders", order_id)["canceled"] == "Y"
+
+
+class _RefusesRemoval:
+    """The shop's side of the orders flow, whose shop refuses to remove one basket line (a shipped shipment's)."""
+
+    def __init__(self, inner: BitrixOrdersShop, basket_id: int) -> None:
+        self.inner, self.basket_id = inner, basket_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def remove_line(self, basket_id: int) -> bool:
+        if basket_id == self.basket_id:
+            raise ValidationError("sale.basketitem.delete", "The basket item is in a shipped shipment")
+        return self.inner.remove_line(basket_id)
+
+
+def _line_of(engine: Engine, sides: Sides, order_id: int, sku: str) -> int:
+    with engine.connect() as conn:
+        product_id = stock_store.load_links(conn, "default")[sku].product_id
+    [line] = [
+        int(i["id"])
+        for i in sides.shop.control.entities("basketItems", orderId=order_id)
+        if int(i["productId"]) == product_id
+    ]
+    return line
+
+
+def test_a_substitute_refused_half_way_takes_its_added_line_back_and_nothing_is_re_planned(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    zone, units = _failed_zone(engine, incident_id)
+    other = _a_substitute(engine, sides, zone, units=units)
+    lines_before = sorted(int(i["id"]) for i in sides.shop.control.entities("basketItems", orderId=order_id))
+    refusing = _RefusesRemoval(sides.orders, _line_of(engine, sides, order_id, HOODIE))
+    ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
+    assert carry_out(engine, sides.client, refusing, incident_id, clock=CLOCK) == "refused"  # type: ignore[arg-type]
+    lines_after = sorted(int(i["id"]) for i in sides.shop.control.entities("basketItems", orderId=order_id))
+    assert lines_after == lines_before  # the added line went back out
+    with engine.connect() as conn:
+        again = incidents.load(conn, incident_id)
+    assert again is not None and again.state == "open"
+    before = wms_orders(sides)
+    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    assert report.outcome == "unchanged", report  # the order's lines are what they were: no edit to re-plan
+    assert wms_orders(sides) == before
+
+
+def test_after_a_refused_ship_rest_a_substitute_still_replaces_the_picking_order_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id, incident_id = picking_error_incident(engine, sides)
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": []}, timeout=30)
+    refusing = _RefusesRemoval(sides.orders, _line_of(engine, sides, order_id, HOODIE))
+    ops.resolve(engine, incident_id, "ship_rest", actor="ops:anna", clock=CLOCK)
+    assert carry_out(engine, sides.client, refusing, incident_id, clock=CLOCK) == "refused"  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        parts = order_store.parts_of(conn, "default", order_id)
+        again = incidents.load(conn, incident_id)
+    assert again is not None and again.resolution == {"failed_cancelled": True}
+    assert not [p for p in parts if p.generation > 1]  # no replacement left behind by the refused way out
+    zone, units = _failed_zone(engine, incident_id)
+    other = _a_substitute(engine, sides, zone, units=units)
+    ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
+    assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
+    options = forward_options(sides)
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    live = [o for o in wms_orders(sides) if o["status"] != "CANCELLED"]
+    assert len(live) == 2 and any({ln["sku"] for ln in o["lines"]} == {other} for o in live)
+
+
+def _product_update(sides: Sides, product_id: int) -> str:
+    product = sides.shop.control.entity("products", product_id)
+    return "catalog.product.offer.update" if product.get("parentId") else "catalog.product.update"
 
 
 def test_substitute_is_refused_before_anything_changes_when_the_sku_is_not_in_the_zone(
@@ -530,7 +604,7 @@ def test_substitute_is_refused_before_anything_changes_when_the_sku_is_not_in_th
     zone, _ = _failed_zone(engine, incident_id)
     if not zone:
         pytest.skip("the picking order has no zone: the warehouse picks where it can")
-    other = _a_substitute(engine, sides, zone, free=False)
+    other = _a_substitute(engine, sides, zone, units=0)
     before = wms_orders(sides)
     ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"

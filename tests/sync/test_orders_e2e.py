@@ -16,12 +16,10 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OAuthCredentials
-from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings, NewPickingOrder, PickingOrder
+from bitrix_inflow.adapters.inflow import InflowClient, NewPickingOrder, PickingOrder
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
 from bitrix_inflow.errors import RateLimitedError, TransientError
-from bitrix_inflow.sandboxes import wms
-from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import incidents, jobs, order_bindings, order_parts
@@ -35,48 +33,19 @@ from bitrix_inflow.sync.orders.offline import read_offline_events
 from bitrix_inflow.sync.orders.read_ahead import READ_AHEAD, ReadAhead
 from bitrix_inflow.sync.orders.shop import ShopOrder
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
-from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
-from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
 from web_app import serve
+
+from .conftest import Sides, running_sides
 
 CLOCK = SystemClock()
 HOODIE, SNEAKER, TEE = "SB-HOODIE-URBAN-M", "SB-SNEAKER-RUN-41", "SB-TEE-CLASSIC-S"  # zones A, B, P
 
 
-class Sides:
-    def __init__(self, warehouse: Any, shop: Any, client: InflowClient, gateway: BitrixGateway) -> None:
-        self.warehouse, self.shop, self.client, self.gateway = warehouse, shop, client, gateway
-        self.orders = BitrixOrdersShop(gateway)
-
-    def wms_orders(self) -> list[dict[str, Any]]:
-        return list(httpx.get(self.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])
-
-
 @pytest.fixture
 def sides(engine: Engine) -> Iterator[Sides]:
-    with (
-        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
-        running_bitrix_sandbox(SandboxConfig(profile="site", inventory_management=False)) as shop,
-    ):
-        inflow = InflowSettings(
-            base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"), warehouse="MAIN"
-        )
-        bitrix = BitrixSettings(
-            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
-        )
-        with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
-            # The stock sync links the shop's products to the warehouse's SKUs: the orders flow uses that binder.
-            report = sync_stock(
-                engine,
-                client,
-                BitrixShopStock(gateway),
-                StockOptions(warehouses=("MAIN",)),
-                clock=CLOCK,
-                full=True,
-            )
-            assert not report.errors
-            yield Sides(warehouse, shop, client, gateway)
+    with running_sides(engine, "site") as both:
+        yield both
 
 
 def options_for(sides: Sides) -> ForwardOptions:

@@ -18,7 +18,7 @@ from bitrix_inflow.cli.common import state
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("bitrix_inflow.cli.demo", "demo"),
     "serve": ("bitrix_inflow.cli.serve", "serve"),
-    "reconcile": ("bitrix_inflow.cli.placeholders", "reconcile"),
+    "reconcile": ("bitrix_inflow.cli.reconcile", "reconcile"),
     "check": ("bitrix_inflow.cli.check", "check"),
     "sandbox": ("bitrix_inflow.cli.sandbox", "app"),
     "sync": ("bitrix_inflow.cli.sync", "app"),

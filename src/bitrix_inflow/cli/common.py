@@ -24,7 +24,6 @@ err_console = Console(stderr=True)
 
 EXIT_PROBLEM = 1  # the command ran and found problems (config check, failed jobs)
 EXIT_CANNOT_START = 2  # configuration or schema prevents running
-EXIT_NOT_AVAILABLE = 3  # the feature is not built yet
 
 
 @dataclass
@@ -87,13 +86,6 @@ def operator() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-def not_available(feature: str, arrives_with: str) -> NoReturn:
-    fail(
-        f"{feature} is not available yet in this version (it arrives with {arrives_with}).",
-        EXIT_NOT_AVAILABLE,
-    )
 
 
 def cannot_start(exc: PermanentError) -> NoReturn:

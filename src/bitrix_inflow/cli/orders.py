@@ -42,7 +42,7 @@ Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ wa
 
 
 @contextmanager
-def _round(what: str) -> Iterator[None]:
+def round_errors(what: str) -> Iterator[None]:
     """A round's errors as the command says them: bad input or configuration cannot start it (exit 2); anything
     else the two systems answered stops it (exit 1), its jobs kept for the next round."""
     try:
@@ -53,9 +53,9 @@ def _round(what: str) -> Iterator[None]:
         fail(f"the {what} round stopped: {exc}", EXIT_PROBLEM)
 
 
-def _run_jobs(loaded: Settings, engine: Engine, kind: str) -> int:
-    """Run the waiting jobs of ``kind`` in this process, like a `serve` worker, until none is left."""
-    registry = build_registry(loaded, [orders_jobs.blueprint]).only({kind})
+def run_jobs(loaded: Settings, engine: Engine, *kinds: str) -> int:
+    """Run the waiting jobs of ``kinds`` in this process, like a `serve` worker, until none is left."""
+    registry = build_registry(loaded, [orders_jobs.blueprint]).only(set(kinds))
     # The configured lease: a job left running by a killed round is handed back once it expires.
     worker = Worker(engine, registry, settings=worker_settings(loaded))
     return worker.run(threading.Event(), exit_when_idle=True)
@@ -73,13 +73,13 @@ def sync_orders(
         fail("orders are not forwarded until [orders] go_live is set (orders created before it never go)")
     engine = database(loaded)
     clock = SystemClock()
-    with _round("orders"):
+    with round_errors("orders"):
         if dry_run:
             _dry_run(loaded, engine, connection)
             return
         with orders_jobs.open_sides(loaded) as (_, shop):
             noticed = notice_orders(engine, shop, clock=clock, connection_id=connection)
-        ran = _run_jobs(loaded, engine, FORWARD_KIND)
+        ran = run_jobs(loaded, engine, FORWARD_KIND)
     console.print(
         f"{noticed.seen} order(s) new or changed in the shop, {len(noticed.queued)} to forward, "
         f"{len(noticed.left_alone)} forwarded before; {ran} forwarding job(s) ran"
@@ -143,10 +143,10 @@ def sync_statuses(connection: Connection = DEFAULT_CONNECTION) -> None:
     """Apply warehouse status changes to shop orders (one round: read the changes feed, apply per order)."""
     loaded = settings()
     engine = database(loaded)
-    with _round("statuses"):
+    with round_errors("statuses"):
         with orders_jobs.open_sides(loaded) as (wms, _):
             report = read_changes(engine, wms, clock=SystemClock(), connection_id=connection)
-        ran = _run_jobs(loaded, engine, APPLY_KIND)
+        ran = run_jobs(loaded, engine, APPLY_KIND)
     console.print(
         f"{report.pages} feed page(s): {report.updated} picking order(s) moved, {report.stale} older or repeated, "
         f"{report.unknown} not the service's; {ran} order(s) brought up to date"

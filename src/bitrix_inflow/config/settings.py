@@ -119,7 +119,10 @@ class ScheduleSettings(Section):
         description="retry orders on their way that nothing else moves (short of stock, a failed send, a fixed link)",
     )
     reconcile_seconds: int = Field(
-        3600, ge=MIN_INTERVAL_SECONDS, description="full stock + open-order reconcile"
+        3600,
+        ge=MIN_INTERVAL_SECONDS,
+        description="reconcile: orders missing in the warehouse or unknown to the shop, diverging statuses, stuck "
+        "orders, and the shop's stock against the warehouse's (a full stock comparison)",
     )
 
 
@@ -216,6 +219,22 @@ class OrdersSettings(Section):
         return values
 
 
+class ReconcileSettings(Section):
+    """What reconciliation (``bitrix-inflow reconcile``, every ``schedules.reconcile_seconds``) looks at."""
+
+    window_hours: int = Field(
+        168, ge=1, description="shop orders created this far back are checked for a missing forwarding"
+    )
+    grace_minutes: int = Field(
+        15, ge=0, description="orders younger than this are the order poll's to notice, not a divergence yet"
+    )
+    stuck_hours: int = Field(
+        48,
+        ge=1,
+        description="an order whose picking orders have not moved for this long is stuck (an incident)",
+    )
+
+
 class LogSettings(Section):
     # "auto" lets each command choose: `serve` logs at info, as JSON unless a terminal watches it; other commands
     # keep a terminal to warnings and errors, and the demo stays readable wherever its output goes.
@@ -249,6 +268,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     stock: StockSettings = StockSettings()
     orders: OrdersSettings = OrdersSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     inflow: InflowSettings | None = Field(
         None, description="how to reach the WMS (REST or SOAP); leave out to use the embedded sandbox"
     )

@@ -21,6 +21,13 @@ class Kind(enum.StrEnum):
     CANCELLED_IN_SHOP = (
         "cancelled_in_shop"  # recorded by earlier versions instead of cancelling in the warehouse
     )
+    STUCK = "stuck"  # reconciliation: the order's picking orders have not moved for too long
+    UNKNOWN_IN_WMS = (
+        "unknown_in_wms"  # reconciliation: a picking order of the service's form it has no record of
+    )
+    GONE_FROM_WMS = (
+        "gone_from_wms"  # reconciliation: a picking order the service sent is not in the warehouse
+    )
 
 
 class WayOut(enum.StrEnum):
@@ -39,6 +46,9 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.CANCEL_REFUSED: (WayOut.DISMISS,),
     Kind.SHOP_CANCEL_REFUSED: (WayOut.DISMISS,),
     Kind.CANCELLED_IN_SHOP: (WayOut.DISMISS,),
+    Kind.STUCK: (WayOut.CANCEL, WayOut.DISMISS),
+    Kind.UNKNOWN_IN_WMS: (WayOut.DISMISS,),
+    Kind.GONE_FROM_WMS: (WayOut.CANCEL, WayOut.DISMISS),
 }
 
 
@@ -65,6 +75,9 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.CANCEL_REFUSED: "Заказ {account} отменён, но склад уже начал сборку",
         Kind.CANCELLED_IN_SHOP: "Заказ {account} отменён после передачи на склад",
         Kind.SHOP_CANCEL_REFUSED: "Склад отменил заказ {account}; магазин отказал в отмене",
+        Kind.STUCK: "Заказ {account} давно не движется на складе",
+        Kind.UNKNOWN_IN_WMS: "Склад хранит неизвестный сервису заказ на сборку {account}",
+        Kind.GONE_FROM_WMS: "Заказ на сборку {account} пропал из списка склада",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -74,6 +87,9 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.CANCEL_REFUSED: "Order {account} was cancelled, but the warehouse is already picking it",
         Kind.CANCELLED_IN_SHOP: "Order {account} was cancelled after it went to the warehouse",
         Kind.SHOP_CANCEL_REFUSED: "The warehouse cancelled order {account}; the shop will not cancel it",
+        Kind.STUCK: "Order {account} has not moved in the warehouse for a long time",
+        Kind.UNKNOWN_IN_WMS: "The warehouse has a picking order for {account} the service does not know",
+        Kind.GONE_FROM_WMS: "A picking order of order {account} is gone from the warehouse",
     },
 }
 
@@ -102,6 +118,9 @@ _LABELS: Mapping[Language, Mapping[str, str]] = {
         "ref": "Заказ на сборку",
         "why": "Что случилось",
         "wanted": "Статус сервиса",
+        "shown": "Статус в магазине",
+        "aggregate": "Статус на складе",
+        "since": "Последнее движение",
         "ways": "Варианты решения",
         "resolve": "Выбрать: bitrix-inflow incidents resolve {id} <вариант>",
         "link": "Заказ",
@@ -114,6 +133,9 @@ _LABELS: Mapping[Language, Mapping[str, str]] = {
         "ref": "Picking order",
         "why": "What happened",
         "wanted": "The service's status",
+        "shown": "The status in the shop",
+        "aggregate": "The warehouse's status",
+        "since": "No movement since",
         "ways": "Ways out",
         "resolve": "Choose: bitrix-inflow incidents resolve {id} <way out>",
         "link": "Order",
@@ -149,8 +171,9 @@ def message(
         lines.append(f"{labels['reason']}: {detail['reason']}")
     if detail.get("why"):
         lines.append(f"{labels['why']}: {detail['why']}")
-    if detail.get("wanted"):
-        lines.append(f"{labels['wanted']}: {detail['wanted']}")
+    for key in ("aggregate", "shown", "wanted", "since"):
+        if detail.get(key):
+            lines.append(f"{labels[key]}: {detail[key]}")
     if order_link:
         lines.append(f"{labels['link']}: {order_link}")
     lines.append("")

@@ -50,6 +50,13 @@ def aggregate(statuses: Iterable[InflowStatus]) -> InflowStatus | None:
     return min(live, key=PROGRESS.__getitem__)
 
 
+def further(status: InflowStatus, other: InflowStatus | None) -> InflowStatus:
+    """The further on of two steps (``other`` None: ``status``)."""
+    if other is None or PROGRESS[status] >= PROGRESS[other]:
+        return status
+    return other
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with a Bitrix order: ``record`` the aggregate as applied, ``write`` a Bitrix status (None:

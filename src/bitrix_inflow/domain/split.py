@@ -15,6 +15,7 @@ sends the same picking orders under the same references.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,15 @@ def plan(
         PlannedPart(number, zone, carrier, tuple(groups[(zone, carrier)]))
         for number, (zone, carrier) in enumerate(sorted(groups), start=1)
     )
+
+
+_REF = re.compile(r"^B-(?P<order>[1-9][0-9]*)(?:r(?P<generation>[2-9]|[1-9][0-9]+))?-(?P<part>[1-9][0-9]*)$")
+
+
+def order_of_ref(ref: str) -> int | None:
+    """The shop order a warehouse reference of this service's form names (None: not one of the form)."""
+    found = _REF.match(ref)
+    return int(found["order"]) if found else None
 
 
 def external_ref(order_id: int, generation: int, part_no: int) -> str:

@@ -73,9 +73,10 @@ def resolve(
                 "choose one of: " + ", ".join(incident.ways_out),
             )
         now = clock.now()
-        resolution = {"way_out": way_out, "by": actor}
+        # What an earlier way out did for good (the failed picking order cancelled) goes on with the new one.
+        resolution: dict[str, object] = {**dict(incident.resolution or {}), "way_out": way_out, "by": actor}
         if way_out == WayOut.SUBSTITUTE:
-            resolution["sku"] = _substitute_sku(conn, incident, sku)
+            resolution["sku"], resolution["product_id"] = _substitute_sku(conn, incident, sku)
         elif sku is not None:
             raise ValidationError("sku", f"{way_out!r} takes no SKU", "leave --sku out, or choose substitute")
         if way_out in CARRIED_OUT:
@@ -100,7 +101,8 @@ def _existing(conn: Connection, incident_id: int) -> store.Incident:
     return found
 
 
-def _substitute_sku(conn: Connection, incident: store.Incident, sku: str | None) -> str:
+def _substitute_sku(conn: Connection, incident: store.Incident, sku: str | None) -> tuple[str, int]:
+    """The SKU to put in the failed one's place, and the shop product it is linked to."""
     failed = str(incident.detail.get("sku") or "")
     chosen = (sku or "").strip()
     if not chosen:
@@ -109,10 +111,11 @@ def _substitute_sku(conn: Connection, incident: store.Incident, sku: str | None)
         )
     if chosen == failed:
         raise ValidationError("sku", f"{chosen} is the SKU that failed", "pass another SKU")
-    if chosen not in stock_store.load_links(conn, incident.connection_id, [chosen]):
+    link = stock_store.load_links(conn, incident.connection_id, [chosen]).get(chosen)
+    if link is None:
         raise ValidationError(
             "sku",
             f"SKU {chosen!r} is not linked to any product of the shop",
             "pass a warehouse SKU the shop sells (linked by the stock sync, or by bitrix-inflow products import)",
         )
-    return chosen
+    return chosen, link.product_id

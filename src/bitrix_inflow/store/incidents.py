@@ -81,6 +81,20 @@ def load(conn: Connection, incident_id: int) -> Incident | None:
     return None if row is None else _incident(row)
 
 
+def find(conn: Connection, connection_id: str, order_id: int, *, kind: str, subject: str) -> Incident | None:
+    """The incident of this order, kind and subject (there is one at most), in whatever state."""
+    c = incidents.c
+    row = conn.execute(
+        select(incidents).where(
+            c.connection_id == connection_id,
+            c.bitrix_order_id == order_id,
+            c.kind == kind,
+            c.subject == subject,
+        )
+    ).first()
+    return None if row is None else _incident(row)
+
+
 def of_order(conn: Connection, connection_id: str, order_id: int) -> list[Incident]:
     c = incidents.c
     rows = conn.execute(
@@ -117,6 +131,34 @@ def orders_with_open(conn: Connection, connection_id: str, kind: str, *, limit: 
         .limit(limit)
     ).all()
     return [int(order_id) for (order_id,) in rows]
+
+
+# Ways out that change an order's lines in the shop over several writes (a forwarding run waits for them).
+LINE_CHANGING_WAYS = ("ship_rest", "substitute")
+
+
+def lines_changing(conn: Connection, connection_id: str, order_id: int) -> int | None:
+    """The incident whose way out is changing the order's lines now (being carried out), if any."""
+    c = incidents.c
+    rows = conn.execute(
+        select(c.id, c.resolution).where(
+            c.connection_id == connection_id, c.bitrix_order_id == order_id, c.state == "resolving"
+        )
+    ).all()
+    return next(
+        (int(i) for i, resolution in rows if (resolution or {}).get("way_out") in LINE_CHANGING_WAYS), None
+    )
+
+
+def orders_in_hand(conn: Connection, connection_id: str) -> set[int]:
+    """Orders with an incident a person has not settled yet (open, or its way out being carried out)."""
+    c = incidents.c
+    rows = conn.execute(
+        select(c.bitrix_order_id)
+        .where(c.connection_id == connection_id, c.state.in_(["open", "resolving"]))
+        .distinct()
+    ).all()
+    return {int(order_id) for (order_id,) in rows}
 
 
 def note(conn: Connection, incident_id: int, changes: Mapping[str, Any], *, now: dt.datetime) -> None:
@@ -213,13 +255,20 @@ def choose(
     return True
 
 
+# What a way out did that cannot be undone, kept when the incident opens again, for the next way out to know.
+DONE_FOR_GOOD = ("failed_cancelled",)
+
+
 def reopen(conn: Connection, incident_id: int, *, why: str, now: dt.datetime) -> bool:
-    """Resolving → open again: the way out could not be carried out (the trail says why); a person chooses again."""
+    """Resolving → open again: the way out could not be carried out (the trail says why); a person chooses again.
+    What it did for good (the failed picking order cancelled) stays in the resolution."""
     c = incidents.c
+    was = conn.execute(select(c.resolution).where(c.id == incident_id)).scalar_one_or_none() or {}
+    kept = {key: was[key] for key in DONE_FOR_GOOD if key in was}
     done = conn.execute(
         update(incidents)
         .where(c.id == incident_id, c.state == "resolving")
-        .values(state="open", resolution=None, updated_at=now)
+        .values(state="open", resolution=kept or None, updated_at=now)
     )
     if done.rowcount != 1:
         return False

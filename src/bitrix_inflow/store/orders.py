@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bitrix_inflow.domain.split import PlanLine
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store.sql import dialect_insert, param, prepared
+from bitrix_inflow.store.sql import dialect_insert, param, prepared, select_in
 from bitrix_inflow.store.tables import (
+    LIVE_PART_STATES,
     inflow_events,
     order_bindings,
     order_part_lines,
@@ -580,6 +581,101 @@ def pending_units(conn: Connection, connection_id: str) -> dict[tuple[str, str],
         .group_by(ln.sku, p.warehouse)
     ).all()
     return {(sku, warehouse): int(total) for sku, warehouse, total in rows}
+
+
+# -- reconciliation -------------------------------------------------------------------------------------------------
+
+
+def binding_states(conn: Connection, connection_id: str, order_ids: Collection[int]) -> dict[int, str]:
+    """The state of the binding of those of these shop orders the service has looked at."""
+    c = order_bindings.c
+    query = select(c.bitrix_order_id, c.state).where(c.connection_id == connection_id)
+    return {
+        int(order_id): str(state) for order_id, state in select_in(conn, query, c.bitrix_order_id, order_ids)
+    }
+
+
+def refs_known(conn: Connection, connection_id: str, warehouse: str, refs: Collection[str]) -> set[str]:
+    """Which of these warehouse references are the service's own picking orders (of any state)."""
+    c = order_parts.c
+    query = select(c.external_ref).where(c.connection_id == connection_id, c.warehouse == warehouse)
+    return {str(ref) for (ref,) in select_in(conn, query, c.external_ref, refs)}
+
+
+def accepted_refs(conn: Connection, connection_id: str, warehouse: str) -> dict[str, int]:
+    """The warehouse references of the service's picking orders the warehouse accepted and still holds the goods of
+    (not shipped, delivered or cancelled, as far as the service knows), with their shop orders."""
+    c = order_parts.c
+    rows = conn.execute(
+        select(c.external_ref, c.bitrix_order_id).where(
+            c.connection_id == connection_id,
+            c.warehouse == warehouse,
+            c.state == "accepted",
+            c.wms_status.is_(None) | c.wms_status.not_in(["SHIPPED", "DELIVERED", "CANCELLED"]),
+        )
+    ).all()
+    return {str(ref): int(order_id) for ref, order_id in rows}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A shop order the service has sent on, its picking orders as the service knows them, and when any of them
+    last moved."""
+
+    order_id: int
+    state: str
+    applied_status: str | None
+    wms_statuses: tuple[str | None, ...]
+    last_moved: dt.datetime
+
+
+def in_progress(
+    conn: Connection, connection_id: str, states: Collection[str], *, since: dt.datetime
+) -> list[Progress]:
+    """Orders whose binding is in ``states``, with their live picking orders, oldest movement first. Orders the
+    warehouse is done with (shipped, delivered or cancelled, as last applied) only when touched after ``since``:
+    the history is not read again and again.
+
+    When an order last moved: for one forwarded, when its live picking orders last changed; for one not all sent
+    yet, when its newest picking order was planned (or it was first seen): retries touch neither."""
+    b, p = order_bindings.c, order_parts.c
+    done = ["SHIPPED", "DELIVERED", "CANCELLED"]
+    rows = conn.execute(
+        select(
+            b.bitrix_order_id,
+            b.state,
+            b.applied_status,
+            b.created_at,
+            p.wms_status,
+            p.updated_at,
+            p.created_at,
+        )
+        .select_from(
+            order_bindings.outerjoin(
+                order_parts,
+                (p.connection_id == b.connection_id)
+                & (p.bitrix_order_id == b.bitrix_order_id)
+                & p.state.in_(LIVE_PART_STATES),
+            )
+        )
+        .where(
+            b.connection_id == connection_id,
+            b.state.in_(list(states)),
+            b.applied_status.is_(None) | b.applied_status.not_in(done) | (b.updated_at >= since),
+        )
+        .order_by(b.bitrix_order_id)
+    ).all()
+    found: dict[int, Progress] = {}
+    for order_id, state, applied, seen_at, wms_status, changed_at, planned_at in rows:
+        key = int(order_id)
+        was = found.get(key) or Progress(key, state, applied, (), seen_at)
+        if planned_at is None:  # no live picking order: it last moved when the service first saw it
+            found[key] = was
+            continue
+        moved = changed_at if state == "forwarded" else max(seen_at, planned_at)
+        last = moved if not was.wms_statuses else max(was.last_moved, moved)
+        found[key] = Progress(key, state, applied, (*was.wms_statuses, wms_status), last)
+    return sorted(found.values(), key=lambda o: (o.last_moved, o.order_id))
 
 
 # -- webhooks, conflicts, timeline ------------------------------------------------------------------------------------

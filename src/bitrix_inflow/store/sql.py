@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import itertools
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BindParameter, Connection, Table, bindparam
+from sqlalchemy import BindParameter, Connection, Select, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 S = TypeVar("S")
 
@@ -61,3 +62,26 @@ def prepared(key: Hashable, build: Callable[[], S]) -> S:
 def param(table: Table, column: str, prefix: str = "p_") -> BindParameter[Any]:
     """A named parameter for ``column`` of ``table``, typed like the column (so its values are converted alike)."""
     return bindparam(f"{prefix}{column}", type_=table.c[column].type)
+
+
+# SQLite allows 32,766 bound parameters per statement; stay well below with every IN list and multi-row insert.
+CHUNK = 500
+
+
+def batched(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time, not all first (a
+    100,000-SKU full sync upserts 300,000 level rows)."""
+    stream = iter(items)
+    while batch := list(itertools.islice(stream, size)):
+        yield batch
+
+
+def select_in(
+    conn: Connection, query: Select[Any], column: ColumnElement[Any], values: Collection[Any] | None
+) -> Iterator[Sequence[Any]]:
+    """The rows of ``query``, narrowed to ``column IN values`` a batch at a time (None: not narrowed)."""
+    if values is None:
+        yield from conn.execute(query)
+        return
+    for batch in batched(sorted(values)):
+        yield from conn.execute(query.where(column.in_(batch)))

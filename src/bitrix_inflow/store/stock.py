@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import sys
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 
 from bitrix_inflow.errors import ConflictError
-from bitrix_inflow.store.sql import dialect_insert, prepared
+from bitrix_inflow.store.sql import batched, dialect_insert, prepared, select_in
 from bitrix_inflow.store.tables import (
     product_links,
     product_table,
@@ -26,39 +24,17 @@ from bitrix_inflow.store.tables import (
     stock_unmatched,
 )
 
-# SQLite allows 32,766 bound parameters per statement; stay well below with every IN list and multi-row insert.
-_CHUNK = 500
-
-
-def _batched(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    """Lists of ``size`` from a stream: the rows of a big write are built one batch at a time, not all first (a
-    100,000-SKU full sync upserts 300,000 level rows)."""
-    stream = iter(items)
-    while batch := list(itertools.islice(stream, size)):
-        yield batch
-
 
 def _upsert(
     conn: Connection, table: Table, rows: Iterable[dict[str, Any]], *, key: list[str], update: list[str]
 ) -> None:
     """INSERT … ON CONFLICT (key) DO UPDATE SET update = excluded.update, a batch of rows per statement."""
-    for batch in _batched(rows):
+    for batch in batched(rows):
         stmt = dialect_insert(conn, table)
         stmt = stmt.on_conflict_do_update(
             index_elements=key, set_={column: stmt.excluded[column] for column in update}
         )
         conn.execute(stmt, batch)
-
-
-def _select_in(
-    conn: Connection, query: Select[Any], column: ColumnElement[Any], values: Collection[Any] | None
-) -> Iterator[Sequence[Any]]:
-    """The rows of ``query``, narrowed to ``column IN values`` a batch at a time (None: not narrowed)."""
-    if values is None:
-        yield from conn.execute(query)
-        return
-    for batch in _batched(sorted(values)):
-        yield from conn.execute(query.where(column.in_(batch)))
 
 
 # -- the operator's products table -----------------------------------------------------------------------------
@@ -73,7 +49,7 @@ def replace_product_table(
         {"connection_id": connection_id, "sku": sku, "product_id": pid, "imported_at": now, "imported_by": by}
         for sku, pid in rows.items()
     ]
-    for chunk in _batched(values):
+    for chunk in batched(values):
         conn.execute(product_table.insert(), chunk)
 
 
@@ -121,7 +97,7 @@ def add_links(conn: Connection, connection_id: str, links: Iterable[Link], *, no
         }
         for link in links
     ]
-    for chunk in _batched(values):
+    for chunk in batched(values):
         conn.execute(product_links.insert(), chunk)
 
 
@@ -132,7 +108,7 @@ def load_links(conn: Connection, connection_id: str, skus: Collection[str] | Non
     )
     return {
         sku: Link(sku, int(pid), parent, origin, bool(multi), group)
-        for sku, pid, parent, origin, multi, group in _select_in(conn, query, c.sku, skus)
+        for sku, pid, parent, origin, multi, group in select_in(conn, query, c.sku, skus)
     }
 
 
@@ -147,7 +123,7 @@ def skus_of_products(conn: Connection, connection_id: str, product_ids: Collecti
         )
 
     found: dict[int, str] = {}
-    for batch in _batched(sorted(product_ids)):  # an order's handful: one statement, prepared once
+    for batch in batched(sorted(product_ids)):  # an order's handful: one statement, prepared once
         rows = conn.execute(
             prepared("skus_of_products", build), {"p_connection": connection_id, "p_products": batch}
         )
@@ -203,7 +179,7 @@ def note_unmatched(
 
 def forget_unmatched(conn: Connection, connection_id: str, side: str, items: Collection[str]) -> None:
     """Take rows off the report: what they named has been matched since."""
-    for chunk in _batched(sorted(items)):
+    for chunk in batched(sorted(items)):
         conn.execute(
             delete(stock_unmatched).where(
                 stock_unmatched.c.connection_id == connection_id,
@@ -247,7 +223,7 @@ def load_levels(
     )
     return {
         (sys.intern(sku), sys.intern(wh)): int(qty)
-        for sku, wh, qty in _select_in(conn, query, stock_levels.c.sku, skus)
+        for sku, wh, qty in select_in(conn, query, stock_levels.c.sku, skus)
     }
 
 
@@ -262,7 +238,7 @@ def load_pushed(
     query = select(stock_pushed.c.product_id, stock_pushed.c.store_id, stock_pushed.c.quantity).where(
         stock_pushed.c.connection_id == connection_id
     )
-    rows = _select_in(conn, query, stock_pushed.c.product_id, product_ids)
+    rows = select_in(conn, query, stock_pushed.c.product_id, product_ids)
     return {(int(pid), int(store)): int(qty) for pid, store, qty in rows}
 
 

@@ -94,6 +94,11 @@ class BitrixGateway:
 
     # -- orders -------------------------------------------------------------------------------------------
 
+    def orders_created_since(self, since: datetime, *, max_pages: int = 200) -> tuple[list[int], bool]:
+        """Ids of the orders created at or after ``since``, oldest first, and whether that is all (False: the page
+        bound ran out first)."""
+        return self._orders.orders_created_since(since, max_pages=max_pages)
+
     def orders_changed_since(self, watermark: OrderWatermark, *, max_pages: int = 20) -> ChangedOrders:
         """New orders (``>id`` the watermark) and changed ones (``>=dateUpdate`` minus the overlap buffer).
 

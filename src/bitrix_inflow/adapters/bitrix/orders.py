@@ -4,7 +4,7 @@ status, and the statuses the shop has configured (``sale.status.list``)."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -86,6 +86,16 @@ class Orders:
             watermark=OrderWatermark(last_id=last_id, updated_at=updated_at),
             complete=True,
         )
+
+    def orders_created_since(self, since: datetime, *, max_pages: int) -> tuple[list[int], bool]:
+        """Ids of the orders created at or after ``since`` (oldest first), and whether that is all of them (False:
+        ``max_pages`` ran out)."""
+        if since.tzinfo is None:
+            raise ValidationError("since", "must be timezone-aware", "pass it with its offset")
+        found, complete = self._scan_orders(
+            {">=dateInsert": format_dt(since)}, after_id=0, max_pages=max_pages
+        )
+        return [o.id for o in found], complete
 
     def _scan_orders(self, filter_: JSON, *, after_id: int, max_pages: int) -> tuple[list[OrderHeader], bool]:
         found: list[OrderHeader] = []

@@ -262,6 +262,23 @@ class InflowClient:
         target = warehouse or self.settings.warehouse
         return self._backoff.run(lambda: self._find_once(external_ref, target))
 
+    def iter_orders(
+        self, *, warehouse: str | None = None, status: InflowStatus | None = None
+    ) -> Iterator[PickingOrder]:
+        """The picking orders of a warehouse (in one status), oldest first, a page at a time (REST only)."""
+        query: dict[str, Any] = {
+            "warehouse": warehouse or self.settings.warehouse,
+            "status": self.profile.wire_status(status) if status is not None else None,
+            "limit": self._limit(None),
+        }
+        while True:
+            page = self._backoff.run(lambda: self._wire.list_orders(dict(query)))
+            yield from (mappers.order(row) for row in page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+            query["cursor"] = cursor
+
     def get_order(self, order_id: str) -> PickingOrder:
         """The order with its execution status (lines picked, picking error, packages, tracking)."""
         return mappers.order(self._backoff.run(lambda: self._wire.get_order(order_id)))

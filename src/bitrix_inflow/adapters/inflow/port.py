@@ -14,6 +14,7 @@ from bitrix_inflow.adapters.inflow.models import (
     PickingOrder,
     StockPage,
 )
+from bitrix_inflow.domain.vocabulary import InflowStatus
 
 
 class InflowPort(Protocol):
@@ -62,6 +63,10 @@ class InflowPort(Protocol):
     def create_picking_order(
         self, order: NewPickingOrder, *, idempotency_key: str | None = None
     ) -> PickingOrder: ...
+
+    def iter_orders(
+        self, *, warehouse: str | None = None, status: InflowStatus | None = None
+    ) -> Iterator[PickingOrder]: ...
 
     def get_order(self, order_id: str) -> PickingOrder: ...
 

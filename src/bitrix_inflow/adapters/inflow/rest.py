@@ -86,14 +86,19 @@ class RestWire:
         return self._object(response)
 
     def find_orders(self, external_ref: str, warehouse: str) -> list[dict[str, Any]]:
-        query = {"external_ref": external_ref, "warehouse": warehouse}
+        items: list[dict[str, Any]] = self.list_orders(
+            {"external_ref": external_ref, "warehouse": warehouse}
+        )["items"]
+        return items
+
+    def list_orders(self, query: dict[str, Any]) -> dict[str, Any]:
         response = self._http.send(
             "GET", self._url(self._paths.orders), params=self._params(query), headers=JSON_HEADERS
         )
-        items = self._object(response).get("items")
-        if not isinstance(items, list):
+        page = self._object(response)
+        if not isinstance(page.get("items"), list):
             raise ContractViolationError("Inflow WMS sent an order list without 'items'")
-        return items
+        return page
 
     def changes(self, cursor: str | None, limit: int) -> dict[str, Any]:
         response = self._http.send(

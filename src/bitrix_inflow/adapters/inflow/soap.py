@@ -191,6 +191,9 @@ class SoapWire:
             "existing order instead (duplicate-external-ref)"
         )
 
+    def list_orders(self, query: dict[str, Any]) -> dict[str, Any]:
+        raise UnsupportedOperationError("the Inflow SOAP interface has no list of picking orders")
+
     def changes(self, cursor: str | None, limit: int) -> dict[str, Any]:
         page = self._call("GetChanges", cursor=cursor, limit=limit)
         page["items"] = page.pop("order", None) or []

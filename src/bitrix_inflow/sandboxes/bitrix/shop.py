@@ -483,8 +483,8 @@ class Shop:
     def add_line(self, fields: dict[str, Any]) -> Row:
         """``sale.basketitem.add``: a catalogue product joins an existing order, its name and price from the
         catalogue, the order saved. The item is in no shipment yet (the order's system shipment holds it, which
-        ``sale.shipment.list`` never shows) and reserves nothing until ``sale.shipmentitem.add`` puts it in one
-        [assumed: the docs say nothing of reservations here]."""
+        ``sale.shipment.list`` never shows) and reserves nothing [assumed: the docs say nothing of reservations
+        here, and their sale.shipmentitem.add answer shows ``reservedQuantity: 0``]."""
         order = self.t("orders").get(fields["orderId"])
         if order is None:
             raise rest_errors.controller(200140400009, "Order not found")
@@ -510,8 +510,8 @@ class Shop:
         return item
 
     def add_shipment_line(self, fields: dict[str, Any]) -> Row:
-        """``sale.shipmentitem.add``: units of a basket item go into a shipment, and are reserved there (at the
-        shop's first store, as a new order's lines are) [reservation assumed: as the order form books them]."""
+        """``sale.shipmentitem.add``: units of a basket item go into a shipment; nothing is reserved (the docs'
+        answer shows ``reservedQuantity: 0``)."""
         shipment = self.t("shipments").get(fields["orderDeliveryId"])
         if shipment is None:
             raise rest_errors.controller(201240400002, "shipment not found")
@@ -535,14 +535,12 @@ class Shop:
             "dateInsert": now,
             "orderDeliveryId": int(shipment["id"]),
             "quantity": _num(quantity),
-            "reservedQuantity": _num(quantity),
+            "reservedQuantity": 0,
             "xmlId": str(fields.get("xmlId") or ""),
         }
         line_id = self.t("shipmentItems").insert(line)
         if not line["xmlId"]:
             line["xmlId"] = f"bx_si_{line_id}"
-        stores = self.t("stores").all()
-        self._reserve_item(item, int(stores[0]["id"]) if stores else 0, quantity, now)
         self._save_order(self.order(shipment["orderId"]))
         return line
 

@@ -32,10 +32,10 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.adapters.inflow import InflowPort
 from bitrix_inflow.domain import split
 from bitrix_inflow.domain.incidents import WayOut
+from bitrix_inflow.errors import AuthError, PermanentError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents as store
 from bitrix_inflow.store import orders as order_store
-from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.sync.orders.edit import cancel_recorded
 from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, order_lock_key, own_write, queue_forward
 from bitrix_inflow.sync.orders.planning import OrderRun, fingerprint_of, free_stock
@@ -140,7 +140,8 @@ def _failed_lines(engine: Engine, incident: store.Incident, *, clock: Clock) -> 
     live_elsewhere = [
         p
         for p in parts
-        if p.external_ref != incident.subject and p.state in ("planned", "sending", "accepted", "short")
+        if p.external_ref != incident.subject
+        and p.state in ("planned", "sending", "accepted", "short", "cancelling", "waiting")
     ]
     why = None
     if not sku or part is None:
@@ -177,16 +178,20 @@ def _ship_rest(
     failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
     if failed is None:
         return "refused"
+    # The failed lines leave the shop's order first (their reservation released; gone already after a crash:
+    # fine), so a shop that refuses leaves no replacement behind for the next way out to trip over.
+    try:
+        for basket_id in sorted({ln.basket_id for ln in found.lines}):
+            with own_write(engine, incident.connection_id, incident.order_id, 1, clock=clock) as done:
+                done[0] = shop.remove_line(basket_id)
+    except PermanentError as exc:
+        return _refused_by_shop(engine, incident, exc, WayOut.SHIP_REST, clock=clock)
     with engine.begin() as conn:
         ref = (
             _replacement(conn, incident, failed, found.rest, state="planned", now=clock.now())
             if found.rest
             else None
         )
-    # The failed lines leave the shop's order (their reservation released); gone already after a crash: fine.
-    for basket_id in sorted({ln.basket_id for ln in found.lines}):
-        with own_write(engine, incident.connection_id, incident.order_id, 1, clock=clock) as done:
-            done[0] = shop.remove_line(basket_id)
     resolution = {**dict(incident.resolution or {}), "removed": [found.sku], "replacement": ref}
     _settled(engine, shop, incident, resolution, clock=clock)
     log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SHIP_REST, replacement=ref)
@@ -197,56 +202,94 @@ def _substitute(
     engine: Engine, wms: InflowPort, shop: OrdersShop, incident: store.Incident, *, clock: Clock
 ) -> str:
     """The failed SKU's lines replaced in the shop's order by another SKU's (same quantity, same shipment), and
-    the failed picking order replaced by one with the new lines in their place, in the same zone and carrier."""
+    the failed picking order replaced by one with the new lines in their place, in the same zone and carrier.
+
+    Everything that can refuse is checked before the first change (the warehouse's cancel); a run after that point
+    (a crash, a retry) carries on and refuses nothing. A shop that refuses one of its writes (an inactive product,
+    a shipped shipment) sends the incident back to a person with the reason, the cancel kept on record."""
     found = _failed_lines(engine, incident, clock=clock)
     if found is None:
         return "refused"
-    chosen = str((incident.resolution or {}).get("sku") or "")
-    with engine.connect() as conn:
-        link = stock_store.load_links(conn, incident.connection_id, [chosen]).get(chosen)
-    need = sum(ln.qty for ln in found.lines)
-    why = None
-    if link is None:
-        why = f"SKU {chosen!r} is not linked to a shop product (any more): choose another"
-    elif found.part.zone != split.NO_ZONE and not (incident.resolution or {}).get("replacement"):
-        # Checked before anything changes, and only then: once the replacement exists it holds the units itself.
-        free = free_stock(wms, found.part.warehouse, [chosen]).get(chosen, {}).get(found.part.zone, 0)
-        if free < need:
-            why = (
-                f"SKU {chosen} has {free} free units in zone {found.part.zone}, where the picking order is "
-                f"picked, and {need} are needed: choose another SKU, or retry_when_stock"
-            )
-    if why is not None or link is None:
+    progress = dict(incident.resolution or {})
+    chosen, product_id = str(progress.get("sku") or ""), int(progress.get("product_id") or 0)
+    if progress.get("checked") != chosen:  # (checked by an earlier run of this very choice: it carries on)
+        why = _cannot_substitute(wms, found, chosen, product_id)
+        if why is not None:
+            with engine.begin() as conn:
+                store.reopen(conn, incident.id, why=why, now=clock.now())
+            return "refused"
         with engine.begin() as conn:
-            store.reopen(conn, incident.id, why=why or "", now=clock.now())
-        return "refused"
+            store.note(conn, incident.id, {"checked": chosen}, now=clock.now())
     failed = _failed_part_cancelled(engine, wms, shop, incident, clock=clock)
     if failed is None:
         return "refused"
     connection_id, order_id = incident.connection_id, incident.order_id
     new_lines: list[order_store.PartLine] = []
-    for basket_id in sorted({ln.basket_id for ln in found.lines}):
-        old = [ln for ln in found.lines if ln.basket_id == basket_id]
-        qty = Decimal(sum(ln.qty for ln in old))
-        with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
-            # The key makes the added line findable: a run after a crash finds it instead of adding another.
-            new_id, done[0] = shop.add_line(
-                order_id, link.product_id, qty, key=f"bi-{incident.id}-{basket_id}"
-            )
-        for ln in old:
+    added: list[int] = []
+    try:
+        for basket_id in sorted({ln.basket_id for ln in found.lines}):
+            old = [ln for ln in found.lines if ln.basket_id == basket_id]
+            qty = Decimal(sum(ln.qty for ln in old))
             with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
-                done[0] = shop.put_in_shipment(ln.shipment_id, new_id, Decimal(ln.qty))
-            new_lines.append(order_store.PartLine(new_id, ln.shipment_id, chosen, ln.qty))
-        with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
-            done[0] = shop.remove_line(basket_id)
+                # The key makes the added line findable: a run after a crash finds it instead of adding another.
+                new_id, done[0] = shop.add_line(
+                    order_id, product_id, qty, key=f"bi-{incident.id}-{basket_id}"
+                )
+            added.append(new_id)
+            for ln in old:
+                with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+                    done[0] = shop.put_in_shipment(ln.shipment_id, new_id, Decimal(ln.qty))
+                new_lines.append(order_store.PartLine(new_id, ln.shipment_id, chosen, ln.qty))
+            with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+                done[0] = shop.remove_line(basket_id)
+    except PermanentError as exc:
+        # Half a change would look like an edit once the incident is open again: the added lines go back out.
+        for new_id in added:
+            try:
+                with own_write(engine, connection_id, order_id, 1, clock=clock) as done:
+                    done[0] = shop.remove_line(new_id)
+            except PermanentError as also:
+                exc = PermanentError(f"{exc}; the added line {new_id} could not be taken back either: {also}")
+        return _refused_by_shop(engine, incident, exc, WayOut.SUBSTITUTE, clock=clock)
     with engine.begin() as conn:
         ref = _replacement(
             conn, incident, failed, (*found.rest, *new_lines), state="planned", now=clock.now()
         )
-    resolution = {**dict(incident.resolution or {}), "replaced": {found.sku: chosen}, "replacement": ref}
+    resolution = {**progress, "replaced": {found.sku: chosen}, "replacement": ref}
     _settled(engine, shop, incident, resolution, clock=clock)
     log.info("incidents.way_out_done", incident_id=incident.id, way_out=WayOut.SUBSTITUTE, replacement=ref)
     return "done"
+
+
+def _refused_by_shop(
+    engine: Engine, incident: store.Incident, exc: PermanentError, way: WayOut, *, clock: Clock
+) -> str:
+    """A shop write of the way out refused for good (an inactive product, a shipped shipment): the incident goes
+    back to a person with the reason. Refused credentials are not the order's matter: the job fails, and is
+    retried once they are fixed."""
+    if isinstance(exc, AuthError):
+        raise exc
+    with engine.begin() as conn:
+        store.reopen(conn, incident.id, why=f"the shop refused to change the order: {exc}", now=clock.now())
+    log.info("incidents.way_out_refused", incident_id=incident.id, way_out=way, why=str(exc))
+    return "refused"
+
+
+def _cannot_substitute(wms: InflowPort, found: _Failed, chosen: str, product_id: int) -> str | None:
+    """Why the chosen SKU cannot take the failed one's place now (None: it can): it has no shop product, or the
+    warehouse has not the units free where the picking order is picked (anywhere, for one without a zone)."""
+    if not chosen or product_id <= 0:
+        return "the substitute SKU was not chosen with its shop product: choose substitute again"
+    need = sum(ln.qty for ln in found.lines)
+    zones = free_stock(wms, found.part.warehouse, [chosen]).get(chosen, {})
+    zone = found.part.zone
+    free = zones.get(zone, 0) if zone != split.NO_ZONE else sum(zones.values())
+    if free >= need:
+        return None
+    where = (
+        f"in zone {zone}, where the picking order is picked," if zone != split.NO_ZONE else "in the warehouse"
+    )
+    return f"SKU {chosen} has {free} free units {where} and {need} are needed: choose another SKU, or retry_when_stock"
 
 
 def _settled(

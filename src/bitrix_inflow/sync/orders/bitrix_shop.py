@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
@@ -44,6 +45,9 @@ class BitrixOrdersShop:
 
     def order(self, order_id: int) -> ShopOrder:
         return shop_order(self.gateway.get_order(order_id))
+
+    def created_since(self, when: dt.datetime) -> tuple[list[int], bool]:
+        return self.gateway.orders_created_since(when)
 
     def orders(self, order_ids: Sequence[int]) -> Mapping[int, ShopOrder]:
         found = self.gateway.get_orders(order_ids)

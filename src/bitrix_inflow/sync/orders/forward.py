@@ -42,6 +42,7 @@ from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.store import incidents as incident_store
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
@@ -117,6 +118,12 @@ def forward_order(
             return ForwardReport(
                 order_id, "unchanged", ["forwarded: an edit is checked by the next real run"]
             )
+        with reading(engine).connect() as conn:
+            changing = incident_store.lines_changing(conn, connection_id, order_id)
+        if changing is not None:
+            # A way out is changing the order's lines in the shop, a step at a time: a half-done change is not an
+            # edit to re-plan. The way out queues this run again once it is done.
+            return ForwardReport(order_id, "waiting", [f"incident {changing} is changing the order's lines"])
         return _edited(run, wms, shop, options, binding=binding, parts=parts, defer_status=defer_status)
     if any(p.state == "cancelling" for p in parts) and not dry_run:
         # An edit's cancellations a crash interrupted: settled before anything of the new plan is sent.

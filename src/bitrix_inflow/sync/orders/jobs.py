@@ -161,6 +161,7 @@ def apply(ctx: JobContext, settings: Settings) -> None:
             forwarded_from=options.rules.statuses,
             clock=SystemClock(),
             connection_id=ctx.job.connection_id,
+            reapply=bool(ctx.payload.get("reapply")),
         )
 
 

@@ -92,6 +92,10 @@ class OrdersShop(Protocol):
 
     def order(self, order_id: int) -> ShopOrder: ...
 
+    def created_since(self, when: dt.datetime) -> tuple[list[int], bool]:
+        """Ids of the orders created at or after ``when``, oldest first; False when that is not all of them."""
+        ...
+
     def orders(self, order_ids: Sequence[int]) -> Mapping[int, ShopOrder]:
         """Up to ``ORDERS_AT_ONCE`` orders in one go; one that cannot be read is left out (``order`` says why)."""
         ...

@@ -119,6 +119,20 @@ def take(
     report.orders.add(part.bitrix_order_id)
 
 
+def queue_reapply(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> None:
+    """An ``orders.apply`` that writes the order's status again (reconciliation found it diverging), under the
+    order's lock like every status write."""
+    queue.enqueue_coalesced(
+        conn,
+        APPLY_KIND,
+        {"order_id": order_id, "reapply": True},
+        key=f"{APPLY_KIND}:reapply:{connection_id}:{order_id}",
+        now=now,
+        connection_id=connection_id,
+        lock_key=order_lock_key(connection_id, order_id),
+    )
+
+
 def _picking_failed(
     conn: Connection, connection_id: str, part: store.Part, picking: PickingOrder, *, now: dt.datetime
 ) -> None:
@@ -197,7 +211,11 @@ def apply_statuses(
     forwarded_from: Collection[str],
     clock: Clock,
     connection_id: str = "default",
+    reapply: bool = False,
 ) -> ApplyReport:
+    """The order's mapped status and tracking, written when its picking orders moved. ``reapply`` (reconciliation
+    found the shop showing another status): the status is written again even though it was applied before, by
+    the same compare-and-set, so a person's status still stands (an incident)."""
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         every = store.parts_of(conn, connection_id, order_id)
@@ -218,6 +236,11 @@ def apply_statuses(
     report.aggregate = order_status.aggregate(statuses)
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
     decision = order_status.decide(report.aggregate, applied, None, mapping)
+    standing = report.aggregate  # the step the status stands for
+    if reapply and report.aggregate is not None:
+        # Never back: a replacement counts as NEW, while the order's status stands for the step applied.
+        standing = order_status.further(report.aggregate, applied)
+        decision = order_status.decide(standing, None, None, mapping)
     report.why = decision.why
 
     # Shipments first, then the status: the status write's answer then tells whether anyone but the service
@@ -238,10 +261,10 @@ def apply_statuses(
     carrying = parts + [p for p in every if p.state == "waiting"]
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
-    if decision.write is not None and report.aggregate is not None:
+    if decision.write is not None and standing is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
         # are forwarded from; anything else was set by a person, and stays.
-        ours = order_status.set_by_service(mapping, report.aggregate)
+        ours = order_status.set_by_service(mapping, standing)
         written = write_status(
             engine,
             shop,
