@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bitrix_inflow.sandboxes.bitrix import RunningSandbox
+from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
 
 def test_order_get_has_the_documented_shape_and_mixed_id_types(
@@ -435,7 +435,7 @@ def test_a_cancel_is_the_flag_not_a_status_and_is_refused_for_a_paid_order(
     shop: RunningSandbox, rest: Any, place: Any
 ) -> None:
     """sale-order-update.md, status/index.md: the cancel flag is separate from the status; [src] a cancel is refused
-    while a payment is paid, and releases the reservations otherwise."""
+    while a payment is paid, and releases the reservations otherwise; un-cancelling reserves them again."""
     order = place(shop, (4, 1))
     rest.ok("sale.order.update", {"id": order["id"], "fields": {"statusId": "Z"}})
     held = shop.control.entity("orders", order["id"])
@@ -455,6 +455,12 @@ def test_a_cancel_is_the_flag_not_a_status_and_is_refused_for_a_paid_order(
     lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
     assert shop.control.entity("orders", order["id"])["canceled"] == "Y"
     assert all(float(line["reservedQuantity"]) == 0 for line in lines)  # the cancel released them
+    released = float(shop.control.entity("products", 4)["quantityReserved"])
+
+    rest.ok("sale.order.update", {"id": order["id"], "fields": {"canceled": "N"}})  # un-cancelled
+    lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
+    assert all(float(line["reservedQuantity"]) == float(line["quantity"]) for line in lines)  # held again
+    assert float(shop.control.entity("products", 4)["quantityReserved"]) == released + 1
 
 
 def test_a_basket_line_deleted_or_changed_releases_or_moves_its_reservation(
@@ -519,3 +525,45 @@ def test_a_line_added_to_an_order_then_put_in_a_shipment(shop: RunningSandbox, r
     assert refused("sale.basketitem.add", {**fields, "productId": 999999}) == 200140400007
     assert refused("sale.shipmentitem.add", {**line, "orderDeliveryId": 999999}) == 201240400002
     assert refused("sale.shipmentitem.add", {**line, "basketId": 999999}) == 201240400003
+
+
+@pytest.mark.parametrize(
+    ("profile", "statuses"),
+    [
+        (
+            "bitrix24",
+            {
+                "N": "Accepted, awaiting payment",
+                "S": "Shipped",
+                "P": "Paid, preparing for shipment",
+                "D": "Canceled",
+                "F": "Completed",
+            },
+        ),
+        ("site", {"N": "Accepted, awaiting payment", "P": "Paid, preparing for shipment", "F": "Completed"}),
+    ],
+)
+def test_each_product_seeds_its_own_default_statuses(profile: str, statuses: dict[str, str]) -> None:
+    """sale/status/index.md "Default Statuses" (Bitrix24) and the sale module's installation (Site Management):
+    the product's own statuses, nothing more; Bitrix24's D is named Canceled and cancels nothing."""
+    with running_bitrix_sandbox(SandboxConfig(profile=profile, statuses="product")) as shop:
+        client = httpx.Client(verify=ssl.create_default_context(cafile=str(shop.ca_file)), timeout=30)
+        with client:
+            listed = client.post(
+                shop.webhook_url + "sale.status.list",
+                json={"filter": {"type": "O"}, "order": {"sort": "asc"}},
+            ).json()
+            names = client.post(
+                shop.webhook_url + "sale.statusLang.list", json={"filter": {"lid": "en"}}
+            ).json()
+        assert [row["id"] for row in listed["result"]["statuses"]] == list(statuses)
+        named = {row["statusId"]: row["name"] for row in names["result"]["statusLangs"]}
+        assert {sid: named.get(sid) for sid in statuses} == statuses
+
+
+def test_the_integrated_shop_adds_only_what_the_brief_s_mapping_lacks() -> None:
+    for profile, extra in (("bitrix24", ["Q", "Z"]), ("site", ["Q", "D", "Z"])):
+        with running_bitrix_sandbox(SandboxConfig(profile=profile)) as shop:
+            ids = [row["id"] for row in shop.control.entities("statuses") if row["type"] == "O"]
+            product = ["N", "S", "P", "D", "F"] if profile == "bitrix24" else ["N", "P", "F"]
+            assert sorted(ids) == sorted(product + [s for s in extra if s not in product])

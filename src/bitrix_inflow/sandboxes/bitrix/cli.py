@@ -61,6 +61,13 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
     auth_statuses: Annotated[
         str, typer.Option(help="HTTP statuses of auth errors: docs (403/400) or source (401).")
     ] = "docs",
+    statuses: Annotated[
+        str,
+        typer.Option(
+            help="Order statuses: product (exactly the product's own) or integrated (plus Q, Z and D for the "
+            "brief's mapping table)."
+        ),
+    ] = "integrated",
     bucket_size: Annotated[int, typer.Option(help="Leaky bucket size (cloud mode).")] = 50,
     drain_per_s: Annotated[
         float, typer.Option(help="Leaky bucket drain rate per second (cloud mode).")
@@ -80,6 +87,7 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             token_ttl_s=token_ttl,
             require_https=require_https,
             auth_error_statuses=auth_statuses,
+            statuses=statuses,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error

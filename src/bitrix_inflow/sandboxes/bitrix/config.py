@@ -54,6 +54,10 @@ class SandboxConfig:
     # Auth errors: the docs list 403/403/400 for INVALID_CREDENTIALS/insufficient_scope/INVALID_REQUEST,
     # the PHP source throws them with 401. Clients must key on the "error" string; choose what to send.
     auth_error_statuses: str = "docs"  # "docs" | "source"
+    # The order statuses the shop has: "product" (exactly those the product installs: Bitrix24 N S P D F, Site
+    # Management N P F) or "integrated" (those plus the ones an integrator adds for the brief's mapping table:
+    # Q, Z, and D where the product has none).
+    statuses: str = "integrated"
 
     def __post_init__(self) -> None:
         if self.profile not in ("site", "bitrix24"):
@@ -66,6 +70,8 @@ class SandboxConfig:
             raise ValueError("no_count_total must be 'absent' or 'zero'")
         if self.auth_error_statuses not in ("docs", "source"):
             raise ValueError("auth_error_statuses must be 'docs' or 'source'")
+        if self.statuses not in ("product", "integrated"):
+            raise ValueError("statuses must be 'product' or 'integrated'")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be positive")
 

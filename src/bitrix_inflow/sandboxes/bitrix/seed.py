@@ -17,15 +17,37 @@ PROP_GTIN = 102
 PROP_MARKING_GROUP = 103
 PROP_CML2_LINK = 104
 
-ORDER_STATUSES = (
-    ("N", "Accepted", 10, "#BEEDF1"),
-    ("P", "Processing", 20, "#C8E6C9"),
-    ("Q", "Picking", 30, "#FFE0B2"),
-    ("D", "In delivery", 40, "#BBDEFB"),
-    ("F", "Completed", 200, "#DDDDDD"),
-    ("Z", "Cancelled", 210, "#FFCDD2"),
+# The statuses each product creates on installation (sale/status/index.md "Default Statuses" for Bitrix24; the
+# sale module's installation for Site Management, which has no cancelled or shipped order status of its own).
+# The cancel flag is not a status on either: Bitrix24's "D" is only a name.
+PRODUCT_ORDER_STATUSES = {
+    "bitrix24": (
+        ("N", "Accepted, awaiting payment", 10, "#BEEDF1"),
+        ("S", "Shipped", 20, "#BBDEFB"),
+        ("P", "Paid, preparing for shipment", 30, "#C8E6C9"),
+        ("D", "Canceled", 40, "#FFCDD2"),
+        ("F", "Completed", 200, "#DDDDDD"),
+    ),
+    "site": (
+        ("N", "Accepted, awaiting payment", 10, "#BEEDF1"),
+        ("P", "Paid, preparing for shipment", 20, "#C8E6C9"),
+        ("F", "Completed", 200, "#DDDDDD"),
+    ),
+}
+PRODUCT_DELIVERY_STATUSES = {
+    "bitrix24": (("DN", "Awaiting processing", 10), ("DD", "Canceled", 20), ("DF", "Shipped", 30)),
+    "site": (
+        ("DN", "Awaiting processing", 10),
+        ("DF", "Shipped", 30),
+    ),  # [uncertain: the installer may add more]
+}
+# What an integrator adds (sale.status.add) so the brief's mapping table has its statuses
+# (NEW→P, PICKING→Q, SHIPPED→D, DELIVERED→F, CANCELLED→Z): the sandbox's "integrated" shop, its default.
+INTEGRATOR_ORDER_STATUSES = (
+    ("Q", "Picking", 35, "#FFE0B2"),
+    ("D", "In delivery", 40, "#BBDEFB"),  # only where the product has no D (Bitrix24's D is "Canceled")
+    ("Z", "Cancelled by the warehouse", 210, "#FFCDD2"),
 )
-DELIVERY_STATUSES = (("DN", "Awaiting processing", 10), ("DD", "Canceled", 20), ("DF", "Shipped", 30))
 DEFAULT_CARRIERS = ("Courier", "CDEK", "Russian Post", "Pickup point")
 MARKING_GROUPS = ("shoes", "clothes", "perfume", "tires", "")
 _NOUNS = ("T-Shirt", "Sneakers", "Jacket", "Perfume", "Tire", "Cap", "Socks", "Hoodie", "Boots", "Scarf")
@@ -41,9 +63,15 @@ def _gtin13(rng: random.Random) -> str:
 def install_reference_data(
     shop: Shop, *, carriers: tuple[str, ...] = DEFAULT_CARRIERS, stores: int = 2
 ) -> None:
-    for status_id, name, sort, color in ORDER_STATUSES:
+    profile = shop.config.profile
+    for status_id, name, sort, color in PRODUCT_ORDER_STATUSES[profile]:
         shop.add_status(status_id, name, sort=sort, color=color)
-    for status_id, name, sort in DELIVERY_STATUSES:
+    if shop.config.statuses == "integrated":
+        have = {row["id"] for row in shop.t("statuses").all()}
+        for status_id, name, sort, color in INTEGRATOR_ORDER_STATUSES:
+            if status_id not in have:
+                shop.add_status(status_id, name, sort=sort, color=color)
+    for status_id, name, sort in PRODUCT_DELIVERY_STATUSES[profile]:
         shop.add_status(status_id, name, kind="D", sort=sort)
     for index, carrier in enumerate(carriers, start=1):
         shop.add_delivery(carrier, xml_id=f"delivery_{index}", carrier=carrier, price=250 + 100 * index)

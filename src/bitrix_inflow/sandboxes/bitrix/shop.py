@@ -666,6 +666,16 @@ class Shop:
             for line in self.children("shipmentItems", "basketId", item["id"]):
                 line["reservedQuantity"] = 0
 
+    def _reserve_order(self, order: Row) -> None:
+        """What a cancel released, reserved again where it was (the lines of unshipped shipments)."""
+        for item in self.children("basketItems", "orderId", order["id"]):
+            for reservation in item["reservations"]:
+                if not reservation["quantity"]:
+                    reservation["quantity"] = item["quantity"]
+                    self._reserve(item["productId"], reservation["storeId"], float(item["quantity"]), +1)
+            for line in self.children("shipmentItems", "basketId", item["id"]):
+                line["reservedQuantity"] = line["quantity"] if item["reservations"] else 0
+
     def edit_line(self, order_id: int, basket_id: int, quantity: float) -> Row:
         """A manager changes a line's quantity in the admin panel's order form: the basket item, its shipment
         item and its reservation follow, the order is saved (new dateUpdate, version + 1, ONSALEORDERSAVED)."""
@@ -765,6 +775,8 @@ class Shop:
         is_canceled = order["canceled"] == "Y"
         if is_canceled and not was_canceled:
             self._release_order(order)
+        elif was_canceled and not is_canceled:
+            self._reserve_order(order)  # un-cancelled: the goods are held for it again
         self._save_order(order)
         return order
 
