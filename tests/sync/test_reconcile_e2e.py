@@ -19,6 +19,7 @@ from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_parts
+from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, apply_statuses, read_changes
@@ -253,6 +254,26 @@ def test_an_order_that_stopped_moving_is_one_incident(engine: Engine, sides: Sid
     assert (
         found(run(engine, sides, repair=False, clock=Later(hours=51)), "stuck") == []
     )  # settled by a person
+
+
+def test_a_way_out_carried_out_for_too_long_is_shown_to_a_person(engine: Engine, sides: Sides) -> None:
+    order_id = forwarded(engine, sides, TEE)
+    with engine.begin() as conn:
+        incident_id = raise_incident(
+            conn,
+            "default",
+            order_id,
+            kind="picking_error",
+            subject=f"B-{order_id}-1",
+            detail={},
+            now=CLOCK.now(),
+        )
+    assert incident_id is not None
+    ops.resolve(engine, incident_id, "cancel", actor="ops:anna", clock=CLOCK)  # its job never gets to run
+    assert found(run(engine, sides, repair=False, clock=Later(hours=47)), "way_out_stuck") == []
+    late = run(engine, sides, repair=False, clock=Later(hours=49))
+    assert found(late, "way_out_stuck") == [(f"incident {incident_id}", "a person should look")]
+    assert found(late, "stuck") == []  # the order itself is in a person's hands
 
 
 def test_a_shop_quantity_edited_by_hand_is_found_and_written_back(engine: Engine, sides: Sides) -> None:

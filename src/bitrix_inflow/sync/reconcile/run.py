@@ -14,6 +14,8 @@ The checks, each its own function:
   order's lock and from what it reads then, with the same compare-and-set: a status the service itself sets for
   an earlier step (or forwards from) is overwritten, anyone else's stands and is a ``status_refused`` incident.
 * **stuck**: an order on its way whose picking orders have not moved for ``stuck_after``: an incident.
+* **ways out stuck**: an incident whose way out has been carried out for longer than ``stuck_after`` (its job
+  keeps failing) holds its order back: it is reported for a person, nothing is repaired.
 * **stock**: a full comparison of the shop's quantities with the warehouse's available stock minus what the shop
   sold and the warehouse has not reserved yet (the stock sync's own rule); repaired by writing them.
 
@@ -72,7 +74,8 @@ class ReconcileOptions:
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # missing_in_wms | unknown_in_wms | gone_from_wms | status_diverges | stuck | stock_diverges
+    # missing_in_wms | unknown_in_wms | gone_from_wms | status_diverges | stuck | way_out_stuck | stock_diverges
+    check: str
     subject: str  # the order, picking order or product it is about
     what: str
     action: str  # repaired | would repair | incident | would open an incident | incident open already
@@ -105,6 +108,7 @@ def reconcile(
     run.missing_in_wms()
     run.picking_orders()
     run.statuses_and_stuck()
+    run.ways_out_stuck()
     if options.stock is not None and stock_shop is not None:
         run.stock(stock_shop, options.stock)
     report = run.report
@@ -285,6 +289,19 @@ class _Run:
                 with self.engine.begin() as conn:
                     queue_reapply(conn, self.connection_id, order_id, now=self.clock.now())
                 self.report.add(Finding("status_diverges", str(order_id), what, "re-applying", order_id))
+
+    def ways_out_stuck(self) -> None:
+        """Ways out carried out for longer than ``stuck_after`` (their job keeps failing): the order waits on
+        them (its forwarding, its status), so a person is shown them; nothing is repaired here."""
+        older_than = self.clock.now() - self.options.stuck_after
+        with self.engine.connect() as conn:
+            stuck = incident_store.stuck_resolving(conn, self.connection_id, older_than=older_than)
+        for incident_id in stuck:
+            what = (
+                f"its way out has been carried out since before {older_than.isoformat(timespec='minutes')}: "
+                f"see bitrix-inflow incidents show {incident_id} and bitrix-inflow jobs list"
+            )
+            self.report.add(Finding("way_out_stuck", f"incident {incident_id}", what, "a person should look"))
 
     def stock(self, stock_shop: ShopStock, stock_options: StockOptions) -> None:
         compared = sync_stock(
