@@ -37,7 +37,7 @@ def test_reconcile_reports_then_repairs_an_order_the_service_never_saw(
 
     code, output = run(db_url, warehouse, shop, tmp_path, "reconcile", "--repair", settings=now)
     assert code == 1, output
-    assert "repaired" in output and "1 job(s) ran" in output
+    assert "repaired" in output and "job(s) ran" in output
     placed = httpx.get(orders_url, timeout=30).json()["items"]
     assert [o["external_ref"] for o in placed] == [f"B-{order_id}-1"]
 

@@ -24,7 +24,8 @@ from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, apply_statuses, read_changes
 from bitrix_inflow.sync.reconcile.run import ReconcileOptions, ReconcileReport, reconcile
-from bitrix_inflow.sync.stock.flow import StockOptions
+from bitrix_inflow.sync.stock import jobs as stock_jobs
+from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
 
 from .conftest import Sides, running_sides
@@ -288,7 +289,11 @@ def test_a_shop_quantity_edited_by_hand_is_found_and_written_back(engine: Engine
     assert [(s, a) for s, a in found(looked, "stock_diverges")] == [(f"product {product_id}", "would repair")]
     assert float(sides.shop.control.entity("products", product_id)["quantity"]) == truth + 40
     repaired = run(engine, sides, repair=True, stock=True)
-    assert found(repaired, "stock_diverges") == [(f"product {product_id}", "repaired")]
+    assert found(repaired, "stock_diverges") == [(f"product {product_id}", "full stock sync queued")]
+    with engine.connect() as conn:
+        [payload] = conn.execute(select(jobs.c.payload).where(jobs.c.kind == stock_jobs.SYNC_KIND)).scalars()
+    assert payload["full"] is True
+    sync_stock(engine, sides.client, sides.stock, StockOptions(warehouses=("MAIN",)), clock=CLOCK, full=True)
     assert float(sides.shop.control.entity("products", product_id)["quantity"]) == truth
     assert found(run(engine, sides, repair=True, stock=True), "stock_diverges") == []
 

@@ -15,20 +15,17 @@ from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs as jobs_table
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from bitrix_inflow.sync.reconcile import jobs
-from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import SystemClock
 
 from .conftest import Sides, running_sides
 
 
-def test_reconcile_runs_on_its_schedule_once_orders_go_live_under_the_stock_lock() -> None:
+def test_reconcile_runs_on_its_schedule_once_orders_go_live() -> None:
     assert jobs.blueprint.schedules(Settings()) == []
     live = Settings(orders={"go_live": "2026-12-01T00:00:00+03:00"}, schedules={"reconcile_seconds": 900})
     [schedule] = jobs.blueprint.schedules(live)
     assert schedule.kind == jobs.RECONCILE_KIND and schedule.every.total_seconds() == 900
-    assert (
-        schedule.lock_key == stock_jobs.lock_key()
-    )  # it compares the stock in full: never beside a stock sync
+    assert schedule.lock_key == "reconcile"  # one at a time; its repairs are jobs under their own locks
     assert jobs.blueprint in blueprints(), "the service discovers reconciliation"
 
 

@@ -23,7 +23,7 @@ from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
-from bitrix_inflow.service import build_registry, worker_settings
+from bitrix_inflow.service import blueprints, build_registry, worker_settings
 from bitrix_inflow.store import incidents, status_map
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.sync.orders import jobs as orders_jobs
@@ -55,7 +55,7 @@ def round_errors(what: str) -> Iterator[None]:
 
 def run_jobs(loaded: Settings, engine: Engine, *kinds: str) -> int:
     """Run the waiting jobs of ``kinds`` in this process, like a `serve` worker, until none is left."""
-    registry = build_registry(loaded, [orders_jobs.blueprint]).only(set(kinds))
+    registry = build_registry(loaded, blueprints()).only(set(kinds))
     # The configured lease: a job left running by a killed round is handed back once it expires.
     worker = Worker(engine, registry, settings=worker_settings(loaded))
     return worker.run(threading.Event(), exit_when_idle=True)

@@ -19,6 +19,7 @@ from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND
 from bitrix_inflow.sync.reconcile.jobs import run_once
+from bitrix_inflow.sync.stock import jobs as stock_jobs
 
 
 def reconcile(
@@ -34,7 +35,7 @@ def reconcile(
     engine = database(loaded)
     with round_errors("reconcile"):
         report = run_once(loaded, engine, repair=repair, connection_id=connection)
-        ran = run_jobs(loaded, engine, FORWARD_KIND, APPLY_KIND) if repair else 0
+        ran = run_jobs(loaded, engine, FORWARD_KIND, APPLY_KIND, stock_jobs.SYNC_KIND) if repair else 0
     if report.findings:
         title = "repaired what is safe; incidents for the rest" if repair else "found: nothing was changed"
         table = Table(title=title, header_style="bold")
@@ -46,7 +47,7 @@ def reconcile(
     for note in report.notes:
         console.print(f"[yellow]![/] {escape(note)}")
     if ran:
-        console.print(f"{ran} job(s) ran: forwarding and re-applied statuses")
+        console.print(f"{ran} job(s) ran: forwarding, re-applied statuses, the stock")
     if not report.findings:
         console.print("[green]✓[/] the shop, the warehouse and the service agree")
         return

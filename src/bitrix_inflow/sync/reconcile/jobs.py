@@ -1,5 +1,6 @@
 """Reconciliation's job: one run every ``schedules.reconcile_seconds`` (``reconcile.run``), repairing what is safe
-and opening incidents for the rest. It compares the stock in full, so it holds the stock sync's lock; without
+and opening incidents for the rest (its repairs are jobs under their own locks: forwarding, applying a status, a
+full stock sync). Without
 ``[orders] go_live`` it is off, like the orders flow."""
 
 from __future__ import annotations
@@ -85,5 +86,5 @@ def hourly(settings: Settings) -> Schedule | None:
         name="reconcile",
         every=dt.timedelta(seconds=settings.schedules.reconcile_seconds),
         kind=RECONCILE_KIND,
-        lock_key=stock_jobs.lock_key(),
+        lock_key="reconcile",
     )

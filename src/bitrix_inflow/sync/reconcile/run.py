@@ -17,7 +17,8 @@ The checks, each its own function:
 * **ways out stuck**: an incident whose way out has been carried out for longer than ``stuck_after`` (its job
   keeps failing) holds its order back: it is reported for a person, nothing is repaired.
 * **stock**: a full comparison of the shop's quantities with the warehouse's available stock minus what the shop
-  sold and the warehouse has not reserved yet (the stock sync's own rule); repaired by writing them.
+  sold and the warehouse has not reserved yet (the stock sync's own rule); repaired by a full stock sync, queued
+  under the stock lock.
 
 Orders with an open incident are a person's already: the status and stuck checks leave them alone. Without
 ``repair`` nothing changes anywhere: the report says what would be done.
@@ -44,6 +45,7 @@ from bitrix_inflow.sync.orders.notice import queue_forward
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.sync.orders.statuses import queue_reapply
 from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
+from bitrix_inflow.sync.stock.jobs import queue_full
 from bitrix_inflow.sync.stock.shop import ShopStock
 from bitrix_inflow.timing import Clock
 
@@ -304,6 +306,8 @@ class _Run:
             self.report.add(Finding("way_out_stuck", f"incident {incident_id}", what, "a person should look"))
 
     def stock(self, stock_shop: ShopStock, stock_options: StockOptions) -> None:
+        """Compared without writing (reconciliation holds no stock lock); a difference is repaired by a full stock
+        sync queued under its lock, which computes its writes afresh: a write in flight meanwhile costs nothing."""
         compared = sync_stock(
             self.engine,
             self.wms,
@@ -311,13 +315,20 @@ class _Run:
             stock_options,
             clock=self.clock,
             full=True,
-            dry_run=not self.report.repair,
+            dry_run=True,
             connection_id=self.connection_id,
         )
-        action = "repaired" if self.report.repair and not compared.errors else "would repair"
+        self.report.notes.extend(f"stock: {error}" for error in compared.errors)
+        if not compared.plan:
+            return
+        if self.report.repair:
+            with self.engine.begin() as conn:
+                queue_full(
+                    conn, now=self.clock.now(), reason="reconciliation", connection_id=self.connection_id
+                )
+        action = "full stock sync queued" if self.report.repair else "would repair"
         for write in compared.plan:
             where = f"product {write.product_id}" + (f" in store {write.store_id}" if write.store_id else "")
             skus = ", ".join(write.skus)
             what = f"{skus}: the shop has {write.before}, the warehouse says {write.after} ({write.why})"
             self.report.add(Finding("stock_diverges", where, what, action))
-        self.report.notes.extend(f"stock: {error}" for error in compared.errors)

@@ -109,6 +109,19 @@ def hint(
     return added
 
 
+def queue_full(conn: Connection, *, now: dt.datetime, reason: str, connection_id: str = CONNECTION) -> None:
+    """One full run, soon, under the stock lock (joining one that waits already)."""
+    queue.enqueue_coalesced(
+        conn,
+        SYNC_KIND,
+        {"full": True, "reason": reason},
+        key=f"stock:full:{connection_id}",
+        now=now,
+        connection_id=connection_id,
+        lock_key=lock_key(connection_id),
+    )
+
+
 @blueprint.periodic
 def incremental(settings: Settings) -> Schedule:
     return Schedule(
