@@ -457,10 +457,15 @@ def test_a_cancel_is_the_flag_not_a_status_and_is_refused_for_a_paid_order(
     assert all(float(line["reservedQuantity"]) == 0 for line in lines)  # the cancel released them
     released = float(shop.control.entity("products", 4)["quantityReserved"])
 
+    [item] = shop.control.entities("basketItems", orderId=order["id"])
+    shop.control.edit_line(order["id"], int(item["id"]), 3)  # changed while cancelled: still nothing held
+    assert float(shop.control.entity("products", 4)["quantityReserved"]) == released
     rest.ok("sale.order.update", {"id": order["id"], "fields": {"canceled": "N"}})  # un-cancelled
     lines = shop.control.entities("shipmentItems", orderDeliveryId=order["shipments"][0]["id"])
-    assert all(float(line["reservedQuantity"]) == float(line["quantity"]) for line in lines)  # held again
-    assert float(shop.control.entity("products", 4)["quantityReserved"]) == released + 1
+    assert all(
+        float(line["reservedQuantity"]) == float(line["quantity"]) == 3 for line in lines
+    )  # held again
+    assert float(shop.control.entity("products", 4)["quantityReserved"]) == released + 3
 
 
 def test_a_basket_line_deleted_or_changed_releases_or_moves_its_reservation(

@@ -668,12 +668,16 @@ class Shop:
 
     def _reserve_order(self, order: Row) -> None:
         """What a cancel released, reserved again where it was (the lines of unshipped shipments)."""
+        shipped = {str(s["id"]) for s in self.order_shipments(order["id"]) if s["deducted"] == "Y"}
         for item in self.children("basketItems", "orderId", order["id"]):
+            lines = self.children("shipmentItems", "basketId", item["id"])
+            if any(str(line["orderDeliveryId"]) in shipped for line in lines):
+                continue  # its goods left with the shipment: nothing to hold
             for reservation in item["reservations"]:
                 if not reservation["quantity"]:
                     reservation["quantity"] = item["quantity"]
                     self._reserve(item["productId"], reservation["storeId"], float(item["quantity"]), +1)
-            for line in self.children("shipmentItems", "basketId", item["id"]):
+            for line in lines:
                 line["reservedQuantity"] = line["quantity"] if item["reservations"] else 0
 
     def edit_line(self, order_id: int, basket_id: int, quantity: float) -> Row:
@@ -687,12 +691,15 @@ class Shop:
         delta = quantity - float(item["quantity"])
         item["quantity"] = _num(quantity)
         item["dateUpdate"] = now
+        held = False
         for reservation in item["reservations"]:
-            reservation["quantity"] = _num(quantity)
-            self._reserve(item["productId"], reservation["storeId"], delta, +1)
+            if reservation["quantity"]:  # (a cancelled order holds nothing: un-cancelling reserves it whole)
+                reservation["quantity"] = _num(quantity)
+                self._reserve(item["productId"], reservation["storeId"], delta, +1)
+                held = True
         for line in self.children("shipmentItems", "basketId", basket_id):
             line["quantity"] = _num(quantity)
-            line["reservedQuantity"] = _num(quantity)
+            line["reservedQuantity"] = _num(quantity) if held else 0
         items = self.children("basketItems", "orderId", order["id"])
         order["price"] = _num(round(sum(float(i["price"]) * float(i["quantity"]) for i in items), 2))
         self._save_order(order)

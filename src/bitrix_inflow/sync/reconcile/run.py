@@ -44,7 +44,7 @@ from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
 from bitrix_inflow.sync.orders.notice import queue_forward
 from bitrix_inflow.sync.orders.shop import OrdersShop
 from bitrix_inflow.sync.orders.statuses import queue_reapply
-from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
+from bitrix_inflow.sync.stock.flow import WAREHOUSE_CHANGED, StockOptions, sync_stock
 from bitrix_inflow.sync.stock.jobs import queue_full
 from bitrix_inflow.sync.stock.shop import ShopStock
 from bitrix_inflow.timing import Clock
@@ -300,7 +300,7 @@ class _Run:
             stuck = incident_store.stuck_resolving(conn, self.connection_id, older_than=older_than)
         for incident_id in stuck:
             what = (
-                f"its way out has been carried out since before {older_than.isoformat(timespec='minutes')}: "
+                f"its way out has been under way, unchanged, since before {older_than.isoformat(timespec='minutes')}: "
                 f"see bitrix-inflow incidents show {incident_id} and bitrix-inflow jobs list"
             )
             self.report.add(Finding("way_out_stuck", f"incident {incident_id}", what, "a person should look"))
@@ -319,7 +319,10 @@ class _Run:
             connection_id=self.connection_id,
         )
         self.report.notes.extend(f"stock: {error}" for error in compared.errors)
-        if not compared.plan:
+        # What the warehouse changed lately is the incremental sync's to write (it may be writing it now): the
+        # drift it cannot heal is what reconciliation is for (the shop edited by hand, a product never written).
+        drift = [write for write in compared.plan if write.why != WAREHOUSE_CHANGED]
+        if not drift:
             return
         if self.report.repair:
             with self.engine.begin() as conn:
@@ -327,7 +330,7 @@ class _Run:
                     conn, now=self.clock.now(), reason="reconciliation", connection_id=self.connection_id
                 )
         action = "full stock sync queued" if self.report.repair else "would repair"
-        for write in compared.plan:
+        for write in drift:
             where = f"product {write.product_id}" + (f" in store {write.store_id}" if write.store_id else "")
             skus = ", ".join(write.skus)
             what = f"{skus}: the shop has {write.before}, the warehouse says {write.after} ({write.why})"

@@ -45,6 +45,8 @@ log = structlog.get_logger("bitrix_inflow.sync.stock")
 
 WRITE_BATCH = 50  # one Bitrix `batch` request carries at most 50 commands
 DOCUMENT_TITLE = "bitrix-inflow stock {run} {doc_type}"
+# Why a quantity is written that the incremental runs write by themselves (others are drift only a full run heals).
+WAREHOUSE_CHANGED = "the warehouse changed"
 
 
 @dataclass(frozen=True)
@@ -439,7 +441,7 @@ def _sync_quantities(
     def why(change: Change[ShopKey]) -> str:
         if change.key in shows and pushed.get(change.key) == change.after:
             return "the shop shows another quantity than was written"
-        return "never written" if pushed.get(change.key) is None else "the warehouse changed"
+        return "never written" if pushed.get(change.key) is None else WAREHOUSE_CHANGED
 
     report.plan = _planned(changes, skus_of, why)
     if run.dry_run:
