@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bitrix_inflow.domain.marking import GS, Group, MarkingError, check_gtin, normalize, parse, parse_sscc
+from bitrix_inflow.domain.marking import (
+    GS,
+    Group,
+    MarkingError,
+    check_gtin,
+    check_shipped,
+    normalize,
+    parse,
+    parse_sscc,
+)
 
 SHOE_GTIN, BLOCK_GTIN, DAIRY_GTIN, PACK_GTIN = (
     "04690257528523",
@@ -154,3 +163,24 @@ def test_an_sscc_is_read_in_every_usual_form_and_its_check_digit_checked() -> No
         parse_sscc("376130321109103421")  # check digit 1, should be 0
     with pytest.raises(MarkingError, match="not an SSCC"):
         parse_sscc("12345")
+
+
+def test_a_shipped_line_with_one_good_code_per_unit_is_complete() -> None:
+    other = shoes(serial="5a91b93c(13)%")
+    line = check_shipped([shoes(), "]d2" + other], qty=2, group=Group.SHOES, gtin=SHOE_GTIN)
+    assert line.complete and [c.full for c in line.codes] == [shoes(), other]
+
+
+def test_each_problem_of_a_shipped_line_is_named() -> None:
+    foreign = f"01{BLOCK_GTIN}21{SERIAL_13}{GS}91EE05{GS}92{CRYPTO_88}"
+    no_tail = f"01{SHOE_GTIN}21{SERIAL_13}"
+    line = check_shipped(
+        [shoes(), shoes(sep="<GS>"), foreign, no_tail], qty=3, group=Group.SHOES, gtin=SHOE_GTIN
+    )
+    kinds = [(p.kind, p.code) for p in line.problems]
+    assert kinds == [("duplicate", shoes()), ("foreign", foreign), ("invalid", no_tail), ("missing", None)]
+    assert "lacks AI 91" in line.problems[2].detail and "2 of 3 units" in line.problems[3].detail
+    surplus = check_shipped(
+        [shoes(), shoes(serial="5a91b93c(13)%")], qty=1, group=Group.SHOES, gtin=SHOE_GTIN
+    )
+    assert [p.kind for p in surplus.problems] == ["surplus"] and not surplus.complete

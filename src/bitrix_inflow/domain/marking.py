@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from biip import ParseConfig, ParseError
@@ -71,6 +72,10 @@ class MarkingError(ValueError):
         super().__init__(f"{problem}: {code!r}")
         self.code = code
         self.problem = problem
+
+
+class ForeignCodeError(MarkingError):
+    """A valid code of another product (its GTIN is not the product's)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def parse(raw: str, group: Group) -> MarkingCode:
 def check_gtin(code: MarkingCode, product_gtin: str) -> None:
     """The code must be of the product it is shipped as (GTIN-8/12/13 written as GTIN-14 compare equal)."""
     if code.gtin.lstrip("0") != product_gtin.strip().lstrip("0"):
-        raise MarkingError(code.full, f"the code is of GTIN {code.gtin}, the product's is {product_gtin}")
+        raise ForeignCodeError(code.full, f"the code is of GTIN {code.gtin}, the product's is {product_gtin}")
 
 
 def parse_sscc(raw: str) -> str:
@@ -208,3 +213,50 @@ def _tobacco_pack(code: str) -> MarkingCode:
         raise MarkingError(code, "the serial has characters outside the GS1 set")
     verification = (("mrp", found["mrp"]), ("check", found["check"]))
     return MarkingCode(code, Group.TOBACCO_PACK, found["gtin"], found["serial"], verification)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the codes of a shipped line: ``kind`` is missing, surplus, duplicate, invalid or
+    foreign (another product's GTIN); ``code`` the code it is about (None for a count)."""
+
+    kind: str
+    code: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class LineCodes:
+    codes: tuple[MarkingCode, ...]  # the good ones, one per unit, in the order the warehouse sent them
+    problems: tuple[Problem, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+def check_shipped(raw_codes: Sequence[str], *, qty: int, group: Group, gtin: str) -> LineCodes:
+    """The codes the warehouse used for a line of ``qty`` units of one product: each a valid code of the group
+    with its crypto tail and the product's GTIN, no unit twice, exactly one per unit. Whether a code was sold on
+    another order is the ledger's to say."""
+    good: list[MarkingCode] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for raw in raw_codes:
+        try:
+            code = parse(raw, group)
+            check_gtin(code, gtin)
+        except MarkingError as exc:
+            kind = "foreign" if isinstance(exc, ForeignCodeError) else "invalid"
+            problems.append(Problem(kind, raw, exc.problem))
+            continue
+        if code.identity in seen:
+            problems.append(Problem("duplicate", code.full, f"unit {code.identity} is in the line twice"))
+            continue
+        seen.add(code.identity)
+        good.append(code)
+    if len(good) < qty:
+        problems.append(Problem("missing", None, f"{qty - len(good)} of {qty} units have no valid code"))
+    elif len(good) > qty:
+        problems.append(Problem("surplus", None, f"{len(good)} codes for {qty} units"))
+    return LineCodes(tuple(good), tuple(problems))
