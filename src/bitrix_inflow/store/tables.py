@@ -402,6 +402,41 @@ incident_audit = Table(
 )
 Index("ix_incident_audit_incident", incident_audit.c.incident_id, incident_audit.c.id)
 
+# Every marked unit the service shipped: its full code (what the fiscal receipt carries) and its identity (the unit's
+# key), the order, shipment, picking order and package it left in, and what became of it. A unit is sold once: no
+# two rows hold the same identity unless every other has come back (returned units may be sold again).
+marking_ledger = Table(
+    "marking_ledger",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("identity", String(64), nullable=False),  # 01 + GTIN + 21 + serial
+    Column("code", String(256), nullable=False),  # the full code, crypto tail and GS separators included
+    Column("gtin", String(14), nullable=False),
+    Column("bitrix_order_id", BigInteger, nullable=False),
+    Column("shipment_id", BigInteger),  # the shop's shipment it left with
+    Column("picking_ref", String(64), nullable=False),  # the warehouse's picking order
+    Column("sscc", String(18)),  # the package it left in
+    Column("state", String(16), nullable=False),  # shipped | receipt_rejected | returned
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index(
+    "ix_marking_ledger_sold_once",
+    marking_ledger.c.connection_id,
+    marking_ledger.c.identity,
+    unique=True,
+    sqlite_where=text("state != 'returned'"),
+    postgresql_where=text("state != 'returned'"),
+)
+Index(
+    "ix_marking_ledger_order",
+    marking_ledger.c.connection_id,
+    marking_ledger.c.bitrix_order_id,
+    marking_ledger.c.id,
+)
+Index("ix_marking_ledger_created", marking_ledger.c.connection_id, marking_ledger.c.created_at)
+
 # An order's history for `orders show`: what happened to it, from which side, appended only.
 order_timeline = Table(
     "order_timeline",
