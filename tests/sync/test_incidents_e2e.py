@@ -23,7 +23,7 @@ from bitrix_inflow.sync.incidents.inbox import TELL_KIND
 from bitrix_inflow.sync.incidents.tell import tell_manager
 from bitrix_inflow.sync.incidents.ways import carry_out
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
-from bitrix_inflow.sync.orders.forward import ForwardOptions, forward_order
+from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.planning import fingerprint_of
 from bitrix_inflow.sync.orders.statuses import read_changes
 from bitrix_inflow.timing import SystemClock
@@ -47,7 +47,7 @@ def forwarded_order(engine: Engine, sides: Sides) -> int:
     order_id = int(
         sides.shop.control.place_order(lines=lines, shipments=[{"deliveryId": 2, "lines": [0, 1]}])["id"]
     )
-    options = forward_options(sides)
+    options = sides.forward_options()
     assert (
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "forwarded"
@@ -162,7 +162,7 @@ def test_cancel_as_the_way_out_cancels_the_order_on_both_sides_once(engine: Engi
     assert order["canceled"] == "Y"
     lines = sides.shop.control.entities("basketItems", orderId=order_id)
     assert all(not any(float(r["quantity"]) for r in line["reservations"]) for line in lines)  # released
-    options = forward_options(sides)
+    options = sides.forward_options()
     report = forward_order(
         engine, sides.client, sides.orders, options, order_id, clock=CLOCK
     )  # the queued run
@@ -229,7 +229,7 @@ def test_retry_when_stock_sends_the_failed_lines_again_once_the_stock_is_there(
     ops.resolve(engine, incident_id, "retry_when_stock", actor="ops:anna", clock=CLOCK)
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
-    options = forward_options(sides)
+    options = sides.forward_options()
     waiting = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert waiting.outcome == "waiting" and "short" in " ".join(waiting.reasons)
     in_warehouse = httpx.get(sides.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"]
@@ -252,17 +252,13 @@ def test_retry_when_stock_sends_the_failed_lines_again_once_the_stock_is_there(
     assert done.resolution["replacement"].startswith(f"B-{order_id}r2-")
 
 
-def forward_options(sides: Sides) -> ForwardOptions:
-    return sides.forward_options()
-
-
 def test_ship_rest_removes_the_failed_line_in_the_shop_and_ships_the_others_once(
     engine: Engine, sides: Sides
 ) -> None:
     order_id, incident_id = picking_error_incident(
         engine, sides
     )  # HOODIE failed; TEE is a picking order of its own
-    before = {o["external_ref"]: o["status"] for o in wms_orders(sides)}
+    before = {o["external_ref"]: o["status"] for o in sides.wms_orders()}
     ops.resolve(engine, incident_id, "ship_rest", actor="ops:anna", clock=CLOCK)
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
@@ -270,9 +266,9 @@ def test_ship_rest_removes_the_failed_line_in_the_shop_and_ships_the_others_once
         links = stock_store.load_links(conn, "default")
     lines = sides.shop.control.entities("basketItems", orderId=order_id)
     assert [int(line["productId"]) for line in lines] == [links[TEE].product_id]  # the failed line is gone
-    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "unchanged", report  # the removal is not an edit to re-plan
-    after = {o["external_ref"]: o["status"] for o in wms_orders(sides)}
+    after = {o["external_ref"]: o["status"] for o in sides.wms_orders()}
     assert after.keys() == before.keys()  # nothing new sent
     assert sorted(after.values()) == sorted(
         ["CANCELLED", before[next(r for r, s in before.items() if s != "PICKING_ERROR")]]
@@ -292,7 +288,7 @@ def test_ship_rest_is_refused_when_nothing_would_be_left(engine: Engine, sides: 
             shipments=[{"deliveryId": 2, "lines": [0]}],
         )["id"]
     )
-    forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     fail_picking(sides, HOODIE)
     read_changes(engine, sides.client, clock=CLOCK)
     with engine.connect() as conn:
@@ -308,10 +304,6 @@ def test_ship_rest_is_refused_when_nothing_would_be_left(engine: Engine, sides: 
         and why == ["nothing would be left to ship: choose cancel"]
     )
     assert len(sides.shop.control.entities("basketItems", orderId=order_id)) == 1  # nothing removed
-
-
-def wms_orders(sides: Sides) -> list[dict[str, Any]]:
-    return sides.wms_orders()
 
 
 @pytest.mark.parametrize("fault", [{"overload": True}, {"error_500_rate": 1.0}], ids=["503-burst", "500s"])
@@ -353,10 +345,10 @@ def test_a_picking_error_of_an_order_the_shop_cancels_needs_no_way_out_and_sends
     )  # chosen, not carried out yet
     sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
-    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "cancelled", report
-    assert {o["status"] for o in wms_orders(sides)} == {"CANCELLED"} and len(
-        wms_orders(sides)
+    assert {o["status"] for o in sides.wms_orders()} == {"CANCELLED"} and len(
+        sides.wms_orders()
     ) == 2  # nothing new
     with engine.connect() as conn:
         again = incidents.load(conn, incident_id)
@@ -370,7 +362,7 @@ def test_an_open_picking_error_is_settled_when_the_shop_cancels_the_order(
 ) -> None:
     order_id, incident_id = picking_error_incident(engine, sides)
     sides.gateway.transport.call("sale.order.update", {"id": order_id, "fields": {"canceled": "Y"}})
-    forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     with engine.connect() as conn:
         settled = incidents.load(conn, incident_id)
     assert settled is not None and settled.state == "resolved"
@@ -454,10 +446,10 @@ def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_p
     dies = _Dies(sides.orders, killed_after)
     with pytest.raises(IntegrationError, match=f"killed after {killed_after}"):
         carry_out(engine, sides.client, dies, incident_id, clock=CLOCK)  # type: ignore[arg-type]
-    options = forward_options(sides)
+    options = sides.forward_options()
     meanwhile = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert meanwhile.outcome == "waiting" and f"incident {incident_id}" in meanwhile.reasons[0]
-    assert len(wms_orders(sides)) == 2  # nothing sent while the way out is half done
+    assert len(sides.wms_orders()) == 2  # nothing sent while the way out is half done
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "nothing"
 
@@ -483,7 +475,7 @@ def test_substitute_replaces_the_failed_line_in_the_shop_and_sends_it_in_a_new_p
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "unchanged"
     )
-    in_warehouse = wms_orders(sides)
+    in_warehouse = sides.wms_orders()
     assert len(in_warehouse) == 3 and sum(o["status"] == "CANCELLED" for o in in_warehouse) == 1
     with engine.connect() as conn:
         done = incidents.load(conn, incident_id)
@@ -560,10 +552,10 @@ def test_a_substitute_refused_half_way_takes_its_added_line_back_and_nothing_is_
     with engine.connect() as conn:
         again = incidents.load(conn, incident_id)
     assert again is not None and again.state == "open"
-    before = wms_orders(sides)
-    report = forward_order(engine, sides.client, sides.orders, forward_options(sides), order_id, clock=CLOCK)
+    before = sides.wms_orders()
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "unchanged", report  # the order's lines are what they were: no edit to re-plan
-    assert wms_orders(sides) == before
+    assert sides.wms_orders() == before
 
 
 def test_after_a_refused_ship_rest_a_substitute_still_replaces_the_picking_order_once(
@@ -583,12 +575,12 @@ def test_after_a_refused_ship_rest_a_substitute_still_replaces_the_picking_order
     other = _a_substitute(engine, sides, zone, units=units)
     ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "done"
-    options = forward_options(sides)
+    options = sides.forward_options()
     assert (
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "forwarded"
     )
-    live = [o for o in wms_orders(sides) if o["status"] != "CANCELLED"]
+    live = [o for o in sides.wms_orders() if o["status"] != "CANCELLED"]
     assert len(live) == 2 and any({ln["sku"] for ln in o["lines"]} == {other} for o in live)
 
 
@@ -605,7 +597,7 @@ def test_substitute_is_refused_before_anything_changes_when_the_sku_is_not_in_th
     if not zone:
         pytest.skip("the picking order has no zone: the warehouse picks where it can")
     other = _a_substitute(engine, sides, zone, units=0)
-    before = wms_orders(sides)
+    before = sides.wms_orders()
     ops.resolve(engine, incident_id, "substitute", actor="ops:anna", clock=CLOCK, sku=other)
     assert carry_out(engine, sides.client, sides.orders, incident_id, clock=CLOCK) == "refused"
     with engine.connect() as conn:
@@ -613,7 +605,7 @@ def test_substitute_is_refused_before_anything_changes_when_the_sku_is_not_in_th
         [failed] = [e for e in incidents.trail(conn, incident_id) if e.action == "failed"]
     assert again is not None and again.state == "open"
     assert f"SKU {other} has 0 free units in zone {zone}" in str(failed.detail["why"])
-    assert wms_orders(sides) == before  # the failed picking order is not cancelled
+    assert sides.wms_orders() == before  # the failed picking order is not cancelled
     assert len(sides.shop.control.entities("basketItems", orderId=order_id)) == 2
 
 

@@ -4,7 +4,6 @@ crash between the warehouse's acceptance and the local commit."""
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 import time
 from collections.abc import Iterator
@@ -48,14 +47,6 @@ def sides(engine: Engine) -> Iterator[Sides]:
         yield both
 
 
-def options_for(sides: Sides) -> ForwardOptions:
-    deliveries = {int(row["id"]): str(row["name"]) for row in sides.shop.control.entities("deliveries")}
-    rules = OrderRules(
-        go_live=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), statuses=frozenset({"N"}), carriers=deliveries
-    )
-    return ForwardOptions(rules=rules, mapping=StatusMapping(DEFAULT_MAPPING), warehouse="MAIN")
-
-
 def product_of(engine: Engine, sku: str) -> int:
     with engine.connect() as conn:
         return stock_store.load_links(conn, "default")[sku].product_id
@@ -75,7 +66,7 @@ def test_an_order_over_three_zones_and_two_carriers_goes_as_its_picking_orders_o
         [(HOODIE, 1), (SNEAKER, 2), (TEE, 1)],
         [{"deliveryId": 2, "lines": [0, 1]}, {"deliveryId": 3, "lines": [2]}],
     )
-    options = options_for(sides)
+    options = sides.forward_options()
     report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert report.outcome == "forwarded", report.reasons
     assert report.created == [f"B-{order_id}-{n}" for n in (1, 2, 3)]
@@ -116,7 +107,7 @@ def test_a_crash_between_the_warehouse_accepting_and_the_commit_creates_nothing_
     engine: Engine, sides: Sides
 ) -> None:
     order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
-    options = options_for(sides)
+    options = sides.forward_options()
     with pytest.raises(SystemExit):
         forward_order(
             engine, DiesAfterTheWarehouseAnswers(sides.client), sides.orders, options, order_id, clock=CLOCK
@@ -139,7 +130,7 @@ def test_an_order_that_is_not_eligible_is_held_with_its_reasons_and_sends_nothin
     engine: Engine, sides: Sides
 ) -> None:
     order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
-    options = options_for(sides)
+    options = sides.forward_options()
     strict = ForwardOptions(
         rules=OrderRules(
             go_live=options.rules.go_live,
@@ -175,7 +166,7 @@ def test_the_poll_queues_each_new_order_once_and_the_services_own_status_writes_
     again = notice_orders(engine, sides.orders, clock=CLOCK)  # nothing new: the jobs are not doubled
     assert queued_forwards(engine) == placed and again.queued == placed  # joined the waiting jobs (dedupe)
 
-    options = options_for(sides)
+    options = sides.forward_options()
     for order_id in placed:
         assert (
             forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
@@ -199,7 +190,7 @@ def follow(engine: Engine, sides: Sides, order_id: int) -> str:
     """A feed read and the apply jobs it queued, then the order's status in the shop."""
     report = read_changes(engine, sides.client, clock=CLOCK)
     assert order_id in report.orders
-    options = options_for(sides)
+    options = sides.forward_options()
     apply_statuses(
         engine, sides.orders, options.mapping, order_id, forwarded_from=options.rules.statuses, clock=CLOCK
     )
@@ -216,7 +207,7 @@ def test_an_order_follows_its_picking_orders_to_delivered_with_the_mapped_status
         [{"deliveryId": 2, "lines": [0, 1]}, {"deliveryId": 3, "lines": [2]}],
     )
     assert forward_order(
-        engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK
+        engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK
     ).outcome == ("forwarded")
     advance(sides, "PICKING")
     assert follow(engine, sides, order_id) == "Q"  # PICKING → Q
@@ -245,7 +236,7 @@ def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
     engine: Engine, sides: Sides
 ) -> None:
     order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
-    options = options_for(sides)
+    options = sides.forward_options()
     assert (
         forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
         == "forwarded"
@@ -275,7 +266,7 @@ def test_under_warehouse_errors_resets_and_429s_and_shop_500s_every_order_ends_w
     faults = {"seed": 11, "error_rate": 0.25, "reset_rate": 0.1, "burst_429": 3, "retry_after": 0}
     httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json=faults, timeout=30).raise_for_status()
     sides.shop.control.faults(error_500_rate=0.2)
-    options = options_for(sides)
+    options = sides.forward_options()
     failures = 0
     try:
         for order_id in placed:
@@ -329,7 +320,7 @@ def test_a_crash_between_the_parts_of_a_split_order_sends_the_rest_once(engine: 
     order_id = place(
         sides, engine, [(HOODIE, 1), (SNEAKER, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1, 2]}]
     )
-    options = options_for(sides)
+    options = sides.forward_options()
     with pytest.raises(SystemExit):
         forward_order(
             engine, DiesBeforeTheSecondPart(sides.client), sides.orders, options, order_id, clock=CLOCK
@@ -369,7 +360,7 @@ def test_parts_never_sent_when_a_request_failed_are_not_sent_once_the_order_is_c
     order_id = place(
         sides, engine, [(HOODIE, 1), (SNEAKER, 1), (TEE, 1)], [{"deliveryId": 2, "lines": [0, 1, 2]}]
     )
-    options = options_for(sides)
+    options = sides.forward_options()
     with pytest.raises(TransientError):
         forward_order(
             engine, WarehouseDownAtFirst(sides.client), sides.orders, options, order_id, clock=CLOCK
@@ -393,7 +384,7 @@ def test_an_order_cancelled_after_a_crash_between_planning_and_sending_sends_not
     engine: Engine, sides: Sides, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
-    options = options_for(sides)
+    options = sides.forward_options()
 
     def killed(*args: Any, **kwargs: Any) -> None:
         raise SystemExit("killed after the plan was stored")
@@ -430,7 +421,7 @@ def notice_and_forward(engine: Engine, sides: Sides, order_id: int) -> Any:
         return None
     with engine.begin() as conn:
         conn.execute(jobs.delete().where(jobs.c.kind == FORWARD_KIND))  # (as if the worker ran it)
-    return forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    return forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
 
 
 def test_an_edit_before_picking_cancels_the_changed_part_and_sends_its_replacement_once(
@@ -463,7 +454,7 @@ def test_an_edit_before_picking_cancels_the_changed_part_and_sends_its_replaceme
 
     # Nothing changed since: the next poll leaves it alone, and a second run sends nothing again.
     assert notice_and_forward(engine, sides, order_id) is None
-    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    again = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert again.outcome == "unchanged" and len(sides.wms_orders()) == 3
 
     # And on to delivered: the live parts' statuses and tracking, not the cancelled one's.
@@ -498,7 +489,7 @@ def test_a_crash_after_the_warehouse_cancelled_an_edited_part_sends_its_replacem
     assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
     sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
     assert order_id in notice_orders(engine, sides.orders, clock=CLOCK).queued
-    options = options_for(sides)
+    options = sides.forward_options()
     with pytest.raises(SystemExit):
         forward_order(
             engine, DiesAfterTheWarehouseCancels(sides.client), sides.orders, options, order_id, clock=CLOCK
@@ -566,7 +557,7 @@ def test_an_edit_meeting_a_picking_order_that_moved_unseen_keeps_it_and_sends_no
     assert parts == {f"B-{order_id}-1": ("accepted", "PICKED"), f"B-{order_id}r2-1": ("dropped", None)}
     assert kinds == ["edit_after_picking"]
     assert binding is not None and binding.state == "forwarded"  # statuses follow the part that stands
-    options = options_for(sides)
+    options = sides.forward_options()
     applied = apply_statuses(
         engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
     )
@@ -585,7 +576,7 @@ def test_the_services_own_status_and_tracking_writes_to_delivered_start_no_round
     for stage in ("PICKING", "SHIPPED", "DELIVERED"):
         advance(sides, stage)
         read_changes(engine, sides.client, clock=CLOCK)
-        options = options_for(sides)
+        options = sides.forward_options()
         for order_id in orders:
             report = apply_statuses(
                 engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
@@ -607,7 +598,7 @@ def test_an_order_short_of_stock_is_retried_by_the_sweep_and_goes_once_the_stock
     first = notice_and_forward(engine, sides, order_id)
     assert first.outcome == "waiting" and any("short" in r for r in first.reasons)
     assert sweep_waiting(engine, clock=CLOCK) == [order_id]  # nothing in the shop changes: the sweep retries
-    options = options_for(sides)
+    options = sides.forward_options()
     still = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
     assert still.outcome == "waiting" and sides.wms_orders() == []
     body = {"warehouse": "MAIN", "sku": HOODIE, "delta": free + 10}
@@ -639,7 +630,7 @@ def test_shop_events_start_a_poll_for_a_new_order_and_an_edit_and_none_for_the_s
         assert early_polls(engine) == 1  # a customer ordered: polled at once, not at the next interval
         assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
         writes = 1  # N → P
-        options = options_for(sides)
+        options = sides.forward_options()
         for stage in ("PICKING", "SHIPPED", "DELIVERED"):
             advance(sides, stage)
             read_changes(engine, sides.client, clock=CLOCK)
@@ -778,7 +769,7 @@ def test_a_second_edit_while_the_first_is_half_done_is_carried_out_after_it(
     hoodie = basket_ids(sides, order_id)[0]
     sides.shop.control.edit_line(order_id, hoodie, 2)
     assert order_id in notice_orders(engine, sides.orders, clock=CLOCK).queued
-    options = options_for(sides)
+    options = sides.forward_options()
     with pytest.raises(SystemExit):
         forward_order(
             engine, DiesAfterTheWarehouseCancels(sides.client), sides.orders, options, order_id, clock=CLOCK
@@ -810,7 +801,7 @@ def test_an_order_forwarded_before_fingerprints_were_kept_is_not_taken_for_an_ed
         conn.execute(
             order_bindings.update().values(fingerprint=None, seen_version=None)  # as an older version left it
         )
-    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "unchanged" and [o["status"] for o in sides.wms_orders()] == ["NEW"]
     with engine.connect() as conn:
         binding = order_store.load_binding(conn, "default", order_id)
@@ -834,7 +825,7 @@ def test_an_order_cancelled_in_the_shop_cancels_its_picking_orders_once(engine: 
         kinds = [k for (k,) in conn.execute(select(incidents.c.kind))]
     assert binding is not None and binding.state == "cancelled" and kinds == []
     assert [p.state for p in order_store.parts_of(engine.connect(), "default", order_id)] == ["cancelled"] * 2
-    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    again = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert again.outcome == "unchanged"  # settled: nothing sent or cancelled again
 
 
@@ -851,7 +842,7 @@ def test_a_cancel_the_warehouse_refuses_once_goods_are_picked_is_an_incident_onc
     assert report is not None and report.outcome == "cancel_refused", report
     statuses = {o["external_ref"]: o["status"] for o in sides.wms_orders()}
     assert statuses[first["external_ref"]] == "PICKED" and list(statuses.values()).count("CANCELLED") == 1
-    again = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    again = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert again.outcome == "cancel_refused"
     with engine.connect() as conn:
         found = conn.execute(select(incidents.c.kind, incidents.c.subject)).all()
@@ -874,7 +865,7 @@ def test_a_part_left_sending_by_a_dead_run_is_found_and_cancelled_when_the_order
             .values(state="sending", wms_order_id=None, wms_version=None, wms_status=None)
         )
     cancel_in_shop(sides, order_id)
-    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "cancelled", report
     assert [o["status"] for o in sides.wms_orders()] == ["CANCELLED"]
 
@@ -896,7 +887,7 @@ def test_a_cohort_costs_the_shop_two_requests_once_the_next_is_read_ahead(
     ]
     placed = [place(sides, engine, *shapes[n % 3]) for n in range(60)]
     notice_orders(engine, sides.orders, clock=CLOCK)
-    options = options_for(sides)
+    options = sides.forward_options()
     first, rest = placed[:49], placed[49:]
 
     def waiting(count: int, skip: set[int]) -> list[int]:
@@ -972,7 +963,7 @@ def offline_gateway(sides: Sides) -> BitrixGateway:
 
 def drive_to_delivered(engine: Engine, sides: Sides, shop: BitrixOrdersShop, order_id: int) -> int:
     """The order's picking orders moved through to DELIVERED, each step applied; the shop writes made."""
-    options = options_for(sides)
+    options = sides.forward_options()
     writes = 0
     for stage in ("PICKING", "SHIPPED", "DELIVERED"):
         advance(sides, stage)
@@ -998,7 +989,7 @@ def test_the_offline_queue_starts_a_poll_for_a_new_order_and_an_edit_and_none_fo
         with engine.begin() as conn:
             conn.execute(jobs.delete().where(jobs.c.kind == FORWARD_KIND))
         assert forward_order(
-            engine, sides.client, shop, options_for(sides), order_id, clock=CLOCK
+            engine, sides.client, shop, sides.forward_options(), order_id, clock=CLOCK
         ).outcome == ("forwarded")
         writes = 1 + drive_to_delivered(engine, sides, shop, order_id)  # N → P, then statuses and tracking
         assert writes == 5
@@ -1081,10 +1072,10 @@ def test_a_run_killed_between_marking_and_cancelling_cancels_once_on_the_next(
     with monkeypatch.context() as patch:
         patch.setattr(edit_module, "cancel_picking", killed_after_the_first)
         with pytest.raises(KeyboardInterrupt):
-            forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+            forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     with engine.connect() as conn:
         assert order_store.load_binding(conn, "default", order_id).state == "cancelling"  # type: ignore[union-attr]
-    report = forward_order(engine, sides.client, sides.orders, options_for(sides), order_id, clock=CLOCK)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
     assert report.outcome == "cancelled", report
     assert sorted(o["status"] for o in sides.wms_orders()) == ["CANCELLED", "CANCELLED"]
     with engine.connect() as conn:
@@ -1097,7 +1088,7 @@ def warehouse_cancels(engine: Engine, sides: Sides, order_id: int) -> Any:
         sides.client.cancel(picking["id"], reason="damaged in the warehouse")
     read_changes(engine, sides.client, clock=CLOCK)
     return apply_statuses(
-        engine, sides.orders, options_for(sides).mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+        engine, sides.orders, sides.forward_options().mapping, order_id, forwarded_from={"N"}, clock=CLOCK
     )
 
 
@@ -1131,7 +1122,7 @@ def test_a_cancellation_the_shop_refuses_is_one_incident_and_never_a_retry_loop(
     before = sides.shop.control.info()["commands_run"].get("sale.order.update", 0)
     for _ in range(3):  # the apply runs again (a retry, a new feed page): the cancel is not asked again
         apply_statuses(
-            engine, sides.orders, options_for(sides).mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+            engine, sides.orders, sides.forward_options().mapping, order_id, forwarded_from={"N"}, clock=CLOCK
         )
     assert sides.shop.control.info()["commands_run"].get("sale.order.update", 0) == before
     with engine.connect() as conn:

@@ -318,12 +318,11 @@ def _failed_part_cancelled(
         binding = order_store.load_binding(conn, connection_id, order_id)
     failed = next((p for p in parts if p.external_ref == incident.subject), None)
     cancelled_here = bool((incident.resolution or {}).get("failed_cancelled"))
+    order = shop.order(order_id)  # read once: whether it is cancelled, and what the cancel's run is about
     why = None
     if failed is None:
         why = f"the service has no picking order {incident.subject}"
-    elif (binding is not None and binding.state in ("cancelled", "cancelling")) or shop.order(
-        order_id
-    ).facts.canceled:
+    elif (binding is not None and binding.state in ("cancelled", "cancelling")) or order.facts.canceled:
         why = "the order is cancelled: there is nothing to send again"
     elif failed.state not in ("accepted", "cancelling") and not (
         failed.state == "superseded" and cancelled_here
@@ -337,7 +336,7 @@ def _failed_part_cancelled(
                 )
             failed = replace(failed, state="cancelling")
         if failed.state == "cancelling":
-            run = OrderRun(engine, connection_id, clock, shop.order(order_id))
+            run = OrderRun(engine, connection_id, clock, order)
             if not cancel_recorded(run, wms, failed, reason=RETRY_REASON, done="superseded"):
                 why = "the warehouse will not cancel the failed picking order"
             else:

@@ -235,12 +235,13 @@ def apply_statuses(
     statuses = [InflowStatus(p.wms_status) if p.wms_status else InflowStatus.NEW for p in parts]
     report.aggregate = order_status.aggregate(statuses)
     applied = InflowStatus(binding.applied_status) if binding.applied_status else None
-    decision = order_status.decide(report.aggregate, applied, None, mapping)
-    standing = report.aggregate  # the step the status stands for
     if reapply and report.aggregate is not None:
         # Never back: a replacement counts as NEW, while the order's status stands for the step applied.
-        standing = order_status.further(report.aggregate, applied)
+        standing: InflowStatus | None = order_status.further(report.aggregate, applied)
         decision = order_status.decide(standing, None, None, mapping)
+    else:
+        standing = report.aggregate  # the step the status stands for
+        decision = order_status.decide(report.aggregate, applied, None, mapping)
     report.why = decision.why
 
     # Shipments first, then the status: the status write's answer then tells whether anyone but the service
