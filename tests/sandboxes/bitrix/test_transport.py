@@ -115,7 +115,8 @@ def test_oauth_url_form_with_auth_parameter(shop: RunningSandbox) -> None:
 
 
 def test_probe_methods(rest: Any) -> None:
-    assert rest.ok("scope")["result"] == ["sale", "catalog", "im"]
+    # An on-premise shop with the companion module (bitrix-module/) has its scope too.
+    assert rest.ok("scope")["result"] == ["sale", "catalog", "im", "bitrixinflow"]
     assert rest.ok("method.get", {"name": "sale.order.list"})["result"] == {
         "isExisting": True,
         "isAvailable": True,

@@ -118,3 +118,18 @@ def test_codes_for_an_unmarked_sku_or_more_than_qty_are_rejected(wms):
     codes = [make_code(marked["gtin"], f"5TooMany{i:05d}") for i in range(2)]
     too_many = wms.create([{"line_no": 1, "sku": marked["sku"], "qty": 1, "marking_codes": codes}])
     assert too_many.status_code == 422 and "more codes than qty" in too_many.json()["errors"][0]["problem"]
+
+
+def test_scanning_faults_spoil_the_last_unit_of_a_line_as_asked(wms):
+    marked = wms.sku(marked=True)["sku"]
+    earlier = ship(wms, [{"line_no": 1, "sku": marked, "qty": 2}], ref="B-10-1")["lines"][0]["marking_codes"]
+    wms.faults(marking_missing_skus=[marked])
+    missing = ship(wms, [{"line_no": 1, "sku": marked, "qty": 3}], ref="B-11-1")
+    assert len(missing["lines"][0]["marking_codes"]) == 2  # the third unit left without a code
+    assert sum(pl["qty"] for p in missing["packages"] for pl in p["lines"]) == 3
+    wms.faults(marking_missing_skus=[], marking_repeat_skus=[marked])
+    repeated = ship(wms, [{"line_no": 1, "sku": marked, "qty": 3}], ref="B-12-1")["lines"][0]["marking_codes"]
+    assert len(repeated) == 3 and repeated[2] == repeated[0] and repeated[1] != repeated[0]
+    wms.faults(marking_repeat_skus=[], marking_reuse_skus=[marked])
+    reused = ship(wms, [{"line_no": 1, "sku": marked, "qty": 2}], ref="B-13-1")["lines"][0]["marking_codes"]
+    assert reused[1] == earlier[0] and reused[0] not in earlier

@@ -27,6 +27,7 @@ from bitrix_inflow.sandboxes.bitrix.holds import HeldRequest, Holds, method_name
 from bitrix_inflow.sandboxes.bitrix.methods_catalog import METHODS as CATALOG_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_core import core_methods
 from bitrix_inflow.sandboxes.bitrix.methods_events import METHODS as EVENT_METHODS
+from bitrix_inflow.sandboxes.bitrix.methods_module import METHODS as MODULE_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_notify import METHODS as NOTIFY_METHODS
 from bitrix_inflow.sandboxes.bitrix.methods_sale import METHODS as SALE_METHODS
 from bitrix_inflow.sandboxes.bitrix.php_params import merge_pairs, parse_str
@@ -114,6 +115,8 @@ class BitrixSandbox:
         self.methods.add(CATALOG_METHODS)
         self.methods.add(NOTIFY_METHODS)
         self.methods.add(EVENT_METHODS)
+        if self.config.companion_module:
+            self.methods.add(MODULE_METHODS)
         self.engine = Engine(
             self.config, self.shop, self.credentials, self.clock, self.faults, self.methods, hub=self.hub
         )

@@ -68,6 +68,14 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             "brief's mapping table)."
         ),
     ] = "integrated",
+    companion_module: Annotated[
+        bool | None,
+        typer.Option(
+            "--companion-module/--no-companion-module",
+            help="The bitrix-module/ companion module installed (its bitrixinflow.* methods); default: on-premise "
+            "yes, cloud no.",
+        ),
+    ] = None,
     bucket_size: Annotated[int, typer.Option(help="Leaky bucket size (cloud mode).")] = 50,
     drain_per_s: Annotated[
         float, typer.Option(help="Leaky bucket drain rate per second (cloud mode).")
@@ -88,6 +96,7 @@ def run(  # noqa: PLR0917 - typer maps each option to a parameter
             require_https=require_https,
             auth_error_statuses=auth_statuses,
             statuses=statuses,
+            companion_module=companion_module,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error

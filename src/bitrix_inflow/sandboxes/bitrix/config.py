@@ -58,6 +58,9 @@ class SandboxConfig:
     # Management N P F) or "integrated" (those plus the ones an integrator adds for the brief's mapping table:
     # Q, Z, and D where the product has none).
     statuses: str = "integrated"
+    # The companion module (bitrix-module/) installed: its bitrixinflow.* methods and scope. None: installed on a
+    # shop of its own (on-premise), never on Bitrix24 cloud, which installs no custom modules.
+    companion_module: bool | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in ("site", "bitrix24"):
@@ -74,13 +77,20 @@ class SandboxConfig:
             raise ValueError("statuses must be 'product' or 'integrated'")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be positive")
+        if self.companion_module is None:
+            self.companion_module = self.mode == "onprem"
+        elif self.companion_module and self.mode == "cloud":
+            raise ValueError(
+                "companion_module: a cloud Bitrix24 installs no custom modules; use mode 'onprem'"
+            )
 
     @property
     def cloud(self) -> bool:
         return self.mode == "cloud"
 
     def profile_scopes(self) -> tuple[str, ...]:
-        return BITRIX24_SCOPES if self.profile == "bitrix24" else SITE_SCOPES
+        scopes = BITRIX24_SCOPES if self.profile == "bitrix24" else SITE_SCOPES
+        return (*scopes, "bitrixinflow") if self.companion_module else scopes
 
     def scopes(self) -> tuple[str, ...]:
         return self.webhook_scopes if self.webhook_scopes is not None else self.profile_scopes()

@@ -189,6 +189,11 @@ def add_product(
         "previewTextType": "text",
         "vatId": 1,
         "_price": price,
+        # What the catalog keeps outside the REST product view: the Honest Sign product group (sale's
+        # MARKING_CODE_GROUP of the basket item) and the product's barcodes (b_catalog_store_barcode), which only
+        # the companion module reads.
+        "_markingGroup": marking_group,
+        "_barcodes": [gtin[1:] if len(gtin) == 14 and gtin.startswith("0") else gtin] if gtin else [],
     }
     product_id = products.insert(product)
     product["xmlId"] = xml_id if xml_id is not None else f"{1000000000 + product_id}"

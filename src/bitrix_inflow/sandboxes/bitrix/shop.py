@@ -100,6 +100,8 @@ TABLES = (
     "notifications",
     "tasks",
     "timelineComments",
+    "storeBarcodes",  # b_sale_store_barcode: a shipment line's units with their marking codes (companion module)
+    "receipts",  # the fiscal receipts the cashbox built from deducted shipments
 )
 
 
@@ -727,6 +729,26 @@ class Shop:
         self._save_order(order)
         return order
 
+    def release_line(self, basket_id: Any) -> float | int:
+        """The companion module's ``reservation.release``: one line's reservation let go (CatalogProvider::reserve
+        with a negative quantity); the line stays. Returns the units released (0 when it held none)."""
+        item = self.t("basketItems").get(basket_id)
+        if item is None:
+            raise rest_errors.RestError(
+                400, "BITRIXINFLOW_BASKET_NOT_FOUND", f"basket item {basket_id} does not exist"
+            )
+        released = 0.0
+        for reservation in item["reservations"]:
+            if reservation["quantity"]:
+                released += float(reservation["quantity"])
+                self._reserve(item["productId"], reservation["storeId"], reservation["quantity"], -1)
+                reservation["quantity"] = 0
+        for line in self.children("shipmentItems", "basketId", item["id"]):
+            line["reservedQuantity"] = 0
+        if released:
+            self._save_order(self.order(item["orderId"]))
+        return _num(released)
+
     def update_line(self, basket_id: Any, fields: dict[str, Any]) -> Row:
         """``sale.basketitem.update``: a new ``quantity`` moves the reservation with it (as the order form does);
         the other documented fields are written as they are."""
@@ -843,6 +865,7 @@ class Shop:
             self._deduct(shipment, +1)
             shipment["dateDeducted"] = now
             shipment["empDeductedId"] = 1
+            self._print_receipt(shipment, order)
         elif undo:
             self._deduct(shipment, -1)
             shipment["dateDeducted"] = now
@@ -880,6 +903,55 @@ class Shop:
                     used = min(left, float(reservation["quantity"]))
                     reservation["quantity"] = _num(reservation["quantity"] - used)
                     left -= used
+
+    def _print_receipt(self, shipment: Row, order: Row) -> None:
+        """The receipt a cashbox prints when a shipment is deducted, built as the sale module's check does
+        (Cashbox\\Check::extractDataFromEntitiesInternal): a marked line split into quantity-1 lines, one per store
+        row with its MARKING_CODE; units without a row get an empty code, and the check fails validation."""
+        items: list[Row] = []
+        problems: list[str] = []
+        for line in self.children("shipmentItems", "orderDeliveryId", shipment["id"]):
+            basket = self.t("basketItems").get(line["basketId"])
+            if basket is None:
+                continue
+            product = self.t("products").get(basket["productId"]) or {}
+            quantity = int(float(line["quantity"]))
+            base = {"name": basket["name"], "price": basket["price"], "productId": basket["productId"]}
+            if not product.get("_markingGroup"):
+                items.append(
+                    {**base, "quantity": quantity, "payment_object": "commodity", "marking_code": ""}
+                )
+                continue
+            codes = [
+                row["markingCode"]
+                for row in self.children("storeBarcodes", "orderDeliveryBasketId", line["id"])
+                if row["markingCode"]
+            ]
+            for unit in range(quantity):
+                code = codes[unit] if unit < len(codes) else ""
+                items.append(
+                    {
+                        **base,
+                        "quantity": 1,
+                        "payment_object": "commodity_marking",
+                        "marking_code": code,
+                        # FFD 1.2: payment object 33 (marked goods), the code as scanned in tag 2000.
+                        "tags": {"1212": 33, "2000": code},
+                    }
+                )
+                if not code:
+                    problems.append(f"no marking code for {basket['name']} (unit {unit + 1} of {quantity})")
+        self.t("receipts").insert(
+            {
+                "type": "sell",
+                "orderId": order["id"],
+                "shipmentId": shipment["id"],
+                "items": items,
+                "valid": not problems,
+                "problems": problems,
+                "dateCreate": self.clock.iso(),
+            }
+        )
 
     def update_shipment_item(self, item_id: Any, changes: dict[str, Any]) -> Row:
         line = self.t("shipmentItems").get(item_id)

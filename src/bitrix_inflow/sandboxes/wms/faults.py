@@ -24,6 +24,12 @@ class FaultSettings:
     picking_error_rate: float = 0.0
     picking_error_skus: list[str] = field(default_factory=list)
     picking_error_bins: list[str] = field(default_factory=list)
+    # A warehouse's scanning mistakes at packing, per SKU: the last unit of a line left without a code (missing),
+    # given the line's first code again (repeat, a double scan), or a code this warehouse already shipped in another
+    # order (reuse, a label reprinted from an old box).
+    marking_missing_skus: list[str] = field(default_factory=list)
+    marking_repeat_skus: list[str] = field(default_factory=list)
+    marking_reuse_skus: list[str] = field(default_factory=list)
     webhook_drop_rate: float = 0.0
     webhook_duplicate_rate: float = 0.0
     webhook_reorder_rate: float = 0.0

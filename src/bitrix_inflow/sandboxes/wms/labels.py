@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from bitrix_inflow.sandboxes.wms.faults import FaultSettings
 from bitrix_inflow.sandboxes.wms.gs1 import make_marking_code, make_sscc, parse_marking_code, random_serial
 from bitrix_inflow.sandboxes.wms.order_model import Line, Order
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error
@@ -19,6 +20,7 @@ class Labels:
         self.used_codes: set[str] = set()  # КИ (GTIN + serial) of every code handed out or claimed
         self.counters = {"sscc": 0, "tracking": 0}
         self.codes_rng = random.Random(seed)
+        self.shipped: dict[str, list[str]] = {}  # GTIN → codes packed in earlier orders (for the reuse fault)
 
     def check_given(self, lines: list[Line]) -> None:
         """Codes the client sent with an order: well-formed, of the SKU's GTIN, unique, not used elsewhere."""
@@ -64,16 +66,28 @@ class Labels:
         self.counters["tracking"] += 1
         return {"carrier": order.carrier or DEFAULT_CARRIER, "number": f"TRK{self.counters['tracking']:010d}"}
 
-    def pack(self, order: Order) -> None:
-        """One code per marked unit (given ones first), then packages of up to ten units with an SSCC each."""
+    def pack(self, order: Order, faults: FaultSettings | None = None) -> None:
+        """One code per marked unit (given ones first), then packages of up to ten units with an SSCC each. The
+        scanning faults, when set for a line's SKU, spoil the line's last unit."""
         units: list[tuple[int, str | None]] = []
         for line in order.lines:
             if line.marked:
                 codes = list(line.given_codes)
                 while len(codes) < line.qty:
                     codes.append(self.new_code(line.gtin))
-                line.marking_codes = codes
-                units.extend((line.line_no, code) for code in codes)
+                earlier = self.shipped.setdefault(line.gtin, [])
+                fresh = list(codes)
+                spoilt: list[str | None] = list(codes)
+                if faults is not None and spoilt:
+                    if line.sku in faults.marking_missing_skus:
+                        spoilt[-1] = None
+                    elif line.sku in faults.marking_repeat_skus and len(spoilt) > 1:
+                        spoilt[-1] = spoilt[0]
+                    elif line.sku in faults.marking_reuse_skus and earlier:
+                        spoilt[-1] = earlier[0]
+                earlier.extend(fresh)
+                line.marking_codes = [code for code in spoilt if code is not None]
+                units.extend((line.line_no, code) for code in spoilt)
             else:
                 units.extend((line.line_no, None) for _ in range(line.qty))
         for start in range(0, len(units), UNITS_PER_PACKAGE):

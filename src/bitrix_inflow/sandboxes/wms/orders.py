@@ -208,7 +208,7 @@ class OrderBook:
         elif order.status == "PICKING":
             self._pick_next_line(order, now, touched)
         elif order.status == "PICKED":
-            self.labels.pack(order)
+            self.labels.pack(order, self.faults.settings)
             order.status = "PACKING"
         elif order.status == "PACKING":
             order.tracking = self.labels.tracking(order)
