@@ -43,9 +43,14 @@ def random_serial(rng: random.Random) -> str:
     return "5" + "".join(rng.choice(_SERIAL_ALPHABET) for _ in range(12))
 
 
-def make_marking_code(gtin: str, serial: str, rng: random.Random) -> str:
+SHOES = "5408"
+
+
+def make_marking_code(gtin: str, serial: str, rng: random.Random, *, group: str | None = None) -> str:
+    """A code of the shape Honest Sign prints: shoes carry an 88-character crypto tail, the other groups the
+    warehouse stocks (light industry, perfume) 44."""
     key = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(4))
-    crypto = "".join(rng.choice(_CRYPTO_ALPHABET) for _ in range(44))
+    crypto = "".join(rng.choice(_CRYPTO_ALPHABET) for _ in range(88 if group == SHOES else 44))
     return f"01{gtin}21{serial}{GS}91{key}{GS}92{crypto}"
 
 

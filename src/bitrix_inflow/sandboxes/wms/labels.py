@@ -74,7 +74,7 @@ class Labels:
             if line.marked:
                 codes = list(line.given_codes)
                 while len(codes) < line.qty:
-                    codes.append(self.new_code(line.gtin))
+                    codes.append(self.new_code(line.gtin, line.marking_group))
                 earlier = self.shipped.setdefault(line.gtin, [])
                 fresh = list(codes)
                 spoilt: list[str | None] = list(codes)
@@ -105,10 +105,10 @@ class Labels:
                 }
             )
 
-    def new_code(self, gtin: str) -> str:
+    def new_code(self, gtin: str, group: str | None = None) -> str:
         while True:
             serial = random_serial(self.codes_rng)
             identity = f"01{gtin}21{serial}"
             if identity not in self.used_codes:
                 self.used_codes.add(identity)
-                return make_marking_code(gtin, serial, self.codes_rng)
+                return make_marking_code(gtin, serial, self.codes_rng, group=group)

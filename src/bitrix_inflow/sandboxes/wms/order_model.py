@@ -32,6 +32,7 @@ class Line:
     qty_picked: int = 0
     picked_from: list[dict[str, Any]] = field(default_factory=list)
     marking_codes: list[str] = field(default_factory=list)
+    marking_group: str | None = None  # 5408 shoes, 5140 light industry, 8258 perfume
 
 
 @dataclass

@@ -105,6 +105,7 @@ class OrderBook:
                     sku_idx=sku_idx,
                     qty=raw["qty"],
                     marked=sku.marking_group is not None,
+                    marking_group=sku.marking_group,
                     gtin=sku.gtin,
                     given_codes=list(raw.get("marking_codes") or []),
                     allocations=[],
