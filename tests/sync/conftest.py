@@ -20,6 +20,7 @@ from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
+from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.orders.forward import ForwardOptions
 from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
@@ -35,6 +36,7 @@ class Sides:
         self.orders = BitrixOrdersShop(gateway)
         self.stock = BitrixShopStock(gateway)
         self.channel = BitrixManagerChannel(gateway)
+        self.marking = BitrixMarkingShop(gateway)
 
     def wms_orders(self) -> list[dict[str, Any]]:
         return list(httpx.get(self.warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"])

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bitrix_inflow.adapters.bitrix.settings import BitrixSettings, webhook_parts
 from bitrix_inflow.adapters.inflow.settings import InflowSettings
+from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES, Group
 from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
 
 MIN_INTERVAL_SECONDS = 30
@@ -235,6 +236,35 @@ class ReconcileSettings(Section):
     )
 
 
+class MarkingSettings(Section):
+    """Labelled goods (Honest Sign): the codes the warehouse scanned go to the shop before a shipment is deducted."""
+
+    enabled: bool = Field(
+        True,
+        description="check the codes of marked lines at packing, keep them in the ledger and write them to the shop; "
+        "a shipment with marked goods is marked deducted only once its codes are complete",
+    )
+    groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="the shop's marking-group names (or 1C codes) beyond the known ones, to a product group: "
+        "shoes, textile, tyres, perfume, medicines, water, dairy, tobacco_pack, tobacco_block",
+    )
+
+    @field_validator("groups")
+    @classmethod
+    def _known_groups(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {g.value for g in Group}
+        for name, group in value.items():
+            if group not in known:
+                raise ValueError(
+                    f"{name!r} = {group!r} is not a product group; use one of {', '.join(sorted(known))}"
+                )
+        return {name.strip().lower(): group for name, group in value.items()}
+
+    def group_names(self) -> dict[str, str]:
+        return {**DEFAULT_GROUP_NAMES, **self.groups}
+
+
 class LogSettings(Section):
     # "auto" lets each command choose: `serve` logs at info, as JSON unless a terminal watches it; other commands
     # keep a terminal to warnings and errors, and the demo stays readable wherever its output goes.
@@ -269,6 +299,7 @@ class Settings(BaseSettings):
     stock: StockSettings = StockSettings()
     orders: OrdersSettings = OrdersSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    marking: MarkingSettings = MarkingSettings()
     inflow: InflowSettings | None = Field(
         None, description="how to reach the WMS (REST or SOAP); leave out to use the embedded sandbox"
     )

@@ -28,6 +28,7 @@ class Kind(enum.StrEnum):
     GONE_FROM_WMS = (
         "gone_from_wms"  # reconciliation: a picking order the service sent is not in the warehouse
     )
+    MARKING = "marking_codes"  # the codes of marked goods are wrong or incomplete: the shipment is held
 
 
 class WayOut(enum.StrEnum):
@@ -49,6 +50,9 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.STUCK: (WayOut.CANCEL, WayOut.DISMISS),
     Kind.UNKNOWN_IN_WMS: (WayOut.DISMISS,),
     Kind.GONE_FROM_WMS: (WayOut.CANCEL, WayOut.DISMISS),
+    # Corrected codes come back from the warehouse by themselves (a re-scan is a new version of the picking order);
+    # dismissing says a person put the codes in the shop and deducted the shipment by hand.
+    Kind.MARKING: (WayOut.DISMISS,),
 }
 
 
@@ -78,6 +82,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.STUCK: "Заказ {account} давно не движется на складе",
         Kind.UNKNOWN_IN_WMS: "Склад хранит неизвестный сервису заказ на сборку {account}",
         Kind.GONE_FROM_WMS: "Заказ на сборку {account} пропал из списка склада",
+        Kind.MARKING: "Коды маркировки заказа {account} неполны или неверны: отгрузка задержана",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -90,6 +95,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.STUCK: "Order {account} has not moved in the warehouse for a long time",
         Kind.UNKNOWN_IN_WMS: "The warehouse has a picking order for {account} the service does not know",
         Kind.GONE_FROM_WMS: "A picking order of order {account} is gone from the warehouse",
+        Kind.MARKING: "The marking codes of order {account} are incomplete or wrong: the shipment is held",
     },
 }
 
@@ -107,6 +113,44 @@ _WAYS: Mapping[Language, Mapping[WayOut, str]] = {
         WayOut.SHIP_REST: "remove the lines that failed and ship the rest",
         WayOut.RETRY_WHEN_STOCK: "wait for stock: the order is sent again by itself",
         WayOut.DISMISS: "dismiss: settled outside the service",
+    },
+}
+
+# What a person should do about a kind, beyond its ways out.
+_HINTS: Mapping[Language, Mapping[Kind, str]] = {
+    "ru": {
+        Kind.MARKING: "Попросите склад пересканировать коды: исправленные коды сервис получит сам, и отгрузка "
+        "продолжится.",
+    },
+    "en": {
+        Kind.MARKING: "Ask the warehouse to scan the codes again: the service picks up corrected codes by itself "
+        "and the shipment goes on.",
+    },
+}
+
+# A marking problem's kind (domain.marking.Problem, or a unit sold on another order), in words.
+_CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
+    "ru": {
+        "missing": "не хватает кодов",
+        "surplus": "лишние коды",
+        "duplicate": "код повторяется",
+        "invalid": "неверный код",
+        "foreign": "код другого товара",
+        "sold": "код уже продан в другом заказе",
+        "unknown_group": "неизвестная товарная группа",
+        "no_gtin": "товар без GTIN",
+        "refused": "магазин не принял коды",
+    },
+    "en": {
+        "missing": "codes missing",
+        "surplus": "more codes than units",
+        "duplicate": "a code appears twice",
+        "invalid": "an invalid code",
+        "foreign": "another product's code",
+        "sold": "a code already sold on another order",
+        "unknown_group": "an unknown product group",
+        "no_gtin": "the product has no GTIN",
+        "refused": "the shop refused the codes",
     },
 }
 
@@ -174,6 +218,16 @@ def message(
     for key in ("aggregate", "shown", "wanted", "since"):
         if detail.get(key):
             lines.append(f"{labels[key]}: {detail[key]}")
+    problems = detail.get("problems")
+    if isinstance(problems, list):
+        words = _CODE_PROBLEMS[language]
+        for problem in problems:
+            if isinstance(problem, Mapping):
+                kind_word = words.get(str(problem.get("kind")), str(problem.get("kind")))
+                lines.append(f"- {problem.get('sku', '')}: {kind_word} ({problem.get('detail', '')})")
+    hint = _HINTS[language].get(Kind(kind)) if kind in Kind._value2member_map_ else None
+    if hint:
+        lines.append(hint)
     if order_link:
         lines.append(f"{labels['link']}: {order_link}")
     lines.append("")

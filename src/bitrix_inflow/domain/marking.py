@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from biip import ParseConfig, ParseError
@@ -260,3 +260,38 @@ def check_shipped(raw_codes: Sequence[str], *, qty: int, group: Group, gtin: str
     elif len(good) > qty:
         problems.append(Problem("surplus", None, f"{len(good)} codes for {qty} units"))
     return LineCodes(tuple(good), tuple(problems))
+
+
+# How shops name the product groups (the catalog's marking group, as 1C and Bitrix exchange it, or in words), to the
+# groups whose code shapes are known here. An installation adds its own names in ``[marking] groups``.
+DEFAULT_GROUP_NAMES: Mapping[str, str] = {
+    "5408": "shoes",
+    "shoes": "shoes",
+    "5140": "textile",
+    "textile": "textile",
+    "clothes": "textile",
+    "8258": "perfume",
+    "perfume": "perfume",
+    "8721": "tyres",
+    "tyres": "tyres",
+    "tires": "tyres",
+    "05": "tobacco_pack",
+    "tobacco": "tobacco_pack",
+}
+
+
+def group_of(name: str, names: Mapping[str, str]) -> Group | None:
+    """The group a shop's marking-group name stands for (None: not known here; "" is not marked at all)."""
+    found = names.get(name.strip().lower())
+    return Group(found) if found is not None and found in Group._value2member_map_ else None
+
+
+def gtins_of(barcodes: Sequence[str]) -> tuple[str, ...]:
+    """The GTIN-14s a product's barcodes stand for (EAN-13, UPC-A, EAN-8 padded with zeros; other barcodes, such as
+    internal ones, left out)."""
+    found: list[str] = []
+    for barcode in barcodes:
+        digits = barcode.strip()
+        if digits.isdigit() and len(digits) in (8, 12, 13, 14):
+            found.append(digits.rjust(14, "0"))
+    return tuple(dict.fromkeys(found))

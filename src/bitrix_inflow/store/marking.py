@@ -29,6 +29,7 @@ class Unit:
     bitrix_order_id: int
     picking_ref: str
     shipment_id: int | None = None
+    basket_id: int | None = None
     sscc: str | None = None
     state: str = "shipped"
     created_at: dt.datetime | None = None
@@ -60,6 +61,7 @@ def record_shipped(
                         gtin=unit.gtin,
                         bitrix_order_id=unit.bitrix_order_id,
                         shipment_id=unit.shipment_id,
+                        basket_id=unit.basket_id,
                         picking_ref=unit.picking_ref,
                         sscc=unit.sscc,
                         state="shipped",
@@ -119,6 +121,27 @@ def move(
     return moved
 
 
+def codes_of_lines(conn: Connection, connection_id: str, order_id: int) -> dict[tuple[int, int], list[str]]:
+    """What each (shipment, basket line) of an order carries in the ledger: the full codes of its units not
+    returned, oldest first: exactly what the shop's shipment line must hold."""
+    c = marking_ledger.c
+    rows = conn.execute(
+        select(c.shipment_id, c.basket_id, c.code)
+        .where(
+            c.connection_id == connection_id,
+            c.bitrix_order_id == order_id,
+            c.state != "returned",
+            c.shipment_id.is_not(None),
+            c.basket_id.is_not(None),
+        )
+        .order_by(c.id)
+    )
+    lines: dict[tuple[int, int], list[str]] = {}
+    for row in rows:
+        lines.setdefault((int(row.shipment_id), int(row.basket_id)), []).append(row.code)
+    return lines
+
+
 def listed(
     conn: Connection,
     connection_id: str,
@@ -151,6 +174,7 @@ def _unit(row: Row[Any]) -> Unit:
         bitrix_order_id=int(r["bitrix_order_id"]),
         picking_ref=r["picking_ref"],
         shipment_id=None if r["shipment_id"] is None else int(r["shipment_id"]),
+        basket_id=None if r["basket_id"] is None else int(r["basket_id"]),
         sscc=r["sscc"],
         state=r["state"],
         created_at=r["created_at"],

@@ -356,6 +356,8 @@ class Part:
     lines: tuple[PartLine, ...] = ()
     tracking_carrier: str | None = None
     tracking_number: str | None = None
+    marking: Mapping[str, Any] | None = None  # the marked lines' codes and packages, as reported at packing
+    marking_state: str | None = None  # captured | checked | written | problem
 
 
 def plan_parts(
@@ -458,6 +460,8 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
                 p.wms_version,
                 p.tracking_carrier,
                 p.tracking_number,
+                p.marking,
+                p.marking_state,
                 ln.basket_id,
                 ln.shipment_id,
                 ln.sku,
@@ -495,6 +499,8 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
             lines=tuple(lines[part_id]),
             tracking_carrier=row.tracking_carrier,
             tracking_number=row.tracking_number,
+            marking=row.marking,
+            marking_state=row.marking_state,
         )
         for part_id, row in heads.items()
     ]
@@ -540,6 +546,29 @@ def update_part_from_wms(
         .values(**values)
     )
     return bool(result.rowcount == 1)
+
+
+def capture_marking(conn: Connection, part_id: int, marking: Mapping[str, Any], *, now: dt.datetime) -> bool:
+    """The codes the warehouse reported at packing, to be checked: kept when none were yet, or when they differ
+    from codes held as a problem (the warehouse corrected them). True when captured now."""
+    p = order_parts.c
+    row = conn.execute(select(p.marking, p.marking_state).where(p.id == part_id)).first()
+    if row is None:
+        return False
+    if row.marking_state is not None and not (row.marking_state == "problem" and row.marking != marking):
+        return False
+    conn.execute(
+        update(order_parts)
+        .where(p.id == part_id)
+        .values(marking=dict(marking), marking_state="captured", updated_at=now)
+    )
+    return True
+
+
+def set_marking_state(conn: Connection, part_id: int, state: str, *, now: dt.datetime) -> None:
+    conn.execute(
+        update(order_parts).where(order_parts.c.id == part_id).values(marking_state=state, updated_at=now)
+    )
 
 
 def move_part(

@@ -319,6 +319,12 @@ order_parts = Table(
     Column("tracking_carrier", String(100)),
     Column("tracking_number", String(100)),
     Column("error", JSON()),
+    # The marked lines' codes and packages as the warehouse reported them at packing:
+    # {"lines": {line_no: {"codes": [...], "qty": n}}, "sscc": {code: sscc}}
+    Column("marking", JSON()),
+    # captured (reported, not checked) → checked (valid, in the ledger) → written (in the shop); problem: held for a
+    # person. None: nothing marked, or not packed yet.
+    Column("marking_state", String(12)),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("connection_id", "bitrix_order_id", "generation", "part_no", name="uq_order_parts_part"),
@@ -415,6 +421,7 @@ marking_ledger = Table(
     Column("gtin", String(14), nullable=False),
     Column("bitrix_order_id", BigInteger, nullable=False),
     Column("shipment_id", BigInteger),  # the shop's shipment it left with
+    Column("basket_id", BigInteger),  # the shop's basket line it was sold as
     Column("picking_ref", String(64), nullable=False),  # the warehouse's picking order
     Column("sscc", String(18)),  # the package it left in
     Column("state", String(16), nullable=False),  # shipped | receipt_rejected | returned
@@ -436,6 +443,13 @@ Index(
     marking_ledger.c.id,
 )
 Index("ix_marking_ledger_created", marking_ledger.c.connection_id, marking_ledger.c.created_at)
+Index(
+    "ix_marking_ledger_line",
+    marking_ledger.c.connection_id,
+    marking_ledger.c.bitrix_order_id,
+    marking_ledger.c.shipment_id,
+    marking_ledger.c.basket_id,
+)
 
 # An order's history for `orders show`: what happened to it, from which side, appended only.
 order_timeline = Table(

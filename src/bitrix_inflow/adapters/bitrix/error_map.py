@@ -28,8 +28,23 @@ from .errors import (
     DocumentStatusError,
     EntityNotFoundError,
     InsufficientScopeError,
+    MarkingRefusedError,
     MethodNotFoundError,
 )
+
+# The companion module's refusals (bitrix-module/README.md): what a person must fix before a retry can succeed.
+_MODULE_REFUSALS = {
+    "BITRIXINFLOW_SHIPMENT_DEDUCTED": "the shipment is deducted already: its codes can no longer change",
+    "BITRIXINFLOW_NOT_MARKED": "the product has no marking group in the shop: set it in the catalog",
+    "BITRIXINFLOW_TOO_MANY_CODES": "more codes than units in the shipment line",
+    "BITRIXINFLOW_DUPLICATE_CODE": "a code appears twice",
+}
+_MODULE_MISSING = {
+    "BITRIXINFLOW_SHIPMENT_NOT_FOUND": "shipment",
+    "BITRIXINFLOW_BASKET_NOT_IN_SHIPMENT": "shipment item",
+    "BITRIXINFLOW_BASKET_NOT_FOUND": "basket item",
+    "BITRIXINFLOW_ORDER_NOT_FOUND": "order",
+}
 
 # The scope a webhook needs for each method family (Developer resources → Incoming webhook → permissions).
 _SCOPE_BY_PREFIX = {
@@ -38,6 +53,7 @@ _SCOPE_BY_PREFIX = {
     "im.": ("im", "Chat and notifications"),
     "tasks.": ("task", "Tasks"),
     "crm.": ("crm", "CRM"),
+    "bitrixinflow.": ("bitrixinflow", "bitrix-inflow companion module"),
 }
 
 # The catalog controllers' own phrase for a missing entity ("Product is not exists", "Store is not exists").
@@ -188,6 +204,13 @@ def translate(
             else upper
         )
         return CancelRefusedError(f"{said}: the shop will not cancel the order while {why}", code=upper)
+    if upper in _MODULE_REFUSALS:
+        return MarkingRefusedError(f"{said}: {_MODULE_REFUSALS[upper]}", code=upper)
+    if upper in _MODULE_MISSING:
+        entity = _MODULE_MISSING[upper]
+        return EntityNotFoundError(f"{entity} does not exist in Bitrix ({said})", entity=entity)
+    if upper == "BITRIXINFLOW_WRONG_PARAMETER":
+        return ValidationError(f"{method}.parameters", description or "the module refused the parameters")
     if upper == "ERROR_DOCUMENT_STATUS":
         # catalog.document.element.*: "Document not found / Conducted document" — no longer a draft.
         return DocumentStatusError(

@@ -67,6 +67,16 @@ class CancelRefusedError(ConflictError):
         self.code = code
 
 
+class MarkingRefusedError(ConflictError):
+    """The companion module would not write a line's marking codes: ``code`` says why
+    (``BITRIXINFLOW_SHIPMENT_DEDUCTED``, ``BITRIXINFLOW_NOT_MARKED``, ``BITRIXINFLOW_TOO_MANY_CODES``,
+    ``BITRIXINFLOW_DUPLICATE_CODE``). Asking again changes nothing until a person acts."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class DocumentStatusError(ConflictError):
     """The stock document is not in a state that allows the step: ``ERROR_DOCUMENT_STATUS`` (lines added to a
     conducted document, or to one gone meanwhile), deleting a conducted document, cancelling a draft.

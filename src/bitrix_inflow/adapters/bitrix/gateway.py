@@ -19,6 +19,7 @@ from bitrix_inflow.timing import Clock
 from .access import check_access
 from .catalog import Catalog
 from .events import Events
+from .marking import Marking
 from .models import (
     AccessReport,
     CatalogItem,
@@ -29,9 +30,11 @@ from .models import (
     OfflineBatch,
     OrderBundle,
     OrderWatermark,
+    ProductMarking,
     QuantityUpdate,
     SaleStatus,
     Shipment,
+    ShipmentLineCodes,
     StatusBatch,
     StatusChange,
     StatusRequest,
@@ -73,6 +76,7 @@ class BitrixGateway:
         self._orders = Orders(self.transport, settings)
         self._shipments = Shipments(self.transport)
         self._catalog = Catalog(self.transport)
+        self._marking = Marking(self.transport)
         self._stock_documents = StockDocuments(self.transport, settings)
         self._notifications = Notifications(self.transport, settings)
         self._events = Events(self.transport, settings)
@@ -152,6 +156,28 @@ class BitrixGateway:
     def add_shipment_item(self, shipment_id: int, basket_id: int, quantity: Decimal) -> bool:
         """Put units of a basket item in a shipment (reserved there): True when added now, False when there."""
         return self._orders.add_shipment_item(shipment_id, basket_id, quantity)
+
+    # -- the companion module (bitrix-module/): marking codes, barcodes, one line's reservation --------------------
+
+    def set_marking_codes(
+        self, shipment_id: int, basket_id: int, codes: Sequence[str], *, store_id: int = 0
+    ) -> None:
+        """The shipment line's units carry exactly ``codes`` (``MARKING_CODE`` of its store rows, what the cashbox's
+        receipt reads). ``MarkingRefusedError`` when the shop will not (deducted, not a marked product, more codes
+        than units); ``MethodNotFoundError`` without the module."""
+        self._marking.set_codes(shipment_id, basket_id, codes, store_id=store_id)
+
+    def marking_codes(self, order_id: int) -> list[ShipmentLineCodes]:
+        """Every shipment line of the order with the codes its units carry in the shop."""
+        return self._marking.codes_of_order(order_id)
+
+    def product_marking(self, product_ids: Sequence[int]) -> dict[int, ProductMarking]:
+        """Each product's barcodes (its GTIN) and marking group; products the shop does not have are left out."""
+        return self._marking.products(product_ids)
+
+    def release_reservation(self, basket_id: int) -> Decimal:
+        """Let go of one basket line's reservation (the line stays): the units released, 0 when none were held."""
+        return self._marking.release_reservation(basket_id)
 
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()

@@ -333,3 +333,24 @@ class AccessReport:
     @property
     def ok(self) -> bool:
         return not self.missing_scopes and not self.unavailable_methods
+
+
+@dataclass(frozen=True)
+class ShipmentLineCodes:
+    """A shipment line as the companion module sees it: the marking codes its units carry (``b_sale_store_barcode``)."""
+
+    shipment_id: int
+    basket_id: int
+    product_id: int
+    quantity: Decimal
+    group: str  # the product's marking group as the shop names it; "" = not marked
+    deducted: bool
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProductMarking:
+    """A product's barcodes (its GTIN among them) and marking group, as the companion module reads them."""
+
+    barcodes: tuple[str, ...]
+    group: str

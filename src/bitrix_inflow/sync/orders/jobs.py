@@ -27,6 +27,7 @@ from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.store.engine import reading
+from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
@@ -162,6 +163,8 @@ def apply(ctx: JobContext, settings: Settings) -> None:
             clock=SystemClock(),
             connection_id=ctx.job.connection_id,
             reapply=bool(ctx.payload.get("reapply")),
+            marking=BitrixMarkingShop(shop.gateway) if settings.marking.enabled else None,
+            group_names=settings.marking.group_names(),
         )
 
 

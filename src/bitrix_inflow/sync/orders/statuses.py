@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.adapters.inflow import InflowPort, PickingOrder
 from bitrix_inflow.domain import edits, order_status
 from bitrix_inflow.domain.incidents import Kind
+from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
@@ -29,6 +30,9 @@ from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.incidents.inbox import raise_incident
+from bitrix_inflow.sync.marking import capture as marking_capture
+from bitrix_inflow.sync.marking.settle import settle as settle_marking
+from bitrix_inflow.sync.marking.shop import MarkingShop
 from bitrix_inflow.sync.orders.notice import (
     STATUS_WRITE_ECHOES,
     order_lock_key,
@@ -99,6 +103,7 @@ def take(
         error=None if picking.error is None else {"code": picking.error.code, "sku": picking.error.sku},
         now=now,
     )
+    marking_capture.capture(conn, part, picking, now=now)
     detail = {"ref": part.external_ref, "status": picking.status.value, "version": picking.version}
     store.add_timeline(
         conn, connection_id, part.bitrix_order_id, source="inflow", kind="status", detail=detail, now=now
@@ -200,6 +205,9 @@ class ApplyReport:
     why: str = ""
     shipments: dict[int, str] = field(default_factory=dict)  # shipment id → tracking written
     cancel: str | None = None  # the shop's order after the warehouse cancelled: cancelled | already | refused
+    held: set[int] = field(
+        default_factory=set
+    )  # shipments not marked deducted: their marking codes are not there
 
 
 def apply_statuses(
@@ -212,10 +220,14 @@ def apply_statuses(
     clock: Clock,
     connection_id: str = "default",
     reapply: bool = False,
+    marking: MarkingShop | None = None,
+    group_names: Mapping[str, str] | None = None,
 ) -> ApplyReport:
     """The order's mapped status and tracking, written when its picking orders moved. ``reapply`` (reconciliation
     found the shop showing another status): the status is written again even though it was applied before, by
-    the same compare-and-set, so a person's status still stands (an incident)."""
+    the same compare-and-set, so a person's status still stands (an incident). With ``marking`` (labelled goods
+    switched on), the codes the warehouse scanned reach the shop's shipment lines first, and a shipment whose codes
+    are not all there is not marked deducted."""
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         every = store.parts_of(conn, connection_id, order_id)
@@ -260,6 +272,17 @@ def apply_statuses(
 
     # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
     carrying = parts + [p for p in every if p.state == "waiting"]
+    if marking is not None:
+        settled = settle_marking(
+            engine,
+            marking,
+            connection_id,
+            order_id,
+            carrying,
+            group_names=group_names if group_names is not None else DEFAULT_GROUP_NAMES,
+            clock=clock,
+        )
+        report.held = settled.held
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
     if decision.write is not None and standing is not None:
@@ -388,7 +411,9 @@ def _shipments(
         numbers = [p.tracking_number for p in carrying if p.tracking_number]
         if not numbers:
             continue
-        shipped = all(p.wms_status in {s.value for s in _SHIPPED} for p in carrying)
+        shipped = shipment_id not in report.held and all(
+            p.wms_status in {s.value for s in _SHIPPED} for p in carrying
+        )
         tracking = ", ".join(dict.fromkeys(numbers))
         if now_written.get(str(shipment_id)) == [tracking, shipped]:
             continue

@@ -1,0 +1,47 @@
+"""The marking flow's ``MarkingShop`` over the Bitrix gateway and the companion module (``bitrix-module/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from bitrix_inflow.adapters.bitrix import BitrixGateway, MarkingRefusedError, MethodNotFoundError
+from bitrix_inflow.sync.marking.shop import CodesRefused, ProductFacts, ShopLine
+
+NO_MODULE = (
+    "the shop has no bitrix-inflow companion module (bitrix-module/): install it in local/modules/ so marking "
+    "codes reach the shipment lines and the receipt"
+)
+
+
+class BitrixMarkingShop:
+    def __init__(self, gateway: BitrixGateway) -> None:
+        self.gateway = gateway
+
+    def lines(self, order_id: int) -> list[ShopLine]:
+        try:
+            found = self.gateway.marking_codes(order_id)
+        except MethodNotFoundError as exc:
+            raise CodesRefused(NO_MODULE) from exc
+        return [ShopLine(ln.shipment_id, ln.basket_id, ln.product_id, ln.group, ln.codes) for ln in found]
+
+    def products(self, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
+        try:
+            found = self.gateway.product_marking(product_ids)
+        except MethodNotFoundError as exc:
+            raise CodesRefused(NO_MODULE) from exc
+        return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
+
+    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> None:
+        try:
+            self.gateway.set_marking_codes(shipment_id, basket_id, codes)
+        except MethodNotFoundError as exc:
+            raise CodesRefused(NO_MODULE) from exc
+        except MarkingRefusedError as exc:
+            raise CodesRefused(str(exc)) from exc
+
+    def release(self, basket_id: int) -> Decimal:
+        try:
+            return self.gateway.release_reservation(basket_id)
+        except MethodNotFoundError as exc:
+            raise CodesRefused(NO_MODULE) from exc

@@ -1,0 +1,52 @@
+"""What the marking flow needs of the shop, as a protocol (the flow is written against this, not against REST)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ShopLine:
+    """A shipment line of an order, with the product it sells and the codes its units carry in the shop."""
+
+    shipment_id: int
+    basket_id: int
+    product_id: int
+    group: str  # the product's marking group as the shop names it; "" = not marked in the shop
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    barcodes: tuple[str, ...]
+    group: str
+
+
+class CodesRefused(Exception):
+    """The shop would not take a line's codes (a deducted shipment, a product it does not see as marked, no way to
+    write them at all): a person must act; asking again changes nothing."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class MarkingShop(Protocol):
+    def lines(self, order_id: int) -> list[ShopLine]:
+        """Every shipment line of the order."""
+        ...
+
+    def products(self, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
+        """Barcodes and marking group of each product (those the shop has)."""
+        ...
+
+    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> None:
+        """The line's units carry exactly ``codes``; ``CodesRefused`` when the shop will not."""
+        ...
+
+    def release(self, basket_id: int) -> Decimal:
+        """Let go of one line's reservation (the line stays); the units released."""
+        ...

@@ -1,0 +1,255 @@
+"""Labelled goods end to end over HTTP: the sandbox warehouse scans a code per marked unit at packing, the service
+checks them, keeps them in the ledger and writes them to the shop's shipment lines (the companion module) before the
+shipment is deducted, and the receipt the sandbox's cashbox prints at deduction carries exactly the shipped codes.
+Codes missing, repeated or sold before hold the shipment with an incident; a run killed half way repeats nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from bitrix_inflow.domain.incidents import Kind
+from bitrix_inflow.store import incidents as incident_store
+from bitrix_inflow.store import marking as ledger
+from bitrix_inflow.store import orders as order_store
+from bitrix_inflow.store import stock as stock_store
+from bitrix_inflow.store.tables import order_parts
+from bitrix_inflow.sync.marking.shop import CodesRefused
+from bitrix_inflow.sync.orders.forward import forward_order
+from bitrix_inflow.sync.orders.statuses import ApplyReport, apply_statuses, read_changes
+from bitrix_inflow.timing import SystemClock
+
+from .conftest import Sides, running_sides
+
+CLOCK = SystemClock()
+# Zones A (textile), B (shoes), P (not marked), P (textile): a mixed order over three picking orders.
+HOODIE, SNEAKER, CAP, TEE = "SB-HOODIE-URBAN-M", "SB-SNEAKER-RUN-41", "SB-CAP-BLACK", "SB-TEE-CLASSIC-S"
+GS = "\x1d"
+
+
+@pytest.fixture
+def sides(engine: Engine) -> Iterator[Sides]:
+    with running_sides(engine, "site") as both:
+        yield both
+
+
+def place(sides: Sides, engine: Engine, lines: list[tuple[str, int]]) -> int:
+    with engine.connect() as conn:
+        links = stock_store.load_links(conn, "default")
+    body = [{"productId": links[sku].product_id, "quantity": qty} for sku, qty in lines]
+    return int(
+        sides.shop.control.place_order(
+            lines=body, shipments=[{"deliveryId": 2, "lines": list(range(len(lines)))}]
+        )["id"]
+    )
+
+
+def ship(sides: Sides, engine: Engine, lines: list[tuple[str, int]]) -> int:
+    """An order placed, forwarded and taken by the warehouse to SHIPPED."""
+    order_id = place(sides, engine, lines)
+    forwarded = forward_order(
+        engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK
+    )
+    assert forwarded.outcome == "forwarded"
+    for picking in sides.wms_orders():
+        if picking["status"] not in ("SHIPPED", "DELIVERED", "CANCELLED"):
+            url = f"{sides.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+            httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    return order_id
+
+
+def follow(engine: Engine, sides: Sides, order_id: int, marking: Any = None) -> ApplyReport:
+    read_changes(engine, sides.client, clock=CLOCK)
+    options = sides.forward_options()
+    return apply_statuses(
+        engine,
+        sides.orders,
+        options.mapping,
+        order_id,
+        forwarded_from=options.rules.statuses,
+        clock=CLOCK,
+        marking=marking or sides.marking,
+    )
+
+
+def warehouse_codes(sides: Sides, order_id: int) -> dict[str, list[str]]:
+    """SKU → the codes the warehouse scanned for the order's lines."""
+    codes: dict[str, list[str]] = {}
+    for picking in sides.wms_orders():
+        if picking["customer_order_ref"] == str(order_id) or picking["external_ref"].startswith(
+            f"B-{order_id}-"
+        ):
+            for line in picking["lines"]:
+                codes.setdefault(line["sku"], []).extend(line["marking_codes"])
+    return codes
+
+
+def receipt_codes(sides: Sides, order_id: int) -> list[str]:
+    receipts = sides.shop.control.entities("receipts", orderId=order_id)
+    assert receipts, "no receipt: the shipment was never deducted"
+    return [
+        item["marking_code"]
+        for r in receipts
+        for item in r["items"]
+        if item["payment_object"] == "commodity_marking"
+    ]
+
+
+def deducted(sides: Sides, order_id: int) -> set[str]:
+    return {
+        s["deducted"]
+        for s in sides.shop.control.entities("shipments", orderId=order_id)
+        if s["system"] != "Y"
+    }
+
+
+def marking_incidents(engine: Engine, order_id: int) -> list[incident_store.Incident]:
+    with engine.connect() as conn:
+        return [i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.MARKING]
+
+
+def test_a_mixed_order_ships_with_exactly_its_codes_on_the_receipt(engine: Engine, sides: Sides) -> None:
+    order_id = ship(sides, engine, [(HOODIE, 2), (SNEAKER, 3), (CAP, 1), (TEE, 1)])
+    report = follow(engine, sides, order_id)
+    assert report.held == set()
+    assert deducted(sides, order_id) == {"Y"}
+    scanned = warehouse_codes(sides, order_id)
+    assert len(scanned[SNEAKER]) == 3 and len(scanned[HOODIE]) == 2 and scanned[CAP] == []
+    every = sorted(scanned[HOODIE] + scanned[SNEAKER] + scanned[TEE])
+    assert sorted(receipt_codes(sides, order_id)) == every
+    (receipt,) = sides.shop.control.entities("receipts", orderId=order_id)
+    assert receipt["valid"] is True
+    assert all(GS in code for code in every), "codes reach the receipt with their GS separators"
+
+    with engine.connect() as conn:
+        units = ledger.listed(conn, "default", order_id=order_id)
+    assert sorted(u.code for u in units) == every
+    assert {u.state for u in units} == {"shipped"}
+    assert all(u.sscc and u.shipment_id and u.basket_id for u in units)
+    assert marking_incidents(engine, order_id) == []
+
+    # The feed read again and the apply run again: nothing new in the ledger, the shop or the receipts.
+    follow(engine, sides, order_id)
+    with engine.connect() as conn:
+        assert len(ledger.listed(conn, "default", order_id=order_id)) == len(every)
+    assert len(sides.shop.control.entities("receipts", orderId=order_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("marking_missing_skus", "missing"), ("marking_repeat_skus", "duplicate")],
+)
+def test_missing_or_repeated_codes_hold_the_shipment_with_an_incident(
+    engine: Engine, sides: Sides, fault: str, kind: str
+) -> None:
+    httpx.put(sides.warehouse.base_url + "/_sandbox/faults", json={fault: [SNEAKER]}).raise_for_status()
+    order_id = ship(sides, engine, [(SNEAKER, 3), (CAP, 1)])
+    report = follow(engine, sides, order_id)
+    assert report.held, "the shipment is held"
+    assert deducted(sides, order_id) == {"N"}
+    assert sides.shop.control.entities("receipts", orderId=order_id) == []
+    (incident,) = marking_incidents(engine, order_id)
+    assert incident.state == "open"
+    assert kind in {p["kind"] for p in incident.detail["problems"]}
+    assert incident.detail["sku"] == SNEAKER
+    with engine.connect() as conn:
+        assert ledger.listed(conn, "default", order_id=order_id) == [], "nothing of a bad line is recorded"
+    # Asked again (a retry, the next feed page): the same single incident, still held.
+    follow(engine, sides, order_id)
+    assert len(marking_incidents(engine, order_id)) == 1
+    assert deducted(sides, order_id) == {"N"}
+
+
+def test_a_code_sold_on_an_earlier_order_holds_the_shipment(engine: Engine, sides: Sides) -> None:
+    first = ship(sides, engine, [(SNEAKER, 2)])
+    follow(engine, sides, first)
+    assert deducted(sides, first) == {"Y"}
+    httpx.put(
+        sides.warehouse.base_url + "/_sandbox/faults", json={"marking_reuse_skus": [SNEAKER]}
+    ).raise_for_status()
+    second = ship(sides, engine, [(SNEAKER, 2)])
+    follow(engine, sides, second)
+    assert deducted(sides, second) == {"N"}
+    (incident,) = marking_incidents(engine, second)
+    (sold,) = [p for p in incident.detail["problems"] if p["kind"] == "sold"]
+    assert f"order {first}" in sold["detail"]
+    with engine.connect() as conn:
+        assert ledger.listed(conn, "default", order_id=second) == []
+        assert len(ledger.listed(conn, "default", order_id=first)) == 2
+
+
+def test_a_run_killed_after_the_ledger_and_before_the_shop_writes_each_code_once(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = ship(sides, engine, [(SNEAKER, 2), (HOODIE, 1)])
+
+    class Killed(Exception):
+        pass
+
+    class DiesOnWrite:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def write(self, shipment_id: int, basket_id: int, codes: Any) -> None:
+            raise Killed
+
+    with pytest.raises(Killed):
+        follow(engine, sides, order_id, marking=DiesOnWrite(sides.marking))
+    with engine.connect() as conn:
+        states = {row.marking_state for row in conn.execute(select(order_parts.c.marking_state))}
+        assert states == {"checked"}
+        recorded = len(ledger.listed(conn, "default", order_id=order_id))
+    assert recorded == 3
+    assert deducted(sides, order_id) == {"N"}, "not deducted before the codes are in the shop"
+
+    follow(engine, sides, order_id)
+    assert deducted(sides, order_id) == {"Y"}
+    scanned = warehouse_codes(sides, order_id)
+    assert sorted(receipt_codes(sides, order_id)) == sorted(scanned[SNEAKER] + scanned[HOODIE])
+    with engine.connect() as conn:
+        assert len(ledger.listed(conn, "default", order_id=order_id)) == recorded
+        parts = order_store.parts_of(conn, "default", order_id)
+    assert {p.marking_state for p in parts} == {"written"}
+
+
+def test_a_shop_without_the_companion_module_holds_marked_shipments_and_says_why(engine: Engine) -> None:
+    with running_sides(engine, "bitrix24") as cloud:
+        order_id = ship(cloud, engine, [(SNEAKER, 1), (CAP, 1)])
+        report = follow(engine, cloud, order_id)
+        assert report.held
+        assert deducted(cloud, order_id) == {"N"}
+        (incident,) = marking_incidents(engine, order_id)
+        assert "companion module" in incident.detail["why"]
+
+
+def test_the_refusal_of_the_shop_to_take_codes_is_an_incident_not_a_retry_loop(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = ship(sides, engine, [(SNEAKER, 1)])
+
+    class Refuses:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.writes = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def write(self, shipment_id: int, basket_id: int, codes: Any) -> None:
+            self.writes += 1
+            raise CodesRefused("the shipment is deducted already: its codes can no longer change")
+
+    refusing = Refuses(sides.marking)
+    follow(engine, sides, order_id, marking=refusing)
+    follow(engine, sides, order_id, marking=refusing)
+    assert refusing.writes == 1
+    (incident,) = marking_incidents(engine, order_id)
+    assert "deducted already" in incident.detail["why"]
+    assert deducted(sides, order_id) == {"N"}
