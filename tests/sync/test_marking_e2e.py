@@ -6,6 +6,7 @@ Codes missing, repeated or sold before hold the shipment with an incident; a run
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -13,11 +14,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bitrix_inflow.domain.incidents import Kind
+from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES
 from bitrix_inflow.store import incidents as incident_store
 from bitrix_inflow.store import marking as ledger
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import order_parts
+from bitrix_inflow.sync.marking.given import held_by_shop
 from bitrix_inflow.sync.marking.shop import CodesRefused
 from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.statuses import ApplyReport, apply_statuses, read_changes
@@ -253,3 +256,43 @@ def test_the_refusal_of_the_shop_to_take_codes_is_an_incident_not_a_retry_loop(
     (incident,) = marking_incidents(engine, order_id)
     assert "deducted already" in incident.detail["why"]
     assert deducted(sides, order_id) == {"N"}
+
+
+def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the_receipt(
+    engine: Engine, sides: Sides
+) -> None:
+    """A manager scanned two of three sneakers' codes in the shop before the order went: the warehouse uses them for
+    the first units and scans the third; a code the shop holds that is not a valid code stays in the shop."""
+    order_id = place(sides, engine, [(SNEAKER, 3), (CAP, 1)])
+    order = sides.shop.control.entity("orders", order_id)
+    shipment = next(s for s in order["shipments"] if s["system"] != "Y")
+    sneaker = next(b for b in order["basketItems"] if b["productXmlId"] == SNEAKER)
+    gtin = "04620070000043"
+    held = [f"01{gtin}21{serial}{GS}91EE06{GS}92" + "B" * 88 for serial in ("5ShopScan0001", "5ShopScan0002")]
+    sides.admin(
+        "bitrixinflow.marking.set",
+        {
+            "shipmentId": shipment["id"],
+            "basketId": int(sneaker["id"]),
+            "codes": [*held, f"01{gtin}21TOOSHORT"],
+        },
+    )
+    options = replace(
+        sides.forward_options(),
+        shop_codes=lambda oid: held_by_shop(sides.marking, oid, group_names=DEFAULT_GROUP_NAMES),
+    )
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    (picking,) = [p for p in sides.wms_orders() if any(ln["sku"] == SNEAKER for ln in p["lines"])]
+    url = f"{sides.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+    httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    for other in sides.wms_orders():
+        if other["id"] != picking["id"]:
+            advance = f"{sides.warehouse.base_url}/_sandbox/orders/{other['id']}/advance"
+            httpx.post(advance, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    follow(engine, sides, order_id)
+    scanned = warehouse_codes(sides, order_id)[SNEAKER]
+    assert scanned[:2] == held and len(scanned) == 3
+    assert sorted(receipt_codes(sides, order_id)) == sorted(scanned)

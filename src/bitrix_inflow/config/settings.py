@@ -244,6 +244,12 @@ class MarkingSettings(Section):
         description="check the codes of marked lines at packing, keep them in the ledger and write them to the shop; "
         "a shipment with marked goods is marked deducted only once its codes are complete",
     )
+    companion_module: bool | None = Field(
+        None,
+        description="the shop has bitrix-inflow's companion module (bitrix-module/), which writes codes to shipment "
+        "lines and reads the codes it holds; unset: yes on Site Management, no on Bitrix24 (cloud installs no "
+        "modules)",
+    )
     groups: dict[str, str] = Field(
         default_factory=dict,
         description="the shop's marking-group names (or 1C codes) beyond the known ones, to a product group: "
@@ -263,6 +269,9 @@ class MarkingSettings(Section):
 
     def group_names(self) -> dict[str, str]:
         return {**DEFAULT_GROUP_NAMES, **self.groups}
+
+    def module_for(self, profile: str) -> bool:
+        return self.companion_module if self.companion_module is not None else profile == "site"
 
 
 class LogSettings(Section):

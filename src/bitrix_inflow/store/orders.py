@@ -336,6 +336,9 @@ class NewPart:
     external_ref: str
     lines: tuple[PartLine, ...]
     state: str = "planned"  # "waiting": a replacement sent only once the part it replaces is cancelled
+    given_codes: Mapping[str, Sequence[str]] | None = (
+        None  # line_no → codes the shop holds, sent with the part
+    )
 
 
 @dataclass(frozen=True)
@@ -358,6 +361,7 @@ class Part:
     tracking_number: str | None = None
     marking: Mapping[str, Any] | None = None  # the marked lines' codes and packages, as reported at packing
     marking_state: str | None = None  # captured | checked | written | problem
+    given_codes: Mapping[str, Sequence[str]] | None = None  # line_no → the shop's codes sent with the part
 
 
 def plan_parts(
@@ -394,6 +398,9 @@ def plan_parts(
                         "external_ref": part.external_ref,
                         "idempotency_key": key,
                         "state": part.state,
+                        "given_codes": {k: list(v) for k, v in part.given_codes.items()}
+                        if part.given_codes
+                        else None,
                         "created_at": now,
                         "updated_at": now,
                     },
@@ -428,6 +435,7 @@ def plan_parts(
                         wms_status=None,
                         wms_version=None,
                         lines=tuple(part.lines),
+                        given_codes=part.given_codes,
                     )
                 )
     except IntegrityError as exc:
@@ -462,6 +470,7 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
                 p.tracking_number,
                 p.marking,
                 p.marking_state,
+                p.given_codes,
                 ln.basket_id,
                 ln.shipment_id,
                 ln.sku,
@@ -501,6 +510,7 @@ def parts_of(conn: Connection, connection_id: str, order_id: int) -> list[Part]:
             tracking_number=row.tracking_number,
             marking=row.marking,
             marking_state=row.marking_state,
+            given_codes=row.given_codes,
         )
         for part_id, row in heads.items()
     ]

@@ -325,6 +325,9 @@ order_parts = Table(
     # captured (reported, not checked) → checked (valid, in the ledger) → written (in the shop); problem: held for a
     # person. None: nothing marked, or not packed yet.
     Column("marking_state", String(12)),
+    # The codes the shop held for the part's marked lines when it was planned ({line_no: [codes]}): sent with it,
+    # the same on every retry of its creation (its idempotency key covers the whole request).
+    Column("given_codes", JSON()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("connection_id", "bitrix_order_id", "generation", "part_no", name="uq_order_parts_part"),

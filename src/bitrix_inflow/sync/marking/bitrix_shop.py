@@ -15,10 +15,16 @@ NO_MODULE = (
 
 
 class BitrixMarkingShop:
-    def __init__(self, gateway: BitrixGateway) -> None:
+    """``module=False`` (``[marking] companion_module``): the shop is known to have no module, so nothing is asked
+    of it (a cloud shop's every request counts against its rate limit)."""
+
+    def __init__(self, gateway: BitrixGateway, *, module: bool = True) -> None:
         self.gateway = gateway
+        self.module = module
 
     def lines(self, order_id: int) -> list[ShopLine]:
+        if not self.module:
+            raise CodesRefused(NO_MODULE)
         try:
             found = self.gateway.marking_codes(order_id)
         except MethodNotFoundError as exc:
@@ -26,6 +32,8 @@ class BitrixMarkingShop:
         return [ShopLine(ln.shipment_id, ln.basket_id, ln.product_id, ln.group, ln.codes) for ln in found]
 
     def products(self, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
+        if not self.module:
+            raise CodesRefused(NO_MODULE)
         try:
             found = self.gateway.product_marking(product_ids)
         except MethodNotFoundError as exc:
@@ -33,6 +41,8 @@ class BitrixMarkingShop:
         return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
 
     def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> None:
+        if not self.module:
+            raise CodesRefused(NO_MODULE)
         try:
             self.gateway.set_marking_codes(shipment_id, basket_id, codes)
         except MethodNotFoundError as exc:
@@ -41,6 +51,8 @@ class BitrixMarkingShop:
             raise CodesRefused(str(exc)) from exc
 
     def release(self, basket_id: int) -> Decimal:
+        if not self.module:
+            raise CodesRefused(NO_MODULE)
         try:
             return self.gateway.release_reservation(basket_id)
         except MethodNotFoundError as exc:

@@ -23,7 +23,7 @@ product without a warehouse SKU, a fractional quantity, a line the warehouse is 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -69,6 +69,9 @@ class ForwardOptions:
     mapping: StatusMapping
     warehouse: str
     zone_preference: tuple[str, ...] = ()
+    # The marking codes the shop already holds, per (shipment, basket line) of an order: they travel with the
+    # picking orders planned for it (None: not asked, e.g. labelled goods switched off).
+    shop_codes: Callable[[int], Mapping[tuple[int, int], Sequence[str]]] | None = None
 
 
 @dataclass
@@ -172,7 +175,8 @@ def _forward(
         )
         if dry_run:
             return ForwardReport(order_id, "planned", plan=planned)
-        live = _store_plan(run, generation, planned, options.warehouse)
+        given = options.shop_codes(order_id) if options.shop_codes is not None else {}
+        live = _store_plan(run, generation, planned, options.warehouse, given)
         parts = [*parts, *live]
     elif (order.facts.canceled or (not verdict.eligible and generation == 1)) and any(
         p.state in ("planned", "short") for p in live
@@ -266,20 +270,33 @@ def _held(run: OrderRun, state: str, reasons: list[str], *, dry_run: bool) -> Fo
 
 
 def _store_plan(
-    run: OrderRun, generation: int, planned: Sequence[split.PlannedPart], warehouse: str
+    run: OrderRun,
+    generation: int,
+    planned: Sequence[split.PlannedPart],
+    warehouse: str,
+    given: Mapping[tuple[int, int], Sequence[str]],
 ) -> list[store.Part]:
     order_id = run.order_id
-    parts = [
-        store.NewPart(
-            part.part_no,
-            warehouse,
-            part.zone,
-            part.carrier,
-            split.external_ref(order_id, generation, part.part_no),
-            part.lines,
+    left = {key: list(codes) for key, codes in given.items()}  # a line split over parts: its codes in turn
+    parts = []
+    for part in planned:
+        codes: dict[str, list[str]] = {}
+        for number, line in enumerate(part.lines, start=1):
+            queue = left.get((line.shipment_id, line.basket_id), [])
+            taken, left[(line.shipment_id, line.basket_id)] = queue[: line.qty], queue[line.qty :]
+            if taken:
+                codes[str(number)] = taken
+        parts.append(
+            store.NewPart(
+                part.part_no,
+                warehouse,
+                part.zone,
+                part.carrier,
+                split.external_ref(order_id, generation, part.part_no),
+                part.lines,
+                given_codes=codes or None,
+            )
         )
-        for part in planned
-    ]
     with run.engine.begin() as conn:
         now = run.clock.now()
         account = run.order.account_number
@@ -347,7 +364,10 @@ def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder |
     request = NewPickingOrder(
         external_ref=part.external_ref,
         customer_order_ref=run.order.account_number,
-        lines=tuple(NewOrderLine(n, ln.sku, ln.qty) for n, ln in enumerate(part.lines, start=1)),
+        lines=tuple(
+            NewOrderLine(n, ln.sku, ln.qty, marking_codes=tuple((part.given_codes or {}).get(str(n), ())))
+            for n, ln in enumerate(part.lines, start=1)
+        ),
         warehouse=part.warehouse,
         zone=part.zone or None,
         carrier=part.carrier,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from bitrix_inflow.adapters.inflow import InflowClient
 from bitrix_inflow.config import Settings
@@ -28,6 +29,7 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
+from bitrix_inflow.sync.marking.given import held_by_shop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
@@ -72,6 +74,20 @@ def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixOrdersS
         yield wms, BitrixOrdersShop(gateway)
 
 
+def marking_shop(settings: Settings, shop: BitrixOrdersShop) -> BitrixMarkingShop:
+    profile = settings.bitrix.profile if settings.bitrix is not None else "site"
+    return BitrixMarkingShop(shop.gateway, module=settings.marking.module_for(profile))
+
+
+def with_shop_codes(options: ForwardOptions, settings: Settings, shop: BitrixOrdersShop) -> ForwardOptions:
+    """The options with the shop's codes asked for each planned order, when the shop can answer (its module)."""
+    marking = marking_shop(settings, shop)
+    if not settings.marking.enabled or not marking.module:
+        return options
+    names = settings.marking.group_names()
+    return replace(options, shop_codes=lambda order_id: held_by_shop(marking, order_id, group_names=names))
+
+
 @blueprint.task(NOTICE_KIND)
 def notice(ctx: JobContext, settings: Settings) -> None:
     with open_sides(settings) as (_, shop):
@@ -113,7 +129,7 @@ def forward(ctx: JobContext, settings: Settings) -> None:
             ctx.engine,
             wms,
             shop,
-            options,
+            with_shop_codes(options, settings, shop),
             list(jobs_of),
             clock=SystemClock(),
             connection_id=connection_id,
@@ -163,7 +179,7 @@ def apply(ctx: JobContext, settings: Settings) -> None:
             clock=SystemClock(),
             connection_id=ctx.job.connection_id,
             reapply=bool(ctx.payload.get("reapply")),
-            marking=BitrixMarkingShop(shop.gateway) if settings.marking.enabled else None,
+            marking=marking_shop(settings, shop) if settings.marking.enabled else None,
             group_names=settings.marking.group_names(),
         )
 
