@@ -26,6 +26,7 @@ def test_openapi_names_every_operation_and_status_enum():
         "createOrder",
         "listOrders",
         "getOrderChanges",
+        "getReturns",
         "getOrder",
         "getOrderStatus",
         "cancelOrder",

@@ -134,3 +134,44 @@ def test_scanning_faults_spoil_the_last_unit_of_a_line_as_asked(wms):
     wms.faults(marking_repeat_skus=[], marking_reuse_skus=[marked])
     reused = ship(wms, [{"line_no": 1, "sku": marked, "qty": 2}], ref="B-13-1")["lines"][0]["marking_codes"]
     assert reused[1] == earlier[0] and reused[0] not in earlier
+
+
+def test_a_return_puts_units_back_and_is_read_from_the_returns_feed(wms):
+    marked = wms.sku(marked=True)
+    plain = wms.sku(marked=False)
+    lines = [{"line_no": 1, "sku": marked["sku"], "qty": 3}, {"line_no": 2, "sku": plain["sku"], "qty": 2}]
+    order = ship(wms, lines, ref="B-20-1")
+    codes = order["lines"][0]["marking_codes"]
+    before = wms.stock_of(marked["sku"])["qty_available"]
+    refused = wms.ctl.post(
+        f"/orders/{order['id']}/return",
+        json={"lines": [{"line_no": 1, "qty": 2, "disposition": "restock", "marking_codes": [codes[0]]}]},
+    )
+    assert refused.status_code == 400 and "one code per unit" in refused.text
+    got = wms.ctl.post(
+        f"/orders/{order['id']}/return",
+        json={
+            "lines": [
+                {"line_no": 1, "qty": 1, "disposition": "restock", "marking_codes": [codes[1]]},
+                {"line_no": 2, "qty": 1, "disposition": "quarantine"},
+            ]
+        },
+    )
+    assert got.status_code == 201, got.text
+    assert wms.stock_of(marked["sku"])["qty_available"] == before + 1  # restocked: sellable again
+    again = wms.ctl.post(
+        f"/orders/{order['id']}/return",
+        json={"lines": [{"line_no": 1, "qty": 1, "disposition": "restock", "marking_codes": [codes[1]]}]},
+    )
+    assert again.status_code == 400 and "came back already" in again.text
+    page = wms.api.get("/returns").json()
+    (received,) = page["items"]
+    assert received["order_id"] == order["id"] and received["external_ref"] == "B-20-1"
+    assert [(ln["line_no"], ln["qty"], ln["disposition"]) for ln in received["lines"]] == [
+        (1, 1, "restock"),
+        (2, 1, "quarantine"),
+    ]
+    assert received["lines"][0]["marking_codes"] == [codes[1]]
+    assert received["lines"][1]["bin"].startswith("Q-")
+    empty = wms.api.get("/returns", params={"cursor": page["next_cursor"]}).json()
+    assert empty["items"] == [] and empty["has_more"] is False

@@ -190,6 +190,10 @@ def register_control(app: FastAPI, service: WmsService) -> None:
             )
         return json_response(order.document())
 
+    @app.post("/_sandbox/orders/{order_id}/return")
+    async def receive_return(order_id: str, request: Request) -> JSONResponse:
+        return json_response(service.receive_return(order_id, await read_json(request)), 201)
+
     @app.get("/_sandbox/orders")
     async def all_orders() -> JSONResponse:
         return json_response({"items": [o.document() for o in service.book.orders.values()]})

@@ -41,6 +41,7 @@ def save(service: WmsService, path: str) -> None:
         "label_counters": book.labels.counters,
         "used_codes": sorted(book.labels.used_codes),
         "shipped_codes": book.labels.shipped,
+        "returns": service.returns.snapshot(),
         "codes_rng": book.labels.codes_rng.getstate(),
         "subscriptions": [vars(s) for s in service.hub.subscriptions.values()],
         "clock": service.clock.now_us(),
@@ -91,6 +92,7 @@ def load(service: WmsService, path: str) -> None:
     book.labels.counters = dict(meta["label_counters"])
     book.labels.used_codes = set(meta["used_codes"])
     book.labels.shipped = {gtin: list(codes) for gtin, codes in meta.get("shipped_codes", {}).items()}
+    service.returns.restore(meta.get("returns", {}))
     state = meta["codes_rng"]
     book.labels.codes_rng.setstate((state[0], tuple(state[1]), state[2]))
     for sub in meta["subscriptions"]:

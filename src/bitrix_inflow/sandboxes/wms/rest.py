@@ -20,6 +20,7 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
     stock = f"{base}/{dialect.segment('stock')}"
     orders = f"{base}/{dialect.segment('orders')}"
     webhooks = f"{base}/{dialect.segment('webhooks')}"
+    returns = f"{base}/{dialect.segment('returns')}"
 
     def authenticate(request: Request) -> str:
         return service.auth.authenticate(
@@ -94,6 +95,12 @@ def register_rest(app: FastAPI, service: WmsService) -> None:
         authenticate(request)
         q = query(request, ("cursor", "limit"))
         return reply(service.changes(q.get("cursor"), q.get("limit")))
+
+    @app.get(returns)
+    async def list_returns(request: Request) -> JSONResponse:
+        authenticate(request)
+        q = query(request, ("cursor", "limit"))
+        return reply(service.returns_page(q.get("cursor"), q.get("limit")))
 
     @app.get(orders + "/{order_id}")
     async def get_order(order_id: str, request: Request) -> JSONResponse:

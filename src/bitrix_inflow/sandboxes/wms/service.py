@@ -20,6 +20,7 @@ from bitrix_inflow.sandboxes.wms.models import CancelIn, CreateOrderIn, parse_bo
 from bitrix_inflow.sandboxes.wms.order_model import STATUSES, Order
 from bitrix_inflow.sandboxes.wms.orders import OrderBook
 from bitrix_inflow.sandboxes.wms.problems import Problem, field_error, invalid
+from bitrix_inflow.sandboxes.wms.returns import ReturnsBook
 from bitrix_inflow.sandboxes.wms.stock import StockStore, generated_skus
 from bitrix_inflow.sandboxes.wms.webhooks import WebhookHub, WebhookSettings
 
@@ -58,6 +59,7 @@ class WmsService:
         self.stock = StockStore()
         self.hub = WebhookHub(self.faults, self.clock, settings.webhooks, self.dialect.outbound, self.bugs)
         self.book = OrderBook(self.stock, self.clock, self.faults, self, settings.seed)
+        self.returns = ReturnsBook(self.stock)
         self.dirty = False
 
     # ----------------------------------------------------------------- events (OrderEvents)
@@ -113,6 +115,7 @@ class WmsService:
             now_us=self.clock.now_us(),
         )
         self.book = OrderBook(self.stock, self.clock, self.faults, self, seed)
+        self.returns = ReturnsBook(self.stock)
         # Cleared, not replaced: a request in flight checks its claim against this very store.
         self.idempotency.clear()
         self.hub.forget_deliveries()
@@ -275,6 +278,17 @@ class WmsService:
             "next_cursor": cursors.encode(last, {"feed": "changes"}),
             "has_more": has_more,
         }
+
+    def returns_page(self, cursor: str | None, limit_raw: str | None) -> dict[str, Any]:
+        return self.returns.page(cursor, self.parse_limit(limit_raw))
+
+    def receive_return(self, order_id: str, body: Any) -> dict[str, Any]:
+        """Goods came back for a shipped order: on a bin again (restock: sellable) and in the returns feed."""
+        order = self.book.get(order_id)
+        received = self.returns.receive(order, body, self.clock.now_us())
+        self.stock_changed(order.warehouse, sorted({line.sku for line in received.lines}))
+        self.dirty = True
+        return received.document()
 
     def cancel(self, order_id: str, body: Any, if_match: str | None) -> Order:
         request = parse_body(CancelIn, body if body is not None else {})
