@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
-.PHONY: demo test soak lint typecheck imports check bench lock clean
+.PHONY: demo test soak lint typecheck imports check php bench lock clean
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ imports: $(DEV_STAMP)
 	$(BIN)/lint-imports --no-cache
 
 check: lint typecheck imports
+
+## The companion Bitrix module: every file through php -l, then its plain PHP tests (needs php-cli).
+php:
+	find bitrix-module -name '*.php' -print0 | xargs -0 -n1 php -l >/dev/null
+	php bitrix-module/tests/run.php
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
