@@ -21,10 +21,11 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
 demo: $(RUNTIME_STAMP)
 	$(BIN)/bitrix-inflow demo
 
-## The whole test suite (PostgreSQL tests too when BITRIX_INFLOW_TEST_PG is set), one worker per core.
+## The whole test suite (PostgreSQL tests too when BITRIX_INFLOW_TEST_PG is set), one worker per core; a file's
+## tests stay on one worker, in order (module-scoped sandboxes are shared by a file's tests).
 PYTEST_WORKERS ?= auto
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Long soak/load tests, kept out of `make test`.
 soak: $(DEV_STAMP)

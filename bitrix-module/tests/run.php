@@ -110,11 +110,11 @@ $tests['codes become one quantity-1 row per unit, and a repeat changes nothing']
     seed();
     $codes = [code('5AAAAAAAAAAA1'), code('5AAAAAAAAAAA2')];
     $answer = Marking::set(['shipmentId' => 70, 'basketId' => '701', 'codes' => $codes], 0, $server);
-    check($answer === ['shipmentItemId' => 7001, 'codes' => $codes], 'the answer names the line and its codes');
+    check($answer === ['shipmentItemId' => 7001, 'codes' => $codes, 'changed' => true], 'the answer names the line and its codes');
     check(rows() === [[$codes[0], 1.0, 1], [$codes[1], 1.0, 1]], 'two rows of one unit, default store');
     $saves = StandInDb::$saves;
-    Marking::set(['shipmentId' => 70, 'basketId' => 701, 'codes' => $codes], 0, $server);
-    check(StandInDb::$saves === $saves, 'the same codes again: the order is not saved again');
+    $again = Marking::set(['shipmentId' => 70, 'basketId' => 701, 'codes' => $codes], 0, $server);
+    check(StandInDb::$saves === $saves && $again['changed'] === false, 'the same codes again: the order is not saved again');
     // Replaced whole: the rows are exactly the new codes (old rows go before new ones, or the line would overflow).
     $other = [code('5BBBBBBBBBBB1'), code('5BBBBBBBBBBB2')];
     Marking::set(['shipmentId' => 70, 'basketId' => 701, 'codes' => $other, 'storeId' => 5], 0, $server);

@@ -200,7 +200,7 @@ def test_a_run_killed_after_the_ledger_and_before_the_shop_writes_each_code_once
         def __getattr__(self, name: str) -> Any:
             return getattr(self.real, name)
 
-        def write(self, shipment_id: int, basket_id: int, codes: Any) -> None:
+        def write(self, shipment_id: int, basket_id: int, codes: Any) -> bool:
             raise Killed
 
     with pytest.raises(Killed):
@@ -245,7 +245,7 @@ def test_the_refusal_of_the_shop_to_take_codes_is_an_incident_not_a_retry_loop(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.real, name)
 
-        def write(self, shipment_id: int, basket_id: int, codes: Any) -> None:
+        def write(self, shipment_id: int, basket_id: int, codes: Any) -> bool:
             self.writes += 1
             raise CodesRefused("the shipment is deducted already: its codes can no longer change")
 

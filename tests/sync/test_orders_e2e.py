@@ -22,6 +22,7 @@ from bitrix_inflow.errors import RateLimitedError, TransientError
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import incidents, jobs, order_bindings, order_parts
+from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
 from bitrix_inflow.sync.orders import edit as edit_module
 from bitrix_inflow.sync.orders import forward as forward_module
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
@@ -192,7 +193,13 @@ def follow(engine: Engine, sides: Sides, order_id: int) -> str:
     assert order_id in report.orders
     options = sides.forward_options()
     apply_statuses(
-        engine, sides.orders, options.mapping, order_id, forwarded_from=options.rules.statuses, clock=CLOCK
+        engine,
+        sides.orders,
+        options.mapping,
+        order_id,
+        forwarded_from=options.rules.statuses,
+        clock=CLOCK,
+        marking=sides.marking,
     )
     return str(sides.shop.control.entity("orders", order_id)["statusId"])
 
@@ -245,7 +252,15 @@ def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
     advance(sides, "PICKING")
     moved = refresh(engine, sides.client, picking["id"], clock=CLOCK)
     assert moved.updated == 1 and moved.orders == {order_id}
-    apply_statuses(engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+    apply_statuses(
+        engine,
+        sides.orders,
+        options.mapping,
+        order_id,
+        forwarded_from={"N"},
+        clock=CLOCK,
+        marking=sides.marking,
+    )
     assert sides.shop.control.entity("orders", order_id)["statusId"] == "Q"
     late = refresh(
         engine, sides.client, picking["id"], clock=CLOCK
@@ -559,7 +574,13 @@ def test_an_edit_meeting_a_picking_order_that_moved_unseen_keeps_it_and_sends_no
     assert binding is not None and binding.state == "forwarded"  # statuses follow the part that stands
     options = sides.forward_options()
     applied = apply_statuses(
-        engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+        engine,
+        sides.orders,
+        options.mapping,
+        order_id,
+        forwarded_from={"N"},
+        clock=CLOCK,
+        marking=sides.marking,
     )
     assert applied.aggregate is not None and applied.aggregate.value == "PICKED"
 
@@ -579,7 +600,13 @@ def test_the_services_own_status_and_tracking_writes_to_delivered_start_no_round
         options = sides.forward_options()
         for order_id in orders:
             report = apply_statuses(
-                engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+                engine,
+                sides.orders,
+                options.mapping,
+                order_id,
+                forwarded_from={"N"},
+                clock=CLOCK,
+                marking=sides.marking,
             )
             writes += bool(report.written) + len(report.shipments)
         rounds = notice_orders(engine, sides.orders, clock=CLOCK)
@@ -635,7 +662,13 @@ def test_shop_events_start_a_poll_for_a_new_order_and_an_edit_and_none_for_the_s
             advance(sides, stage)
             read_changes(engine, sides.client, clock=CLOCK)
             report = apply_statuses(
-                engine, sides.orders, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+                engine,
+                sides.orders,
+                options.mapping,
+                order_id,
+                forwarded_from={"N"},
+                clock=CLOCK,
+                marking=sides.marking,
             )
             writes += bool(report.written) + len(report.shipments)
         log = sides.shop.control.event_log()
@@ -678,7 +711,13 @@ def drain(engine: Engine, sides: Sides, shop: BitrixOrdersShop, *, rounds: int =
                     refresh(engine, sides.client, str(payload["wms_order_id"]), clock=CLOCK)
                 else:
                     apply_statuses(
-                        engine, shop, mapping, int(payload["order_id"]), forwarded_from={"N"}, clock=CLOCK
+                        engine,
+                        shop,
+                        mapping,
+                        int(payload["order_id"]),
+                        forwarded_from={"N"},
+                        clock=CLOCK,
+                        marking=BitrixMarkingShop(shop.gateway),
                     )
             except TransientError:
                 failures += 1
@@ -968,7 +1007,15 @@ def drive_to_delivered(engine: Engine, sides: Sides, shop: BitrixOrdersShop, ord
     for stage in ("PICKING", "SHIPPED", "DELIVERED"):
         advance(sides, stage)
         read_changes(engine, sides.client, clock=CLOCK)
-        report = apply_statuses(engine, shop, options.mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+        report = apply_statuses(
+            engine,
+            shop,
+            options.mapping,
+            order_id,
+            forwarded_from={"N"},
+            clock=CLOCK,
+            marking=BitrixMarkingShop(shop.gateway),
+        )
         writes += bool(report.written) + len(report.shipments)
     return writes
 
@@ -1088,7 +1135,13 @@ def warehouse_cancels(engine: Engine, sides: Sides, order_id: int) -> Any:
         sides.client.cancel(picking["id"], reason="damaged in the warehouse")
     read_changes(engine, sides.client, clock=CLOCK)
     return apply_statuses(
-        engine, sides.orders, sides.forward_options().mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+        engine,
+        sides.orders,
+        sides.forward_options().mapping,
+        order_id,
+        forwarded_from={"N"},
+        clock=CLOCK,
+        marking=sides.marking,
     )
 
 
@@ -1122,7 +1175,13 @@ def test_a_cancellation_the_shop_refuses_is_one_incident_and_never_a_retry_loop(
     before = sides.shop.control.info()["commands_run"].get("sale.order.update", 0)
     for _ in range(3):  # the apply runs again (a retry, a new feed page): the cancel is not asked again
         apply_statuses(
-            engine, sides.orders, sides.forward_options().mapping, order_id, forwarded_from={"N"}, clock=CLOCK
+            engine,
+            sides.orders,
+            sides.forward_options().mapping,
+            order_id,
+            forwarded_from={"N"},
+            clock=CLOCK,
+            marking=sides.marking,
         )
     assert sides.shop.control.info()["commands_run"].get("sale.order.update", 0) == before
     with engine.connect() as conn:

@@ -175,7 +175,9 @@ def test_a_status_a_write_lost_is_re_applied_and_one_a_person_set_is_an_incident
     read_changes(engine, sides.client, clock=CLOCK)
     mapping = sides.forward_options().mapping
     for order_id in (lost, handset):
-        apply_statuses(engine, sides.orders, mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+        apply_statuses(
+            engine, sides.orders, mapping, order_id, forwarded_from={"N"}, clock=CLOCK, marking=sides.marking
+        )
     wanted = mapping.bitrix_status_for("PICKING")
     assert {sides.shop.control.entity("orders", o)["statusId"] for o in (lost, handset)} == {wanted}
     sides.admin("sale.order.update", {"id": lost, "fields": {"statusId": "N"}})  # as if the write was lost
@@ -201,7 +203,14 @@ def test_a_status_a_write_lost_is_re_applied_and_one_a_person_set_is_an_incident
     )  # asked again before it ran: still one job each
     for order_id in apply_jobs(engine):  # the apply jobs, as a worker runs them (under each order's lock)
         apply_statuses(
-            engine, sides.orders, mapping, order_id, forwarded_from={"N"}, clock=CLOCK, reapply=True
+            engine,
+            sides.orders,
+            mapping,
+            order_id,
+            forwarded_from={"N"},
+            clock=CLOCK,
+            reapply=True,
+            marking=sides.marking,
         )
     assert sides.shop.control.entity("orders", lost)["statusId"] == wanted
     assert sides.shop.control.entity("orders", handset)["statusId"] == "F"  # a person's status stands
@@ -309,6 +318,8 @@ def test_everything_agrees_after_a_normal_day(engine: Engine, sides: Sides) -> N
     read_changes(engine, sides.client, clock=CLOCK)
     mapping = sides.forward_options().mapping
     for order_id in orders:
-        apply_statuses(engine, sides.orders, mapping, order_id, forwarded_from={"N"}, clock=CLOCK)
+        apply_statuses(
+            engine, sides.orders, mapping, order_id, forwarded_from={"N"}, clock=CLOCK, marking=sides.marking
+        )
     report = run(engine, sides, repair=False, stock=True)
     assert report.findings == [] and report.notes == []

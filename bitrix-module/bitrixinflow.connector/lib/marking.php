@@ -57,7 +57,8 @@ final class Marking
         $rows = $stores === null ? [] : iterator_to_array($stores, false);
         $held = array_map(static fn($row) => $row->getMarkingCode(), $rows);
         if ($held === $codes) {
-            return ['shipmentItemId' => $item->getId(), 'codes' => $codes]; // asked again: nothing to change
+            // Asked again: nothing to change, and the order is not saved (no OnSaleOrderSaved).
+            return ['shipmentItemId' => $item->getId(), 'codes' => $codes, 'changed' => false];
         }
         if ($storeId === 0) {
             $storeId = $rows !== [] ? $rows[0]->getStoreId() : \Bitrix\Sale\Configuration::getDefaultStoreId();
@@ -76,7 +77,7 @@ final class Marking
             ]));
         }
         self::check($order->save());
-        return ['shipmentItemId' => $item->getId(), 'codes' => $codes];
+        return ['shipmentItemId' => $item->getId(), 'codes' => $codes, 'changed' => true];
     }
 
     /** bitrixinflow.marking.get {orderId}: every shipment line of the order, marked or not, with its codes. */

@@ -99,9 +99,11 @@ def test_codes_written_to_a_shipment_line_reach_the_receipt_one_line_per_unit(
     assert error["error"] == "BITRIXINFLOW_SHIPMENT_DEDUCTED"
 
 
-def test_a_shipment_deducted_without_its_codes_prints_an_invalid_receipt(
+def test_a_shipment_is_not_deducted_while_a_marked_line_lacks_codes(
     site: RunningSandbox, rest: Any, place: Any
 ) -> None:
+    """The core refuses DEDUCTED=Y when a marked line has fewer coded store rows than units
+    (ShipmentItem::checkMarkingCodeOnDeducted): nothing is deducted and no receipt is printed."""
     order = _order(site, place, ("SB-SNEAKER-RUN-41", 2))
     shipment = _shipment(order)
     (sneaker,) = order["basketItems"]
@@ -109,11 +111,32 @@ def test_a_shipment_deducted_without_its_codes_prints_an_invalid_receipt(
         "bitrixinflow.marking.set",
         {"shipmentId": shipment["id"], "basketId": int(sneaker["id"]), "codes": [_code("BBBBBBBBBBBB1")]},
     )
-    _deduct(rest, shipment)
+    params = {
+        "id": shipment["id"],
+        "fields": {
+            "allowDelivery": "Y",
+            "deducted": "Y",
+            "deliveryId": shipment["deliveryId"],
+            "statusId": shipment["statusId"],
+            "basePriceDelivery": shipment["basePriceDelivery"],
+            "priceDelivery": shipment["priceDelivery"],
+        },
+    }
+    error = rest.error("sale.shipment.update", params, status=400)
+    assert "marking codes" in error["error_description"]
+    assert site.control.entity("shipments", shipment["id"])["deducted"] == "N"
+    assert site.control.entities("receipts", shipmentId=shipment["id"]) == []
+    rest.ok(
+        "bitrixinflow.marking.set",
+        {
+            "shipmentId": shipment["id"],
+            "basketId": int(sneaker["id"]),
+            "codes": [_code("BBBBBBBBBBBB1"), _code("BBBBBBBBBBBB2")],
+        },
+    )
+    rest.ok("sale.shipment.update", params)
     (receipt,) = site.control.entities("receipts", shipmentId=shipment["id"])
-    assert receipt["valid"] is False
-    assert [i["marking_code"] for i in receipt["items"]].count("") == 1
-    assert receipt["problems"] == [f"no marking code for {sneaker['name']} (unit 2 of 2)"]
+    assert receipt["valid"] is True and len(receipt["items"]) == 2
 
 
 def test_refusals_name_the_problem_and_change_nothing(site: RunningSandbox, rest: Any, place: Any) -> None:

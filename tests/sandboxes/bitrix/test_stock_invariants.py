@@ -14,7 +14,9 @@ from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, runnin
 
 @pytest.fixture(scope="module")
 def small_shop() -> Iterator[RunningSandbox]:
-    with running_bitrix_sandbox(SandboxConfig(), https=False, products=6, stores=2) as running:
+    # Stock arithmetic over generated products: deducting needs no marking codes here (see test_companion_module.py).
+    config = SandboxConfig(marking_check_on_deduct=False)
+    with running_bitrix_sandbox(config, https=False, products=6, stores=2) as running:
         yield running
 
 

@@ -161,11 +161,11 @@ class BitrixGateway:
 
     def set_marking_codes(
         self, shipment_id: int, basket_id: int, codes: Sequence[str], *, store_id: int = 0
-    ) -> None:
+    ) -> bool:
         """The shipment line's units carry exactly ``codes`` (``MARKING_CODE`` of its store rows, what the cashbox's
         receipt reads). ``MarkingRefusedError`` when the shop will not (deducted, not a marked product, more codes
-        than units); ``MethodNotFoundError`` without the module."""
-        self._marking.set_codes(shipment_id, basket_id, codes, store_id=store_id)
+        than units); ``MethodNotFoundError`` without the module. True when the shop changed (it saved the order)."""
+        return self._marking.set_codes(shipment_id, basket_id, codes, store_id=store_id)
 
     def marking_codes(self, order_id: int) -> list[ShipmentLineCodes]:
         """Every shipment line of the order with the codes its units carry in the shop."""

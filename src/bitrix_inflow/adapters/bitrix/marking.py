@@ -20,9 +20,9 @@ class Marking:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    def set_codes(self, shipment_id: int, basket_id: int, codes: Sequence[str], *, store_id: int = 0) -> None:
+    def set_codes(self, shipment_id: int, basket_id: int, codes: Sequence[str], *, store_id: int = 0) -> bool:
         """The shipment line's units carry exactly ``codes`` (the module replaces what it held: a repeat is
-        harmless, so the transport may retry it)."""
+        harmless, so the transport may retry it). True when the shop changed (and saved the order)."""
         params: dict[str, Any] = {
             "shipmentId": positive_id(shipment_id, "shipment_id"),
             "basketId": positive_id(basket_id, "basket_id"),
@@ -30,7 +30,9 @@ class Marking:
         }
         if store_id:
             params["storeId"] = positive_id(store_id, "store_id")
-        self._transport.call("bitrixinflow.marking.set", self._transport.as_writer(params))
+        answer = self._transport.call("bitrixinflow.marking.set", self._transport.as_writer(params))
+        result = answer.get("result")
+        return bool(result.get("changed", True)) if isinstance(result, Mapping) else True
 
     def codes_of_order(self, order_id: int) -> list[ShipmentLineCodes]:
         answer = self._transport.call(

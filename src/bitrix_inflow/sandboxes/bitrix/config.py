@@ -61,6 +61,9 @@ class SandboxConfig:
     # The companion module (bitrix-module/) installed: its bitrixinflow.* methods and scope. None: installed on a
     # shop of its own (on-premise), never on Bitrix24 cloud, which installs no custom modules.
     companion_module: bool | None = None
+    # The sale core refuses to deduct a shipment whose marked lines lack a code per unit
+    # (ShipmentItem::checkMarkingCodeOnDeducted). Off only for tests of stock arithmetic over generated products.
+    marking_check_on_deduct: bool = True
 
     def __post_init__(self) -> None:
         if self.profile not in ("site", "bitrix24"):

@@ -55,7 +55,8 @@ def _shipment_line(shop: Shop, shipment_id: int, basket_id: int) -> tuple[Row, R
 
 def marking_set(call: Call) -> Answer:
     """``bitrixinflow.marking.set {shipmentId, basketId, storeId?, codes: [...]}``: the line's store rows become
-    exactly these codes, one row of quantity 1 each (a repeat with the same codes changes nothing). Refused, with
+    exactly these codes, one row of quantity 1 each (a repeat with the same codes changes nothing and saves nothing:
+    ``changed`` false). Refused, with
     nothing changed: a deducted shipment, a product without a marking group, more codes than units, a code twice."""
     shop = call.shop
     shipment_id = _positive_int(call, "shipmentId")
@@ -86,6 +87,9 @@ def marking_set(call: Call) -> Answer:
     store_id = call.params.get("storeId")
     store = int(store_id) if store_id not in (None, "", 0, "0") else _line_store(basket)
     table = shop.t("storeBarcodes")
+    held = [row["markingCode"] for row in shop.children("storeBarcodes", "orderDeliveryBasketId", line["id"])]
+    if held == list(codes):  # asked again: the order is not saved again (no event)
+        return Answer({"shipmentItemId": line["id"], "codes": list(codes), "changed": False})
     for row in shop.children("storeBarcodes", "orderDeliveryBasketId", line["id"]):
         del table.rows[int(row["id"])]
     now = shop.clock.iso()

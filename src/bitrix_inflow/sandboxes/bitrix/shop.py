@@ -859,6 +859,8 @@ class Shop:
             shipment["empAllowDeliveryId"] = 1 if changes["allowDelivery"] == "Y" else None
         deduct = changes.get("deducted") == "Y" and shipment["deducted"] != "Y"
         undo = changes.get("deducted") == "N" and shipment["deducted"] == "Y"
+        if deduct and self.config.marking_check_on_deduct:
+            self._check_marking_codes(shipment)
         for key, value in changes.items():
             shipment[key] = value
         if deduct:
@@ -903,6 +905,20 @@ class Shop:
                     used = min(left, float(reservation["quantity"]))
                     reservation["quantity"] = _num(reservation["quantity"] - used)
                     left -= used
+
+    def _check_marking_codes(self, shipment: Row) -> None:
+        """ShipmentItem::checkMarkingCodeOnDeducted, run by Shipment::onFieldModify when DEDUCTED becomes Y: a
+        marked line needs a store row with a code for every unit, or the shipment is not deducted."""
+        for line in self.children("shipmentItems", "orderDeliveryId", shipment["id"]):
+            basket = self.t("basketItems").get(line["basketId"])
+            product = self.t("products").get(basket["productId"]) if basket else None
+            if not product or not product.get("_markingGroup"):
+                continue
+            rows = self.children("storeBarcodes", "orderDeliveryBasketId", line["id"])
+            if len(rows) < float(line["quantity"]) or any(not row["markingCode"] for row in rows):
+                raise rest_errors.controller(
+                    0, f"Not enough marking codes for the product {basket['name'] if basket else ''}"
+                )
 
     def _print_receipt(self, shipment: Row, order: Row) -> None:
         """The receipt a cashbox prints when a shipment is deducted, built as the sale module's check does

@@ -75,7 +75,7 @@ class ReturnsBook:
             if not isinstance(raw, dict):
                 errors.append(field_error(where, "must be an object"))
                 continue
-            line = by_no.get(raw.get("line_no"))
+            line = by_no.get(raw.get("line_no"))  # type: ignore[arg-type]
             if line is None:
                 errors.append(field_error(f"{where}.line_no", f"order {order.id} has no such line"))
                 continue

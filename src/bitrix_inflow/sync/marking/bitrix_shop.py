@@ -40,11 +40,11 @@ class BitrixMarkingShop:
             raise CodesRefused(NO_MODULE) from exc
         return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
 
-    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> None:
+    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
         if not self.module:
             raise CodesRefused(NO_MODULE)
         try:
-            self.gateway.set_marking_codes(shipment_id, basket_id, codes)
+            return self.gateway.set_marking_codes(shipment_id, basket_id, codes)
         except MethodNotFoundError as exc:
             raise CodesRefused(NO_MODULE) from exc
         except MarkingRefusedError as exc:

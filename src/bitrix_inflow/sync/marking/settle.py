@@ -24,6 +24,7 @@ from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.incidents import SERVICE
 from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.marking.shop import CodesRefused, MarkingShop, ProductFacts, ShopLine
+from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, own_write
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.marking")
@@ -37,6 +38,7 @@ class SettleReport:
     written: list[str] = field(default_factory=list)  # parts whose codes reached the shop
     problems: list[str] = field(default_factory=list)  # parts held for a person
     held: set[int] = field(default_factory=set)  # shipments that must not be deducted yet
+    saves: int = 0  # writes that saved the shop's order (each adds one to its version)
 
 
 def settle(
@@ -231,7 +233,10 @@ def _write(
         try:
             for shipment_id, basket_id in keys:
                 # The whole line's codes, from every part that carries it: the shop's line takes exactly these.
-                shop.write(shipment_id, basket_id, by_line.get((shipment_id, basket_id), []))
+                # The module saves the order: its event is the service's own, announced first (no poll round).
+                with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
+                    done[0] = shop.write(shipment_id, basket_id, by_line.get((shipment_id, basket_id), []))
+                report.saves += int(done[0])
         except CodesRefused as exc:
             _problem(
                 engine, connection_id, order_id, part, [_refusal(part, exc.why)], clock=clock, report=report

@@ -43,8 +43,9 @@ class MarkingShop(Protocol):
         """Barcodes and marking group of each product (those the shop has)."""
         ...
 
-    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> None:
-        """The line's units carry exactly ``codes``; ``CodesRefused`` when the shop will not."""
+    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
+        """The line's units carry exactly ``codes``; ``CodesRefused`` when the shop will not. True when the shop
+        changed (and saved the order: its event is the service's own)."""
         ...
 
     def release(self, basket_id: int) -> Decimal:

@@ -272,6 +272,7 @@ def apply_statuses(
 
     # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
     carrying = parts + [p for p in every if p.state == "waiting"]
+    marking_saves = 0
     if marking is not None:
         settled = settle_marking(
             engine,
@@ -283,6 +284,7 @@ def apply_statuses(
             clock=clock,
         )
         report.held = settled.held
+        marking_saves = settled.saves
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
     if decision.write is not None and standing is not None:
@@ -302,7 +304,9 @@ def apply_statuses(
         report.written = decision.write if report.outcome == "changed" else None
         status_version = written.version if report.written else None
     seen = edits.seen_after_own_writes(
-        binding.seen_version, shipment_writes=len(report.shipments), status_version=status_version
+        binding.seen_version,
+        shipment_writes=len(report.shipments) + marking_saves,
+        status_version=status_version,
     )
     with engine.begin() as conn:
         now = clock.now()
