@@ -152,8 +152,8 @@ def seen_after_own_writes(
 ) -> int | None:
     """The order version the service may record as its own after an apply: shipments (and marking codes, each a save
     of the order) written first, then the status. Bitrix adds one to an order's ``version`` on every save, so a
-    status write answering ``seen`` plus our writes means nobody else saved in between. None: record nothing (the next poll checks the order for an edit,
-    which costs one read and loses nothing)."""
+    status write answering ``seen`` plus our writes means nobody else saved in between. None: record nothing (the
+    next poll checks the order for an edit, which costs one read and loses nothing)."""
     if seen is None:
         return None
     if status_version is not None:
