@@ -19,11 +19,13 @@ from bitrix_inflow.store import incidents as incident_store
 from bitrix_inflow.store import marking as ledger
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
-from bitrix_inflow.store.tables import order_parts
+from bitrix_inflow.store.tables import jobs, order_parts
 from bitrix_inflow.sync.marking.given import held_by_shop
+from bitrix_inflow.sync.marking.returns import RETURNED_KIND, mark_returned, read_returns
 from bitrix_inflow.sync.marking.shop import CodesRefused
 from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.statuses import ApplyReport, apply_statuses, read_changes
+from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import SystemClock
 
 from .conftest import Sides, running_sides
@@ -296,3 +298,81 @@ def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the
     scanned = warehouse_codes(sides, order_id)[SNEAKER]
     assert scanned[:2] == held and len(scanned) == 3
     assert sorted(receipt_codes(sides, order_id)) == sorted(scanned)
+
+
+def test_a_return_puts_its_codes_in_state_returned_tells_the_manager_and_restocks(
+    engine: Engine, sides: Sides
+) -> None:
+    order_id = ship(sides, engine, [(SNEAKER, 3), (CAP, 1)])
+    follow(engine, sides, order_id)
+    assert deducted(sides, order_id) == {"Y"}
+    (picking,) = [p for p in sides.wms_orders() if any(ln["sku"] == SNEAKER for ln in p["lines"])]
+    sneaker_line = next(ln for ln in picking["lines"] if ln["sku"] == SNEAKER)
+    back = sneaker_line["marking_codes"][:2]
+    available_before = httpx.get(f"{sides.warehouse.base_url}/_sandbox/stock/MAIN/{SNEAKER}").json()[
+        "qty_available"
+    ]
+    body = {
+        "lines": [
+            {
+                "line_no": sneaker_line["line_no"],
+                "qty": 1,
+                "disposition": "restock",
+                "marking_codes": back[:1],
+            },
+            {
+                "line_no": sneaker_line["line_no"],
+                "qty": 1,
+                "disposition": "quarantine",
+                "marking_codes": back[1:],
+            },
+        ]
+    }
+    url = f"{sides.warehouse.base_url}/_sandbox/orders/{picking['id']}/return"
+    httpx.post(url, json=body, timeout=30).raise_for_status()
+
+    report = read_returns(engine, sides.client, clock=CLOCK)
+    assert report.units_returned == 2 and len(report.taken) == 1
+    again = read_returns(engine, sides.client, clock=CLOCK)  # the feed read again: the return is taken once
+    assert again.taken == [] and again.units_returned == 0
+    with engine.connect() as conn:
+        units = {u.code: u.state for u in ledger.listed(conn, "default", order_id=order_id)}
+        (told,) = [
+            i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.RETURN_RECEIVED
+        ]
+        queued = conn.execute(select(jobs.c.kind, jobs.c.payload).where(jobs.c.kind.like("%return%"))).all()
+        hinted = conn.execute(select(jobs.c.kind).where(jobs.c.kind == stock_jobs.SYNC_KIND)).all()
+    assert sorted(code for code, state in units.items() if state == "returned") == sorted(back)
+    assert list(units.values()).count("shipped") == 1
+    assert told.detail["returned_units"] == 2 and told.notice_state == "pending"
+    assert queued == [(RETURNED_KIND, {"order_id": order_id})]
+    assert hinted, "the restocked SKU's stock is read again at once"
+    available_after = httpx.get(f"{sides.warehouse.base_url}/_sandbox/stock/MAIN/{SNEAKER}").json()[
+        "qty_available"
+    ]
+    assert available_after == available_before + 1  # restocked: sellable; quarantined: not
+
+    sides.shop.control.add_status("R", "Returned")
+    outcome = mark_returned(
+        engine, sides.orders, sides.forward_options().mapping, order_id, status="R", clock=CLOCK
+    )
+    assert outcome == "changed"
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "R"
+
+    # A returned unit may be sold again: shipped on a new order, it is recorded, not refused as sold before.
+    with engine.begin() as conn:
+        recorded = ledger.record_shipped(
+            conn,
+            "default",
+            [
+                ledger.Unit(
+                    identity=back[0].split(GS)[0],
+                    code=back[0],
+                    gtin=back[0][2:16],
+                    bitrix_order_id=999,
+                    picking_ref="B-999-1-1",
+                )
+            ],
+            now=CLOCK.now(),
+        )
+    assert recorded.sold_elsewhere == () and len(recorded.added) == 1

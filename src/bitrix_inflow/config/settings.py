@@ -204,6 +204,11 @@ class OrdersSettings(Section):
     zone_preference: tuple[str, ...] = Field(
         (), description="storage zones to pick from first when a SKU is free in several"
     )
+    returned_status: str | None = Field(
+        None,
+        description="the Bitrix status an order gets when its goods come back to the warehouse (a return); "
+        "empty: the status stays and the manager is told",
+    )
 
     def rule_values(self) -> dict[str, object]:
         """The eligibility rules as ``domain.eligibility.parse_rules`` reads them."""

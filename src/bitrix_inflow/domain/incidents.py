@@ -29,6 +29,7 @@ class Kind(enum.StrEnum):
         "gone_from_wms"  # reconciliation: a picking order the service sent is not in the warehouse
     )
     MARKING = "marking_codes"  # the codes of marked goods are wrong or incomplete: the shipment is held
+    RETURN_RECEIVED = "return_received"  # goods came back to the warehouse: a refund, a return receipt
 
 
 class WayOut(enum.StrEnum):
@@ -53,6 +54,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     # Corrected codes come back from the warehouse by themselves (a re-scan is a new version of the picking order);
     # dismissing says a person put the codes in the shop and deducted the shipment by hand.
     Kind.MARKING: (WayOut.DISMISS,),
+    # A person refunds and issues the return receipt (its marking codes come back into circulation with it).
+    Kind.RETURN_RECEIVED: (WayOut.DISMISS,),
 }
 
 
@@ -83,6 +86,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.UNKNOWN_IN_WMS: "Склад хранит неизвестный сервису заказ на сборку {account}",
         Kind.GONE_FROM_WMS: "Заказ на сборку {account} пропал из списка склада",
         Kind.MARKING: "Коды маркировки заказа {account} неполны или неверны: отгрузка задержана",
+        Kind.RETURN_RECEIVED: "Товар по заказу {account} вернулся на склад",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -96,6 +100,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.UNKNOWN_IN_WMS: "The warehouse has a picking order for {account} the service does not know",
         Kind.GONE_FROM_WMS: "A picking order of order {account} is gone from the warehouse",
         Kind.MARKING: "The marking codes of order {account} are incomplete or wrong: the shipment is held",
+        Kind.RETURN_RECEIVED: "Goods of order {account} came back to the warehouse",
     },
 }
 
@@ -121,10 +126,13 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
     "ru": {
         Kind.MARKING: "Попросите склад пересканировать коды: исправленные коды сервис получит сам, и отгрузка "
         "продолжится.",
+        Kind.RETURN_RECEIVED: "Оформите возврат денег и чек возврата: по этому чеку коды маркировки вернутся в оборот.",
     },
     "en": {
         Kind.MARKING: "Ask the warehouse to scan the codes again: the service picks up corrected codes by itself "
         "and the shipment goes on.",
+        Kind.RETURN_RECEIVED: "Refund the customer and issue the return receipt: the marking codes go back into "
+        "circulation with it.",
     },
 }
 

@@ -28,6 +28,7 @@ from bitrix_inflow.adapters.inflow.models import (
     ChangesPage,
     NewPickingOrder,
     PickingOrder,
+    ReturnsPage,
     RowT,
     StockPage,
 )
@@ -295,6 +296,11 @@ class InflowClient:
             if not page.has_more:
                 return
             cursor = page.next_cursor
+
+    def returns_page(self, cursor: str | None = None, *, limit: int | None = None) -> ReturnsPage:
+        """One page of returns received after ``cursor``; persist ``page.next_cursor`` after handling it."""
+        size = self._limit(limit)
+        return mappers.returns_page(self._backoff.run(lambda: self._wire.returns(cursor, size)))
 
     def cancel(
         self, order_id: str, *, reason: str | None = None, if_match_version: int | None = None

@@ -17,6 +17,9 @@ from bitrix_inflow.adapters.inflow.models import (
     PickedFrom,
     PickingFailure,
     PickingOrder,
+    ReturnedLine,
+    ReturnReceived,
+    ReturnsPage,
     StockPage,
     Tracking,
 )
@@ -164,6 +167,44 @@ def changes_page(page: Mapping[str, Any]) -> ChangesPage:
         raise ContractViolationError(f"Inflow WMS sent a changes page without {exc}") from None
     return ChangesPage(
         orders=tuple(order(row) for row in page.get("items") or ()),
+        next_cursor=next_cursor,
+        has_more=has_more,
+    )
+
+
+def _return(row: Mapping[str, Any]) -> ReturnReceived:
+    lines = []
+    for line in row["lines"]:
+        disposition = str(line["disposition"])
+        if disposition not in ("restock", "quarantine"):
+            raise ValueError(f"disposition {disposition!r}")
+        lines.append(
+            ReturnedLine(
+                line_no=int(line["line_no"]),
+                sku=_text(line, "sku"),
+                qty=int(line["qty"]),
+                disposition=disposition,
+                marking_codes=_codes(line.get("marking_codes")),
+            )
+        )
+    return ReturnReceived(
+        id=_text(row, "id"),
+        order_id=_text(row, "order_id"),
+        external_ref=_text(row, "external_ref"),
+        warehouse=_text(row, "warehouse"),
+        received_at=timestamp(row["received_at"]),
+        lines=tuple(lines),
+    )
+
+
+def returns_page(page: Mapping[str, Any]) -> ReturnsPage:
+    try:
+        next_cursor = str(page["next_cursor"])
+        has_more = bool(page["has_more"])
+    except (KeyError, TypeError) as exc:
+        raise ContractViolationError(f"Inflow WMS sent a returns page without {exc}") from None
+    return ReturnsPage(
+        returns=tuple(_parsed("return", _return, row) for row in page.get("items") or ()),
         next_cursor=next_cursor,
         has_more=has_more,
     )

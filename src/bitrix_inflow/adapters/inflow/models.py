@@ -145,6 +145,34 @@ class ChangesPage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReturnedLine:
+    line_no: int
+    sku: str
+    qty: int
+    disposition: str  # restock (sellable again) | quarantine (on hand, never sellable)
+    marking_codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnReceived:
+    """Goods a customer sent back, as the warehouse received them against a shipped picking order."""
+
+    id: str
+    order_id: str
+    external_ref: str
+    warehouse: str
+    received_at: dt.datetime
+    lines: tuple[ReturnedLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnsPage:
+    returns: tuple[ReturnReceived, ...]
+    next_cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Shortage:
     sku: str
     requested: int

@@ -12,6 +12,7 @@ from bitrix_inflow.adapters.inflow.models import (
     ChangesPage,
     NewPickingOrder,
     PickingOrder,
+    ReturnsPage,
     StockPage,
 )
 from bitrix_inflow.domain.vocabulary import InflowStatus
@@ -79,6 +80,8 @@ class InflowPort(Protocol):
     def iter_changes(
         self, cursor: str | None = None, *, limit: int | None = None
     ) -> Iterator[ChangesPage]: ...
+
+    def returns_page(self, cursor: str | None = None, *, limit: int | None = None) -> ReturnsPage: ...
 
     def cancel(
         self, order_id: str, *, reason: str | None = None, if_match_version: int | None = None

@@ -43,6 +43,7 @@ class Endpoints(_Section):
     order_status: str = "/orders/{id}/status"
     order_changes: str = "/orders/changes"
     order_cancel: str = "/orders/{id}/cancel"
+    returns: str = "/returns"
 
     @model_validator(mode="after")
     def _well_formed(self) -> Endpoints:

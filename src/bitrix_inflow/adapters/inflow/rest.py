@@ -109,6 +109,15 @@ class RestWire:
         )
         return self._object(response)
 
+    def returns(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        response = self._http.send(
+            "GET",
+            self._url(self._paths.returns),
+            params=self._params({"cursor": cursor, "limit": limit}),
+            headers=JSON_HEADERS,
+        )
+        return self._object(response)
+
     def cancel(self, order_id: str, reason: str | None, if_match_version: int | None) -> dict[str, Any]:
         headers = dict(JSON_HEADERS)
         if if_match_version is not None:

@@ -199,6 +199,11 @@ class SoapWire:
         page["items"] = page.pop("order", None) or []
         return page
 
+    def returns(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        raise UnsupportedOperationError(
+            "the Inflow SOAP interface has no returns feed: read returns over REST ([inflow] transport = rest)"
+        )
+
     def cancel(self, order_id: str, reason: str | None, if_match_version: int | None) -> dict[str, Any]:
         return self._order(
             self._call("CancelOrder", order_id=order_id, reason=reason, if_match_version=if_match_version)
