@@ -159,12 +159,16 @@ def order(row: Any) -> PickingOrder:
     return _parsed("picking order", _order, row)
 
 
-def changes_page(page: Mapping[str, Any]) -> ChangesPage:
+def _feed_position(page: Mapping[str, Any], what: str) -> tuple[str, bool]:
+    """A feed page's ``next_cursor`` and ``has_more``, which the contract requires on every page."""
     try:
-        next_cursor = str(page["next_cursor"])
-        has_more = bool(page["has_more"])
+        return str(page["next_cursor"]), bool(page["has_more"])
     except (KeyError, TypeError) as exc:
-        raise ContractViolationError(f"Inflow WMS sent a changes page without {exc}") from None
+        raise ContractViolationError(f"Inflow WMS sent a {what} page without {exc}") from None
+
+
+def changes_page(page: Mapping[str, Any]) -> ChangesPage:
+    next_cursor, has_more = _feed_position(page, "changes")
     return ChangesPage(
         orders=tuple(order(row) for row in page.get("items") or ()),
         next_cursor=next_cursor,
@@ -198,11 +202,7 @@ def _return(row: Mapping[str, Any]) -> ReturnReceived:
 
 
 def returns_page(page: Mapping[str, Any]) -> ReturnsPage:
-    try:
-        next_cursor = str(page["next_cursor"])
-        has_more = bool(page["has_more"])
-    except (KeyError, TypeError) as exc:
-        raise ContractViolationError(f"Inflow WMS sent a returns page without {exc}") from None
+    next_cursor, has_more = _feed_position(page, "returns")
     return ReturnsPage(
         returns=tuple(_parsed("return", _return, row) for row in page.get("items") or ()),
         next_cursor=next_cursor,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy import Connection, Engine
 
-from bitrix_inflow.adapters.inflow import InflowPort, ReturnReceived
+from bitrix_inflow.adapters.inflow import InflowPort, ReturnReceived, ReturnsPage
 from bitrix_inflow.domain import marking, order_status
 from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.status_mapping import StatusMapping
@@ -24,6 +24,7 @@ from bitrix_inflow.domain.vocabulary import InflowStatus
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import marking as ledger
 from bitrix_inflow.store import orders as store
+from bitrix_inflow.sync import feed
 from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.orders.notice import order_lock_key, write_status
 from bitrix_inflow.sync.orders.shop import OrdersShop
@@ -48,21 +49,13 @@ def read_returns(
     engine: Engine, wms: InflowPort, *, clock: Clock, connection_id: str = "default"
 ) -> ReturnsReport:
     report = ReturnsReport()
-    with engine.connect() as conn:
-        saved = store.load_cursor(conn, connection_id, RETURNS_CURSOR)
-    cursor = str(saved["cursor"]) if saved and saved.get("cursor") is not None else None
-    while True:
-        page = wms.returns_page(cursor)
-        with engine.begin() as conn:
-            for received in page.returns:
-                _take(conn, connection_id, received, now=clock.now(), report=report)
-            store.save_cursor(
-                conn, connection_id, RETURNS_CURSOR, {"cursor": page.next_cursor}, now=clock.now()
-            )
-        report.pages += 1
-        if not page.has_more or page.next_cursor == cursor:
-            return report
-        cursor = page.next_cursor
+
+    def take_page(conn: Connection, page: ReturnsPage) -> None:
+        for received in page.returns:
+            _take(conn, connection_id, received, now=clock.now(), report=report)
+
+    report.pages = feed.walk(engine, connection_id, RETURNS_CURSOR, wms.returns_page, take_page, clock=clock)
+    return report
 
 
 def _identity(raw: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from bitrix_inflow.adapters.inflow import InflowPort, PickingOrder
+from bitrix_inflow.adapters.inflow import ChangesPage, InflowPort, PickingOrder
 from bitrix_inflow.domain import edits, order_status
 from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES
@@ -29,6 +29,7 @@ from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
+from bitrix_inflow.sync import feed
 from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.marking import capture as marking_capture
 from bitrix_inflow.sync.marking.settle import settle as settle_marking
@@ -66,19 +67,13 @@ def read_changes(
     engine: Engine, wms: InflowPort, *, clock: Clock, connection_id: str = "default"
 ) -> ReadReport:
     report = ReadReport()
-    with engine.connect() as conn:
-        saved = store.load_cursor(conn, connection_id, FEED_CURSOR)
-    cursor = str(saved["cursor"]) if saved and saved.get("cursor") is not None else None
-    while True:
-        page = wms.changes_page(cursor)
-        with engine.begin() as conn:
-            for picking in page.orders:
-                take(conn, connection_id, picking, clock=clock, report=report)
-            store.save_cursor(conn, connection_id, FEED_CURSOR, {"cursor": page.next_cursor}, now=clock.now())
-        report.pages += 1
-        if not page.has_more or page.next_cursor == cursor:
-            return report
-        cursor = page.next_cursor
+
+    def take_page(conn: Connection, page: ChangesPage) -> None:
+        for picking in page.orders:
+            take(conn, connection_id, picking, clock=clock, report=report)
+
+    report.pages = feed.walk(engine, connection_id, FEED_CURSOR, wms.changes_page, take_page, clock=clock)
+    return report
 
 
 def take(
