@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "products": ("bitrix_inflow.cli.products", "app"),
     "orders": ("bitrix_inflow.cli.orders", "app"),
     "incidents": ("bitrix_inflow.cli.incidents", "app"),
+    "marking": ("bitrix_inflow.cli.marking", "app"),
     "db": ("bitrix_inflow.cli.db", "app"),
     "config": ("bitrix_inflow.cli.config_cmd", "app"),
 }

@@ -266,7 +266,9 @@ def test_custom_statuses_are_read_not_assumed(site_shop: RunningSandbox, gateway
 def test_update_shipment_echoes_the_required_fields(
     site_shop: RunningSandbox, gateway: BitrixGateway
 ) -> None:
-    placed = place(site_shop, (8, 1), shipments=[{"deliveryId": 4, "lines": [0]}])
+    # A product without a marking group: a marked one is deducted only with its codes (test_companion_module.py).
+    plain = next(p["id"] for p in site_shop.control.entities("products") if p.get("property103") is None)
+    placed = place(site_shop, (plain, 1), shipments=[{"deliveryId": 4, "lines": [0]}])
     shipment = gateway.get_order(int(placed["id"])).shipments[0]
     updated = gateway.update_shipment(
         shipment.id, tracking_number="RU123456789", status_id="DF", deducted=True
