@@ -20,6 +20,7 @@ from bitrix_inflow.store import marking as ledger
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_parts
+from bitrix_inflow.sync.incidents.release import RELEASE_KIND, release_reservations
 from bitrix_inflow.sync.marking.given import held_by_shop
 from bitrix_inflow.sync.marking.returns import RETURNED_KIND, mark_returned, read_returns
 from bitrix_inflow.sync.marking.shop import CodesRefused
@@ -40,6 +41,11 @@ GS = "\x1d"
 def sides(engine: Engine) -> Iterator[Sides]:
     with running_sides(engine, "site") as both:
         yield both
+
+
+def stock_store_links(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {sku: link.product_id for sku, link in stock_store.load_links(conn, "default").items()}
 
 
 def place(sides: Sides, engine: Engine, lines: list[tuple[str, int]]) -> int:
@@ -376,3 +382,42 @@ def test_a_return_puts_its_codes_in_state_returned_tells_the_manager_and_restock
             now=CLOCK.now(),
         )
     assert recorded.sold_elsewhere == () and len(recorded.added) == 1
+
+
+def test_a_picking_error_releases_the_failed_lines_reservation_in_the_shop_once(
+    engine: Engine, sides: Sides
+) -> None:
+    httpx.put(
+        sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": [CAP]}
+    ).raise_for_status()
+    order_id = place(sides, engine, [(CAP, 2), (SNEAKER, 1)])
+    cap_product = int(stock_store_links(engine)[CAP])
+    held = float(sides.shop.control.entity("products", cap_product)["quantityReserved"])
+    assert held >= 2
+    forwarded = forward_order(
+        engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK
+    )
+    assert forwarded.outcome == "forwarded"
+    for picking in sides.wms_orders():
+        url = f"{sides.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+        httpx.post(url, json={"to": "PICKED"})  # the CAP's picking order stops at PICKING_ERROR (a 400 here)
+    assert sorted(p["status"] for p in sides.wms_orders()) == ["PICKED", "PICKING_ERROR"]
+    read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        (payload,) = conn.execute(select(jobs.c.payload).where(jobs.c.kind == RELEASE_KIND)).scalars()
+    order = sides.shop.control.entity("orders", order_id)
+    cap_line = next(b for b in order["basketItems"] if b["productXmlId"] == CAP)
+    assert payload["basket_ids"] == [int(cap_line["id"])]
+    released = release_reservations(
+        engine, sides.marking, "default", order_id, payload["basket_ids"], clock=CLOCK
+    )
+    assert released == {int(cap_line["id"]): 2}
+    assert float(sides.shop.control.entity("products", cap_product)["quantityReserved"]) == held - 2
+    again = release_reservations(
+        engine, sides.marking, "default", order_id, payload["basket_ids"], clock=CLOCK
+    )
+    assert again == {int(cap_line["id"]): 0}
+    still = sides.shop.control.entity("orders", order_id)
+    assert any(b["productXmlId"] == CAP for b in still["basketItems"]), (
+        "the line stays for a person's way out"
+    )

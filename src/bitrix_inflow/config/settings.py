@@ -275,9 +275,6 @@ class MarkingSettings(Section):
     def group_names(self) -> dict[str, str]:
         return {**DEFAULT_GROUP_NAMES, **self.groups}
 
-    def module_for(self, profile: str) -> bool:
-        return self.companion_module if self.companion_module is not None else profile == "site"
-
 
 class LogSettings(Section):
     # "auto" lets each command choose: `serve` logs at info, as JSON unless a terminal watches it; other commands

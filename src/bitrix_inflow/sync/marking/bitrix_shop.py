@@ -14,6 +14,12 @@ NO_MODULE = (
 )
 
 
+def marking_shop(gateway: BitrixGateway, *, module: bool | None, profile: str) -> BitrixMarkingShop:
+    """The shop's marking port as ``[marking] companion_module`` says (unset: Site Management has the module,
+    Bitrix24 in the cloud cannot)."""
+    return BitrixMarkingShop(gateway, module=module if module is not None else profile == "site")
+
+
 class BitrixMarkingShop:
     """``module=False`` (``[marking] companion_module``): the shop is known to have no module, so nothing is asked
     of it (a cloud shop's every request counts against its rate limit)."""

@@ -29,6 +29,7 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
+from bitrix_inflow.sync.marking.bitrix_shop import marking_shop as shop_with_module
 from bitrix_inflow.sync.marking.given import held_by_shop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
@@ -76,7 +77,7 @@ def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixOrdersS
 
 def marking_shop(settings: Settings, shop: BitrixOrdersShop) -> BitrixMarkingShop:
     profile = settings.bitrix.profile if settings.bitrix is not None else "site"
-    return BitrixMarkingShop(shop.gateway, module=settings.marking.module_for(profile))
+    return shop_with_module(shop.gateway, module=settings.marking.companion_module, profile=profile)
 
 
 def with_shop_codes(options: ForwardOptions, settings: Settings, shop: BitrixOrdersShop) -> ForwardOptions:

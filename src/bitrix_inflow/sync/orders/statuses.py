@@ -31,6 +31,7 @@ from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync import feed
 from bitrix_inflow.sync.incidents.inbox import raise_incident
+from bitrix_inflow.sync.incidents.release import queue_release
 from bitrix_inflow.sync.marking import capture as marking_capture
 from bitrix_inflow.sync.marking.settle import settle as settle_marking
 from bitrix_inflow.sync.marking.shop import MarkingShop
@@ -160,6 +161,8 @@ def _picking_failed(
     )
     skus = [failure.sku] if failure else sorted({ln.sku for ln in part.lines})
     stock_jobs.hint(conn, part.warehouse, skus, now=now, connection_id=connection_id)
+    failed_lines = [ln.basket_id for ln in part.lines if ln.sku in skus]
+    queue_release(conn, connection_id, part.bitrix_order_id, failed_lines, ref=part.external_ref, now=now)
 
 
 def hint(conn: Connection, connection_id: str, *, event_id: str, wms_order_id: str, now: dt.datetime) -> bool:
