@@ -181,3 +181,24 @@ def test_check_reads_the_stock_mode_and_asks_for_a_store_per_warehouse(
         )
     finally:
         shop.control.settings(inventory_management=True)
+
+
+def test_check_says_whether_marking_codes_can_reach_the_shop(shop: RunningSandbox, tmp_path: Path) -> None:
+    base = {
+        "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": shop.webhook_url,
+        "BITRIX_INFLOW__BITRIX__VERIFY": str(shop.ca_file),
+        "BITRIX_INFLOW__STOCK__STORES": '{"MAIN": 1}',
+        "BITRIX_INFLOW__BITRIX__MANAGER_USER_ID": "2",
+    }
+    good = [ln for ln in run_check(tmp_path, base).stdout.splitlines() if "marking codes" in ln]
+    assert good and "✓" in good[0] and "companion module answers" in good[0]
+    with running_bitrix_sandbox(SandboxConfig(profile="site", companion_module=False), products=1) as bare:
+        env = {
+            **base,
+            "BITRIX_INFLOW__BITRIX__WEBHOOK_URL": bare.webhook_url,
+            "BITRIX_INFLOW__BITRIX__VERIFY": str(bare.ca_file),
+        }
+        result = run_check(tmp_path, env)
+    missing = [ln for ln in result.stdout.splitlines() if "marking codes" in ln]
+    assert result.returncode == 1
+    assert missing and "✗" in missing[0] and "install bitrix-module" in result.stdout.replace("\n", " ")

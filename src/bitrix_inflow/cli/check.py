@@ -9,10 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings
+from bitrix_inflow.adapters.bitrix import (
+    BitrixGateway,
+    BitrixSettings,
+    InsufficientScopeError,
+    MethodNotFoundError,
+)
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, settings
 from bitrix_inflow.config import Settings
+from bitrix_inflow.config.settings import MarkingSettings
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
@@ -34,6 +40,7 @@ def bitrix_findings(
     bitrix: BitrixSettings | None,
     mapping: StatusMapping | None = None,
     stock: StockTarget | None = None,
+    marking: MarkingSettings | None = None,
 ) -> Iterator[Finding]:
     if bitrix is None:
         yield Finding(
@@ -63,8 +70,47 @@ def bitrix_findings(
         yield from _guard("bitrix", "order statuses", lambda: _bitrix_statuses(gateway, mapping))
         if stock is not None:
             yield from _guard("bitrix", "stock mode", lambda: _bitrix_stock(gateway, stock))
+        if marking is not None and marking.enabled:
+            yield from _guard("bitrix", "marking codes", lambda: _bitrix_marking(gateway, bitrix, marking))
     finally:
         gateway.close()
+
+
+def _bitrix_marking(
+    gateway: BitrixGateway, bitrix: BitrixSettings, marking: MarkingSettings
+) -> Iterator[Finding]:
+    """Whether marking codes can reach the shop's receipts: the companion module answers (or is said absent)."""
+    module = marking.companion_module if marking.companion_module is not None else bitrix.profile == "site"
+    if not module:
+        # Declared, not broken: a cloud shop cannot have the module. Said so the operator knows what follows.
+        yield Finding(
+            "bitrix",
+            "marking codes",
+            True,
+            "no companion module ([marking] companion_module = false): codes cannot reach this shop's receipts, "
+            "so shipments of marked goods are held with an incident; install bitrix-module/ on an on-premise shop",
+        )
+        return
+    try:
+        gateway.product_marking([1])
+    except MethodNotFoundError:
+        yield Finding(
+            "bitrix",
+            "marking codes",
+            False,
+            "the companion module does not answer: install bitrix-module/ in local/modules/ (its README), or set "
+            "[marking] companion_module = false",
+        )
+        return
+    except InsufficientScopeError:
+        yield Finding(
+            "bitrix",
+            "marking codes",
+            False,
+            "the webhook lacks the scope bitrixinflow: add it to the incoming webhook's rights",
+        )
+        return
+    yield Finding("bitrix", "marking codes", True, "the companion module answers: codes reach shipment lines")
 
 
 def _bitrix_access(gateway: BitrixGateway) -> Iterator[Finding]:
@@ -217,7 +263,11 @@ def findings(loaded: Settings) -> list[Finding]:
     state, mapping = state_findings(loaded)
     warehouse = loaded.inflow.warehouse if loaded.inflow is not None else "MAIN"
     target = StockTarget(loaded.stock.warehouses or (warehouse,), dict(loaded.stock.stores))
-    return [*state, *inflow_findings(loaded.inflow), *bitrix_findings(loaded.bitrix, mapping, target)]
+    return [
+        *state,
+        *inflow_findings(loaded.inflow),
+        *bitrix_findings(loaded.bitrix, mapping, target, loaded.marking),
+    ]
 
 
 def findings_table(results: list[Finding], title: str) -> Table:
