@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.ops import marking as ops
+from bitrix_inflow.store import incidents
 from bitrix_inflow.store import marking as ledger
 
 GS = "\x1d"
@@ -90,3 +91,32 @@ def test_csv_and_json_carry_every_unit_with_its_full_code(filled: Engine) -> Non
     assert "\\u001d" in as_json.getvalue()  # JSON carries GS as its escape
     with pytest.raises(ValidationError):
         ops.write(units, "xml", io.StringIO())
+
+
+def test_a_receipt_the_fiscal_operator_rejected_marks_its_units_and_tells_the_manager_once(
+    filled: Engine,
+) -> None:
+    rejected = ops.reject_receipt(
+        filled, "default", [code("5AAAAAAAAAAA1")], reason="code blocked in GIS MT", actor="cli:anna", now=NOW
+    )
+    assert [u.identity for u in rejected.units] == [f"01{GTIN}215AAAAAAAAAAA1"] and len(
+        rejected.incidents
+    ) == 1
+    with filled.connect() as conn:
+        states = {u.identity[-3:]: u.state for u in ledger.listed(conn, "default")}
+        (incident,) = [i for i in incidents.of_order(conn, "default", 7) if i.kind == "receipt_rejected"]
+    assert states == {"AA1": "receipt_rejected", "AA2": "returned", "AA3": "shipped"}
+    assert incident.detail["why"] == "code blocked in GIS MT" and incident.notice_state == "pending"
+    # Bad input changes nothing: a returned unit, an unknown code, no reason.
+    for bad_codes, reason, field in (
+        ([code("5AAAAAAAAAAA2")], "blocked", "code"),
+        ([code("5ZZZZZZZZZZZ9")], "blocked", "code"),
+        ([code("5AAAAAAAAAAA3"), "garbage"], "blocked", "code"),
+        ([code("5AAAAAAAAAAA3")], " ", "reason"),
+        ([], "blocked", "code"),
+    ):
+        with pytest.raises(ValidationError) as raised:
+            ops.reject_receipt(filled, "default", bad_codes, reason=reason, actor="cli:anna", now=NOW)
+        assert raised.value.field == field and raised.value.fix
+    with filled.connect() as conn:
+        assert {u.identity[-3:]: u.state for u in ledger.listed(conn, "default")} == states

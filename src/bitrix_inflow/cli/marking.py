@@ -10,10 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, operator, settings
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import marking as ops
+from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(
     add_completion=False,
@@ -69,6 +70,27 @@ def find(
             escape(unit.identity),
         )
     console.print(table)
+
+
+@app.command("reject-receipt")
+def reject_receipt(
+    *,
+    code: Annotated[list[str], typer.Option("--code", help="a rejected unit's code as scanned (repeatable)")],
+    reason: Annotated[str, typer.Option("--reason", help="what the fiscal data operator answered")],
+    connection: ConnectionOption = DEFAULT_CONNECTION,
+) -> None:
+    """Record that the fiscal data operator refused a receipt's codes: the units become receipt_rejected and the
+    manager is told (an incident per order)."""
+    try:
+        done = ops.reject_receipt(
+            database(settings()), connection, code, reason=reason, actor=operator(), now=SystemClock().now()
+        )
+    except ValidationError as exc:
+        fail(str(exc), EXIT_PROBLEM)
+    console.print(
+        f"[green]✓[/] {len(done.units)} unit(s) now receipt_rejected; incident(s) opened: "
+        + (", ".join(str(i) for i in done.incidents) or "none new")
+    )
 
 
 @app.command("export")

@@ -30,6 +30,7 @@ class Kind(enum.StrEnum):
     )
     MARKING = "marking_codes"  # the codes of marked goods are wrong or incomplete: the shipment is held
     RETURN_RECEIVED = "return_received"  # goods came back to the warehouse: a refund, a return receipt
+    RECEIPT_REJECTED = "receipt_rejected"  # the fiscal operator refused a receipt's marking codes
 
 
 class WayOut(enum.StrEnum):
@@ -56,6 +57,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.MARKING: (WayOut.DISMISS,),
     # A person refunds and issues the return receipt (its marking codes come back into circulation with it).
     Kind.RETURN_RECEIVED: (WayOut.DISMISS,),
+    # The unit cannot be sold as it is: a person replaces it or refunds, outside the service.
+    Kind.RECEIPT_REJECTED: (WayOut.DISMISS,),
 }
 
 
@@ -87,6 +90,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.GONE_FROM_WMS: "Заказ на сборку {account} пропал из списка склада",
         Kind.MARKING: "Коды маркировки заказа {account} неполны или неверны: отгрузка задержана",
         Kind.RETURN_RECEIVED: "Товар по заказу {account} вернулся на склад",
+        Kind.RECEIPT_REJECTED: "Оператор фискальных данных отклонил чек по заказу {account}",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -101,6 +105,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.GONE_FROM_WMS: "A picking order of order {account} is gone from the warehouse",
         Kind.MARKING: "The marking codes of order {account} are incomplete or wrong: the shipment is held",
         Kind.RETURN_RECEIVED: "Goods of order {account} came back to the warehouse",
+        Kind.RECEIPT_REJECTED: "The fiscal data operator rejected the receipt of order {account}",
     },
 }
 
@@ -126,13 +131,18 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
     "ru": {
         Kind.MARKING: "Попросите склад пересканировать коды: исправленные коды сервис получит сам, и отгрузка "
         "продолжится.",
-        Kind.RETURN_RECEIVED: "Оформите возврат денег и чек возврата: по этому чеку коды маркировки вернутся в оборот.",
+        Kind.RETURN_RECEIVED: "Оформите возврат денег и чек возврата: по этому чеку коды маркировки вернутся "
+        "в оборот.",
+        Kind.RECEIPT_REJECTED: "Эти единицы нельзя продать по этим кодам: замените товар или верните деньги "
+        "покупателю.",
     },
     "en": {
         Kind.MARKING: "Ask the warehouse to scan the codes again: the service picks up corrected codes by itself "
         "and the shipment goes on.",
         Kind.RETURN_RECEIVED: "Refund the customer and issue the return receipt: the marking codes go back into "
         "circulation with it.",
+        Kind.RECEIPT_REJECTED: "These units cannot be sold with these codes: replace the goods or refund the "
+        "customer.",
     },
 }
 
@@ -148,6 +158,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "unknown_group": "неизвестная товарная группа",
         "no_gtin": "товар без GTIN",
         "refused": "магазин не принял коды",
+        "rejected": "код отклонён оператором фискальных данных",
     },
     "en": {
         "missing": "codes missing",
@@ -159,6 +170,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "unknown_group": "an unknown product group",
         "no_gtin": "the product has no GTIN",
         "refused": "the shop refused the codes",
+        "rejected": "the code was rejected by the fiscal data operator",
     },
 }
 

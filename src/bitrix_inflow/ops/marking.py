@@ -19,8 +19,10 @@ from typing import TextIO
 from sqlalchemy import Engine
 
 from bitrix_inflow.domain import marking
+from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import marking as ledger
+from bitrix_inflow.sync.incidents.inbox import raise_incident
 
 FORMATS = ("csv", "json")
 COLUMNS = (
@@ -169,3 +171,73 @@ def write(found: Sequence[ledger.Unit], fmt: str, out: TextIO) -> None:
     table = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     table.writeheader()
     table.writerows(rows)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    units: tuple[ledger.Unit, ...]  # moved to receipt_rejected now
+    incidents: tuple[int, ...]  # opened now, one per order (the manager told by each)
+
+
+def reject_receipt(
+    engine: Engine,
+    connection_id: str,
+    codes: Sequence[str],
+    *,
+    reason: str,
+    actor: str,
+    now: dt.datetime,
+) -> Rejected:
+    """The fiscal data operator refused a receipt's codes (permissive mode: a code blocked, expired, not ours): the
+    units go to ``receipt_rejected`` and each order gets an incident for the manager. Checked whole first: every
+    code must be a shipped unit of the ledger, or nothing changes."""
+    if not codes:
+        raise ValidationError("code", "no code given", "give each rejected code with --code")
+    if not reason.strip():
+        raise ValidationError("reason", "is empty", "say what the fiscal operator answered")
+    identities: list[str] = []
+    for raw in codes:
+        identity = _identity(raw)
+        if identity is None:
+            raise ValidationError(
+                "code", f"{raw[:40]!r} is not an Honest Sign code", "paste the code as scanned"
+            )
+        identities.append(identity)
+    with engine.begin() as conn:
+        held = ledger.sold(conn, connection_id, identities)
+        unknown = [i for i in identities if i not in held or held[i].state != "shipped"]
+        if unknown:
+            raise ValidationError(
+                "code",
+                f"not a shipped unit of the ledger: {', '.join(unknown)}",
+                "give codes of units the service shipped (marking find --code)",
+            )
+        ledger.move(conn, connection_id, identities, state="receipt_rejected", now=now)
+        opened: list[int] = []
+        by_order: dict[int, list[ledger.Unit]] = {}
+        for identity in identities:
+            by_order.setdefault(held[identity].bitrix_order_id, []).append(held[identity])
+        for order_id, units in sorted(by_order.items()):
+            detail = {
+                "why": reason.strip(),
+                "sku": "",
+                "codes": [u.identity for u in units],
+                "by": actor,
+                "problems": [
+                    {"sku": u.gtin, "kind": "rejected", "code": u.identity, "detail": reason.strip()}
+                    for u in units
+                ],
+            }
+            subject = ",".join(sorted(u.identity for u in units))[:100]
+            incident_id = raise_incident(
+                conn,
+                connection_id,
+                order_id,
+                kind=Kind.RECEIPT_REJECTED,
+                subject=subject,
+                detail=detail,
+                now=now,
+            )
+            if incident_id is not None:
+                opened.append(incident_id)
+    return Rejected(tuple(held[i] for i in identities), tuple(opened))
