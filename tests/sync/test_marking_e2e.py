@@ -191,6 +191,15 @@ def test_a_code_sold_on_an_earlier_order_holds_the_shipment(engine: Engine, side
     with engine.connect() as conn:
         assert ledger.listed(conn, "default", order_id=second) == []
         assert len(ledger.listed(conn, "default", order_id=first)) == 2
+    # The unit comes back on the first order (a return): a cause on the shop's side, checked again on the next run,
+    # which now ships the second order and settles its incident.
+    with engine.begin() as conn:
+        reused = next(u for u in ledger.listed(conn, "default", order_id=first) if u.code == sold["code"])
+        ledger.move(conn, "default", [reused.identity], state="returned", now=CLOCK.now(), order_id=first)
+    follow(engine, sides, second)
+    assert deducted(sides, second) == {"Y"}
+    (settled,) = marking_incidents(engine, second)
+    assert settled.state == "resolved"
 
 
 def test_a_run_killed_after_the_ledger_and_before_the_shop_writes_each_code_once(
@@ -271,8 +280,10 @@ def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the
 ) -> None:
     """A manager scanned two of three sneakers' codes in the shop before the order went: the warehouse uses them for
     the first units and scans the third; a code the shop holds that is not a valid code stays in the shop."""
-    order_id = place(sides, engine, [(SNEAKER, 3), (CAP, 1)])
+    order_id = place(sides, engine, [(SNEAKER, 4), (CAP, 1)])
     order = sides.shop.control.entity("orders", order_id)
+    # Another size's code (GTIN of SB-SNEAKER-RUN-42): a valid code, but not of this product.
+    foreign = f"0104620070000050215ShopScan0003{GS}91EE06{GS}92" + "B" * 88
     shipment = next(s for s in order["shipments"] if s["system"] != "Y")
     sneaker = next(b for b in order["basketItems"] if b["productXmlId"] == SNEAKER)
     gtin = "04620070000043"
@@ -282,7 +293,7 @@ def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the
         {
             "shipmentId": shipment["id"],
             "basketId": int(sneaker["id"]),
-            "codes": [*held, f"01{gtin}21TOOSHORT"],
+            "codes": [*held, f"01{gtin}21TOOSHORT", foreign],
         },
     )
     options = replace(
@@ -302,7 +313,7 @@ def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the
             httpx.post(advance, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
     follow(engine, sides, order_id)
     scanned = warehouse_codes(sides, order_id)[SNEAKER]
-    assert scanned[:2] == held and len(scanned) == 3
+    assert scanned[:2] == held and len(scanned) == 4 and foreign not in scanned
     assert sorted(receipt_codes(sides, order_id)) == sorted(scanned)
 
 

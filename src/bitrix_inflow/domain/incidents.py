@@ -158,6 +158,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "unknown_group": "неизвестная товарная группа",
         "no_gtin": "товар без GTIN",
         "refused": "магазин не принял коды",
+        "no_module": "в магазине нет модуля-компаньона",
         "rejected": "код отклонён оператором фискальных данных",
     },
     "en": {
@@ -170,6 +171,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "unknown_group": "an unknown product group",
         "no_gtin": "the product has no GTIN",
         "refused": "the shop refused the codes",
+        "no_module": "the shop has no companion module",
         "rejected": "the code was rejected by the fiscal data operator",
     },
 }

@@ -170,6 +170,32 @@ def note(conn: Connection, incident_id: int, changes: Mapping[str, Any], *, now:
     )
 
 
+def refresh_detail(
+    conn: Connection,
+    connection_id: str,
+    order_id: int,
+    *,
+    kind: str,
+    subject: str,
+    detail: Mapping[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """An open incident's detail replaced by what is wrong now (the same incident, told once)."""
+    c = incidents.c
+    done = conn.execute(
+        update(incidents)
+        .where(
+            c.connection_id == connection_id,
+            c.bitrix_order_id == order_id,
+            c.kind == kind,
+            c.subject == subject,
+            c.state == "open",
+        )
+        .values(detail=dict(detail), updated_at=now)
+    )
+    return bool(done.rowcount)
+
+
 def stuck_resolving(
     conn: Connection, connection_id: str, *, older_than: dt.datetime, limit: int = 500
 ) -> list[int]:

@@ -105,9 +105,16 @@ def sold(conn: Connection, connection_id: str, identities: Collection[str]) -> d
 
 
 def move(
-    conn: Connection, connection_id: str, identities: Collection[str], *, state: str, now: dt.datetime
+    conn: Connection,
+    connection_id: str,
+    identities: Collection[str],
+    *,
+    state: str,
+    now: dt.datetime,
+    order_id: int | None = None,
 ) -> int:
-    """Units not returned move to ``state`` (a receipt rejected, or returned); how many moved."""
+    """Units not returned move to ``state`` (a receipt rejected, or returned); how many moved. ``order_id``: only
+    units sold on that order (a return names the order its goods left with)."""
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}")
     c = marking_ledger.c
@@ -115,10 +122,30 @@ def move(
     for identity in sorted(set(identities)):
         moved += conn.execute(
             update(marking_ledger)
-            .where(c.connection_id == connection_id, c.identity == identity, c.state != "returned")
+            .where(
+                c.connection_id == connection_id,
+                c.identity == identity,
+                c.state != "returned",
+                *(() if order_id is None else (c.bitrix_order_id == order_id,)),
+            )
             .values(state=state, updated_at=now)
         ).rowcount
     return moved
+
+
+def forget_unsold(conn: Connection, connection_id: str, picking_ref: str, *, keep: Collection[str]) -> int:
+    """A picking order's shipped units that its corrected report no longer holds: never sold, so forgotten (they
+    would otherwise stay on the shop's line and block the unit for every other order)."""
+    c = marking_ledger.c
+    rows = conn.execute(
+        select(c.id, c.identity).where(
+            c.connection_id == connection_id, c.picking_ref == picking_ref, c.state == "shipped"
+        )
+    ).all()
+    gone = [row.id for row in rows if row.identity not in keep]
+    for row_id in gone:
+        conn.execute(marking_ledger.delete().where(c.id == row_id))
+    return len(gone)
 
 
 def codes_of_lines(conn: Connection, connection_id: str, order_id: int) -> dict[tuple[int, int], list[str]]:

@@ -38,10 +38,11 @@ _MODULE_REFUSALS = {
     "BITRIXINFLOW_NOT_MARKED": "the product has no marking group in the shop: set it in the catalog",
     "BITRIXINFLOW_TOO_MANY_CODES": "more codes than units in the shipment line",
     "BITRIXINFLOW_DUPLICATE_CODE": "a code appears twice",
+    "BITRIXINFLOW_BASKET_NOT_IN_SHIPMENT": "the line is not in that shipment (moved or removed in the shop)",
+    "BITRIXINFLOW_SAVE_FAILED": "the shop would not save the order",
 }
 _MODULE_MISSING = {
     "BITRIXINFLOW_SHIPMENT_NOT_FOUND": "shipment",
-    "BITRIXINFLOW_BASKET_NOT_IN_SHIPMENT": "shipment item",
     "BITRIXINFLOW_BASKET_NOT_FOUND": "basket item",
     "BITRIXINFLOW_ORDER_NOT_FOUND": "order",
 }

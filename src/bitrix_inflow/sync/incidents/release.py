@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.sync.marking.shop import CodesRefused, MarkingShop
-from bitrix_inflow.sync.orders.notice import order_lock_key
+from bitrix_inflow.sync.orders.notice import STATUS_WRITE_ECHOES, order_lock_key, own_write
 from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.incidents")
@@ -61,7 +61,10 @@ def release_reservations(
     released: dict[int, Decimal] = {}
     try:
         for basket_id in basket_ids:
-            released[basket_id] = shop.release(basket_id)
+            # The module saves the order when it releases anything: its event is the service's own (no round).
+            with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
+                released[basket_id] = shop.release(basket_id)
+                done[0] = released[basket_id] > 0
     except CodesRefused as exc:
         detail: dict[str, object] = {"basket_ids": list(basket_ids), "why": exc.why}
         kind = "reservation_kept"

@@ -52,5 +52,7 @@ def returned(ctx: JobContext, settings: Settings) -> None:
 def returns_feed(settings: Settings) -> Schedule | None:
     if settings.orders.go_live is None or not settings.marking.enabled:
         return None
+    if settings.inflow is not None and settings.inflow.transport == "soap":
+        return None  # the SOAP interface has no returns feed (returns are read over REST only)
     every = dt.timedelta(seconds=settings.schedules.statuses_seconds)
     return Schedule(name="marking.returns", every=every, kind=RETURNS_KIND, lock_key="marking:returns")

@@ -77,7 +77,11 @@ def _take(
     order_id = part.bitrix_order_id
     codes = [code for line in received.lines for code in line.marking_codes]
     identities = {identity for identity in map(_identity, codes) if identity is not None}
-    moved = ledger.move(conn, connection_id, identities, state="returned", now=now) if identities else 0
+    moved = (
+        ledger.move(conn, connection_id, identities, state="returned", now=now, order_id=order_id)
+        if identities
+        else 0
+    )
     report.units_returned += moved
     lines = [
         {"sku": line.sku, "qty": line.qty, "disposition": line.disposition, "codes": len(line.marking_codes)}

@@ -53,6 +53,8 @@ def settle(
 ) -> SettleReport:
     report = SettleReport()
     captured = [p for p in parts if p.marking_state == "captured"]
+    held = [p for p in parts if p.marking_state == "problem"]
+    captured += _worth_rechecking(engine, connection_id, order_id, held)
     if captured:
         _check(
             engine,
@@ -94,9 +96,8 @@ def _check(
         products = shop.products(sorted({ln.product_id for ln in shop_lines.values()}))
     except CodesRefused as exc:
         for part in parts:
-            _problem(
-                engine, connection_id, order_id, part, [_refusal(part, exc.why)], clock=clock, report=report
-            )
+            cause = _refusal(part, exc.why, kind=exc.kind)
+            _problem(engine, connection_id, order_id, part, [cause], clock=clock, report=report)
         return
     for part in parts:
         problems, units = _examine(order_id, part, shop_lines, products, group_names)
@@ -119,6 +120,32 @@ def _check(
         report.checked.append(part.external_ref)
 
 
+# Causes on the shop's side a person may fix there (the catalog, the module, a unit that came back meanwhile): a part
+# held for one of these is checked again on every run. One on the warehouse's side comes back with corrected codes
+# (a new capture); a shop's refusal to take the codes is never asked again.
+RECHECKABLE = frozenset({"unknown_group", "no_gtin", "sold", "no_module"})
+
+
+def _worth_rechecking(
+    engine: Engine, connection_id: str, order_id: int, held: Sequence[store.Part]
+) -> list[store.Part]:
+    if not held:
+        return []
+    with engine.connect() as conn:
+        found = {
+            i.subject: i
+            for i in incidents.of_order(conn, connection_id, order_id)
+            if i.kind == Kind.MARKING and i.state == "open"
+        }
+    chosen = []
+    for part in held:
+        incident = found.get(part.external_ref)
+        kinds = {str(p.get("kind")) for p in (incident.detail.get("problems") or [])} if incident else set()
+        if kinds and kinds <= RECHECKABLE:
+            chosen.append(part)
+    return chosen
+
+
 def _record(
     engine: Engine,
     connection_id: str,
@@ -136,8 +163,9 @@ def _record(
         if recorded.sold_elsewhere:
             transaction.rollback()
             return recorded.sold_elsewhere
+        # Units of an earlier report of this picking order that the warehouse corrected away are not sold.
+        ledger.forget_unsold(conn, connection_id, part.external_ref, keep={u.identity for u in units})
         store.set_marking_state(conn, part.id, "checked", now=now)
-        _settle_incident(conn, connection_id, order_id, part, now=now)
     return ()
 
 
@@ -239,18 +267,25 @@ def _write(
                 report.saves += int(done[0])
         except CodesRefused as exc:
             _problem(
-                engine, connection_id, order_id, part, [_refusal(part, exc.why)], clock=clock, report=report
+                engine,
+                connection_id,
+                order_id,
+                part,
+                [_refusal(part, exc.why, kind=exc.kind)],
+                clock=clock,
+                report=report,
             )
             continue
         with engine.begin() as conn:
             store.set_marking_state(conn, part.id, "written", now=clock.now())
+            _settle_incident(conn, connection_id, order_id, part, now=clock.now())
         report.written.append(part.external_ref)
         log.info("marking.written", order_id=order_id, ref=part.external_ref, lines=len(keys))
 
 
-def _refusal(part: store.Part, why: str) -> dict[str, Any]:
+def _refusal(part: store.Part, why: str, *, kind: str = "refused") -> dict[str, Any]:
     skus = sorted({line.sku for line in part.lines})
-    return {"sku": ", ".join(skus), "kind": "refused", "code": None, "detail": why}
+    return {"sku": ", ".join(skus), "kind": kind, "code": None, "detail": why}
 
 
 def _sku_of(part: store.Part, basket_id: int | None) -> str:
@@ -276,7 +311,7 @@ def _problem(
     with engine.begin() as conn:
         now = clock.now()
         store.set_marking_state(conn, part.id, "problem", now=now)
-        raise_incident(
+        opened = raise_incident(
             conn,
             connection_id,
             order_id,
@@ -285,13 +320,24 @@ def _problem(
             detail=detail,
             now=now,
         )
+        if opened is None:
+            # Open already (a re-check, or a new cause after corrected codes): it says what is wrong now.
+            incidents.refresh_detail(
+                conn,
+                connection_id,
+                order_id,
+                kind=Kind.MARKING,
+                subject=part.external_ref,
+                detail=detail,
+                now=now,
+            )
     report.problems.append(part.external_ref)
     log.warning("marking.problem", order_id=order_id, ref=part.external_ref, problems=len(problems))
 
 
 def _settle_incident(conn: Any, connection_id: str, order_id: int, part: store.Part, *, now: Any) -> None:
-    """Codes corrected by the warehouse settle the part's open incident: nothing is left for a person to do."""
+    """The part's codes reached the shop: its open incident is settled, nothing is left for a person to do."""
     found = incidents.find(conn, connection_id, order_id, kind=Kind.MARKING, subject=part.external_ref)
     if found is not None and found.state == "open":
-        why = "the warehouse sent corrected codes"
+        why = "the codes are complete and in the shop"
         incidents.resolve(conn, found.id, resolution={"by": SERVICE, "why": why}, actor=SERVICE, now=now)

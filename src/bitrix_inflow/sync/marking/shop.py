@@ -29,9 +29,12 @@ class CodesRefused(Exception):
     """The shop would not take a line's codes (a deducted shipment, a product it does not see as marked, no way to
     write them at all): a person must act; asking again changes nothing."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, *, kind: str = "refused") -> None:
         super().__init__(why)
         self.why = why
+        self.kind = (
+            kind  # refused (by the shop, for good) | no_module (missing, or no rights: a person fixes it)
+        )
 
 
 class MarkingShop(Protocol):
