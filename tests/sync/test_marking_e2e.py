@@ -375,6 +375,24 @@ def test_a_return_puts_its_codes_in_state_returned_tells_the_manager_and_restock
     )
     assert outcome == "changed"
     assert sides.shop.control.entity("orders", order_id)["statusId"] == "R"
+    # A later apply of the warehouse's step (a reconciliation re-apply) leaves the return's status, and opens nothing.
+    options = sides.forward_options()
+    reapplied = apply_statuses(
+        engine,
+        sides.orders,
+        options.mapping,
+        order_id,
+        forwarded_from={"N"},
+        clock=CLOCK,
+        reapply=True,
+        marking=sides.marking,
+    )
+    assert reapplied.written is None and "came back" in reapplied.why
+    assert sides.shop.control.entity("orders", order_id)["statusId"] == "R"
+    with engine.connect() as conn:
+        assert not [
+            i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.STATUS_REFUSED
+        ]
 
     # A returned unit may be sold again: shipped on a new order, it is recorded, not refused as sold before.
     with engine.begin() as conn:

@@ -161,6 +161,15 @@ def orders_in_hand(conn: Connection, connection_id: str) -> set[int]:
     return {int(order_id) for (order_id,) in rows}
 
 
+def orders_with(conn: Connection, connection_id: str, kind: str) -> set[int]:
+    """Orders that ever had an incident of ``kind``, in any state (a return received stays a fact once settled)."""
+    c = incidents.c
+    rows = conn.execute(
+        select(c.bitrix_order_id).where(c.connection_id == connection_id, c.kind == kind).distinct()
+    ).all()
+    return {int(order_id) for (order_id,) in rows}
+
+
 def note(conn: Connection, incident_id: int, changes: Mapping[str, Any], *, now: dt.datetime) -> None:
     """Add to a resolving incident's resolution what carrying it out has done so far (found again on a retry)."""
     row = conn.execute(select(incidents.c.resolution).where(incidents.c.id == incident_id)).first()

@@ -229,6 +229,9 @@ def apply_statuses(
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         every = store.parts_of(conn, connection_id, order_id)
+        returned = any(
+            i.kind == Kind.RETURN_RECEIVED for i in incidents.of_order(conn, connection_id, order_id)
+        )
     parts = [p for p in every if p.state in LIVE_PART_STATES]
     report = ApplyReport(order_id)
     if binding is None or not parts:
@@ -285,7 +288,10 @@ def apply_statuses(
         marking_saves = settled.saves
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
-    if decision.write is not None and standing is not None:
+    if returned and decision.write is not None:
+        # Goods came back: the order's status is the return's ([orders] returned_status), never written over.
+        report.why = "goods of this order came back: its status is the return's"
+    elif decision.write is not None and standing is not None:
         # The service may overwrite what it set itself (the statuses of earlier steps) and the statuses orders
         # are forwarded from; anything else was set by a person, and stays.
         ours = order_status.set_by_service(mapping, standing)

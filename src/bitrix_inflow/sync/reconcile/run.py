@@ -239,6 +239,8 @@ class _Run:
                 conn, self.connection_id, ON_THEIR_WAY, since=now - self.options.window
             )
             in_hand = incident_store.orders_in_hand(conn, self.connection_id)
+            # Goods came back: the order's status is the return's now, not the warehouse's last step.
+            in_hand |= incident_store.orders_with(conn, self.connection_id, Kind.RETURN_RECEIVED)
         to_read: list[tuple[int, InflowStatus]] = []
         for order in on_their_way:
             if order.order_id in in_hand:
