@@ -199,6 +199,20 @@ def test_check_says_whether_marking_codes_can_reach_the_shop(shop: RunningSandbo
             "BITRIX_INFLOW__BITRIX__VERIFY": str(bare.ca_file),
         }
         result = run_check(tmp_path, env)
+        # Said absent (a cloud shop): the catalog properties must stand in for it, and check says so.
+        declared = {**env, "BITRIX_INFLOW__MARKING__COMPANION_MODULE": "false"}
+        unset = run_check(tmp_path, declared)
+        keys = {
+            **declared,
+            "BITRIX_INFLOW__MARKING__GROUP_PROPERTY": "property103",
+            "BITRIX_INFLOW__MARKING__GTIN_PROPERTY": "property102",
+            "BITRIX_INFLOW__MARKING__OFFER_GTIN_PROPERTY": "property112",
+        }
+        with_keys = run_check(tmp_path, keys)
     missing = [ln for ln in result.stdout.splitlines() if "marking codes" in ln]
     assert result.returncode == 1
     assert missing and "✗" in missing[0] and "install bitrix-module" in result.stdout.replace("\n", " ")
+    flat = unset.stdout.replace("\n", " ")
+    assert unset.returncode == 1 and "group_property and gtin_property" in flat
+    fine = [ln for ln in with_keys.stdout.splitlines() if "marking codes" in ln]
+    assert fine and "✓" in fine[0] and "order lines" in with_keys.stdout.replace("\n", " ")

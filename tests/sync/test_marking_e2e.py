@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from bitrix_inflow.config.settings import MarkingSettings
 from bitrix_inflow.domain.incidents import Kind
 from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES
 from bitrix_inflow.store import incidents as incident_store
@@ -21,6 +22,7 @@ from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs, order_parts
 from bitrix_inflow.sync.incidents.release import RELEASE_KIND, release_reservations
+from bitrix_inflow.sync.marking.bitrix_shop import marking_shop
 from bitrix_inflow.sync.marking.given import held_by_shop
 from bitrix_inflow.sync.marking.returns import RETURNED_KIND, mark_returned, read_returns
 from bitrix_inflow.sync.marking.shop import CodesRefused
@@ -450,3 +452,120 @@ def test_a_picking_error_releases_the_failed_lines_reservation_in_the_shop_once(
     assert any(b["productXmlId"] == CAP for b in still["basketItems"]), (
         "the line stays for a person's way out"
     )
+
+
+# -- without the companion module (Bitrix24 in the cloud): basket-line properties and a person at the shipment -----
+
+CLOUD_KEYS = MarkingSettings(
+    companion_module=False,
+    group_property="property103",
+    gtin_property="property102",
+    offer_gtin_property="property112",
+)
+
+
+def basket_codes(sides: Sides, order_id: int) -> dict[int, list[str]]:
+    """Basket line → the codes the service put on it, as the shop's admin panel lists them."""
+    found: dict[int, list[str]] = {}
+    for item in sides.shop.control.entities("basketItems", orderId=order_id):
+        rows = sides.admin("sale.basketproperties.list", {"filter": {"basketId": item["id"]}})[
+            "basketProperties"
+        ]
+        ours = [
+            r["value"]
+            for r in rows
+            if r["code"] == "MARKING_CODE" and r["xmlId"].startswith("bitrix-inflow:")
+        ]
+        if ours:
+            found[int(item["id"])] = sorted(ours)
+    return found
+
+
+def by_hand_incidents(engine: Engine, order_id: int) -> list[incident_store.Incident]:
+    with engine.connect() as conn:
+        return [
+            i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.MARKING_BY_HAND
+        ]
+
+
+def test_without_the_module_the_codes_go_to_the_order_lines_and_the_manager_deducts(engine: Engine) -> None:
+    with running_sides(engine, "bitrix24") as cloud:
+        shop = marking_shop(cloud.gateway, settings=CLOUD_KEYS, profile="bitrix24", language="ru")
+        order_id = ship(cloud, engine, [(SNEAKER, 2), (HOODIE, 1), (CAP, 1)])
+        report = follow(engine, cloud, order_id, marking=shop)
+        assert report.held, "the shipment waits for the manager"
+        assert deducted(cloud, order_id) == {"N"}
+        with engine.connect() as conn:
+            units = ledger.listed(conn, "default", order_id=order_id)
+            parts = order_store.parts_of(conn, "default", order_id)
+        assert len(units) == 3, "checked and kept in the ledger like any other shipment's codes"
+        expected: dict[int, list[str]] = {}
+        for unit in units:
+            expected.setdefault(unit.basket_id or 0, []).append(unit.code)
+        assert basket_codes(cloud, order_id) == {k: sorted(v) for k, v in expected.items()}
+        assert {p.marking_state for p in parts if p.marking} == {"by_hand"}
+        assert marking_incidents(engine, order_id) == []
+        incidents = by_hand_incidents(engine, order_id)
+        assert incidents and all(i.state == "open" for i in incidents)
+        listed = " ".join(str(p["detail"]) for i in incidents for p in i.detail["problems"])
+        assert all(unit.code in listed for unit in units), "the incident lists every code to enter"
+
+        # Asked again: the lines already carry exactly these codes, nothing is added, no second incident.
+        again = follow(engine, cloud, order_id, marking=shop)
+        assert again.held == report.held
+        assert basket_codes(cloud, order_id) == {k: sorted(v) for k, v in expected.items()}
+        assert len(by_hand_incidents(engine, order_id)) == len(incidents)
+        assert deducted(cloud, order_id) == {"N"}
+
+
+def test_without_the_module_a_run_killed_between_two_codes_adds_each_once(engine: Engine) -> None:
+    with running_sides(engine, "bitrix24") as cloud:
+        shop = marking_shop(cloud.gateway, settings=CLOUD_KEYS, profile="bitrix24")
+        order_id = ship(cloud, engine, [(SNEAKER, 3)])
+
+        class Killed(Exception):
+            pass
+
+        class DiesAfterOneAdd:
+            def __init__(self, real: Any) -> None:
+                self.real, self.added = real, 0
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.real, name)
+
+            def add_basket_property(self, *args: Any, **kwargs: Any) -> int:
+                if self.added:
+                    raise Killed
+                self.added += 1
+                return int(self.real.add_basket_property(*args, **kwargs))
+
+        dying = marking_shop(DiesAfterOneAdd(cloud.gateway), settings=CLOUD_KEYS, profile="bitrix24")  # type: ignore[arg-type]
+        with pytest.raises(Killed):
+            follow(engine, cloud, order_id, marking=dying)
+        assert sum(len(v) for v in basket_codes(cloud, order_id).values()) == 1
+        follow(engine, cloud, order_id, marking=shop)
+        (codes,) = basket_codes(cloud, order_id).values()
+        with engine.connect() as conn:
+            assert codes == sorted(u.code for u in ledger.listed(conn, "default", order_id=order_id))
+        assert len(codes) == 3
+        assert len(by_hand_incidents(engine, order_id)) == 1
+
+
+def test_without_the_module_or_the_catalog_properties_the_incident_names_the_settings(engine: Engine) -> None:
+    with running_sides(engine, "bitrix24") as cloud:
+        shop = marking_shop(cloud.gateway, settings=MarkingSettings(), profile="bitrix24")
+        order_id = ship(cloud, engine, [(SNEAKER, 1)])
+        follow(engine, cloud, order_id, marking=shop)
+        assert deducted(cloud, order_id) == {"N"}
+        (incident,) = marking_incidents(engine, order_id)
+        assert "group_property" in incident.detail["why"] and "gtin_property" in incident.detail["why"]
+        # The operator sets them: the next run checks the part again, and the codes go to the lines.
+        follow(
+            engine,
+            cloud,
+            order_id,
+            marking=marking_shop(cloud.gateway, settings=CLOUD_KEYS, profile="bitrix24"),
+        )
+        assert marking_incidents(engine, order_id)[0].state == "resolved"
+        assert len(by_hand_incidents(engine, order_id)) == 1
+        assert sum(len(v) for v in basket_codes(cloud, order_id).values()) == 1

@@ -82,14 +82,7 @@ def _bitrix_marking(
     """Whether marking codes can reach the shop's receipts: the companion module answers (or is said absent)."""
     module = marking.companion_module if marking.companion_module is not None else bitrix.profile == "site"
     if not module:
-        # Declared, not broken: a cloud shop cannot have the module. Said so the operator knows what follows.
-        yield Finding(
-            "bitrix",
-            "marking codes",
-            True,
-            "no companion module ([marking] companion_module = false): codes cannot reach this shop's receipts, "
-            "so shipments of marked goods are held with an incident; install bitrix-module/ on an on-premise shop",
-        )
+        yield from _bitrix_marking_without_module(gateway, marking)
         return
     try:
         gateway.product_marking([1])
@@ -111,6 +104,35 @@ def _bitrix_marking(
         )
         return
     yield Finding("bitrix", "marking codes", True, "the companion module answers: codes reach shipment lines")
+
+
+def _bitrix_marking_without_module(gateway: BitrixGateway, marking: MarkingSettings) -> Iterator[Finding]:
+    """A cloud shop cannot have the module: the catalog properties must say each product's group and GTIN, and the
+    operator is told what follows (codes on the order lines, the manager deducts)."""
+    if not marking.group_property or not marking.gtin_property:
+        yield Finding(
+            "bitrix",
+            "marking codes",
+            False,
+            "no companion module, and the catalog properties holding a product's marking group and GTIN are not set: "
+            "set [marking] group_property and gtin_property (propertyN; offer_gtin_property for trade offers), or "
+            "install bitrix-module/ on an on-premise shop",
+        )
+        return
+    for key, offer_key in (
+        (marking.group_property, marking.offer_group_property),
+        (marking.gtin_property, marking.offer_gtin_property),
+    ):
+        # One page is enough to learn whether the iblocks have the property.
+        next(iter(gateway.catalog_items(key=key, offer_key=offer_key or "xmlId")), None)
+    yield Finding(
+        "bitrix",
+        "marking codes",
+        True,
+        "no companion module: checked codes go to the order lines' properties and the manager enters them in the "
+        "shipment and deducts it (an incident says which); install bitrix-module/ on an on-premise shop to have "
+        "them reach the receipt by themselves",
+    )
 
 
 def _bitrix_access(gateway: BitrixGateway) -> Iterator[Finding]:

@@ -261,6 +261,37 @@ class MarkingSettings(Section):
         "shoes, textile, tyres, perfume, medicines, water, dairy, tobacco_pack, tobacco_block",
     )
 
+    # Without the module (Bitrix24 in the cloud) REST shows neither a product's marking group nor its barcodes:
+    # the catalog properties that hold them stand in, and the codes go to the basket lines' properties.
+    group_property: str | None = Field(
+        None,
+        description="without the module: the product iblock's property holding the marking group, as propertyN "
+        "(an offer without one takes its product's)",
+    )
+    offer_group_property: str | None = Field(
+        None, description="without the module: the offers iblock's marking-group property, as propertyN"
+    )
+    gtin_property: str | None = Field(
+        None, description="without the module: the product iblock's property holding the GTIN, as propertyN"
+    )
+    offer_gtin_property: str | None = Field(
+        None,
+        description="without the module: the offers iblock's GTIN property, as propertyN (unset: gtin_property)",
+    )
+
+    @field_validator("group_property", "offer_group_property", "gtin_property", "offer_gtin_property")
+    @classmethod
+    def _property_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        key = value.strip()
+        if not re.fullmatch(r"property[1-9][0-9]*", key):
+            raise ValueError(
+                f"{value!r} is not a catalog property key: write propertyN, N being the property's id in the "
+                "iblock (catalog.productProperty.list or the iblock settings show it)"
+            )
+        return key
+
     @field_validator("groups")
     @classmethod
     def _known_groups(cls, value: dict[str, str]) -> dict[str, str]:

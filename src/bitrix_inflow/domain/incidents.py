@@ -31,6 +31,9 @@ class Kind(enum.StrEnum):
     MARKING = "marking_codes"  # the codes of marked goods are wrong or incomplete: the shipment is held
     RETURN_RECEIVED = "return_received"  # goods came back to the warehouse: a refund, a return receipt
     RECEIPT_REJECTED = "receipt_rejected"  # the fiscal operator refused a receipt's marking codes
+    MARKING_BY_HAND = (
+        "marking_by_hand"  # good codes the shop cannot take into the receipt by itself (no module)
+    )
 
 
 class WayOut(enum.StrEnum):
@@ -59,6 +62,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.RETURN_RECEIVED: (WayOut.DISMISS,),
     # The unit cannot be sold as it is: a person replaces it or refunds, outside the service.
     Kind.RECEIPT_REJECTED: (WayOut.DISMISS,),
+    # The codes are checked and on the order's lines; a person enters them in the shipment and deducts it.
+    Kind.MARKING_BY_HAND: (WayOut.DISMISS,),
 }
 
 
@@ -91,6 +96,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.MARKING: "Коды маркировки заказа {account} неполны или неверны: отгрузка задержана",
         Kind.RETURN_RECEIVED: "Товар по заказу {account} вернулся на склад",
         Kind.RECEIPT_REJECTED: "Оператор фискальных данных отклонил чек по заказу {account}",
+        Kind.MARKING_BY_HAND: "Внесите коды маркировки заказа {account} в отгрузку и проведите её",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -106,6 +112,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.MARKING: "The marking codes of order {account} are incomplete or wrong: the shipment is held",
         Kind.RETURN_RECEIVED: "Goods of order {account} came back to the warehouse",
         Kind.RECEIPT_REJECTED: "The fiscal data operator rejected the receipt of order {account}",
+        Kind.MARKING_BY_HAND: "Enter the marking codes of order {account} in its shipment and deduct it",
     },
 }
 
@@ -135,6 +142,9 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
         "в оборот.",
         Kind.RECEIPT_REJECTED: "Эти единицы нельзя продать по этим кодам: замените товар или верните деньги "
         "покупателю.",
+        Kind.MARKING_BY_HAND: "Склад отгрузил товар, коды проверены и записаны в свойства позиций заказа, но без "
+        "модуля-компаньона они не попадут в чек сами. Откройте отгрузку, внесите эти коды (отсканируйте или "
+        "вставьте) и проведите отгрузку, затем закройте инцидент: dismiss.",
     },
     "en": {
         Kind.MARKING: "Ask the warehouse to scan the codes again: the service picks up corrected codes by itself "
@@ -143,6 +153,9 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
         "circulation with it.",
         Kind.RECEIPT_REJECTED: "These units cannot be sold with these codes: replace the goods or refund the "
         "customer.",
+        Kind.MARKING_BY_HAND: "The warehouse shipped the goods; the codes are checked and in the order lines' "
+        "properties, but without the companion module they do not reach the receipt by themselves. Open the "
+        "shipment, enter these codes (scan or paste them), deduct it, then close the incident: dismiss.",
     },
 }
 
@@ -160,6 +173,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "refused": "магазин не принял коды",
         "no_module": "в магазине нет модуля-компаньона",
         "rejected": "код отклонён оператором фискальных данных",
+        "by_hand": "коды для отгрузки",
     },
     "en": {
         "missing": "codes missing",
@@ -173,6 +187,7 @@ _CODE_PROBLEMS: Mapping[Language, Mapping[str, str]] = {
         "refused": "the shop refused the codes",
         "no_module": "the shop has no companion module",
         "rejected": "the code was rejected by the fiscal data operator",
+        "by_hand": "codes for the shipment",
     },
 }
 

@@ -360,7 +360,7 @@ class Part:
     tracking_carrier: str | None = None
     tracking_number: str | None = None
     marking: Mapping[str, Any] | None = None  # the marked lines' codes and packages, as reported at packing
-    marking_state: str | None = None  # captured | checked | written | problem
+    marking_state: str | None = None  # captured | checked | written | problem | by_hand
     given_codes: Mapping[str, Sequence[str]] | None = None  # line_no → the shop's codes sent with the part
 
 
@@ -560,12 +560,14 @@ def update_part_from_wms(
 
 def capture_marking(conn: Connection, part_id: int, marking: Mapping[str, Any], *, now: dt.datetime) -> bool:
     """The codes the warehouse reported at packing, to be checked: kept when none were yet, or when they differ
-    from codes held as a problem (the warehouse corrected them). True when captured now."""
+    from codes held as a problem or waiting for a person to enter them (the warehouse corrected them). True when
+    captured now."""
     p = order_parts.c
     row = conn.execute(select(p.marking, p.marking_state).where(p.id == part_id)).first()
     if row is None:
         return False
-    if row.marking_state is not None and not (row.marking_state == "problem" and row.marking != marking):
+    correctable = row.marking_state in ("problem", "by_hand") and row.marking != marking
+    if row.marking_state is not None and not correctable:
         return False
     conn.execute(
         update(order_parts)

@@ -259,6 +259,62 @@ def test_marking_codes_via_shipment_property_values(shop: RunningSandbox, rest: 
     assert missing["error"] == 201040400007
 
 
+def test_a_shipment_property_the_shipment_lacks_is_skipped_and_a_long_value_fails_the_save(
+    shop: RunningSandbox, rest: Any, place: Any
+) -> None:
+    """ShipmentPropertyValue::modifyAction skips an unknown property id without a word, and OrderPropsTable keeps
+    at most 500 characters (the order's save fails: 'Order save error')."""
+    shipment = place(shop, (8, 1))["shipments"][0]
+    prop_id = rest.ok("sale.shipmentproperty.list", {"filter": {"code": "SSCC"}})["result"]["properties"][0][
+        "id"
+    ]
+    skipped = rest.ok(
+        "sale.shipmentpropertyvalue.modify",
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [{"shipmentPropsId": 99999, "value": "x"}],
+                }
+            }
+        },
+    )["result"]["propertyValues"]
+    assert all(v["value"] != "x" for v in skipped)
+    too_long = rest.error(
+        "sale.shipmentpropertyvalue.modify",
+        {
+            "fields": {
+                "shipment": {
+                    "id": shipment["id"],
+                    "propertyValues": [{"shipmentPropsId": prop_id, "value": "9" * 501}],
+                }
+            }
+        },
+        status=400,
+    )
+    assert too_long["error"] == 201040400008
+    listed = rest.ok("sale.shipmentpropertyvalue.list", {"filter": {"shipmentId": shipment["id"]}})["result"]
+    assert all(v["value"] != "9" * 501 for v in listed["propertyValues"])
+
+
+def test_basket_properties_delete_and_the_value_limit(shop: RunningSandbox, rest: Any, place: Any) -> None:
+    basket_id = int(place(shop, (9, 1))["basketItems"][0]["id"])
+    fields = {"basketId": basket_id, "name": "Marking code", "code": "MARKING_CODE"}
+    too_long = rest.error("sale.basketproperties.add", {"fields": {**fields, "value": "0" * 256}}, status=400)
+    assert "255" in too_long["error_description"]
+    added = rest.ok("sale.basketproperties.add", {"fields": {**fields, "value": "0" * 255, "xmlId": "mine"}})
+    prop_id = added["result"]["basketProperty"]["id"]
+    assert rest.ok("sale.basketproperties.delete", {"id": prop_id})["result"] is True
+    gone = rest.error("sale.basketproperties.delete", {"id": prop_id}, status=400)
+    assert gone["error"] == 200240400003
+    listed = rest.ok("sale.basketproperties.list", {"filter": {"basketId": basket_id}})["result"][
+        "basketProperties"
+    ]
+    assert [p for p in listed if p["xmlId"] == "mine"] == []
+    basket = rest.ok("sale.basketitem.get", {"id": basket_id})["result"]["basketItem"]
+    assert all(p.get("xmlId") != "mine" for p in basket.get("properties", []))
+
+
 def test_basket_properties_add_and_list(shop: RunningSandbox, rest: Any, place: Any) -> None:
     basket_id = int(place(shop, (9, 1))["basketItems"][0]["id"])
     added = rest.ok(
@@ -377,14 +433,14 @@ def test_a_refused_property_value_modify_writes_none_of_its_values(
                     "id": shipment["id"],
                     "propertyValues": [
                         {"shipmentPropsId": prop_id, "value": "written too early"},
-                        {"shipmentPropsId": 987654, "value": "x"},
+                        {"shipmentPropsId": prop_id + 1, "value": "x" * 501},
                     ],
                 }
             }
         },
         status=400,
     )
-    assert "987654" in refused["error_description"]
+    assert refused["error"] == 201040400008
     assert _state(shop) == before
 
 

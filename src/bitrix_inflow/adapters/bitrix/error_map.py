@@ -68,6 +68,9 @@ _NOT_FOUND_WHAT = {
     200140400009: "order",  # sale-basket-item-add.md
     201240400002: "shipment",  # sale-shipment-item-add.md
     201240400003: "basket item",
+    200240400001: "basket item",  # sale.basketproperties.add: the line is gone
+    200240400002: "basket item",
+    200240400003: "basket property",  # sale.basketproperties.delete / update / get
 }
 
 _AUTH_CODES = {

@@ -17,11 +17,13 @@ from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.timing import Clock
 
 from .access import check_access
+from .basket_properties import BasketProperties
 from .catalog import Catalog
 from .events import Events
 from .marking import Marking
 from .models import (
     AccessReport,
+    BasketProperty,
     CatalogItem,
     CatalogStore,
     ChangedOrders,
@@ -77,6 +79,7 @@ class BitrixGateway:
         self._shipments = Shipments(self.transport)
         self._catalog = Catalog(self.transport)
         self._marking = Marking(self.transport)
+        self._basket_properties = BasketProperties(self.transport)
         self._stock_documents = StockDocuments(self.transport, settings)
         self._notifications = Notifications(self.transport, settings)
         self._events = Events(self.transport, settings)
@@ -178,6 +181,20 @@ class BitrixGateway:
     def release_reservation(self, basket_id: int) -> Decimal:
         """Let go of one basket line's reservation (the line stays): the units released, 0 when none were held."""
         return self._marking.release_reservation(basket_id)
+
+    # -- basket line properties (where a shop without the module keeps marking codes) ----------------------------
+
+    def basket_properties(self, basket_id: int) -> list[BasketProperty]:
+        """The line's properties, with their ids and xmlIds (``sale.basketproperties.list``)."""
+        return self._basket_properties.of_line(basket_id)
+
+    def add_basket_property(self, basket_id: int, *, name: str, code: str, value: str, xml_id: str) -> int:
+        """A property added to the line (the order is saved); not retried: list the line first to find a lost one."""
+        return self._basket_properties.add(basket_id, name=name, code=code, value=value, xml_id=xml_id)
+
+    def delete_basket_property(self, property_id: int) -> bool:
+        """True when deleted now (the order is saved), False when it was gone already."""
+        return self._basket_properties.delete(property_id)
 
     def set_order_statuses(
         self, requests: Sequence[StatusRequest], *, also_read: Sequence[int] = ()

@@ -85,6 +85,16 @@ def order_header(row: Row) -> OrderHeader:
     )
 
 
+def basket_property(row: Row) -> BasketProperty:
+    return BasketProperty(
+        code=to_opt_str(row.get("code")),
+        name=to_str(row.get("name")),
+        value=to_str(row.get("value")),
+        id=to_id(row.get("id"), field="basketProperty.id"),
+        xml_id=to_opt_str(row.get("xmlId")),
+    )
+
+
 def basket_line(row: Row) -> BasketLine:
     line_id = to_id(row.get("id"), field="basketItem.id")
     where = f"basketItem {line_id}"
@@ -93,6 +103,10 @@ def basket_line(row: Row) -> BasketLine:
             code=to_opt_str(prop.get("code")),
             name=to_str(prop.get("name")),
             value=to_str(prop.get("value")),
+            id=to_id(prop["id"], field=f"{where}.properties.id")
+            if prop.get("id") not in (None, "")
+            else None,
+            xml_id=to_opt_str(prop.get("xmlId")),
         )
         for prop in as_rows(row.get("properties"), field=f"{where}.properties")
     )

@@ -35,6 +35,8 @@ class BasketProperty:
     code: str | None
     name: str
     value: str
+    id: int | None = None
+    xml_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,11 @@ def basket_properties_list(call: Call) -> Answer:
     return list_answer(call, E.BASKET_PROPERTY, rows, "basketProperties")
 
 
+def basket_properties_delete(call: Call) -> Answer:
+    call.shop.delete_basket_property(call.require("id"))
+    return Answer(True)
+
+
 def basket_properties_add(call: Call) -> Answer:
     fields = E.internalize(E.BASKET_PROPERTY, call.require("fields"), for_update=False)
     row = call.shop.add_basket_property(int(fields["basketId"]), fields)
@@ -380,30 +385,30 @@ def shipment_property_value_list(call: Call) -> Answer:
 
 
 def shipment_property_value_modify(call: Call) -> Answer:
+    """ShipmentPropertyValue::modifyAction: only the values sent change; a property the shipment does not have is
+    skipped without a word, so a client reads the answer back; a value longer than 500 fails the order's save."""
     fields = call.require("fields")
     shipment_block = fields.get("shipment") if isinstance(fields, dict) else None
-    if not isinstance(shipment_block, dict):
-        raise rest_errors.required_argument("fields")
-    if not str(shipment_block.get("id", "")).strip().isdigit():
-        raise rest_errors.controller(201040400006, "shipment id is invalid")
+    shipment_id = shipment_block.get("id") if isinstance(shipment_block, dict) else None
+    if not str(shipment_id or "").strip().isdigit() or int(str(shipment_id)) == 0:
+        raise rest_errors.controller(201040400006, "Shipment identifier is not specified")
+    assert isinstance(shipment_block, dict)
     shop = call.shop
-    shipment = shop.t("shipments").get(shipment_block["id"])
+    shipment = shop.t("shipments").get(shipment_id)
     if shipment is None:
-        raise rest_errors.controller(201040400007, "shipment is not exists")
+        raise rest_errors.controller(201040400007, "Shipment has not been found")
     values = shipment_block.get("propertyValues")
-    if not isinstance(values, list | dict):
-        raise rest_errors.required_fields(["propertyValues"])
-    items = list(values.values()) if isinstance(values, dict) else values
-    # Checked in full before anything is written: the real controller applies the values to the loaded
-    # order and saves it once, so a refused request changes nothing.
+    items = list(values.values()) if isinstance(values, dict) else values if isinstance(values, list) else []
     changes: list[tuple[Row, Any]] = []
     for item in items:
-        if not isinstance(item, dict) or "shipmentPropsId" not in item or "value" not in item:
-            raise rest_errors.required_fields(["shipmentPropsId", "value"])
-        prop = shop.t("shipmentProperties").get(item["shipmentPropsId"])
-        if prop is None:
-            raise rest_errors.controller(0, f"property {item['shipmentPropsId']} is not exists")
-        changes.append((prop, item["value"]))
+        if not isinstance(item, dict):
+            continue
+        prop = shop.t("shipmentProperties").get(item.get("shipmentPropsId"))
+        if prop is not None:
+            changes.append((prop, item.get("value", "")))
+    if any(len(str(value)) > SHIPMENT_PROPERTY_VALUE_LIMIT for _, value in changes):
+        # OrderPropsTable::validateValue fails the save; the controller answers only this.
+        raise rest_errors.controller(201040400008, "Order save error")
     for prop, value in changes:
         existing = next(
             (
@@ -424,6 +429,9 @@ def shipment_property_value_modify(call: Call) -> Answer:
     return Answer({"propertyValues": [{k: r[k] for k in ("code", "id", "name", "value")} for r in mine]})
 
 
+SHIPMENT_PROPERTY_VALUE_LIMIT = 500  # OrderPropsTable::validateValue
+
+
 METHODS = [
     Method("sale.order.list", "sale", order_list, access="R"),
     Method("sale.order.get", "sale", order_get, access="R"),
@@ -439,6 +447,7 @@ METHODS = [
     Method("sale.basketItem.delete", "sale", basket_delete, access="W"),
     Method("sale.basketProperties.list", "sale", basket_properties_list, access="R"),
     Method("sale.basketProperties.add", "sale", basket_properties_add, access="W"),
+    Method("sale.basketProperties.delete", "sale", basket_properties_delete, access="W"),
     Method("sale.shipment.list", "sale", shipment_list, access="R"),
     Method("sale.shipment.get", "sale", shipment_get, access="R"),
     Method("sale.shipment.update", "sale", shipment_update, access="W"),

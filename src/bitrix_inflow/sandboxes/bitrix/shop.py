@@ -19,6 +19,9 @@ from bitrix_inflow.sandboxes.bitrix.config import Clock, SandboxConfig
 Row = dict[str, Any]
 
 
+BASKET_PROPERTY_VALUE_LIMIT = 255
+
+
 class EventSink(Protocol):
     """Where the shop's events go; ``about`` is the order an event concerns, for the sandbox's own delivery log
     only (the real payloads of shipment and payment events name nothing but the entity's ``ID``)."""
@@ -550,6 +553,12 @@ class Shop:
         item = self.t("basketItems").get(basket_id)
         if item is None:
             raise rest_errors.controller(0, "basket item is not exists")
+        value = str(fields.get("value", ""))
+        if len(value) > BASKET_PROPERTY_VALUE_LIMIT:
+            # BasketPropertyTable validates VALUE at most 255 long; the order is not saved.
+            raise rest_errors.controller(
+                0, f"Value length must be no more than {BASKET_PROPERTY_VALUE_LIMIT}"
+            )
         row: Row = {
             "basketId": basket_id,
             "code": fields.get("code", ""),
@@ -562,6 +571,18 @@ class Shop:
         if not row["xmlId"]:
             row["xmlId"] = f"bx_bprop_{prop_id}"
         item["properties"].append(row)  # the same row object, so both views stay in step
+        return row
+
+    def delete_basket_property(self, property_id: Any) -> Row:
+        """``sale.basketproperties.delete``: the property leaves its line and the order is saved."""
+        row = self.t("basketProperties").get(property_id)
+        if row is None:
+            raise rest_errors.controller(200240400003, "basket property is not exists")
+        item = self.t("basketItems").get(row["basketId"])
+        del self.t("basketProperties").rows[int(row["id"])]
+        if item is not None:
+            item["properties"] = [p for p in item["properties"] if p is not row]
+            self._save_order(self.order(item["orderId"]))
         return row
 
     def _add_shipment(

@@ -16,7 +16,7 @@ from bitrix_inflow.sync.incidents.inbox import TELL_KIND, queue_telling
 from bitrix_inflow.sync.incidents.release import RELEASE_KIND, release_reservations
 from bitrix_inflow.sync.incidents.tell import tell_manager
 from bitrix_inflow.sync.incidents.ways import CARRY_OUT_KIND, carry_out, queue_carrying_out
-from bitrix_inflow.sync.marking.bitrix_shop import marking_shop
+from bitrix_inflow.sync.marking.bitrix_shop import marking_shop_for
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOrdersShop
 from bitrix_inflow.sync.sides import open_clients
 from bitrix_inflow.timing import SystemClock
@@ -53,11 +53,10 @@ def carried_out(ctx: JobContext, settings: Settings) -> None:
 
 @blueprint.task(RELEASE_KIND)
 def released(ctx: JobContext, settings: Settings) -> None:
-    profile = settings.bitrix.profile if settings.bitrix is not None else "site"
     with open_clients(settings) as (_, gateway):
         release_reservations(
             ctx.engine,
-            marking_shop(gateway, module=settings.marking.companion_module, profile=profile),
+            marking_shop_for(settings, gateway),
             ctx.job.connection_id,
             int(ctx.payload["order_id"]),
             [int(b) for b in ctx.payload["basket_ids"]],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Literal
 
 from bitrix_inflow.adapters.bitrix import (
     BitrixGateway,
@@ -12,7 +13,10 @@ from bitrix_inflow.adapters.bitrix import (
     MarkingRefusedError,
     MethodNotFoundError,
 )
+from bitrix_inflow.config import Settings
+from bitrix_inflow.config.settings import MarkingSettings
 from bitrix_inflow.errors import AuthError
+from bitrix_inflow.sync.marking.basket_shop import BasketMarkingShop, CatalogKeys
 from bitrix_inflow.sync.marking.shop import CodesRefused, ProductFacts, ShopLine
 
 NO_MODULE = (
@@ -21,10 +25,32 @@ NO_MODULE = (
 )
 
 
-def marking_shop(gateway: BitrixGateway, *, module: bool | None, profile: str) -> BitrixMarkingShop:
+def marking_shop(
+    gateway: BitrixGateway, *, settings: MarkingSettings, profile: str, language: Literal["ru", "en"] = "ru"
+) -> BitrixMarkingShop | BasketMarkingShop:
     """The shop's marking port as ``[marking] companion_module`` says (unset: Site Management has the module,
-    Bitrix24 in the cloud cannot)."""
-    return BitrixMarkingShop(gateway, module=module if module is not None else profile == "site")
+    Bitrix24 in the cloud cannot); without it, the basket-line properties stand in (``basket_shop``)."""
+    module = settings.companion_module if settings.companion_module is not None else profile == "site"
+    if module:
+        return BitrixMarkingShop(gateway)
+    keys = CatalogKeys(
+        group=settings.group_property,
+        offer_group=settings.offer_group_property,
+        gtin=settings.gtin_property,
+        offer_gtin=settings.offer_gtin_property,
+    )
+    return BasketMarkingShop(gateway, keys=keys, language=language)
+
+
+def marking_shop_for(settings: Settings, gateway: BitrixGateway) -> BitrixMarkingShop | BasketMarkingShop:
+    """The marking port a job uses, from the whole configuration."""
+    bitrix = settings.bitrix
+    return marking_shop(
+        gateway,
+        settings=settings.marking,
+        profile=bitrix.profile if bitrix is not None else "site",
+        language=bitrix.language if bitrix is not None else "ru",
+    )
 
 
 NO_RIGHTS = (
@@ -34,16 +60,12 @@ NO_RIGHTS = (
 
 
 class BitrixMarkingShop:
-    """``module=False`` (``[marking] companion_module``): the shop is known to have no module, so nothing is asked
-    of it (a cloud shop's every request counts against its rate limit)."""
+    reaches_receipt = True
 
-    def __init__(self, gateway: BitrixGateway, *, module: bool = True) -> None:
+    def __init__(self, gateway: BitrixGateway) -> None:
         self.gateway = gateway
-        self.module = module
 
     def lines(self, order_id: int) -> list[ShopLine]:
-        if not self.module:
-            raise CodesRefused(NO_MODULE, kind="no_module")
         try:
             found = self.gateway.marking_codes(order_id)
         except MethodNotFoundError as exc:
@@ -53,8 +75,6 @@ class BitrixMarkingShop:
         return [ShopLine(ln.shipment_id, ln.basket_id, ln.product_id, ln.group, ln.codes) for ln in found]
 
     def products(self, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
-        if not self.module:
-            raise CodesRefused(NO_MODULE, kind="no_module")
         try:
             found = self.gateway.product_marking(product_ids)
         except MethodNotFoundError as exc:
@@ -64,8 +84,6 @@ class BitrixMarkingShop:
         return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
 
     def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
-        if not self.module:
-            raise CodesRefused(NO_MODULE, kind="no_module")
         try:
             return self.gateway.set_marking_codes(shipment_id, basket_id, codes)
         except MethodNotFoundError as exc:
@@ -76,8 +94,6 @@ class BitrixMarkingShop:
             raise CodesRefused(str(exc)) from exc
 
     def release(self, basket_id: int) -> Decimal:
-        if not self.module:
-            raise CodesRefused(NO_MODULE, kind="no_module")
         try:
             return self.gateway.release_reservation(basket_id)
         except MethodNotFoundError as exc:

@@ -29,7 +29,8 @@ from bitrix_inflow.timing import Clock
 
 log = structlog.get_logger("bitrix_inflow.sync.marking")
 
-HOLDING = ("captured", "checked", "problem")
+# "by_hand": the codes are good and on the order's lines, but only a person can put them in the receipt (no module).
+HOLDING = ("captured", "checked", "problem", "by_hand")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class SettleReport:
     checked: list[str] = field(default_factory=list)  # parts whose codes were found good and recorded
     written: list[str] = field(default_factory=list)  # parts whose codes reached the shop
     problems: list[str] = field(default_factory=list)  # parts held for a person
+    by_hand: list[str] = field(default_factory=list)  # parts whose good codes a person enters in the shipment
     held: set[int] = field(default_factory=set)  # shipments that must not be deducted yet
     saves: int = 0  # writes that saved the shop's order (each adds one to its version)
 
@@ -276,11 +278,56 @@ def _write(
                 report=report,
             )
             continue
+        if not shop.reaches_receipt:
+            _by_hand(
+                engine,
+                connection_id,
+                order_id,
+                part,
+                {key: by_line.get(key, []) for key in keys},
+                clock=clock,
+            )
+            report.by_hand.append(part.external_ref)
+            continue
         with engine.begin() as conn:
             store.set_marking_state(conn, part.id, "written", now=clock.now())
             _settle_incident(conn, connection_id, order_id, part, now=clock.now())
         report.written.append(part.external_ref)
         log.info("marking.written", order_id=order_id, ref=part.external_ref, lines=len(keys))
+
+
+def _by_hand(
+    engine: Engine,
+    connection_id: str,
+    order_id: int,
+    part: store.Part,
+    codes: Mapping[tuple[int, int], Sequence[str]],
+    *,
+    clock: Clock,
+) -> None:
+    """The part's codes are on the order's lines, and the shipment waits for a person to enter them and deduct it:
+    the incident lists them per line, and any earlier one about wrong codes is settled."""
+    lines = [
+        {
+            "sku": _sku_of(part, basket_id),
+            "kind": "by_hand",
+            "code": None,
+            "detail": f"shipment {shipment_id}: " + ", ".join(found),
+        }
+        for (shipment_id, basket_id), found in sorted(codes.items())
+    ]
+    detail = {
+        "ref": part.external_ref,
+        "sku": ", ".join(sorted({str(p["sku"]) for p in lines if p["sku"]})),
+        "problems": lines,
+        "shipments": sorted({shipment_id for shipment_id, _ in codes}),
+    }
+    with engine.begin() as conn:
+        now = clock.now()
+        store.set_marking_state(conn, part.id, "by_hand", now=now)
+        _settle_incident(conn, connection_id, order_id, part, now=now)
+        _tell(conn, connection_id, order_id, part, kind=Kind.MARKING_BY_HAND, detail=detail, now=now)
+    log.info("marking.by_hand", order_id=order_id, ref=part.external_ref, lines=len(codes))
 
 
 def _refusal(part: store.Part, why: str, *, kind: str = "refused") -> dict[str, Any]:
@@ -311,28 +358,29 @@ def _problem(
     with engine.begin() as conn:
         now = clock.now()
         store.set_marking_state(conn, part.id, "problem", now=now)
-        opened = raise_incident(
-            conn,
-            connection_id,
-            order_id,
-            kind=Kind.MARKING,
-            subject=part.external_ref,
-            detail=detail,
-            now=now,
-        )
-        if opened is None:
-            # Open already (a re-check, or a new cause after corrected codes): it says what is wrong now.
-            incidents.refresh_detail(
-                conn,
-                connection_id,
-                order_id,
-                kind=Kind.MARKING,
-                subject=part.external_ref,
-                detail=detail,
-                now=now,
-            )
+        _tell(conn, connection_id, order_id, part, kind=Kind.MARKING, detail=detail, now=now)
     report.problems.append(part.external_ref)
     log.warning("marking.problem", order_id=order_id, ref=part.external_ref, problems=len(problems))
+
+
+def _tell(
+    conn: Any,
+    connection_id: str,
+    order_id: int,
+    part: store.Part,
+    *,
+    kind: Kind,
+    detail: Mapping[str, Any],
+    now: Any,
+) -> None:
+    """The part's incident of ``kind`` opened, or, open already (a re-check, corrected codes), saying what is now."""
+    opened = raise_incident(
+        conn, connection_id, order_id, kind=kind, subject=part.external_ref, detail=detail, now=now
+    )
+    if opened is None:
+        incidents.refresh_detail(
+            conn, connection_id, order_id, kind=kind, subject=part.external_ref, detail=detail, now=now
+        )
 
 
 def _settle_incident(conn: Any, connection_id: str, order_id: int, part: store.Part, *, now: Any) -> None:

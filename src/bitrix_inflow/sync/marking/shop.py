@@ -38,6 +38,10 @@ class CodesRefused(Exception):
 
 
 class MarkingShop(Protocol):
+    # True when codes written to the shop reach the fiscal receipt by themselves (the module fills the lines' store
+    # barcodes); False when a person must still enter them in the shipment (basket-line properties, no module).
+    reaches_receipt: bool
+
     def lines(self, order_id: int) -> list[ShopLine]:
         """Every shipment line of the order."""
         ...

@@ -28,9 +28,9 @@ from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import status_map
 from bitrix_inflow.store.engine import reading
-from bitrix_inflow.sync.marking.bitrix_shop import BitrixMarkingShop
-from bitrix_inflow.sync.marking.bitrix_shop import marking_shop as shop_with_module
+from bitrix_inflow.sync.marking.bitrix_shop import marking_shop_for
 from bitrix_inflow.sync.marking.given import held_by_shop
+from bitrix_inflow.sync.marking.shop import MarkingShop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
@@ -75,15 +75,15 @@ def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixOrdersS
         yield wms, BitrixOrdersShop(gateway)
 
 
-def marking_shop(settings: Settings, shop: BitrixOrdersShop) -> BitrixMarkingShop:
-    profile = settings.bitrix.profile if settings.bitrix is not None else "site"
-    return shop_with_module(shop.gateway, module=settings.marking.companion_module, profile=profile)
+def marking_shop(settings: Settings, shop: BitrixOrdersShop) -> MarkingShop:
+    return marking_shop_for(settings, shop.gateway)
 
 
 def with_shop_codes(options: ForwardOptions, settings: Settings, shop: BitrixOrdersShop) -> ForwardOptions:
-    """The options with the shop's codes asked for each planned order, when the shop can answer (its module)."""
+    """The options with the shop's codes asked for each planned order, when the shop can answer (its module: without
+    it the only codes a line carries are those the service wrote, and a cloud shop's requests are counted)."""
     marking = marking_shop(settings, shop)
-    if not settings.marking.enabled or not marking.module:
+    if not settings.marking.enabled or not marking.reaches_receipt:
         return options
     names = settings.marking.group_names()
     return replace(options, shop_codes=lambda order_id: held_by_shop(marking, order_id, group_names=names))
