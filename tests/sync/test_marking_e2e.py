@@ -75,7 +75,9 @@ def ship(sides: Sides, engine: Engine, lines: list[tuple[str, int]]) -> int:
     return order_id
 
 
-def follow(engine: Engine, sides: Sides, order_id: int, marking: Any = None) -> ApplyReport:
+def follow(
+    engine: Engine, sides: Sides, order_id: int, marking: Any = None, *, reapply: bool = False
+) -> ApplyReport:
     read_changes(engine, sides.client, clock=CLOCK)
     options = sides.forward_options()
     return apply_statuses(
@@ -86,6 +88,7 @@ def follow(engine: Engine, sides: Sides, order_id: int, marking: Any = None) -> 
         forwarded_from=options.rules.statuses,
         clock=CLOCK,
         marking=marking or sides.marking,
+        reapply=reapply,
     )
 
 
@@ -569,3 +572,62 @@ def test_without_the_module_or_the_catalog_properties_the_incident_names_the_set
         assert marking_incidents(engine, order_id)[0].state == "resolved"
         assert len(by_hand_incidents(engine, order_id)) == 1
         assert sum(len(v) for v in basket_codes(cloud, order_id).values()) == 1
+
+
+def test_a_shipment_the_shop_will_not_deduct_is_an_incident_and_not_asked_again(
+    engine: Engine, sides: Sides
+) -> None:
+    """The cap is marked in the shop but not in the warehouse: no codes come, and the shop refuses the deduction
+    (ShipmentItem::checkMarkingCodeOnDeducted). The tracking and the status still go; the shipment is the manager's."""
+    order_id = ship(sides, engine, [(CAP, 1)])
+    cap = stock_store_links(engine)[CAP]
+    with sides.shop.sandbox.shop.lock:
+        sides.shop.sandbox.shop.t("products").get(cap)["_markingGroup"] = "Головные уборы"
+
+    deductions: list[int] = []
+
+    class Counting:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
+            if shipped:
+                deductions.append(shipment_id)
+            return bool(
+                self.real.update_shipment(shipment_id, tracking_number=tracking_number, shipped=shipped)
+            )
+
+    real_orders = sides.orders
+    sides.orders = Counting(real_orders)  # type: ignore[assignment]
+    try:
+        report = follow(engine, sides, order_id)
+        assert report.refused and "marking codes" in next(iter(report.refused.values()))
+        assert report.written, "the order's status still follows the warehouse"
+        assert deducted(sides, order_id) == {"N"}
+        (shipment,) = [
+            s for s in sides.shop.control.entities("shipments", orderId=order_id) if s["system"] != "Y"
+        ]
+        assert shipment["trackingNumber"], "the tracking number is written all the same"
+        with engine.connect() as conn:
+            found = [
+                i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.DEDUCT_REFUSED
+            ]
+        assert len(found) == 1 and found[0].subject == str(shipment["id"])
+        assert "marking codes" in found[0].detail["why"]
+        tried = len(deductions)
+        assert tried == 1
+
+        # The next run, and a re-apply: the shipment is the manager's now; nothing is asked of the shop again.
+        follow(engine, sides, order_id)
+        follow(engine, sides, order_id, reapply=True)
+        assert len(deductions) == tried
+        with engine.connect() as conn:
+            again = [
+                i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.DEDUCT_REFUSED
+            ]
+        assert len(again) == 1
+    finally:
+        sides.orders = real_orders

@@ -31,9 +31,9 @@ class Kind(enum.StrEnum):
     MARKING = "marking_codes"  # the codes of marked goods are wrong or incomplete: the shipment is held
     RETURN_RECEIVED = "return_received"  # goods came back to the warehouse: a refund, a return receipt
     RECEIPT_REJECTED = "receipt_rejected"  # the fiscal operator refused a receipt's marking codes
-    MARKING_BY_HAND = (
-        "marking_by_hand"  # good codes the shop cannot take into the receipt by itself (no module)
-    )
+    # Good codes the shop cannot take into the receipt by itself (no module): a person enters them.
+    MARKING_BY_HAND = "marking_by_hand"
+    DEDUCT_REFUSED = "deduct_refused"  # the warehouse shipped; the shop would not mark the shipment deducted
 
 
 class WayOut(enum.StrEnum):
@@ -64,6 +64,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.RECEIPT_REJECTED: (WayOut.DISMISS,),
     # The codes are checked and on the order's lines; a person enters them in the shipment and deducts it.
     Kind.MARKING_BY_HAND: (WayOut.DISMISS,),
+    # Never asked again: a person removes the cause, deducts the shipment in the shop and dismisses.
+    Kind.DEDUCT_REFUSED: (WayOut.DISMISS,),
 }
 
 
@@ -97,6 +99,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.RETURN_RECEIVED: "Товар по заказу {account} вернулся на склад",
         Kind.RECEIPT_REJECTED: "Оператор фискальных данных отклонил чек по заказу {account}",
         Kind.MARKING_BY_HAND: "Внесите коды маркировки заказа {account} в отгрузку и проведите её",
+        Kind.DEDUCT_REFUSED: "Магазин не провёл отгрузку заказа {account}, отгруженную складом",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -113,6 +116,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.RETURN_RECEIVED: "Goods of order {account} came back to the warehouse",
         Kind.RECEIPT_REJECTED: "The fiscal data operator rejected the receipt of order {account}",
         Kind.MARKING_BY_HAND: "Enter the marking codes of order {account} in its shipment and deduct it",
+        Kind.DEDUCT_REFUSED: "The shop would not deduct a shipment of order {account} the warehouse shipped",
     },
 }
 
@@ -142,6 +146,9 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
         "в оборот.",
         Kind.RECEIPT_REJECTED: "Эти единицы нельзя продать по этим кодам: замените товар или верните деньги "
         "покупателю.",
+        Kind.DEDUCT_REFUSED: "Причина отказа указана выше. Частые причины: товар маркирован в магазине, но "
+        "не маркирован на складе (коды не пришли); на складе магазина не хватает остатка. Устраните причину, "
+        "проведите отгрузку вручную и закройте инцидент: dismiss. Сервис больше не пытается провести отгрузку сам.",
         Kind.MARKING_BY_HAND: "Склад отгрузил товар, коды проверены и записаны в свойства позиций заказа, но без "
         "модуля-компаньона они не попадут в чек сами. Откройте отгрузку, внесите эти коды (отсканируйте или "
         "вставьте) и проведите отгрузку, затем закройте инцидент: dismiss.",
@@ -153,6 +160,9 @@ _HINTS: Mapping[Language, Mapping[Kind, str]] = {
         "circulation with it.",
         Kind.RECEIPT_REJECTED: "These units cannot be sold with these codes: replace the goods or refund the "
         "customer.",
+        Kind.DEDUCT_REFUSED: "The shop's reason is above. Common causes: the product is marked in the shop but not "
+        "in the warehouse (no codes came); too little stock in the shop's store. Remove the cause, deduct the "
+        "shipment by hand and close the incident: dismiss. The service does not try it again.",
         Kind.MARKING_BY_HAND: "The warehouse shipped the goods; the codes are checked and in the order lines' "
         "properties, but without the companion module they do not reach the receipt by themselves. Open the "
         "shipment, enter these codes (scan or paste them), deduct it, then close the incident: dismiss.",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     CancelRefusedError,
+    DeductRefusedError,
     DocumentStatusError,
     EntityNotFoundError,
     InsufficientScopeError,
@@ -75,6 +76,7 @@ __all__ = [
     "CatalogItem",
     "CatalogStore",
     "ChangedOrders",
+    "DeductRefusedError",
     "DocumentStatus",
     "DocumentStatusError",
     "EntityNotFoundError",

@@ -77,6 +77,12 @@ class MarkingRefusedError(ConflictError):
         self.code = code
 
 
+class DeductRefusedError(ConflictError):
+    """The shop would not mark a shipment deducted: a marked line without its codes
+    (``ShipmentItem::checkMarkingCodeOnDeducted``), too little in the store under inventory management. Asking
+    again changes nothing until a person acts."""
+
+
 class DocumentStatusError(ConflictError):
     """The stock document is not in a state that allows the step: ``ERROR_DOCUMENT_STATUS`` (lines added to a
     conducted document, or to one gone meanwhile), deleting a conducted document, cancelling a draft.

@@ -9,7 +9,7 @@ from bitrix_inflow.errors import PermanentError, ValidationError
 
 from . import mappers, replies
 from .arguments import positive_id
-from .errors import concerning
+from .errors import DeductRefusedError, concerning
 from .models import Shipment
 from .transport import JSON, Transport
 from .wire import yn
@@ -63,9 +63,17 @@ class Shipments:
                 fields["trackingNumber"] = tracking_number
             if delivery_doc_num is not None:
                 fields["deliveryDocNum"] = delivery_doc_num
-            reply = self._transport.call(
-                "sale.shipment.update", self._transport.as_writer({"id": shipment_id, "fields": fields})
-            )
+            try:
+                reply = self._transport.call(
+                    "sale.shipment.update", self._transport.as_writer({"id": shipment_id, "fields": fields})
+                )
+            except ValidationError as exc:
+                # The shop's own refusal of the deduction (code 0 with its reason): the request itself was good.
+                if deducted and not now.deducted and exc.field == "sale.shipment.update.fields":
+                    raise DeductRefusedError(
+                        f"the shop would not deduct shipment {shipment_id}: {exc.problem}"
+                    ) from exc
+                raise
         row = replies.obj(
             replies.wrapped(reply, "shipment", "sale.shipment.update"), field="sale.shipment.update.shipment"
         )

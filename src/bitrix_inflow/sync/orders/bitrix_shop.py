@@ -10,6 +10,7 @@ from decimal import Decimal
 from bitrix_inflow.adapters.bitrix import (
     BitrixGateway,
     CancelRefusedError,
+    DeductRefusedError,
     OrderBundle,
     OrderWatermark,
     StatusRequest,
@@ -21,6 +22,7 @@ from bitrix_inflow.sync.orders.shop import (
     ChangedOrders,
     QueueFeatures,
     QueuePage,
+    ShipmentRefused,
     ShopLine,
     ShopOrder,
     StatusWant,
@@ -76,14 +78,17 @@ class BitrixOrdersShop:
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         # The gateway echoes the status, prices and flags it does not change (the real update resets them).
-        self.gateway.update_shipment(
-            shipment_id,
-            tracking_number=tracking_number,
-            status_id=None,
-            deducted=True if shipped else None,
-            allow_delivery=None,
-            delivery_doc_num=None,
-        )
+        try:
+            self.gateway.update_shipment(
+                shipment_id,
+                tracking_number=tracking_number,
+                status_id=None,
+                deducted=True if shipped else None,
+                allow_delivery=None,
+                delivery_doc_num=None,
+            )
+        except DeductRefusedError as refused:
+            raise ShipmentRefused(str(refused)) from refused
         return True
 
     def cancel(self, order_id: int, *, reason: str) -> CancelAnswer:

@@ -85,6 +85,14 @@ class CancelAnswer:
     why: str = ""  # the shop's reason for a refusal
 
 
+class ShipmentRefused(Exception):
+    """The shop would not mark a shipment shipped (deducted): its reason for a person."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 class OrdersShop(Protocol):
     def changed_orders(self, since: Watermark, *, max_pages: int) -> ChangedOrders:
         """Orders created after ``since.last_id`` or updated since ``since.updated_at`` (with an overlap)."""
@@ -110,7 +118,8 @@ class OrdersShop(Protocol):
         ...
 
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
-        """The shipment's tracking numbers, and shipped (deducted) when ``shipped``; True when it was written."""
+        """The shipment's tracking numbers, and shipped (deducted) when ``shipped``; True when it was written.
+        ``ShipmentRefused`` when the shop will not deduct it (nothing is written then)."""
         ...
 
     def cancel(self, order_id: int, *, reason: str) -> CancelAnswer:

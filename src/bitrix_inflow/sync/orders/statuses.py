@@ -42,7 +42,7 @@ from bitrix_inflow.sync.orders.notice import (
     write_shipment,
     write_status,
 )
-from bitrix_inflow.sync.orders.shop import OrdersShop
+from bitrix_inflow.sync.orders.shop import OrdersShop, ShipmentRefused
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
 
@@ -203,9 +203,9 @@ class ApplyReport:
     why: str = ""
     shipments: dict[int, str] = field(default_factory=dict)  # shipment id → tracking written
     cancel: str | None = None  # the shop's order after the warehouse cancelled: cancelled | already | refused
-    held: set[int] = field(
-        default_factory=set
-    )  # shipments not marked deducted: their marking codes are not there
+    # Shipments not marked deducted: their marking codes are not there, or the shop refused (a person deducts).
+    held: set[int] = field(default_factory=set)
+    refused: dict[int, str] = field(default_factory=dict)  # shipment id → the shop's reason for not deducting
 
 
 def apply_statuses(
@@ -229,9 +229,10 @@ def apply_statuses(
     with engine.connect() as conn:
         binding = store.load_binding(conn, connection_id, order_id)
         every = store.parts_of(conn, connection_id, order_id)
-        returned = any(
-            i.kind == Kind.RETURN_RECEIVED for i in incidents.of_order(conn, connection_id, order_id)
-        )
+        known = incidents.of_order(conn, connection_id, order_id)
+    returned = any(i.kind == Kind.RETURN_RECEIVED for i in known)
+    # A shipment the shop once refused to deduct is a person's from then on: asking again changes nothing.
+    refused_before = {int(i.subject) for i in known if i.kind == Kind.DEDUCT_REFUSED and i.subject.isdigit()}
     parts = [p for p in every if p.state in LIVE_PART_STATES]
     report = ApplyReport(order_id)
     if binding is None or not parts:
@@ -260,19 +261,31 @@ def apply_statuses(
     # Shipments first, then the status: the status write's answer then tells whether anyone but the service
     # saved the order meanwhile (its version counts every save).
     def write(shipment_id: int, tracking: str, shipped: bool) -> bool:
-        return write_shipment(
-            engine,
-            shop,
-            connection_id,
-            order_id,
-            shipment_id=shipment_id,
-            tracking=tracking,
-            shipped=shipped,
-            clock=clock,
-        )
+        def once(deduct: bool) -> bool:
+            return write_shipment(
+                engine,
+                shop,
+                connection_id,
+                order_id,
+                shipment_id=shipment_id,
+                tracking=tracking,
+                shipped=deduct,
+                clock=clock,
+            )
+
+        try:
+            return once(shipped)
+        except ShipmentRefused as refused:
+            if not shipped:
+                raise
+            # Nothing was written: the tracking still goes, the deduction waits for a person (an incident).
+            report.refused[shipment_id] = refused.why
+            report.held.add(shipment_id)
+            return once(False)
 
     # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
     carrying = parts + [p for p in every if p.state == "waiting"]
+    report.held |= refused_before
     marking_saves = 0
     if marking is not None:
         settled = settle_marking(
@@ -284,7 +297,7 @@ def apply_statuses(
             group_names=group_names if group_names is not None else DEFAULT_GROUP_NAMES,
             clock=clock,
         )
-        report.held = settled.held
+        report.held |= settled.held
         marking_saves = settled.saves
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
@@ -320,6 +333,16 @@ def apply_statuses(
             store.set_shipments_written(conn, connection_id, order_id, shipments, now=now)
         if decision.record is not None and report.outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
+        for shipment_id, why in sorted(report.refused.items()):
+            raise_incident(
+                conn,
+                connection_id,
+                order_id,
+                kind=Kind.DEDUCT_REFUSED,
+                subject=str(shipment_id),
+                detail={"shipment": shipment_id, "why": why},
+                now=now,
+            )
         if report.outcome == "refused":
             detail = {
                 "wanted": decision.write,
@@ -427,5 +450,5 @@ def _shipments(
             continue
         if write(shipment_id, tracking, shipped):
             report.shipments[shipment_id] = tracking
-            now_written[str(shipment_id)] = [tracking, shipped]
+            now_written[str(shipment_id)] = [tracking, shipped and shipment_id not in report.held]
     return now_written
