@@ -457,6 +457,45 @@ def test_a_picking_error_releases_the_failed_lines_reservation_in_the_shop_once(
     )
 
 
+def test_a_line_another_picking_order_still_carries_keeps_its_reservation(
+    engine: Engine, sides: Sides
+) -> None:
+    """One line over two shipments of two carriers: two picking orders carry it. When one fails, releasing the
+    line would free the units the other is taking to the customer: nothing is released, the incident stands."""
+    links = stock_store_links(engine)
+    placed = sides.shop.control.place_order(
+        lines=[{"productId": links[CAP], "quantity": 2}],
+        shipments=[{"deliveryId": 2, "lines": [0]}, {"deliveryId": 3, "lines": []}],
+    )
+    order_id = int(placed["id"])
+    first, second = (int(s["id"]) for s in placed["shipments"])
+    (item,) = sides.shop.control.entities("shipmentItems", orderDeliveryId=first)
+    sides.admin("sale.shipmentitem.update", {"id": item["id"], "fields": {"quantity": 1}})
+    sides.admin(
+        "sale.shipmentitem.add",
+        {"fields": {"orderDeliveryId": second, "basketId": item["basketId"], "quantity": 1}},
+    )
+    forwarded = forward_order(
+        engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK
+    )
+    assert forwarded.outcome == "forwarded"
+    one, other = sorted(sides.wms_orders(), key=lambda p: p["external_ref"])
+    base = sides.warehouse.base_url + "/_sandbox/orders/"
+    httpx.post(base + f"{one['id']}/advance", json={"to": "PICKED"}, timeout=30).raise_for_status()
+    httpx.put(
+        sides.warehouse.base_url + "/_sandbox/faults", json={"picking_error_skus": [CAP]}
+    ).raise_for_status()
+    httpx.post(base + f"{other['id']}/advance", json={"to": "PICKED"}, timeout=30)
+    assert sorted(p["status"] for p in sides.wms_orders()) == ["PICKED", "PICKING_ERROR"]
+    read_changes(engine, sides.client, clock=CLOCK)
+    with engine.connect() as conn:
+        assert conn.execute(select(jobs.c.id).where(jobs.c.kind == RELEASE_KIND)).all() == []
+        picking = [
+            i for i in incident_store.of_order(conn, "default", order_id) if i.kind == Kind.PICKING_ERROR
+        ]
+    assert len(picking) == 1
+
+
 # -- without the companion module (Bitrix24 in the cloud): basket-line properties and a person at the shipment -----
 
 CLOUD_KEYS = MarkingSettings(

@@ -161,7 +161,19 @@ def _picking_failed(
     )
     skus = [failure.sku] if failure else sorted({ln.sku for ln in part.lines})
     stock_jobs.hint(conn, part.warehouse, skus, now=now, connection_id=connection_id)
-    failed_lines = [ln.basket_id for ln in part.lines if ln.sku in skus]
+    # A line another live picking order also carries (one SKU from two zones) keeps its reservation: releasing the
+    # whole line would free units that are still on their way to the customer.
+    others = [
+        p
+        for p in store.parts_of(conn, connection_id, part.bitrix_order_id)
+        if p.id != part.id
+        and p.state in LIVE_PART_STATES
+        and p.wms_status != InflowStatus.PICKING_ERROR.value
+    ]
+    shared = {ln.basket_id for p in others for ln in p.lines}
+    failed_lines = [ln.basket_id for ln in part.lines if ln.sku in skus and ln.basket_id not in shared]
+    if not failed_lines:
+        return
     queue_release(conn, connection_id, part.bitrix_order_id, failed_lines, ref=part.external_ref, now=now)
 
 
