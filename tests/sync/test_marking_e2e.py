@@ -322,6 +322,32 @@ def test_codes_the_shop_holds_travel_with_the_picking_order_and_come_back_on_the
     assert sorted(receipt_codes(sides, order_id)) == sorted(scanned)
 
 
+def test_a_shop_code_the_warehouse_refuses_does_not_hold_the_order(engine: Engine, sides: Sides) -> None:
+    """The manager typed a code the warehouse has seen on another order: the picking order goes without the shop's
+    codes (the warehouse scans its own at packing), not blocked."""
+    first = ship(sides, engine, [(SNEAKER, 1)])
+    (used,) = warehouse_codes(sides, first)[SNEAKER]
+    order_id = place(sides, engine, [(SNEAKER, 1)])
+    order = sides.shop.control.entity("orders", order_id)
+    shipment = next(s for s in order["shipments"] if s["system"] != "Y")
+    sneaker = next(b for b in order["basketItems"] if b["productXmlId"] == SNEAKER)
+    sides.admin(
+        "bitrixinflow.marking.set",
+        {"shipmentId": shipment["id"], "basketId": int(sneaker["id"]), "codes": [used]},
+    )
+    options = replace(
+        sides.forward_options(),
+        shop_codes=lambda oid: held_by_shop(sides.marking, oid, group_names=DEFAULT_GROUP_NAMES),
+    )
+    report = forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK)
+    assert report.outcome == "forwarded", report.reasons
+    (picking,) = [p for p in sides.wms_orders() if p["customer_order_ref"] == order["accountNumber"]]
+    url = f"{sides.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+    httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    (scanned,) = warehouse_codes(sides, order_id)[SNEAKER]
+    assert scanned != used
+
+
 def test_a_return_puts_its_codes_in_state_returned_tells_the_manager_and_restocks(
     engine: Engine, sides: Sides
 ) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine
 from bitrix_inflow.adapters.inflow import (
     InflowPort,
     InsufficientStockError,
+    InvalidMarkingCodeError,
     NewOrderLine,
     NewPickingOrder,
     PickingOrder,
@@ -374,6 +375,20 @@ def _request(run: OrderRun, wms: InflowPort, part: store.Part) -> PickingOrder |
     )
     try:
         return wms.create_picking_order(request, idempotency_key=part.idempotency_key)
+    except InvalidMarkingCodeError as refusal:
+        if not part.given_codes:
+            return refusal
+        # The shop's codes are a help, not a condition: a code the warehouse will not take (used already, a SKU
+        # it does not mark) must not hold the order. It goes without them (a refused request leaves the key
+        # unused), and the warehouse scans its own at packing.
+        log.warning(
+            "orders.shop_codes_refused", order_id=run.order_id, ref=part.external_ref, why=str(refusal)
+        )
+        bare = replace(request, lines=tuple(replace(line, marking_codes=()) for line in request.lines))
+        try:
+            return wms.create_picking_order(bare, idempotency_key=part.idempotency_key)
+        except (InsufficientStockError, ValidationError) as again:
+            return again
     except (InsufficientStockError, ValidationError) as refusal:
         return refusal
 
