@@ -151,6 +151,7 @@ class Service:
         import uvicorn  # noqa: PLC0415 - loaded on first use
 
         from bitrix_inflow.web.app import build_app  # noqa: PLC0415 - loaded on first use
+        from bitrix_inflow.web.console import Console  # noqa: PLC0415 - loaded on first use
 
         alive_within = dt.timedelta(
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
@@ -161,6 +162,13 @@ class Service:
                 alive_within=alive_within,
                 inflow_webhook_secret=self._webhook_secret(),
                 bitrix_application_token=self._application_token(),
+                console=Console(
+                    self.engine,
+                    SystemClock(),
+                    default_language=self.settings.bitrix.language
+                    if self.settings.bitrix is not None
+                    else "ru",
+                ),
             ),
             host=web.host,
             port=web.port,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "marking": ("bitrix_inflow.cli.marking", "app"),
     "db": ("bitrix_inflow.cli.db", "app"),
     "config": ("bitrix_inflow.cli.config_cmd", "app"),
+    "console": ("bitrix_inflow.cli.console_cmd", "app"),
 }
 
 

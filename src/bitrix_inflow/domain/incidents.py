@@ -284,5 +284,13 @@ def message(
     return Message(f"{marker(incident_id)} {title}", "\n".join(lines))
 
 
+def way_out_text(way: str, language: Language) -> str:
+    """A way out as the manager reads it (its name when a newer version offers one this one does not know)."""
+    try:
+        return _WAYS[language][WayOut(way)]
+    except ValueError:
+        return way
+
+
 def marker(incident_id: int) -> str:
     return f"[BI-{incident_id}]"

@@ -420,8 +420,11 @@ def next_queued(
     return [Job.from_row(row) for row in conn.execute(stmt).mappings()]
 
 
-def count_by_status(conn: Connection) -> dict[JobStatus, int]:
-    rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+def count_by_status(conn: Connection, *, connection_id: str | None = None) -> dict[JobStatus, int]:
+    query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+    if connection_id is not None:
+        query = query.where(jobs.c.connection_id == connection_id)
+    rows = conn.execute(query).all()
     counts = dict.fromkeys(JobStatus, 0)
     for status, count in rows:
         counts[JobStatus(status)] = int(count)

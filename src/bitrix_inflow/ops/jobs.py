@@ -46,21 +46,53 @@ def list_jobs(
     statuses: Sequence[JobStatus] | None = None,
     kind: str | None = None,
     limit: int = 50,
+    connection_id: str | None = None,
 ) -> JobListing:
     with engine.connect() as conn:
-        counts = queue.count_by_status(conn)
-        jobs = queue.list_jobs(conn, statuses=statuses, kind=kind, limit=limit)
+        counts = queue.count_by_status(conn, connection_id=connection_id)
+        jobs = queue.list_jobs(conn, statuses=statuses, kind=kind, limit=limit, connection_id=connection_id)
     return JobListing(counts, jobs)
 
 
-def retry(engine: Engine, job_ids: Iterable[int], *, clock: Clock, actor: str) -> list[JobActionResult]:
-    """Put dead or cancelled jobs back in the queue with a fresh attempt budget."""
-    return _each(engine, job_ids, queue.retry_now, "ops.job_retried", clock=clock, actor=actor)
+def retry(
+    engine: Engine, job_ids: Iterable[int], *, clock: Clock, actor: str, connection_id: str | None = None
+) -> list[JobActionResult]:
+    """Put dead or cancelled jobs back in the queue with a fresh attempt budget (of ``connection_id`` only, when
+    given: another pair's job is as good as missing)."""
+    return _each(
+        engine,
+        job_ids,
+        queue.retry_now,
+        "ops.job_retried",
+        clock=clock,
+        actor=actor,
+        connection_id=connection_id,
+    )
 
 
-def discard(engine: Engine, job_ids: Iterable[int], *, clock: Clock, actor: str) -> list[JobActionResult]:
+def discard(
+    engine: Engine, job_ids: Iterable[int], *, clock: Clock, actor: str, connection_id: str | None = None
+) -> list[JobActionResult]:
     """Cancel queued or dead jobs so they never run."""
-    return _each(engine, job_ids, queue.discard, "ops.job_discarded", clock=clock, actor=actor)
+    return _each(
+        engine,
+        job_ids,
+        queue.discard,
+        "ops.job_discarded",
+        clock=clock,
+        actor=actor,
+        connection_id=connection_id,
+    )
+
+
+def _of_connection(engine: Engine, job_id: int, connection_id: str | None) -> None:
+    """Another pair's job is as good as missing to whoever acts for this pair."""
+    if connection_id is None:
+        return
+    with engine.connect() as conn:
+        found = queue.get(conn, job_id)
+    if found is None or found.connection_id != connection_id:
+        raise JobStateError(f"job {job_id} does not exist")
 
 
 class _StateChange(Protocol):
@@ -75,10 +107,12 @@ def _each(
     *,
     clock: Clock,
     actor: str,
+    connection_id: str | None,
 ) -> list[JobActionResult]:
     results: list[JobActionResult] = []
     for job_id in job_ids:
         try:
+            _of_connection(engine, job_id, connection_id)
             job = change(engine, job_id, now=clock.now())
         except JobStateError as exc:
             results.append(JobActionResult(job_id, refused=exc))

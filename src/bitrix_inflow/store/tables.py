@@ -472,3 +472,58 @@ Index(
     order_timeline.c.bitrix_order_id,
     order_timeline.c.id,
 )
+
+# The web console's people: one row per sign-in name, the password as a slow salted hash (scrypt), the language
+# the person chose (None: the browser's). Failed sign-ins lock the name for a while (guessing costs time).
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("language", String(8)),
+    Column("failed_sign_ins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# A signed-in browser: the cookie carries a random token, the table only its SHA-256 (a copy of the database signs
+# nobody in). Every form of the session carries its CSRF token.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_console_sessions_user_id", console_sessions.c.user_id)
+
+# What people did from the console or the CLI that is not audited elsewhere (settings, jobs, sign-ins): appended only.
+console_audit = Table(
+    "console_audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64)),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("target", String(200), nullable=False, server_default=text("''")),
+    Column("detail", JSON(), nullable=False),
+)
+Index("ix_console_audit_at", console_audit.c.at, console_audit.c.id)
+
+# Settings an operator changes at run time from the console, over the file's (intervals, eligibility, safety
+# buffer): one row per (connection, key), read by the jobs at each run.
+runtime_settings = Table(
+    "runtime_settings",
+    metadata,
+    Column("connection_id", String(64), ForeignKey("connections.id"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)

@@ -1,4 +1,5 @@
-"""The HTTP app ``serve`` exposes: ``/healthz`` for load balancers, ``/metrics`` for Prometheus, ``/hooks/inflow``
+"""The HTTP app ``serve`` exposes: the operator console under ``/console``,
+``/healthz`` for load balancers, ``/metrics`` for Prometheus, ``/hooks/inflow``
 for the warehouse's webhooks, ``/hooks/bitrix`` for the shop's events."""
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from bitrix_inflow.log import redactor
 from bitrix_inflow.store.schema import ensure_current
 from bitrix_inflow.timing import Clock, SystemClock
 from bitrix_inflow.web.bitrix_hooks import add_bitrix_hooks
+from bitrix_inflow.web.console import Console, add_console
 from bitrix_inflow.web.hooks import add_inflow_hooks
+from bitrix_inflow.web.limits import RateLimit
 from bitrix_inflow.web.metrics import build_registry
 
 
@@ -26,11 +29,19 @@ def build_app(
     inflow_webhook_secret: str | None = None,
     bitrix_application_token: str | None = None,
     clock: Clock | None = None,
+    console: Console | None = None,
+    hook_limit: RateLimit | None = None,
 ) -> FastAPI:
     app = FastAPI(title="bitrix-inflow", docs_url=None, redoc_url=None, openapi_url=None)
+    if console is not None:
+        add_console(app, console)
     registry = build_registry(engine, alive_within=alive_within)
-    add_inflow_hooks(app, engine, secret=inflow_webhook_secret, clock=clock or SystemClock())
-    add_bitrix_hooks(app, engine, token=bitrix_application_token, clock=clock or SystemClock())
+    add_inflow_hooks(
+        app, engine, secret=inflow_webhook_secret, clock=clock or SystemClock(), limit=hook_limit
+    )
+    add_bitrix_hooks(
+        app, engine, token=bitrix_application_token, clock=clock or SystemClock(), limit=hook_limit
+    )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

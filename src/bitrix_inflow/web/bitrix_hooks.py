@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from bitrix_inflow.sync.orders import notice
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
+from bitrix_inflow.web.limits import RateLimit, admitted_body
 
 log = structlog.get_logger("bitrix_inflow.web.hooks")
 NOT_CONFIGURED = (
@@ -31,14 +32,18 @@ NOT_CONFIGURED = (
 MAX_BODY = 64 * 1024  # an event is a few hundred bytes
 
 
-def add_bitrix_hooks(app: FastAPI, engine: Engine, *, token: str | None, clock: Clock) -> None:
+def add_bitrix_hooks(
+    app: FastAPI, engine: Engine, *, token: str | None, clock: Clock, limit: RateLimit | None = None
+) -> None:
+    per_sender = limit or RateLimit(rate=50, burst=200)
+
     @app.post("/hooks/bitrix")
     async def bitrix_hook(request: Request) -> JSONResponse:
         if token is None:
             return JSONResponse({"error": NOT_CONFIGURED}, 404)
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse({"error": f"an event is at most {MAX_BODY} bytes"}, 413)
+        body = await admitted_body(request, per_sender, MAX_BODY, what="event")
+        if isinstance(body, JSONResponse):
+            return body
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         sent = form.get("auth[application_token]", "")
         if not hmac.compare_digest(sent.encode(), token.encode()):

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from bitrix_inflow.sync.orders import statuses as order_statuses
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.timing import Clock
+from bitrix_inflow.web.limits import RateLimit, admitted_body
 
 log = structlog.get_logger("bitrix_inflow.web.hooks")
 SIGNATURE_HEADER = "X-Inflow-Signature"
@@ -30,6 +31,7 @@ NOT_CONFIGURED = (
     "webhooks are not configured: set inflow.webhook_secret (env BITRIX_INFLOW__INFLOW__WEBHOOK_SECRET)"
 )
 MAX_SKUS = 10_000  # a doorbell naming more is a full sync's job, not a targeted one
+MAX_BODY = 1024 * 1024  # MAX_SKUS codes of up to ~90 characters, with room to spare
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
@@ -39,12 +41,19 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
 
 
-def add_inflow_hooks(app: FastAPI, engine: Engine, *, secret: str | None, clock: Clock) -> None:
+def add_inflow_hooks(
+    app: FastAPI, engine: Engine, *, secret: str | None, clock: Clock, limit: RateLimit | None = None
+) -> None:
+    # The warehouse sends a burst after a wave of moves; more than this from one address is not a warehouse.
+    per_sender = limit or RateLimit(rate=100, burst=500)
+
     @app.post("/hooks/inflow")
     async def inflow_hook(request: Request) -> JSONResponse:
         if secret is None:
             return JSONResponse({"error": NOT_CONFIGURED}, 404)
-        body = await request.body()
+        body = await admitted_body(request, per_sender, MAX_BODY, what="delivery")
+        if isinstance(body, JSONResponse):
+            return body
         if not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("hook.bad_signature", event_id=request.headers.get("X-Inflow-Event-Id"))
             return JSONResponse({"error": f"{SIGNATURE_HEADER} does not verify"}, 401)

@@ -1,0 +1,48 @@
+"""The operator console: server-rendered pages in Russian and English, behind a sign-in, every action checked to
+come from the console's own page. ``add_console`` mounts it on the service's app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from bitrix_inflow.web.console import auth, dashboard, incidents, jobs
+from bitrix_inflow.web.console.context import Console
+from bitrix_inflow.web.console.pages import render
+from bitrix_inflow.web.console.security import Refused, SignInNeeded
+
+__all__ = ["ROUTERS", "Console", "add_console"]
+
+# Every page and action of the console (the security tests walk these).
+ROUTERS = (auth.router, dashboard.router, incidents.router, jobs.router)
+
+
+def add_console(app: FastAPI, console: Console) -> None:
+    app.state.console = console
+    app.mount(
+        "/console/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static"
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/console/", status_code=303)
+
+    @app.exception_handler(SignInNeeded)
+    def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
+        if request.method in ("GET", "HEAD"):
+            return auth.sign_in_redirect(request)
+        return _refused(request, Refused("sign in first"))
+
+    @app.exception_handler(Refused)
+    def refused(request: Request, exc: Refused) -> Response:
+        return _refused(request, exc)
+
+
+def _refused(request: Request, exc: Refused) -> Response:
+    language = auth.browser_language(request)
+    return render(request, "refused.html", language=language, viewer=None, status=exc.status, why=exc.why)
