@@ -243,6 +243,7 @@ def message(
     detail: Mapping[str, object],
     order_link: str | None,
     language: Language,
+    with_ways: bool = True,
 ) -> Message:
     """What the manager reads: which order, which SKU and bin, why, and the ways out with how to choose one. The
     title carries the incident's marker (``[BI-<id>]``), by which a task is found again after a crash."""
@@ -277,10 +278,11 @@ def message(
         lines.append(hint)
     if order_link:
         lines.append(f"{labels['link']}: {order_link}")
-    lines.append("")
-    lines.append(f"{labels['ways']}:")
-    lines.extend(f"- {way.value}: {_WAYS[language][way]}" for way in ways_out(kind))
-    lines.append(labels["resolve"].format(id=incident_id))
+    if with_ways:  # the console shows them as buttons instead
+        lines.append("")
+        lines.append(f"{labels['ways']}:")
+        lines.extend(f"- {way.value}: {_WAYS[language][way]}" for way in ways_out(kind))
+        lines.append(labels["resolve"].format(id=incident_id))
     return Message(f"{marker(incident_id)} {title}", "\n".join(lines))
 
 

@@ -50,6 +50,7 @@ def _told(console: Console, incident: store.Incident, language: Language) -> Mes
         detail=incident.detail,
         order_link=None,
         language=language,
+        with_ways=False,
     )
 
 
