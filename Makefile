@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
-.PHONY: demo test soak lint typecheck imports check php bench lock clean
+.PHONY: demo test soak lint typecheck imports check php bench lock clean messages
 
 $(RUNTIME_STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench: $(DEV_STAMP)
 lock:
 	uv pip compile pyproject.toml -q --python-version 3.11 -o requirements.lock
 	uv pip compile pyproject.toml -q --extra dev --python-version 3.11 -c requirements.lock -o requirements-dev.lock
+
+## The console's texts from its templates and code into the catalogs; then translate the new ones in the .po files.
+messages: $(DEV_STAMP)
+	mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k N_ --no-location --sort-output -o var/console.pot .
+	$(BIN)/pybabel update -i var/console.pot -d src/bitrix_inflow/web/console/locale -D console --no-location
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -28,6 +28,8 @@ from bitrix_inflow.timing import Clock, SystemClock
 if TYPE_CHECKING:
     import uvicorn
 
+    from bitrix_inflow.web.console import Console
+
 log = structlog.get_logger("bitrix_inflow.service")
 
 
@@ -143,6 +145,18 @@ class Service:
             return None
         return bitrix.application_token.get_secret_value()
 
+    def _console(self) -> Console:
+        from bitrix_inflow.adapters.bitrix import BitrixGateway  # noqa: PLC0415 - loaded on first use
+        from bitrix_inflow.web.console import Console  # noqa: PLC0415 - loaded on first use
+        from bitrix_inflow.web.console.shop_statuses import ShopStatuses  # noqa: PLC0415 - loaded on first use
+
+        bitrix = self.settings.bitrix
+        if bitrix is None:
+            return Console(self.engine, SystemClock())
+        gateway = BitrixGateway(bitrix)  # the console's own: its requests never wait behind a job's
+        statuses = ShopStatuses(lambda: gateway, language=bitrix.language)
+        return Console(self.engine, SystemClock(), default_language=bitrix.language, shop_statuses=statuses)
+
     def _web_server(self) -> uvicorn.Server | None:
         web = self.settings.web
         if not web.enabled:
@@ -151,7 +165,6 @@ class Service:
         import uvicorn  # noqa: PLC0415 - loaded on first use
 
         from bitrix_inflow.web.app import build_app  # noqa: PLC0415 - loaded on first use
-        from bitrix_inflow.web.console import Console  # noqa: PLC0415 - loaded on first use
 
         alive_within = dt.timedelta(
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
@@ -162,13 +175,7 @@ class Service:
                 alive_within=alive_within,
                 inflow_webhook_secret=self._webhook_secret(),
                 bitrix_application_token=self._application_token(),
-                console=Console(
-                    self.engine,
-                    SystemClock(),
-                    default_language=self.settings.bitrix.language
-                    if self.settings.bitrix is not None
-                    else "ru",
-                ),
+                console=self._console(),
             ),
             host=web.host,
             port=web.port,

@@ -208,6 +208,10 @@ class BitrixGateway:
         """Order (``O``) and delivery (``D``) statuses as configured in the shop; read them, never assume."""
         return self._orders.statuses()
 
+    def status_names(self, language: str = "ru") -> dict[str, str]:
+        """Each status's name as the shop shows it in ``language`` (``sale.statusLang.list``)."""
+        return self._orders.status_names(language)
+
     # -- the offline event queue ---------------------------------------------------------------------------
 
     def feature(self, code: str) -> bool:

@@ -436,6 +436,20 @@ class Orders:
         )
         return replies.mapped("sale.status.list", mappers.sale_status, rows)
 
+    def status_names(self, language: str) -> dict[str, str]:
+        """Each status's name in ``language`` (``sale.statusLang.list``); a status without one is left out."""
+        params: JSON = {"select": ["statusId", "lid", "name"], "filter": {"lid": language}}
+        first = self._transport.call("sale.statusLang.list", params)
+        rows = rest_of_list(
+            self._transport,
+            "sale.statusLang.list",
+            params,
+            "statusLangs",
+            first=first.get("result"),
+            next_start=next_of(first),
+        )
+        return {str(row.get("statusId")): str(row.get("name") or "") for row in rows if row.get("statusId")}
+
 
 def _checked(request: StatusRequest) -> StatusRequest:
     order_id = positive_id(request.order_id, "order_id")
