@@ -20,15 +20,15 @@ from sqlalchemy import Engine
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
 from bitrix_inflow.config import Settings
 from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
-from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
+from bitrix_inflow.ops import orders as order_ops
 from bitrix_inflow.service import blueprints, build_registry, worker_settings
-from bitrix_inflow.store import incidents, status_map
 from bitrix_inflow.store import orders as store
+from bitrix_inflow.store import status_map
 from bitrix_inflow.sync.orders import jobs as orders_jobs
 from bitrix_inflow.sync.orders.forward import forward_order
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders, order_lock_key
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND, load_watermark, notice_orders
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, read_changes
 from bitrix_inflow.timing import SystemClock
 
@@ -159,15 +159,16 @@ def show(
     connection: Connection = DEFAULT_CONNECTION,
 ) -> None:
     """An order's binding, its picking orders and its timeline."""
-    engine = database(settings())
-    with engine.connect() as conn:
-        binding = store.load_binding(conn, connection, order_id)
-        parts = store.parts_of(conn, connection, order_id)
-        events = store.timeline(conn, connection, order_id)
-        conflicts = incidents.of_order(conn, connection, order_id)
-        order_jobs = queue.list_jobs(conn, lock_key=order_lock_key(connection, order_id), limit=20)
-    if binding is None:
+    seen = order_ops.view(database(settings()), connection, order_id)
+    if seen is None:
         fail(f"order {order_id} has not been seen by the service (is it older than [orders] go_live?)")
+    binding, parts, events, conflicts, order_jobs = (
+        seen.binding,
+        seen.parts,
+        seen.timeline,
+        seen.incidents,
+        seen.jobs,
+    )
     console.print(
         f"order {order_id} ({escape(binding.account_number or '')}): [bold]{binding.state}[/]"
         + (f" — {escape(binding.reason)}" if binding.reason else "")

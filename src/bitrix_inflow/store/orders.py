@@ -768,3 +768,32 @@ def timeline(conn: Connection, connection_id: str, order_id: int) -> list[tuple[
         .order_by(t.id)
     ).all()
     return [(at, source, kind, detail) for at, source, kind, detail in rows]
+
+
+@dataclass(frozen=True)
+class Found:
+    bitrix_order_id: int
+    account_number: str | None
+    state: str
+    applied_status: str | None
+    updated_at: dt.datetime
+
+
+def find_orders(conn: Connection, connection_id: str, text: str | None, *, limit: int = 50) -> list[Found]:
+    """Orders by the shop's id or number, or by a picking order's reference or warehouse id; the latest changed
+    when ``text`` is empty."""
+    b, p = order_bindings.c, order_parts.c
+    query = select(b.bitrix_order_id, b.account_number, b.state, b.applied_status, b.updated_at).where(
+        b.connection_id == connection_id
+    )
+    wanted = (text or "").strip()
+    if wanted:
+        by_part = select(p.bitrix_order_id).where(
+            p.connection_id == connection_id, (p.external_ref == wanted) | (p.wms_order_id == wanted)
+        )
+        matches = (b.account_number == wanted) | b.bitrix_order_id.in_(by_part)
+        if wanted.isdigit():
+            matches = matches | (b.bitrix_order_id == int(wanted))
+        query = query.where(matches)
+    rows = conn.execute(query.order_by(b.updated_at.desc(), b.bitrix_order_id.desc()).limit(limit)).all()
+    return [Found(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]

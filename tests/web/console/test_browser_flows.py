@@ -139,6 +139,15 @@ def test_a_picking_error_cancelled_from_the_console(world: World, page: Any, sho
     )
     assert queued_run.outcome == "cancelled"
     assert {p["status"] for p in sides.wms_orders()} == {"CANCELLED"}
+    # The order found by a picking order's reference: its timeline tells the story.
+    ref = next(p["external_ref"] for p in sides.wms_orders())
+    page.goto("/console/orders")
+    page.fill("#order-search", ref)
+    page.click("form.search button")
+    page.wait_for_url(f"**/console/orders/{order_id}")
+    timeline = page.locator("#timeline").inner_text()
+    assert "picking_error" in timeline and "incidents.carry_out" in timeline
+    shots.take(page, "order-timeline")
 
 
 def a_substitute(world: World, incident_id: int) -> str:
