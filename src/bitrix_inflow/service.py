@@ -147,15 +147,29 @@ class Service:
 
     def _console(self) -> Console:
         from bitrix_inflow.adapters.bitrix import BitrixGateway  # noqa: PLC0415 - loaded on first use
+        from bitrix_inflow.adapters.inflow import InflowClient  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.web.console import Console  # noqa: PLC0415 - loaded on first use
+        from bitrix_inflow.web.console.health import Connections  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.web.console.shop_statuses import ShopStatuses  # noqa: PLC0415 - loaded on first use
 
-        bitrix = self.settings.bitrix
-        if bitrix is None:
-            return Console(self.engine, SystemClock())
-        gateway = BitrixGateway(bitrix)  # the console's own: its requests never wait behind a job's
-        statuses = ShopStatuses(lambda: gateway, language=bitrix.language)
-        return Console(self.engine, SystemClock(), default_language=bitrix.language, shop_statuses=statuses)
+        bitrix, inflow = self.settings.bitrix, self.settings.inflow
+        # The console's own clients: its requests never wait behind a job's.
+        gateway = BitrixGateway(bitrix) if bitrix is not None else None
+        warehouse = InflowClient(inflow) if inflow is not None else None
+        connections = Connections(
+            warehouse=(lambda: warehouse) if warehouse is not None else None,
+            shop=(lambda: gateway) if gateway is not None else None,
+        )
+        if bitrix is None or gateway is None:
+            return Console(self.engine, SystemClock(), schedules=self.schedules, connections=connections)
+        return Console(
+            self.engine,
+            SystemClock(),
+            default_language=bitrix.language,
+            shop_statuses=ShopStatuses(lambda: gateway, language=bitrix.language),
+            schedules=self.schedules,
+            connections=connections,
+        )
 
     def _web_server(self) -> uvicorn.Server | None:
         web = self.settings.web

@@ -448,12 +448,11 @@ def stats(conn: Connection, *, now: dt.datetime) -> list[KindStats]:
         select(jobs.c.kind, jobs.c.status, func.count(), due_since).group_by(jobs.c.kind, jobs.c.status)
     ).all()
     return [
-        KindStats(kind, JobStatus(status), int(count), _as_utc(oldest))
-        for kind, status, count, oldest in rows
+        KindStats(kind, JobStatus(status), int(count), as_utc(oldest)) for kind, status, count, oldest in rows
     ]
 
 
-def _as_utc(value: Any) -> dt.datetime | None:
+def as_utc(value: Any) -> dt.datetime | None:
     """Aggregates bypass the column type, so SQLite hands back its stored text: turn it into aware UTC."""
     if value is None:
         return None

@@ -23,6 +23,7 @@ from bitrix_inflow.sync.orders.forward import forward_order
 from bitrix_inflow.sync.orders.statuses import apply_statuses, read_changes
 from bitrix_inflow.timing import SystemClock
 from bitrix_inflow.web.console import Console
+from bitrix_inflow.web.console.health import Connections
 from bitrix_inflow.web.console.shop_statuses import ShopStatuses
 from sync.conftest import Sides, running_sides
 from web_app import serve
@@ -47,7 +48,8 @@ def world(engine: Engine) -> Iterator[World]:
     mapping_ops.import_table(engine, dict(DEFAULT_MAPPING), clock=CLOCK, actor="test")
     with running_sides(engine, "site") as sides:
         statuses = ShopStatuses(lambda: sides.gateway, language="en")
-        console = Console(engine, CLOCK, default_language="en", shop_statuses=statuses)
+        probes = Connections(warehouse=lambda: sides.client, shop=lambda: sides.gateway, ttl=0)
+        console = Console(engine, CLOCK, default_language="en", shop_statuses=statuses, connections=probes)
         for url in serve(engine, console=console):
             yield World(engine, sides, url)
 
@@ -148,6 +150,15 @@ def test_a_picking_error_cancelled_from_the_console(world: World, page: Any, sho
     timeline = page.locator("#timeline").inner_text()
     assert "picking_error" in timeline and "incidents.carry_out" in timeline
     shots.take(page, "order-timeline")
+    # The dashboard over the same day: both connections answer, and the charts count what happened.
+    page.goto("/console/")
+    assert (
+        "✓" in page.locator("#health-warehouse").inner_text()
+        and "✓" in page.locator("#health-shop").inner_text()
+    )
+    assert page.locator("#chart-forwarded figcaption strong").inner_text() == "2"
+    assert page.locator("#chart-incidents figcaption strong").inner_text() == "1"
+    shots.take(page, "dashboard")
 
 
 def a_substitute(world: World, incident_id: int) -> str:

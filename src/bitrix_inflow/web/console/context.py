@@ -3,13 +3,15 @@ fall back on, and how it asks the shop what it must (its order statuses, for the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import Request
 from sqlalchemy import Engine
 
+from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.timing import Clock
+from bitrix_inflow.web.console.health import Health
 from bitrix_inflow.web.console.i18n import Language
 from bitrix_inflow.web.limits import RateLimit
 
@@ -22,6 +24,9 @@ class Console:
     default_language: Language = "ru"
     # The shop's order statuses, id → name (None: the shop is not configured or cannot be asked now).
     shop_statuses: Callable[[], Mapping[str, str] | None] = field(default=lambda: None)
+    # The service's schedules (their last and next runs on the dashboard) and a probe of both connections.
+    schedules: Sequence[Schedule] = ()
+    connections: Callable[[], list[Health]] = field(default=list)
     # Guessing passwords from one address: a few tries a second at most (the name also locks after five failures).
     sign_in_limit: RateLimit = field(default_factory=lambda: RateLimit(rate=2, burst=10))
 

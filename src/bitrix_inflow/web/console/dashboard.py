@@ -1,32 +1,57 @@
-"""The dashboard: both connections' health, every schedule's last and next run, and the last day in charts."""
+"""The dashboard: both connections' health, every schedule's last and next run, the oldest waiting job, and the
+last day in charts (orders sent, shop quantities written, jobs that died, incidents opened)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from bitrix_inflow.jobs.model import JobStatus
-from bitrix_inflow.ops import jobs as jobs_ops
+from bitrix_inflow.ops import dashboard as ops
 from bitrix_inflow.web.console.auth import viewer
+from bitrix_inflow.web.console.charts import bars
 from bitrix_inflow.web.console.context import console_of
-from bitrix_inflow.web.console.incidents import open_count
+from bitrix_inflow.web.console.i18n import translations
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Viewer
 
 router = APIRouter(prefix="/console")
 
 
+def N_(text: str) -> str:  # gettext's marker: the text goes to the catalog, translated when shown
+    return text
+
+
+CHARTS = (
+    ("forwarded", N_("Picking orders the warehouse accepted, per hour"), ""),
+    (
+        "stock_written",
+        N_("Products whose shop quantity was written, per hour (the latest write of each)"),
+        "",
+    ),
+    ("dead", N_("Jobs that failed for good, per hour"), "bad"),
+    ("incidents", N_("Incidents opened, per hour"), "bad"),
+)
+
+
 @router.get("/")
 def dashboard(request: Request, who: Viewer = Depends(viewer)) -> Response:  # noqa: B008
     console = console_of(request)
-    listing = jobs_ops.list_jobs(console.engine, limit=1, connection_id=console.connection_id)
+    seen = ops.read(console.engine, console.connection_id, console.schedules, now=console.clock.now())
+    gettext = translations(who.language).gettext
+    labels = [f"{hour:%H}:00" for hour in seen.hourly.hours]
+    charts = []
+    for key, title, tone in CHARTS:
+        values = getattr(seen.hourly, key)
+        charts.append(
+            (key, gettext(title), sum(values), bars(values, labels, title=gettext(title), tone=tone))
+        )
     return render(
         request,
         "dashboard.html",
         language=who.language,
         viewer=who,
-        incidents=open_count(console),
-        dead=listing.counts.get(JobStatus.DEAD, 0),
-        queued=listing.counts.get(JobStatus.QUEUED, 0),
-        running=listing.counts.get(JobStatus.RUNNING, 0),
+        seen=seen,
+        charts=charts,
+        health=console.connections(),
+        now=console.clock.now(),
     )

@@ -128,8 +128,3 @@ async def resolve(request: Request, incident_id: int, who: Viewer = Depends(view
     except ValidationError as exc:
         return _confirmation(request, who, incident, way, problem=str(exc))
     return RedirectResponse(f"/console/incidents/{incident.id}?chosen={way}", status_code=303)
-
-
-def open_count(console: Console) -> int:
-    with console.engine.connect() as conn:
-        return len(store.listed(conn, console.connection_id, states=("open",), limit=10_000))
