@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from bitrix_inflow.web.console import auth, dashboard, incidents, jobs, mapping, orders
+from bitrix_inflow.web.console import auth, dashboard, incidents, jobs, mapping, marking, orders
 from bitrix_inflow.web.console.context import Console
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Refused, SignInNeeded
@@ -17,7 +17,15 @@ from bitrix_inflow.web.console.security import Refused, SignInNeeded
 __all__ = ["ROUTERS", "Console", "add_console"]
 
 # Every page and action of the console (the security tests walk these).
-ROUTERS = (auth.router, dashboard.router, orders.router, incidents.router, jobs.router, mapping.router)
+ROUTERS = (
+    auth.router,
+    dashboard.router,
+    orders.router,
+    incidents.router,
+    jobs.router,
+    mapping.router,
+    marking.router,
+)
 
 
 def add_console(app: FastAPI, console: Console) -> None:
