@@ -19,7 +19,7 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.lock
 
 ## The main job on embedded defaults: SQLite under ./var and the sandboxes on loopback.
 demo: $(RUNTIME_STAMP)
-	$(BIN)/bitrix-inflow demo
+	$(BIN)/bitrix-inflow demo $(DEMO_ARGS)
 
 ## The whole test suite (PostgreSQL tests too when BITRIX_INFLOW_TEST_PG is set), one worker per core; a file's
 ## tests stay on one worker, in order (module-scoped sandboxes are shared by a file's tests).

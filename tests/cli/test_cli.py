@@ -192,24 +192,6 @@ def test_the_orders_commands_name_what_is_not_configured(
     assert says in result.stderr
 
 
-def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
-    result = cli("demo", cwd=tmp_path, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "var" / "bitrix-inflow.db").exists()
-    assert "done: 14, dead: 1" in result.stdout
-    check_rows = [line for line in result.stdout.splitlines() if line.startswith(("│ inflow", "│ bitrix"))]
-    assert len(check_rows) == 6 and all("✓" in row for row in check_rows), result.stdout
-    assert "40 SKUs" in result.stdout and "shop orders found by the poller: 6 new" in result.stdout
-    # The stock sync joins the two sandboxes: 37 of the catalogue's SKUs match, the deliberate mismatches show.
-    assert "full sync, quantity mode" in result.stdout and "full sync, document mode" in result.stdout
-    assert "unmatched (warehouse): SB-GIFT-BOX" in result.stdout
-    assert "the incremental sync wrote only what changed (1)" in result.stdout
-    # Logs are for the person watching: readable, and only what went wrong (the demo's planted dead job).
-    assert json_log_lines(result.stdout + result.stderr) == [], result.stderr[-2000:]
-    assert "job.dead" in result.stderr and "job_id=15" in result.stderr
-    assert "HTTP Request" not in result.stderr and "job.done" not in result.stderr
-
-
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -217,7 +199,7 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize(
-    "args", [("jobs", "list"), ("db", "status"), ("db", "upgrade"), ("serve",), ("demo",)], ids=" ".join
+    "args", [("jobs", "list"), ("db", "status"), ("db", "upgrade"), ("serve",)], ids=" ".join
 )
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_an_unreachable_database_is_a_clear_message_not_a_traceback(

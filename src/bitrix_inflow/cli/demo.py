@@ -1,239 +1,182 @@
-"""``bitrix-inflow demo``: runs what exists on embedded defaults (SQLite under ./var, both sandboxes on loopback).
+"""``bitrix-inflow demo``: the whole product, working, on embedded defaults.
 
-1. Starts the sandbox warehouse (Inflow WMS, REST, API key) and the sandbox shop (1C-Bitrix "site", HTTPS with its
-   own test CA), and points the real adapters at them: the same checks ``bitrix-inflow check`` runs, then the
-   warehouse's sellable stock streamed page by page and the shop's new orders read the way the poller reads them.
-   Then the stock sync: a full sync in quantity mode (with the unmatched report), an incremental one after a change
-   in the warehouse (one write), and a full sync in document mode (stock documents per store).
-2. Exercises the durable job engine in the real state database: jobs per order serialised by lock key, a
-   transient failure retried with backoff, a rate limit honoured, a permanent failure parked as ``dead``.
-
-The order flows arrive with their own issues; then this demo runs them too.
+It starts both sandboxes on loopback (the warehouse steps its picking orders on by itself and fails a few picks; the
+shop takes a stream of customer orders, some with marked goods), points the real service at them on a SQLite
+database of its own under ``var/demo`` (a fresh one each run: your own state database is never touched), and prints
+the console's address with a password made up for this run. Stock flows to the shop, orders to the warehouse,
+statuses, tracking and marking codes back; picking errors wait in the console for a person. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
 
-import itertools
-import tempfile
+import datetime as dt
+import secrets
+import signal
+import socket
 import threading
-import time
-from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Annotated, Any
 
 import httpx
-from pydantic import SecretStr
-from rich.markup import escape
-from rich.table import Table
+import typer
 
 from bitrix_inflow import log
-from bitrix_inflow.adapters.bitrix import BitrixGateway, BitrixSettings, OrderWatermark
-from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
-from bitrix_inflow.cli.check import bitrix_findings, findings_table, inflow_findings
-from bitrix_inflow.cli.common import console, database, settings
-from bitrix_inflow.cli.sync import show_summary
-from bitrix_inflow.errors import PermanentError, RateLimitedError, TransientError
-from bitrix_inflow.jobs import queue
-from bitrix_inflow.jobs.model import Job, JobStatus, RetryPolicy
-from bitrix_inflow.jobs.registry import JobContext, JobRegistry
-from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.cli.common import console, settings
+from bitrix_inflow.config import Settings
+from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING
+from bitrix_inflow.ops import console as people
+from bitrix_inflow.ops import mapping
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.sandboxes.wms.faults import FaultSettings
+from bitrix_inflow.service import Service
 from bitrix_inflow.store import schema
-from bitrix_inflow.store import stock as store
 from bitrix_inflow.store.engine import make_engine
-from bitrix_inflow.sync.stock.bitrix_shop import BitrixShopStock
-from bitrix_inflow.sync.stock.flow import StockOptions, sync_stock
 from bitrix_inflow.timing import SystemClock
 
-DEMO_TIMEOUT_SECONDS = 60
+DEMO_DIR = Path("var") / "demo"
 SANDBOX_WMS_KEY = "sandbox-key"  # the sandbox warehouse's default API key
+ADMIN = "admin"
 
 
-def _registry(calls: Counter[str]) -> JobRegistry:
-    registry = JobRegistry(default_policy=RetryPolicy(max_attempts=4, base_delay=0.3, max_delay=2.0))
-    lock = threading.Lock()
-
-    def count(ctx: JobContext) -> int:
-        with lock:
-            calls[f"{ctx.job.kind}#{ctx.job.id}"] += 1
-            return calls[f"{ctx.job.kind}#{ctx.job.id}"]
-
-    @registry.handler("demo.forward_order")
-    def forward_order(ctx: JobContext) -> None:
-        count(ctx)
-        time.sleep(0.02)
-
-    @registry.handler("demo.flaky_wms")
-    def flaky(ctx: JobContext) -> None:
-        if count(ctx) <= 2:
-            raise TransientError("WMS answered 503 Service Unavailable")
-
-    @registry.handler("demo.rate_limited")
-    def limited(ctx: JobContext) -> None:
-        if count(ctx) == 1:
-            raise RateLimitedError("Bitrix answered 503 QUERY_LIMIT_EXCEEDED", retry_after=1.0)
-
-    @registry.handler("demo.bad_mapping")
-    def bad(ctx: JobContext) -> None:
-        count(ctx)
-        raise PermanentError("Inflow status 'SHORT_PICK' has no Bitrix status in the mapping table")
-
-    return registry
-
-
-def _sandboxes() -> None:
-    console.rule("[bold]the sandboxes, through the real adapters")
-    # Both load the sandboxes' shared catalogue, so the shop's products are the warehouse's SKUs.
-    with (
-        wms.run_in_process(wms.SandboxSettings(seed=7, bins=400, qty_min=0, qty_max=30)) as warehouse,
-        running_bitrix_sandbox(SandboxConfig(profile="site"), orders=6) as shop,
-    ):
-        console.print(f"warehouse: {warehouse.api_url}   shop: {shop.webhook_url.rsplit('/', 2)[0]}/…")
-        inflow = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr(SANDBOX_WMS_KEY))
-        bitrix = BitrixSettings(
-            webhook_url=SecretStr(shop.webhook_url), verify=shop.ca_file, manager_user_id=1
-        )
-        results = [*inflow_findings(inflow), *bitrix_findings(bitrix)]
-        console.print(findings_table(results, "bitrix-inflow check (against the sandboxes)"))
-        with InflowClient(inflow) as client:
-            rows = list(client.iter_available_stock(warehouse=inflow.warehouse, limit=10))
-        sellable = [row for row in rows if row.qty_available > 0]
-        console.print(
-            f"warehouse stock streamed in pages of 10: {len(rows)} SKUs, {len(sellable)} sellable, "
-            f"{sum(row.qty_available for row in rows)} units available"
-        )
-        gateway = BitrixGateway(bitrix)
-        try:
-            changed = gateway.orders_changed_since(OrderWatermark())
-        finally:
-            gateway.close()
-        ids = ", ".join(str(order.id) for order in changed.new)
-        console.print(
-            f"shop orders found by the poller: {len(changed.new)} new ({ids}); "
-            f"next poll starts after id {changed.watermark.last_id}"
-        )
-        _stock_sync(warehouse, shop, inflow, bitrix)
-
-
-def _stock_sync(warehouse: Any, shop: Any, inflow: InflowSettings, bitrix: BitrixSettings) -> None:
-    """The stock flow on the sandboxes, in a state database of its own (the user's state is never touched)."""
-    console.rule("[bold]stock sync: warehouse → shop")
-    clock = SystemClock()
-    with tempfile.TemporaryDirectory(prefix="bitrix-inflow-demo-") as scratch:
-        engine = make_engine(f"sqlite:///{Path(scratch) / 'stock.db'}")
-        schema.upgrade(engine)
-        try:
-            with InflowClient(inflow) as client, BitrixGateway(bitrix) as gateway:
-                shop_side = BitrixShopStock(gateway)
-                options = StockOptions(warehouses=(inflow.warehouse,), stores={inflow.warehouse: 1})
-                shop.control.settings(inventory_management=False)
-                full = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
-                show_summary(full, title="full sync, quantity mode (no inventory management)")
-                with engine.connect() as conn:
-                    unmatched = store.load_unmatched(conn, "default")
-                for item in unmatched[:8]:
-                    console.print(f"  unmatched ({item.side}): {escape(item.item)} — {escape(item.detail)}")
-                sku = sorted(store_links(engine))[0]
-                _adjust(warehouse, inflow.warehouse, sku, 5)
-                incremental = sync_stock(engine, client, shop_side, options, clock=clock)
-                changed = ", ".join(f"{', '.join(p.skus)} {p.before}→{p.after}" for p in incremental.plan)
-                console.print(
-                    f"the warehouse received 5 more of {sku}; the incremental sync wrote only what changed "
-                    f"({incremental.written}): {changed}"
+def demo(
+    *,
+    orders: Annotated[int, typer.Option(min=1, help="customer orders the shop receives")] = 1000,
+    rate: Annotated[float, typer.Option(min=0.01, max=50, help="customer orders per second")] = 0.5,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="the console's port (0: any free one)")] = 8750,
+    picking_errors: Annotated[
+        float, typer.Option(min=0, max=1, help="share of picks the warehouse fails")
+    ] = 0.04,
+    seconds: Annotated[float | None, typer.Option(min=1, help="stop by itself after this long")] = None,
+) -> None:
+    """Run the whole product on the sandboxes and open its console; Ctrl-C stops it."""
+    settings(log.SHOWCASE)  # the logging set-up a person watching wants; the demo's own settings follow
+    port = port or _free_port()
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    database = DEMO_DIR / "state.db"
+    for stale in DEMO_DIR.glob("state.db*"):
+        stale.unlink()
+    with ExitStack() as running:
+        warehouse = running.enter_context(
+            wms.run_in_process(
+                wms.SandboxSettings(
+                    seed=7,
+                    bins=400,
+                    qty_min=20,
+                    qty_max=60,
+                    pace=1.0,  # a warehouse step a second: an order ships in about half a minute
+                    faults=FaultSettings(seed=7, picking_error_rate=picking_errors),
                 )
-                shop.control.settings(inventory_management=True)
-                documents = sync_stock(engine, client, shop_side, options, clock=clock, full=True)
-                show_summary(documents, title="full sync, document mode (inventory management on, store 1)")
-        finally:
-            engine.dispose()
-
-
-def store_links(engine: Any) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return store.load_links(conn, "default")
-
-
-def _adjust(warehouse: Any, code: str, sku: str, delta: int) -> None:
-    httpx.post(
-        warehouse.base_url + "/_sandbox/stock",
-        json={"warehouse": code, "sku": sku, "delta": delta},
-        timeout=30,
-    ).raise_for_status()
-
-
-def demo() -> None:
-    """Run the main job on embedded defaults and show the outcome."""
-    loaded = settings(log.SHOWCASE)
-    db = database(loaded, require_current=False)
-    schema.upgrade(db)
-    console.rule("[bold]bitrix-inflow demo")
-    _sandboxes()
-    console.rule("[bold]the durable job engine")
-    console.print(
-        f"state database: {db.url.render_as_string(hide_password=True)} (schema {schema.head_revision()})"
-    )
-    clock = SystemClock()
-    ids: list[int] = []
-    with db.begin() as conn:
-        for n, order in zip(range(12), itertools.cycle(("1001", "1002", "1003")), strict=False):
-            ids.append(
-                queue.enqueue(
-                    conn,
-                    "demo.forward_order",
-                    {"order": order, "step": n},
-                    now=clock.now(),
-                    lock_key=f"order:{order}",
-                ).job_id
             )
-        for kind in ("demo.flaky_wms", "demo.rate_limited", "demo.bad_mapping"):
-            ids.append(queue.enqueue(conn, kind, {}, now=clock.now(), max_attempts=4).job_id)
-    console.print(f"enqueued {len(ids)} jobs; running 2 workers…")
-    calls: Counter[str] = Counter()
-    registry = _registry(calls)
-    stop = threading.Event()
-    workers = [
-        Worker(db, registry, settings=WorkerSettings(lease_seconds=10, heartbeat_seconds=2, poll_seconds=0.1))
-        for _ in range(2)
-    ]
-    threads = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        with db.connect() as conn:
-            if not queue.any_active(conn, ids):
-                break
-        time.sleep(0.2)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    with db.connect() as conn:
-        finished = [j for j in (queue.get(conn, job_id) for job_id in ids) if j is not None]
-    _show(finished)
+        )
+        shop = running.enter_context(running_bitrix_sandbox(SandboxConfig(profile="site")))
+        webhook_secret, application_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        base = f"http://127.0.0.1:{port}"
+        # Both sides ring the service's doorbells, so changes show within seconds, not at the next poll.
+        httpx.post(
+            f"{warehouse.api_url}/webhooks",
+            headers={"X-API-Key": SANDBOX_WMS_KEY},
+            json={
+                "url": f"{base}/hooks/inflow",
+                "events": ["order.status_changed", "stock.changed"],
+                "secret": webhook_secret,
+            },
+            timeout=30,
+        ).raise_for_status()
+        shop.control.configure_events(handler_url=f"{base}/hooks/bitrix", application_token=application_token)
+        deliveries = {str(row["id"]): str(row["name"]) for row in shop.control.entities("deliveries")}
+        loaded = _settings(
+            database=database,
+            port=port,
+            warehouse=warehouse.base_url,
+            shop=shop,
+            webhook_secret=webhook_secret,
+            application_token=application_token,
+            carriers=deliveries,
+        )
+        engine = make_engine(loaded.database.url)
+        schema.upgrade(engine)
+        clock = SystemClock()
+        mapping.import_table(engine, dict(DEFAULT_MAPPING), clock=clock, actor="demo")
+        password = people.generated_password()
+        people.set_password(engine, ADMIN, password, clock=clock, actor="demo")
+        engine.dispose()
+
+        service = Service.from_settings(loaded)
+        running.callback(service.engine.dispose)
+
+        def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
+            service.stop.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        if seconds is not None:
+            timer = threading.Timer(seconds, stop)
+            timer.daemon = True
+            timer.start()
+        # The customers start once the service listens (a first full stock sync is already queued).
+        streaming = threading.Timer(
+            2.0, lambda: shop.control.stream_orders(count=orders, rate_per_s=rate, seed=11)
+        )
+        streaming.daemon = True
+        streaming.start()
+        _banner(base, password, warehouse.base_url, shop, orders=orders, rate=rate)
+        service.run()
+    console.print("[bold]demo stopped[/]: both sandboxes are gone; var/demo/state.db keeps what happened")
 
 
-def _show(finished: list[Job]) -> None:
-    table = Table(title="jobs of this demo run", header_style="bold")
-    for column in ("id", "kind", "lock key", "status", "attempts", "note / last error"):
-        table.add_column(column, overflow="fold")
-    for job in finished:
-        colour = {"done": "green", "dead": "red"}.get(job.status.value, "yellow")
-        table.add_row(
-            str(job.id),
-            job.kind,
-            job.lock_key or "",
-            f"[{colour}]{job.status.value}[/]",
-            str(job.attempts),
-            escape(job.last_error.splitlines()[0]) if job.last_error else "",
-        )
-    console.print(table)
-    dead = [j.id for j in finished if j.status is JobStatus.DEAD]
-    console.print(
-        f"done: {sum(j.status is JobStatus.DONE for j in finished)}, dead: {len(dead)}"
-        + (
-            f" — inspect with `bitrix-inflow jobs list --status dead`, re-run with `bitrix-inflow jobs retry {dead[0]}`"
-            if dead
-            else ""
-        )
+def _settings(
+    *,
+    database: Path,
+    port: int,
+    warehouse: str,
+    shop: Any,
+    webhook_secret: str,
+    application_token: str,
+    carriers: dict[str, str],
+) -> Settings:
+    go_live = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    return Settings.model_validate(
+        {
+            "database": {"url": f"sqlite:///{database.resolve()}"},
+            "jobs": {"workers": 4},
+            "schedules": {"orders_seconds": 30, "statuses_seconds": 30},
+            "web": {"host": "127.0.0.1", "port": port},
+            "inflow": {
+                "base_url": warehouse,
+                "api_key": SANDBOX_WMS_KEY,
+                "warehouse": "MAIN",
+                "webhook_secret": webhook_secret,
+            },
+            "bitrix": {
+                "webhook_url": shop.webhook_url,
+                "verify": str(shop.ca_file),
+                "profile": "site",
+                "manager_user_id": 1,
+                "application_token": application_token,
+                "language": "ru",
+            },
+            "orders": {"go_live": go_live, "statuses": ["N"], "carriers": carriers},
+            "stock": {"warehouses": ["MAIN"], "stores": {"MAIN": 1}},  # the shop keeps stock by store
+        }
     )
+
+
+def _banner(base: str, password: str, warehouse: str, shop: Any, *, orders: int, rate: float) -> None:
+    console.rule("[bold]bitrix-inflow demo")
+    console.print(f"console:   [bold]{base}/console/[/]")
+    console.print(f"sign in:   [bold]{ADMIN}[/] / [bold]{password}[/]   (made up for this run)")
+    console.print(f"warehouse: {warehouse}/_sandbox/orders   (the Inflow WMS sandbox)")
+    console.print(f"shop:      {shop.base_url}   (the 1C-Bitrix sandbox)")
+    console.print(
+        f"{orders} customer orders arrive at {rate:g} a second; the warehouse fails a few picks (see Incidents)."
+    )
+    console.print("Ctrl-C stops the demo.")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
