@@ -30,7 +30,6 @@ from bitrix_inflow.ops import console as people
 from bitrix_inflow.ops import mapping
 from bitrix_inflow.sandboxes import wms
 from bitrix_inflow.sandboxes.bitrix import SandboxConfig, running_bitrix_sandbox
-from bitrix_inflow.sandboxes.wms.faults import FaultSettings
 from bitrix_inflow.service import Service
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
@@ -67,7 +66,7 @@ def demo(
                     qty_min=20,
                     qty_max=60,
                     pace=1.0,  # a warehouse step a second: an order ships in about half a minute
-                    faults=FaultSettings(seed=7, picking_error_rate=picking_errors),
+                    faults=wms.FaultSettings(seed=7, picking_error_rate=picking_errors),
                 )
             )
         )
