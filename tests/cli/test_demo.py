@@ -69,11 +69,13 @@ def watch(process: subprocess.Popen[str], database: Path, *, banner_within: floa
     return match["url"], match["password"], time.monotonic() - shown
 
 
-def stop_with_ctrl_c(process: subprocess.Popen[str]) -> None:
+def stop_with_ctrl_c(process: subprocess.Popen[str], *, under_make: bool = False) -> None:
+    """Ctrl-C as a terminal sends it, to the whole process group: the demo stops cleanly (make itself reports the
+    interrupt, as it does for any command it ran)."""
     os.killpg(process.pid, signal.SIGINT)
     out, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, out[-3000:]
-    assert "demo stopped" in out
+    assert process.returncode in ((0, -signal.SIGINT, 2, 130) if under_make else (0,)), out[-3000:]
+    assert "demo stopped" in out and "Traceback" not in out and "ERROR" not in out, out[-3000:]
 
 
 def test_the_demo_forwards_orders_and_its_console_shows_them(tmp_path: Path) -> None:
@@ -112,4 +114,4 @@ def test_make_demo_on_a_fresh_clone_shows_orders_flowing_within_a_minute(tmp_pat
         assert console_sees_orders(url, password) >= 1
     finally:
         if process.poll() is None:
-            stop_with_ctrl_c(process)
+            stop_with_ctrl_c(process, under_make=True)

@@ -75,3 +75,43 @@ def test_healthz_says_ok_then_why_not(engine: Engine, web: str) -> None:
     bad = httpx.get(f"{web}/healthz", timeout=10)
     assert bad.status_code == 503
     assert bad.json()["status"] == "unavailable" and "from_the_future" in bad.json()["reason"]
+
+
+def test_readyz_wants_a_live_worker(engine: Engine, web: str) -> None:
+    idle = httpx.get(f"{web}/readyz", timeout=10)
+    assert idle.status_code == 503 and "no worker has heartbeated" in idle.json()["reasons"][0]
+    stop = threading.Event()
+    worker = Worker(engine, JobRegistry(), settings=WorkerSettings(poll_seconds=0.05, heartbeat_seconds=0.1))
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+        while (ready := httpx.get(f"{web}/readyz", timeout=10)).status_code != 200:
+            assert dt.datetime.now(dt.UTC) < deadline, ready.text
+        assert ready.json() == {"status": "ready", "workers_alive": 1}
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_metrics_count_open_incidents_unsent_orders_and_api_requests(engine: Engine, web: str) -> None:
+    from bitrix_inflow.adapters import telemetry  # noqa: PLC0415
+    from bitrix_inflow.sync.incidents.inbox import raise_incident  # noqa: PLC0415
+
+    with engine.begin() as conn:
+        raise_incident(
+            conn,
+            "default",
+            7,
+            kind="stuck",
+            subject="B-7-1",
+            detail={"why": "planted"},
+            now=dt.datetime.now(dt.UTC),
+        )
+    before = samples(web).get(
+        ("bitrix_inflow_api_requests_total", (("outcome", "5xx"), ("system", "inflow"))), 0
+    )
+    telemetry.answered("inflow", 503, 0.2)
+    got = samples(web)
+    assert got[("bitrix_inflow_incidents_open", (("kind", "stuck"),))] == 1
+    assert got[("bitrix_inflow_api_requests_total", (("outcome", "5xx"), ("system", "inflow")))] == before + 1

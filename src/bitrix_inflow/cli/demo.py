@@ -10,6 +10,7 @@ statuses, tracking and marking codes back; picking errors wait in the console fo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import signal
 import socket
@@ -107,6 +108,8 @@ def demo(
         running.callback(service.engine.dispose)
 
         def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
+            # Browsers keep connections open: the servers then cut them at shutdown, which is no error here.
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
             service.stop.set()
 
         signal.signal(signal.SIGINT, stop)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from bitrix_inflow.domain.incidents import ways_out as kind_ways_out
 from bitrix_inflow.store.sql import insert_ignoring_conflict
@@ -377,3 +377,10 @@ def _incident(row: Any) -> Incident:
         updated_at=row.updated_at,
         resolved_at=row.resolved_at,
     )
+
+
+def open_by_kind(conn: Connection) -> dict[str, int]:
+    """Open incidents of every connection, by kind (for /metrics)."""
+    c = incidents.c
+    rows = conn.execute(select(c.kind, func.count()).where(c.state == "open").group_by(c.kind)).all()
+    return {str(kind): int(count) for kind, count in rows}

@@ -797,3 +797,15 @@ def find_orders(conn: Connection, connection_id: str, text: str | None, *, limit
         query = query.where(matches)
     rows = conn.execute(query.order_by(b.updated_at.desc(), b.bitrix_order_id.desc()).limit(limit)).all()
     return [Found(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+UNSENT_STATES = ("planned", "sending", "short", "failed")
+
+
+def unsent_by_state(conn: Connection) -> dict[str, int]:
+    """Picking orders of every connection not yet in the warehouse, by state (for /metrics)."""
+    p = order_parts.c
+    rows = conn.execute(
+        select(p.state, func.count()).where(p.state.in_(UNSENT_STATES)).group_by(p.state)
+    ).all()
+    return {str(state): int(count) for state, count in rows}

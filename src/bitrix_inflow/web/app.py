@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 
-from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs import presence, queue
 from bitrix_inflow.log import redactor
 from bitrix_inflow.store.schema import ensure_current
 from bitrix_inflow.timing import Clock, SystemClock
@@ -54,6 +54,28 @@ def build_app(
             reason = redactor.scrub_text(f"{type(exc).__name__}: {exc}")
             return JSONResponse({"status": "unavailable", "reason": reason}, 503)
         return JSONResponse({"status": "ok", "jobs": {status.value: n for status, n in counts.items()}})
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """200 when this instance can take work: its schema is current and a worker (of any instance on this
+        database) heartbeated recently; 503 with the reasons otherwise (a balancer sends nothing here then)."""
+        reasons: list[str] = []
+        try:
+            ensure_current(engine)
+            with engine.connect() as conn:
+                alive = presence.count_alive(conn, since=(clock or SystemClock()).now() - alive_within)
+        except Exception as exc:  # any failure means "not ready", and the reason is the answer
+            return JSONResponse(
+                {"status": "unavailable", "reasons": [redactor.scrub_text(f"{type(exc).__name__}: {exc}")]},
+                503,
+            )
+        if not alive:
+            reasons.append(
+                "no worker has heartbeated recently: are the workers running (bitrix-inflow serve)?"
+            )
+        if reasons:
+            return JSONResponse({"status": "not_ready", "reasons": reasons}, 503)
+        return JSONResponse({"status": "ready", "workers_alive": alive})
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -10,8 +10,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from bitrix_inflow.adapters import telemetry
 from bitrix_inflow.jobs import metrics as job_metrics
 from bitrix_inflow.jobs import presence, queue
+from bitrix_inflow.store import incidents as incident_store
+from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.timing import Clock, SystemClock
 
 
@@ -38,9 +41,19 @@ class QueueCollector(Collector):
         alive = GaugeMetricFamily(
             "bitrix_inflow_workers_alive", "Workers (any machine) that heartbeated recently."
         )
+        incidents = GaugeMetricFamily(
+            "bitrix_inflow_incidents_open", "Incidents waiting for a person, by kind.", labels=["kind"]
+        )
+        waiting_orders = GaugeMetricFamily(
+            "bitrix_inflow_orders_waiting_for_wms",
+            "Picking orders not yet in the warehouse, by state (planned, sending, short, failed).",
+            labels=["state"],
+        )
         with self.engine.connect() as conn:
             rows = queue.stats(conn, now=now)
             alive_count = presence.count_alive(conn, since=now - self.alive_within)
+            open_by_kind = incident_store.open_by_kind(conn)
+            unsent = order_store.unsent_by_state(conn)
         oldest: dict[str, float] = {}
         for row in rows:
             jobs.add_metric([row.kind, row.status.value], row.count)
@@ -49,9 +62,15 @@ class QueueCollector(Collector):
         for kind, age in sorted(oldest.items()):
             waiting.add_metric([kind], age)
         alive.add_metric([], int(alive_count))
+        for kind, count in sorted(open_by_kind.items()):
+            incidents.add_metric([kind], count)
+        for state, count in sorted(unsent.items()):
+            waiting_orders.add_metric([state], count)
         yield jobs
         yield waiting
         yield alive
+        yield incidents
+        yield waiting_orders
 
 
 def build_registry(
@@ -61,4 +80,6 @@ def build_registry(
     registry.register(QueueCollector(engine, clock or SystemClock(), alive_within=alive_within))
     registry.register(job_metrics.JOB_OUTCOMES)
     registry.register(job_metrics.JOB_SECONDS)
+    registry.register(telemetry.API_SECONDS)
+    registry.register(telemetry.API_ANSWERS)
     return registry

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -39,6 +40,7 @@ from b24pysdk.errors.oauth import (
     BitrixOAuthRequestTimeout,
 )
 
+from bitrix_inflow.adapters import telemetry
 from bitrix_inflow.errors import (
     AuthError,
     IntegrationError,
@@ -69,13 +71,23 @@ class _SessionRequester(BitrixAPIRequester):  # type: ignore[misc]  # b24pysdk s
         self._session = session
 
     def _request(self) -> requests.Response:
-        return self._session.post(
-            url=self._url,
-            json=self._params,
-            headers=self._headers,
-            timeout=self._timeout,
-            allow_redirects=False,
-        )
+        started = time.monotonic()
+        try:
+            response = self._session.post(
+                url=self._url,
+                json=self._params,
+                headers=self._headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            telemetry.failed("bitrix", "timeout", time.monotonic() - started)
+            raise
+        except requests.RequestException:
+            telemetry.failed("bitrix", "network", time.monotonic() - started)
+            raise
+        telemetry.answered("bitrix", response.status_code, time.monotonic() - started)
+        return response
 
 
 class _RefreshRequester(BitrixOAuthRequester):  # type: ignore[misc]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
 
+from bitrix_inflow.adapters import telemetry
 from bitrix_inflow.adapters.inflow.problems import (
     UnavailableError,
     error_for_problem,
@@ -135,17 +137,22 @@ class HttpSession:
 
     def raw(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One exchange without credentials; network trouble becomes UnavailableError."""
+        started = time.monotonic()
         try:
-            return self.client.request(method, url, **kwargs)
+            response = self.client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
+            telemetry.failed("inflow", "timeout", time.monotonic() - started)
             raise UnavailableError(
                 f"Inflow WMS did not answer in time ({type(exc).__name__}): {method} {url}"
             ) from exc
         except httpx.RequestError as exc:
+            telemetry.failed("inflow", "network", time.monotonic() - started)
             # Refused or reset connections, dropped keep-alives, cut-off answers: all may heal.
             raise UnavailableError(
                 f"network error talking to Inflow WMS ({type(exc).__name__}: {exc})"
             ) from exc
+        telemetry.answered("inflow", response.status_code, time.monotonic() - started)
+        return response
 
     def send(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
