@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import Engine
 
-from bitrix_inflow.config import Settings
+from bitrix_inflow.config import Settings, runtime
 from bitrix_inflow.jobs import maintenance, queue
 from bitrix_inflow.jobs.blueprint import Blueprint, discover
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
+from bitrix_inflow.store import console as console_store
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.schema import ensure_current
 from bitrix_inflow.timing import Clock, SystemClock
@@ -57,11 +59,43 @@ def blueprints() -> list[Blueprint[Settings]]:
     return [maintenance.blueprint, *discover(FLOWS_PACKAGE)]
 
 
-def build_registry(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> JobRegistry:
+def build_registry(
+    settings: Settings, parts: Sequence[Blueprint[Settings]], *, current: Callable[[], Settings] | None = None
+) -> JobRegistry:
     registry = JobRegistry(default_policy=retry_policy(settings))
     for blueprint in parts:
-        blueprint.register_into(registry, settings)
+        blueprint.register_into(registry, settings, current=current)
     return registry
+
+
+class CurrentSettings:
+    """The file's settings with what an operator changed at run time (``runtime_settings``, from the console) in
+    force: read again every few seconds, so each job and scheduler tick runs with what is set now."""
+
+    def __init__(
+        self, base: Settings, engine: Engine, *, connection_id: str = "default", ttl: float = 5.0
+    ) -> None:
+        self.base, self.engine, self.connection_id, self.ttl = base, engine, connection_id, ttl
+        self._kept: tuple[float, Settings] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Settings:
+        with self._lock:
+            if self._kept is not None and time.monotonic() - self._kept[0] < self.ttl:
+                return self._kept[1]
+            try:
+                with self.engine.connect() as conn:
+                    values = console_store.runtime_values(conn, self.connection_id)
+            except Exception:  # the database will be back; the settings in force stay meanwhile
+                log.warning("service.runtime_settings_unread", exc_info=True)
+                return self._kept[1] if self._kept is not None else self.base
+            current = runtime.in_force(
+                self.base,
+                values,
+                on_refused=lambda why: log.warning("service.runtime_setting_refused", why=why),
+            )
+            self._kept = (time.monotonic(), current)
+            return current
 
 
 def build_schedules(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> list[Schedule]:
@@ -91,20 +125,33 @@ class Service:
     schedules: list[Schedule]
     stop: threading.Event = field(default_factory=threading.Event)
 
+    current: Callable[[], Settings] | None = None
+    parts: Sequence[Blueprint[Settings]] = ()
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
         engine = make_engine(settings.database.url)
         ensure_current(engine)  # refuse to run on an outdated schema
         parts = blueprints()
-        queue_start_jobs(engine, settings, parts, SystemClock())
-        return cls(settings, engine, build_registry(settings, parts), build_schedules(settings, parts))
+        current = CurrentSettings(settings, engine)
+        queue_start_jobs(engine, current(), parts, SystemClock())
+        registry = build_registry(settings, parts, current=current)
+        return cls(
+            settings, engine, registry, build_schedules(current(), parts), current=current, parts=parts
+        )
+
+    def schedules_now(self) -> list[Schedule]:
+        """The schedules with the intervals in force now (an operator may change them at run time)."""
+        if self.current is None:
+            return self.schedules
+        return build_schedules(self.current(), self.parts)
 
     def run(self) -> None:
         """Run the scheduler and the workers until :attr:`stop` is set."""
         instance = new_worker_id()
         threads = [
             threading.Thread(
-                target=Scheduler(self.engine, self.schedules, instance_id=instance).run,
+                target=Scheduler(self.engine, self.schedules_now, instance_id=instance).run,
                 args=(self.stop,),
                 name="scheduler",
                 daemon=True,
@@ -161,14 +208,15 @@ class Service:
             shop=(lambda: gateway) if gateway is not None else None,
         )
         if bitrix is None or gateway is None:
-            return Console(self.engine, SystemClock(), schedules=self.schedules, connections=connections)
+            return Console(self.engine, SystemClock(), schedules=self.schedules_now, connections=connections)
         return Console(
             self.engine,
             SystemClock(),
             default_language=bitrix.language,
             shop_statuses=ShopStatuses(lambda: gateway, language=bitrix.language),
-            schedules=self.schedules,
+            schedules=self.schedules_now,
             connections=connections,
+            settings=self.settings,
         )
 
     def _web_server(self) -> uvicorn.Server | None:

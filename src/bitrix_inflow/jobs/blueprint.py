@@ -91,9 +91,14 @@ class Blueprint(Generic[S_contra]):
             raise ValueError(f"blueprint {self.name!r} starts {undeclared}, which it does not declare")
         return jobs
 
-    def register_into(self, registry: JobRegistry, settings: S_contra) -> None:
+    def register_into(
+        self, registry: JobRegistry, settings: S_contra, *, current: Callable[[], Any] | None = None
+    ) -> None:
+        """Each handler gets ``current()`` at each run when given (settings changed at run time), else ``settings``."""
         for task in self.tasks:
-            registry.register(task.kind, _bound(task.handler, settings), task.policy, batch=task.batch)
+            registry.register(
+                task.kind, _bound(task.handler, current or (lambda: settings)), task.policy, batch=task.batch
+            )
 
     def schedules(self, settings: S_contra) -> list[Schedule]:
         made = [factory(settings) for factory in self._schedules]
@@ -120,9 +125,9 @@ def discover(package: str) -> list[Blueprint[Any]]:
     return found
 
 
-def _bound(handler: FlowHandler[S_contra], settings: S_contra) -> Callable[[JobContext], None]:
+def _bound(handler: FlowHandler[S_contra], settings: Callable[[], S_contra]) -> Callable[[JobContext], None]:
     def run(ctx: JobContext) -> None:
-        handler(ctx, settings)
+        handler(ctx, settings())
 
     run.__name__ = getattr(handler, "__name__", "handler")
     return run

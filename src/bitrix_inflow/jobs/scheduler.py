@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,14 +111,15 @@ class Scheduler:
     def __init__(
         self,
         engine: Engine,
-        schedules: Sequence[Schedule],
+        schedules: Sequence[Schedule] | Callable[[], Sequence[Schedule]],
         *,
         instance_id: str,
         clock: Clock | None = None,
         tick_seconds: float = 1.0,
     ) -> None:
         self.engine = engine
-        self.schedules = list(schedules)
+        # A callable is asked at every tick: intervals changed at run time are in force at the next one.
+        self._schedules = schedules if callable(schedules) else (lambda fixed=list(schedules): fixed)
         self.instance_id = instance_id
         self.clock = clock or SystemClock()
         self.tick_seconds = tick_seconds
@@ -127,7 +128,7 @@ class Scheduler:
         while not stop.is_set():
             try:
                 for fired in tick(
-                    self.engine, self.schedules, now=self.clock.now(), instance_id=self.instance_id
+                    self.engine, self._schedules(), now=self.clock.now(), instance_id=self.instance_id
                 ):
                     log.info(
                         "schedule.fired",

@@ -9,7 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from bitrix_inflow.web.console import auth, dashboard, incidents, jobs, mapping, marking, orders
+from bitrix_inflow.web.console import (
+    auth,
+    dashboard,
+    incidents,
+    jobs,
+    mapping,
+    marking,
+    orders,
+    settings_page,
+)
 from bitrix_inflow.web.console.context import Console
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Refused, SignInNeeded
@@ -25,6 +34,7 @@ ROUTERS = (
     jobs.router,
     mapping.router,
     marking.router,
+    settings_page.router,
 )
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from bitrix_inflow.ops import dashboard as ops
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.charts import bars
-from bitrix_inflow.web.console.context import console_of
+from bitrix_inflow.web.console.context import console_of, schedules_of
 from bitrix_inflow.web.console.i18n import translations
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Viewer
@@ -36,7 +36,7 @@ CHARTS = (
 @router.get("/")
 def dashboard(request: Request, who: Viewer = Depends(viewer)) -> Response:  # noqa: B008
     console = console_of(request)
-    seen = ops.read(console.engine, console.connection_id, console.schedules, now=console.clock.now())
+    seen = ops.read(console.engine, console.connection_id, schedules_of(console), now=console.clock.now())
     gettext = translations(who.language).gettext
     labels = [f"{hour:%H}:00" for hour in seen.hourly.hours]
     charts = []

@@ -1,0 +1,87 @@
+"""Settings changed at run time from the console: checked by the file's rules, saved together or not at all,
+audited, and in force for the service within its cache's few seconds (jobs and the scheduler both)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from bitrix_inflow.config import Settings
+from bitrix_inflow.ops import console as people
+from bitrix_inflow.service import CurrentSettings, blueprints, build_schedules
+from bitrix_inflow.store import console as store
+from bitrix_inflow.web.console import Console
+from web_app import serve
+
+from .conftest import CLOCK, PASSWORD, Site, csrf_of, same_origin
+
+
+@pytest.fixture
+def configured(engine: Engine) -> Iterator[Site]:
+    people.set_password(engine, "operator", PASSWORD, clock=CLOCK, actor="test")
+    for url in serve(engine, console=Console(engine, CLOCK, default_language="en", settings=Settings())):
+        yield Site(url, engine)
+
+
+def form(page: str, **values: str) -> dict[str, str]:
+    return {"csrf_token": csrf_of(page), **{k.replace("__", "."): v for k, v in values.items()}}
+
+
+def test_a_change_is_saved_audited_and_in_force_for_the_service(configured: Site) -> None:
+    base = Settings()
+    current = CurrentSettings(base, configured.engine, ttl=0)
+    assert current().stock.buffer == 0
+    with configured.signed_in() as client:
+        page = client.get("/console/settings").text
+        assert 'name="stock.buffer" value="0"' in page
+        saved = client.post(
+            "/console/settings",
+            data=form(page, stock__buffer="3", schedules__stock_seconds="180", orders__statuses="N, P"),
+            headers=same_origin(configured.url),
+        )
+        assert saved.status_code == 303
+        shown = client.get("/console/settings?saved=true").text
+        assert "changed at run time" in shown and "console:operator" in shown
+    now = current()
+    assert now.stock.buffer == 3 and now.schedules.stock_seconds == 180 and now.orders.statuses == ("N", "P")
+    stock = next(
+        s
+        for s in build_schedules(now, blueprints())
+        if s.kind == "stock.sync" and s.every < dt.timedelta(hours=1)
+    )
+    assert stock.every == dt.timedelta(seconds=180), "the scheduler's next tick uses the new interval"
+    with configured.engine.connect() as conn:
+        trail = store.audit_trail(conn, action_prefix="setting.")
+    assert {e.target for e in trail} == {"stock.buffer", "schedules.stock_seconds", "orders.statuses"}
+
+
+def test_a_refused_value_names_the_rule_and_nothing_is_saved(configured: Site) -> None:
+    with configured.signed_in() as client:
+        page = client.get("/console/settings").text
+        refused = client.post(
+            "/console/settings",
+            data=form(page, stock__buffer="2", schedules__orders_seconds="5", orders__paid_only="perhaps"),
+            headers=same_origin(configured.url),
+        )
+    assert refused.status_code == 400 and "Nothing was saved" in refused.text
+    assert "greater than or equal to 30" in refused.text and "is not yes or no" in refused.text
+    with configured.engine.connect() as conn:
+        assert store.runtime_values(conn, "default") == {}
+
+
+def test_clearing_a_value_goes_back_to_the_files(configured: Site) -> None:
+    with configured.engine.begin() as conn:
+        store.set_runtime_value(conn, "default", "stock.buffer", 5, actor="test", now=CLOCK.now())
+    with configured.signed_in() as client:
+        page = client.get("/console/settings").text
+        assert 'name="stock.buffer" value="5"' in page
+        cleared = client.post(
+            "/console/settings", data=form(page, stock__buffer=""), headers=same_origin(configured.url)
+        )
+        assert cleared.status_code == 303
+    with configured.engine.connect() as conn:
+        assert "stock.buffer" not in store.runtime_values(conn, "default")
+    assert CurrentSettings(Settings(), configured.engine, ttl=0)().stock.buffer == 0
