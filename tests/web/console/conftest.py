@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from bitrix_inflow.config import Settings
 from bitrix_inflow.ops import console as people
 from bitrix_inflow.timing import SystemClock
 from bitrix_inflow.web.console import Console
@@ -59,6 +60,6 @@ def csrf_of(page: str) -> str:
 @pytest.fixture
 def site(engine: Engine) -> Iterator[Site]:
     people.set_password(engine, "operator", PASSWORD, clock=CLOCK, actor="test")
-    console = Console(engine, CLOCK, default_language="en")
+    console = Console(engine, CLOCK, default_language="en", settings=Settings())
     for url in serve(engine, console=console):
         yield Site(url, engine)

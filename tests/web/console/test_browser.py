@@ -103,3 +103,23 @@ def test_dismiss_an_incident_after_confirming(page: Any, shots: Shots, site: Sit
     with site.engine.connect() as conn:
         incident = incident_store.load(conn, incident_id)
     assert incident is not None and incident.state == "resolved"
+
+
+def test_every_page_in_both_languages_with_its_screenshot(page: Any, shots: Shots, site: Site) -> None:
+    """Each page of the navigation opens, in English and in Russian, without an untranslated heading."""
+    sign_in(page, shots)
+    links = page.locator("nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert len(links) == 7
+    for language in ("en", "ru"):
+        page.click(f"button[lang={language}]")
+        page.wait_for_selector(f"html[lang={language}]")
+        for href in links:
+            page.goto(href)
+            heading = page.locator("h1").inner_text()
+            assert heading, href
+            name = href.strip("/").replace("console", "").strip("/") or "dashboard"
+            shots.take(page, f"{name}-{language}")
+            if language == "ru":
+                assert not any(
+                    word in heading for word in ("Dashboard", "Orders", "Incidents", "Jobs", "Settings")
+                )
