@@ -542,7 +542,7 @@ def basket_codes(sides: Sides, order_id: int) -> dict[int, list[str]]:
         ours = [
             r["value"]
             for r in rows
-            if r["code"] == "MARKING_CODE" and r["xmlId"].startswith("bitrix-inflow:")
+            if r["code"].startswith("MARKING_CODE_") and r["xmlId"].startswith("bitrix-inflow:")
         ]
         if ours:
             found[int(item["id"])] = sorted(ours)
@@ -577,6 +577,15 @@ def test_without_the_module_the_codes_go_to_the_order_lines_and_the_manager_dedu
         assert incidents and all(i.state == "open" for i in incidents)
         listed = " ".join(str(p["detail"]) for i in incidents for p in i.detail["problems"])
         assert all(unit.code in listed for unit in units), "the incident lists every code to enter"
+        assert {i.subject for i in incidents} == {str(u.shipment_id) for u in units}, "one per shipment"
+        # Every save of the order by the service was announced as its own: the binding accounts for the shop's
+        # version, so no save is taken for a person's edit.
+        with engine.connect() as conn:
+            binding = order_store.load_binding(conn, "default", order_id)
+        shop_order = cloud.shop.control.entity("orders", order_id)
+        assert binding is not None and binding.seen_version == int(shop_order["version"])
+        codes = [r for rows in basket_codes(cloud, order_id).values() for r in rows]
+        assert len(codes) == len(set(codes)) == 3
 
         # Asked again: the lines already carry exactly these codes, nothing is added, no second incident.
         again = follow(engine, cloud, order_id, marking=shop)
@@ -696,3 +705,27 @@ def test_a_shipment_the_shop_will_not_deduct_is_an_incident_and_not_asked_again(
         assert len(again) == 1
     finally:
         sides.orders = real_orders
+
+
+def test_without_the_module_the_manager_is_asked_only_once_the_shipment_has_left(engine: Engine) -> None:
+    """Codes are captured at packing and go to the lines then; asking the manager to deduct before the warehouse
+    shipped would deduct half a shipment."""
+    with running_sides(engine, "bitrix24") as cloud:
+        shop = marking_shop(cloud.gateway, settings=CLOUD_KEYS, profile="bitrix24")
+        order_id = place(cloud, engine, [(SNEAKER, 2)])
+        forwarded = forward_order(
+            engine, cloud.client, cloud.orders, cloud.forward_options(), order_id, clock=CLOCK
+        )
+        assert forwarded.outcome == "forwarded"
+        for picking in cloud.wms_orders():
+            url = f"{cloud.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+            httpx.post(url, json={"to": "PACKING"}, timeout=30).raise_for_status()
+        follow(engine, cloud, order_id, marking=shop)
+        assert sum(len(v) for v in basket_codes(cloud, order_id).values()) == 2, "the codes are on the line"
+        assert by_hand_incidents(engine, order_id) == [], "nobody is asked to deduct a shipment still packing"
+        for picking in cloud.wms_orders():
+            url = f"{cloud.warehouse.base_url}/_sandbox/orders/{picking['id']}/advance"
+            httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+        follow(engine, cloud, order_id, marking=shop)
+        assert len(by_hand_incidents(engine, order_id)) == 1
+        assert deducted(cloud, order_id) == {"N"}

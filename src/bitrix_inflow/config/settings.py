@@ -276,7 +276,8 @@ class MarkingSettings(Section):
     )
     offer_gtin_property: str | None = Field(
         None,
-        description="without the module: the offers iblock's GTIN property, as propertyN (unset: gtin_property)",
+        description="without the module: the offers iblock's GTIN property, as propertyN (unset: offers have no GTIN "
+        "and their marked lines are held with an incident)",
     )
 
     @field_validator("group_property", "offer_group_property", "gtin_property", "offer_gtin_property")

@@ -560,14 +560,13 @@ def update_part_from_wms(
 
 def capture_marking(conn: Connection, part_id: int, marking: Mapping[str, Any], *, now: dt.datetime) -> bool:
     """The codes the warehouse reported at packing, to be checked: kept when none were yet, or when they differ
-    from codes held as a problem or waiting for a person to enter them (the warehouse corrected them). True when
-    captured now."""
+    from codes held as a problem (the warehouse corrected them). ``written`` and ``by_hand`` are final: the codes
+    are in the shop, or a person enters them. True when captured now."""
     p = order_parts.c
     row = conn.execute(select(p.marking, p.marking_state).where(p.id == part_id)).first()
     if row is None:
         return False
-    correctable = row.marking_state in ("problem", "by_hand") and row.marking != marking
-    if row.marking_state is not None and not correctable:
+    if row.marking_state is not None and not (row.marking_state == "problem" and row.marking != marking):
         return False
     conn.execute(
         update(order_parts)

@@ -114,28 +114,45 @@ class BasketMarkingShop:
             # A property the iblock does not have is the configuration's fault: checked again once it is fixed.
             raise CodesRefused(f"reading {key} from the catalog: {exc.why}", kind="no_module") from exc
 
-    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
+    def saves_for(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> int:
+        """Each property added or deleted saves the order once (``BasketProperties::addAction``/``deleteAction``)."""
+        stale, missing = self._asking(lambda: self._difference(shipment_id, basket_id, codes))
+        return len(stale) + len(missing)
+
+    def _difference(
+        self, shipment_id: int, basket_id: int, codes: Sequence[str]
+    ) -> tuple[list[int], list[tuple[str, str]]]:
+        """(ids of the line's properties of this shipment to delete, (tag, code) to add)."""
         wanted = {unit_tag(shipment_id, code): code for code in codes}
         prefix = _of_shipment(shipment_id)
+        kept: set[str] = set()
+        stale = []
+        for prop in self.gateway.basket_properties(basket_id):
+            tag = prop.xml_id or ""
+            if not tag.startswith(prefix):
+                continue
+            if tag in wanted and prop.value == wanted[tag] and tag not in kept:
+                kept.add(tag)
+            elif prop.id is not None:
+                stale.append(prop.id)
+        return stale, [(tag, code) for tag, code in wanted.items() if tag not in kept]
 
+    def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
         def change() -> bool:
-            ours = [
-                p for p in self.gateway.basket_properties(basket_id) if (p.xml_id or "").startswith(prefix)
-            ]
-            changed = False
-            kept = set()
-            for prop in ours:
-                if prop.xml_id in wanted and prop.value == wanted[prop.xml_id] and prop.xml_id not in kept:
-                    kept.add(prop.xml_id)
-                elif prop.id is not None:
-                    changed |= self.gateway.delete_basket_property(prop.id)
-            for tag, code in wanted.items():
-                if tag not in kept:
-                    self.gateway.add_basket_property(
-                        basket_id, name=self.property_name, code=PROPERTY_CODE, value=code, xml_id=tag
-                    )
-                    changed = True
-            return changed
+            stale, missing = self._difference(shipment_id, basket_id, codes)
+            for property_id in stale:
+                self.gateway.delete_basket_property(property_id)
+            for number, (tag, code) in enumerate(missing, start=1):
+                # CODE unique per unit: Bitrix keys a line's properties by CODE (getPropertyValues, redefine), so
+                # units sharing one would collapse into one.
+                self.gateway.add_basket_property(
+                    basket_id,
+                    name=f"{self.property_name} {number}",
+                    code=f"{PROPERTY_CODE}_{tag.rsplit(':', 1)[-1].upper()}",
+                    value=code,
+                    xml_id=tag,
+                )
+            return bool(stale or missing)
 
         return self._asking(change)
 

@@ -83,6 +83,10 @@ class BitrixMarkingShop:
             raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
         return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
 
+    def saves_for(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> int:
+        # The module replaces the line's codes in one save, or none when they are there already (write says).
+        return 1
+
     def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
         try:
             return self.gateway.set_marking_codes(shipment_id, basket_id, codes)

@@ -39,6 +39,9 @@ class SettleReport:
     written: list[str] = field(default_factory=list)  # parts whose codes reached the shop
     problems: list[str] = field(default_factory=list)  # parts held for a person
     by_hand: list[str] = field(default_factory=list)  # parts whose good codes a person enters in the shipment
+    by_hand_shipments: set[int] = field(
+        default_factory=set
+    )  # shipments held only for a person to enter codes
     held: set[int] = field(default_factory=set)  # shipments that must not be deducted yet
     saves: int = 0  # writes that saved the shop's order (each adds one to its version)
 
@@ -75,10 +78,21 @@ def settle(
         _write(engine, shop, connection_id, order_id, checked, clock=clock, report=report)
         with engine.connect() as conn:
             fresh = {p.id: p for p in store.parts_of(conn, connection_id, order_id)}
+    waiting_for_code: set[int] = set()
     for part in parts:
         now_part = fresh.get(part.id, part)
         if now_part.marking_state in HOLDING:
             report.held.update(line.shipment_id for line in now_part.lines)
+        if now_part.marking_state in ("captured", "checked", "problem"):
+            waiting_for_code.update(line.shipment_id for line in now_part.lines)
+    # Held only for a person to enter the codes: nothing the service still does would change them.
+    report.by_hand_shipments = {
+        line.shipment_id
+        for part in parts
+        if fresh.get(part.id, part).marking_state == "by_hand"
+        for line in part.lines
+        if line.shipment_id not in waiting_for_code
+    }
     return report
 
 
@@ -263,10 +277,16 @@ def _write(
         try:
             for shipment_id, basket_id in keys:
                 # The whole line's codes, from every part that carries it: the shop's line takes exactly these.
-                # The module saves the order: its event is the service's own, announced first (no poll round).
-                with own_write(engine, connection_id, order_id, STATUS_WRITE_ECHOES, clock=clock) as done:
-                    done[0] = shop.write(shipment_id, basket_id, by_line.get((shipment_id, basket_id), []))
-                report.saves += int(done[0])
+                # Each save of the order is the service's own, its event announced first (no poll round).
+                codes = by_line.get((shipment_id, basket_id), [])
+                saves = shop.saves_for(shipment_id, basket_id, codes)
+                if not saves:
+                    continue
+                with own_write(
+                    engine, connection_id, order_id, saves * STATUS_WRITE_ECHOES, clock=clock
+                ) as done:
+                    done[0] = shop.write(shipment_id, basket_id, codes)
+                report.saves += saves if done[0] else 0
         except CodesRefused as exc:
             _problem(
                 engine,
@@ -279,14 +299,7 @@ def _write(
             )
             continue
         if not shop.reaches_receipt:
-            _by_hand(
-                engine,
-                connection_id,
-                order_id,
-                part,
-                {key: by_line.get(key, []) for key in keys},
-                clock=clock,
-            )
+            _by_hand(engine, connection_id, order_id, part, clock=clock)
             report.by_hand.append(part.external_ref)
             continue
         with engine.begin() as conn:
@@ -296,38 +309,54 @@ def _write(
         log.info("marking.written", order_id=order_id, ref=part.external_ref, lines=len(keys))
 
 
-def _by_hand(
-    engine: Engine,
-    connection_id: str,
-    order_id: int,
-    part: store.Part,
-    codes: Mapping[tuple[int, int], Sequence[str]],
-    *,
-    clock: Clock,
-) -> None:
-    """The part's codes are on the order's lines, and the shipment waits for a person to enter them and deduct it:
-    the incident lists them per line, and any earlier one about wrong codes is settled."""
-    lines = [
-        {
-            "sku": _sku_of(part, basket_id),
-            "kind": "by_hand",
-            "code": None,
-            "detail": f"shipment {shipment_id}: " + ", ".join(found),
-        }
-        for (shipment_id, basket_id), found in sorted(codes.items())
-    ]
-    detail = {
-        "ref": part.external_ref,
-        "sku": ", ".join(sorted({str(p["sku"]) for p in lines if p["sku"]})),
-        "problems": lines,
-        "shipments": sorted({shipment_id for shipment_id, _ in codes}),
-    }
+def _by_hand(engine: Engine, connection_id: str, order_id: int, part: store.Part, *, clock: Clock) -> None:
+    """The part's codes are on the order's lines; the manager is asked to enter them once the whole shipment has
+    left the warehouse (``tell_by_hand``). An earlier incident about wrong codes is settled."""
     with engine.begin() as conn:
         now = clock.now()
         store.set_marking_state(conn, part.id, "by_hand", now=now)
         _settle_incident(conn, connection_id, order_id, part, now=now)
-        _tell(conn, connection_id, order_id, part, kind=Kind.MARKING_BY_HAND, detail=detail, now=now)
-    log.info("marking.by_hand", order_id=order_id, ref=part.external_ref, lines=len(codes))
+    log.info("marking.by_hand", order_id=order_id, ref=part.external_ref)
+
+
+def tell_by_hand(
+    engine: Engine,
+    connection_id: str,
+    order_id: int,
+    shipment_id: int,
+    parts: Collection[store.Part],
+    *,
+    clock: Clock,
+) -> None:
+    """A shipment the warehouse shipped whose every marked line waits for a person (no module): one incident per
+    shipment listing its lines' codes, to enter in the shipment before deducting it."""
+    with engine.connect() as conn:
+        by_line = ledger.codes_of_lines(conn, connection_id, order_id)
+    sku_of = {
+        line.basket_id: line.sku for part in parts for line in part.lines if line.shipment_id == shipment_id
+    }
+    lines = [
+        {"sku": sku_of.get(basket_id, ""), "kind": "by_hand", "code": None, "detail": ", ".join(found)}
+        for (shipment, basket_id), found in sorted(by_line.items())
+        if shipment == shipment_id and found
+    ]
+    if not lines:
+        return
+    detail = {
+        "shipment": shipment_id,
+        "sku": ", ".join(sorted({str(line["sku"]) for line in lines if line["sku"]})),
+        "problems": lines,
+    }
+    with engine.begin() as conn:
+        raise_incident(
+            conn,
+            connection_id,
+            order_id,
+            kind=Kind.MARKING_BY_HAND,
+            subject=str(shipment_id),
+            detail=detail,
+            now=clock.now(),
+        )
 
 
 def _refusal(part: store.Part, why: str, *, kind: str = "refused") -> dict[str, Any]:

@@ -50,6 +50,11 @@ class MarkingShop(Protocol):
         """Barcodes and marking group of each product (those the shop has)."""
         ...
 
+    def saves_for(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> int:
+        """How many times writing ``codes`` will save the shop's order (0: the line carries them already): each save
+        sends an event the service must know for its own before it comes."""
+        ...
+
     def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
         """The line's units carry exactly ``codes``; ``CodesRefused`` when the shop will not. True when the shop
         changed (and saved the order: its event is the service's own)."""

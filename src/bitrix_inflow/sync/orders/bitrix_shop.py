@@ -16,7 +16,7 @@ from bitrix_inflow.adapters.bitrix import (
     StatusRequest,
 )
 from bitrix_inflow.domain.eligibility import OrderFacts, ShipmentFacts
-from bitrix_inflow.errors import IntegrationError
+from bitrix_inflow.errors import IntegrationError, ValidationError
 from bitrix_inflow.sync.orders.shop import (
     CancelAnswer,
     ChangedOrders,
@@ -79,7 +79,7 @@ class BitrixOrdersShop:
     def update_shipment(self, shipment_id: int, *, tracking_number: str, shipped: bool) -> bool:
         # The gateway echoes the status, prices and flags it does not change (the real update resets them).
         try:
-            self.gateway.update_shipment(
+            written = self.gateway.update_shipment(
                 shipment_id,
                 tracking_number=tracking_number,
                 status_id=None,
@@ -89,6 +89,15 @@ class BitrixOrdersShop:
             )
         except DeductRefusedError as refused:
             raise ShipmentRefused(str(refused)) from refused
+        except ValidationError as refused:
+            # The shop's refusals of a deduction carry codes of their own (SALE_PROVIDER_SHIPMENT_QUANTITY_NOT_ENOUGH,
+            # DDCT_DEDUCTION_QUANTITY_STORE_ERROR…): judged by effect, the caller writes the tracking alone next,
+            # and a request that was itself wrong fails there again.
+            if not shipped:
+                raise
+            raise ShipmentRefused(str(refused)) from refused
+        if shipped and not written.deducted:
+            raise ShipmentRefused(f"the shop kept shipment {shipment_id} undeducted without saying why")
         return True
 
     def cancel(self, order_id: int, *, reason: str) -> CancelAnswer:

@@ -34,6 +34,7 @@ from bitrix_inflow.sync.incidents.inbox import raise_incident
 from bitrix_inflow.sync.incidents.release import queue_release
 from bitrix_inflow.sync.marking import capture as marking_capture
 from bitrix_inflow.sync.marking.settle import settle as settle_marking
+from bitrix_inflow.sync.marking.settle import tell_by_hand
 from bitrix_inflow.sync.marking.shop import MarkingShop
 from bitrix_inflow.sync.orders.notice import (
     STATUS_WRITE_ECHOES,
@@ -290,9 +291,20 @@ def apply_statuses(
         except ShipmentRefused as refused:
             if not shipped:
                 raise
-            # Nothing was written: the tracking still goes, the deduction waits for a person (an incident).
+            # Nothing was written: the deduction waits for a person, told at once (in its own transaction, so a
+            # failure of what follows cannot lose it); the tracking still goes.
             report.refused[shipment_id] = refused.why
             report.held.add(shipment_id)
+            with engine.begin() as conn:
+                raise_incident(
+                    conn,
+                    connection_id,
+                    order_id,
+                    kind=Kind.DEDUCT_REFUSED,
+                    subject=str(shipment_id),
+                    detail={"shipment": shipment_id, "why": refused.why},
+                    now=clock.now(),
+                )
             return once(False)
 
     # A replacement still waiting for its predecessor's cancel carries lines too: its shipment is not shipped yet.
@@ -311,6 +323,7 @@ def apply_statuses(
         )
         report.held |= settled.held
         marking_saves = settled.saves
+        _ask_for_codes(engine, connection_id, order_id, carrying, settled.by_hand_shipments, clock=clock)
     shipments = _shipments(carrying, report, binding.shipments_written or {}, write=write)
     status_version = None
     if returned and decision.write is not None:
@@ -345,16 +358,6 @@ def apply_statuses(
             store.set_shipments_written(conn, connection_id, order_id, shipments, now=now)
         if decision.record is not None and report.outcome != "refused":
             store.set_applied_status(conn, connection_id, order_id, decision.record.value, now=now)
-        for shipment_id, why in sorted(report.refused.items()):
-            raise_incident(
-                conn,
-                connection_id,
-                order_id,
-                kind=Kind.DEDUCT_REFUSED,
-                subject=str(shipment_id),
-                detail={"shipment": shipment_id, "why": why},
-                now=now,
-            )
         if report.outcome == "refused":
             detail = {
                 "wanted": decision.write,
@@ -433,6 +436,24 @@ def _cancel_in_shop(
             now=now,
         )
     return answer.outcome
+
+
+def _ask_for_codes(
+    engine: Engine,
+    connection_id: str,
+    order_id: int,
+    carrying: Collection[store.Part],
+    by_hand: Collection[int],
+    *,
+    clock: Clock,
+) -> None:
+    """A shipment held only for its codes to be entered by hand, once every picking order carrying it has left the
+    warehouse: the manager is asked (one incident per shipment), not before (it would be deducted half shipped)."""
+    shipped = {s.value for s in _SHIPPED}
+    for shipment_id in sorted(by_hand):
+        with_it = [p for p in carrying if any(line.shipment_id == shipment_id for line in p.lines)]
+        if with_it and all(p.wms_status in shipped for p in with_it):
+            tell_by_hand(engine, connection_id, order_id, shipment_id, with_it, clock=clock)
 
 
 def _shipments(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bitrix_inflow.adapters.bitrix import BitrixGateway
 from bitrix_inflow.adapters.inflow import InflowClient
 from bitrix_inflow.errors import IntegrationError
+from bitrix_inflow.log import redactor
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class Connections:
         try:
             return Health(system, True, check(client()), now)
         except IntegrationError as exc:
-            return Health(system, False, f"{type(exc).__name__}: {exc}", now)
+            # Scrubbed as the logs are: an error may quote a URL with a webhook's secret in it.
+            return Health(system, False, redactor.scrub_text(f"{type(exc).__name__}: {exc}"), now)
 
 
 def _warehouse_ok(client: object) -> str:
