@@ -77,6 +77,7 @@ class CurrentSettings:
     ) -> None:
         self.base, self.engine, self.connection_id, self.ttl = base, engine, connection_id, ttl
         self._kept: tuple[float, Settings] | None = None
+        self._values: dict[str, object] | None = None  # what the kept settings were made from
         self._lock = threading.Lock()
 
     def __call__(self) -> Settings:
@@ -89,12 +90,16 @@ class CurrentSettings:
             except Exception:  # the database will be back; the settings in force stay meanwhile
                 log.warning("service.runtime_settings_unread", exc_info=True)
                 return self._kept[1] if self._kept is not None else self.base
+            if self._kept is not None and values == self._values:
+                # Unchanged: the same object, so whatever is keyed on it stays.
+                self._kept = (time.monotonic(), self._kept[1])
+                return self._kept[1]
             current = runtime.in_force(
                 self.base,
                 values,
                 on_refused=lambda why: log.warning("service.runtime_setting_refused", why=why),
             )
-            self._kept = (time.monotonic(), current)
+            self._kept, self._values = (time.monotonic(), current), dict(values)
             return current
 
 

@@ -8,6 +8,7 @@ the service reads the overlay at each job and scheduler tick, so a change is in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
-from bitrix_inflow.config.settings import Settings
+from bitrix_inflow.config.settings import OrdersSettings, Settings
+from bitrix_inflow.domain.eligibility import parse_rules
 from bitrix_inflow.errors import ValidationError
 
 
@@ -64,7 +66,7 @@ def parse(key: str, text: str) -> Any:
         raise ValidationError(key, "is not a setting that may change at run time", "change it in the file")
     raw = text.strip()
     if knob.kind == "int":
-        if not raw.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,12}", raw):
             raise ValidationError(key, f"{text!r} is not a whole number", "write digits only")
         return int(raw)
     if knob.kind == "bool":
@@ -96,6 +98,19 @@ def overlay(settings: Settings, values: Mapping[str, Any]) -> Settings:
             for error in exc.errors():
                 field = ".".join(str(part) for part in error["loc"])
                 problems.append(ValidationError(f"{section}.{field}", error["msg"], "see the setting's rule"))
+    if not problems and "orders" in sections:
+        # The order rules are checked as the forwarding jobs read them: what passes here cannot stop them.
+        orders = sections["orders"]
+        assert isinstance(orders, OrdersSettings)
+        _, refused = parse_rules(orders.rule_values())
+        changed = set(
+            by_section["orders"]
+        )  # the file's own problems are check's to report, not this change's
+        problems.extend(
+            ValidationError(f"orders.{p.field}", p.problem, p.fix or "see the setting's rule")
+            for p in refused
+            if p.field.split(".")[0].split("[")[0] in changed
+        )
     if problems:
         raise ExceptionGroup(f"{len(problems)} setting(s) refused, nothing was changed", problems)
     return settings.model_copy(update=sections)

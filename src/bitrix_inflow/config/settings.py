@@ -17,6 +17,7 @@ from bitrix_inflow.domain.marking import DEFAULT_GROUP_NAMES, Group
 from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
 
 MIN_INTERVAL_SECONDS = 30
+MAX_INTERVAL_SECONDS = 7 * 86_400  # a week: anything rarer is switched off, not scheduled
 ENV_PREFIX = "BITRIX_INFLOW__"
 
 
@@ -98,16 +99,24 @@ class JobsSettings(Section):
 
 class ScheduleSettings(Section):
     stock_seconds: int = Field(
-        900, ge=MIN_INTERVAL_SECONDS, description="incremental stock sync (120-300 for busy warehouses)"
+        900,
+        ge=MIN_INTERVAL_SECONDS,
+        le=MAX_INTERVAL_SECONDS,
+        description="incremental stock sync (120-300 for busy warehouses)",
     )
     stock_full_seconds: int = Field(
         86_400,
         ge=3600,
+        le=30 * 86_400,
         description="full stock re-read that heals drift; slots start at 00:00 UTC (03:00 Moscow), and `serve` "
         "also runs one at start-up",
     )
-    orders_seconds: int = Field(60, ge=MIN_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders")
-    statuses_seconds: int = Field(120, ge=MIN_INTERVAL_SECONDS, description="poll the WMS for status changes")
+    orders_seconds: int = Field(
+        60, ge=MIN_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS, description="poll Bitrix for new/changed orders"
+    )
+    statuses_seconds: int = Field(
+        120, ge=MIN_INTERVAL_SECONDS, le=MAX_INTERVAL_SECONDS, description="poll the WMS for status changes"
+    )
     events_seconds: int = Field(
         10,
         ge=5,
@@ -117,11 +126,13 @@ class ScheduleSettings(Section):
     orders_retry_seconds: int = Field(
         600,
         ge=MIN_INTERVAL_SECONDS,
+        le=MAX_INTERVAL_SECONDS,
         description="retry orders on their way that nothing else moves (short of stock, a failed send, a fixed link)",
     )
     reconcile_seconds: int = Field(
         3600,
         ge=MIN_INTERVAL_SECONDS,
+        le=MAX_INTERVAL_SECONDS,
         description="reconcile: orders missing in the warehouse or unknown to the shop, diverging statuses, stuck "
         "orders, and the shop's stock against the warehouse's (a full stock comparison)",
     )

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -93,23 +94,37 @@ def generated_password() -> str:
 @dataclass(frozen=True)
 class SignIn:
     token: str | None  # the cookie's value when signed in
-    why: str = ""  # wrong | locked (never which of name and password was wrong)
+    why: str = ""  # wrong | locked | busy (never which of name and password was wrong)
     until: dt.datetime | None = None
 
 
+# scrypt takes 32 MiB and a tenth of a second: a few at once, so a flood of sign-ins cannot starve the web app.
+_HASHING = threading.BoundedSemaphore(3)
+
+
 def sign_in(engine: Engine, username: str, password: str, *, clock: Clock, client: str = "") -> SignIn:
-    with engine.connect() as conn:
-        user = store.user_named(conn, username)
+    if not _HASHING.acquire(timeout=2):
+        return SignIn(None, "busy")
+    try:
+        return _sign_in(engine, username, password, clock=clock, client=client)
+    finally:
+        _HASHING.release()
+
+
+def _sign_in(engine: Engine, username: str, password: str, *, clock: Clock, client: str) -> SignIn:
     now = clock.now()
+    with engine.begin() as conn:
+        user = store.user_named(conn, username)
+        counted = user is not None and store.claim_attempt(conn, user.id, now=now)
     if user is None:
         password_matches(password, _DECOY)
         _audit(engine, username, "sign_in.failed", {"client": client}, clock)
         return SignIn(None, "wrong")
-    if user.locked_until is not None and user.locked_until > now:
+    if not counted:
         return SignIn(None, "locked", user.locked_until)
     if not password_matches(password, user.password_hash):
         with engine.begin() as conn:
-            store.record_failure(conn, user.id, lock_after=LOCK_AFTER, lock_for=LOCK_FOR, now=now)
+            store.lock_if_too_many(conn, user.id, lock_after=LOCK_AFTER, lock_for=LOCK_FOR, now=now)
             store.audit(conn, actor=username, action="sign_in.failed", detail={"client": client}, now=now)
         return SignIn(None, "wrong")
     token = secrets.token_urlsafe(32)

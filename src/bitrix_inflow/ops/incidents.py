@@ -80,11 +80,21 @@ def resolve(
         elif sku is not None:
             raise ValidationError("sku", f"{way_out!r} takes no SKU", "leave --sku out, or choose substitute")
         if way_out in CARRIED_OUT:
-            store.choose(conn, incident_id, resolution=resolution, actor=actor, now=now)
-            queue_carrying_out(conn, incident.connection_id, incident_id, now=now)
+            chosen = store.choose(conn, incident_id, resolution=resolution, actor=actor, now=now)
+            if chosen:
+                queue_carrying_out(conn, incident.connection_id, incident_id, now=now)
         else:
             store.add_audit(conn, incident_id, actor, "chose", resolution, now=now)
-            store.resolve(conn, incident_id, resolution=resolution, actor=actor, now=now)
+            chosen = store.resolve(
+                conn, incident_id, resolution=resolution, actor=actor, now=now, from_states=("open",)
+            )
+        if not chosen:
+            # Someone else chose meanwhile (two people on one incident): theirs stands; this transaction is undone.
+            raise ValidationError(
+                "incident",
+                f"incident {incident_id} was resolved by someone else meanwhile",
+                "reload it to see who chose what",
+            )
         resolved = store.load(conn, incident_id)
         assert resolved is not None
         return resolved

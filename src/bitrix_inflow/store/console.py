@@ -92,12 +92,22 @@ def set_language(conn: Connection, user_id: int, language: str | None, *, now: d
     )
 
 
-def record_failure(
+def claim_attempt(conn: Connection, user_id: int, *, now: dt.datetime) -> bool:
+    """One more attempt counted before the password is checked, unless the name is locked: parallel guesses are
+    each counted (a check then a count would let a burst through). False when locked."""
+    u = console_users.c
+    done = conn.execute(
+        update(console_users)
+        .where(u.id == user_id, (u.locked_until.is_(None)) | (u.locked_until <= now))
+        .values(failed_sign_ins=u.failed_sign_ins + 1)
+    )
+    return bool(done.rowcount == 1)
+
+
+def lock_if_too_many(
     conn: Connection, user_id: int, *, lock_after: int, lock_for: dt.timedelta, now: dt.datetime
 ) -> None:
-    """One more failed sign-in; the ``lock_after``-th in a row locks the name for ``lock_for``."""
     u = console_users.c
-    conn.execute(update(console_users).where(u.id == user_id).values(failed_sign_ins=u.failed_sign_ins + 1))
     conn.execute(
         update(console_users)
         .where(u.id == user_id, u.failed_sign_ins >= lock_after)
@@ -134,13 +144,16 @@ def open_session(
     )
 
 
-def session(conn: Connection, token_hash: str, *, now: dt.datetime) -> Session | None:
-    """The live session of that token, its person with it; None when unknown or expired."""
+def session(
+    conn: Connection, token_hash: str, *, now: dt.datetime, longest: dt.timedelta = dt.timedelta(hours=24)
+) -> Session | None:
+    """The live session of that token, its person with it; None when unknown, idle past its lifetime, or older
+    than ``longest`` however much it is used (a stolen cookie does not last for ever)."""
     s = console_sessions.c
     row = conn.execute(
         select(console_users, s.csrf_token, s.expires_at)
         .join(console_sessions, s.user_id == console_users.c.id)
-        .where(s.token_hash == token_hash, s.expires_at > now)
+        .where(s.token_hash == token_hash, s.expires_at > now, s.created_at > now - longest)
     ).first()
     if row is None:
         return None
@@ -186,9 +199,13 @@ def audit(
     )
 
 
-def audit_trail(conn: Connection, *, action_prefix: str | None = None, limit: int = 200) -> list[AuditEntry]:
+def audit_trail(
+    conn: Connection, *, action_prefix: str | None = None, connection_id: str | None = None, limit: int = 200
+) -> list[AuditEntry]:
     a = console_audit.c
     query = select(console_audit).order_by(a.id.desc()).limit(limit)
+    if connection_id is not None:
+        query = query.where(a.connection_id == connection_id)
     if action_prefix:
         query = query.where(a.action.startswith(action_prefix))
     return [

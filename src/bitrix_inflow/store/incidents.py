@@ -259,13 +259,21 @@ def settle(
 
 
 def resolve(
-    conn: Connection, incident_id: int, *, resolution: Mapping[str, Any], actor: str, now: dt.datetime
+    conn: Connection,
+    incident_id: int,
+    *,
+    resolution: Mapping[str, Any],
+    actor: str,
+    now: dt.datetime,
+    from_states: Collection[str] = ("open", "resolving"),
 ) -> bool:
-    """Open → resolved with what was done (compare-and-set: a second resolution changes nothing)."""
+    """Open (or being resolved by the service's job) → resolved with what was done; compare-and-set: a second
+    resolution changes nothing. A person's choice passes ``from_states=("open",)``: it never overrides one being
+    carried out."""
     c = incidents.c
     done = conn.execute(
         update(incidents)
-        .where(c.id == incident_id, c.state.in_(["open", "resolving"]))
+        .where(c.id == incident_id, c.state.in_(list(from_states)))
         .values(state="resolved", resolution=dict(resolution), resolved_at=now, updated_at=now)
     )
     if done.rowcount != 1:

@@ -30,7 +30,9 @@ def open_clients(settings: Settings) -> Iterator[tuple[InflowClient, BitrixGatew
             "bitrix", "the shop is not configured", "add a [bitrix] section and the webhook URL"
         )
     held: tuple[Settings, InflowClient, BitrixGateway] | None = getattr(_kept, "clients", None)
-    if held is None or held[0] is not settings:
+    # The same sections, the same clients: settings changed at run time (intervals, rules) keep the connections
+    # and their refreshed tokens; a new [inflow] or [bitrix] is a restart anyway.
+    if held is None or held[0].inflow is not settings.inflow or held[0].bitrix is not settings.bitrix:
         _drop()
         held = (settings, InflowClient(settings.inflow), BitrixGateway(settings.bitrix))
         _kept.clients = held

@@ -38,7 +38,7 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    return hmac.compare_digest(expected.encode(), header.removeprefix("sha256=").strip().lower().encode())
 
 
 def add_inflow_hooks(

@@ -123,3 +123,20 @@ def test_every_page_in_both_languages_with_its_screenshot(page: Any, shots: Shot
                 assert not any(
                     word in heading for word in ("Dashboard", "Orders", "Incidents", "Jobs", "Settings")
                 )
+
+
+def test_two_people_choosing_for_one_incident_the_second_is_told(site: Site) -> None:
+    """A dismiss after someone else's choice changes nothing and says so (no silent double resolution)."""
+    from bitrix_inflow.errors import ValidationError  # noqa: PLC0415
+    from bitrix_inflow.ops import incidents as ops  # noqa: PLC0415
+    from bitrix_inflow.timing import SystemClock  # noqa: PLC0415
+
+    incident_id = plant_incident(site.engine)
+    ops.resolve(site.engine, incident_id, "cancel", actor="console:anna", clock=SystemClock())
+    with pytest.raises(ValidationError, match=r"being resolved|someone else"):
+        ops.resolve(site.engine, incident_id, "dismiss", actor="console:boris", clock=SystemClock())
+    with site.engine.connect() as conn:
+        incident = incident_store.load(conn, incident_id)
+        trail = incident_store.trail(conn, incident_id)
+    assert incident is not None and incident.state == "resolving" and incident.resolution is not None
+    assert incident.resolution["by"] == "console:anna" and all(e.actor != "console:boris" for e in trail)

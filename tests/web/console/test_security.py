@@ -202,3 +202,21 @@ def test_webhooks_refuse_oversized_bodies_and_floods(engine: Engine) -> None:
             assert 429 in statuses and statuses[-1] == 429
             flood = client.post("/hooks/bitrix", content=b"event=ONSALEORDERSAVED")
             assert flood.status_code == 429 and int(flood.headers["retry-after"]) >= 1
+
+
+def test_a_token_or_signature_with_other_characters_is_refused_not_a_crash(
+    site: Site, signed_in: tuple[httpx.Client, str], engine: Engine
+) -> None:
+    client, _ = signed_in
+    answer = client.post(
+        "/console/jobs", data={"csrf_token": "é", "action": "retry"}, headers=same_origin(site.url)
+    )
+    assert answer.status_code == 403
+    for url in serve(engine, inflow_webhook_secret="s3cret"):
+        hook = httpx.post(
+            f"{url}/hooks/inflow",
+            content=b"{}",
+            headers={"X-Inflow-Signature": "sha256=é".encode()},
+            timeout=10,
+        )
+        assert hook.status_code == 401

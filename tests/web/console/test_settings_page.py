@@ -85,3 +85,54 @@ def test_clearing_a_value_goes_back_to_the_files(configured: Site) -> None:
     with configured.engine.connect() as conn:
         assert "stock.buffer" not in store.runtime_values(conn, "default")
     assert CurrentSettings(Settings(), configured.engine, ttl=0)().stock.buffer == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "says"),
+    [
+        ("orders.statuses", ",", "statuses"),  # no status at all would stop every forwarding job
+        ("schedules.orders_seconds", "99999999999", "less than or equal to 604800"),  # rarer than a week
+        ("stock.buffer", "--5", "is not a whole number"),
+        ("stock.buffer", "²", "is not a whole number"),
+    ],
+)
+def test_a_value_that_would_stop_the_service_is_refused(
+    configured: Site, key: str, typed: str, says: str
+) -> None:
+    with configured.signed_in() as client:
+        page = client.get("/console/settings").text
+        refused = client.post(
+            "/console/settings",
+            data={"csrf_token": csrf_of(page), key: typed},
+            headers=same_origin(configured.url),
+        )
+    assert refused.status_code == 400 and says in refused.text
+    with configured.engine.connect() as conn:
+        assert store.runtime_values(conn, "default") == {}
+
+
+def test_the_settings_in_force_are_the_same_object_while_nothing_changes(engine: Engine) -> None:
+    """The jobs keep their clients (and refreshed tokens) as long as the settings object is the same."""
+    with engine.begin() as conn:
+        store.set_runtime_value(conn, "default", "stock.buffer", 2, actor="test", now=CLOCK.now())
+    current = CurrentSettings(Settings(), engine, ttl=0)
+    first = current()
+    assert current() is first and first.stock.buffer == 2
+    with engine.begin() as conn:
+        store.set_runtime_value(conn, "default", "stock.buffer", 4, actor="test", now=CLOCK.now())
+    changed = current()
+    assert changed is not first and changed.stock.buffer == 4 and changed.inflow is first.inflow
+
+
+def test_a_buffer_change_queues_a_full_stock_sync(configured: Site) -> None:
+    from bitrix_inflow.jobs import queue  # noqa: PLC0415
+
+    with configured.signed_in() as client:
+        page = client.get("/console/settings").text
+        saved = client.post(
+            "/console/settings", data=form(page, stock__buffer="2"), headers=same_origin(configured.url)
+        )
+        assert saved.status_code == 303
+    with configured.engine.connect() as conn:
+        full = [j for j in queue.list_jobs(conn, kind="stock.sync") if j.payload.get("full")]
+    assert len(full) == 1 and "stock.buffer" in full[0].payload["reason"]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from bitrix_inflow.adapters.bitrix import BitrixGateway
 from bitrix_inflow.adapters.inflow import InflowClient
-from bitrix_inflow.errors import IntegrationError
 from bitrix_inflow.log import redactor
 
 
@@ -37,15 +36,21 @@ class Connections:
         self._lock = threading.Lock()
 
     def __call__(self) -> list[Health]:
-        with self._lock:
-            if self._kept is not None and self._clock() - self._kept[0] < self._ttl:
-                return self._kept[1]
+        if self._kept is not None and self._clock() - self._kept[0] < self._ttl:
+            return self._kept[1]
+        # One probe at a time; a page that comes meanwhile shows the last result instead of waiting on a slow side.
+        if not self._lock.acquire(blocking=self._kept is None):
+            assert self._kept is not None
+            return self._kept[1]
+        try:
             found = [
                 self._probe("warehouse", self._warehouse, _warehouse_ok),
                 self._probe("shop", self._shop, _shop_ok),
             ]
             self._kept = (self._clock(), found)
             return found
+        finally:
+            self._lock.release()
 
     @staticmethod
     def _probe(system: str, client: Callable[[], object] | None, check: Callable[[object], str]) -> Health:
@@ -54,7 +59,7 @@ class Connections:
             return Health(system, False, "not configured", now)
         try:
             return Health(system, True, check(client()), now)
-        except IntegrationError as exc:
+        except Exception as exc:  # any failure is the answer "does not work", never a broken page
             # Scrubbed as the logs are: an error may quote a URL with a webhook's secret in it.
             return Health(system, False, redactor.scrub_text(f"{type(exc).__name__}: {exc}"), now)
 
@@ -70,5 +75,5 @@ def _shop_ok(gateway: object) -> str:
     access = gateway.check_access()
     if not access.ok:
         missing = ", ".join([*access.missing_scopes, *access.unavailable_methods])
-        raise IntegrationError(f"the webhook lacks {missing}")
+        raise PermissionError(f"the webhook lacks {missing}")
     return "answers; the webhook has every scope it needs"

@@ -71,8 +71,9 @@ async def act(request: Request, who: Viewer = Depends(viewer)) -> Response:  # n
                 conn,
                 actor=actor,
                 action=f"job.{action}",
-                target=",".join(str(i) for i in ids),
+                target=f"{len(ids)} job(s)",
                 detail={
+                    "ids": ids,
                     "done": [r.job_id for r in done if r.ok],
                     "refused": {r.job_id: str(r.refused) for r in done if not r.ok},
                 },

@@ -19,6 +19,7 @@ from bitrix_inflow.web.console.security import Viewer
 
 router = APIRouter(prefix="/console/marking")
 SHOWN = 500
+TEXT = "text/plain; charset=utf-8"
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -86,11 +87,13 @@ def export(
     console = console_of(request)
     del who  # signed in is all it takes
     if format not in FORMATS:
-        return Response(f"format: csv or json, not {format!r}", status_code=400, headers=SECURITY_HEADERS)
+        return Response(
+            f"format: csv or json, not {format!r}", status_code=400, headers=SECURITY_HEADERS, media_type=TEXT
+        )
     try:
         chosen = query.chosen()
     except ValidationError as exc:
-        return Response(str(exc), status_code=400, headers=SECURITY_HEADERS)
+        return Response(str(exc), status_code=400, headers=SECURITY_HEADERS, media_type=TEXT)
     found = ops.units(console.engine, console.connection_id, chosen)
     out = io.StringIO()
     ops.write(found, format, out)

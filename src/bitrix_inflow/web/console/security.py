@@ -78,7 +78,11 @@ async def checked_form(request: Request, *, expected_token: str) -> FormData:
         raise Refused("the form is not UTF-8", status=400) from exc
     form = FormData(pairs)
     token = form.get("csrf_token")
-    if not isinstance(token, str) or not expected_token or not hmac.compare_digest(token, expected_token):
+    if (
+        not isinstance(token, str)
+        or not expected_token
+        or not hmac.compare_digest(token.encode(), expected_token.encode())
+    ):
         raise Refused("the form's security token is missing or stale: reload the page")
     return form
 

@@ -14,6 +14,7 @@ from bitrix_inflow.config import runtime
 from bitrix_inflow.config.settings import Settings
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import console as store
+from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
 from bitrix_inflow.web.console.pages import render
@@ -78,7 +79,9 @@ def _page(
 
 def _history(console: Console) -> list[store.AuditEntry]:
     with console.engine.connect() as conn:
-        return store.audit_trail(conn, action_prefix="setting.", limit=50)
+        return store.audit_trail(
+            conn, action_prefix="setting.", connection_id=console.connection_id, limit=50
+        )
 
 
 @router.get("")
@@ -126,6 +129,11 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
                     store.clear_runtime_value(conn, console.connection_id, key)
                 else:
                     store.set_runtime_value(conn, console.connection_id, key, after, actor=actor, now=now)
+                if key.startswith("stock."):
+                    # Incremental runs touch only SKUs whose stock moved: the whole shop gets the new buffer now.
+                    stock_jobs.queue_full(
+                        conn, now=now, reason=f"{key} changed by {actor}", connection_id=console.connection_id
+                    )
                 store.audit(
                     conn,
                     actor=actor,
