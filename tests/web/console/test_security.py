@@ -220,3 +220,17 @@ def test_a_token_or_signature_with_other_characters_is_refused_not_a_crash(
             timeout=10,
         )
         assert hook.status_code == 401
+
+
+def test_a_malformed_console_address_is_a_page_in_the_persons_language(
+    site: Site, signed_in: tuple[httpx.Client, str]
+) -> None:
+    client, _ = signed_in
+    answer = client.get("/console/incidents/not-a-number", headers={"Accept-Language": "ru"})
+    assert answer.status_code == 400 and "консоль не создаёт такой адрес" in answer.text
+    refused = client.post(
+        "/console/jobs",
+        data={"action": "retry"},
+        headers={"Origin": "https://evil.example", "Accept-Language": "ru"},
+    )
+    assert refused.status_code == 403 and "запрос" in refused.text and "другого сайта" in refused.text

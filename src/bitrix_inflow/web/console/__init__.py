@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from bitrix_inflow.web.console import (
@@ -20,6 +22,7 @@ from bitrix_inflow.web.console import (
     settings_page,
 )
 from bitrix_inflow.web.console.context import Console
+from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Refused, SignInNeeded
 
@@ -54,11 +57,18 @@ def add_console(app: FastAPI, console: Console) -> None:
     def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
         if request.method in ("GET", "HEAD"):
             return auth.sign_in_redirect(request)
-        return _refused(request, Refused("sign in first"))
+        return _refused(request, Refused(N_("sign in first")))
 
     @app.exception_handler(Refused)
     def refused(request: Request, exc: Refused) -> Response:
         return _refused(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    def malformed(request: Request, exc: RequestValidationError) -> Response:
+        # A console address with a parameter that is not what it should be: a page, not FastAPI's JSON.
+        if request.url.path.startswith("/console"):
+            return _refused(request, Refused(N_("this address is not one the console makes"), status=400))
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def _refused(request: Request, exc: Refused) -> Response:

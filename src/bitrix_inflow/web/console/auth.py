@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from bitrix_inflow.ops import console as people
 from bitrix_inflow.store import console as store
 from bitrix_inflow.web.console.context import console_of
-from bitrix_inflow.web.console.i18n import LANGUAGES, Language, language_or, negotiate
+from bitrix_inflow.web.console.i18n import LANGUAGES, N_, Language, language_or, negotiate
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import (
     LANGUAGE_COOKIE,
@@ -86,7 +86,7 @@ def _sign_in_page(request: Request, target: str, *, problem: people.SignIn | Non
 async def sign_in(request: Request) -> Response:
     console = console_of(request)
     if console.sign_in_limit.wait(client_of(request)):
-        raise Refused("too many sign-in attempts from this address: wait a minute", status=429)
+        raise Refused(N_("too many sign-in attempts from this address: wait a minute"), status=429)
     form = await checked_form(request, expected_token=request.cookies.get(SIGN_IN_COOKIE) or "")
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")

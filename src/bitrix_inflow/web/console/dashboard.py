@@ -10,15 +10,11 @@ from bitrix_inflow.ops import dashboard as ops
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.charts import bars
 from bitrix_inflow.web.console.context import console_of, schedules_of
-from bitrix_inflow.web.console.i18n import translations
+from bitrix_inflow.web.console.i18n import N_, translations
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Viewer
 
 router = APIRouter(prefix="/console")
-
-
-def N_(text: str) -> str:  # gettext's marker: the text goes to the catalog, translated when shown
-    return text
 
 
 CHARTS = (

@@ -27,6 +27,10 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 CATALOG = "console"
 
 
+def N_(text: str) -> str:
+    return text
+
+
 @cache
 def translations(language: Language) -> gettext.NullTranslations:
     if language == "en":

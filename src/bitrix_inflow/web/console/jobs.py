@@ -12,6 +12,7 @@ from bitrix_inflow.ops import jobs as ops
 from bitrix_inflow.store import console as audit
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import console_of
+from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
 
@@ -52,13 +53,13 @@ async def act(request: Request, who: Viewer = Depends(viewer)) -> Response:  # n
     # A row's own button names its job ("retry:17"); the buttons above the table act on the ticked ones.
     action, _, single = one.partition(":") if one else (str(form.get("action") or ""), "", "")
     if action not in ("retry", "discard"):
-        raise Refused("choose retry or discard", status=400)
+        raise Refused(N_("choose retry or discard"), status=400)
     try:
         ids = [int(single)] if single else sorted({int(str(v)) for v in form.getlist("job")})
     except ValueError as exc:
-        raise Refused("a job number is not a number", status=400) from exc
+        raise Refused(N_("a job number is not a number"), status=400) from exc
     if not ids:
-        raise Refused("no job was chosen", status=400)
+        raise Refused(N_("no job was chosen"), status=400)
     change = ops.retry if action == "retry" else ops.discard
     actor = f"console:{who.username}"
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
-from bitrix_inflow.web.console.i18n import Language
+from bitrix_inflow.web.console.i18n import N_, Language
 from bitrix_inflow.web.limits import body_within
 
 SESSION_COOKIE = "bi_session"
@@ -63,19 +63,19 @@ async def checked_form(request: Request, *, expected_token: str) -> FormData:
     """The action's form, once it is known to come from the console's own page with the right token. Console
     forms are URL-encoded and small: another type, or a body over ``FORM_LIMIT``, is refused before parsing."""
     if not same_origin(request):
-        raise Refused("cross-site request")
+        raise Refused(N_("cross-site request"))
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        raise Refused("a console form is sent URL-encoded", status=415)
+        raise Refused(N_("a console form is sent URL-encoded"), status=415)
     body = await body_within(request, FORM_LIMIT)
     if body is None:
-        raise Refused("the form is too large", status=413)
+        raise Refused(N_("the form is too large"), status=413)
     try:
         pairs: list[tuple[str, str | UploadFile]] = list(
             parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         )
     except UnicodeDecodeError as exc:
-        raise Refused("the form is not UTF-8", status=400) from exc
+        raise Refused(N_("the form is not UTF-8"), status=400) from exc
     form = FormData(pairs)
     token = form.get("csrf_token")
     if (
@@ -83,7 +83,7 @@ async def checked_form(request: Request, *, expected_token: str) -> FormData:
         or not expected_token
         or not hmac.compare_digest(token.encode(), expected_token.encode())
     ):
-        raise Refused("the form's security token is missing or stale: reload the page")
+        raise Refused(N_("the form's security token is missing or stale: reload the page"))
     return form
 
 

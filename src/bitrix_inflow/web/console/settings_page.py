@@ -17,6 +17,7 @@ from bitrix_inflow.store import console as store
 from bitrix_inflow.sync.stock import jobs as stock_jobs
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
+from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
 
@@ -95,7 +96,7 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
     form = await checked_form(request, expected_token=who.csrf_token)
     base = console.settings
     if base is None:
-        raise Refused("the service runs without a settings file here: nothing to change", status=400)
+        raise Refused(N_("the service runs without a settings file here: nothing to change"), status=400)
     typed = {knob.key: str(form.get(knob.key) or "").strip() for knob in runtime.KNOBS}
     problems: dict[str, str] = {}
 
