@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from bitrix_inflow.store.sql import dialect_insert
 from bitrix_inflow.store.tables import console_audit, console_sessions, console_users, runtime_settings
@@ -248,3 +248,12 @@ def set_runtime_value(
 def clear_runtime_value(conn: Connection, connection_id: str, key: str) -> None:
     r = runtime_settings.c
     conn.execute(delete(runtime_settings).where(r.connection_id == connection_id, r.key == key))
+
+
+def latest_setting_change(conn: Connection, connection_id: str) -> int:
+    """The id of the latest run-time settings change of the connection (0: none): a form shown before is stale."""
+    a = console_audit.c
+    found = conn.execute(
+        select(func.max(a.id)).where(a.connection_id == connection_id, a.action.startswith("setting."))
+    ).scalar()
+    return int(found or 0)

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from bitrix_inflow.domain.status_mapping import StatusMapping
 from bitrix_inflow.store.tables import status_map, status_map_audit
@@ -96,3 +96,9 @@ def history(conn: Connection, connection_id: str, *, limit: int = 100) -> list[M
         .limit(limit)
     ).all()
     return [MappingChange(*row) for row in rows]
+
+
+def latest_change(conn: Connection, connection_id: str) -> int:
+    """The id of the table's latest change (0: none): a form shown before it is stale."""
+    a = status_map_audit.c
+    return int(conn.execute(select(func.max(a.id)).where(a.connection_id == connection_id)).scalar() or 0)

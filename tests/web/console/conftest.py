@@ -51,6 +51,13 @@ def same_origin(url: str) -> dict[str, str]:
     return {"Origin": url, "Sec-Fetch-Site": "same-origin"}
 
 
+def seen_of(page: str) -> str:
+    """The version of the table a form was shown with (its save is refused once someone saved another)."""
+    found = re.search(r'name="seen" value="([0-9]+)"', page)
+    assert found, "the page has no table version"
+    return found.group(1)
+
+
 def csrf_of(page: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert found, "the page has no form with a CSRF token"

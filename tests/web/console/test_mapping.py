@@ -13,7 +13,7 @@ from bitrix_inflow.ops import mapping as ops
 from bitrix_inflow.web.console import Console
 from web_app import serve
 
-from .conftest import CLOCK, PASSWORD, Site, csrf_of, same_origin
+from .conftest import CLOCK, PASSWORD, Site, csrf_of, same_origin, seen_of
 
 SHOP = {
     "N": "Accepted",
@@ -37,8 +37,12 @@ def shop_site(engine: Engine) -> Iterator[Site]:
         yield Site(url, engine)
 
 
-def form_of(table: dict[str, str], token: str) -> dict[str, str]:
-    return {"csrf_token": token, **{f"status-{s}": table.get(s, "") for s in INFLOW_STATUSES}}
+def form_of(table: dict[str, str], page: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf_of(page),
+        "seen": seen_of(page),
+        **{f"status-{s}": table.get(s, "") for s in INFLOW_STATUSES},
+    }
 
 
 def test_the_table_is_saved_whole_and_its_changes_are_audited(shop_site: Site) -> None:
@@ -54,7 +58,7 @@ def test_the_table_is_saved_whole_and_its_changes_are_audited(shop_site: Site) -
             "CANCELLED": "Z",
         }
         saved = client.post(
-            "/console/mapping", data=form_of(table, csrf_of(page.text)), headers=same_origin(shop_site.url)
+            "/console/mapping", data=form_of(table, page.text), headers=same_origin(shop_site.url)
         )
         assert saved.status_code == 303 and saved.headers["location"] == "/console/mapping?saved=true"
         shown = client.get("/console/mapping?saved=true")
@@ -74,7 +78,7 @@ def test_a_status_the_shop_lacks_refuses_the_whole_table(shop_site: Site) -> Non
         page = client.get("/console/mapping")
         table = {"NEW": "N", "PICKING": "XX", "SHIPPED": "d"}
         refused = client.post(
-            "/console/mapping", data=form_of(table, csrf_of(page.text)), headers=same_origin(shop_site.url)
+            "/console/mapping", data=form_of(table, page.text), headers=same_origin(shop_site.url)
         )
     assert refused.status_code == 400
     assert "Nothing was saved" in refused.text and "the shop has no order status &#39;XX&#39;" in refused.text
@@ -87,7 +91,25 @@ def test_without_the_shop_the_ids_are_checked_for_their_form(site: Site) -> None
         assert "could not be read now" in page.text
         refused = client.post(
             "/console/mapping",
-            data=form_of({"NEW": "TOO-LONG"}, csrf_of(page.text)),
+            data=form_of({"NEW": "TOO-LONG"}, page.text),
             headers=same_origin(site.url),
         )
         assert refused.status_code == 400 and "is not a Bitrix status id" in refused.text
+
+
+def test_a_table_saved_meanwhile_by_someone_else_refuses_the_older_form(shop_site: Site) -> None:
+    with shop_site.signed_in() as anna, shop_site.signed_in() as boris:
+        seen_by_anna = anna.get("/console/mapping").text
+        seen_by_boris = boris.get("/console/mapping").text
+        first = boris.post(
+            "/console/mapping",
+            data=form_of({"NEW": "P", "SHIPPED": "D"}, seen_by_boris),
+            headers=same_origin(shop_site.url),
+        )
+        assert first.status_code == 303
+        stale = anna.post(
+            "/console/mapping", data=form_of({"NEW": "N"}, seen_by_anna), headers=same_origin(shop_site.url)
+        )
+    assert stale.status_code == 409 and "someone changed the table meanwhile" in stale.text
+    entries = {e.inflow_status: e.bitrix_status for e in ops.show(shop_site.engine)}
+    assert entries["NEW"] == "P" and entries["SHIPPED"] == "D"

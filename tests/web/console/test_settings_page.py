@@ -16,7 +16,7 @@ from bitrix_inflow.store import console as store
 from bitrix_inflow.web.console import Console
 from web_app import serve
 
-from .conftest import CLOCK, PASSWORD, Site, csrf_of, same_origin
+from .conftest import CLOCK, PASSWORD, Site, csrf_of, same_origin, seen_of
 
 
 @pytest.fixture
@@ -27,7 +27,11 @@ def configured(engine: Engine) -> Iterator[Site]:
 
 
 def form(page: str, **values: str) -> dict[str, str]:
-    return {"csrf_token": csrf_of(page), **{k.replace("__", "."): v for k, v in values.items()}}
+    return {
+        "csrf_token": csrf_of(page),
+        "seen": seen_of(page),
+        **{k.replace("__", "."): v for k, v in values.items()},
+    }
 
 
 def test_a_change_is_saved_audited_and_in_force_for_the_service(configured: Site) -> None:
@@ -103,7 +107,7 @@ def test_a_value_that_would_stop_the_service_is_refused(
         page = client.get("/console/settings").text
         refused = client.post(
             "/console/settings",
-            data={"csrf_token": csrf_of(page), key: typed},
+            data={"csrf_token": csrf_of(page), "seen": seen_of(page), key: typed},
             headers=same_origin(configured.url),
         )
     assert refused.status_code == 400 and says in refused.text
@@ -136,3 +140,25 @@ def test_a_buffer_change_queues_a_full_stock_sync(configured: Site) -> None:
     with configured.engine.connect() as conn:
         full = [j for j in queue.list_jobs(conn, kind="stock.sync") if j.payload.get("full")]
     assert len(full) == 1 and "stock.buffer" in full[0].payload["reason"]
+
+
+def test_settings_saved_meanwhile_by_someone_else_refuse_the_older_form(configured: Site) -> None:
+    with configured.signed_in() as anna, configured.signed_in() as boris:
+        seen_by_anna = anna.get("/console/settings").text
+        seen_by_boris = boris.get("/console/settings").text
+        assert (
+            boris.post(
+                "/console/settings",
+                data=form(seen_by_boris, stock__buffer="4"),
+                headers=same_origin(configured.url),
+            ).status_code
+            == 303
+        )
+        stale = anna.post(
+            "/console/settings",
+            data=form(seen_by_anna, stock__buffer="1"),
+            headers=same_origin(configured.url),
+        )
+    assert stale.status_code == 409 and "someone changed the settings meanwhile" in stale.text
+    with configured.engine.connect() as conn:
+        assert store.runtime_values(conn, "default") == {"stock.buffer": 4}

@@ -13,10 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from bitrix_inflow.domain.status_mapping import INFLOW_STATUSES
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.ops import mapping as ops
+from bitrix_inflow.store import status_map
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
+from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Viewer, checked_form
+from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
 
 router = APIRouter(prefix="/console/mapping")
 KEEP = ""  # the form's value for "the order keeps its status"
@@ -45,6 +47,7 @@ def _page(
         problems=dict(problems or {}),
         saved=saved,
         history=ops.history(console.engine, connection_id=console.connection_id, limit=50),
+        seen=_latest(console),
         status=400 if problems else 200,
     )
 
@@ -52,6 +55,14 @@ def _page(
 @router.get("")
 def mapping(request: Request, saved: bool = False, who: Viewer = Depends(viewer)) -> Response:  # noqa: B008
     return _page(request, who, saved=saved)
+
+
+def _latest(console: Console) -> int:
+    with console.engine.connect() as conn:
+        return status_map.latest_change(conn, console.connection_id)
+
+
+STALE = N_("someone changed the table meanwhile: reload the page to see it; nothing was saved")
 
 
 def check_against_shop(console: Console, table: Mapping[str, str]) -> dict[str, str]:
@@ -76,6 +87,9 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
     form = await checked_form(request, expected_token=who.csrf_token)
     chosen = {status: str(form.get(f"status-{status}") or KEEP).strip().upper() for status in INFLOW_STATUSES}
     table = {inflow: bitrix for inflow, bitrix in chosen.items() if bitrix != KEEP}
+    if str(form.get("seen") or "") != str(await run_in_threadpool(_latest, console)):
+        # The form saves the whole table: one shown before a colleague's change would silently undo it.
+        raise Refused(STALE, status=409)
     problems = await run_in_threadpool(check_against_shop, console, table)
     if not problems:
         try:

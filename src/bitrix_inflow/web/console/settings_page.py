@@ -74,8 +74,17 @@ def _page(
         problems=problems or {},
         saved=request.query_params.get("saved") == "true",
         history=_history(console),
+        seen=_latest(console),
         status=400 if problems else 200,
     )
+
+
+def _latest(console: Console) -> int:
+    with console.engine.connect() as conn:
+        return store.latest_setting_change(conn, console.connection_id)
+
+
+STALE = N_("someone changed the settings meanwhile: reload the page to see them; nothing was saved")
 
 
 def _history(console: Console) -> list[store.AuditEntry]:
@@ -102,6 +111,9 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
 
     def check_and_save() -> None:
         with console.engine.begin() as conn:
+            if str(form.get("seen") or "") != str(store.latest_setting_change(conn, console.connection_id)):
+                # The form saves every value: one shown before a colleague's change would silently undo it.
+                raise Refused(STALE, status=409)
             stored = store.runtime_values(conn, console.connection_id)
             wanted: dict[str, Any] = {}
             for knob in runtime.KNOBS:
