@@ -35,7 +35,7 @@ def forwarded(database: Path) -> int:
 
 
 def console_sees_orders(url: str, password: str) -> int:
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers={"Accept-Language": "en"}) as client:
         form = client.get("/console/sign-in")
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         assert token, form.text

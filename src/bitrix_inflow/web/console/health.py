@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bitrix_inflow.adapters.bitrix import BitrixGateway
 from bitrix_inflow.adapters.inflow import InflowClient
 from bitrix_inflow.log import redactor
+from bitrix_inflow.web.console.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Connections:
     def _probe(system: str, client: Callable[[], object] | None, check: Callable[[object], str]) -> Health:
         now = dt.datetime.now(dt.UTC)
         if client is None:
-            return Health(system, False, "not configured", now)
+            return Health(system, False, N_("not configured"), now)
         try:
             return Health(system, True, check(client()), now)
         except Exception as exc:  # any failure is the answer "does not work", never a broken page
@@ -67,7 +68,7 @@ class Connections:
 def _warehouse_ok(client: object) -> str:
     assert isinstance(client, InflowClient)
     client.available_stock_page(limit=1)
-    return "answers"
+    return N_("answers")
 
 
 def _shop_ok(gateway: object) -> str:
@@ -76,4 +77,4 @@ def _shop_ok(gateway: object) -> str:
     if not access.ok:
         missing = ", ".join([*access.missing_scopes, *access.unavailable_methods])
         raise PermissionError(f"the webhook lacks {missing}")
-    return "answers; the webhook has every scope it needs"
+    return N_("answers; the webhook has every scope it needs")

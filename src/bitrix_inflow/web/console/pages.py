@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from bitrix_inflow.domain.incidents import way_out_text
-from bitrix_inflow.web.console.i18n import Language, translations, when
+from bitrix_inflow.web.console.i18n import N_, Language, translations, when
 from bitrix_inflow.web.console.security import Viewer
 
 # What a console page may load: its own CSS, JS and inline SVG charts; nothing from elsewhere, never in a frame.
@@ -25,6 +25,30 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
+}
+
+# The words for the states an operator sees (orders, picking orders, marked units): marked for the catalog, shown
+# through gettext; a state this version does not know is shown as it is.
+STATES = {
+    "seen": N_("seen"),
+    "ineligible": N_("not forwarded (rules)"),
+    "before_go_live": N_("before go-live"),
+    "planned": N_("planned"),
+    "forwarded": N_("forwarded"),
+    "blocked": N_("blocked"),
+    "conflict": N_("conflict"),
+    "closed": N_("closed"),
+    "sending": N_("sending"),
+    "accepted": N_("accepted"),
+    "cancelling": N_("cancelling"),
+    "superseded": N_("replaced"),
+    "short": N_("waiting for stock"),
+    "failed": N_("refused by the warehouse"),
+    "waiting": N_("waiting"),
+    "dropped": N_("dropped"),
+    "shipped": N_("shipped"),
+    "returned": N_("returned"),
+    "receipt_rejected": N_("receipt rejected"),
 }
 
 NAVIGATION = (
@@ -53,6 +77,8 @@ def environment(language: Language) -> Environment:
     env.globals["language"] = language
     env.globals["navigation"] = NAVIGATION
     env.globals["way_text"] = way_out_text
+    gettext = translations(language).gettext
+    env.filters["state"] = lambda state: gettext(STATES[state]) if state in STATES else state
     return env
 
 
