@@ -27,7 +27,7 @@ from .models import (
     StatusOutcome,
     StatusRequest,
 )
-from .paging import BATCH, PAGE, all_pages, next_of, rest_of_list
+from .paging import BATCH, PAGE, all_pages, every_row, rest_of_list
 from .settings import BitrixSettings
 from .transport import JSON, BatchReply, Transport
 from .wire import format_dt, to_id
@@ -220,15 +220,7 @@ class Orders:
         missing = [i for i in ids if i not in nested]
         if missing:
             params: JSON = {"filter": {"@orderDeliveryId": missing}, "order": {"id": "asc"}}
-            first = self._transport.call("sale.shipmentitem.list", params)
-            items = rest_of_list(
-                self._transport,
-                "sale.shipmentitem.list",
-                params,
-                "shipmentItems",
-                first=first.get("result"),
-                next_start=next_of(first),
-            )
+            items = every_row(self._transport, "sale.shipmentitem.list", params, "shipmentItems")
             lines = replies.mapped("sale.shipmentitem.list", mappers.shipment_line, items)
             for sid in missing:
                 nested[sid] = tuple(line for line in lines if line.shipment_id == sid)
@@ -439,15 +431,7 @@ class Orders:
     def status_names(self, language: str) -> dict[str, str]:
         """Each status's name in ``language`` (``sale.statusLang.list``); a status without one is left out."""
         params: JSON = {"select": ["statusId", "lid", "name"], "filter": {"lid": language}}
-        first = self._transport.call("sale.statusLang.list", params)
-        rows = rest_of_list(
-            self._transport,
-            "sale.statusLang.list",
-            params,
-            "statusLangs",
-            first=first.get("result"),
-            next_start=next_of(first),
-        )
+        rows = every_row(self._transport, "sale.statusLang.list", params, "statusLangs")
         return {str(row.get("statusId")): str(row.get("name") or "") for row in rows if row.get("statusId")}
 
 

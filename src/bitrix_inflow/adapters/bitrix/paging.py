@@ -47,6 +47,12 @@ def rest_of_list(
     return rows
 
 
+def every_row(transport: Transport, method: str, params: JSON, key: str) -> list[Mapping[str, Any]]:
+    """Every row of a plain list method, its first page and then the rest by ``start``."""
+    first = transport.call(method, params)
+    return rest_of_list(transport, method, params, key, first=first.get("result"), next_start=next_of(first))
+
+
 def all_pages(
     transport: Transport, fetch: Callable[[int], Any], key: str, method: str
 ) -> list[Mapping[str, Any]]:

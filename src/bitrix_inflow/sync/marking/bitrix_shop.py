@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeVar
 
 from bitrix_inflow.adapters.bitrix import (
     BitrixGateway,
@@ -53,6 +53,8 @@ def marking_shop_for(settings: Settings, gateway: BitrixGateway) -> BitrixMarkin
     )
 
 
+T = TypeVar("T")
+
 NO_RIGHTS = (
     "the webhook cannot use the companion module: give it the scope bitrixinflow and its user the sale module's "
     "right W"
@@ -66,21 +68,11 @@ class BitrixMarkingShop:
         self.gateway = gateway
 
     def lines(self, order_id: int) -> list[ShopLine]:
-        try:
-            found = self.gateway.marking_codes(order_id)
-        except MethodNotFoundError as exc:
-            raise CodesRefused(NO_MODULE, kind="no_module") from exc
-        except (InsufficientScopeError, AuthError) as exc:
-            raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
+        found = _through_module(lambda: self.gateway.marking_codes(order_id))
         return [ShopLine(ln.shipment_id, ln.basket_id, ln.product_id, ln.group, ln.codes) for ln in found]
 
     def products(self, product_ids: Sequence[int]) -> dict[int, ProductFacts]:
-        try:
-            found = self.gateway.product_marking(product_ids)
-        except MethodNotFoundError as exc:
-            raise CodesRefused(NO_MODULE, kind="no_module") from exc
-        except (InsufficientScopeError, AuthError) as exc:
-            raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
+        found = _through_module(lambda: self.gateway.product_marking(product_ids))
         return {pid: ProductFacts(p.barcodes, p.group) for pid, p in found.items()}
 
     def saves_for(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> int:
@@ -89,18 +81,20 @@ class BitrixMarkingShop:
 
     def write(self, shipment_id: int, basket_id: int, codes: Sequence[str]) -> bool:
         try:
-            return self.gateway.set_marking_codes(shipment_id, basket_id, codes)
-        except MethodNotFoundError as exc:
-            raise CodesRefused(NO_MODULE, kind="no_module") from exc
-        except (InsufficientScopeError, AuthError) as exc:
-            raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
+            return _through_module(lambda: self.gateway.set_marking_codes(shipment_id, basket_id, codes))
         except (MarkingRefusedError, EntityNotFoundError) as exc:
             raise CodesRefused(str(exc)) from exc
 
     def release(self, basket_id: int) -> Decimal:
-        try:
-            return self.gateway.release_reservation(basket_id)
-        except MethodNotFoundError as exc:
-            raise CodesRefused(NO_MODULE, kind="no_module") from exc
-        except (InsufficientScopeError, AuthError) as exc:
-            raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
+        return _through_module(lambda: self.gateway.release_reservation(basket_id))
+
+
+def _through_module(call: Callable[[], T]) -> T:
+    """A companion-module call; a shop without the module, or a webhook without its scope or rights, is a refusal
+    a person fixes (``no_module``: checked again on later runs)."""
+    try:
+        return call()
+    except MethodNotFoundError as exc:
+        raise CodesRefused(NO_MODULE, kind="no_module") from exc
+    except (InsufficientScopeError, AuthError) as exc:
+        raise CodesRefused(f"{NO_RIGHTS} ({exc})", kind="no_module") from exc
