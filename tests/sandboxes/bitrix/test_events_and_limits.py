@@ -283,7 +283,10 @@ def test_a_write_with_the_bindings_auth_connector_queues_no_offline_event(
             assert refused.status_code == 403 and refused.json()["error"] == "WRONG_LICENSE"
         finally:
             shop.control.settings(auth_connector=True)
-        assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {"value": "Y"}
+        # On-premise no plan gates it: the answer is the license (feature-get.md, "lang_selfhosted").
+        assert app("feature.get", {"CODE": "rest_auth_connector"}).json()["result"] == {
+            "value": "ru_selfhosted"
+        }
     finally:
         app("event.unbind", {"event": "ONSALEORDERSAVED", "event_type": "offline"})
 

@@ -64,6 +64,11 @@ class SandboxConfig:
     # The sale core refuses to deduct a shipment whose marked lines lack a code per unit
     # (ShipmentItem::checkMarkingCodeOnDeducted). Off only for tests of stock arithmetic over generated products.
     marking_check_on_deduct: bool = True
+    # sale.delivery.getlist: "all" services (sale 20.x) or "rest_only", those made through REST (sale 21.400 on).
+    # None: rest_only on the cloud (always the newest sale), all on-premise.
+    delivery_listing: str | None = None
+    # The portal's plan (app.info LICENSE on the cloud; on-premise every answer says "<lang>_selfhosted").
+    plan: str = "ru_pro100"
 
     def __post_init__(self) -> None:
         if self.profile not in ("site", "bitrix24"):
@@ -80,6 +85,10 @@ class SandboxConfig:
             raise ValueError("statuses must be 'product' or 'integrated'")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be positive")
+        if self.delivery_listing is None:
+            self.delivery_listing = "rest_only" if self.mode == "cloud" else "all"
+        if self.delivery_listing not in ("all", "rest_only"):
+            raise ValueError("delivery_listing must be 'all' or 'rest_only'")
         if self.companion_module is None:
             self.companion_module = self.mode == "onprem"
         elif self.companion_module and self.mode == "cloud":
@@ -90,6 +99,12 @@ class SandboxConfig:
     @property
     def cloud(self) -> bool:
         return self.mode == "cloud"
+
+    @property
+    def license(self) -> str:
+        """app.info's LICENSE: the plan's code on the cloud, ``<lang>_selfhosted`` wherever the bitrix24 module is
+        absent (every on-premise installation)."""
+        return self.plan if self.cloud else "ru_selfhosted"
 
     def profile_scopes(self) -> tuple[str, ...]:
         scopes = BITRIX24_SCOPES if self.profile == "bitrix24" else SITE_SCOPES

@@ -138,6 +138,7 @@ def control_routes(sandbox: BitrixSandbox) -> list[Route]:
             "stores": _int(data, "stores", 2, minimum=1, maximum=50),
             "carriers": tuple(carriers),
             "orders": _int(data, "orders", 0, maximum=50_000),
+            "key_in": str(data.get("key_in", "both")),
         }
         # Without products the shop loads the shared catalogue: the CSV text sent, a generated one of
         # catalogue_size rows, or the sandbox catalogue file (the sandbox warehouse's default too).

@@ -347,6 +347,9 @@ STATUS = _spec(
     xmlId=STR,
 )
 
+# sale-person-type-list.md; the REST view also carries the site (lid), as the sale controller's view does.
+PERSON_TYPE = _spec("personType", id=RO_INT, name=STR, code=STR, sort=INT, active=YN, xmlId=STR, lid=STR)
+
 STATUS_LANG = _spec("statusLang", statusId=STR, lid=STR, name=STR, description=STR)
 
 SHIPMENT_PROPERTY = _spec(
@@ -464,6 +467,13 @@ PRODUCT_PROPERTY = _spec(
     active=YN,
     sort=INT,
     xmlId=STR,
+    userType=STR,
+    linkIblockId=INT,
+    isRequired=YN,
+    searchable=YN,
+    filtrable=YN,
+    withDescription=YN,
+    timestampX=RO_DATE,
 )
 
 STORE = _spec(

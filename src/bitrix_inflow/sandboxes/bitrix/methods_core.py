@@ -41,6 +41,28 @@ def core_methods(table: MethodTable) -> list[Method]:
             }
         )
 
+    def app_info(call: Call) -> Answer:
+        """app-info.md documents an application's answer; a webhook gets its scopes and the license (the rest
+        module's appInfo answers a password-authorised call so). LICENSE tells the cloud from on-premise."""
+        config = call.config
+        if not call.is_app:
+            return Answer({"SCOPE": list(call.scopes), "LICENSE": config.license})
+        return Answer(
+            {
+                "ID": 7,
+                "CODE": config.oauth_client_id,
+                "VERSION": 1,
+                "STATUS": "L",
+                "INSTALLED": True,
+                "PAYMENT_EXPIRED": "N",
+                "DAYS": None,
+                "LANGUAGE_ID": "ru",
+                "LICENSE": config.license,
+                "LICENSE_TYPE": config.license.split("_", 1)[-1],
+                "LICENSE_FAMILY": "selfhosted" if not config.cloud else "project",
+            }
+        )
+
     def server_time(call: Call) -> Answer:
         return Answer(call.shop.clock.iso())
 
@@ -50,4 +72,5 @@ def core_methods(table: MethodTable) -> list[Method]:
         Method("methods", "", methods),
         Method("method.get", "", method_get),
         Method("server.time", "", server_time),
+        Method("app.info", "", app_info),
     ]

@@ -168,7 +168,13 @@ def feature_get(call: Call) -> Answer:
         raise rest_errors.RestError(400, "CODE_EMPTY", "CODE can't be empty")
     if call.hub is None:
         raise rest_errors.internal_error()
-    return Answer({"value": "Y" if call.hub.feature(code) else "N"})
+    available = call.hub.feature(code)
+    if not call.config.cloud and available:
+        # Without the bitrix24 module no plan gates a feature: the answer is the license (feature-get.md:
+        # "lang_selfhosted ... used for on-premise"), whatever the code. A feature switched off in the sandbox
+        # stands for a module answering onRestGetFeature with N.
+        return Answer({"value": call.config.license})
+    return Answer({"value": "Y" if available else "N"})
 
 
 METHODS = [

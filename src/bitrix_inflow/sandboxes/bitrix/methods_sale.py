@@ -178,8 +178,11 @@ def order_add(call: Call) -> Answer:
 
 
 def delivery_get_list(call: Call) -> Answer:
-    """A legacy-style method: UPPER_SNAKE ``SELECT``/``FILTER``/``ORDER``, a bare list, no paging."""
+    """A legacy-style method: UPPER_SNAKE ``SELECT``/``FILTER``/``ORDER``, a bare list, no paging. From sale
+    21.400 it lists only services made over REST (its handler adds ``=CLASS_NAME`` RestHandler/RestProfile): the
+    built-in courier, post and pickup services are missing from it (``delivery_listing = "rest_only"``)."""
     params = {str(k).upper(): v for k, v in call.params.items()}
+    rest_only = call.config.delivery_listing == "rest_only"
     rows = [
         {
             "ID": row["id"],
@@ -191,6 +194,7 @@ def delivery_get_list(call: Call) -> Answer:
             "ACTIVE": row["active"],
         }
         for row in call.shop.t("deliveries").all()
+        if not rest_only or row.get("_className") == "RestHandler"
     ]
     conditions = parse_filter(E.DELIVERY_SERVICE, params.get("FILTER"))
     found = order_rows(E.DELIVERY_SERVICE, filter_rows(rows, conditions), params.get("ORDER"))
@@ -199,6 +203,10 @@ def delivery_get_list(call: Call) -> Answer:
 
 
 # -- statuses ------------------------------------------------------------------------------------------------
+
+
+def person_type_list(call: Call) -> Answer:
+    return list_answer(call, E.PERSON_TYPE, call.shop.t("personTypes").all(), "personTypes")
 
 
 def status_list(call: Call) -> Answer:
@@ -439,6 +447,7 @@ METHODS = [
     Method("sale.order.add", "sale", order_add, access="W"),
     Method("sale.delivery.getList", "sale", delivery_get_list, access="R"),
     Method("sale.status.list", "sale", status_list, access="R"),
+    Method("sale.persontype.list", "sale", person_type_list, access="R"),
     Method("sale.statusLang.list", "sale", statuslang_list, access="R"),
     Method("sale.basketItem.list", "sale", basket_list, access="R"),
     Method("sale.basketItem.get", "sale", basket_get, access="R"),

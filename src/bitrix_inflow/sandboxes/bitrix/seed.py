@@ -16,6 +16,9 @@ PROP_ARTNUMBER = 101
 PROP_GTIN = 102
 PROP_MARKING_GROUP = 103
 PROP_CML2_LINK = 104
+PROP_MATERIAL = 105  # a string property that holds no SKU: a distractor for onboarding's key proposal
+PROP_COLOR = 106  # a list property
+KEY_PLACES = ("both", "xmlId", "property")
 
 # The statuses each product creates on installation (sale/status/index.md "Default Statuses" for Bitrix24; the
 # sale module's installation for Site Management, which has no cancelled or shipped order status of its own).
@@ -74,7 +77,27 @@ def install_reference_data(
     for status_id, name, sort in PRODUCT_DELIVERY_STATUSES[profile]:
         shop.add_status(status_id, name, kind="D", sort=sort)
     for index, carrier in enumerate(carriers, start=1):
-        shop.add_delivery(carrier, xml_id=f"delivery_{index}", carrier=carrier, price=250 + 100 * index)
+        shop.add_delivery(
+            carrier,
+            xml_id=f"delivery_{index}",
+            carrier=carrier,
+            price=250 + 100 * index,
+            # A carrier's own service comes with its app (sale.delivery.add: a REST handler); courier, post and
+            # pickup are the sale module's built-in handlers.
+            rest_made=index == 2,
+        )
+    for type_id, name, code in ((1, "Физическое лицо", "individual"), (2, "Юридическое лицо", "legal")):
+        shop.t("personTypes").insert(
+            {
+                "id": type_id,
+                "name": name,
+                "code": code,
+                "sort": 100 * type_id,
+                "active": "Y",
+                "lid": "s1",
+                "xmlId": f"bx_{code}",
+            }
+        )
     shop.add_pay_system("Card Payment", xml_id="bx_pay_card")
     shop.add_pay_system("Cash on delivery", xml_id="bx_pay_cash", is_cash="Y")
     for number in range(1, stores + 1):
@@ -110,6 +133,8 @@ def install_reference_data(
         (PROP_ARTNUMBER, PRODUCT_IBLOCK_ID, "ARTNUMBER", "Article (SKU)"),
         (PROP_GTIN, PRODUCT_IBLOCK_ID, "GTIN", "GTIN"),
         (PROP_MARKING_GROUP, PRODUCT_IBLOCK_ID, "MARKING_GROUP", "Marking group (Chestny ZNAK)"),
+        (PROP_MATERIAL, PRODUCT_IBLOCK_ID, "MATERIAL", "Material"),
+        (PROP_COLOR, PRODUCT_IBLOCK_ID, "COLOR", "Colour"),
         (PROP_CML2_LINK, OFFER_IBLOCK_ID, "CML2_LINK", "Parent product"),
         (PROP_ARTNUMBER + 10, OFFER_IBLOCK_ID, "ARTNUMBER", "Article (SKU)"),
         (PROP_GTIN + 10, OFFER_IBLOCK_ID, "GTIN", "GTIN"),
@@ -120,11 +145,19 @@ def install_reference_data(
             "iblockId": iblock_id,
             "name": name,
             "code": code,
-            "propertyType": "E" if code == "CML2_LINK" else "S",
+            "propertyType": {"CML2_LINK": "E", "COLOR": "L"}.get(code, "S"),
             "multiple": "N",
             "active": "Y",
             "sort": 100,
             "xmlId": f"prop_{code.lower()}",
+            # The rest of catalog.productProperty's fields (data-types.md#catalog_productproperty).
+            "userType": "SKU" if code == "CML2_LINK" else None,
+            "linkIblockId": PRODUCT_IBLOCK_ID if code == "CML2_LINK" else None,
+            "isRequired": "N",
+            "searchable": "N",
+            "filtrable": "Y" if code in ("ARTNUMBER", "COLOR") else "N",
+            "withDescription": "N",
+            "timestampX": shop.clock.iso(),
         }
         table.last_id = max(table.last_id, prop_id)
 
@@ -205,6 +238,9 @@ def add_product(
         product[f"property{PROP_MARKING_GROUP}"] = (
             _property(marking_group, value_id + 3) if marking_group else None
         )
+        product[f"property{PROP_MATERIAL}"] = _property(
+            ("cotton", "leather", "wool")[product_id % 3], value_id + 5
+        )
     if parent_id is not None:
         link = _property(str(parent_id), value_id + 4)
         product[f"property{PROP_CML2_LINK}"] = link
@@ -228,6 +264,7 @@ def seed_shop(
     orders: int = 0,
     catalogue_csv: str | None = None,
     catalogue_size: int | None = None,
+    key_in: str = "both",
 ) -> dict[str, Any]:
     """Reset the shop and fill it. Returns a summary with the ids created.
 
@@ -235,7 +272,13 @@ def seed_shop(
     sandboxes' shared catalogue: ``catalogue_csv`` (the text of a catalogue file), a generated one of
     ``catalogue_size`` rows, or by default the sandbox catalogue file the sandbox warehouse loads too. A
     catalogue that cannot be used raises ``CatalogueError`` before the shop is touched.
+
+    ``key_in`` says where the catalogue's shop key lives: ``both`` (xmlId and the ARTNUMBER property), ``xmlId``
+    (the article property holds the shop's own article) or ``property`` (xmlId is the shop's own id, as in a shop
+    whose products were created by hand). Onboarding must tell them apart.
     """
+    if key_in not in KEY_PLACES:
+        raise CatalogueError(f"key_in must be one of {', '.join(KEY_PLACES)}, got {key_in!r}")
     rng = random.Random(seed)
     if products is not None:
         if catalogue_csv is not None or catalogue_size is not None:
@@ -248,7 +291,7 @@ def seed_shop(
     install_reference_data(shop, carriers=carriers, stores=stores)
     store_ids = [row["id"] for row in shop.t("stores").all()]
     if items is not None:
-        _add_catalogue(shop, rng, items, store_ids)
+        _add_catalogue(shop, rng, items, store_ids, key_in)
     else:
         _add_generated(shop, rng, products or 0, offers_per_product, store_ids)
     placed = [random_order(shop, rng)["id"] for _ in range(orders)]
@@ -280,8 +323,10 @@ def check_shop_rows(items: list[Item]) -> None:
             )
 
 
-def _add_catalogue(shop: Shop, rng: random.Random, items: list[Item], store_ids: list[int]) -> None:
-    """Products (iblock 23) and offers (iblock 24) in the file's order; xmlId and ARTNUMBER carry the shop key."""
+def _add_catalogue(
+    shop: Shop, rng: random.Random, items: list[Item], store_ids: list[int], key_in: str = "both"
+) -> None:
+    """Products (iblock 23) and offers (iblock 24) in the file's order; xmlId and/or ARTNUMBER carry the shop key."""
     parents: dict[str, int] = {}
     for item in items:
         if not item.in_shop:
@@ -291,7 +336,7 @@ def _add_catalogue(shop: Shop, rng: random.Random, items: list[Item], store_ids:
         product = add_product(
             shop,
             name=item.name,
-            sku=item.shop_key,
+            sku=item.shop_key if key_in != "xmlId" else f"ART-{item.shop_key.lower()}",
             gtin=item.gtin,
             marking_group=_GROUP_NAMES.get(item.marked, ""),
             price=price,
@@ -300,7 +345,7 @@ def _add_catalogue(shop: Shop, rng: random.Random, items: list[Item], store_ids:
             iblock_id=OFFER_IBLOCK_ID if is_offer else PRODUCT_IBLOCK_ID,
             product_type={"product": 1, "parent": 3, "offer": 4}[item.kind],
             parent_id=parents[item.parent] if is_offer else None,
-            xml_id=item.shop_key,
+            xml_id=item.shop_key if key_in != "property" else None,
             barcode_multi=item.barcode_multi,
         )
         if item.kind == "parent":

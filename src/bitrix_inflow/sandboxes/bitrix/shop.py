@@ -89,6 +89,7 @@ TABLES = (
     "statuses",
     "statusLangs",
     "deliveries",
+    "personTypes",
     "paySystems",
     "shipmentProperties",
     "shipmentPropertyValues",
@@ -163,7 +164,9 @@ class Shop:
     def status(self, status_id: str) -> Row | None:
         return next((row for row in self.t("statuses").all() if row["id"] == status_id), None)
 
-    def add_delivery(self, name: str, *, xml_id: str = "", carrier: str = "", price: float = 0) -> Row:
+    def add_delivery(
+        self, name: str, *, xml_id: str = "", carrier: str = "", price: float = 0, rest_made: bool = False
+    ) -> Row:
         # _price: what a shipment of this service costs (the sandbox's stand-in for a delivery calculation).
         row: Row = {
             "name": name,
@@ -172,6 +175,8 @@ class Shop:
             "description": carrier,
             "currency": "RUB",
             "_price": price,
+            # The handler class: sale.delivery.getlist lists REST-made services only (sale 21.400 and later).
+            "_className": "RestHandler" if rest_made else "SimpleHandler",
         }
         self.t("deliveries").insert(row)
         return row

@@ -125,6 +125,7 @@ def build_app(service: WmsService) -> ASGIApp:
     register_rest(app, service)
     register_soap(app, service)
     register_control(app, service)
+    _serve_only(app, settings.transports, dialect.base_path)
 
     def render_fault(path: str, problem: Problem) -> ASGIApp:
         if path.startswith("/soap/"):
@@ -135,6 +136,22 @@ def build_app(service: WmsService) -> ASGIApp:
         app, service.faults, (dialect.base_path + "/", "/oauth/", "/soap/"), render_fault
     )
     return RecordBugs(faulty, service.bugs)
+
+
+def _serve_only(app: FastAPI, transports: str, base_path: str) -> None:
+    """Drop the routes of a transport this installation does not serve: it answers them as unknown paths."""
+    if transports not in ("rest", "soap", "both"):
+        raise ValueError(f"transports must be rest, soap or both, got {transports!r}")
+    dropped: tuple[str, ...] = ()
+    if transports == "soap":
+        dropped = (base_path + "/",)
+    elif transports == "rest":
+        dropped = ("/soap/",)
+    app.router.routes[:] = [
+        route
+        for route in app.router.routes
+        if not (dropped and isinstance(route, APIRoute) and route.path.startswith(dropped))
+    ]
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:

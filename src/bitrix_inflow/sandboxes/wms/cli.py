@@ -64,6 +64,9 @@ def wms(
     oauth_client: Annotated[
         list[str] | None, typer.Option(help="OAuth2 client as ID:SECRET (repeatable).")
     ] = None,
+    transports: Annotated[
+        str, typer.Option(help="Which transports the installation serves: rest, soap or both.")
+    ] = "both",
     no_api_keys: Annotated[bool, typer.Option(help="Disable X-API-Key auth.")] = False,
     no_oauth: Annotated[bool, typer.Option(help="Disable OAuth2 auth.")] = False,
     token_ttl: Annotated[int, typer.Option(min=1, help="OAuth token lifetime, seconds.")] = 3600,
@@ -129,6 +132,8 @@ def wms(
             warehouse_skus(parse(csv_text, source=str(catalogue)))
         except CatalogueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--catalogue") from None
+    if transports not in ("rest", "soap", "both"):
+        raise typer.BadParameter("use rest, soap or both", param_hint="--transports")
     settings = SandboxSettings(
         seed=seed,
         warehouses=warehouse or ["MAIN"],
@@ -142,6 +147,7 @@ def wms(
         faults=faults,
         webhooks=WebhookSettings(backoff_base=webhook_backoff),
         state_path=_state_path(state),
+        transports=transports,
     )
     typer.echo(
         f"Inflow WMS sandbox on http://{host}:{port}{chosen_dialect.base_path} "

@@ -44,6 +44,9 @@ class SandboxSettings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     state_path: str | None = None
+    # Which transports the installation serves: "rest", "soap" or "both". The token endpoint stays with either:
+    # a SOAP-only installation issues OAuth2 tokens too (contract §2).
+    transports: str = "both"
 
 
 class WmsService:
