@@ -151,6 +151,11 @@ class StockSettings(Section):
         "xmlId",
         description="the shop field that carries the warehouse SKU: xmlId, or an article property propertyN",
     )
+    offer_match_key: str | None = Field(
+        None,
+        description="the offers iblock's field for the warehouse SKU, where it is not the products' (an article "
+        "property has an id of its own in each iblock); empty: the same as match_key",
+    )
     group_key: str | None = Field(
         None, description="a product property (propertyN) naming the product group the group buffers apply to"
     )
@@ -169,7 +174,7 @@ class StockSettings(Section):
         description="WMS warehouse → Bitrix store id, for shops with inventory management (stock documents)",
     )
 
-    @field_validator("match_key", "group_key")
+    @field_validator("match_key", "offer_match_key", "group_key")
     @classmethod
     def _shop_field(cls, value: str | None) -> str | None:
         if value is not None and not _MATCH_KEY.match(value):

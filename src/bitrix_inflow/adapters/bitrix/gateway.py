@@ -19,6 +19,7 @@ from bitrix_inflow.timing import Clock
 from .access import check_access
 from .basket_properties import BasketProperties
 from .catalog import Catalog
+from .discovery import Discovery, ShopIdentity, ShopSnapshot
 from .events import Events
 from .marking import Marking
 from .models import (
@@ -83,6 +84,7 @@ class BitrixGateway:
         self._stock_documents = StockDocuments(self.transport, settings)
         self._notifications = Notifications(self.transport, settings)
         self._events = Events(self.transport, settings)
+        self._discovery = Discovery(self.transport)
 
     def close(self) -> None:
         self.transport.close()
@@ -100,6 +102,20 @@ class BitrixGateway:
         return check_access(self.transport, self.settings)
 
     # -- orders -------------------------------------------------------------------------------------------
+
+    def identify(self) -> ShopIdentity:
+        """Which installation this is (Site Management, Bitrix24 cloud or self-hosted), and what the credential may
+        call: one ``batch`` request."""
+        return self._discovery.identify()
+
+    def discover(self, *, language: str = "ru") -> ShopSnapshot:
+        """What the shop has configured, for onboarding: statuses, stores, delivery services, person types, trade
+        catalogs and their properties, inventory-management mode. A refused read is named in ``unread``."""
+        return self._discovery.snapshot(language=language)
+
+    def add_order_status(self, status_id: str, names: Mapping[str, str], *, sort: int) -> None:
+        """Create an order status with its names (administrator rights); onboarding's only write, once confirmed."""
+        self._discovery.add_status(status_id, names, sort=sort)
 
     def orders_created_since(self, since: datetime, *, max_pages: int = 200) -> tuple[list[int], bool]:
         """Ids of the orders created at or after ``since``, oldest first, and whether that is all (False: the page

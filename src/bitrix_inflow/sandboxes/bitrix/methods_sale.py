@@ -217,6 +217,60 @@ def statuslang_list(call: Call) -> Answer:
     return list_answer(call, E.STATUS_LANG, call.shop.t("statusLangs").all(), "statusLangs")
 
 
+def status_add(call: Call) -> Answer:
+    """sale-status-add.md: ``fields {id*, type*, notify, sort, color, xmlId}``; an id is unique across both types
+    (201350000001), at most two characters (201350000005); the type is O or D (201350000003)."""
+    fields = call.require("fields")
+    if not isinstance(fields, dict):
+        raise rest_errors.required_argument("fields")
+    status_id = str(fields.get("id") or "").strip()
+    kind = str(fields.get("type") or "")
+    if not status_id:
+        raise rest_errors.controller(201350000004, "Empty status identifier value")
+    if len(status_id) > 2:
+        raise rest_errors.controller(201350000005, "Status identifier length limit exceeded")
+    if kind not in ("O", "D"):
+        raise rest_errors.controller(201350000003, "Status type value not provided or incorrect")
+    if call.shop.status(status_id) is not None:
+        raise rest_errors.controller(201350000001, "Duplicate entry for key [id]")
+    row = call.shop.add_status(
+        status_id,
+        status_id,
+        kind=kind,
+        sort=int(fields.get("sort") or 100),
+        color=str(fields.get("color") or ""),
+        notify=str(fields.get("notify") or "Y"),
+        with_name=False,
+    )
+    row["xmlId"] = fields.get("xmlId")
+    return Answer({"status": public(row)})
+
+
+def statuslang_add(call: Call) -> Answer:
+    """sale-status-lang-add.md: ``fields {statusId*, lid*, name*, description}``; the status must exist."""
+    fields = call.require("fields")
+    if not isinstance(fields, dict):
+        raise rest_errors.required_argument("fields")
+    missing = [name for name in ("statusId", "lid", "name") if not str(fields.get(name) or "").strip()]
+    if missing:
+        raise rest_errors.required_fields(missing)
+    status_id, lid = str(fields["statusId"]), str(fields["lid"])
+    if call.shop.status(status_id) is None:
+        raise rest_errors.controller(201350000002, f"status {status_id} is not exists")
+    langs = call.shop.t("statusLangs")
+    if any(row["statusId"] == status_id and row["lid"] == lid for row in langs.all()):
+        raise rest_errors.controller(201350000001, "Duplicate entry for key [statusId, lid]")
+    row = {
+        "statusId": status_id,
+        "lid": lid,
+        "name": str(fields["name"]),
+        "description": str(fields.get("description") or ""),
+    }
+    langs.last_id += 1
+    langs.rows[langs.last_id] = row
+    return Answer({"statusLang": dict(row)})
+
+
 # -- basket --------------------------------------------------------------------------------------------------
 
 
@@ -449,6 +503,8 @@ METHODS = [
     Method("sale.status.list", "sale", status_list, access="R"),
     Method("sale.persontype.list", "sale", person_type_list, access="R"),
     Method("sale.statusLang.list", "sale", statuslang_list, access="R"),
+    Method("sale.status.add", "sale", status_add, access="W"),
+    Method("sale.statusLang.add", "sale", statuslang_add, access="W"),
     Method("sale.basketItem.list", "sale", basket_list, access="R"),
     Method("sale.basketItem.get", "sale", basket_get, access="R"),
     Method("sale.basketItem.add", "sale", basket_add, access="W"),

@@ -141,6 +141,7 @@ class Shop:
         sort: int = 100,
         color: str = "",
         notify: str = "Y",
+        with_name: bool = True,
     ) -> Row:
         statuses = self.t("statuses")
         if any(existing["id"] == status_id for existing in statuses.all()):
@@ -156,9 +157,10 @@ class Shop:
         # Status ids are text keys; the table keeps its own numbering for storage only.
         statuses.last_id += 1
         statuses.rows[statuses.last_id] = row
-        langs = self.t("statusLangs")
-        langs.last_id += 1
-        langs.rows[langs.last_id] = {"statusId": status_id, "lid": "en", "name": name, "description": ""}
+        if with_name:  # sale.status.add names nothing: its names come with sale.statusLang.add
+            langs = self.t("statusLangs")
+            langs.last_id += 1
+            langs.rows[langs.last_id] = {"statusId": status_id, "lid": "en", "name": name, "description": ""}
         return row
 
     def status(self, status_id: str) -> Row | None:

@@ -48,7 +48,11 @@ def options_from(settings: Settings, connection_id: str, engine: Engine) -> Reco
 @contextmanager
 def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixOrdersShop, BitrixShopStock]]:
     with open_clients(settings) as (wms, gateway):
-        yield wms, BitrixOrdersShop(gateway), BitrixShopStock(gateway)
+        yield (
+            wms,
+            BitrixOrdersShop(gateway),
+            BitrixShopStock(gateway, offer_key=settings.stock.offer_match_key),
+        )
 
 
 def run_once(settings: Settings, engine: Engine, *, repair: bool, connection_id: str) -> ReconcileReport:

@@ -22,8 +22,12 @@ _STOCKLESS = {ProductType.WITH_OFFERS, ProductType.SERVICE}
 
 
 class BitrixShopStock:
-    def __init__(self, gateway: BitrixGateway) -> None:
+    """``offer_key``: the offers iblock's own field for the warehouse SKU, where it differs from the products' (an
+    article property has an id per iblock); None: the same as the products'."""
+
+    def __init__(self, gateway: BitrixGateway, *, offer_key: str | None = None) -> None:
         self.gateway = gateway
+        self.offer_key = offer_key
 
     def inventory_management_on(self) -> bool:
         return self.gateway.inventory_management_on()
@@ -38,7 +42,9 @@ class BitrixShopStock:
     ) -> Iterator[CatalogueEntry]:
         catalogs = self.gateway.trade_catalogs()
         if keys is None and product_ids is None:
-            items: Iterable[CatalogItem] = self.gateway.catalog_items(key=key, catalogs=catalogs)
+            items: Iterable[CatalogItem] = self.gateway.catalog_items(
+                key=key, offer_key=self.offer_key, catalogs=catalogs
+            )
         else:
             items = self._narrowed(key, catalogs, keys or (), product_ids or ())
         if group_key is None:
@@ -61,8 +67,12 @@ class BitrixShopStock:
     ) -> Iterator[CatalogItem]:
         seen: set[int] = set()
         for wanted in (
-            self.gateway.catalog_items(key=key, keys=keys, catalogs=catalogs) if keys else (),
-            self.gateway.catalog_items(key=key, product_ids=product_ids, catalogs=catalogs)
+            self.gateway.catalog_items(key=key, offer_key=self.offer_key, keys=keys, catalogs=catalogs)
+            if keys
+            else (),
+            self.gateway.catalog_items(
+                key=key, offer_key=self.offer_key, product_ids=product_ids, catalogs=catalogs
+            )
             if product_ids
             else (),
         ):

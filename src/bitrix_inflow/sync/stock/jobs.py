@@ -51,7 +51,7 @@ def options_from(settings: Settings) -> StockOptions:
 def open_sides(settings: Settings) -> Iterator[tuple[InflowClient, BitrixShopStock]]:
     """The warehouse client and the shop, from the settings; a missing side is a configuration error."""
     with open_clients(settings) as (wms, gateway):
-        yield wms, BitrixShopStock(gateway)
+        yield wms, BitrixShopStock(gateway, offer_key=settings.stock.offer_match_key)
 
 
 @blueprint.task(SYNC_KIND)
