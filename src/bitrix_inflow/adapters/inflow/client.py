@@ -44,9 +44,12 @@ from bitrix_inflow.errors import TransientError, ValidationError
 from bitrix_inflow.timing import Clock, SystemClock
 
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+# The warehouse argument of a stock read that asks for every warehouse (the query leaves it out): onboarding
+# learns the installation's warehouses so, since the contract lists none.
+EVERY_WAREHOUSE = "\x00every"
 
 
-def _credentials(settings: InflowSettings, profile: InstallationProfile, clock: Clock) -> Credentials:
+def credentials_for(settings: InflowSettings, profile: InstallationProfile, clock: Clock) -> Credentials:
     if settings.auth == "oauth2":
         assert (
             settings.client_id is not None and settings.client_secret is not None
@@ -77,7 +80,7 @@ class InflowClient:
         self.settings = settings
         self.profile = profile or load_profile(settings.profile)
         clock = clock or SystemClock()
-        self.credentials = _credentials(settings, self.profile, clock)
+        self.credentials = credentials_for(settings, self.profile, clock)
         http = HttpSession(
             settings,
             self.credentials,
@@ -134,7 +137,7 @@ class InflowClient:
                 fix="pass an aware datetime, e.g. datetime.now(UTC)",
             )
         return {
-            "warehouse": warehouse or self.settings.warehouse,
+            "warehouse": None if warehouse == EVERY_WAREHOUSE else (warehouse or self.settings.warehouse),
             "sku": sku,
             "available_only": available_only,
             "updated_since": updated_since,
