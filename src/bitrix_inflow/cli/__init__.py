@@ -16,6 +16,7 @@ from bitrix_inflow.cli.common import state
 
 # name → (module, attribute): a Typer (a group of sub-commands) or a function (one command).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("bitrix_inflow.cli.init_cmd", "init"),
     "demo": ("bitrix_inflow.cli.demo", "demo"),
     "serve": ("bitrix_inflow.cli.serve", "serve"),
     "reconcile": ("bitrix_inflow.cli.reconcile", "reconcile"),

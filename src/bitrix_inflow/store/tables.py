@@ -527,3 +527,17 @@ runtime_settings = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("updated_by", String(100), nullable=False),
 )
+
+# What `init` saw of both systems (shop and warehouse facts, as plain JSON) and what was chosen, each run: the next run
+# compares against the latest to say what changed on either side.
+onboarding_snapshots = Table(
+    "onboarding_snapshots",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection_id", String(64), ForeignKey("connections.id"), nullable=False),
+    Column("taken_at", UtcDateTime(), nullable=False),
+    Column("taken_by", String(100), nullable=False),
+    Column("facts", JSON(), nullable=False),
+    Column("choices", JSON(), nullable=False),
+    Index("ix_onboarding_snapshots_connection_id", "connection_id", "id"),
+)

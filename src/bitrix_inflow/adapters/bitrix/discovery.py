@@ -266,13 +266,13 @@ class Discovery:
             unread["delivery services in use"] = f"sale.shipment.list: {exc}"
             shipments = []
         for row in shipments:
-            service_id = _opt_int(row.get("deliveryId"))
+            used = _opt_int(row.get("deliveryId"))
             # System shipments are not listed over REST (bitrix-rest.md §2.4): every row is a real one.
-            if service_id is None or service_id in found:
+            if used is None or used in found:
                 continue
-            found[service_id] = DeliveryService(
-                id=service_id,
-                name=to_opt_str(row.get("deliveryName")) or f"#{service_id}",
+            found[used] = DeliveryService(
+                id=used,
+                name=to_opt_str(row.get("deliveryName")) or f"#{used}",
                 parent_id=None,
                 active=True,
                 source="shipments",

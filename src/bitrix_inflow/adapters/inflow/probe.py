@@ -150,8 +150,8 @@ def probe(
 def _settings(base_url: str, credentials: Credentials, transport: str, profile: str) -> InflowSettings:
     return InflowSettings(
         base_url=base_url,
-        transport=transport,  # type: ignore[arg-type]  # one of the literals, checked by the caller
-        auth=credentials.auth,  # type: ignore[arg-type]
+        transport=transport,
+        auth=credentials.auth,
         api_key=SecretStr(credentials.api_key) if credentials.api_key else None,
         client_id=credentials.client_id,
         client_secret=SecretStr(credentials.client_secret) if credentials.client_secret else None,
@@ -239,8 +239,8 @@ def _warehouses(client: InflowClient, *, rest: bool) -> tuple[dict[str, Warehous
     for code in sorted(skus):
         zones: dict[str, bool] = {}
         limit = client.profile.paging.page_size
-        for row in islice(client.iter_bin_stock(warehouse=code), _MAX_BIN_PAGES * limit):
-            zones[row.zone] = zones.get(row.zone, False) or row.sellable
+        for slot in islice(client.iter_bin_stock(warehouse=code), _MAX_BIN_PAGES * limit):
+            zones[slot.zone] = zones.get(slot.zone, False) or slot.sellable
         carriers: set[str] = set()
         if rest:
             for order in islice(client.iter_orders(warehouse=code), _MAX_ORDERS):
