@@ -89,8 +89,11 @@ class _Asker:
     def settle(self, choice: Choice) -> Any:
         """An open choice: the answer, or (on a terminal) the person's; else an error naming the answer key."""
         given = self.value("choices", choice.key)
+        if choice.key == "match_key" and given is not None:
+            offer = self.value("choices", "offer_match_key")
+            return {"match_key": str(given), "offer_match_key": str(offer) if offer else None}
         if given is not None:
-            return given
+            return _parsed(choice, given) if isinstance(given, str) else given
         if not choice.open:
             return choice.value
         if self.interactive:
@@ -271,9 +274,11 @@ def _run(
     proposal = ops.propose(facts, scores, forward_from=forward)
     _remember_previous(proposal, previous)
     _show_discovery(facts, proposal)
-    changes = (
-        ops.changes_since(make_engine(_database_url(asker, previous, output)), facts) if previous else None
-    )
+    changes = None
+    if previous is not None:
+        engine = make_engine(_database_url(asker, previous, output))
+        ops.keep_configured_mapping(engine, proposal, facts)
+        changes = ops.changes_since(engine, facts)
     if changes is not None:
         _show_changes(changes)
     for key, choice in list(proposal.choices.items()):

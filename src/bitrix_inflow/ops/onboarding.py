@@ -437,6 +437,28 @@ def settle_state(
         )
 
 
+def keep_configured_mapping(
+    engine: Engine, proposal: Proposal, facts: Facts, *, connection_id: str = DEFAULT_CONNECTION
+) -> None:
+    """A re-run keeps the operators' status table where it still holds (its Bitrix status exists): only an entry
+    whose status is gone, or one never mapped, takes the proposal."""
+    try:
+        schema.ensure_current(engine)
+    except IntegrationError:
+        return
+    current = {
+        entry.inflow_status: entry.bitrix_status
+        for entry in mapping_ops.show(engine, connection_id=connection_id)
+    }
+    for inflow, bitrix in current.items():
+        if bitrix is not None and bitrix in facts.shop.statuses:
+            proposal.statuses.mapping[inflow] = bitrix
+            proposal.statuses.reasons[inflow] = "as configured"
+    used = set(proposal.statuses.mapping.values())
+    for status_id in [sid for sid in proposal.statuses.to_create if sid not in used]:
+        del proposal.statuses.to_create[status_id]
+
+
 def changes_since(
     engine: Engine, facts: Facts, *, connection_id: str = DEFAULT_CONNECTION
 ) -> list[rules.Change] | None:

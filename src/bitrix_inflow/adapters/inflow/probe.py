@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -71,6 +72,13 @@ class WmsReport:
 def served_transports(base_url: str, profiles: Sequence[str] = KNOWN_PROFILES) -> dict[str, list[str]]:
     """Which known profiles' REST base path serves the contract (``openapi.yaml``) and whether SOAP answers; both
     need no credentials (contract §2, §11). Raises ValidationError naming ``inflow.base_url`` when nothing answers."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        raise ValidationError(
+            "inflow.base_url",
+            "is not a full URL of the WMS",
+            "write it with its scheme and host, without credentials, e.g. https://wms.example.com",
+        )
     found: dict[str, list[str]] = {"rest": [], "soap": []}
     with httpx.Client(base_url=base_url, timeout=_PROBE_TIMEOUT, follow_redirects=False) as http:
         for name in profiles:

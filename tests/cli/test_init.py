@@ -1,0 +1,419 @@
+"""``bitrix-inflow init --answers`` against both sandboxes in several shapes, as an integrator onboards a shop.
+
+Each shape: the written configuration passes ``config check`` and ``check``, and the dry runs of the first stock sync
+and order round plan exactly what a hand-written configuration of the same installation plans. Bad answers end with
+an error naming the fix, and leave neither the TOML nor a secret file behind.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bitrix_inflow.sandboxes import wms
+from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.sandboxes.wms.contract import contract_dir
+from bitrix_inflow.sandboxes.wms.dialect import Dialect
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_runner import cli
+
+GO_LIVE = "2020-01-01T00:00:00+03:00"  # before the sandbox's orders: the order round has work to plan
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    profile: str  # the shop: site | bitrix24
+    documents: bool  # inventory management (store documents) or quantities
+    dialect: str  # the warehouse's installation: default | legacy-example
+    transports: str  # what the warehouse serves: both | soap
+    oauth: bool
+    key_in: str  # where the shop keeps the warehouse SKU: property | xmlId | both
+    statuses: str = "product"
+    answers: dict[str, Any] = field(default_factory=dict)  # [choices] beyond go_live
+    # What an integrator writes by hand for this installation.
+    transport: str = "rest"
+    match_key: str = "property101"
+    offer_match_key: str | None = "property111"
+
+
+SHAPES = [
+    Shape("site-quantity-default-rest-key", "site", False, "default", "both", False, "property"),
+    Shape(
+        "bitrix24-documents-legacy-rest-oauth",
+        "bitrix24",
+        True,
+        "legacy-example",
+        "both",
+        True,
+        "xmlId",
+        answers={"stores": {"MAIN": 1}},
+        match_key="xmlId",
+        offer_match_key=None,
+    ),
+    Shape(
+        "site-documents-default-soap-key",
+        "site",
+        True,
+        "default",
+        "soap",
+        False,
+        "both",
+        statuses="integrated",
+        # A tie: xmlId and the article property carry the same SKUs, so init asks; the answer settles it.
+        answers={"stores": {"MAIN": 2}, "match_key": "xmlId"},
+        transport="soap",
+        match_key="xmlId",
+        offer_match_key=None,
+    ),
+    Shape(
+        "bitrix24-quantity-legacy-soap-key",
+        "bitrix24",
+        False,
+        "legacy-example",
+        "soap",
+        False,
+        "property",
+        statuses="integrated",
+        transport="soap",
+    ),
+]
+
+
+@dataclass
+class Installation:
+    warehouse: wms.RunningSandbox
+    shop: RunningSandbox
+    oauth: bool
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        if self.oauth:
+            return {"client_id": "sandbox-client"}
+        return {}
+
+
+@contextmanager
+def installation(shape: Shape, **shop_seed: Any) -> Iterator[Installation]:
+    dialect = (
+        Dialect.load(contract_dir() / "dialects" / "legacy-example.toml")
+        if shape.dialect == "legacy-example"
+        else Dialect()
+    )
+    config = SandboxConfig(
+        profile=shape.profile, inventory_management=shape.documents, statuses=shape.statuses
+    )
+    seed = {"orders": 3, "key_in": shape.key_in, **shop_seed}
+    with (
+        wms.run_in_process(
+            wms.SandboxSettings(seed=3, dialect=dialect, transports=shape.transports)
+        ) as warehouse,
+        running_bitrix_sandbox(config, **seed) as shop,
+    ):
+        yield Installation(warehouse, shop, shape.oauth)
+
+
+def answers_file(directory: Path, site: Installation, **changes: Any) -> Path:
+    """The answers as a script gives them; secrets in files of their own, as they would be on a server."""
+    inputs = directory / "inputs"
+    inputs.mkdir(exist_ok=True)
+    (inputs / "webhook").write_text(changes.pop("webhook", site.shop.webhook_url) + "\n")
+    secret_name = "client_secret" if site.oauth else "api_key"
+    (inputs / "wms-secret").write_text(
+        changes.pop("wms_secret", "sandbox-secret" if site.oauth else "sandbox-key") + "\n"
+    )
+    choices = {"go_live": GO_LIVE, **changes.pop("choices", {})}
+    inflow = {"base_url": changes.pop("base_url", site.warehouse.base_url), **site.credentials}
+    lines = ["[inflow]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in inflow.items()]
+    lines.append(f'{secret_name}_file = "{inputs / "wms-secret"}"')
+    lines += ["[bitrix]", f'webhook_url_file = "{inputs / "webhook"}"', f'verify = "{site.shop.ca_file}"']
+    lines.append("[choices]")
+    lines += [f"{key} = {_toml(value)}" for key, value in choices.items()]
+    path = inputs / "answers.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return f'"{value}"'
+
+
+def init(directory: Path, answers: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return cli(
+        "--config",
+        str(directory / "bitrix-inflow.toml"),
+        "init",
+        "--answers",
+        str(answers),
+        "--yes",
+        *extra,
+        cwd=directory,
+        timeout=300,
+    )
+
+
+def hand_written(directory: Path, shape: Shape, site: Installation) -> Path:
+    """The configuration an integrator who knows both systems writes without init."""
+    directory.mkdir()
+    (directory / "webhook").write_text(site.shop.webhook_url)
+    (directory / "wms-secret").write_text("sandbox-secret" if shape.oauth else "sandbox-key")
+    auth = (
+        f'auth = "oauth2"\nclient_id = "sandbox-client"\nclient_secret_file = "{directory / "wms-secret"}"'
+        if shape.oauth
+        else f'auth = "api_key"\napi_key_file = "{directory / "wms-secret"}"'
+    )
+    offer = f'offer_match_key = "{shape.offer_match_key}"\n' if shape.offer_match_key else ""
+    stores = shape.answers.get("stores")
+    marking = (
+        'companion_module = false\ngroup_property = "property103"\ngtin_property = "property102"\n'
+        'offer_gtin_property = "property112"'
+        if shape.profile == "bitrix24"
+        else "companion_module = true"
+    )
+    carriers = (
+        '"2" = "CDEK"\n"3" = "Russian Post"'
+        if shape.profile == "bitrix24"
+        else '"1" = "Courier"\n"2" = "CDEK"\n"3" = "Russian Post"\n"4" = "Pickup point"'
+    )
+    text = f"""
+[database]
+url = "sqlite:///{directory / "state.db"}"
+
+[inflow]
+base_url = "{site.warehouse.base_url}"
+transport = "{shape.transport}"
+profile = "{shape.dialect}"
+warehouse = "MAIN"
+{auth}
+
+[bitrix]
+profile = "{shape.profile}"
+webhook_url_file = "{directory / "webhook"}"
+verify = "{site.shop.ca_file}"
+manager_user_id = 1
+
+[stock]
+warehouses = ["MAIN"]
+match_key = "{shape.match_key}"
+{offer}{"stores = { MAIN = " + str(stores["MAIN"]) + " }" if stores else ""}
+
+[orders]
+go_live = "{GO_LIVE}"
+statuses = ["N"]
+warehouse = "MAIN"
+
+[orders.carriers]
+{carriers}
+
+[marking]
+{marking}
+"""
+    path = directory / "bitrix-inflow.toml"
+    path.write_text(text)
+    assert cli("--config", str(path), "db", "upgrade", cwd=directory).returncode == 0
+    return path
+
+
+def plans(config: Path) -> tuple[list[str], list[str]]:
+    """The rows of the stock sync's and the order round's dry-run plans, in a stable order."""
+    stock = cli(
+        "--config", str(config), "sync", "stock", "--full", "--dry-run", cwd=config.parent, timeout=120
+    )
+    assert stock.returncode == 0, stock.stdout + stock.stderr
+    orders = cli("--config", str(config), "sync", "orders", "--dry-run", cwd=config.parent, timeout=120)
+    assert orders.returncode == 0, orders.stdout + orders.stderr
+    return _rows(stock.stdout), _rows(orders.stdout)
+
+
+def _rows(output: str) -> list[str]:
+    return sorted(re.sub(r"\s+", " ", line).strip() for line in output.splitlines() if line.startswith("│"))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
+def test_init_writes_a_configuration_that_checks_and_plans_like_a_hand_written_one(
+    shape: Shape, tmp_path: Path
+) -> None:
+    with installation(shape) as site:
+        answers = answers_file(tmp_path, site, choices=shape.answers)
+        done = init(tmp_path, answers)
+        assert done.returncode == 0, done.stdout + done.stderr
+        config = tmp_path / "bitrix-inflow.toml"
+        written = tomllib.loads(config.read_text())
+        # The proposals init made by itself from what it saw.
+        assert written["inflow"]["transport"] == shape.transport
+        assert written["inflow"]["profile"] == shape.dialect
+        assert written["inflow"]["auth"] == ("oauth2" if shape.oauth else "api_key")
+        assert written["bitrix"]["profile"] == shape.profile
+        assert written["stock"]["match_key"] == shape.match_key
+        assert written["stock"].get("offer_match_key") == (
+            shape.offer_match_key if shape.match_key != "xmlId" else None
+        )
+        # No secret in the TOML: each sits in a file only its owner reads.
+        text = config.read_text()
+        assert "sandbox-key" not in text and "sandbox-secret" not in text
+        assert site.shop.webhook_url not in text
+        for key in ("api_key_file", "client_secret_file"):
+            if key in written["inflow"]:
+                assert Path(written["inflow"][key]).stat().st_mode & 0o777 == 0o600
+        assert Path(written["bitrix"]["webhook_url_file"]).stat().st_mode & 0o777 == 0o600
+        assert "bitrix-inflow check" in done.stdout and "✗" not in done.stdout
+
+        checked = cli("--config", str(config), "config", "check", cwd=tmp_path)
+        assert checked.returncode == 0, checked.stderr
+        assert cli("--config", str(config), "check", cwd=tmp_path, timeout=120).returncode == 0
+
+        by_hand = hand_written(tmp_path / "by-hand", shape, site)
+        stock_init, orders_init = plans(config)
+        stock_hand, orders_hand = plans(by_hand)
+        assert stock_init == stock_hand and len(stock_init) > 20
+        assert orders_init == orders_hand and orders_init
+
+
+def test_statuses_init_creates_exist_in_the_shop_and_map_the_brief(tmp_path: Path) -> None:
+    """On a Bitrix24 shop D is "Canceled": SHIPPED must not land there. Missing statuses are created, once."""
+    shape = SHAPES[1]
+    with installation(shape) as site:
+        answers = answers_file(tmp_path, site, choices=shape.answers)
+        assert init(tmp_path, answers, "--skip-dry-run").returncode == 0
+        statuses = {row["id"]: row for row in site.shop.control.entities("statuses")}
+        mapping = cli("--config", str(tmp_path / "bitrix-inflow.toml"), "mapping", "show", cwd=tmp_path)
+        flat = re.sub(r"\s+", " ", mapping.stdout)
+        assert "SHIPPED S" in flat.replace("│", "").replace("  ", " ") or re.search(r"SHIPPED\W+S\b", flat)
+        assert re.search(r"PICKING_ERROR\W+E\b", flat) and re.search(r"CANCELLED\W+D\b", flat)
+        assert {"E", "Q"} <= set(statuses)
+        again = init(tmp_path, answers, "--skip-dry-run")
+        assert again.returncode == 0, again.stdout + again.stderr
+        after = [row["id"] for row in site.shop.control.entities("statuses")]
+        assert sorted(after) == sorted(statuses)  # nothing created twice
+
+
+def _nothing_written(directory: Path) -> None:
+    assert not (directory / "bitrix-inflow.toml").exists()
+    secrets = directory / "secrets"
+    assert not secrets.exists() or not any(secrets.iterdir())
+    assert not list(directory.glob(".bitrix-inflow.toml*"))
+
+
+BAD = [
+    ("unreachable WMS", {"base_url": "http://127.0.0.1:9"}, "inflow.base_url", "reachable"),
+    ("no scheme in the WMS address", {"base_url": "wms.example.com"}, "inflow.base_url", "with its scheme"),
+    ("the API path in the WMS address", {"base_url": "WITH_PATH"}, "inflow.base_url", "without any API path"),
+    ("wrong WMS key", {"wms_secret": "not-the-key"}, "inflow.api_key", "copy the key again"),
+    ("wrong webhook code", {"webhook": "BADCODE"}, "bitrix.webhook_url", "copy the incoming webhook"),
+    ("unknown warehouse", {"choices": {"warehouse": "NOWHERE"}}, "choices.warehouse", "MAIN"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field", "fix"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_answer_names_the_fix_and_writes_nothing(
+    case: str, change: dict[str, Any], field: str, fix: str, tmp_path: Path
+) -> None:
+    with installation(SHAPES[0]) as site:
+        change = dict(change)
+        if change.get("base_url") == "WITH_PATH":
+            change["base_url"] = site.warehouse.base_url + "/api/v1"
+        if change.get("webhook") == "BADCODE":
+            change["webhook"] = site.shop.webhook_url.replace(
+                site.shop.sandbox.config.webhook_code, "wrongcode"
+            )
+        answers = answers_file(tmp_path, site, **change)
+        done = init(tmp_path, answers)
+        said = re.sub(r"\s+", " ", done.stderr)
+        assert done.returncode != 0, done.stdout
+        assert field in said and fix in said, said
+        _nothing_written(tmp_path)
+
+
+def test_a_refused_client_secret_is_never_written(tmp_path: Path) -> None:
+    with installation(SHAPES[1]) as site:
+        answers = answers_file(tmp_path, site, wms_secret="guessed-secret", choices=SHAPES[1].answers)
+        done = init(tmp_path, answers)
+        assert done.returncode != 0 and "inflow.client_secret" in done.stderr
+        _nothing_written(tmp_path)
+        assert not any(
+            "guessed-secret" in p.read_text()
+            for p in tmp_path.rglob("*")
+            if p.is_file() and "inputs" not in p.parts
+        )
+
+
+def test_a_webhook_without_the_catalog_scope_is_refused(tmp_path: Path) -> None:
+    shape = SHAPES[0]
+    config = SandboxConfig(profile="site", inventory_management=False, webhook_scopes=("sale", "im"))
+    with (
+        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
+        running_bitrix_sandbox(config, key_in=shape.key_in) as shop,
+    ):
+        answers = answers_file(tmp_path, Installation(warehouse, shop, oauth=False))
+        done = init(tmp_path, answers)
+        said = re.sub(r"\s+", " ", done.stderr)
+        assert done.returncode != 0 and "catalog" in said and "tick" in said, said
+        _nothing_written(tmp_path)
+
+
+def test_a_key_that_matches_nothing_is_an_error_naming_the_fix(tmp_path: Path) -> None:
+    """The shop's own generated products carry no warehouse SKU in any field."""
+    shape = SHAPES[0]
+    config = SandboxConfig(profile="site", inventory_management=False)
+    with (
+        wms.run_in_process(wms.SandboxSettings(seed=3)) as warehouse,
+        running_bitrix_sandbox(config, products=30) as shop,
+    ):
+        answers = answers_file(tmp_path, Installation(warehouse, shop, oauth=False))
+        done = init(tmp_path, answers)
+        said = re.sub(r"\s+", " ", done.stderr)
+        assert done.returncode != 0 and "choices.match_key" in said and "products import" in said, said
+        _nothing_written(tmp_path)
+    del shape
+
+
+def test_an_open_question_without_an_answer_is_an_error_naming_its_key(tmp_path: Path) -> None:
+    """Document mode, and no store has the warehouse's name: init asks, never guesses."""
+    shape = SHAPES[2]
+    with installation(shape) as site:
+        answers = answers_file(tmp_path, site, choices={"match_key": "xmlId"})
+        done = init(tmp_path, answers)
+        said = re.sub(r"\s+", " ", done.stderr)
+        assert done.returncode != 0 and "choices.stores" in said and "[choices]" in said, said
+        _nothing_written(tmp_path)
+
+
+def test_a_rerun_lists_what_changed_on_either_side_and_offers_the_edits(tmp_path: Path) -> None:
+    shape = SHAPES[0]
+    with installation(shape) as site:
+        answers = answers_file(tmp_path, site)
+        assert init(tmp_path, answers, "--skip-dry-run").returncode == 0
+        config = tmp_path / "bitrix-inflow.toml"
+        # An operator's own tuning survives a re-run.
+        config.write_text(config.read_text() + "\n[schedules]\nstock_seconds = 120\n")
+        site.shop.control.add_status("R", "Returned")
+        added = site.shop.control.add_delivery("Boxberry")
+        again = cli("--config", str(config), "init", "--yes", "--skip-dry-run", cwd=tmp_path, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        flat = re.sub(r"\s+", " ", again.stdout)
+        assert "changed since the last init" in flat
+        assert "new order status" in flat and "R (Returned)" in flat
+        assert "new delivery service" in flat and f"{added['id']} (Boxberry)" in flat
+        written = tomllib.loads(config.read_text())
+        assert written["orders"]["carriers"][str(added["id"])] == "Boxberry"  # the edit, applied
+        assert written["schedules"]["stock_seconds"] == 120
+        assert written["orders"]["go_live"] == GO_LIVE  # not asked again
+        third = cli("--config", str(config), "init", "--yes", "--skip-dry-run", cwd=tmp_path, timeout=300)
+        assert "nothing changed on either side" in re.sub(r"\s+", " ", third.stdout)
