@@ -122,9 +122,15 @@ _WORDS: Mapping[str, tuple[str, ...]] = {
     "CANCELLED": ("отмен", "аннулир", "cancel"),
     "PICKING_ERROR": ("ошибк", "недостач", "error", "problem"),
 }
-# Names a status must not carry to take a given Inflow status: Bitrix24's D is "Canceled", not "shipped".
+# Names a status must not carry to take a given Inflow status: Bitrix24's D is "Canceled", not "shipped"; an
+# "error in picking" status is not the picking one.
 _CONTRADICTS: Mapping[str, tuple[str, ...]] = {
-    inflow: _WORDS["CANCELLED"] for inflow in ("NEW", "PICKING", "SHIPPED", "DELIVERED", "PICKING_ERROR")
+    **{
+        inflow: (*_WORDS["CANCELLED"], *_WORDS["PICKING_ERROR"])
+        for inflow in ("NEW", "PICKING", "SHIPPED", "DELIVERED")
+    },
+    "CANCELLED": _WORDS["PICKING_ERROR"],
+    "PICKING_ERROR": _WORDS["CANCELLED"],
 }
 NEW_STATUS_NAMES: Mapping[str, Mapping[str, str]] = {
     "NEW": {"ru": "Передан на склад", "en": "Sent to the warehouse"},
@@ -209,6 +215,15 @@ def _normal(name: str) -> str:
     return re.sub(r"[\W_]+", " ", name.lower()).strip()
 
 
+def _alike(service: str, carrier: str) -> float:
+    """How alike two names are: 1 when every word of the carrier's is in the service's ("CDEK express" is CDEK),
+    else difflib's ratio of the normalised names."""
+    words = set(_normal(service).split())
+    if set(_normal(carrier).split()) <= words and _normal(carrier):
+        return 1.0
+    return difflib.SequenceMatcher(None, _normal(service), _normal(carrier)).ratio()
+
+
 def propose_carriers(
     deliveries: Mapping[int, str], known: Sequence[str]
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -218,10 +233,7 @@ def propose_carriers(
     table: dict[str, str] = {}
     reasons: dict[str, str] = {}
     for service_id, name in sorted(deliveries.items()):
-        scored = sorted(
-            ((difflib.SequenceMatcher(None, _normal(name), _normal(c)).ratio(), c) for c in known),
-            reverse=True,
-        )
+        scored = sorted(((_alike(name, carrier), carrier) for carrier in known), reverse=True)
         if scored and scored[0][0] >= SIMILAR_NAMES:
             table[str(service_id)] = scored[0][1]
             reasons[str(service_id)] = (
