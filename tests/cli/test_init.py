@@ -7,9 +7,13 @@ an error naming the fix, and leave neither the TOML nor a secret file behind.
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import select
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +29,7 @@ from bitrix_inflow.sandboxes.wms.contract import contract_dir
 from bitrix_inflow.sandboxes.wms.dialect import Dialect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cli_runner import cli
+from cli_runner import clean_env, cli
 
 GO_LIVE = "2020-01-01T00:00:00+03:00"  # before the sandbox's orders: the order round has work to plan
 
@@ -417,3 +421,90 @@ def test_a_rerun_lists_what_changed_on_either_side_and_offers_the_edits(tmp_path
         assert written["orders"]["go_live"] == GO_LIVE  # not asked again
         third = cli("--config", str(config), "init", "--yes", "--skip-dry-run", cwd=tmp_path, timeout=300)
         assert "nothing changed on either side" in re.sub(r"\s+", " ", third.stdout)
+
+
+def test_on_a_terminal_init_asks_and_hides_the_secrets(tmp_path: Path) -> None:
+    """A person at a terminal: init asks for the addresses and credentials (secrets typed unseen), then for what it
+    cannot decide (go_live), and for leave to create statuses and write the files."""
+    shape = SHAPES[0]
+    with installation(shape) as site:
+        session = Terminal(
+            ["--config", str(tmp_path / "bitrix-inflow.toml"), "init", "--skip-dry-run"], tmp_path
+        )
+        try:
+            session.answer("Inflow WMS address", site.warehouse.base_url)
+            session.answer("api_key or oauth2", "")
+            session.answer("Inflow API key", "sandbox-key")
+            session.answer("Bitrix incoming webhook URL", site.shop.webhook_url)
+            session.answer("CA file", str(site.shop.ca_file))
+            session.answer("go_live", GO_LIVE)
+            session.answer("Create the order status", "y")
+            session.answer("Write ", "y")
+            output = session.finish()
+        finally:
+            session.close()
+        assert session.returncode == 0, output
+        assert "sandbox-key" not in output and site.shop.sandbox.config.webhook_code not in output
+        written = tomllib.loads((tmp_path / "bitrix-inflow.toml").read_text())
+        assert written["orders"]["go_live"] == GO_LIVE and written["stock"]["match_key"] == "property101"
+
+
+class Terminal:
+    """``bitrix-inflow`` on a pseudo-terminal, answered prompt by prompt."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.leader, follower = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bitrix_inflow", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            cwd=cwd,
+            env=clean_env({"TERM": "xterm"}),
+            close_fds=True,
+        )
+        os.close(follower)
+        self.seen = ""
+        self.returncode: int | None = None
+
+    def _read_until(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no prompt {text!r} in: {self.seen[-2000:]}"
+            ready, _, _ = select.select([self.leader], [], [], min(left, 1.0))
+            if ready:
+                try:
+                    chunk = os.read(self.leader, 65536)
+                except OSError:
+                    chunk = b""
+                assert chunk or self.process.poll() is None, f"ended before {text!r}: {self.seen[-2000:]}"
+                self.seen += chunk.decode(errors="replace")
+
+    def answer(self, prompt: str, text: str) -> None:
+        self._read_until(prompt)
+        self.seen = self.seen[self.seen.index(prompt) + len(prompt) :]
+        os.write(self.leader, text.encode() + b"\r")
+
+    def finish(self, timeout: float = 300) -> str:
+        while True:
+            ready, _, _ = select.select([self.leader], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(self.leader, 65536)
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    self.seen += chunk.decode(errors="replace")
+                    continue
+            if self.process.poll() is not None and not ready:
+                break
+            if ready and not chunk:
+                break
+        self.returncode = self.process.wait(timeout=timeout)
+        return self.seen
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        os.close(self.leader)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bitrix_inflow.adapters.inflow.probe import Credentials
+from bitrix_inflow.adapters.inflow.settings import InflowSettings
 from bitrix_inflow.cli import check as check_cmd
 from bitrix_inflow.cli import orders as orders_cmd
 from bitrix_inflow.cli import sync as sync_cmd
@@ -99,6 +100,8 @@ class _Asker:
         if self.interactive:
             console.print(f"[bold yellow]?[/] {escape(choice.key)}: {escape(choice.reason)}")
             default = _shown(choice.value)
+            if choice.key == "go_live" and not default:
+                default = dt.datetime.now().astimezone().replace(microsecond=0).isoformat()
             if choice.options:
                 console.print(f"  options: {escape(', '.join(choice.options))}")
             answer = typer.prompt(f"  {choice.key}", default=default or None)
@@ -128,13 +131,20 @@ def _shown(value: Any) -> str:
 
 
 def _parsed(choice: Choice, answer: str) -> Any:
+    """A typed answer: "key/offer_key" for the matching key, "a=b, c=d" for a table, else the text."""
     if choice.key == "match_key":
         key, _, offer = answer.partition("/")
         return {"match_key": key.strip(), "offer_match_key": offer.strip() or None}
-    if choice.key == "stores":
+    if isinstance(choice.value, Mapping) or choice.key in ("stores", "marking"):
         pairs = (part.split("=", 1) for part in answer.split(",") if "=" in part)
-        return {warehouse.strip(): int(store) for warehouse, store in pairs}
+        return {name.strip(): _scalar(value.strip()) for name, value in pairs}
     return answer.strip()
+
+
+def _scalar(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return int(text) if text.isdigit() else text
 
 
 def _read_answers(path: Path | None) -> dict[str, Any]:
@@ -168,49 +178,76 @@ def _access(asker: _Asker, previous: Settings | None) -> ops.Access:
         raise ValidationError(
             "inflow.base_url", "not answered", "add base_url to [inflow] of the answers file"
         )
-    client_id = asker.value("inflow", "client_id") or (old_inflow.client_id if old_inflow else None)
-    if (
-        old_inflow is not None
-        and asker.value("inflow", "api_key") is None
-        and asker.value("inflow", "api_key_file") is None
-        and not asker.value("inflow", "client_id")
-    ):
-        credentials = Credentials(
-            api_key=old_inflow.api_key.get_secret_value() if old_inflow.api_key else None,
-            client_id=old_inflow.client_id,
-            client_secret=old_inflow.client_secret.get_secret_value() if old_inflow.client_secret else None,
-        )
-    elif client_id:
-        secret = asker.secret("inflow", "client_secret", "OAuth2 client secret")
-        credentials = Credentials(client_id=str(client_id), client_secret=secret)
-    else:
-        credentials = Credentials(api_key=asker.secret("inflow", "api_key", "Inflow API key (X-API-Key)"))
-    if (
-        old_bitrix is not None
-        and old_bitrix.webhook_url is not None
-        and asker.value("bitrix", "webhook_url") is None
-        and asker.value("bitrix", "webhook_url_file") is None
-    ):
+    credentials = _wms_credentials(asker, old_inflow)
+    answered_webhook = any(
+        asker.value("bitrix", key) is not None for key in ("webhook_url", "webhook_url_file")
+    )
+    webhook: str | None
+    if old_bitrix is not None and old_bitrix.webhook_url is not None and not answered_webhook:
         webhook = old_bitrix.webhook_url.get_secret_value()
         verify: bool | Path = old_bitrix.verify
     else:
-        webhook = (
-            asker.secret(
-                "bitrix", "webhook_url", "Bitrix incoming webhook URL (https://HOST/rest/USER_ID/CODE/)"
-            )
-            or ""
+        webhook = asker.secret(
+            "bitrix", "webhook_url", "Bitrix incoming webhook URL (https://HOST/rest/USER_ID/CODE/)"
         )
-        given = asker.value("bitrix", "verify")
-        verify = Path(str(given)) if isinstance(given, str) else (given if isinstance(given, bool) else True)
+        verify = _verify(asker)
     return ops.Access(
         wms_url=base_url.rstrip("/"),
         wms=credentials,
-        webhook_url=webhook,
+        webhook_url=webhook or "",
         verify=verify,
-        transport=asker.value("inflow", "transport")
-        or (old_inflow.transport if old_inflow and previous else None),
+        transport=asker.value("inflow", "transport") or (old_inflow.transport if old_inflow else None),
         profile=asker.value("inflow", "profile"),
     )
+
+
+_CREDENTIAL_KEYS = ("api_key", "api_key_file", "client_id", "client_secret", "client_secret_file")
+
+
+def _wms_credentials(asker: _Asker, old: InflowSettings | None) -> Credentials:
+    answered = any(asker.value("inflow", key) is not None for key in _CREDENTIAL_KEYS)
+    if old is not None and not answered:
+        return Credentials(
+            api_key=old.api_key.get_secret_value() if old.api_key else None,
+            client_id=old.client_id,
+            client_secret=old.client_secret.get_secret_value() if old.client_secret else None,
+        )
+    client_id = asker.value("inflow", "client_id")
+    if client_id is None and asker.interactive and not answered:
+        way = typer.prompt("How does the WMS authenticate you: api_key or oauth2", default="api_key")
+        if way.strip().lower() == "oauth2":
+            client_id = typer.prompt("OAuth2 client id")
+    if client_id:
+        return Credentials(
+            client_id=str(client_id),
+            client_secret=asker.secret("inflow", "client_secret", "OAuth2 client secret"),
+        )
+    return Credentials(api_key=asker.secret("inflow", "api_key", "Inflow API key (X-API-Key)"))
+
+
+def _verify(asker: _Asker) -> bool | Path:
+    """How the shop's TLS certificate is checked: the system's CAs, a CA file (a self-signed on-premise shop), or
+    (answered false) not at all."""
+    given = asker.value("bitrix", "verify")
+    if given is None and asker.interactive:
+        given = (
+            typer.prompt(
+                "CA file the shop's certificate is signed by (empty: the system's CAs)",
+                default="",
+                show_default=False,
+            )
+            or None
+        )
+    if isinstance(given, bool):
+        return given
+    if given is None:
+        return True
+    path = Path(str(given)).expanduser()
+    if not path.is_file():
+        raise ValidationError(
+            "bitrix.verify", f"{given} is not a file", "give the path of the CA bundle (PEM), or leave it out"
+        )
+    return path.resolve()
 
 
 def init(
