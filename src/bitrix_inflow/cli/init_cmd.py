@@ -377,6 +377,10 @@ def _run(
     sync_cmd.stock(full=True, dry_run=True, sku=None)
     if loaded.orders.go_live is not None:
         orders_cmd.sync_orders(dry_run=True)
+        console.print(
+            "  [dim]an order line whose product no stock sync has linked yet waits for the link: the first "
+            "`bitrix-inflow sync stock` (or `serve`) makes the links the plan above shows[/]"
+        )
     console.print("[bold green]done[/]: start the service with `bitrix-inflow serve`")
 
 
