@@ -400,6 +400,9 @@ def test_a_rerun_lists_what_changed_on_either_side_and_offers_the_edits(tmp_path
         config = tmp_path / "bitrix-inflow.toml"
         # An operator's own tuning survives a re-run.
         config.write_text(config.read_text() + "\n[schedules]\nstock_seconds = 120\n")
+        secret_file = Path(tomllib.loads(config.read_text())["inflow"]["api_key_file"])
+        secret_file.write_text("sandbox-key\n")  # the operator's own copy: a re-run must not rewrite it
+        stamp = secret_file.stat().st_mtime_ns
         statuses = {row["id"] for row in site.shop.control.entities("statuses")}
         assert {"Q", "D", "Z", "E"} <= statuses  # created by the first run, agreed with --yes
         site.shop.control.add_status("R", "Returned")
@@ -413,6 +416,9 @@ def test_a_rerun_lists_what_changed_on_either_side_and_offers_the_edits(tmp_path
         written = tomllib.loads(config.read_text())
         assert written["orders"]["carriers"][str(added["id"])] == "Boxberry"  # the edit, applied
         assert written["schedules"]["stock_seconds"] == 120
+        assert (
+            written["inflow"]["api_key_file"] == str(secret_file) and secret_file.stat().st_mtime_ns == stamp
+        )
         assert written["orders"]["go_live"] == GO_LIVE  # not asked again
         assert {row["id"] for row in site.shop.control.entities("statuses")} == statuses | {"R"}  # none twice
         third = cli("--config", str(config), "init", "--yes", "--skip-dry-run", cwd=tmp_path, timeout=300)

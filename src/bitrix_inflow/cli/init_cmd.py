@@ -94,6 +94,8 @@ class _Asker:
             offer = self.value("choices", "offer_match_key")
             return {"match_key": str(given), "offer_match_key": str(offer) if offer else None}
         if given is not None:
+            if isinstance(given, dt.datetime):  # an unquoted TOML date-time
+                return given.isoformat()
             return _parsed(choice, given) if isinstance(given, str) else given
         if not choice.open:
             return choice.value
@@ -467,13 +469,26 @@ def _merged(output: Path, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _secrets(access: ops.Access, previous: Settings | None) -> dict[tuple[str, str], str]:
+    """The secrets to write: every one on a first run; on a re-run only those that changed, so a secret the
+    operator keeps elsewhere (a file of their own, the environment) stays where it is and is never copied."""
     secrets: dict[tuple[str, str], str] = {("bitrix", "webhook_url"): access.webhook_url}
     if access.wms.client_secret:
         secrets["inflow", "client_secret"] = access.wms.client_secret
     elif access.wms.api_key:
         secrets["inflow", "api_key"] = access.wms.api_key
-    del previous  # the secrets are re-written as they work now: a changed key replaces the old file
-    return secrets
+    if previous is None:
+        return secrets
+    inflow, bitrix = previous.inflow, previous.bitrix
+    before = {
+        ("bitrix", "webhook_url"): bitrix.webhook_url if bitrix else None,
+        ("inflow", "client_secret"): inflow.client_secret if inflow else None,
+        ("inflow", "api_key"): inflow.api_key if inflow else None,
+    }
+    return {
+        key: value
+        for key, value in secrets.items()
+        if before[key] is None or before[key].get_secret_value() != value  # type: ignore[union-attr]
+    }
 
 
 def _header(facts: ops.Facts) -> str:
