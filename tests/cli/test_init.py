@@ -451,6 +451,34 @@ def test_on_a_terminal_init_asks_and_hides_the_secrets(tmp_path: Path) -> None:
         assert written["orders"]["go_live"] == GO_LIVE and written["stock"]["match_key"] == "property101"
 
 
+def test_on_a_terminal_a_tie_is_asked_and_the_proposal_taken_as_shown(tmp_path: Path) -> None:
+    """Document mode with the SKU in xmlId and the article alike: the matching key and the store are asked; Enter
+    takes the proposal (xmlId), a typed table answers the store."""
+    shape = SHAPES[2]
+    with installation(shape) as site:
+        session = Terminal(
+            ["--config", str(tmp_path / "bitrix-inflow.toml"), "init", "--skip-dry-run"], tmp_path
+        )
+        try:
+            session.answer("Inflow WMS address", site.warehouse.base_url)
+            session.answer("api_key or oauth2", "api_key")
+            session.answer("Inflow API key", "sandbox-key", secret=True)
+            session.answer("Bitrix incoming webhook URL", site.shop.webhook_url, secret=True)
+            session.answer("CA file", str(site.shop.ca_file))
+            session.answer("  match_key", "")
+            session.answer("  stores", "MAIN=2")
+            session.answer("go_live", GO_LIVE)
+            session.answer("Create the order status", "y")
+            session.answer("Write ", "y")
+            output = session.finish()
+        finally:
+            session.close()
+        assert session.returncode == 0, output
+        written = tomllib.loads((tmp_path / "bitrix-inflow.toml").read_text())
+        assert written["stock"]["match_key"] == "xmlId" and written["stock"]["stores"] == {"MAIN": 2}
+        assert written["inflow"]["transport"] == "soap"
+
+
 class Terminal:
     """``bitrix-inflow`` on a pseudo-terminal, answered prompt by prompt."""
 

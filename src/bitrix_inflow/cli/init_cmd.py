@@ -107,6 +107,8 @@ class _Asker:
             if choice.options:
                 console.print(f"  options: {escape(', '.join(choice.options))}")
             answer = typer.prompt(f"  {choice.key}", default=default or None)
+            if answer == _shown(choice.value) and choice.value is not None:
+                return choice.value  # the proposal, accepted as shown
             return _parsed(choice, answer)
         options = f" (one of: {', '.join(choice.options)})" if choice.options else ""
         raise ValidationError(
