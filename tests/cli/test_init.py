@@ -381,6 +381,30 @@ def test_a_key_that_matches_nothing_is_an_error_naming_the_fix(tmp_path: Path) -
     del shape
 
 
+def test_without_yes_a_script_must_agree_to_the_writes(tmp_path: Path) -> None:
+    with installation(SHAPES[0]) as site:
+        answers = answers_file(tmp_path, site)
+        done = cli(
+            "--config", str(tmp_path / "bitrix-inflow.toml"), "init", "--answers", str(answers), cwd=tmp_path
+        )
+        said = re.sub(r"\s+", " ", done.stderr)
+        assert done.returncode != 0 and "choices.create_statuses" in said and "--yes" in said, said
+        _nothing_written(tmp_path)
+        assert not {"E", "Q"} & {row["id"] for row in site.shop.control.entities("statuses")}
+        agreed = answers_file(tmp_path, site, choices={"create_statuses": True, "write": True})
+        done = cli(
+            "--config",
+            str(tmp_path / "bitrix-inflow.toml"),
+            "init",
+            "--answers",
+            str(agreed),
+            "--skip-dry-run",
+            cwd=tmp_path,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_an_open_question_without_an_answer_is_an_error_naming_its_key(tmp_path: Path) -> None:
     """Document mode, and no store has the warehouse's name: init asks, never guesses."""
     shape = SHAPES[2]

@@ -47,6 +47,7 @@ _CHOICE_KEYS = {
     "bitrix_profile",
     "marking",
     "manager_user_id",
+    "write",
 }
 
 
@@ -125,7 +126,11 @@ class _Asker:
             return True
         if self.interactive:
             return typer.confirm(question, default=True)
-        return False
+        raise ValidationError(
+            f"choices.{key}",
+            f"needs your agreement: {question}",
+            f"answer {key} = true in [choices] of the answers file, or run with --yes",
+        )
 
 
 def _shown(value: Any) -> str:
