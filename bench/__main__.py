@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 
 from bench import inflow_stock, jobs, orders, stock
+from bench.soak import main as soak
 
 BENCHMARKS = {
     "jobs": jobs.main,
     "inflow_stock": inflow_stock.main,
     "orders": orders.main,
     "stock": stock.main,
+    "soak": soak.main,
 }
 
 

@@ -32,6 +32,18 @@ def test_429_burst_carries_retry_after(wms):
     assert wms.ctl.get("/faults").json()["burst_429"] == 0
 
 
+def test_a_429_rate_answers_that_share_at_random_and_repeats_with_the_seed(wms):
+    def statuses() -> list[int]:
+        wms.faults(seed=4, rate_429=0.3, retry_after=2)
+        return [wms.api.get("/stock", params={"limit": 1}).status_code for _ in range(60)]
+
+    first = statuses()
+    assert set(first) == {200, 429} and 8 <= first.count(429) <= 30
+    assert statuses() == first, "the same seed, the same requests limited"
+    wms.faults(rate_429=0)
+    assert wms.api.get("/stock", params={"limit": 1}).status_code == 200
+
+
 def test_rate_limit_per_second_answers_429(wms):
     wms.faults(rate_limit_rps=2, retry_after=1)
     statuses = [wms.api.get("/stock", params={"limit": 1}).status_code for _ in range(20)]

@@ -82,6 +82,9 @@ def wms(
     hang_seconds: Annotated[float, typer.Option(min=0)] = 30.0,
     reset_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of connections reset.")] = 0.0,
     burst_429: Annotated[int, typer.Option(min=0, help="The next N API requests get 429.")] = 0,
+    rate_429: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of API requests answered 429, at random.")
+    ] = 0.0,
     retry_after: Annotated[int, typer.Option(min=0)] = 1,
     rate_limit: Annotated[
         int, typer.Option(min=0, help="Requests per second per client; 0 = unlimited.")
@@ -116,6 +119,7 @@ def wms(
         hang_seconds=hang_seconds,
         reset_rate=reset_rate,
         burst_429=burst_429,
+        rate_429=rate_429,
         retry_after=retry_after,
         rate_limit_rps=rate_limit,
         picking_error_rate=picking_error_rate,

@@ -202,6 +202,10 @@ def register_control(app: FastAPI, service: WmsService) -> None:
     async def get_faults() -> JSONResponse:
         return json_response(service.faults.settings.to_dict())
 
+    @app.get("/_sandbox/faults/met")
+    async def faults_met() -> JSONResponse:
+        return json_response(dict(service.faults.met))
+
     @app.put("/_sandbox/faults")
     async def set_faults(request: Request) -> JSONResponse:
         body = await read_json(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -18,6 +19,7 @@ class FaultSettings:
     hang_seconds: float = 30.0
     reset_rate: float = 0.0
     burst_429: int = 0
+    rate_429: float = 0.0  # a share of API requests answered 429 at random (a busy shared gateway)
     rate_limit_rps: int = 0  # a real limit: requests per second and client address, 0 = off
     retry_after: int = 1
     processing_delay_ms: int = 0
@@ -38,7 +40,7 @@ class FaultSettings:
         return asdict(self)
 
 
-_RATES = {"error_rate", "hang_rate", "reset_rate", "picking_error_rate"} | {
+_RATES = {"error_rate", "hang_rate", "reset_rate", "rate_429", "picking_error_rate"} | {
     f"webhook_{k}_rate" for k in ("drop", "duplicate", "reorder")
 }
 
@@ -49,6 +51,7 @@ class Faults:
         self.rng = random.Random(self.settings.seed)
         self._window = 0
         self._counts: dict[str, int] = {}
+        self.met: Counter[str] = Counter()  # faults injected so far, by kind (GET /_sandbox/faults/met)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Merge validated changes; raise ValueError naming the offending field."""
@@ -66,13 +69,19 @@ class Faults:
         self.settings = FaultSettings(seed=self.settings.seed)
         self.rng = random.Random(self.settings.seed)
 
-    def chance(self, rate: float) -> bool:
+    def chance(self, rate: float, kind: str | None = None) -> bool:
         # No draw for a zero rate: switching one fault on must not shift the sequence of another.
-        return rate > 0 and self.rng.random() < rate
+        hit = rate > 0 and self.rng.random() < rate
+        if hit and kind is not None:
+            self.met[kind] += 1
+        return hit
 
     def take_429(self, client: str) -> bool:
         if self.settings.burst_429 > 0:
             self.settings.burst_429 -= 1
+            self.met["429"] += 1
+            return True
+        if self.chance(self.settings.rate_429, "429"):
             return True
         limit = self.settings.rate_limit_rps
         if not limit:
@@ -81,7 +90,9 @@ class Faults:
         if window != self._window:
             self._window, self._counts = window, {}
         self._counts[client] = self._counts.get(client, 0) + 1
-        return self._counts[client] > limit
+        limited = self._counts[client] > limit
+        self.met["429"] += int(limited)
+        return limited
 
 
 def _checked(name: str, value: Any, current: Any) -> Any:

@@ -250,7 +250,9 @@ class OrderBook:
         missing_bins = set(self.faults.settings.picking_error_bins)
         for alloc in line.allocations:
             bin_label = self.stock.bin_of(alloc.slot)
-            if bin_label in missing_bins or self.faults.chance(self.faults.settings.picking_error_rate):
+            if bin_label in missing_bins or self.faults.chance(
+                self.faults.settings.picking_error_rate, "picking error"
+            ):
                 reason = f"{line.sku} not found in bin {bin_label}"
                 self._picking_error(
                     order,

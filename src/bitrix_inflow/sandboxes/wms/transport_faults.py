@@ -46,18 +46,18 @@ class TransportFaults:
             )
             await self.render(scope["path"], problem)(scope, receive, send)
             return
-        if self.faults.chance(settings.reset_rate) and _reset(send):
+        if self.faults.chance(settings.reset_rate, "reset") and _reset(send):
             # Let the server notice the lost connection, then "answer" into the void so that it does not
             # report an application that returned without a response.
             await asyncio.sleep(0.01)
             await self.render(scope["path"], Problem("unavailable", "connection reset"))(scope, receive, send)
             return
-        if self.faults.chance(settings.hang_rate):
+        if self.faults.chance(settings.hang_rate, "hang"):
             # The request still takes effect afterwards, as on a real server whose client gave up waiting;
             # read the body first so that it survives the client hanging up.
             receive = await _buffered(receive)
             await asyncio.sleep(settings.hang_seconds)
-        elif self.faults.chance(settings.error_rate):
+        elif self.faults.chance(settings.error_rate, "5xx"):
             problem = Problem("unavailable", "injected fault: the WMS is temporarily unavailable")
             await self.render(scope["path"], problem)(scope, receive, send)
             return

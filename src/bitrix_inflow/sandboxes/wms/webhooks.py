@@ -148,12 +148,12 @@ class WebhookHub:
                 due=time.monotonic(),
                 history=self._history,
             )
-            if self.faults.chance(settings.webhook_drop_rate):
+            if self.faults.chance(settings.webhook_drop_rate, "webhook drop"):
                 delivery.state = "dropped"
-            elif self.faults.chance(settings.webhook_reorder_rate):
+            elif self.faults.chance(settings.webhook_reorder_rate, "webhook reorder"):
                 delivery.state = "held"
                 delivery.due = time.monotonic() + HOLD_SECONDS
-            if self.faults.chance(settings.webhook_duplicate_rate):
+            if self.faults.chance(settings.webhook_duplicate_rate, "webhook duplicate"):
                 delivery.copies = 2
             self.deliveries.append(delivery)
         self._wakeup.set()
