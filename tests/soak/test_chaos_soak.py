@@ -12,6 +12,7 @@ from bench.soak.run import SoakOptions, run_soak
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(1800)  # the load (~2.5 min) and the settling (up to 10 min) are its work, not a hang
 def test_300_orders_through_faults_and_5_kills_keep_every_invariant(pg_url: str, tmp_path: Path) -> None:
     report = run_soak(
         SoakOptions(orders=300, rate=3.0, kills=5, database=pg_url, work=tmp_path, settle_timeout_s=600)

@@ -127,6 +127,37 @@ def test_a_crash_between_the_warehouse_accepting_and_the_commit_creates_nothing_
     assert {p.wms_order_id for p in parts} == {o["id"] for o in sides.wms_orders()}
 
 
+def test_a_picking_order_that_moved_on_before_its_acceptance_was_committed_brings_its_status_along(
+    engine: Engine, sides: Sides
+) -> None:
+    """The service died between the warehouse's acceptance and its own commit; meanwhile the warehouse started picking,
+    and its feed spoke of a picking order the service did not know yet. The retry's answer carries that state."""
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    options = sides.forward_options()
+    with pytest.raises(SystemExit):
+        forward_order(
+            engine, DiesAfterTheWarehouseAnswers(sides.client), sides.orders, options, order_id, clock=CLOCK
+        )
+    advance(sides, "PICKING")
+    assert read_changes(engine, sides.client, clock=CLOCK).updated == 0  # not the service's picking order yet
+
+    assert (
+        forward_order(engine, sides.client, sides.orders, options, order_id, clock=CLOCK).outcome
+        == "forwarded"
+    )
+    [picking] = sides.wms_orders()
+    with engine.connect() as conn:
+        [part] = order_store.parts_of(conn, "default", order_id)
+        refreshes = [
+            row.payload for row in conn.execute(select(jobs.c.payload).where(jobs.c.kind == REFRESH_KIND))
+        ]
+    # The retry was answered from the warehouse's idempotency store: the order as it was accepted, NEW.
+    assert part.wms_status == "NEW"
+    assert refreshes == [{"wms_order_id": picking["id"]}], "so it is read once more, for the steps since"
+    assert refresh(engine, sides.client, picking["id"], clock=CLOCK).updated == 1
+    assert apply_now(engine, sides, order_id) == "Q"  # PICKING → Q, not left at P
+
+
 def test_an_order_that_is_not_eligible_is_held_with_its_reasons_and_sends_nothing(
     engine: Engine, sides: Sides
 ) -> None:
@@ -191,6 +222,11 @@ def follow(engine: Engine, sides: Sides, order_id: int) -> str:
     """A feed read and the apply jobs it queued, then the order's status in the shop."""
     report = read_changes(engine, sides.client, clock=CLOCK)
     assert order_id in report.orders
+    return apply_now(engine, sides, order_id)
+
+
+def apply_now(engine: Engine, sides: Sides, order_id: int) -> str:
+    """The order's apply job, run now; then its status in the shop."""
     options = sides.forward_options()
     apply_statuses(
         engine,
@@ -252,16 +288,7 @@ def test_a_webhook_re_read_moves_the_order_and_a_late_one_changes_nothing(
     advance(sides, "PICKING")
     moved = refresh(engine, sides.client, picking["id"], clock=CLOCK)
     assert moved.updated == 1 and moved.orders == {order_id}
-    apply_statuses(
-        engine,
-        sides.orders,
-        options.mapping,
-        order_id,
-        forwarded_from={"N"},
-        clock=CLOCK,
-        marking=sides.marking,
-    )
-    assert sides.shop.control.entity("orders", order_id)["statusId"] == "Q"
+    assert apply_now(engine, sides, order_id) == "Q"
     late = refresh(
         engine, sides.client, picking["id"], clock=CLOCK
     )  # the same version again (a retried webhook)

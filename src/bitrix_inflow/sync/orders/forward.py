@@ -48,7 +48,7 @@ from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.store.tables import LIVE_PART_STATES
 from bitrix_inflow.sync.incidents.inbox import raise_incident
-from bitrix_inflow.sync.orders import edit
+from bitrix_inflow.sync.orders import edit, statuses
 from bitrix_inflow.sync.orders.cancel import cancel_everywhere
 from bitrix_inflow.sync.orders.notice import queue_forward, write_status
 from bitrix_inflow.sync.orders.planning import OrderRun, carriers_of, fingerprint_of, free_stock, plan_lines
@@ -432,6 +432,7 @@ def _record_answers(
                     continue  # another run recorded this part meanwhile (its job was taken over): said there
                 detail = {"ref": part.external_ref, "wms_order_id": answer.id, "status": answer.status.value}
                 _timeline(conn, run, "accepted", detail, now=now)
+                _caught_up(conn, run, now_is[part.id], answer, now=now)
                 report.created.append(part.external_ref)
                 accepted.append((part, answer))
             elif isinstance(answer, InsufficientStockError):
@@ -458,6 +459,18 @@ def _record_answers(
     for part, answer in accepted:
         log.info("orders.part_accepted", order_id=run.order_id, ref=part.external_ref, wms_order_id=answer.id)
     return None if raced else now_is
+
+
+def _caught_up(
+    conn: Connection, run: OrderRun, part: store.Part, answer: PickingOrder, *, now: dt.datetime
+) -> None:
+    """Until this commit the warehouse's changes feed and webhooks spoke of a picking order the service did not know,
+    and passed it by: the warehouse may have moved it on meanwhile (a send whose answer was lost to a crash is
+    answered, on the retry, with the order as it is now). So the state the answer carries is taken like a feed
+    page's, and the picking order is read once more after the commit, for any step made between the answer and it."""
+    if answer.version > 1:
+        statuses.took(conn, run.connection_id, part, answer, now=now)
+    statuses.queue_refresh(conn, run.connection_id, answer.id, now=now)
 
 
 def _timeline(

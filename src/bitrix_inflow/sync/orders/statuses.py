@@ -90,7 +90,16 @@ def take(
     if part.wms_version is not None and picking.version <= part.wms_version:
         report.stale += 1
         return
-    now = clock.now()
+    took(conn, connection_id, part, picking, now=clock.now())
+    report.updated += 1
+    report.orders.add(part.bitrix_order_id)
+
+
+def took(
+    conn: Connection, connection_id: str, part: store.Part, picking: PickingOrder, *, now: dt.datetime
+) -> None:
+    """What a newer state of one of the service's picking orders means, in the caller's transaction: the part moves,
+    the codes packed are captured, a picking error is an incident, and the Bitrix order gets an apply job."""
     store.update_part_from_wms(
         conn,
         part.id,
@@ -117,8 +126,6 @@ def take(
         connection_id=connection_id,
         lock_key=order_lock_key(connection_id, part.bitrix_order_id),
     )
-    report.updated += 1
-    report.orders.add(part.bitrix_order_id)
 
 
 def queue_reapply(conn: Connection, connection_id: str, order_id: int, *, now: dt.datetime) -> None:
@@ -184,6 +191,12 @@ def hint(conn: Connection, connection_id: str, *, event_id: str, wms_order_id: s
     doorbell: the re-read, compared by version, is what moves the part."""
     if not store.first_delivery(conn, connection_id, event_id, now=now):
         return False
+    queue_refresh(conn, connection_id, wms_order_id, now=now)
+    return True
+
+
+def queue_refresh(conn: Connection, connection_id: str, wms_order_id: str, *, now: dt.datetime) -> None:
+    """A re-read of one picking order, in the caller's transaction (coalesced per picking order)."""
     queue.enqueue_coalesced(
         conn,
         REFRESH_KIND,
@@ -193,7 +206,6 @@ def hint(conn: Connection, connection_id: str, *, event_id: str, wms_order_id: s
         connection_id=connection_id,
         priority=10,  # a customer may be waiting for the news
     )
-    return True
 
 
 def refresh(
