@@ -115,6 +115,7 @@ def _picking_orders(
             Kind.EDIT_AFTER_PICKING,
             Kind.PICKING_ERROR,
             Kind.EDIT_BLOCKED,
+            Kind.CANCELLED_IN_WMS,
         }:
             continue
         live: Counter[str] = Counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,12 +16,15 @@ import structlog
 from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings, runtime
+from bitrix_inflow.config.settings import DEFAULT_TENANT
+from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs import maintenance, queue
 from bitrix_inflow.jobs.blueprint import Blueprint, discover
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule, Scheduler
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings, new_worker_id
+from bitrix_inflow.store import connections
 from bitrix_inflow.store import console as console_store
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.schema import ensure_current
@@ -30,6 +33,7 @@ from bitrix_inflow.timing import Clock, SystemClock
 if TYPE_CHECKING:
     import uvicorn
 
+    from bitrix_inflow.web.app import TenantWeb
     from bitrix_inflow.web.console import Console
 
 log = structlog.get_logger("bitrix_inflow.service")
@@ -60,8 +64,12 @@ def blueprints() -> list[Blueprint[Settings]]:
 
 
 def build_registry(
-    settings: Settings, parts: Sequence[Blueprint[Settings]], *, current: Callable[[], Settings] | None = None
+    settings: Settings,
+    parts: Sequence[Blueprint[Settings]],
+    *,
+    current: Callable[[str], Settings] | None = None,
 ) -> JobRegistry:
+    """``current(connection id)``: the settings a job of that tenant runs with (default: ``settings`` for all)."""
     registry = JobRegistry(default_policy=retry_policy(settings))
     for blueprint in parts:
         blueprint.register_into(registry, settings, current=current)
@@ -103,20 +111,85 @@ class CurrentSettings:
             return current
 
 
-def build_schedules(settings: Settings, parts: Sequence[Blueprint[Settings]]) -> list[Schedule]:
-    return [schedule for blueprint in parts for schedule in blueprint.schedules(settings)]
+class Tenants:
+    """Each tenant's settings in force (its file's, with what its operators changed at run time), by connection id:
+    a job runs with its own tenant's settings, and only with those."""
+
+    def __init__(
+        self, deployment: Settings, tenants: Mapping[str, Settings], engine: Engine, *, ttl: float = 5.0
+    ) -> None:
+        self.deployment = deployment
+        self._current = {
+            tenant: CurrentSettings(own, engine, connection_id=tenant, ttl=ttl)
+            for tenant, own in tenants.items()
+        }
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._current)
+
+    def __call__(self, connection_id: str) -> Settings:
+        current = self._current.get(connection_id)
+        if current is not None:
+            return current()
+        if connection_id == DEFAULT_TENANT:
+            return self.deployment  # housekeeping, in a deployment whose every pair has a tenant file
+        raise ValidationError(
+            "connection_id",
+            f"a job of the tenant {connection_id!r}, which no tenant file configures now",
+            "put its file back in the [tenants] folder, or cancel its jobs",
+        )
+
+    def in_force(self) -> dict[str, Settings]:
+        return {tenant: current() for tenant, current in self._current.items()}
+
+
+def build_schedules(
+    settings: Settings, parts: Sequence[Blueprint[Settings]], *, tenants: Mapping[str, Settings] | None = None
+) -> list[Schedule]:
+    """The deployment's housekeeping from ``settings``; every flow's schedules once per tenant, with its settings
+    (just ``settings`` as the default tenant when ``tenants`` is not given)."""
+    pairs = tenants if tenants is not None else {DEFAULT_TENANT: settings}
+    found: list[Schedule] = []
+    for blueprint in parts:
+        if blueprint.per_tenant:
+            for tenant, own in pairs.items():
+                found.extend(blueprint.schedules(own, tenant))
+        else:
+            found.extend(blueprint.schedules(settings))
+    return found
 
 
 def queue_start_jobs(
-    engine: Engine, settings: Settings, parts: Sequence[Blueprint[Settings]], clock: Clock
+    engine: Engine,
+    settings: Settings,
+    parts: Sequence[Blueprint[Settings]],
+    clock: Clock,
+    *,
+    tenants: Mapping[str, Settings] | None = None,
 ) -> int:
-    """The jobs the blueprints want at every start; coalesced, so several instances starting together queue one."""
+    """The jobs the blueprints want at every start, per tenant; coalesced, so several instances starting together
+    queue one."""
+    pairs = tenants if tenants is not None else {DEFAULT_TENANT: settings}
     queued = 0
     with engine.begin() as conn:
+        for tenant in pairs:
+            connections.ensure(conn, tenant, now=clock.now())
         for blueprint in parts:
-            for job in blueprint.start_jobs(settings):
+            wanted = (
+                [job for tenant, own in pairs.items() for job in blueprint.start_jobs(own, tenant)]
+                if blueprint.per_tenant
+                else blueprint.start_jobs(settings)
+            )
+            for job in wanted:
                 result = queue.enqueue_coalesced(
-                    conn, job.kind, job.payload, key=job.key, now=clock.now(), lock_key=job.lock_key
+                    conn,
+                    job.kind,
+                    job.payload,
+                    key=job.key,
+                    now=clock.now(),
+                    lock_key=job.lock_key,
+                    connection_id=job.connection_id,
                 )
                 queued += int(result.created)
     return queued
@@ -130,26 +203,31 @@ class Service:
     schedules: list[Schedule]
     stop: threading.Event = field(default_factory=threading.Event)
 
-    current: Callable[[], Settings] | None = None
+    tenants: Tenants | None = None
     parts: Sequence[Blueprint[Settings]] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Service:
+    def from_settings(cls, settings: Settings, tenants: Mapping[str, Settings] | None = None) -> Service:
+        """``tenants``: every shop/warehouse pair by id (``config.tenants.load_tenants``); by default the one pair of
+        ``settings``, as ``default``."""
         engine = make_engine(settings.database.url)
         ensure_current(engine)  # refuse to run on an outdated schema
         parts = blueprints()
-        current = CurrentSettings(settings, engine)
-        queue_start_jobs(engine, current(), parts, SystemClock())
+        current = Tenants(settings, tenants if tenants is not None else {DEFAULT_TENANT: settings}, engine)
+        queue_start_jobs(engine, settings, parts, SystemClock(), tenants=current.in_force())
         registry = build_registry(settings, parts, current=current)
-        return cls(
-            settings, engine, registry, build_schedules(current(), parts), current=current, parts=parts
-        )
+        schedules = build_schedules(settings, parts, tenants=current.in_force())
+        return cls(settings, engine, registry, schedules, tenants=current, parts=parts)
 
     def schedules_now(self) -> list[Schedule]:
         """The schedules with the intervals in force now (an operator may change them at run time)."""
-        if self.current is None:
+        if self.tenants is None:
             return self.schedules
-        return build_schedules(self.current(), self.parts)
+        return build_schedules(self.settings, self.parts, tenants=self.tenants.in_force())
+
+    def schedules_of(self, tenant: str) -> Callable[[], list[Schedule]]:
+        """One tenant's schedules, for its console's dashboard."""
+        return lambda: [s for s in self.schedules_now() if s.connection_id == tenant]
 
     def run(self) -> None:
         """Run the scheduler and the workers until :attr:`stop` is set."""
@@ -172,6 +250,7 @@ class Service:
             workers=self.settings.jobs.workers,
             kinds=self.registry.kinds,
             instance=instance,
+            tenants=self.tenants.ids if self.tenants is not None else [DEFAULT_TENANT],
         )
         web = self._web_server()
         if web is not None:
@@ -185,26 +264,25 @@ class Service:
             thread.join()
         log.info("service.stopped", instance=instance)
 
-    def _webhook_secret(self) -> str | None:
-        inflow = self.settings.inflow
-        if inflow is None or inflow.webhook_secret is None:
-            return None
-        return inflow.webhook_secret.get_secret_value()
+    def _tenant_web(self, tenant: str, settings: Settings) -> TenantWeb:
+        from bitrix_inflow.web.app import TenantWeb  # noqa: PLC0415 - loaded on first use
 
-    def _application_token(self) -> str | None:
-        bitrix = self.settings.bitrix
-        if bitrix is None or bitrix.application_token is None:
-            return None
-        return bitrix.application_token.get_secret_value()
+        inflow, bitrix = settings.inflow, settings.bitrix
+        return TenantWeb(
+            tenant,
+            inflow.webhook_secret.get_secret_value() if inflow and inflow.webhook_secret else None,
+            bitrix.application_token.get_secret_value() if bitrix and bitrix.application_token else None,
+            self._console(tenant, settings),
+        )
 
-    def _console(self) -> Console:
+    def _console(self, tenant: str, settings: Settings) -> Console:
         from bitrix_inflow.adapters.bitrix import BitrixGateway  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.adapters.inflow import InflowClient  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.web.console import Console  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.web.console.health import Connections  # noqa: PLC0415 - loaded on first use
         from bitrix_inflow.web.console.shop_statuses import ShopStatuses  # noqa: PLC0415 - loaded on first use
 
-        bitrix, inflow = self.settings.bitrix, self.settings.inflow
+        bitrix, inflow = settings.bitrix, settings.inflow
         # The console's own clients: its requests never wait behind a job's.
         gateway = BitrixGateway(bitrix) if bitrix is not None else None
         warehouse = InflowClient(inflow) if inflow is not None else None
@@ -212,16 +290,20 @@ class Service:
             warehouse=(lambda: warehouse) if warehouse is not None else None,
             shop=(lambda: gateway) if gateway is not None else None,
         )
+        schedules = self.schedules_of(tenant)
         if bitrix is None or gateway is None:
-            return Console(self.engine, SystemClock(), schedules=self.schedules_now, connections=connections)
+            return Console(
+                self.engine, SystemClock(), connection_id=tenant, schedules=schedules, connections=connections
+            )
         return Console(
             self.engine,
             SystemClock(),
+            connection_id=tenant,
             default_language=bitrix.language,
             shop_statuses=ShopStatuses(lambda: gateway, language=bitrix.language),
-            schedules=self.schedules_now,
+            schedules=schedules,
             connections=connections,
-            settings=self.settings,
+            settings=settings,
         )
 
     def _web_server(self) -> uvicorn.Server | None:
@@ -236,13 +318,17 @@ class Service:
         alive_within = dt.timedelta(
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
         )
+        pairs = self.tenants.in_force() if self.tenants is not None else {DEFAULT_TENANT: self.settings}
+        default = pairs.get(DEFAULT_TENANT)
+        own = self._tenant_web(DEFAULT_TENANT, default) if default is not None else None
         config = uvicorn.Config(
             build_app(
                 self.engine,
                 alive_within=alive_within,
-                inflow_webhook_secret=self._webhook_secret(),
-                bitrix_application_token=self._application_token(),
-                console=self._console(),
+                inflow_webhook_secret=own.inflow_webhook_secret if own else None,
+                bitrix_application_token=own.bitrix_application_token if own else None,
+                console=own.console if own else None,
+                tenants=[self._tenant_web(t, p) for t, p in pairs.items() if t != DEFAULT_TENANT],
             ),
             host=web.host,
             port=web.port,
@@ -255,5 +341,6 @@ class Service:
             "service.web",
             url=f"http://{web.host}:{web.port}",
             endpoints=["/healthz", "/metrics", "/hooks/inflow"],
+            tenants=[f"/t/{t}/" for t in pairs if t != DEFAULT_TENANT],
         )
         return uvicorn.Server(config)

@@ -127,7 +127,7 @@ def test_handlers_get_the_settings_and_start_jobs_are_declared_kinds() -> None:
     flow.register_into(registry, settings)
     job_type = registry.get("flow.run")
     assert job_type is not None
-    job_type.handler(None)  # type: ignore[arg-type]  # this handler ignores its context
+    job_type.handler(SimpleNamespace(job=SimpleNamespace(connection_id="default")))  # type: ignore[arg-type]
     assert seen == ["configured"]
     assert flow.start_jobs(settings) == [StartJob("flow.run", {"full": True}, key="flow:start")]
     assert flow.start_jobs(SimpleNamespace(marker=None)) == []
@@ -149,3 +149,33 @@ def test_start_jobs_are_coalesced_across_instances_starting_together(engine: Eng
     with engine.connect() as conn:
         [job] = queue.list_jobs(conn, kind="stock.sync")
     assert job.payload["full"] is True and job.lock_key == "stock:default"
+
+
+def test_each_tenant_gets_its_own_schedules_start_jobs_keys_and_settings() -> None:
+    seen: list[tuple[str, object]] = []
+    flow: Blueprint[SimpleNamespace] = Blueprint("flow")
+
+    @flow.task("flow.run")
+    def run(ctx: JobContext, settings: SimpleNamespace) -> None:
+        seen.append((ctx.job.connection_id, settings.marker))
+
+    flow.periodic(
+        lambda s: Schedule(name="flow.tick", every=dt.timedelta(minutes=5), kind="flow.run", lock_key="flow")
+    )
+    flow.at_start(lambda s: StartJob("flow.run", {}, key="flow:start", lock_key="flow"))
+    pairs = {"default": SimpleNamespace(marker="main"), "north": SimpleNamespace(marker="north's")}
+    registry = JobRegistry()
+    flow.register_into(registry, pairs["default"], current=lambda tenant: pairs[tenant])
+    job_type = registry.get("flow.run")
+    assert job_type is not None
+    for tenant in ("north", "default"):
+        job_type.handler(SimpleNamespace(job=SimpleNamespace(connection_id=tenant)))  # type: ignore[arg-type]
+    assert seen == [("north", "north's"), ("default", "main")]
+
+    [main] = flow.schedules(pairs["default"], "default")
+    [north] = flow.schedules(pairs["north"], "north")
+    # The default tenant keeps the keys it had before tenants; another's never meet them.
+    assert (main.connection_id, main.lock_key) == ("default", "flow")
+    assert (north.connection_id, north.lock_key) == ("north", "flow@north")
+    [start] = flow.start_jobs(pairs["north"], "north")
+    assert (start.connection_id, start.key, start.lock_key) == ("north", "flow:start@north", "flow@north")

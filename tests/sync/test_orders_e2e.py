@@ -1215,3 +1215,50 @@ def test_a_cancellation_the_shop_refuses_is_one_incident_and_never_a_retry_loop(
         found = conn.execute(select(incidents.c.kind, incidents.c.detail)).all()
     assert [k for k, _ in found] == ["shop_cancel_refused"]
     assert "paid" in found[0][1]["why"]
+
+
+def test_a_part_the_warehouse_cancels_while_another_ships_is_an_incident_never_a_silent_partial_order(
+    engine: Engine, sides: Sides
+) -> None:
+    """Found by the soak: one picking order cancelled in the warehouse, the other delivered; the order became F
+    with lines that will never ship, still reserved, their shipment never deducted, and nobody told."""
+    order_id = place(sides, engine, [(HOODIE, 1), (SNEAKER, 1)], [{"deliveryId": 2, "lines": [0, 1]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    first, second = sides.wms_orders()[:2]
+    sides.client.cancel(first["id"], reason="damaged on the shelf")
+    advance_one(sides, second["id"], "DELIVERED")
+    read_changes(engine, sides.client, clock=CLOCK)
+    apply_now(engine, sides, order_id)
+    apply_now(engine, sides, order_id)  # applied again: still one incident
+    with engine.connect() as conn:
+        found = conn.execute(select(incidents.c.kind, incidents.c.subject)).all()
+    assert found == [("cancelled_in_wms", first["external_ref"])]
+
+
+def test_a_part_left_sending_that_shipped_is_taken_when_the_shop_cancels_the_order(
+    engine: Engine, sides: Sides
+) -> None:
+    """Found by the soak: a send cut by a kill leaves its part ``sending``, so the feed passes its picking order by;
+    the shop's cancel then found it shipped and recorded the status without its tracking, codes or apply job."""
+    order_id = place(sides, engine, [(HOODIE, 1)], [{"deliveryId": 2, "lines": [0]}])
+    assert notice_and_forward(engine, sides, order_id).outcome == "forwarded"
+    [picking] = sides.wms_orders()
+    with engine.begin() as conn:
+        conn.execute(jobs.delete().where(jobs.c.kind == APPLY_KIND))
+        conn.execute(  # as a kill between the warehouse's answer and the commit leaves it
+            order_parts.update()
+            .where(order_parts.c.bitrix_order_id == order_id)
+            .values(state="sending", wms_order_id=None, wms_version=None, wms_status=None)
+        )
+    advance_one(sides, picking["id"], "DELIVERED")
+    read_changes(engine, sides.client, clock=CLOCK)  # passed by: the service has no id for it yet
+    cancel_in_shop(sides, order_id)
+    report = forward_order(engine, sides.client, sides.orders, sides.forward_options(), order_id, clock=CLOCK)
+    assert report.outcome == "cancel_refused", report
+    with engine.connect() as conn:
+        [part] = order_store.parts_of(conn, "default", order_id)
+        applies = conn.execute(
+            select(jobs.c.id).where(jobs.c.kind == APPLY_KIND, jobs.c.status == "queued")
+        ).all()
+    assert part.wms_status == "DELIVERED" and part.tracking_number, part
+    assert applies, "the order's apply is queued (tracking, marking codes, status)"

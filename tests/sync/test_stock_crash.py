@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, runnin
 from bitrix_inflow.store import stock as store
 from bitrix_inflow.store.tables import stock_documents
 from sandbox_env import service_environment
+from waiting import wait_for
 
 CATALOGUE = 150  # matched SKUs on both sides: three write batches of 50
 SEED = 3
@@ -50,16 +51,6 @@ def truth_of(warehouse: Any) -> dict[str, int]:
     settings = InflowSettings(base_url=warehouse.base_url, api_key=SecretStr("sandbox-key"))
     with InflowClient(settings) as client:
         return {row.sku: row.qty_available for row in client.iter_available_stock(warehouse="MAIN")}
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

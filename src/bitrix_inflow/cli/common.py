@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow import log
 from bitrix_inflow.config import Settings, load_settings
+from bitrix_inflow.config.tenants import load_tenants, secret_values
 from bitrix_inflow.errors import ConfigError, PermanentError
 from bitrix_inflow.store import schema
 from bitrix_inflow.store.engine import make_engine
@@ -48,16 +49,38 @@ def refuse(problems: Sequence[Exception], where: str = "") -> NoReturn:
     raise typer.Exit(EXIT_PROBLEM)
 
 
-def settings(audience: log.Audience = log.COMMAND) -> Settings:
-    """The configuration, with logging set up for who reads this command's log lines."""
+ConnectionOption = Annotated[
+    str,
+    typer.Option(
+        "--connection",
+        help="which shop ↔ warehouse pair (tenant): 'default' is the main file's, the others the [tenants] folder's",
+    ),
+]
+
+
+def settings(audience: log.Audience = log.COMMAND, *, tenant: str | None = None) -> Settings:
+    """The configuration (``tenant``'s when given: its systems and rules, the deployment's database), with logging
+    set up for who reads this command's log lines and every tenant's secrets blanked in them."""
+    loaded, pairs = deployment(audience)
+    if tenant is None:
+        return loaded
+    if tenant not in pairs:
+        known = ", ".join(pairs) or "none"
+        fail(f"--connection {tenant}: no such tenant; the configured ones are: {known}")
+    return pairs[tenant]
+
+
+def deployment(audience: log.Audience = log.COMMAND) -> tuple[Settings, dict[str, Settings]]:
+    """The main file's settings and every tenant's, by id (a clear exit on any problem in any file)."""
     try:
         loaded = load_settings(state.config_path)
+        pairs = load_tenants(loaded, state.config_path)
     except ConfigError as exc:
         fail(str(exc))
     log.configure(
-        level=loaded.log.level, fmt=loaded.log.format, secrets=loaded.secret_values(), audience=audience
+        level=loaded.log.level, fmt=loaded.log.format, secrets=secret_values(pairs), audience=audience
     )
-    return loaded
+    return loaded, pairs
 
 
 def engine(loaded: Settings) -> Engine:

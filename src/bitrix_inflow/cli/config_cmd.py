@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, console, err_console, state
 from bitrix_inflow.config import load_settings
+from bitrix_inflow.config.tenants import load_tenants
 from bitrix_inflow.errors import ConfigError
 from bitrix_inflow.store.engine import normalise_url
 
@@ -24,6 +25,7 @@ def check() -> None:
     """Validate the TOML file and the environment; print every problem at once, each with its key."""
     try:
         settings = load_settings(state.config_path)
+        tenants = load_tenants(settings, state.config_path)
     except ConfigError as exc:
         err_console.print(
             f"[bold red]{len(exc.problems)} problem(s)[/] in the configuration ({escape(exc.source)}):"
@@ -39,6 +41,7 @@ def check() -> None:
     table.add_row(
         "database.url", make_url(normalise_url(settings.database.url)).render_as_string(hide_password=True)
     )
+    table.add_row("tenants", ", ".join(tenants))
     table.add_row("jobs.workers", str(settings.jobs.workers))
     table.add_row("jobs.lease_seconds", str(settings.jobs.lease_seconds))
     for name, value in settings.schedules.model_dump().items():

@@ -10,8 +10,17 @@ from typing import Annotated
 
 import typer
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, operator, settings
+from bitrix_inflow.cli.common import (
+    EXIT_PROBLEM,
+    ConnectionOption,
+    console,
+    database,
+    fail,
+    operator,
+    settings,
+)
 from bitrix_inflow.errors import ValidationError
+from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import console as people
 from bitrix_inflow.store import console as store
 from bitrix_inflow.timing import SystemClock
@@ -32,6 +41,7 @@ def set_password(
     generate: Annotated[
         bool, typer.Option("--generate", help="make up a password and print it once")
     ] = False,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Set (or create) a console user's password; every browser signed in as them is signed out."""
     if generate and password_file is not None:
@@ -45,11 +55,21 @@ def set_password(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
         created = people.set_password(
-            database(settings()), user, password, clock=SystemClock(), actor=operator()
+            database(settings(tenant=connection)),
+            user,
+            password,
+            clock=SystemClock(),
+            actor=operator(),
+            connection_id=connection,
         )
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)
-    console.print(f"{'created' if created else 'changed the password of'} console user {user}")
+    where = (
+        ""
+        if connection == DEFAULT_CONNECTION
+        else f" of {connection} (its console: /t/{connection}/console/)"
+    )
+    console.print(f"{'created' if created else 'changed the password of'} console user {user}{where}")
     if generate:
         # Printed to standard output alone, so a script can take it; nowhere else keeps it.
         print(password)
@@ -65,4 +85,5 @@ def users() -> None:
         raise typer.Exit(EXIT_PROBLEM)
     for user in found:
         locked = f" (locked until {user.locked_until:%Y-%m-%d %H:%M} UTC)" if user.locked_until else ""
-        console.print(f"{user.username}{locked}")
+        pair = "" if user.connection_id == DEFAULT_CONNECTION else f" [{user.connection_id}]"
+        console.print(f"{user.username}{pair}{locked}")

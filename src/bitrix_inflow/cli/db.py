@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from bitrix_inflow.cli.common import console, database, settings
-from bitrix_inflow.store import schema
+from bitrix_inflow.cli.common import console, database, deployment, settings
+from bitrix_inflow.store import connections, schema
+from bitrix_inflow.timing import SystemClock
 
 app = typer.Typer(
     add_completion=False,  # a sub-command: completion is the root command's
@@ -16,10 +17,15 @@ app = typer.Typer(
 
 @app.command("upgrade")
 def upgrade() -> None:
-    """Create or migrate the database schema to this version."""
-    db = database(settings(), require_current=False)
+    """Create or migrate the database schema to this version, with a row for each configured tenant (so its mapping
+    can be loaded before the service first starts)."""
+    loaded, tenants = deployment()
+    db = database(loaded, require_current=False)
     before = schema.current_revision(db)
     schema.upgrade(db)
+    with db.begin() as conn:
+        for tenant in tenants:
+            connections.ensure(conn, tenant, now=SystemClock().now())
     after = schema.current_revision(db)
     where = db.url.render_as_string(hide_password=True)
     if before == after:

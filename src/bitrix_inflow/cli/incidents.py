@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bitrix_inflow.cli.common import (
     EXIT_PROBLEM,
+    ConnectionOption,
     console,
     database,
     fail,
@@ -26,7 +27,6 @@ app = typer.Typer(
     help="Incidents: what a person must decide (picking errors, refused statuses, edits after picking).",
     no_args_is_help=True,
 )
-ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 
 @app.command("list")
@@ -37,7 +37,10 @@ def list_(
 ) -> None:
     """The inbox, newest first (exit 1 when something is open)."""
     found = ops.inbox(
-        database(settings()), connection_id=connection, everything=everything, kinds=tuple(kind or ())
+        database(settings(tenant=connection)),
+        connection_id=connection,
+        everything=everything,
+        kinds=tuple(kind or ()),
     )
     if not found:
         console.print("[green]✓[/] no incidents" + ("" if everything else " open"))

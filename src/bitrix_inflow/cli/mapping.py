@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.cli.common import (
     EXIT_PROBLEM,
+    ConnectionOption,
     console,
     database,
     fail,
@@ -30,7 +31,6 @@ app = typer.Typer(
     help="The Inflow → Bitrix status mapping table.",
     no_args_is_help=True,
 )
-ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 
 def _db() -> Engine:

@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, operator, settings
+from bitrix_inflow.cli.common import (
+    EXIT_PROBLEM,
+    ConnectionOption,
+    console,
+    database,
+    fail,
+    operator,
+    settings,
+)
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import marking as ops
@@ -21,7 +29,6 @@ app = typer.Typer(
     help="The marking ledger: Honest Sign codes shipped, where each unit went, and returns.",
     no_args_is_help=True,
 )
-ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 Since = Annotated[str | None, typer.Option("--since", help="shipped at or after (ISO 8601 date or time)")]
 Until = Annotated[str | None, typer.Option("--until", help="shipped before (ISO 8601 date or time)")]
 OrderId = Annotated[int | None, typer.Option("--order", help="the shop's order id")]
@@ -52,7 +59,7 @@ def find(
 ) -> None:
     """Units by code, package, order, GTIN or date (exit 1 when none is found)."""
     chosen = _chosen(since=since, until=until, order_id=order, gtin=gtin, code=code, sscc=sscc)
-    found = ops.units(database(settings()), connection, chosen)
+    found = ops.units(database(settings(tenant=connection)), connection, chosen)
     if not found:
         console.print("no units found")
         raise typer.Exit(EXIT_PROBLEM)
@@ -83,7 +90,12 @@ def reject_receipt(
     manager is told (an incident per order)."""
     try:
         done = ops.reject_receipt(
-            database(settings()), connection, code, reason=reason, actor=operator(), now=SystemClock().now()
+            database(settings(tenant=connection)),
+            connection,
+            code,
+            reason=reason,
+            actor=operator(),
+            now=SystemClock().now(),
         )
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)
@@ -110,7 +122,7 @@ def export(
     if fmt not in ops.FORMATS:
         fail(f"--format: {fmt!r} is not a format; use csv or json", EXIT_PROBLEM)
     chosen = _chosen(since=since, until=until, order_id=order, gtin=gtin)
-    found = ops.units(database(settings()), connection, chosen)
+    found = ops.units(database(settings(tenant=connection)), connection, chosen)
     if output is None:
         ops.write(found, fmt, sys.stdout)
         return

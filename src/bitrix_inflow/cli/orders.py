@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, ConnectionOption, console, database, fail, settings
 from bitrix_inflow.config import Settings
 from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
@@ -37,8 +37,6 @@ app = typer.Typer(
     help="Orders: what happened to one, and why.",
     no_args_is_help=True,
 )
-
-Connection = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 
 @contextmanager
@@ -65,10 +63,10 @@ def sync_orders(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the plan; send and write nothing")
     ] = False,
-    connection: Connection = DEFAULT_CONNECTION,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Send new shop orders to the warehouse as picking orders (one round: notice, plan, forward)."""
-    loaded = settings()
+    loaded = settings(tenant=connection)
     if loaded.orders.go_live is None:
         fail("orders are not forwarded until [orders] go_live is set (orders created before it never go)")
     engine = database(loaded)
@@ -139,9 +137,9 @@ def _outcomes(engine: Engine, connection: str, order_ids: list[int]) -> None:
     console.print(table)
 
 
-def sync_statuses(connection: Connection = DEFAULT_CONNECTION) -> None:
+def sync_statuses(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     """Apply warehouse status changes to shop orders (one round: read the changes feed, apply per order)."""
-    loaded = settings()
+    loaded = settings(tenant=connection)
     engine = database(loaded)
     with round_errors("statuses"):
         with orders_jobs.open_sides(loaded) as (wms, _):
@@ -156,10 +154,10 @@ def sync_statuses(connection: Connection = DEFAULT_CONNECTION) -> None:
 @app.command("show")
 def show(
     order_id: Annotated[int, typer.Argument(help="the Bitrix order id", min=1)],
-    connection: Connection = DEFAULT_CONNECTION,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """An order's binding, its picking orders and its timeline."""
-    seen = order_ops.view(database(settings()), connection, order_id)
+    seen = order_ops.view(database(settings(tenant=connection)), connection, order_id)
     if seen is None:
         fail(f"order {order_id} has not been seen by the service (is it older than [orders] go_live?)")
     binding, parts, events, conflicts, order_jobs = (

@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, operator, refuse, settings
+from bitrix_inflow.cli.common import (
+    EXIT_PROBLEM,
+    ConnectionOption,
+    console,
+    database,
+    fail,
+    operator,
+    refuse,
+    settings,
+)
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.ops import products as ops
@@ -20,7 +29,6 @@ app = typer.Typer(
     help="Product matching: the explicit products table and the unmatched report.",
     no_args_is_help=True,
 )
-ConnectionOption = Annotated[str, typer.Option("--connection", help="which shop ↔ warehouse pair")]
 
 _SIDES = {
     "warehouse": "warehouse SKU without a shop product",
@@ -48,7 +56,11 @@ def import_(
     except* ValidationError as refused:
         refuse(refused.exceptions, str(path))
     imported = ops.import_table(
-        database(settings()), rows, clock=SystemClock(), actor=operator(), connection_id=connection
+        database(settings(tenant=connection)),
+        rows,
+        clock=SystemClock(),
+        actor=operator(),
+        connection_id=connection,
     )
     console.print(f"[green]✓[/] imported {imported.rows} SKU → product links from {escape(str(path))}")
 
@@ -56,7 +68,7 @@ def import_(
 @app.command("unmatched")
 def unmatched(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     """What the last stock sync could not link, on both sides (exit 1 when there is anything)."""
-    items = ops.unmatched(database(settings()), connection_id=connection)
+    items = ops.unmatched(database(settings(tenant=connection)), connection_id=connection)
     if not items:
         console.print("[green]✓[/] every warehouse SKU and every shop product is matched")
         return

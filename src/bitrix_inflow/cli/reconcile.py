@@ -13,8 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
-from bitrix_inflow.cli.orders import Connection, round_errors, run_jobs
+from bitrix_inflow.cli.common import EXIT_PROBLEM, ConnectionOption, console, database, fail, settings
+from bitrix_inflow.cli.orders import round_errors, run_jobs
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND
@@ -26,10 +26,10 @@ def reconcile(
     repair: Annotated[
         bool, typer.Option("--repair", help="repair what is safe, open incidents for the rest")
     ] = False,
-    connection: Connection = DEFAULT_CONNECTION,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Compare the shop, the warehouse and the service's records; repair what is safe with --repair."""
-    loaded = settings()
+    loaded = settings(tenant=connection)
     if loaded.orders.go_live is None:
         fail("reconciliation needs [orders] go_live (orders created before it belong to the old process)")
     engine = database(loaded)

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bitrix_inflow.cli import orders
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, database, fail, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, ConnectionOption, console, database, fail, settings
 from bitrix_inflow.errors import IntegrationError, ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.sync.stock import jobs as stock_jobs
@@ -63,12 +63,10 @@ def stock(
     sku: Annotated[
         list[str] | None, typer.Option("--sku", help="only these SKUs (repeat the option)")
     ] = None,
-    connection: Annotated[
-        str, typer.Option("--connection", help="which shop ↔ warehouse pair")
-    ] = DEFAULT_CONNECTION,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Push what the warehouse can sell to the shop: only what changed, in batches of 50 or stock documents."""
-    loaded = settings()
+    loaded = settings(tenant=connection)
     engine = database(loaded)
     try:
         with stock_jobs.open_sides(loaded) as (wms, shop), _progress() as progress:

@@ -34,37 +34,49 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     data: dict[str, Any] = {}
     problems: list[ConfigProblem] = []
     if file.exists():
-        try:
-            data = tomllib.loads(_read_text(file))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
-        except ValueError as exc:  # _read_text's message already says what is wrong and how to fix it
-            raise ConfigError(str(file), [ConfigProblem("(file)", str(exc))]) from exc
+        data = read_toml(file)
     elif required or path is not None or CONFIG_PATH_ENV in os.environ:
         raise ConfigError(
             str(file), [ConfigProblem("(file)", f"{file} does not exist; create it or fix the path")]
         )
-    problems.extend(_resolve_secrets(data))
-    problems.extend(_unknown_environment_sections())
+    return validated(data, problems, source=source, env_prefix=ENV_PREFIX)
+
+
+def validated(
+    data: dict[str, Any], problems: list[ConfigProblem], *, source: str, env_prefix: str
+) -> Settings:
+    """The settings from a file's data and the variables under ``env_prefix``, or every problem at once."""
+    problems.extend(_resolve_secrets(data, env_prefix))
+    problems.extend(_unknown_environment_sections(env_prefix))
     try:
-        settings = Settings(**data)
+        settings = Settings(_env_prefix=env_prefix, **data)
     except PydanticValidationError as exc:
         problems.extend(_translate(exc, data))
         raise ConfigError(source, problems) from exc
     except SettingsError as exc:
-        problems.append(_environment_json_problem(exc))
+        problems.append(_environment_json_problem(exc, env_prefix))
         raise ConfigError(source, problems) from exc
     if problems:
         raise ConfigError(source, problems)
     return settings
 
 
-def _unknown_environment_sections() -> Iterator[ConfigProblem]:
+def read_toml(file: Path) -> dict[str, Any]:
+    """A TOML file's data, or a :class:`ConfigError` naming the file and what is wrong with it."""
+    try:
+        return tomllib.loads(_read_text(file))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), [ConfigProblem("(file)", f"not valid TOML: {exc}")]) from exc
+    except ValueError as exc:  # _read_text's message already says what is wrong and how to fix it
+        raise ConfigError(str(file), [ConfigProblem("(file)", str(exc))]) from exc
+
+
+def _unknown_environment_sections(env_prefix: str) -> Iterator[ConfigProblem]:
     """pydantic-settings ignores a prefixed variable whose section it does not know; a typo must not vanish."""
     for name in sorted(os.environ):
-        if not name.upper().startswith(ENV_PREFIX):
+        if not name.upper().startswith(env_prefix):
             continue
-        section = name[len(ENV_PREFIX) :].split("__")[0].lower()
+        section = name[len(env_prefix) :].split("__")[0].lower()
         if section not in Settings.model_fields:
             yield ConfigProblem(
                 section or "(root)",
@@ -72,11 +84,11 @@ def _unknown_environment_sections() -> Iterator[ConfigProblem]:
             )
 
 
-def _environment_json_problem(exc: SettingsError) -> ConfigProblem:
+def _environment_json_problem(exc: SettingsError, env_prefix: str) -> ConfigProblem:
     """A whole section given as one variable must be a JSON object; name the variable and the simpler way."""
     found = re.search(r'field "([^"]+)"', str(exc))
     field = found.group(1) if found else "(environment)"
-    variable = ENV_PREFIX + field.upper()
+    variable = env_prefix + field.upper()
     nested = _model_of(Settings.model_fields[field].annotation) if field in Settings.model_fields else None
     example = (
         f"{variable}__{next(iter(nested.model_fields)).upper()}=..." if nested else f"{variable}__KEY=..."
@@ -120,7 +132,7 @@ def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Itera
             yield (*prefix, name)
 
 
-def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
+def _resolve_secrets(data: dict[str, Any], env_prefix: str) -> Iterator[ConfigProblem]:
     """Refuse secrets written in the file; replace each ``<secret>_file = "path"`` by the file's content."""
     for path in _secret_paths(Settings):
         section: Any = data
@@ -131,7 +143,7 @@ def _resolve_secrets(data: dict[str, Any]) -> Iterator[ConfigProblem]:
         key = path[-1]
         dotted = ".".join(path)
         if key in section:
-            env = ENV_PREFIX + "__".join(part.upper() for part in path)
+            env = env_prefix + "__".join(part.upper() for part in path)
             yield ConfigProblem(
                 dotted,
                 f"secrets must not be written in the TOML file; set the environment variable {env} "

@@ -19,6 +19,9 @@ from bitrix_inflow.store.engine import DEFAULT_SQLITE_URL
 MIN_INTERVAL_SECONDS = 30
 MAX_INTERVAL_SECONDS = 7 * 86_400  # a week: anything rarer is switched off, not scheduled
 ENV_PREFIX = "BITRIX_INFLOW__"
+DEFAULT_TENANT = "default"  # the main file's own shop/warehouse pair
+# One database, one set of workers and one web server serve every tenant: these sections are the main file's only.
+DEPLOYMENT_SECTIONS = ("database", "jobs", "log", "web", "tenants")
 
 
 class Section(BaseModel):
@@ -339,6 +342,13 @@ class WebSettings(Section):
     port: int = Field(8750, ge=1, le=65535)
 
 
+class TenantsSettings(Section):
+    dir: str | None = Field(
+        None,
+        description="a folder of <tenant>.toml files, each a shop/warehouse pair of its own (relative to this file)",
+    )
+
+
 class Settings(BaseSettings):
     """Everything bitrix-inflow reads at start-up. Precedence: environment > TOML file > defaults."""
 
@@ -355,6 +365,7 @@ class Settings(BaseSettings):
     schedules: ScheduleSettings = ScheduleSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    tenants: TenantsSettings = TenantsSettings()
     stock: StockSettings = StockSettings()
     orders: OrdersSettings = OrdersSettings()
     reconcile: ReconcileSettings = ReconcileSettings()

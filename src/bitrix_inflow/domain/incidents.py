@@ -34,6 +34,8 @@ class Kind(enum.StrEnum):
     # Good codes the shop cannot take into the receipt by itself (no module): a person enters them.
     MARKING_BY_HAND = "marking_by_hand"
     DEDUCT_REFUSED = "deduct_refused"  # the warehouse shipped; the shop would not mark the shipment deducted
+    # The warehouse cancelled one picking order while others of the order go on: its lines will not ship.
+    CANCELLED_IN_WMS = "cancelled_in_wms"
 
 
 class WayOut(enum.StrEnum):
@@ -66,6 +68,8 @@ WAYS_OUT: Mapping[Kind, tuple[WayOut, ...]] = {
     Kind.MARKING_BY_HAND: (WayOut.DISMISS,),
     # Never asked again: a person removes the cause, deducts the shipment in the shop and dismisses.
     Kind.DEDUCT_REFUSED: (WayOut.DISMISS,),
+    # A person removes the lines from the shop's order (or sends them again by hand), or cancels the whole order.
+    Kind.CANCELLED_IN_WMS: (WayOut.CANCEL, WayOut.DISMISS),
 }
 
 
@@ -100,6 +104,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.RECEIPT_REJECTED: "Оператор фискальных данных отклонил чек по заказу {account}",
         Kind.MARKING_BY_HAND: "Внесите коды маркировки заказа {account} в отгрузку и проведите её",
         Kind.DEDUCT_REFUSED: "Магазин не провёл отгрузку заказа {account}, отгруженную складом",
+        Kind.CANCELLED_IN_WMS: "Склад отменил часть заказа {account}: эти позиции не будут отгружены",
     },
     "en": {
         Kind.PICKING_ERROR: "Picking error in order {account}",
@@ -117,6 +122,7 @@ _TITLES: Mapping[Language, Mapping[Kind, str]] = {
         Kind.RECEIPT_REJECTED: "The fiscal data operator rejected the receipt of order {account}",
         Kind.MARKING_BY_HAND: "Enter the marking codes of order {account} in its shipment and deduct it",
         Kind.DEDUCT_REFUSED: "The shop would not deduct a shipment of order {account} the warehouse shipped",
+        Kind.CANCELLED_IN_WMS: "The warehouse cancelled part of order {account}: those lines will not ship",
     },
 }
 

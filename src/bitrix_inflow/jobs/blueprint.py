@@ -7,6 +7,7 @@ blueprint's kinds are namespaced by its name (``stock.push``), which keeps two m
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bitrix_inflow.jobs.model import RetryPolicy
+from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION, per_connection
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.scheduler import Schedule
 
@@ -35,6 +37,7 @@ class StartJob:
     payload: dict[str, Any]
     key: str  # coalescing key: several instances starting together queue one run
     lock_key: str | None = None
+    connection_id: str = DEFAULT_CONNECTION
 
 
 StartFactory = Callable[[S_contra], StartJob | None]
@@ -49,10 +52,14 @@ class Task(Generic[S_contra]):
 
 
 class Blueprint(Generic[S_contra]):
-    def __init__(self, name: str) -> None:
+    """``per_tenant``: its schedules and start jobs run once for each tenant (shop/warehouse pair), with that
+    tenant's settings, connection id and keys; otherwise once for the deployment (housekeeping)."""
+
+    def __init__(self, name: str, *, per_tenant: bool = True) -> None:
         if not name or "." in name:
             raise ValueError(f"blueprint name {name!r}: a non-empty word without dots")
         self.name = name
+        self.per_tenant = per_tenant
         self.tasks: list[Task[S_contra]] = []
         self._schedules: list[ScheduleFactory[S_contra]] = []
         self._at_start: list[StartFactory[S_contra]] = []
@@ -84,23 +91,35 @@ class Blueprint(Generic[S_contra]):
         self._at_start.append(factory)
         return factory
 
-    def start_jobs(self, settings: S_contra) -> list[StartJob]:
+    def start_jobs(self, settings: S_contra, connection_id: str = DEFAULT_CONNECTION) -> list[StartJob]:
         jobs = [job for job in (factory(settings) for factory in self._at_start) if job is not None]
         undeclared = [job.kind for job in jobs if job.kind not in {task.kind for task in self.tasks}]
         if undeclared:
             raise ValueError(f"blueprint {self.name!r} starts {undeclared}, which it does not declare")
-        return jobs
+        return [
+            dataclasses.replace(
+                job,
+                connection_id=connection_id,
+                key=per_connection(job.key, connection_id),
+                lock_key=_scoped(job.lock_key, connection_id),
+            )
+            for job in jobs
+        ]
 
     def register_into(
-        self, registry: JobRegistry, settings: S_contra, *, current: Callable[[], Any] | None = None
+        self, registry: JobRegistry, settings: S_contra, *, current: Callable[[str], Any] | None = None
     ) -> None:
-        """Each handler gets ``current()`` at each run when given (settings changed at run time), else ``settings``."""
+        """Each handler gets ``current(its job's connection id)`` at each run when given (each tenant's settings,
+        with what was changed at run time), else ``settings``."""
         for task in self.tasks:
             registry.register(
-                task.kind, _bound(task.handler, current or (lambda: settings)), task.policy, batch=task.batch
+                task.kind,
+                _bound(task.handler, current or (lambda _: settings)),
+                task.policy,
+                batch=task.batch,
             )
 
-    def schedules(self, settings: S_contra) -> list[Schedule]:
+    def schedules(self, settings: S_contra, connection_id: str = DEFAULT_CONNECTION) -> list[Schedule]:
         made = [factory(settings) for factory in self._schedules]
         schedules = [schedule for schedule in made if schedule is not None]
         for schedule in schedules:
@@ -109,7 +128,12 @@ class Blueprint(Generic[S_contra]):
                     f"schedule {schedule.name!r} of blueprint {self.name!r} runs {schedule.kind!r}, "
                     "which the blueprint does not declare"
                 )
-        return schedules
+        return [
+            dataclasses.replace(
+                schedule, connection_id=connection_id, lock_key=_scoped(schedule.lock_key, connection_id)
+            )
+            for schedule in schedules
+        ]
 
 
 def discover(package: str) -> list[Blueprint[Any]]:
@@ -125,9 +149,15 @@ def discover(package: str) -> list[Blueprint[Any]]:
     return found
 
 
-def _bound(handler: FlowHandler[S_contra], settings: Callable[[], S_contra]) -> Callable[[JobContext], None]:
+def _scoped(lock_key: str | None, connection_id: str) -> str | None:
+    return None if lock_key is None else per_connection(lock_key, connection_id)
+
+
+def _bound(
+    handler: FlowHandler[S_contra], settings: Callable[[str], S_contra]
+) -> Callable[[JobContext], None]:
     def run(ctx: JobContext) -> None:
-        handler(ctx, settings())
+        handler(ctx, settings(ctx.job.connection_id))
 
     run.__name__ = getattr(handler, "__name__", "handler")
     return run

@@ -27,7 +27,8 @@ class RetentionSettings(Protocol):
     def jobs(self) -> _Retention: ...
 
 
-blueprint: Blueprint[RetentionSettings] = Blueprint("maintenance")
+# Once for the deployment: pruning covers every tenant's rows.
+blueprint: Blueprint[RetentionSettings] = Blueprint("maintenance", per_tenant=False)
 
 
 @blueprint.task(PRUNE_KIND)

@@ -34,6 +34,14 @@ from bitrix_inflow.store.sql import insert_ignoring_conflict, param, prepared
 from bitrix_inflow.store.tables import jobs
 
 DEFAULT_CONNECTION = "default"
+
+
+def per_connection(key: str, connection_id: str) -> str:
+    """A lock or coalescing key made one tenant's: two shops' runs never wait on, nor join, each other. The default
+    tenant keeps its key as it was before tenants, so jobs queued before an upgrade keep their lock."""
+    return key if connection_id == DEFAULT_CONNECTION else f"{key}@{connection_id}"
+
+
 DEFAULT_MAX_ATTEMPTS = 8
 _DEDUPE_ROUNDS = 3
 _ACTIVE = jobs.c.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])

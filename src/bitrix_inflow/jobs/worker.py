@@ -159,7 +159,9 @@ class Worker:
         error: BaseException | None = None
         started = time.monotonic()
         try:
-            job_type.handler(ctx)
+            # Every line the flow logs while on this job names its tenant (the flows' own loggers too).
+            with structlog.contextvars.bound_contextvars(connection_id=job.connection_id):
+                job_type.handler(ctx)
         except LeaseLostError:
             job_log.warning(
                 "job.lease_lost", detail="another attempt owns the job now; this result is discarded"

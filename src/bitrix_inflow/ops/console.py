@@ -72,15 +72,31 @@ def check_new_password(username: str, password: str) -> None:
         raise ValidationError("password", "starts or ends with a space", "leave out the spaces around it")
 
 
-def set_password(engine: Engine, username: str, password: str, *, clock: Clock, actor: str) -> bool:
-    """The person's password (created when new: True). Every browser signed in as that person is signed out."""
+def set_password(
+    engine: Engine, username: str, password: str, *, clock: Clock, actor: str, connection_id: str = "default"
+) -> bool:
+    """The person's password (created when new: True), a person of ``connection_id``'s console. Every browser signed
+    in as that person is signed out."""
     check_new_password(username, password)
     hashed = hash_password(password)
     with engine.begin() as conn:
         now = clock.now()
-        created = store.set_password(conn, username, hashed, now=now)
+        before = store.user_named(conn, username)
+        if before is not None and before.connection_id != connection_id:
+            raise ValidationError(
+                "username",
+                f"{username!r} signs in to another pair's console",
+                "choose another name for this pair's person (names are unique across pairs)",
+            )
+        created = store.set_password(conn, username, hashed, now=now, connection_id=connection_id)
         store.audit(
-            conn, actor=actor, action="user.password", target=username, detail={"created": created}, now=now
+            conn,
+            actor=actor,
+            action="user.password",
+            target=username,
+            detail={"created": created},
+            connection_id=connection_id,
+            now=now,
         )
     return created
 
@@ -102,19 +118,32 @@ class SignIn:
 _HASHING = threading.BoundedSemaphore(3)
 
 
-def sign_in(engine: Engine, username: str, password: str, *, clock: Clock, client: str = "") -> SignIn:
+def sign_in(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    clock: Clock,
+    client: str = "",
+    connection_id: str = "default",
+) -> SignIn:
+    """Sign in to ``connection_id``'s console: another pair's person is refused exactly like an unknown name."""
     if not _HASHING.acquire(timeout=2):
         return SignIn(None, "busy")
     try:
-        return _sign_in(engine, username, password, clock=clock, client=client)
+        return _sign_in(engine, username, password, clock=clock, client=client, connection_id=connection_id)
     finally:
         _HASHING.release()
 
 
-def _sign_in(engine: Engine, username: str, password: str, *, clock: Clock, client: str) -> SignIn:
+def _sign_in(
+    engine: Engine, username: str, password: str, *, clock: Clock, client: str, connection_id: str
+) -> SignIn:
     now = clock.now()
     with engine.begin() as conn:
         user = store.user_named(conn, username)
+        if user is not None and user.connection_id != connection_id:
+            user = None
         counted = user is not None and store.claim_attempt(conn, user.id, now=now)
     if user is None:
         password_matches(password, _DECOY)
@@ -152,12 +181,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def session_of(engine: Engine, token: str, *, clock: Clock) -> store.Session | None:
-    """The live session a cookie names, kept alive by its use."""
+def session_of(
+    engine: Engine, token: str, *, clock: Clock, connection_id: str = "default"
+) -> store.Session | None:
+    """The live session a cookie names in ``connection_id``'s console, kept alive by its use (another pair's session
+    is no session here)."""
     now = clock.now()
     hashed = token_hash(token)
     with engine.begin() as conn:
         found = store.session(conn, hashed, now=now)
+        if found is not None and found.user.connection_id != connection_id:
+            return None
         if found is not None:
             store.touch_session(conn, hashed, now=now, lifetime=SESSION_LIFETIME)
     return found

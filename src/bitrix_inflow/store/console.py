@@ -18,6 +18,7 @@ from bitrix_inflow.store.tables import console_audit, console_sessions, console_
 class User:
     id: int
     username: str
+    connection_id: str
     password_hash: str
     language: str | None
     failed_sign_ins: int
@@ -46,6 +47,7 @@ def _user(row: Any) -> User:
     return User(
         id=int(row.id),
         username=row.username,
+        connection_id=row.connection_id,
         password_hash=row.password_hash,
         language=row.language,
         failed_sign_ins=int(row.failed_sign_ins),
@@ -62,12 +64,19 @@ def users(conn: Connection) -> list[User]:
     return [_user(r) for r in conn.execute(select(console_users).order_by(console_users.c.username))]
 
 
-def set_password(conn: Connection, username: str, password_hash: str, *, now: dt.datetime) -> bool:
-    """The person's password, the person created when new (True); a new password also lifts a lock and signs every
-    browser of that person out."""
+def set_password(
+    conn: Connection, username: str, password_hash: str, *, now: dt.datetime, connection_id: str = "default"
+) -> bool:
+    """The person's password, the person created when new (True), in ``connection_id``'s console; a new password
+    also lifts a lock and signs every browser of that person out. The caller checks the person is that pair's."""
     u = console_users.c
     statement = dialect_insert(conn, console_users).values(
-        username=username, password_hash=password_hash, failed_sign_ins=0, created_at=now, updated_at=now
+        username=username,
+        connection_id=connection_id,
+        password_hash=password_hash,
+        failed_sign_ins=0,
+        created_at=now,
+        updated_at=now,
     )
     before = user_named(conn, username)
     conn.execute(

@@ -480,6 +480,8 @@ console_users = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("username", String(64), nullable=False, unique=True),
+    # The pair whose console this person signs in to (names are unique across pairs: one sign-in, one shop).
+    Column("connection_id", String(64), nullable=False, server_default=text("'default'")),
     Column("password_hash", String(255), nullable=False),
     Column("language", String(8)),
     Column("failed_sign_ins", Integer, nullable=False, server_default=text("0")),

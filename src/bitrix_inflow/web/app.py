@@ -1,10 +1,13 @@
 """The HTTP app ``serve`` exposes: the operator console under ``/console``,
 ``/healthz`` for load balancers, ``/metrics`` for Prometheus, ``/hooks/inflow``
-for the warehouse's webhooks, ``/hooks/bitrix`` for the shop's events."""
+for the warehouse's webhooks, ``/hooks/bitrix`` for the shop's events; each tenant
+but the default one has its console and webhooks under ``/t/<tenant>``."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -12,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 
 from bitrix_inflow.jobs import presence, queue
+from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.log import redactor
 from bitrix_inflow.store.schema import ensure_current
 from bitrix_inflow.timing import Clock, SystemClock
@@ -20,6 +24,44 @@ from bitrix_inflow.web.console import Console, add_console
 from bitrix_inflow.web.hooks import add_inflow_hooks
 from bitrix_inflow.web.limits import RateLimit
 from bitrix_inflow.web.metrics import build_registry
+
+
+@dataclass(frozen=True)
+class TenantWeb:
+    """What one tenant (shop/warehouse pair) answers on: its console and its systems' webhooks, with its secrets."""
+
+    connection_id: str
+    inflow_webhook_secret: str | None
+    bitrix_application_token: str | None
+    console: Console | None
+
+
+def tenant_root(connection_id: str) -> str:
+    """Where a tenant's console and webhooks live; the default tenant's are at the root, as before tenants."""
+    return "" if connection_id == DEFAULT_CONNECTION else f"/t/{connection_id}"
+
+
+def add_tenant(
+    app: FastAPI, engine: Engine, tenant: TenantWeb, *, clock: Clock, hook_limit: RateLimit | None
+) -> None:
+    if tenant.console is not None:
+        add_console(app, tenant.console)
+    add_inflow_hooks(
+        app,
+        engine,
+        secret=tenant.inflow_webhook_secret,
+        clock=clock,
+        limit=hook_limit,
+        connection_id=tenant.connection_id,
+    )
+    add_bitrix_hooks(
+        app,
+        engine,
+        token=tenant.bitrix_application_token,
+        clock=clock,
+        limit=hook_limit,
+        connection_id=tenant.connection_id,
+    )
 
 
 def build_app(
@@ -31,17 +73,26 @@ def build_app(
     clock: Clock | None = None,
     console: Console | None = None,
     hook_limit: RateLimit | None = None,
+    tenants: Sequence[TenantWeb] = (),
 ) -> FastAPI:
+    """The default tenant's console and webhooks (the arguments) at the root; each other tenant's under
+    ``/t/<tenant>``, an app of its own that knows no other tenant's console, secrets or data."""
     app = FastAPI(title="bitrix-inflow", docs_url=None, redoc_url=None, openapi_url=None)
-    if console is not None:
-        add_console(app, console)
+    clock = clock or SystemClock()
+    add_tenant(
+        app,
+        engine,
+        TenantWeb(DEFAULT_CONNECTION, inflow_webhook_secret, bitrix_application_token, console),
+        clock=clock,
+        hook_limit=hook_limit,
+    )
+    for tenant in tenants:
+        own = FastAPI(
+            title=f"bitrix-inflow: {tenant.connection_id}", docs_url=None, redoc_url=None, openapi_url=None
+        )
+        add_tenant(own, engine, tenant, clock=clock, hook_limit=hook_limit)
+        app.mount(tenant_root(tenant.connection_id), own)
     registry = build_registry(engine, alive_within=alive_within)
-    add_inflow_hooks(
-        app, engine, secret=inflow_webhook_secret, clock=clock or SystemClock(), limit=hook_limit
-    )
-    add_bitrix_hooks(
-        app, engine, token=bitrix_application_token, clock=clock or SystemClock(), limit=hook_limit
-    )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

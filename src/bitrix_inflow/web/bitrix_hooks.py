@@ -33,8 +33,15 @@ MAX_BODY = 64 * 1024  # an event is a few hundred bytes
 
 
 def add_bitrix_hooks(
-    app: FastAPI, engine: Engine, *, token: str | None, clock: Clock, limit: RateLimit | None = None
+    app: FastAPI,
+    engine: Engine,
+    *,
+    token: str | None,
+    clock: Clock,
+    limit: RateLimit | None = None,
+    connection_id: str = stock_jobs.CONNECTION,
 ) -> None:
+    """``/hooks/bitrix`` of one tenant: its shop's application token admits the event, which starts its poll."""
     per_sender = limit or RateLimit(rate=50, burst=200)
 
     @app.post("/hooks/bitrix")
@@ -59,13 +66,19 @@ def add_bitrix_hooks(
             )  # acknowledged, nothing to do
         if not raw_id.isdigit() or int(raw_id) <= 0:
             return JSONResponse({"error": "data[FIELDS][ID]: expected the entity's id"}, 400)
-        queued = await run_in_threadpool(_hint, engine, clock, event, int(raw_id))
-        log.info("hook.bitrix_event", bitrix_event=event, entity_id=int(raw_id), poll_queued=queued)
+        queued = await run_in_threadpool(_hint, engine, clock, connection_id, event, int(raw_id))
+        log.info(
+            "hook.bitrix_event",
+            bitrix_event=event,
+            entity_id=int(raw_id),
+            poll_queued=queued,
+            connection_id=connection_id,
+        )
         return JSONResponse({"accepted": int(queued)})
 
 
-def _hint(engine: Engine, clock: Clock, event: str, entity_id: int) -> bool:
+def _hint(engine: Engine, clock: Clock, connection_id: str, event: str, entity_id: int) -> bool:
     with engine.begin() as conn:
         if event == "ONSALEORDERSAVED":
-            return notice.hint_order(conn, stock_jobs.CONNECTION, entity_id, now=clock.now())
-        return notice.hint_shipment(conn, stock_jobs.CONNECTION, entity_id, now=clock.now())
+            return notice.hint_order(conn, connection_id, entity_id, now=clock.now())
+        return notice.hint_shipment(conn, connection_id, entity_id, now=clock.now())

@@ -42,8 +42,16 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def add_inflow_hooks(
-    app: FastAPI, engine: Engine, *, secret: str | None, clock: Clock, limit: RateLimit | None = None
+    app: FastAPI,
+    engine: Engine,
+    *,
+    secret: str | None,
+    clock: Clock,
+    limit: RateLimit | None = None,
+    connection_id: str = stock_jobs.CONNECTION,
 ) -> None:
+    """``/hooks/inflow`` of one tenant (its own app, mounted under ``/t/<tenant>`` but for the default one): its
+    secret verifies the delivery, and what it rings for is that tenant's."""
     # The warehouse sends a burst after a wave of moves; more than this from one address is not a warehouse.
     per_sender = limit or RateLimit(rate=100, burst=500)
 
@@ -71,8 +79,14 @@ def add_inflow_hooks(
                 return JSONResponse(
                     {"error": "event_id and data.order_id: expected the event's and order's ids"}, 400
                 )
-            first = await run_in_threadpool(_status_hint, engine, clock, event_id, order_id)
-            log.info("hook.order_status", event_id=event_id, wms_order_id=order_id, duplicate=not first)
+            first = await run_in_threadpool(_status_hint, engine, clock, connection_id, event_id, order_id)
+            log.info(
+                "hook.order_status",
+                event_id=event_id,
+                wms_order_id=order_id,
+                duplicate=not first,
+                connection_id=connection_id,
+            )
             return JSONResponse({"accepted": int(first)})
         if kind != "stock.changed":
             return JSONResponse(
@@ -81,9 +95,15 @@ def add_inflow_hooks(
         problem = _stock_problem(data)
         if problem:
             return JSONResponse({"error": problem}, 400)
-        accepted = await run_in_threadpool(_hint, engine, clock, data["warehouse"], data["skus"])
+        accepted = await run_in_threadpool(
+            _hint, engine, clock, connection_id, data["warehouse"], data["skus"]
+        )
         log.info(
-            "hook.stock_changed", event_id=event.get("event_id"), warehouse=data["warehouse"], skus=accepted
+            "hook.stock_changed",
+            event_id=event.get("event_id"),
+            warehouse=data["warehouse"],
+            skus=accepted,
+            connection_id=connection_id,
         )
         return JSONResponse({"accepted": accepted})
 
@@ -99,13 +119,13 @@ def _stock_problem(data: Any) -> str | None:
     return None
 
 
-def _hint(engine: Engine, clock: Clock, warehouse: str, skus: list[str]) -> int:
+def _hint(engine: Engine, clock: Clock, connection_id: str, warehouse: str, skus: list[str]) -> int:
     with engine.begin() as conn:
-        return stock_jobs.hint(conn, warehouse, skus, now=clock.now())
+        return stock_jobs.hint(conn, warehouse, skus, now=clock.now(), connection_id=connection_id)
 
 
-def _status_hint(engine: Engine, clock: Clock, event_id: str, wms_order_id: str) -> bool:
+def _status_hint(engine: Engine, clock: Clock, connection_id: str, event_id: str, wms_order_id: str) -> bool:
     with engine.begin() as conn:
         return order_statuses.hint(
-            conn, stock_jobs.CONNECTION, event_id=event_id, wms_order_id=wms_order_id, now=clock.now()
+            conn, connection_id, event_id=event_id, wms_order_id=wms_order_id, now=clock.now()
         )

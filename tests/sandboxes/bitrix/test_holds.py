@@ -4,15 +4,14 @@ back, until the control API releases it; and the counts of error answers (``erro
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
 from bitrix_inflow.sandboxes.bitrix.control_client import ControlError
+from waiting import wait_for
 
 from .conftest import Rest
 
@@ -23,16 +22,6 @@ def own_shop() -> Iterator[RunningSandbox]:
         SandboxConfig(profile="site", inventory_management=False), products=5
     ) as running:
         yield running
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def in_background(call: Callable[[], httpx.Response]) -> tuple[threading.Thread, list[httpx.Response]]:

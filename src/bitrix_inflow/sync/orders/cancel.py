@@ -14,6 +14,7 @@ is cancelled there too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 from sqlalchemy import Connection
@@ -24,6 +25,7 @@ from bitrix_inflow.store import incidents
 from bitrix_inflow.store import orders as store
 from bitrix_inflow.store.engine import reading
 from bitrix_inflow.sync.incidents.inbox import raise_incident
+from bitrix_inflow.sync.orders import statuses
 from bitrix_inflow.sync.orders.edit import cancel_recorded
 from bitrix_inflow.sync.orders.planning import OrderRun
 
@@ -49,16 +51,16 @@ def cancel_everywhere(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part
                 store.move_part(conn, part.id, expected={part.state}, state="cancelled", now=now)
                 reasons.append(f"{part.external_ref}: never reached the warehouse, not sent")
             elif part.state == "sending" and there is not None:
-                store.move_part(
-                    conn,
-                    part.id,
-                    expected={"sending"},
-                    state="cancelling",
-                    now=now,
-                    wms_order_id=there.id,
-                    wms_status=there.status.value,
-                    wms_version=there.version,
-                )
+                if store.move_part(
+                    conn, part.id, expected={"sending"}, state="cancelling", now=now, wms_order_id=there.id
+                ):
+                    # Until now the feed and the webhooks passed this picking order by (the service had no id
+                    # for it), while the warehouse may have packed and shipped it: the state found is taken like
+                    # a feed page's (status, tracking, marking codes, the order's apply queued) and read once
+                    # more after the commit, as forwarding's catch-up does for a send whose answer was lost.
+                    adopted = replace(part, state="cancelling", wms_order_id=there.id)
+                    statuses.took(conn, run.connection_id, adopted, there, now=now)
+                    statuses.queue_refresh(conn, run.connection_id, there.id, now=now)
             elif part.state == "accepted":
                 store.move_part(conn, part.id, expected={"accepted"}, state="cancelling", now=now)
         store.save_binding(conn, run.connection_id, run.order_id, state="cancelling", reason=REASON, now=now)

@@ -34,7 +34,13 @@ from bitrix_inflow.sync.marking.shop import MarkingShop
 from bitrix_inflow.sync.orders.bitrix_shop import BitrixOfflineQueue, BitrixOrdersShop
 from bitrix_inflow.sync.orders.cohort import forward_cohort
 from bitrix_inflow.sync.orders.forward import ForwardOptions
-from bitrix_inflow.sync.orders.notice import FORWARD_KIND, NOTICE_KIND, notice_orders, sweep_waiting
+from bitrix_inflow.sync.orders.notice import (
+    FORWARD_KIND,
+    NOTICE_KIND,
+    POLL_LOCK,
+    notice_orders,
+    sweep_waiting,
+)
 from bitrix_inflow.sync.orders.offline import EVENTS_KIND, read_offline_events
 from bitrix_inflow.sync.orders.shop import WRITES_AT_ONCE
 from bitrix_inflow.sync.orders.statuses import APPLY_KIND, REFRESH_KIND, apply_statuses, read_changes, refresh
@@ -245,7 +251,7 @@ def statuses(settings: Settings) -> Schedule | None:
 def poll(settings: Settings) -> Schedule | None:
     every = dt.timedelta(seconds=settings.schedules.orders_seconds)
     return _while_live(
-        settings, Schedule(name="orders.poll", every=every, kind=NOTICE_KIND, lock_key="orders:notice")
+        settings, Schedule(name="orders.poll", every=every, kind=NOTICE_KIND, lock_key=POLL_LOCK)
     )
 
 

@@ -30,6 +30,7 @@ log = structlog.get_logger("bitrix_inflow.sync.orders")
 
 FORWARD_KIND = "orders.forward"
 NOTICE_KIND = "orders.notice"
+POLL_LOCK = "orders:notice"  # one poll of a shop at a time, scheduled or rung for (made per tenant)
 # The shop's events about one write of the service: an order's save sends ONSALEORDERSAVED; a shipment's save sends
 # ONSHIPMENTENTITYSAVED and saves its order.
 STATUS_WRITE_ECHOES = 1
@@ -234,7 +235,7 @@ def queue_poll(conn: Connection, connection_id: str, *, now: dt.datetime, hinted
         key=f"{NOTICE_KIND}:{connection_id}",
         now=now,
         connection_id=connection_id,
-        lock_key="orders:notice",
+        lock_key=queue.per_connection(POLL_LOCK, connection_id),
         priority=10,  # a customer just ordered, or the poll has more to read
     )
 

@@ -362,8 +362,13 @@ def apply_statuses(
         shipment_writes=len(report.shipments) + marking_saves,
         status_version=status_version,
     )
+    # Cancelled in the warehouse by the warehouse: not a part the service itself is cancelling (an edit, a way out),
+    # whose cancellation the feed may report before the service records it.
+    by_service = any(p.state == "cancelling" for p in every) or binding.state == "cancelling"
     with engine.begin() as conn:
         now = clock.now()
+        if report.aggregate is not InflowStatus.CANCELLED and not by_service:
+            _warehouse_cancelled_parts(conn, connection_id, order_id, parts, now=now)
         if seen is not None:
             store.set_seen_version(conn, connection_id, order_id, seen, now=now)
         if report.shipments:
@@ -394,13 +399,36 @@ def apply_statuses(
             store.add_timeline(
                 conn, connection_id, order_id, source="service", kind="applied", detail=detail2, now=now
             )
-    # Cancelled in the warehouse by the warehouse: not a part the service itself is cancelling (an edit, a way out),
-    # whose cancellation the feed may report before the service records it.
-    by_service = any(p.state == "cancelling" for p in every) or binding.state == "cancelling"
     if report.aggregate is InflowStatus.CANCELLED and binding.state != "cancelled" and not by_service:
         report.cancel = _cancel_in_shop(engine, shop, connection_id, order_id, clock=clock)
     log.info("orders.applied", order_id=order_id, aggregate=str(report.aggregate), written=report.written)
     return report
+
+
+def _warehouse_cancelled_parts(
+    conn: Connection, connection_id: str, order_id: int, parts: Collection[store.Part], *, now: dt.datetime
+) -> None:
+    """Never a silent partial order: a picking order the warehouse cancelled by itself while others of the order go
+    on leaves its lines unshipped in the shop's order (still reserved, its shipment never deducted). One incident
+    per picking order tells the manager, who removes the lines, sends them again or cancels the order."""
+    for part in parts:
+        if part.state != "accepted" or part.wms_status != InflowStatus.CANCELLED.value:
+            continue
+        detail: dict[str, object] = {
+            "ref": part.external_ref,
+            "wms_order_id": part.wms_order_id,
+            "lines": [{"basket_id": ln.basket_id, "sku": ln.sku, "qty": ln.qty} for ln in part.lines],
+            "why": "the warehouse cancelled this picking order; the order's other picking orders go on",
+        }
+        raise_incident(
+            conn,
+            connection_id,
+            order_id,
+            kind=Kind.CANCELLED_IN_WMS,
+            subject=part.external_ref,
+            detail=detail,
+            now=now,
+        )
 
 
 def _cancel_in_shop(
@@ -437,6 +465,15 @@ def _cancel_in_shop(
         else:
             store.save_binding(
                 conn, connection_id, order_id, state="cancelled", reason=WAREHOUSE_CANCELLED, now=now
+            )
+            # A part cancelled before the rest was: the whole order is cancelled now, nobody needs to decide.
+            incidents.settle(
+                conn,
+                connection_id,
+                order_id,
+                kind=Kind.CANCELLED_IN_WMS,
+                why="the warehouse cancelled every picking order",
+                now=now,
             )
         store.add_timeline(
             conn,

@@ -30,8 +30,14 @@ CONNECTION = queue.DEFAULT_CONNECTION
 blueprint: Blueprint[Settings] = Blueprint("stock")
 
 
+# Its name from before tenants ("stock:<connection>" then), kept so jobs queued before an upgrade keep their lock.
+STOCK_LOCK = "stock:default"
+
+
 def lock_key(connection_id: str = CONNECTION) -> str:
-    return f"stock:{connection_id}"
+    """Every stock run of one tenant, scheduled or hinted, under one lock (the schedules' keys are made per tenant
+    the same way, by ``queue.per_connection``)."""
+    return queue.per_connection(STOCK_LOCK, connection_id)
 
 
 def options_from(settings: Settings) -> StockOptions:

@@ -24,7 +24,7 @@ from bitrix_inflow.web.console import (
 from bitrix_inflow.web.console.context import Console
 from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Refused, SignInNeeded
+from bitrix_inflow.web.console.security import Refused, SignInNeeded, console_path
 
 __all__ = ["ROUTERS", "Console", "add_console"]
 
@@ -50,8 +50,8 @@ def add_console(app: FastAPI, console: Console) -> None:
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
-    def root() -> Response:
-        return RedirectResponse("/console/", status_code=303)
+    def root(request: Request) -> Response:
+        return RedirectResponse(console_path(request, "/console/"), status_code=303)
 
     @app.exception_handler(SignInNeeded)
     def sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
@@ -66,7 +66,7 @@ def add_console(app: FastAPI, console: Console) -> None:
     @app.exception_handler(RequestValidationError)
     def malformed(request: Request, exc: RequestValidationError) -> Response:
         # A console address with a parameter that is not what it should be: a page, not FastAPI's JSON.
-        if request.url.path.startswith("/console"):
+        if request.url.path.startswith(console_path(request, "/console")):
             return _refused(request, Refused(N_("this address is not one the console makes"), status=400))
         return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 

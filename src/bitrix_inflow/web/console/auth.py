@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,7 @@ from bitrix_inflow.web.console.context import console_of
 from bitrix_inflow.web.console.i18n import LANGUAGES, N_, Language, language_or, negotiate
 from bitrix_inflow.web.console.pages import render
 from bitrix_inflow.web.console.security import (
+    COOKIE_PATH,
     LANGUAGE_COOKIE,
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
@@ -21,6 +23,7 @@ from bitrix_inflow.web.console.security import (
     SignInNeeded,
     Viewer,
     checked_form,
+    console_path,
     cookie_options,
     new_token,
 )
@@ -40,28 +43,38 @@ def viewer(request: Request) -> Viewer:
     """The signed-in person of this request (run in the thread pool: it reads the database)."""
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
-    session = people.session_of(console.engine, token, clock=console.clock) if token else None
+    session = (
+        people.session_of(console.engine, token, clock=console.clock, connection_id=console.connection_id)
+        if token
+        else None
+    )
     if session is None:
         raise SignInNeeded
     language = language_or(session.user.language, browser_language(request))
     return Viewer(session.user.id, session.user.username, session.csrf_token, language, token or "")
 
 
-def safe_next(value: object) -> str:
-    """Where to go after signing in: a console path only (never another site, never ``//host``)."""
+def safe_next(request: Request, value: object) -> str:
+    """Where to go after signing in: a path of this console only (never another site, never ``//host``, never
+    another tenant's console)."""
     text = value if isinstance(value, str) else ""
-    if text.startswith("/console") and not text.startswith("//") and "\\" not in text and "\n" not in text:
+    home = console_path(request, "/console")
+    if text.startswith(home) and not text.startswith("//") and "\\" not in text and "\n" not in text:
         return text
-    return "/console/"
+    return home + "/"
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request, next: str = "/console/") -> Response:
+def sign_in_form(request: Request, next: str = "") -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     console = console_of(request)
-    if token and people.session_of(console.engine, token, clock=console.clock) is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
-    return _sign_in_page(request, safe_next(next))
+    if (
+        token
+        and people.session_of(console.engine, token, clock=console.clock, connection_id=console.connection_id)
+        is not None
+    ):
+        return RedirectResponse(safe_next(request, next), status_code=303)
+    return _sign_in_page(request, safe_next(request, next))
 
 
 def _sign_in_page(request: Request, target: str, *, problem: people.SignIn | None = None) -> Response:
@@ -92,14 +105,22 @@ async def sign_in(request: Request) -> Response:
     password = str(form.get("password") or "")
     client = request.client.host if request.client else ""
     result = await run_in_threadpool(
-        people.sign_in, console.engine, username, password, clock=console.clock, client=client
+        functools.partial(
+            people.sign_in,
+            console.engine,
+            username,
+            password,
+            clock=console.clock,
+            client=client,
+            connection_id=console.connection_id,
+        )
     )
-    target = safe_next(form.get("next"))
+    target = safe_next(request, form.get("next"))
     if result.token is None:
         return _sign_in_page(request, target, problem=result)
     done = RedirectResponse(target, status_code=303)
     done.set_cookie(SESSION_COOKIE, result.token, **cookie_options(request))  # type: ignore[arg-type]
-    done.delete_cookie(SIGN_IN_COOKIE, path="/console")
+    done.delete_cookie(SIGN_IN_COOKIE, path=console_path(request, COOKIE_PATH))
     return done
 
 
@@ -108,8 +129,8 @@ async def sign_out(request: Request, who: Viewer = Depends(viewer)) -> Response:
     console = console_of(request)
     await checked_form(request, expected_token=who.csrf_token)
     await run_in_threadpool(people.sign_out, console.engine, who.token, clock=console.clock)
-    done = RedirectResponse("/console/sign-in", status_code=303)
-    done.delete_cookie(SESSION_COOKIE, path="/console")
+    done = RedirectResponse(console_path(request, "/console/sign-in"), status_code=303)
+    done.delete_cookie(SESSION_COOKIE, path=console_path(request, COOKIE_PATH))
     return done
 
 
@@ -128,7 +149,7 @@ async def choose_language(request: Request) -> Response:
     chosen = form.get("language")
     if chosen not in LANGUAGES:
         raise Refused(f"unknown language {chosen!r}: choose one of {', '.join(LANGUAGES)}", status=400)
-    back = safe_next(form.get("back"))
+    back = safe_next(request, form.get("back"))
     done = RedirectResponse(back, status_code=303)
     if session is not None:
 
@@ -144,4 +165,4 @@ async def choose_language(request: Request) -> Response:
 
 def sign_in_redirect(request: Request) -> Response:
     target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&")
-    return RedirectResponse(f"/console/sign-in?next={target}", status_code=303)
+    return RedirectResponse(console_path(request, f"/console/sign-in?next={target}"), status_code=303)

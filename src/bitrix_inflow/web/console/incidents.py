@@ -16,7 +16,7 @@ from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
 from bitrix_inflow.web.console.i18n import Language
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
+from bitrix_inflow.web.console.security import Refused, Viewer, checked_form, console_path
 
 router = APIRouter(prefix="/console/incidents")
 
@@ -127,4 +127,6 @@ async def resolve(request: Request, incident_id: int, who: Viewer = Depends(view
         )
     except ValidationError as exc:
         return _confirmation(request, who, incident, way, problem=str(exc))
-    return RedirectResponse(f"/console/incidents/{incident.id}?chosen={way}", status_code=303)
+    return RedirectResponse(
+        console_path(request, f"/console/incidents/{incident.id}?chosen={way}"), status_code=303
+    )

@@ -18,7 +18,7 @@ from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
 from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
+from bitrix_inflow.web.console.security import Refused, Viewer, checked_form, console_path
 
 router = APIRouter(prefix="/console/mapping")
 KEEP = ""  # the form's value for "the order keeps its status"
@@ -105,4 +105,4 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
             problems = {e.field: _said(e) for e in group.exceptions if isinstance(e, ValidationError)}
     if problems:
         return await run_in_threadpool(lambda: _page(request, who, chosen=chosen, problems=problems))
-    return RedirectResponse("/console/mapping?saved=true", status_code=303)
+    return RedirectResponse(console_path(request, "/console/mapping?saved=true"), status_code=303)

@@ -14,7 +14,7 @@ from bitrix_inflow.ops import orders as ops
 from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import console_of
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Refused, Viewer
+from bitrix_inflow.web.console.security import Refused, Viewer, console_path
 
 router = APIRouter(prefix="/console/orders")
 
@@ -32,7 +32,9 @@ def orders(request: Request, q: str = "", who: Viewer = Depends(viewer)) -> Resp
     console = console_of(request)
     found = ops.find(console.engine, console.connection_id, q, limit=100)
     if q.strip() and len(found) == 1:
-        return RedirectResponse(f"/console/orders/{found[0].bitrix_order_id}", status_code=303)
+        return RedirectResponse(
+            console_path(request, f"/console/orders/{found[0].bitrix_order_id}"), status_code=303
+        )
     return render(request, "orders.html", language=who.language, viewer=who, found=found, q=q)
 
 

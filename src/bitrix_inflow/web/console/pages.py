@@ -13,7 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from bitrix_inflow.domain.incidents import way_out_text
 from bitrix_inflow.web.console.i18n import N_, Language, translations, when
-from bitrix_inflow.web.console.security import Viewer
+from bitrix_inflow.web.console.security import Viewer, root_of
 
 # What a console page may load: its own CSS, JS and inline SVG charts; nothing from elsewhere, never in a frame.
 SECURITY_HEADERS = {
@@ -92,9 +92,11 @@ def render(
     headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
+    root = root_of(request)
+    path = request.url.path
     page = (
         environment(language)
         .get_template(template)
-        .render(request_path=request.url.path, viewer=viewer, **context)
+        .render(request_path=path.removeprefix(root), root=root, viewer=viewer, **context)
     )
     return HTMLResponse(page, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})

@@ -91,10 +91,20 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def root_of(request: Request) -> str:
+    """Where this console is mounted: "" for the default tenant's, ``/t/<tenant>`` for another's. Every address a
+    page makes starts with it, so a tenant's pages only ever lead to its own, and its cookies go nowhere else."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def console_path(request: Request, path: str) -> str:
+    return root_of(request) + path
+
+
 def cookie_options(request: Request) -> dict[str, object]:
     return {
         "httponly": True,
         "samesite": "strict",
         "secure": request.url.scheme == "https",
-        "path": COOKIE_PATH,
+        "path": console_path(request, COOKIE_PATH),
     }

@@ -19,7 +19,7 @@ from bitrix_inflow.web.console.auth import viewer
 from bitrix_inflow.web.console.context import Console, console_of
 from bitrix_inflow.web.console.i18n import N_
 from bitrix_inflow.web.console.pages import render
-from bitrix_inflow.web.console.security import Refused, Viewer, checked_form
+from bitrix_inflow.web.console.security import Refused, Viewer, checked_form, console_path
 
 router = APIRouter(prefix="/console/settings")
 
@@ -160,4 +160,4 @@ async def save(request: Request, who: Viewer = Depends(viewer)) -> Response:  # 
     await run_in_threadpool(check_and_save)
     if problems:
         return await run_in_threadpool(lambda: _page(request, who, typed=typed, problems=problems))
-    return RedirectResponse("/console/settings?saved=true", status_code=303)
+    return RedirectResponse(console_path(request, "/console/settings?saved=true"), status_code=303)
