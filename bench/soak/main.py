@@ -4,12 +4,17 @@ $BITRIX_INFLOW_TEST_PG)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bench.soak.run import SoakOptions, SoakReport, run_soak
+from bench.soak.world import Faults
+
+CALM = Faults(wms_5xx=0, wms_timeouts=0, wms_429=0, webhook_drop=0, webhook_duplicate=0, picking_errors=0)
 
 
 def render(report: SoakReport) -> str:
@@ -53,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--settle", type=float, default=900, help="seconds the service has to catch up at the end"
     )
+    parser.add_argument(
+        "--calm",
+        action="store_true",
+        help="the baseline: the same orders and people, but no faults, no kills and no shop 503 bursts",
+    )
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--pg", default=os.environ.get("BITRIX_INFLOW_TEST_PG"), help="PostgreSQL admin URL")
     parser.add_argument("--work", type=Path, help="where the logs and the configuration go")
@@ -62,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     options = SoakOptions(
         orders=args.orders,
         rate=args.rate,
-        kills=args.kills,
+        kills=0 if args.calm else args.kills,
         instances=args.instances,
         workers=args.workers,
         pace=args.pace,
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         pg_admin=None if args.sqlite else args.pg,
         work=args.work,
     )
+    if args.calm:
+        options = replace(options, faults=CALM, mix=replace(options.mix, burst_every_s=math.inf))
     report = run_soak(options)
     print(render(report))
     sys.exit(0 if report.ok else 1)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from bench.soak.cluster import Cluster, Instance
-from bench.soak.world import Faults, World, running_world, secrets_env
+from bench.soak.main import CALM
+from bench.soak.world import World, running_world, secrets_env
 from sqlalchemy import Engine, select
 
 from bitrix_inflow.store import orders as order_store
@@ -19,8 +20,6 @@ from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.store.tables import jobs
 from bitrix_inflow.sync.orders.notice import FORWARD_KIND
-
-CALM = Faults(wms_5xx=0, wms_timeouts=0, wms_429=0, webhook_drop=0, webhook_duplicate=0, picking_errors=0)
 
 
 @pytest.fixture
