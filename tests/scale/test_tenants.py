@@ -276,6 +276,8 @@ def test_a_second_tenants_credentials_orders_incidents_and_mapping_never_reach_t
             "default": {page: anna.get(roots["default"] + page).text for page in PAGES},
             "north": {page: boris.get(roots["north"] + page).text for page in PAGES},
         }
+        assert "bitrix-inflow · north" in seen["north"]["/console/"]  # which shop a person is looking at
+        assert "· north" not in seen["default"]["/console/"]
         assert f'/console/orders/{NORTH.orders}"' in seen["north"]["/console/orders"]
         assert f'/console/orders/{NORTH.orders}"' not in seen["default"]["/console/orders"]
         assert f'/console/incidents/{incident_id}"' in seen["north"]["/console/incidents"]

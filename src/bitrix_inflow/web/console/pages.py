@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from bitrix_inflow.domain.incidents import way_out_text
+from bitrix_inflow.web.console.context import console_of
 from bitrix_inflow.web.console.i18n import N_, Language, translations, when
 from bitrix_inflow.web.console.security import Viewer, root_of
 
@@ -97,6 +98,12 @@ def render(
     page = (
         environment(language)
         .get_template(template)
-        .render(request_path=path.removeprefix(root), root=root, viewer=viewer, **context)
+        .render(
+            request_path=path.removeprefix(root),
+            root=root,
+            tenant=console_of(request).connection_id,
+            viewer=viewer,
+            **context,
+        )
     )
     return HTMLResponse(page, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
