@@ -4,6 +4,7 @@ incidents it opened; it is never taken as proof that something happened on eithe
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Findings:
 INVARIANTS = ("picking orders", "statuses", "incidents told", "marking codes", "stock")
 
 
+SERVICE_REF = re.compile(r"B-(\d+)(?:r\d+)?-\d+$")
+
+
 def check(world: World, engine: Engine, record: Record) -> Findings:
     found = Findings()
     for invariant in INVARIANTS:
@@ -49,9 +53,10 @@ def check(world: World, engine: Engine, record: Record) -> Findings:
     wms_orders = world.wms_orders()
     by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for picking in wms_orders:
-        ref = str(picking["external_ref"])
-        if ref.startswith("B-"):
-            by_order[int(ref.split("-")[1])].append(picking)
+        # B-<order>-<n>, or B-<order>r<generation>-<n> for the parts an edit sent again
+        found_ref = SERVICE_REF.match(str(picking["external_ref"]))
+        if found_ref:
+            by_order[int(found_ref.group(1))].append(picking)
     shop_orders = {int(o["id"]): o for o in world.shop.control.entities("orders")}
     with engine.connect() as conn:
         links = stock_store.load_links(conn, CONNECTION)
@@ -199,9 +204,10 @@ def _marking(
     )
     shipped: dict[str, int] = {}
     for picking in wms_orders:
-        if picking["status"] not in SHIPPED or not str(picking["external_ref"]).startswith("B-"):
+        found_ref = SERVICE_REF.match(str(picking["external_ref"]))
+        if picking["status"] not in SHIPPED or not found_ref:
             continue
-        order_id = int(str(picking["external_ref"]).split("-")[1])
+        order_id = int(found_ref.group(1))
         if Kind.MARKING in incidents_of[order_id]:
             continue  # held for a person, by design
         for line in picking["lines"]:
