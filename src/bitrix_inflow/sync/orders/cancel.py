@@ -107,6 +107,10 @@ def cancel_everywhere(run: OrderRun, wms: InflowPort, parts: Sequence[store.Part
         state = "cancelled" if not refused else "forwarded"
         why = REASON if not refused else f"{REASON}; {refused} picking order(s) stand: see the incidents"
         store.save_binding(conn, run.connection_id, run.order_id, state=state, reason=why, now=now)
+        if not refused:
+            # The warehouse's answers carried the CANCELLED versions, so the feed brings nothing newer to apply:
+            # the mapped status (CANCELLED → Z) is written here, as it is when the feed comes first.
+            statuses.queue_reapply(conn, run.connection_id, run.order_id, now=now)
         if run.order.version is not None:
             # This version of the order is dealt with: the polls that see it again leave it alone (a cancel the
             # warehouse refused is not tried again until the order changes).

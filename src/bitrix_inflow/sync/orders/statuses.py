@@ -259,6 +259,10 @@ def apply_statuses(
     # A shipment the shop once refused to deduct is a person's from then on: asking again changes nothing.
     refused_before = {int(i.subject) for i in known if i.kind == Kind.DEDUCT_REFUSED and i.subject.isdigit()}
     parts = [p for p in every if p.state in LIVE_PART_STATES]
+    if not parts and binding is not None and binding.state == "cancelled":
+        # Cancelled by the service (the shop's cancel): its picking orders' CANCELLED is the order's step too, so
+        # the mapped status is written whichever came first, the cancel's answer or the feed.
+        parts = [p for p in every if p.wms_status == InflowStatus.CANCELLED.value]
     report = ApplyReport(order_id)
     if binding is None or not parts:
         report.why = "the service has no picking orders of this order"
