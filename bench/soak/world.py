@@ -91,10 +91,14 @@ class World:
 
     def shop_admin(self, method: str, params: dict[str, Any]) -> Any:
         """A person in the shop's admin panel, through its REST (not the service's client)."""
-        trust = ssl.create_default_context(cafile=str(self.shop.ca_file))
-        response = httpx.post(self.shop.webhook_url + method, json=params, verify=trust, timeout=30)
+        response = self.shop_admin_answer(method, params)
         response.raise_for_status()
         return response.json()["result"]
+
+    def shop_admin_answer(self, method: str, params: dict[str, Any]) -> httpx.Response:
+        """The shop's whole answer, refusals included: a person reads why the shop said no."""
+        trust = ssl.create_default_context(cafile=str(self.shop.ca_file))
+        return httpx.post(self.shop.webhook_url + method, json=params, verify=trust, timeout=30)
 
 
 @contextlib.contextmanager

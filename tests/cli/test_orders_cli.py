@@ -87,17 +87,25 @@ def test_one_round_forwards_then_follows_and_shows_an_order(
     live = [o for o in placed.values() if o["status"] != "CANCELLED"]
     for order in live:
         url = f"{orders_url}/{order['id']}/advance"
-        httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+        httpx.post(url, json={"to": "PICKING"}, timeout=30).raise_for_status()
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
     assert code == 0, output
     assert "picking order(s) moved" in output
-    assert shop.control.entity("orders", order_id)["statusId"] == "D"
+    assert shop.control.entity("orders", order_id)["statusId"] == "Q"
 
-    # Edited again once shipped: recorded for a person, nothing cancelled or sent.
+    # Edited again while it is picked: recorded for a person, nothing cancelled or sent. (Once shipped, the shop
+    # itself refuses to change a line.)
     shop.control.edit_line(order_id, basket[1], 3)
     code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
     assert code == 0, output
     assert len(httpx.get(orders_url, timeout=30).json()["items"]) == 3
+
+    for order in live:
+        url = f"{orders_url}/{order['id']}/advance"
+        httpx.post(url, json={"to": "SHIPPED"}, timeout=30).raise_for_status()
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "statuses")
+    assert code == 0, output
+    assert shop.control.entity("orders", order_id)["statusId"] == "D"
 
     code, output = run(db_url, warehouse, shop, tmp_path, "orders", "show", str(order_id))
     assert code == 0, output

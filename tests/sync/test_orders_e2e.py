@@ -702,7 +702,8 @@ def test_shop_events_start_a_poll_for_a_new_order_and_an_edit_and_none_for_the_s
         echoes = [d for d in log if d["outcome"] == "delivered"]
         assert writes == 5 and len(echoes) >= 1 + writes  # the order's creation and every write came back
         assert early_polls(engine) == 0, "the service's own writes started a poll"
-        sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+        # A delivered order's lines cannot change any more; a manager's note is still a save the shop announces.
+        sides.admin("sale.order.update", {"id": order_id, "fields": {"comments": "called the customer"}})
         sides.shop.control.event_log()
         assert early_polls(engine) == 1  # a manager's edit: polled at once
 
@@ -1077,7 +1078,8 @@ def test_the_offline_queue_starts_a_poll_for_a_new_order_and_an_edit_and_none_fo
         assert report.records == (0 if kept_out else 1) and report.own_writes == (0 if kept_out else 1)
         assert early_polls(engine) == 0, "the service's own writes started a poll"
         assert not read_offline_events(engine, queue, clock=CLOCK).bound_now  # (bound once)
-        sides.shop.control.edit_line(order_id, basket_ids(sides, order_id)[0], 2)
+        # A delivered order's lines cannot change any more; a manager's note is still a save the shop records.
+        sides.admin("sale.order.update", {"id": order_id, "fields": {"comments": "called the customer"}})
         report = read_offline_events(engine, queue, clock=CLOCK)
         assert (report.records, report.polls_queued, early_polls(engine)) == (1, 1, 1)  # a manager's edit
 

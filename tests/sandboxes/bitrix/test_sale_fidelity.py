@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bitrix_inflow.sandboxes.bitrix import RunningSandbox, SandboxConfig, running_bitrix_sandbox
+from bitrix_inflow.sandboxes.bitrix import ControlError, RunningSandbox, SandboxConfig, running_bitrix_sandbox
 
 
 def test_order_get_has_the_documented_shape_and_mixed_id_types(
@@ -551,6 +551,13 @@ def test_a_basket_line_deleted_or_changed_releases_or_moves_its_reservation(
     fields = {"allowDelivery": "Y", "deducted": "Y", "deliveryId": shipment["deliveryId"]}
     rest.ok("sale.shipment.update", {"id": shipment["id"], "fields": fields})
     assert rest.error("sale.basketitem.delete", {"id": kept}, status=400)["error"] == 0  # shipped: it stays
+    # ... and keeps its quantity, through REST and through a manager's order form alike
+    refused = rest.error("sale.basketitem.update", {"id": kept, "fields": {"quantity": 4}}, status=400)
+    assert "deducted" in refused["error_description"]
+    with pytest.raises(ControlError, match="deducted") as form:
+        shop.control.edit_line(order["id"], kept, 4)
+    assert form.value.status == 400
+    assert float(shop.control.entity("basketItems", kept)["quantity"]) == 3
 
 
 def test_a_line_added_to_an_order_then_put_in_a_shipment(shop: RunningSandbox, rest: Any, place: Any) -> None:

@@ -12,6 +12,10 @@ import httpx
 class ControlError(RuntimeError):
     """The control API refused a request; the message names the field and the fix."""
 
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class ControlClient:
     def __init__(self, base_url: str, *, verify: str | Path | bool = True, timeout: float = 10.0) -> None:
@@ -26,7 +30,9 @@ class ControlClient:
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None, **query: Any) -> Any:
         response = self._http.request(method, path, json=body, params=query or None)
         if response.status_code >= 400:
-            raise ControlError(f"{method} {path}: {response.status_code} {response.text}")
+            raise ControlError(
+                f"{method} {path}: {response.status_code} {response.text}", response.status_code
+            )
         return response.json()
 
     def info(self) -> dict[str, Any]:
