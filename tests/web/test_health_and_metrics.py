@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import structlog
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
@@ -16,6 +17,7 @@ from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import RetryPolicy
 from bitrix_inflow.jobs.registry import JobContext, JobRegistry
 from bitrix_inflow.jobs.worker import Worker, WorkerSettings
+from bitrix_inflow.store import connections
 from web_app import serve
 
 
@@ -46,23 +48,31 @@ def test_metrics_show_the_queue_the_dead_and_the_waiting(engine: Engine, web: st
         raise TransientError("WMS 503")
 
     with engine.begin() as conn:
+        connections.ensure(conn, "north", now=now)
         queue.enqueue(conn, "metrics.bad", {}, now=now)
         queue.enqueue(conn, "metrics.flaky", {}, now=now)
         # Waiting for a worker for ten minutes: nobody handles this kind.
         queue.enqueue(conn, "metrics.stuck", {}, now=now, run_after=now - dt.timedelta(minutes=10))
+        # A second tenant's dead job: its own label, none of the default tenant's figures change.
+        queue.enqueue(conn, "metrics.bad", {}, now=now, connection_id="north")
     worker = Worker(engine, registry, settings=WorkerSettings(poll_seconds=0.01))
-    assert worker.run(threading.Event(), exit_when_idle=True) == 2
+    assert worker.run(threading.Event(), exit_when_idle=True) == 3
 
     got = samples(web)
-    assert got[("bitrix_inflow_jobs", (("kind", "metrics.bad"), ("status", "dead")))] == 1
-    assert got[("bitrix_inflow_jobs", (("kind", "metrics.flaky"), ("status", "queued")))] == 1
-    assert got[("bitrix_inflow_jobs", (("kind", "metrics.stuck"), ("status", "queued")))] == 1
-    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (("kind", "metrics.stuck"),))] >= 600
+    default, north = ("connection", "default"), ("connection", "north")
+    assert got[("bitrix_inflow_jobs", (default, ("kind", "metrics.bad"), ("status", "dead")))] == 1
+    assert got[("bitrix_inflow_jobs", (north, ("kind", "metrics.bad"), ("status", "dead")))] == 1
+    assert got[("bitrix_inflow_jobs", (default, ("kind", "metrics.flaky"), ("status", "queued")))] == 1
+    assert got[("bitrix_inflow_jobs", (default, ("kind", "metrics.stuck"), ("status", "queued")))] == 1
+    assert ("bitrix_inflow_jobs", (north, ("kind", "metrics.stuck"), ("status", "queued"))) not in got
+    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (default, ("kind", "metrics.stuck")))] >= 600
     # The flaky job backs off for a minute: it is queued but not yet due, so it is not "waiting".
-    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (("kind", "metrics.flaky"),))] == 0
-    assert got[("bitrix_inflow_job_outcomes_total", (("kind", "metrics.bad"), ("outcome", "dead")))] >= 1
-    assert got[("bitrix_inflow_job_outcomes_total", (("kind", "metrics.flaky"), ("outcome", "retry")))] >= 1
-    assert got[("bitrix_inflow_job_duration_seconds_count", (("kind", "metrics.bad"),))] >= 1
+    assert got[("bitrix_inflow_jobs_oldest_due_age_seconds", (default, ("kind", "metrics.flaky")))] == 0
+    outcomes = "bitrix_inflow_job_outcomes_total"
+    assert got[(outcomes, (default, ("kind", "metrics.bad"), ("outcome", "dead")))] >= 1
+    assert got[(outcomes, (north, ("kind", "metrics.bad"), ("outcome", "dead")))] >= 1
+    assert got[(outcomes, (default, ("kind", "metrics.flaky"), ("outcome", "retry")))] >= 1
+    assert got[("bitrix_inflow_job_duration_seconds_count", (default, ("kind", "metrics.bad")))] >= 1
     # The worker unregistered when it stopped.
     assert got[("bitrix_inflow_workers_alive", ())] == 0
 
@@ -108,10 +118,14 @@ def test_metrics_count_open_incidents_unsent_orders_and_api_requests(engine: Eng
             detail={"why": "planted"},
             now=dt.datetime.now(dt.UTC),
         )
-    before = samples(web).get(
-        ("bitrix_inflow_api_requests_total", (("outcome", "5xx"), ("system", "inflow"))), 0
-    )
+    answers = "bitrix_inflow_api_requests_total"
+    in_a_job = (answers, (("connection", "north"), ("outcome", "5xx"), ("system", "inflow")))
+    outside = (answers, (("connection", ""), ("outcome", "5xx"), ("system", "inflow")))
+    before = samples(web)
+    with structlog.contextvars.bound_contextvars(connection_id="north"):  # as the worker binds a job's tenant
+        telemetry.answered("inflow", 503, 0.2)
     telemetry.answered("inflow", 503, 0.2)
     got = samples(web)
-    assert got[("bitrix_inflow_incidents_open", (("kind", "stuck"),))] == 1
-    assert got[("bitrix_inflow_api_requests_total", (("outcome", "5xx"), ("system", "inflow")))] == before + 1
+    assert got[("bitrix_inflow_incidents_open", (("connection", "default"), ("kind", "stuck")))] == 1
+    assert got[in_a_job] == before.get(in_a_job, 0) + 1
+    assert got[outside] == before.get(outside, 0) + 1

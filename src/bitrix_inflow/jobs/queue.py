@@ -441,22 +441,27 @@ def count_by_status(conn: Connection, *, connection_id: str | None = None) -> di
 
 @dataclass(frozen=True)
 class KindStats:
+    connection_id: str
     kind: str
     status: JobStatus
     count: int
     oldest_runnable: dt.datetime | None  # for queued jobs: the earliest run_after that is already due
 
 
-def stats(conn: Connection, *, now: dt.datetime) -> list[KindStats]:
-    """Jobs per (kind, status) and how long the oldest due job has waited: what an alert needs."""
+def stats(conn: Connection, *, now: dt.datetime, connection_id: str | None = None) -> list[KindStats]:
+    """Jobs per (connection, kind, status) and how long the oldest due job has waited: what an alert needs. One
+    connection's (a tenant's console) or every connection's (``/metrics``, labelled by connection)."""
     due_since = func.min(
         case((and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.run_after <= now), jobs.c.run_after))
     )
-    rows = conn.execute(
-        select(jobs.c.kind, jobs.c.status, func.count(), due_since).group_by(jobs.c.kind, jobs.c.status)
-    ).all()
+    query = select(jobs.c.connection_id, jobs.c.kind, jobs.c.status, func.count(), due_since).group_by(
+        jobs.c.connection_id, jobs.c.kind, jobs.c.status
+    )
+    if connection_id is not None:
+        query = query.where(jobs.c.connection_id == connection_id)
     return [
-        KindStats(kind, JobStatus(status), int(count), as_utc(oldest)) for kind, status, count, oldest in rows
+        KindStats(str(connection), kind, JobStatus(status), int(count), as_utc(oldest))
+        for connection, kind, status, count, oldest in conn.execute(query).all()
     ]
 
 

@@ -201,7 +201,9 @@ class Worker:
         for one, outcome in zip(contexts, outcomes, strict=True):
             failed = error if error is not None else one.failure
             self._record(one.job, one, outcome, one.log, failed)
-            job_metrics.observe(one.job.kind, outcome.action, time.monotonic() - started)
+            job_metrics.observe(
+                one.job.connection_id, one.job.kind, outcome.action, time.monotonic() - started
+            )
         return outcomes[0]
 
     def _record(

@@ -94,7 +94,7 @@ def read(
             .where(i.connection_id == connection_id, i.state == "open")
         ).scalar_one()
         counts = queue.count_by_status(conn, connection_id=connection_id)
-        stats = queue.stats(conn, now=now)
+        stats = queue.stats(conn, now=now, connection_id=connection_id)
     hour_starts = tuple(start + dt.timedelta(hours=n) for n in range(hours))
     oldest = min((row.oldest_runnable for row in stats if row.oldest_runnable is not None), default=None)
     return Dashboard(

@@ -387,8 +387,12 @@ def _incident(row: Any) -> Incident:
     )
 
 
-def open_by_kind(conn: Connection) -> dict[str, int]:
-    """Open incidents of every connection, by kind (for /metrics)."""
+def open_by_kind(conn: Connection) -> dict[tuple[str, str], int]:
+    """Open incidents of every connection, by (connection, kind) (for /metrics)."""
     c = incidents.c
-    rows = conn.execute(select(c.kind, func.count()).where(c.state == "open").group_by(c.kind)).all()
-    return {str(kind): int(count) for kind, count in rows}
+    rows = conn.execute(
+        select(c.connection_id, c.kind, func.count())
+        .where(c.state == "open")
+        .group_by(c.connection_id, c.kind)
+    ).all()
+    return {(str(connection), str(kind)): int(count) for connection, kind, count in rows}

@@ -801,10 +801,12 @@ def find_orders(conn: Connection, connection_id: str, text: str | None, *, limit
 UNSENT_STATES = ("planned", "sending", "short", "failed")
 
 
-def unsent_by_state(conn: Connection) -> dict[str, int]:
-    """Picking orders of every connection not yet in the warehouse, by state (for /metrics)."""
+def unsent_by_state(conn: Connection) -> dict[tuple[str, str], int]:
+    """Picking orders of every connection not yet in the warehouse, by (connection, state) (for /metrics)."""
     p = order_parts.c
     rows = conn.execute(
-        select(p.state, func.count()).where(p.state.in_(UNSENT_STATES)).group_by(p.state)
+        select(p.connection_id, p.state, func.count())
+        .where(p.state.in_(UNSENT_STATES))
+        .group_by(p.connection_id, p.state)
     ).all()
-    return {str(state): int(count) for state, count in rows}
+    return {(str(connection), str(state)): int(count) for connection, state, count in rows}

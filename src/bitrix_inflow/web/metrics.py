@@ -30,42 +30,45 @@ class QueueCollector(Collector):
         now = self.clock.now()
         jobs = GaugeMetricFamily(
             "bitrix_inflow_jobs",
-            "Jobs in the queue by kind and status (dead = waiting for an operator).",
-            labels=["kind", "status"],
+            "Jobs in the queue by connection (tenant), kind and status (dead = waiting for an operator).",
+            labels=["connection", "kind", "status"],
         )
         waiting = GaugeMetricFamily(
             "bitrix_inflow_jobs_oldest_due_age_seconds",
-            "How long the oldest due, queued job of a kind has waited for a worker (0 when none waits).",
-            labels=["kind"],
+            "How long the oldest due, queued job of a connection's kind has waited for a worker (0 when none waits).",
+            labels=["connection", "kind"],
         )
         alive = GaugeMetricFamily(
             "bitrix_inflow_workers_alive", "Workers (any machine) that heartbeated recently."
         )
         incidents = GaugeMetricFamily(
-            "bitrix_inflow_incidents_open", "Incidents waiting for a person, by kind.", labels=["kind"]
+            "bitrix_inflow_incidents_open",
+            "Incidents waiting for a person, by connection (tenant) and kind.",
+            labels=["connection", "kind"],
         )
         waiting_orders = GaugeMetricFamily(
             "bitrix_inflow_orders_waiting_for_wms",
-            "Picking orders not yet in the warehouse, by state (planned, sending, short, failed).",
-            labels=["state"],
+            "Picking orders not yet in the warehouse, by connection and state (planned, sending, short, failed).",
+            labels=["connection", "state"],
         )
         with self.engine.connect() as conn:
             rows = queue.stats(conn, now=now)
             alive_count = presence.count_alive(conn, since=now - self.alive_within)
             open_by_kind = incident_store.open_by_kind(conn)
             unsent = order_store.unsent_by_state(conn)
-        oldest: dict[str, float] = {}
+        oldest: dict[tuple[str, str], float] = {}
         for row in rows:
-            jobs.add_metric([row.kind, row.status.value], row.count)
+            jobs.add_metric([row.connection_id, row.kind, row.status.value], row.count)
             age = (now - row.oldest_runnable).total_seconds() if row.oldest_runnable else 0.0
-            oldest[row.kind] = max(oldest.get(row.kind, 0.0), age)
-        for kind, age in sorted(oldest.items()):
-            waiting.add_metric([kind], age)
+            key = (row.connection_id, row.kind)
+            oldest[key] = max(oldest.get(key, 0.0), age)
+        for (connection, kind), age in sorted(oldest.items()):
+            waiting.add_metric([connection, kind], age)
         alive.add_metric([], int(alive_count))
-        for kind, count in sorted(open_by_kind.items()):
-            incidents.add_metric([kind], count)
-        for state, count in sorted(unsent.items()):
-            waiting_orders.add_metric([state], count)
+        for (connection, kind), count in sorted(open_by_kind.items()):
+            incidents.add_metric([connection, kind], count)
+        for (connection, state), count in sorted(unsent.items()):
+            waiting_orders.add_metric([connection, state], count)
         yield jobs
         yield waiting
         yield alive

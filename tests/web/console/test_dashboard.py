@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.scheduler import Schedule
 from bitrix_inflow.ops import console as people
+from bitrix_inflow.store import connections
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.web.console import Console
 from bitrix_inflow.web.console.health import Health
@@ -45,6 +46,9 @@ def test_the_dashboard_counts_the_day_and_shows_each_schedule_and_connection(bus
                 conn, "default", 1, source="inflow", kind="accepted", detail={"ref": ref}, now=now
             )
         queue.enqueue(conn, "orders.poll", {}, now=now - dt.timedelta(minutes=3))
+        # Another tenant's job has waited an hour: not this console's business.
+        connections.ensure(conn, "north", now=now)
+        queue.enqueue(conn, "orders.poll", {}, now=now - dt.timedelta(hours=1), connection_id="north")
     with busy.signed_in() as client:
         page = client.get("/console/").text
     assert (
