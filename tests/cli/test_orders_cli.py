@@ -16,9 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, update
 
+from bitrix_inflow.jobs import queue
+from bitrix_inflow.jobs.model import JobStatus
+from bitrix_inflow.store import connections
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.tables import jobs
+from bitrix_inflow.sync.orders.notice import FORWARD_KIND
 from sandbox_env import service_environment
 
 
@@ -293,3 +297,22 @@ def test_a_round_killed_while_writing_a_cohorts_statuses_sends_nothing_twice_and
             binding = order_store.load_binding(conn, "default", order_id)
         assert binding is not None and binding.state == "forwarded"
         assert binding.applied_status == "NEW"
+
+
+def test_a_round_runs_only_its_own_tenant_s_jobs(
+    db_url: str, engine: Engine, sides: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """`sync orders` holds the default tenant's settings: another tenant's waiting forward is not its to run (it
+    would read this shop's order and send it to this warehouse under the other tenant's name)."""
+    warehouse, shop = sides
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        connections.ensure(conn, "north", now=now)
+        theirs = queue.enqueue(conn, FORWARD_KIND, {"order_id": 1}, now=now, connection_id="north").job_id
+    code, output = run(db_url, warehouse, shop, tmp_path, "sync", "orders")
+    assert code == 0, output
+    assert "0 forwarding job(s) ran" in output
+    with engine.connect() as conn:
+        left = queue.get(conn, theirs)
+    assert left is not None and left.status is JobStatus.QUEUED and left.attempts == 0
+    assert httpx.get(warehouse.base_url + "/_sandbox/orders", timeout=30).json()["items"] == []

@@ -431,3 +431,27 @@ def test_a_cohort_handler_that_raises_fails_every_job_of_the_cohort(engine: Engi
     assert make_worker(engine, registry, clock).run_one()
     assert [job(engine, i).status for i in ids] == [JobStatus.QUEUED] * 3
     assert all("the shop is down" in (job(engine, i).last_error or "") for i in ids)
+
+
+def test_a_worker_for_one_tenant_takes_only_that_tenant_s_jobs(engine: Engine, clock: Any) -> None:
+    """A command's round holds one tenant's settings: another tenant's job, even older, is not its to run."""
+    from bitrix_inflow.store import connections  # noqa: PLC0415
+
+    registry = JobRegistry()
+    ran: list[str] = []
+
+    @registry.handler("round.work")
+    def work(ctx: JobContext) -> None:
+        ran.append(ctx.job.connection_id)
+
+    with engine.begin() as conn:
+        connections.ensure(conn, "north", now=clock.now())
+    theirs = enqueue(engine, clock, "round.work", connection_id="north")  # first in line
+    mine = enqueue(engine, clock, "round.work")
+    worker = Worker(engine, registry, settings=WorkerSettings(), clock=clock, connections={"default"})
+    assert worker.run(threading.Event(), exit_when_idle=True) == 1
+    assert ran == ["default"]
+    assert job(engine, mine).status is JobStatus.DONE
+    assert job(engine, theirs).status is JobStatus.QUEUED
+    assert make_worker(engine, registry, clock).run_one()  # a `serve` worker takes every tenant's
+    assert ran == ["default", "north"]

@@ -51,11 +51,21 @@ def round_errors(what: str) -> Iterator[None]:
         fail(f"the {what} round stopped: {exc}", EXIT_PROBLEM)
 
 
-def run_jobs(loaded: Settings, engine: Engine, *kinds: str) -> int:
-    """Run the waiting jobs of ``kinds`` in this process, like a `serve` worker, until none is left."""
-    registry = build_registry(loaded, blueprints()).only(set(kinds))
+def run_jobs(loaded: Settings, engine: Engine, connection: str, *kinds: str) -> int:
+    """Run ``connection``'s waiting jobs of ``kinds`` in this process, like a `serve` worker, until none is left.
+    Only that tenant's: the round holds that tenant's settings alone, and another tenant's job run with them would
+    read one shop and write to another's warehouse."""
+
+    def own(connection_id: str) -> Settings:
+        if connection_id != connection:  # (the claim below takes no other tenant's job: a guard, not a path)
+            raise ConfigError(
+                f"a round of tenant {connection!r} was handed a job of tenant {connection_id!r}"
+            )
+        return loaded
+
+    registry = build_registry(loaded, blueprints(), current=own).only(set(kinds))
     # The configured lease: a job left running by a killed round is handed back once it expires.
-    worker = Worker(engine, registry, settings=worker_settings(loaded))
+    worker = Worker(engine, registry, settings=worker_settings(loaded), connections={connection})
     return worker.run(threading.Event(), exit_when_idle=True)
 
 
@@ -77,7 +87,7 @@ def sync_orders(
             return
         with orders_jobs.open_sides(loaded) as (_, shop):
             noticed = notice_orders(engine, shop, clock=clock, connection_id=connection)
-        ran = run_jobs(loaded, engine, FORWARD_KIND)
+        ran = run_jobs(loaded, engine, connection, FORWARD_KIND)
     console.print(
         f"{noticed.seen} order(s) new or changed in the shop, {len(noticed.queued)} to forward, "
         f"{len(noticed.left_alone)} forwarded before; {ran} forwarding job(s) ran"
@@ -144,7 +154,7 @@ def sync_statuses(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     with round_errors("statuses"):
         with orders_jobs.open_sides(loaded) as (wms, _):
             report = read_changes(engine, wms, clock=SystemClock(), connection_id=connection)
-        ran = run_jobs(loaded, engine, APPLY_KIND)
+        ran = run_jobs(loaded, engine, connection, APPLY_KIND)
     console.print(
         f"{report.pages} feed page(s): {report.updated} picking order(s) moved, {report.stale} older or repeated, "
         f"{report.unknown} not the service's; {ran} order(s) brought up to date"

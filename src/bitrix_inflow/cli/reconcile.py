@@ -35,7 +35,11 @@ def reconcile(
     engine = database(loaded)
     with round_errors("reconcile"):
         report = run_once(loaded, engine, repair=repair, connection_id=connection)
-        ran = run_jobs(loaded, engine, FORWARD_KIND, APPLY_KIND, stock_jobs.SYNC_KIND) if repair else 0
+        ran = (
+            run_jobs(loaded, engine, connection, FORWARD_KIND, APPLY_KIND, stock_jobs.SYNC_KIND)
+            if repair
+            else 0
+        )
     if report.findings:
         title = "repaired what is safe; incidents for the rest" if repair else "found: nothing was changed"
         table = Table(title=title, header_style="bold")

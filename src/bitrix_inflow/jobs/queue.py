@@ -153,8 +153,9 @@ def claim(
     now: dt.datetime,
     lease: dt.timedelta,
     kinds: Collection[str] | None = None,
+    connections: Collection[str] | None = None,
 ) -> Job | None:
-    """Take the next runnable job, or ``None``.
+    """Take the next runnable job (of ``kinds`` and ``connections`` when given), or ``None``.
 
     One statement for both dialects: PostgreSQL locks the candidate with ``FOR UPDATE SKIP LOCKED`` so concurrent
     workers pass over each other's rows; SQLite serialises writers (``BEGIN IMMEDIATE``) so the statement is atomic.
@@ -169,6 +170,8 @@ def claim(
     j, candidate = _runnable(now)
     if kinds is not None:
         candidate = candidate.where(j.c.kind.in_(list(kinds)))
+    if connections is not None:
+        candidate = candidate.where(j.c.connection_id.in_(list(connections)))
     candidate = candidate.order_by(j.c.priority, j.c.id).limit(1).with_for_update(skip_locked=True)
     stmt = _leased(jobs.c.id == candidate.scalar_subquery(), worker_id, now=now, lease=lease)
     try:

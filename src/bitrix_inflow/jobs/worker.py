@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +50,13 @@ class Worker:
         clock: Clock | None = None,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        connections: Collection[str] | None = None,
     ) -> None:
+        """``connections``: the tenants whose jobs this worker takes (all when ``None``, as `serve`'s workers do;
+        a command's round takes only its own tenant's, since it holds only that tenant's settings)."""
         self.engine = engine
         self.registry = registry
+        self.connections = connections
         self.settings = settings or WorkerSettings()
         self.clock = clock or SystemClock()
         self.worker_id = worker_id or new_worker_id()
@@ -112,7 +116,12 @@ class Worker:
         """Claim and run one job (with its cohort, for a kind handled in cohorts): the jobs run, 0 when nothing
         was runnable."""
         job = queue.claim(
-            self.engine, self.worker_id, now=self.clock.now(), lease=self._lease, kinds=self.registry.kinds
+            self.engine,
+            self.worker_id,
+            now=self.clock.now(),
+            lease=self._lease,
+            kinds=self.registry.kinds,
+            connections=self.connections,
         )
         if job is None:
             return 0
