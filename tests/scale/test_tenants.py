@@ -31,7 +31,7 @@ from bitrix_inflow.store import connections, schema
 from bitrix_inflow.store import orders as order_store
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.engine import make_engine
-from bitrix_inflow.store.tables import incidents, jobs
+from bitrix_inflow.store.tables import console_audit, incidents, jobs
 from bitrix_inflow.timing import SystemClock
 from bitrix_inflow.web.console.security import SESSION_COOKIE
 from waiting import wait_for
@@ -265,6 +265,20 @@ def test_a_second_tenants_credentials_orders_incidents_and_mapping_never_reach_t
         for root, stranger in ((roots["north"], "anna"), (roots["default"], "boris")):
             refused, answer = sign_in(instance.url, root, stranger)
             assert answer.status_code == 401 and not refused.cookies.get(SESSION_COOKIE), (root, stranger)
+        with (
+            engine.connect() as conn
+        ):  # each sign-in, good or refused, is in the audit of the console it was tried at
+            signs = conn.execute(
+                select(console_audit.c.actor, console_audit.c.action, console_audit.c.connection_id).where(
+                    console_audit.c.action.like("sign_in%")
+                )
+            ).all()
+        assert sorted(tuple(row) for row in signs) == [
+            ("anna", "sign_in", "default"),
+            ("anna", "sign_in.failed", "north"),
+            ("boris", "sign_in", "north"),
+            ("boris", "sign_in.failed", "default"),
+        ]
         # Anna's cookie is not sent to north's console (its path), and carried there by hand it is no session.
         assert anna.get(roots["north"] + "/console/").status_code == 303
         stolen = httpx.get(
@@ -276,6 +290,18 @@ def test_a_second_tenants_credentials_orders_incidents_and_mapping_never_reach_t
             "default": {page: anna.get(roots["default"] + page).text for page in PAGES},
             "north": {page: boris.get(roots["north"] + page).text for page in PAGES},
         }
+        # Boris reads English: his choice is kept with him in north's console (a session of north's, not the root's).
+        north_token = re.search(r'name="csrf_token" value="([^"]+)"', seen["north"]["/console/"])
+        assert north_token
+        chosen = boris.post(
+            roots["north"] + "/console/language",
+            data={"csrf_token": north_token.group(1), "language": "en", "back": "/t/north/console/"},
+            headers={"Origin": instance.url, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert chosen.status_code == 303, chosen.text
+        assert '<html lang="ru"' in seen["north"]["/console/"]  # (the shop's language, before)
+        assert '<html lang="en"' in boris.get(roots["north"] + "/console/").text
+        assert '<html lang="ru"' in anna.get(roots["default"] + "/console/").text  # hers is her own
         assert "bitrix-inflow · north" in seen["north"]["/console/"]  # which shop a person is looking at
         assert "· north" not in seen["default"]["/console/"]
         assert f'/console/orders/{NORTH.orders}"' in seen["north"]["/console/orders"]

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.cli.common import EXIT_PROBLEM, ConnectionOption, console, database, fail, settings
 from bitrix_inflow.config import Settings
-from bitrix_inflow.errors import ConfigError, IntegrationError, ValidationError
+from bitrix_inflow.errors import ConfigError, IntegrationError, TransientError, ValidationError
 from bitrix_inflow.jobs.queue import DEFAULT_CONNECTION
 from bitrix_inflow.jobs.worker import Worker
 from bitrix_inflow.ops import orders as order_ops
@@ -58,8 +58,8 @@ def run_jobs(loaded: Settings, engine: Engine, connection: str, *kinds: str) -> 
 
     def own(connection_id: str) -> Settings:
         if connection_id != connection:  # (the claim below takes no other tenant's job: a guard, not a path)
-            raise ConfigError(
-                f"a round of tenant {connection!r} was handed a job of tenant {connection_id!r}"
+            raise TransientError(
+                f"a round of tenant {connection!r} was handed tenant {connection_id!r}'s job"
             )
         return loaded
 

@@ -147,14 +147,23 @@ def _sign_in(
         counted = user is not None and store.claim_attempt(conn, user.id, now=now)
     if user is None:
         password_matches(password, _DECOY)
-        _audit(engine, username, "sign_in.failed", {"client": client}, clock)
+        _audit(
+            engine, username, "sign_in.failed", {"client": client}, clock=clock, connection_id=connection_id
+        )
         return SignIn(None, "wrong")
     if not counted:
         return SignIn(None, "locked", user.locked_until)
     if not password_matches(password, user.password_hash):
         with engine.begin() as conn:
             store.lock_if_too_many(conn, user.id, lock_after=LOCK_AFTER, lock_for=LOCK_FOR, now=now)
-            store.audit(conn, actor=username, action="sign_in.failed", detail={"client": client}, now=now)
+            store.audit(
+                conn,
+                actor=username,
+                action="sign_in.failed",
+                detail={"client": client},
+                connection_id=connection_id,
+                now=now,
+            )
         return SignIn(None, "wrong")
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
@@ -168,22 +177,36 @@ def _sign_in(
             now=now,
             lifetime=SESSION_LIFETIME,
         )
-        store.audit(conn, actor=username, action="sign_in", detail={"client": client}, now=now)
+        store.audit(
+            conn,
+            actor=username,
+            action="sign_in",
+            detail={"client": client},
+            connection_id=connection_id,
+            now=now,
+        )
     return SignIn(token)
 
 
-def _audit(engine: Engine, actor: str, action: str, detail: dict[str, str], clock: Clock) -> None:
+def _audit(
+    engine: Engine, actor: str, action: str, detail: dict[str, str], *, clock: Clock, connection_id: str
+) -> None:
     with engine.begin() as conn:
-        store.audit(conn, actor=actor[:100], action=action, detail=detail, now=clock.now())
+        store.audit(
+            conn,
+            actor=actor[:100],
+            action=action,
+            detail=detail,
+            connection_id=connection_id,
+            now=clock.now(),
+        )
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def session_of(
-    engine: Engine, token: str, *, clock: Clock, connection_id: str = "default"
-) -> store.Session | None:
+def session_of(engine: Engine, token: str, *, clock: Clock, connection_id: str) -> store.Session | None:
     """The live session a cookie names in ``connection_id``'s console, kept alive by its use (another pair's session
     is no session here)."""
     now = clock.now()
@@ -202,4 +225,10 @@ def sign_out(engine: Engine, token: str, *, clock: Clock) -> None:
         found = store.session(conn, token_hash(token), now=clock.now())
         store.close_session(conn, token_hash(token))
         if found is not None:
-            store.audit(conn, actor=found.user.username, action="sign_out", now=clock.now())
+            store.audit(
+                conn,
+                actor=found.user.username,
+                action="sign_out",
+                connection_id=found.user.connection_id,
+                now=clock.now(),
+            )

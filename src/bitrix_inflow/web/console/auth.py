@@ -140,7 +140,9 @@ async def choose_language(request: Request) -> Response:
     console = console_of(request)
     token = request.cookies.get(SESSION_COOKIE)
     session = (
-        await run_in_threadpool(people.session_of, console.engine, token, clock=console.clock)
+        await run_in_threadpool(
+            people.session_of, console.engine, token, clock=console.clock, connection_id=console.connection_id
+        )
         if token
         else None
     )
