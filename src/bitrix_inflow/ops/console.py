@@ -12,7 +12,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from bitrix_inflow.errors import ValidationError
 from bitrix_inflow.store import console as store
@@ -147,23 +147,15 @@ def _sign_in(
         counted = user is not None and store.claim_attempt(conn, user.id, now=now)
     if user is None:
         password_matches(password, _DECOY)
-        _audit(
-            engine, username, "sign_in.failed", {"client": client}, clock=clock, connection_id=connection_id
-        )
+        with engine.begin() as conn:
+            _signed(conn, username, "sign_in.failed", client=client, connection_id=connection_id, now=now)
         return SignIn(None, "wrong")
     if not counted:
         return SignIn(None, "locked", user.locked_until)
     if not password_matches(password, user.password_hash):
         with engine.begin() as conn:
             store.lock_if_too_many(conn, user.id, lock_after=LOCK_AFTER, lock_for=LOCK_FOR, now=now)
-            store.audit(
-                conn,
-                actor=username,
-                action="sign_in.failed",
-                detail={"client": client},
-                connection_id=connection_id,
-                now=now,
-            )
+            _signed(conn, username, "sign_in.failed", client=client, connection_id=connection_id, now=now)
         return SignIn(None, "wrong")
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
@@ -177,29 +169,22 @@ def _sign_in(
             now=now,
             lifetime=SESSION_LIFETIME,
         )
-        store.audit(
-            conn,
-            actor=username,
-            action="sign_in",
-            detail={"client": client},
-            connection_id=connection_id,
-            now=now,
-        )
+        _signed(conn, username, "sign_in", client=client, connection_id=connection_id, now=now)
     return SignIn(token)
 
 
-def _audit(
-    engine: Engine, actor: str, action: str, detail: dict[str, str], *, clock: Clock, connection_id: str
+def _signed(
+    conn: Connection, username: str, action: str, *, client: str, connection_id: str, now: dt.datetime
 ) -> None:
-    with engine.begin() as conn:
-        store.audit(
-            conn,
-            actor=actor[:100],
-            action=action,
-            detail=detail,
-            connection_id=connection_id,
-            now=clock.now(),
-        )
+    """A sign-in tried at ``connection_id``'s console, in its audit (the name as typed, cut to the column)."""
+    store.audit(
+        conn,
+        actor=username[:100],
+        action=action,
+        detail={"client": client},
+        connection_id=connection_id,
+        now=now,
+    )
 
 
 def token_hash(token: str) -> str:
