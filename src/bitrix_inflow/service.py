@@ -143,6 +143,12 @@ class Tenants:
     def in_force(self) -> dict[str, Settings]:
         return {tenant: current() for tenant, current in self._current.items()}
 
+    def files(self) -> dict[str, Settings]:
+        """Each tenant's settings as its file says, without what was changed at run time: what a console compares a
+        form with (given what is in force, a value set at run time would pass for the file's, and saving the form
+        unchanged would clear it)."""
+        return {tenant: current.base for tenant, current in self._current.items()}
+
 
 def build_schedules(
     settings: Settings, parts: Sequence[Blueprint[Settings]], *, tenants: Mapping[str, Settings] | None = None
@@ -318,7 +324,7 @@ class Service:
         alive_within = dt.timedelta(
             seconds=2 * max(self.settings.jobs.heartbeat_seconds, self.settings.jobs.poll_seconds)
         )
-        pairs = self.tenants.in_force() if self.tenants is not None else {DEFAULT_TENANT: self.settings}
+        pairs = self.tenants.files() if self.tenants is not None else {DEFAULT_TENANT: self.settings}
         default = pairs.get(DEFAULT_TENANT)
         own = self._tenant_web(DEFAULT_TENANT, default) if default is not None else None
         config = uvicorn.Config(

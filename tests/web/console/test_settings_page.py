@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from bitrix_inflow.config import Settings
 from bitrix_inflow.ops import console as people
-from bitrix_inflow.service import CurrentSettings, blueprints, build_schedules
+from bitrix_inflow.service import CurrentSettings, Tenants, blueprints, build_schedules
 from bitrix_inflow.store import console as store
 from bitrix_inflow.web.console import Console
 from web_app import serve
@@ -162,3 +162,26 @@ def test_settings_saved_meanwhile_by_someone_else_refuse_the_older_form(configur
     assert stale.status_code == 409 and "someone changed the settings meanwhile" in stale.text
     with configured.engine.connect() as conn:
         assert store.runtime_values(conn, "default") == {"stock.buffer": 4}
+
+
+def test_a_form_saved_unchanged_keeps_a_value_set_at_run_time(engine: Engine) -> None:
+    """`serve` gives each console its file's settings (``Tenants.files``): compared with what is in force instead,
+    a value set at run time passes for the file's, and saving the form unchanged clears it."""
+    with engine.begin() as conn:
+        store.set_runtime_value(conn, "default", "stock.buffer", 3, actor="test", now=CLOCK.now())
+    tenants = Tenants(Settings(), {"default": Settings()}, engine, ttl=0)
+    assert tenants.in_force()["default"].stock.buffer == 3 and tenants.files()["default"].stock.buffer == 0
+    people.set_password(engine, "operator", PASSWORD, clock=CLOCK, actor="test")
+    console = Console(engine, CLOCK, default_language="en", settings=tenants.files()["default"])
+    for url in serve(engine, console=console):
+        site = Site(url, engine)
+        with site.signed_in() as client:
+            page = client.get("/console/settings").text
+            assert 'name="stock.buffer" value="3"' in page
+            saved = client.post(
+                "/console/settings", data=form(page, stock__buffer="3"), headers=same_origin(url)
+            )
+            assert saved.status_code == 303, saved.text
+    assert tenants.in_force()["default"].stock.buffer == 3
+    with engine.connect() as conn:
+        assert store.runtime_values(conn, "default") == {"stock.buffer": 3}
