@@ -104,3 +104,52 @@ def test_without_a_tenants_folder_the_one_tenant_is_the_main_files(tmp_path: Pat
     main.write_text('[inflow]\nbase_url = "http://127.0.0.1:9001"\n')
     settings = load_settings(main)
     assert load_tenants(settings, main) == {"default": settings}
+
+
+def tenant(base_url: str, portal: str, warehouse: str = "MAIN") -> str:
+    return f"""
+[inflow]
+base_url = "{base_url}"
+warehouse = "{warehouse}"
+api_key_file = "{{hook}}"
+[bitrix.oauth]
+portal_url = "{portal}"
+client_id = "app"
+client_secret_file = "{{hook}}"
+access_token_file = "{{hook}}"
+refresh_token_file = "{{hook}}"
+"""
+
+
+def test_two_tenants_sharing_variables_a_warehouse_or_a_shop_are_refused_naming_both(tmp_path: Path) -> None:
+    main = deployment(
+        tmp_path,
+        # One set of variables: BITRIX_INFLOW_TENANT_SHOP_NORTH__ for both.
+        **{
+            "shop-north": tenant("http://wms-a:9000", "https://a.example"),
+            "shop_north": tenant("http://wms-b:9000", "https://b.example"),
+        },
+        # One warehouse of one WMS (the address written another way), each with a shop of its own.
+        east=tenant("HTTP://WMS-C:9000/", "https://c.example"),
+        west=tenant("http://wms-c:9000", "https://d.example"),
+        # One shop, served from two warehouses.
+        south=tenant("http://wms-e:9000", "https://shop.example"),
+        upper=tenant("http://wms-f:9000", "https://SHOP.example/"),
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_tenants(load_settings(main), main)
+    text = str(caught.value)
+    assert "tenant 'shop-north' reads the variables BITRIX_INFLOW_TENANT_SHOP_NORTH__" in text
+    assert "tenant 'shop_north'" in text and "rename one of the files" in text
+    assert "tenants 'east', 'west' all send orders to warehouse 'MAIN' of http://wms-c:9000" in text
+    assert "tenants 'south', 'upper' all serve the shop at https://shop.example" in text
+    assert "'north'" not in text and "wms-a" not in text and "b.example" not in text  # the others are fine
+
+
+def test_tenants_may_share_a_wms_with_a_warehouse_each(tmp_path: Path) -> None:
+    main = deployment(
+        tmp_path,
+        east=tenant("http://wms:9000", "https://east.example", warehouse="EAST"),
+        west=tenant("http://wms:9000", "https://west.example", warehouse="WEST"),
+    )
+    assert list(load_tenants(load_settings(main), main)) == ["default", "east", "west"]

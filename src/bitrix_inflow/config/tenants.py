@@ -10,8 +10,10 @@ not leak into another's configuration by a shared environment.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bitrix_inflow.config.loader import config_path, read_toml, validated
 from bitrix_inflow.config.settings import DEFAULT_TENANT, DEPLOYMENT_SECTIONS, Settings
@@ -62,6 +64,9 @@ def load_tenants(settings: Settings, config_file: Path | None = None) -> dict[st
                 for p in error.problems
             ],
         )
+    shared = _shared(found)
+    if shared:
+        raise ConfigError("tenants.dir", shared)
     if not found:
         raise ConfigError(
             "tenants.dir",
@@ -74,6 +79,73 @@ def load_tenants(settings: Settings, config_file: Path | None = None) -> dict[st
             ],
         )
     return found
+
+
+def _shared(found: Mapping[str, Settings]) -> list[ConfigProblem]:
+    """What two tenants may not share: their variables (one shop's key would be sent to the other's address), one
+    warehouse of one WMS (both would use the references B-<order>-<part>, and each would take the other's picking
+    orders for its own), or one shop (both would forward its orders and write its stock)."""
+    problems = [
+        ConfigProblem(
+            f"{a}.toml",
+            f"tenant {a!r} reads the variables {tenant_env_prefix(a)}… and tenant {b!r} reads "
+            f"{tenant_env_prefix(b)}…, which overlap: one's credentials would reach the other; rename one of the "
+            "files (ids that differ only by - and _ collide)",
+        )
+        for a in sorted(found)
+        for b in sorted(found)
+        if a != b and DEFAULT_TENANT not in (a, b) and tenant_env_prefix(b).startswith(tenant_env_prefix(a))
+    ]
+    warehouses: dict[tuple[str, str], list[str]] = defaultdict(list)
+    shops: dict[str, list[str]] = defaultdict(list)
+    for tenant, settings in sorted(found.items()):
+        if settings.inflow is not None:
+            where = (
+                _address(settings.inflow.base_url),
+                settings.orders.warehouse or settings.inflow.warehouse,
+            )
+            warehouses[where].append(tenant)
+        portal = _portal(settings)
+        if portal:
+            shops[portal].append(tenant)
+    problems.extend(
+        ConfigProblem(
+            "inflow",
+            f"tenants {', '.join(map(repr, tenants))} all send orders to warehouse {code!r} of {address}: their "
+            "references (B-<order>-<part>) would collide and each would take the other's picking orders; one "
+            "shop per warehouse of a WMS",
+        )
+        for (address, code), tenants in warehouses.items()
+        if len(tenants) > 1
+    )
+    problems.extend(
+        ConfigProblem(
+            "bitrix",
+            f"tenants {', '.join(map(repr, tenants))} all serve the shop at {portal}: each would forward its orders "
+            "and write its stock; serve one shop from one tenant",
+        )
+        for portal, tenants in shops.items()
+        if len(tenants) > 1
+    )
+    return problems
+
+
+def _address(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return (
+        f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{f':{parts.port}' if parts.port else ''}"
+    )
+
+
+def _portal(settings: Settings) -> str | None:
+    bitrix = settings.bitrix
+    if bitrix is None:
+        return None
+    if bitrix.webhook_url is not None:
+        return _address(
+            bitrix.webhook_url.get_secret_value()
+        )  # the address only: the code is the secret part
+    return _address(bitrix.oauth.portal_url) if bitrix.oauth is not None else None
 
 
 def _tenant_id(file: Path) -> str:
