@@ -21,7 +21,7 @@ import pytest
 
 from bitrix_inflow.jobs import queue
 from bitrix_inflow.jobs.model import JobStatus
-from bitrix_inflow.store import schema
+from bitrix_inflow.store import connections, schema
 from bitrix_inflow.store.engine import make_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -174,6 +174,18 @@ def test_jobs_list_retry_discard(tmp_path: Path) -> None:
     with engine.connect() as conn:
         statuses = {j.id: j.status for j in queue.list_jobs(conn)}
     assert statuses == {dead_id: JobStatus.QUEUED, queued_id: JobStatus.CANCELLED}
+
+    # Another tenant's job: listed with its tenant, and left alone by whoever acts for one tenant only.
+    with engine.begin() as conn:
+        connections.ensure(conn, "north", now=NOW)
+        theirs = queue.enqueue(conn, "sync.order", {"order": 7}, now=NOW, connection_id="north").job_id
+    every = cli("jobs", "list", cwd=tmp_path, env=env)
+    assert f"│ {theirs} " in every.stdout and " north " in every.stdout, every.stdout
+    mine = cli("jobs", "list", "--connection", "default", cwd=tmp_path, env=env)
+    assert f"│ {theirs} " not in mine.stdout and f"│ {dead_id} " in mine.stdout, mine.stdout
+    kept = cli("jobs", "discard", str(theirs), "--connection", "default", cwd=tmp_path, env=env)
+    assert kept.returncode == 1 and f"job {theirs} does not exist" in kept.stderr
+    assert cli("jobs", "discard", str(theirs), "--connection", "north", cwd=tmp_path, env=env).returncode == 0
 
 
 @pytest.mark.parametrize(

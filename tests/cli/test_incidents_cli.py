@@ -21,7 +21,7 @@ from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
 from bitrix_inflow.config.settings import DEFAULT_SQLITE_URL
 from bitrix_inflow.domain.eligibility import OrderRules
 from bitrix_inflow.domain.status_mapping import DEFAULT_MAPPING, StatusMapping
-from bitrix_inflow.store import incidents
+from bitrix_inflow.store import connections, incidents
 from bitrix_inflow.store import stock as stock_store
 from bitrix_inflow.store.engine import make_engine
 from bitrix_inflow.sync.incidents.bitrix_channel import BitrixManagerChannel
@@ -96,6 +96,27 @@ def test_bad_choices_are_clear_errors_and_change_nothing(inbox: tuple[Path, int,
     with engine.connect() as conn:
         assert {i.id for i in incidents.listed(conn, "default")} == {picking, refused}
         assert [e.action for e in incidents.trail(conn, picking)] == ["opened"]
+    engine.dispose()
+
+
+def test_another_tenant_s_incident_is_neither_shown_nor_decided_without_its_tenant(
+    inbox: tuple[Path, int, int],
+) -> None:
+    folder = inbox[0]
+    engine = make_engine(DEFAULT_SQLITE_URL.replace("sqlite:///", f"sqlite:///{folder}/"))
+    with engine.begin() as conn:
+        connections.ensure(conn, "north", now=NOW)
+        theirs = raise_incident(
+            conn, "north", 41, kind="status_refused", subject="P", detail={"wanted": "P"}, now=NOW
+        )
+    assert theirs is not None
+    shown = cli("incidents", "show", str(theirs), cwd=folder)
+    assert shown.returncode == 1 and "belongs to tenant 'north', not to 'default'" in shown.stderr
+    assert "--connection north" in shown.stderr  # the fix
+    decided = cli("incidents", "resolve", str(theirs), "dismiss", cwd=folder)
+    assert decided.returncode == 1 and "--connection north" in decided.stderr
+    with engine.connect() as conn:
+        assert [e.action for e in incidents.trail(conn, theirs)] == ["opened"]
     engine.dispose()
 
 

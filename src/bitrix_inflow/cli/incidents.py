@@ -68,10 +68,11 @@ def list_(
 @app.command("show")
 def show(
     incident_id: Annotated[int, typer.Argument(help="the incident's id (incidents list)", min=1)],
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """One incident: what happened, its ways out, whether the manager was told, and who did what when."""
     try:
-        shown = ops.show(database(settings()), incident_id)
+        shown = ops.show(database(settings(tenant=connection)), incident_id, connection_id=connection)
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)
     incident = shown.incident
@@ -109,11 +110,18 @@ def resolve(
         str | None,
         typer.Option("--sku", help="substitute: the warehouse SKU to put in the failed one's place"),
     ] = None,
+    connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Choose a way out; it is recorded with who chose it."""
     try:
         done = ops.resolve(
-            database(settings()), incident_id, way_out, actor=operator(), clock=SystemClock(), sku=sku
+            database(settings(tenant=connection)),
+            incident_id,
+            way_out,
+            actor=operator(),
+            clock=SystemClock(),
+            sku=sku,
+            connection_id=connection,
         )
     except ValidationError as exc:
         fail(str(exc), EXIT_PROBLEM)

@@ -26,6 +26,13 @@ def _db() -> Engine:
     return database(settings())
 
 
+# The queue is the deployment's: without it, every tenant's jobs (each listed with its tenant).
+OnlyConnection = Annotated[
+    str | None,
+    typer.Option("--connection", help="only this tenant's jobs (default: every tenant's)"),
+]
+
+
 @app.command("list")
 def list_(
     status: Annotated[
@@ -33,17 +40,28 @@ def list_(
     ] = None,
     kind: Annotated[str | None, typer.Option(help="only jobs of this kind")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    connection: OnlyConnection = None,
 ) -> None:
     """List jobs, newest first, with counts per status."""
-    listing = ops.list_jobs(_db(), statuses=status, kind=kind, limit=limit)
+    listing = ops.list_jobs(_db(), statuses=status, kind=kind, limit=limit, connection_id=connection)
     console.print("  ".join(f"{s.value}: [bold]{n}[/]" for s, n in listing.counts.items()))
     table = Table(show_header=True, header_style="bold")
-    for column in ("id", "kind", "status", "attempts", "lock key", "run after / finished", "last error"):
+    for column in (
+        "id",
+        "tenant",
+        "kind",
+        "status",
+        "attempts",
+        "lock key",
+        "run after / finished",
+        "last error",
+    ):
         table.add_column(column, overflow="fold")
     for job in listing.jobs:
         when = job.finished_at or job.run_after
         table.add_row(
             str(job.id),
+            job.connection_id,
             job.kind,
             job.status.value,
             f"{job.attempts}/{job.max_attempts}",
@@ -70,14 +88,16 @@ def retry(
     job_ids: Annotated[
         list[int], typer.Argument(help="ids of dead or cancelled jobs", min=1, max=MAX_JOB_ID)
     ],
+    connection: OnlyConnection = None,
 ) -> None:
     """Put dead or cancelled jobs back in the queue with a fresh attempt budget."""
-    _present(ops.retry(_db(), job_ids, clock=SystemClock(), actor=operator()))
+    _present(ops.retry(_db(), job_ids, clock=SystemClock(), actor=operator(), connection_id=connection))
 
 
 @app.command("discard")
 def discard(
     job_ids: Annotated[list[int], typer.Argument(help="ids of queued or dead jobs", min=1, max=MAX_JOB_ID)],
+    connection: OnlyConnection = None,
 ) -> None:
     """Cancel queued or dead jobs so they never run."""
-    _present(ops.discard(_db(), job_ids, clock=SystemClock(), actor=operator()))
+    _present(ops.discard(_db(), job_ids, clock=SystemClock(), actor=operator(), connection_id=connection))

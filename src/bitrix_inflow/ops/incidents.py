@@ -41,19 +41,26 @@ def inbox(
         return store.listed(conn, connection_id, states=states, kinds=kinds, limit=limit)
 
 
-def show(engine: Engine, incident_id: int) -> Shown:
+def show(engine: Engine, incident_id: int, *, connection_id: str | None = None) -> Shown:
     with engine.connect() as conn:
-        incident = _existing(conn, incident_id)
+        incident = _existing(conn, incident_id, connection_id)
         return Shown(incident, store.trail(conn, incident_id))
 
 
 def resolve(
-    engine: Engine, incident_id: int, way_out: str, *, actor: str, clock: Clock, sku: str | None = None
+    engine: Engine,
+    incident_id: int,
+    way_out: str,
+    *,
+    actor: str,
+    clock: Clock,
+    sku: str | None = None,
+    connection_id: str | None = None,
 ) -> store.Incident:
     """The way out chosen for an open incident, recorded with who chose it. ``substitute`` needs the ``sku`` to
     put in the failed one's place: a warehouse SKU linked to a shop product, not the failed one."""
     with engine.begin() as conn:
-        incident = _existing(conn, incident_id)
+        incident = _existing(conn, incident_id, connection_id)
         if incident.state == "resolving":
             raise ValidationError(
                 "incident",
@@ -100,13 +107,20 @@ def resolve(
         return resolved
 
 
-def _existing(conn: Connection, incident_id: int) -> store.Incident:
+def _existing(conn: Connection, incident_id: int, connection_id: str | None) -> store.Incident:
+    """The incident, of ``connection_id`` when given: a person working on one shop never decides for another."""
     found = store.load(conn, incident_id)
     if found is None:
         raise ValidationError(
             "incident_id",
             f"there is no incident {incident_id}",
             "see the open ones: bitrix-inflow incidents list",
+        )
+    if connection_id is not None and found.connection_id != connection_id:
+        raise ValidationError(
+            "incident_id",
+            f"incident {incident_id} belongs to tenant {found.connection_id!r}, not to {connection_id!r}",
+            f"name its tenant: --connection {found.connection_id}",
         )
     return found
 
