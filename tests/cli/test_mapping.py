@@ -108,3 +108,11 @@ def test_export_then_import_round_trips_and_a_bad_file_changes_nothing(shop_dir:
 def test_mapping_refuses_an_outdated_database(tmp_path: Path) -> None:
     result = cli("mapping", "show", cwd=tmp_path)
     assert result.returncode == 2 and "bitrix-inflow db upgrade" in result.stderr
+
+
+def test_an_unknown_tenant_is_named_with_the_known_ones(shop_dir: Path) -> None:
+    for args in (("show",), ("set", "NEW", "P"), ("export", "mapping.toml")):
+        typo = cli("mapping", *args, "--connection", "nroth", cwd=shop_dir)
+        assert typo.returncode == 2, (args, typo.stdout, typo.stderr)
+        assert "--connection nroth: no such tenant; the configured ones are: default" in typo.stderr
+        assert "Traceback" not in typo.stderr

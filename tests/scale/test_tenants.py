@@ -9,7 +9,10 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,3 +388,29 @@ def sign_in(site: str, root: str, username: str) -> tuple[httpx.Client, httpx.Re
         headers={"Origin": site, "Sec-Fetch-Site": "same-origin"},
     )
     return client, answer
+
+
+def test_check_connection_checks_that_tenant_s_systems_and_mapping(
+    deployment: tuple[Running, Running, Path, str], tmp_path: Path
+) -> None:
+    main, north, config, _ = deployment
+    env = {**os.environ, **environment(main, north), "COLUMNS": "250"}
+    answers = {}
+    for tenant in ("default", "north"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bitrix_inflow", "--config", str(config), "check", "--connection", tenant],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        # The default tenant's table maps no PICKING_ERROR (north's does): check says so, for that tenant only.
+        assert done.returncode == (1 if tenant == "default" else 0), done.stdout + done.stderr
+        answers[tenant] = done.stdout
+    assert "bitrix-inflow check · north" in answers["north"]
+    for tenant, side, other in (("default", main, north), ("north", north, main)):
+        assert side.warehouse.base_url in answers[tenant] and other.warehouse.base_url not in answers[tenant]
+    assert "NEW→P" in answers["default"] and "NEW→Q" in answers["north"]  # each tenant's own mapping
+    assert "picking errors have no Bitrix status" in answers["default"]
+    assert "picking errors have no Bitrix status" not in answers["north"]

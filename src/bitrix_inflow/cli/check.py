@@ -16,7 +16,7 @@ from bitrix_inflow.adapters.bitrix import (
     MethodNotFoundError,
 )
 from bitrix_inflow.adapters.inflow import InflowClient, InflowSettings
-from bitrix_inflow.cli.common import EXIT_PROBLEM, console, settings
+from bitrix_inflow.cli.common import EXIT_PROBLEM, ConnectionOption, console, settings
 from bitrix_inflow.config import Settings
 from bitrix_inflow.config.settings import MarkingSettings
 from bitrix_inflow.domain.status_mapping import StatusMapping
@@ -267,13 +267,15 @@ def _inflow_changes(client: InflowClient) -> Iterator[Finding]:
     yield Finding("inflow", "order changes feed", True, "readable")
 
 
-def state_findings(loaded: Settings) -> tuple[list[Finding], StatusMapping | None]:
-    """The state database must be reachable and current; it also holds the status mapping to verify."""
+def state_findings(
+    loaded: Settings, connection: str = DEFAULT_CONNECTION
+) -> tuple[list[Finding], StatusMapping | None]:
+    """The state database must be reachable and current; it also holds the tenant's status mapping to verify."""
     try:
         db = make_engine(loaded.database.url)
         ensure_current(db)
         with db.connect() as conn:
-            mapping = status_map.load(conn, DEFAULT_CONNECTION)
+            mapping = status_map.load(conn, connection)
     except Exception as exc:  # reported as a finding: check never stops at the first problem
         reason = redactor.scrub_text(f"{type(exc).__name__}: {exc}")
         return [Finding("state", "database", False, reason)], None
@@ -281,8 +283,9 @@ def state_findings(loaded: Settings) -> tuple[list[Finding], StatusMapping | Non
     return [Finding("state", "database", True, f"{where}, schema current")], mapping
 
 
-def findings(loaded: Settings) -> list[Finding]:
-    state, mapping = state_findings(loaded)
+def findings(loaded: Settings, connection: str = DEFAULT_CONNECTION) -> list[Finding]:
+    """``connection``'s systems and mapping (``loaded`` is that tenant's settings)."""
+    state, mapping = state_findings(loaded, connection)
     warehouse = loaded.inflow.warehouse if loaded.inflow is not None else "MAIN"
     target = StockTarget(loaded.stock.warehouses or (warehouse,), dict(loaded.stock.stores))
     return [
@@ -302,9 +305,10 @@ def findings_table(results: list[Finding], title: str) -> Table:
     return table
 
 
-def check() -> None:
+def check(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     """Check connectivity, credentials and rights on both systems; exit 1 if anything is missing."""
-    results = findings(settings())
-    console.print(findings_table(results, "bitrix-inflow check"))
+    results = findings(settings(tenant=connection), connection)
+    title = "bitrix-inflow check" + (f" · {connection}" if connection != DEFAULT_CONNECTION else "")
+    console.print(findings_table(results, title))
     if not all(item.ok for item in results):
         raise typer.Exit(EXIT_PROBLEM)

@@ -33,8 +33,10 @@ app = typer.Typer(
 )
 
 
-def _db() -> Engine:
-    return database(settings())
+def _db(connection: str) -> Engine:
+    """The state database, once ``connection`` is known to be a configured tenant (a typo is named, not a
+    foreign-key traceback)."""
+    return database(settings(tenant=connection))
 
 
 P = ParamSpec("P")
@@ -44,7 +46,7 @@ T = TypeVar("T")
 def _edit(change: Callable[Concatenate[Engine, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
     """One edit on the state database; a refused one lists every problem and exits 1."""
     try:
-        return change(_db(), *args, **kwargs)
+        return change(_db(str(kwargs.get("connection_id", DEFAULT_CONNECTION))), *args, **kwargs)
     except* ValidationError as refused:
         refuse(refused.exceptions)
 
@@ -52,7 +54,7 @@ def _edit(change: Callable[Concatenate[Engine, P], T], *args: P.args, **kwargs: 
 @app.command("show")
 def show(connection: ConnectionOption = DEFAULT_CONNECTION) -> None:
     """Every Inflow status and the Bitrix status an order gets when the warehouse reports it."""
-    entries = ops.show(_db(), connection_id=connection)
+    entries = ops.show(_db(connection), connection_id=connection)
     table = Table(title=f"status mapping of connection {escape(connection)}", header_style="bold")
     table.add_column("Inflow status")
     table.add_column("Bitrix status")
@@ -67,7 +69,7 @@ def history(
     connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Who changed the mapping, when, from what to what."""
-    changes = ops.history(_db(), connection_id=connection, limit=limit)
+    changes = ops.history(_db(connection), connection_id=connection, limit=limit)
     table = Table(title=f"status mapping changes of connection {escape(connection)}", header_style="bold")
     for column in ("when", "who", "Inflow status", "was", "now"):
         table.add_column(column)
@@ -136,6 +138,6 @@ def export(
     connection: ConnectionOption = DEFAULT_CONNECTION,
 ) -> None:
     """Write the table to a TOML file (for review, version control, or another installation)."""
-    exported = ops.export_document(_db(), connection_id=connection)
+    exported = ops.export_document(_db(connection), connection_id=connection)
     path.write_text(exported.text, encoding="utf-8")
     console.print(f"[green]✓[/] wrote {exported.mapped} mappings to {escape(str(path))}")
