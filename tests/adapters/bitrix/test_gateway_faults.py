@@ -339,6 +339,31 @@ def test_expired_token_is_refreshed_and_the_call_repeated(oauth_shop: RunningSan
         assert len(refreshed) == 1
 
 
+def test_gateways_of_one_process_share_a_refresh_instead_of_spending_a_used_token(
+    oauth_shop: RunningSandbox,
+) -> None:
+    """Refresh tokens rotate: the first gateway's refresh spends the pair every gateway of the app started with.
+    The others (the other worker threads, the console) take its new pair instead of refreshing with a dead token,
+    and a gateway opened afterwards starts from the newest pair, not from the file's."""
+    token = oauth_shop.control.issue_token()
+    refreshed: list[tuple[str, str | None]] = []
+    pair = {"access_token": token["access_token"], "refresh_token": token["refresh_token"]}
+    with (
+        oauth_gateway(oauth_shop, refreshed, **pair) as first,
+        oauth_gateway(oauth_shop, refreshed, **pair) as second,
+    ):
+        assert first.statuses() and second.statuses()
+        oauth_shop.control.advance_clock(3700)
+        assert first.statuses()
+        assert second.statuses()  # refused before: invalid_grant, the token `first` had spent
+        assert len(refreshed) == 1
+        assert second.transport.token.auth_token == first.transport.token.auth_token == refreshed[0][0]
+        with oauth_gateway(oauth_shop, refreshed, **pair) as later:
+            assert later.transport.token.auth_token == refreshed[0][0]
+            assert later.stores()
+        assert len(refreshed) == 1
+
+
 def test_failed_refresh_is_an_auth_error(oauth_shop: RunningSandbox) -> None:
     refreshed: list[tuple[str, str | None]] = []
     with oauth_gateway(oauth_shop, refreshed, refresh_token="not-a-refresh-token") as gateway:

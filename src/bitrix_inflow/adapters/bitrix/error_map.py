@@ -175,8 +175,9 @@ def translate(
         )
     if upper == "INVALID_CREDENTIALS":
         return AuthError(
-            f"{said}: Bitrix rejected the webhook; fix webhook_url (user id and code must match an active "
-            "incoming webhook in Developer resources)"
+            f"{said}: Bitrix rejected the credentials; with a webhook, fix webhook_url (user id and code must "
+            "match an active incoming webhook in Developer resources); with an OAuth app, re-authorise it and "
+            "give the new access and refresh tokens"
         )
     if upper == "INSUFFICIENT_SCOPE":
         return InsufficientScopeError(

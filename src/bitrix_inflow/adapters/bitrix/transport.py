@@ -13,6 +13,7 @@ here through its own extension points (README.md has the evidence):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -122,15 +123,37 @@ class _RefreshingApp(AbstractBitrixApp):  # type: ignore[misc]
         return RenewedOAuth.from_dict(_RefreshRequester(self).refresh_oauth_token(refresh_token))
 
 
+@dataclass
+class _NewestPair:
+    """The newest OAuth pair this process holds for one application on one portal, descended from one configured
+    pair: shared by every gateway that started from that pair (another configured pair is another lineage)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    oauth: Any = None  # b24pysdk's OAuthToken, once a gateway refreshed
+
+
+_NEWEST: dict[tuple[str, str, str], _NewestPair] = {}
+_NEWEST_LOCK = threading.Lock()
+
+
+def _newest_pair(portal_url: str, client_id: str, configured_refresh_token: str) -> _NewestPair:
+    key = (portal_url.rstrip("/"), client_id, hashlib.sha256(configured_refresh_token.encode()).hexdigest())
+    with _NEWEST_LOCK:
+        return _NEWEST.setdefault(key, _NewestPair())
+
+
 class _GatewayToken(BitrixToken):  # type: ignore[misc]
     """A b24pysdk token whose every call (typed wrappers and batches included) goes through ``Transport``.
 
     b24pysdk's ``_execute_with_retries`` stays in charge of expired tokens: it refreshes and repeats once.
     """
 
-    def __init__(self, transport: Transport, **kwargs: Any) -> None:
+    def __init__(self, transport: Transport, *, newest: _NewestPair | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._transport = transport
+        self._newest = newest
+        if newest is not None and newest.oauth is not None:
+            self.oauth_token = newest.oauth  # the file's pair may be spent already: start from the newest
         # One request at a time per portal (what Bitrix asks of integrations), and above all one refresh:
         # refresh tokens rotate, so two threads refreshing at once would leave one with a dead token.
         # Re-entrant because a batch calls back into call_method.
@@ -149,7 +172,19 @@ class _GatewayToken(BitrixToken):  # type: ignore[misc]
             )
 
     def refresh_and_set_oauth_token(self, **kwargs: Any) -> None:
-        super().refresh_and_set_oauth_token(**kwargs)
+        # Refresh tokens rotate: every gateway of the application (each worker thread's, the console's) starts
+        # from one pair, and the first refresh spends it. A second gateway refreshing with it would be refused
+        # (invalid_grant); it takes the pair the first one got instead.
+        newest = self._newest
+        if newest is None:
+            super().refresh_and_set_oauth_token(**kwargs)
+        else:
+            with newest.lock:
+                if newest.oauth is not None and newest.oauth.access_token != self.auth_token:
+                    self.oauth_token = newest.oauth
+                    return
+                super().refresh_and_set_oauth_token(**kwargs)
+                newest.oauth = self.oauth_token
         self._transport.token_refreshed(self.auth_token, self.refresh_token)
 
 
@@ -221,6 +256,7 @@ class Transport:
         )
         return _GatewayToken(
             self,
+            newest=_newest_pair(oauth.portal_url, oauth.client_id, oauth.refresh_token.get_secret_value()),
             domain=oauth.portal_url,
             auth_token=oauth.access_token.get_secret_value(),
             refresh_token=oauth.refresh_token.get_secret_value(),

@@ -112,8 +112,9 @@ class Credentials:
         if old is None or self.clock.now() >= old.refresh_expires_at:
             raise rest_errors.RestError(400, "invalid_grant", "Invalid refresh token")
         with self._lock:
+            # The refresh token is spent; the old access token lives out its hour (the docs revoke nothing on a
+            # refresh), so a holder of it meets expired_token, not an unknown token.
             self.refresh.pop(old.refresh_token, None)
-            self.tokens.pop(old.access_token, None)
         token = self.issue(old.user_id, old.scopes)
         return self.token_body(token)
 
