@@ -131,20 +131,18 @@ def _shared(found: Mapping[str, Settings]) -> list[ConfigProblem]:
 
 
 def _address(url: str) -> str:
+    """scheme://host[:port], lower-cased: the same system however its address is written."""
     parts = urlsplit(url.strip())
-    return (
-        f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{f':{parts.port}' if parts.port else ''}"
-    )
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{port}"
 
 
 def _portal(settings: Settings) -> str | None:
     bitrix = settings.bitrix
     if bitrix is None:
         return None
-    if bitrix.webhook_url is not None:
-        return _address(
-            bitrix.webhook_url.get_secret_value()
-        )  # the address only: the code is the secret part
+    if bitrix.webhook_url is not None:  # its address only: the code in its path is the secret
+        return _address(bitrix.webhook_url.get_secret_value())
     return _address(bitrix.oauth.portal_url) if bitrix.oauth is not None else None
 
 

@@ -717,11 +717,10 @@ class Shop:
         item = self.t("basketItems").get(basket_id)
         if item is None or str(item["orderId"]) != str(order["id"]):
             raise rest_errors.controller(0, f"basket item {basket_id} is not in order {order_id}")
-        shipped = [
-            s
+        shipped = any(
+            self.shipment(line["orderDeliveryId"])["deducted"] == "Y"
             for line in self.children("shipmentItems", "basketId", basket_id)
-            if (s := self.shipment(line["orderDeliveryId"]))["deducted"] == "Y"
-        ]
+        )
         if shipped and quantity != float(item["quantity"]):
             # As in the REST rule below: the form cannot change what has left the store.
             raise rest_errors.controller(0, "Shipment is deducted, its items cannot be changed")
