@@ -32,7 +32,7 @@ def render(report: SoakReport) -> str:
         f"{len(report.record.shop_cancelled)} cancelled in the shop, "
         f"{sum(len(v) for v in report.record.wms_cancelled.values())} picking orders cancelled in the warehouse, "
         f"{report.record.bursts} shop 503 bursts, {len(report.record.refused)} refused by the other side "
-        "(a cancel after shipping)",
+        "(a cancel or an edit after shipping)",
         "figures: " + ", ".join(f"{k} {v}" for k, v in report.findings.counts.items()),
         "invariants:",
     ]
